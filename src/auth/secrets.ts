@@ -1,0 +1,526 @@
+// E-MailRelay secrets file (reference section 6.1): parsing, lookup, lazy re-reading,
+// and the inline "--client-auth=plain:<b64-user>:<b64-pwd>" form.
+//
+// File format: one record per line, fields separated by spaces/tabs:
+//   <client|server> <type>[:b] <id-or-address> <secret-or-keyword> [<client-selector>]
+// Blank lines and lines starting with '#' are ignored; a 5th field starting with '#'
+// is a comment; more than 5 fields is a warning (the line is still used).
+//
+// Deliberate choices (E-MailRelay 2.6.1 parity unless noted):
+// * Duplicate client secrets are keyed on (type, selector), as in E-MailRelay: one
+//   selector may have e.g. both a 'plain' and an 'oauth' secret, and the SASL client
+//   chooses among them. A ClientAccount therefore holds at most one secret per type.
+// * The ':b' decoration changes the encoding of BOTH fields only for 'plain'. For other
+//   types the id is always xtext and the secret base64 (or dotted for md5), so
+//   "client oauth:b user <b64>" works as in the real-world token-updater scripts.
+// * Stricter than E-MailRelay (these lines can never authenticate anyway): unknown
+//   password types, 'oauth' on a server line, 'none' on a client line, and hashed
+//   states of the wrong length are reported as errors and the line is skipped.
+// * A bad line never spoils the rest of the file: it is reported with its line
+//   number and skipped. Problems with level 'error' are the ones E-MailRelay's
+//   startup check treats as fatal; `fatal` is set only for file-level failures
+//   (the file cannot be read at all).
+
+import { readFileSync, statSync, type Stats } from 'node:fs';
+import { inspect } from 'node:util';
+import { timingSafeEqual } from 'node:crypto';
+import { decodeXtextBytes } from './xtext';
+import { dottedToState, isDotted } from './cram';
+
+// ---- secret values ----
+
+// Redaction design: a secret's bytes live only in a closure of the SecretValue
+// object, never in a property. JSON.stringify (pino's serialiser) gets "[redacted]"
+// from toJSON(), util.inspect gets "[redacted]" from the inspect.custom hook (and
+// there is no hidden property for showHidden to reveal), and String()/template
+// literals get "[redacted]". Code that really needs the value calls bytes()/text().
+export interface SecretValue {
+  /** Length in bytes. */
+  readonly length: number;
+  /** A fresh copy of the secret bytes. */
+  bytes(): Buffer;
+  /** The secret as a UTF-8 string. */
+  text(): string;
+  /** Constant-time comparison with a candidate (strings compared as UTF-8). */
+  equals(candidate: string | Uint8Array): boolean;
+  toJSON(): string;
+  toString(): string;
+}
+
+const REDACTED = '[redacted]';
+
+export function secretValue(value: string | Uint8Array): SecretValue {
+  const held = typeof value === 'string' ? Buffer.from(value, 'utf8') : Buffer.from(value);
+  const obj: SecretValue & { [inspect.custom](): string } = {
+    length: held.length,
+    bytes: () => Buffer.from(held),
+    text: () => held.toString('utf8'),
+    equals: (candidate) => {
+      const c = typeof candidate === 'string' ? Buffer.from(candidate, 'utf8') : Buffer.from(candidate);
+      return c.length === held.length && timingSafeEqual(c, held);
+    },
+    toJSON: () => REDACTED,
+    toString: () => REDACTED,
+    [inspect.custom]: () => REDACTED,
+  };
+  return Object.freeze(obj);
+}
+
+// ---- parsed data ----
+
+/** Server-side password types (after legacy aliases: login->plain, cram-md5/apop->md5). */
+export type ServerSecretType = 'plain' | 'md5' | 'sha1' | 'sha256' | 'sha512';
+/** Client-side password types. */
+export type ClientSecretType = ServerSecretType | 'oauth';
+
+/** Size of a hashed ("masked") state: inner+outer chaining state of the digest. */
+const HASHED_STATE_BYTES: Record<Exclude<ServerSecretType, 'plain'>, number> = {
+  md5: 32,
+  sha1: 40,
+  sha256: 64,
+  sha512: 128,
+};
+
+/**
+ * A `server` account line. For 'plain' the secret is the password; for md5/sha*
+ * it is the pre-computed HMAC state (see cram.ts), usable only for CRAM-<hash>.
+ */
+export interface ServerAccount {
+  readonly type: ServerSecretType;
+  readonly userId: string;
+  readonly secret: SecretValue;
+  readonly line: number;
+}
+
+/** A `server none <address> <keyword>` trust line; both fields kept exactly as written. */
+export interface TrustLine {
+  readonly address: string;
+  readonly keyword: string;
+  readonly line: number;
+}
+
+/**
+ * One `client` secret. 'plain': the password; 'md5'/'sha*': hashed state;
+ * 'oauth': the decoded XOAUTH2 initial response ("user=..^Aauth=Bearer ..^A^A"),
+ * to be sent base64-encoded as-is.
+ */
+export interface ClientSecret {
+  readonly type: ClientSecretType;
+  readonly userId: string;
+  readonly secret: SecretValue;
+  readonly line: number;
+}
+
+/**
+ * The client credentials for one selector ('' = lines without a 5th field).
+ * An account with no secrets (from "client plain:b = = <selector>") means
+ * "valid selector, do not authenticate".
+ */
+export interface ClientAccount {
+  readonly selector: string;
+  readonly secrets: Readonly<Partial<Record<ClientSecretType, ClientSecret>>>;
+  /** Line that first mentioned this selector (0 for the command-line form). */
+  readonly line: number;
+}
+
+export interface Secrets {
+  /** Server accounts by decoded user id (one entry per password type). */
+  readonly server: ReadonlyMap<string, readonly ServerAccount[]>;
+  /** Password types present among server accounts (drives the advertised mechanisms). */
+  readonly serverTypes: ReadonlySet<ServerSecretType>;
+  /** Trust lines in file order. */
+  readonly trust: readonly TrustLine[];
+  /** Client accounts by selector. */
+  readonly client: ReadonlyMap<string, ClientAccount>;
+}
+
+export interface SecretsProblem {
+  readonly file: string;
+  /** 1-based line number; 0 for a problem with the file as a whole. */
+  readonly line: number;
+  readonly message: string;
+  /** 'error': the line was skipped; 'warning': the line was still used. */
+  readonly level: 'error' | 'warning';
+  /** True only when the file as a whole could not be used (e.g. unreadable). */
+  readonly fatal: boolean;
+}
+
+export interface ParsedSecrets {
+  readonly secrets: Secrets;
+  readonly problems: readonly SecretsProblem[];
+}
+
+export function emptySecrets(): Secrets {
+  return { server: new Map(), serverTypes: new Set(), trust: [], client: new Map() };
+}
+
+/** "file(line): message", like E-MailRelay's diagnostics. */
+export function formatProblem(p: SecretsProblem): string {
+  return p.line > 0 ? `${p.file}(${p.line}): ${p.message}` : `${p.file}: ${p.message}`;
+}
+
+// ---- lookups ----
+
+/** The client account for a selector ('' = default); undefined if the selector is unknown. */
+export function findClientAccount(secrets: Secrets, selector = ''): ClientAccount | undefined {
+  return secrets.client.get(selector);
+}
+
+/** Does this account require authentication (has at least one secret)? */
+export function mustAuthenticate(account: ClientAccount): boolean {
+  return Object.keys(account.secrets).length > 0;
+}
+
+/** All server accounts for a user id (exact, case-sensitive match). */
+export function serverAccounts(secrets: Secrets, userId: string): readonly ServerAccount[] {
+  return secrets.server.get(userId) ?? [];
+}
+
+export function findServerAccount(
+  secrets: Secrets,
+  type: ServerSecretType,
+  userId: string,
+): ServerAccount | undefined {
+  return serverAccounts(secrets, userId).find((a) => a.type === type);
+}
+
+/** The trust line whose address field is exactly `address` (matching is by exact string). */
+export function findTrust(secrets: Secrets, address: string): TrustLine | undefined {
+  return secrets.trust.find((t) => t.address === address);
+}
+
+// ---- field decoding ----
+
+const BASE64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/** Strict-ish base64 check: standard alphabet, padding only at the end, consistent length. */
+function decodeBase64(s: string): Buffer | null {
+  if (!BASE64_RE.test(s)) return null;
+  const body = s.replace(/=+$/, '');
+  if (body.length % 4 === 1) return null;
+  if (body.length !== s.length && s.length % 4 !== 0) return null;
+  return Buffer.from(body, 'base64');
+}
+
+function canonicalType(t: string): string {
+  if (t === 'login') return 'plain';
+  if (t === 'cram-md5' || t === 'apop') return 'md5';
+  return t;
+}
+
+const KNOWN_TYPES: readonly ClientSecretType[] = ['plain', 'md5', 'sha1', 'sha256', 'sha512', 'oauth'];
+
+function isKnownType(t: string): t is ClientSecretType {
+  return (KNOWN_TYPES as readonly string[]).includes(t);
+}
+
+// ---- parser ----
+
+interface MutableClientAccount {
+  selector: string;
+  secrets: Partial<Record<ClientSecretType, ClientSecret>>;
+  line: number;
+}
+
+interface Builder {
+  server: Map<string, ServerAccount[]>;
+  serverTypes: Set<ServerSecretType>;
+  trust: TrustLine[];
+  client: Map<string, MutableClientAccount>;
+}
+
+function clientAccountFor(b: Builder, selector: string, line: number): MutableClientAccount {
+  let account = b.client.get(selector);
+  if (account === undefined) {
+    account = { selector, secrets: {}, line };
+    b.client.set(selector, account);
+  }
+  return account;
+}
+
+const WS_TRIM = /^[ \t\r\n]+|[ \t\r\n]+$/g;
+
+/**
+ * Parse secrets-file text. Never throws: each bad line is reported in `problems`
+ * (with its 1-based line number) and skipped; the other lines are still used.
+ */
+export function parseSecrets(text: string, fileName: string): ParsedSecrets {
+  const b: Builder = { server: new Map(), serverTypes: new Set(), trust: [], client: new Map() };
+  const problems: SecretsProblem[] = [];
+  const problem = (line: number, level: 'error' | 'warning', message: string): void => {
+    problems.push({ file: fileName, line, message, level, fatal: false });
+  };
+
+  const lines = text.replace(/^\uFEFF/, '').split('\n');
+  lines.forEach((raw, index) => {
+    const lineNo = index + 1;
+    const line = raw.replace(WS_TRIM, '');
+    if (line === '' || line.startsWith('#')) return;
+    const fields = line.split(/[ \t]+/);
+    if (fields.length < 4) {
+      problem(lineNo, 'error', 'too few fields');
+      return;
+    }
+    let selector = fields[4] ?? '';
+    if (selector.startsWith('#')) {
+      selector = '';
+    } else if (fields.length > 5) {
+      problem(lineNo, 'warning', 'too many fields');
+    }
+    const err = processLine(b, lineNo, fields[0]!, fields[1]!, fields[2]!, fields[3]!, selector, problem);
+    if (err !== undefined) problem(lineNo, 'error', err);
+  });
+
+  const secrets: Secrets = {
+    server: b.server,
+    serverTypes: b.serverTypes,
+    trust: b.trust,
+    client: b.client,
+  };
+  return { secrets, problems };
+}
+
+/** Handle one record; returns an error message if the line must be skipped. */
+function processLine(
+  b: Builder,
+  lineNo: number,
+  sideField: string,
+  typeField: string,
+  idField: string,
+  secretField: string,
+  selector: string,
+  problem: (line: number, level: 'error' | 'warning', message: string) => void,
+): string | undefined {
+  const side = sideField.toLowerCase();
+  if (side !== 'server' && side !== 'client') return `invalid value in first field: [${sideField}]`;
+
+  const colon = typeField.indexOf(':');
+  const baseType = canonicalType((colon < 0 ? typeField : typeField.slice(0, colon)).toLowerCase());
+  const decoration = colon < 0 ? '' : typeField.slice(colon + 1).toLowerCase();
+  if (decoration !== '' && decoration !== 'b') return `invalid password type: [${typeField}]`;
+  const base64Fields = decoration === 'b';
+
+  if (side === 'server' && baseType === 'none') {
+    if (selector !== '') problem(lineNo, 'warning', 'fifth field ignored on a server line');
+    if (b.trust.some((t) => t.address === idField)) return 'duplicate server trust address';
+    b.trust.push({ address: idField, keyword: secretField, line: lineNo });
+    return undefined;
+  }
+
+  if (side === 'client' && baseType === 'plain' && base64Fields && idField === '=' && secretField === '=') {
+    clientAccountFor(b, selector, lineNo); // selector that means "do not authenticate"
+    return undefined;
+  }
+
+  if (!isKnownType(baseType)) return `invalid password type: [${typeField}]`;
+  if (side === 'server' && baseType === 'oauth') return 'oauth secrets are only valid on client lines';
+
+  // id: base64 for plain:b, otherwise xtext
+  const idBytes = baseType === 'plain' && base64Fields ? decodeBase64(idField) : decodeXtextBytes(idField);
+  if (idBytes === null) {
+    return `invalid ${baseType === 'plain' && base64Fields ? 'base64' : 'xtext'} encoding in third field`;
+  }
+  if (idBytes.length === 0) return 'empty id';
+
+  let secretBytes: Buffer | null;
+  let secretEncoding: string;
+  if (baseType === 'plain') {
+    secretEncoding = base64Fields ? 'base64' : 'xtext';
+    secretBytes = base64Fields ? decodeBase64(secretField) : decodeXtextBytes(secretField);
+  } else if (baseType === 'md5' && isDotted(secretField)) {
+    secretEncoding = 'dotted';
+    secretBytes = dottedToState(secretField);
+  } else {
+    secretEncoding = 'base64';
+    secretBytes = decodeBase64(secretField);
+  }
+  if (secretBytes === null) return `invalid ${secretEncoding} encoding in fourth field`;
+  if (secretBytes.length === 0) return 'empty secret';
+  if (baseType !== 'plain' && baseType !== 'oauth') {
+    const want = HASHED_STATE_BYTES[baseType];
+    if (secretBytes.length !== want) {
+      return `invalid ${baseType} hashed secret: ${secretBytes.length} bytes, expected ${want}`;
+    }
+  }
+
+  const userId = idBytes.toString('utf8');
+  const secret = secretValue(secretBytes);
+
+  if (side === 'server') {
+    const type = baseType as ServerSecretType;
+    if (selector !== '') problem(lineNo, 'warning', 'fifth field ignored on a server line');
+    const list = b.server.get(userId) ?? [];
+    if (list.some((a) => a.type === type)) return 'duplicate server secret';
+    list.push({ type, userId, secret, line: lineNo });
+    b.server.set(userId, list);
+    b.serverTypes.add(type);
+    return undefined;
+  }
+
+  const existing = b.client.get(selector);
+  if (existing?.secrets[baseType] !== undefined) return 'duplicate client secret';
+  const account = clientAccountFor(b, selector, lineNo);
+  account.secrets[baseType] = { type: baseType, userId, secret, line: lineNo };
+  return undefined;
+}
+
+// ---- command-line form ----
+
+/** Is a --client-auth value the inline "plain:<b64-user>:<b64-pwd>" form rather than a file name? */
+export function isInlineClientAuth(spec: string): boolean {
+  return spec.startsWith('plain:');
+}
+
+/**
+ * Parse "plain:<b64-user>:<b64-pwd>" into a default-selector client account with a
+ * single 'plain' secret. The error message never contains the password.
+ */
+export function parseInlineClientAuth(spec: string): { account: ClientAccount } | { error: string } {
+  if (!isInlineClientAuth(spec)) return { error: 'not of the form plain:<base64-user>:<base64-password>' };
+  const rest = spec.slice('plain:'.length);
+  const colon = rest.indexOf(':');
+  if (colon < 0) return { error: 'missing password: expected plain:<base64-user>:<base64-password>' };
+  const id = decodeBase64(rest.slice(0, colon));
+  const pwd = decodeBase64(rest.slice(colon + 1));
+  if (id === null) return { error: 'invalid base64 encoding of the user id' };
+  if (pwd === null) return { error: 'invalid base64 encoding of the password' };
+  if (id.length === 0) return { error: 'empty user id' };
+  if (pwd.length === 0) return { error: 'empty password' };
+  const secret: ClientSecret = { type: 'plain', userId: id.toString('utf8'), secret: secretValue(pwd), line: 0 };
+  return { account: { selector: '', secrets: { plain: secret }, line: 0 } };
+}
+
+// ---- files ----
+
+function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/**
+ * Read and parse a secrets file. Never throws: if the file cannot be read the result
+ * has empty secrets and a single fatal problem (line 0).
+ */
+export function readSecretsFile(path: string): ParsedSecrets {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    return {
+      secrets: emptySecrets(),
+      problems: [{ file: path, line: 0, message: `cannot read secrets file: ${errorMessage(e)}`, level: 'error', fatal: true }],
+    };
+  }
+  return parseSecrets(text, path);
+}
+
+/** Minimal logger (a pino logger fits). Messages never contain secret values. */
+export interface SecretsLogger {
+  info(msg: string): void;
+  warn(msg: string): void;
+  error(msg: string): void;
+}
+
+export interface WatchSecretsOptions {
+  /** Clock in milliseconds (injectable for tests); default Date.now. */
+  readonly now?: () => number;
+  /** Minimum interval between file checks; default 1000 ms. */
+  readonly intervalMs?: number;
+}
+
+export interface SecretsWatcher {
+  readonly path: string;
+  /** The current secrets; checks the file (stat) at most once per interval. */
+  current(): Secrets;
+  /** Problems from the last successful read. */
+  problems(): readonly SecretsProblem[];
+}
+
+function fileSignature(st: Stats): string {
+  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
+}
+
+function logProblems(log: SecretsLogger, problems: readonly SecretsProblem[]): void {
+  for (const p of problems) {
+    if (p.level === 'error') log.error(`secrets file problem: ${formatProblem(p)}`);
+    else log.warn(`secrets file problem: ${formatProblem(p)}`);
+  }
+}
+
+/**
+ * Keep a secrets file's contents up to date, lazily: current() stats the file at
+ * most once per interval and re-reads it when its identity, size or mtime changed
+ * (E-MailRelay checks only the mtime, at most once a second). If the file becomes
+ * unreadable the last good secrets are kept and the failure is logged once (until
+ * it changes or the file is readable again). `onChange` runs after each successful
+ * re-read (not after the initial read) and must not throw.
+ * Throws if the file cannot be read initially (E-MailRelay fails at startup too).
+ */
+export function watchSecrets(
+  path: string,
+  onChange: (secrets: Secrets, problems: readonly SecretsProblem[]) => void,
+  log: SecretsLogger,
+  options: WatchSecretsOptions = {},
+): SecretsWatcher {
+  const now = options.now ?? Date.now;
+  const interval = options.intervalMs ?? 1000;
+
+  let signature = '';
+  try {
+    signature = fileSignature(statSync(path));
+  } catch (e) {
+    throw new Error(`cannot read secrets file: ${errorMessage(e)}`);
+  }
+  const initial = readSecretsFile(path);
+  const fatal = initial.problems.find((p) => p.fatal);
+  if (fatal !== undefined) throw new Error(formatProblem(fatal));
+  logProblems(log, initial.problems);
+
+  let secrets = initial.secrets;
+  let problems = initial.problems;
+  let lastCheck = now();
+  let reportedFailure: string | undefined;
+
+  const fail = (message: string): void => {
+    if (reportedFailure !== message) {
+      reportedFailure = message;
+      log.error(`${message}: keeping the previous secrets`);
+    }
+  };
+
+  const check = (): void => {
+    let sig: string;
+    try {
+      sig = fileSignature(statSync(path));
+    } catch (e) {
+      fail(`cannot read secrets file: ${errorMessage(e)}`);
+      return;
+    }
+    if (sig === signature && reportedFailure === undefined) return;
+    if (sig !== signature) log.info(`re-reading secrets file: ${path}`);
+    const result = readSecretsFile(path);
+    const fatalProblem = result.problems.find((p) => p.fatal);
+    if (fatalProblem !== undefined) {
+      fail(formatProblem(fatalProblem));
+      return;
+    }
+    reportedFailure = undefined;
+    signature = sig;
+    secrets = result.secrets;
+    problems = result.problems;
+    logProblems(log, problems);
+    onChange(secrets, problems);
+  };
+
+  return {
+    path,
+    current(): Secrets {
+      const t = now();
+      if (t - lastCheck >= interval || t < lastCheck) {
+        lastCheck = t;
+        check();
+      }
+      return secrets;
+    },
+    problems: () => problems,
+  };
+}

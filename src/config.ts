@@ -1,0 +1,357 @@
+// Option values -> the relay's typed configuration, with E-MailRelay's start-up checks (section 1.11).
+import * as path from 'node:path';
+import * as os from 'node:os';
+import { readFileSync } from 'node:fs';
+import { UsageError, type OptionValue } from './options/parse';
+import { parseSwitches } from './options/switches';
+import { parseForwardTarget, type ForwardTarget } from './forward/target';
+
+export type AnonymousScope = 'vrfy' | 'server' | 'content' | 'client';
+export type LogField = 'time' | 'unit' | 'address' | 'port' | 'msgid';
+
+export interface TlsVersions {
+  minVersion: 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
+  maxVersion?: 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
+  noverify: boolean;
+}
+
+export interface KeyAndCert {
+  key: Buffer;
+  cert: Buffer;
+  files: string[];
+}
+
+export interface RelayConfig {
+  spoolDir: string;
+  smtp: boolean;
+  serve: boolean;
+  port: number;
+  interfaces: string[];
+  remoteClients: boolean;
+  domain: string;
+  size: number;
+  anonymous: Set<AnonymousScope>;
+  idleTimeout: number;
+  serverSmtp: { pipelining: boolean; smtputf8: boolean; smtputf8strict: boolean; strictparsing: boolean; alabels: boolean };
+  serverTls: null | { implicit: boolean; required: boolean; keyCert: KeyAndCert; verify?: string };
+  tls: TlsVersions;
+
+  forwardTo?: ForwardTarget;
+  forwardAtStart: boolean;
+  forwardOnDisconnect: boolean;
+  pollSeconds: number;
+  immediate: boolean;
+  forwardToSome: boolean;
+  oneShot: boolean;
+  clientInterface?: string;
+  connectionTimeout: number;
+  responseTimeout: number;
+  promptTimeout: number;
+  clientSmtp: { pipelining: boolean; smtputf8strict: boolean; eightbitstrict: boolean; binarymimestrict: boolean };
+  clientTls: { mode: 'none' | 'starttls' | 'implicit'; required: boolean; keyCert?: KeyAndCert; verify?: string; verifyName?: string; serverName?: string };
+  clientAuth?: string;
+  clientAuthConfig?: string;
+  retry: { enabled: boolean; delay: number; maxDelay: number; maxAge: number };
+  forwardConnections: number;
+
+  daemon: boolean;
+  closeStderr: boolean;
+  pidFile?: string;
+  user?: string;
+  log: { level: 'warn' | 'info' | 'debug' | 'trace'; file?: string; format: 'json' | 'text'; fields: Set<LogField> };
+  warnings: string[];
+}
+
+/** Collected option values: lookups by long name. */
+export class OptionSet {
+  constructor(readonly values: OptionValue[]) {}
+  has(name: string): boolean {
+    return this.values.some((v) => v.spec.name === name);
+  }
+  all(name: string): OptionValue[] {
+    return this.values.filter((v) => v.spec.name === name);
+  }
+  /** The single value of an option (the first, for `many` options use list()). */
+  get(name: string): string | undefined {
+    return this.all(name)[0]?.value;
+  }
+  list(name: string): string[] {
+    return this.all(name).flatMap((v) => v.value.split(',')).map((s) => s.trim()).filter(Boolean);
+  }
+  where(name: string): string {
+    return this.all(name)[0]?.where ?? 'defaults';
+  }
+}
+
+function seconds(opts: OptionSet, name: string, def: number, allowZero = true): number {
+  const v = opts.get(name);
+  if (v === undefined) return def;
+  if (!/^\d+$/.test(v) || (!allowZero && Number(v) === 0)) {
+    throw new UsageError(`${opts.where(name)}: --${name} needs a whole number of seconds${allowZero ? '' : ' greater than 0'}, not "${v}"`);
+  }
+  return Number(v);
+}
+
+function integer(opts: OptionSet, name: string, def: number, min: number, max: number): number {
+  const v = opts.get(name);
+  if (v === undefined) return def;
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n < min || n > max) throw new UsageError(`${opts.where(name)}: --${name} must be a number from ${min} to ${max}, not "${v}"`);
+  return n;
+}
+
+function readKeyCert(opts: OptionSet, name: string, base: string): KeyAndCert {
+  const files = opts.all(name).map((v) => path.resolve(base, v.value));
+  if (files.length > 2) throw new UsageError(`${opts.all(name)[2].where}: --${name} may be given at most twice (key file, then certificate file)`);
+  const read = (f: string) => {
+    try {
+      return readFileSync(f);
+    } catch (e) {
+      throw new UsageError(`${opts.where(name)}: cannot read --${name} file "${f}": ${(e as Error).message}`);
+    }
+  };
+  const first = read(files[0]);
+  const second = files[1] ? read(files[1]) : first;
+  if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(first.toString('latin1'))) {
+    throw new UsageError(`${opts.where(name)}: "${files[0]}" holds no private key (give one PEM file with key and certificate, or the key file then the certificate file)`);
+  }
+  if (!/-----BEGIN CERTIFICATE-----/.test(second.toString('latin1'))) {
+    throw new UsageError(`${opts.where(name)}: "${files[1] ?? files[0]}" holds no certificate`);
+  }
+  return { key: first, cert: second, files };
+}
+
+const TLS_KEYWORDS: Record<string, TlsVersions['minVersion']> = {
+  'tlsv1.0': 'TLSv1', 'tlsv1.1': 'TLSv1.1', 'tlsv1.2': 'TLSv1.2', 'tlsv1.3': 'TLSv1.3',
+};
+
+function parseTlsConfig(opts: OptionSet, warnings: string[]): TlsVersions {
+  const result: TlsVersions = { minVersion: 'TLSv1.2', noverify: false };
+  const ignoreExtra = opts.list('tls-config').includes('ignoreextra');
+  for (const word of opts.list('tls-config').map((w) => w.toLowerCase())) {
+    if (TLS_KEYWORDS[word]) result.minVersion = TLS_KEYWORDS[word];
+    else if (word.startsWith('-') && TLS_KEYWORDS[word.slice(1)]) result.maxVersion = TLS_KEYWORDS[word.slice(1)];
+    else if (word === 'noverify') result.noverify = true;
+    else if (word === 'sslv3' || word === '-sslv3') throw new UsageError(`${opts.where('tls-config')}: SSLv3 is not available (the oldest version relaybox can speak is tlsv1.0)`);
+    else if (['openssl', 'ignoreextra', 'op_all', 'op_no_ticket', 'op_no_resumption', 'op_server_preference'].includes(word)) continue;
+    else if (word === 'mbedtls') throw new UsageError(`${opts.where('tls-config')}: relaybox uses OpenSSL (through node) only; remove "mbedtls"`);
+    else if (!ignoreExtra) warnings.push(`--tls-config: unknown keyword "${word}" ignored (add "ignoreextra" to silence this)`);
+  }
+  return result;
+}
+
+function logLevel(opts: OptionSet): RelayConfig['log']['level'] {
+  if (opts.has('debug')) return 'trace';
+  if (opts.all('verbose').length > 0) return 'debug';
+  return opts.has('log') ? 'info' : 'warn';
+}
+
+const LOG_FIELDS: LogField[] = ['time', 'unit', 'address', 'port', 'msgid'];
+
+/** Expand --as-client, --as-proxy and --as-server into the options they stand for. */
+export function expandShorthands(values: OptionValue[]): OptionValue[] {
+  const out: OptionValue[] = [];
+  const fake = (name: string, value: string, where: string): OptionValue => ({ spec: { name, group: 'basic', help: '', support: 'yes' }, value, where });
+  for (const v of values) {
+    out.push(v);
+    const w = `${v.where} (--${v.spec.name})`;
+    if (v.spec.name === 'as-client') out.push(fake('log', '', w), fake('no-daemon', '', w), fake('dont-serve', '', w), fake('forward', '', w));
+    if (v.spec.name === 'as-proxy') out.push(fake('log', '', w), fake('close-stderr', '', w), fake('forward-on-disconnect', '', w));
+    if (v.spec.name === 'as-server') out.push(fake('log', '', w), fake('close-stderr', '', w));
+  }
+  return out;
+}
+
+/** Refuse options that are not implemented yet, and repeats of single-valued ones. */
+function refuseUnsupported(values: OptionValue[]): void {
+  const problems: string[] = [];
+  for (const v of values) {
+    const s = v.spec;
+    if (s.support === 'planned') {
+      problems.push(`${v.where}: --${s.name} is not supported yet${s.issue ? ` (planned, issue ${s.issue})` : ''}; remove it to start`);
+    } else if (s.support === 'windows') {
+      problems.push(`${v.where}: --${s.name} is a Windows option of E-MailRelay and has no meaning here; remove it`);
+    }
+  }
+  if (problems.length) throw new UsageError(problems.join('\n'));
+}
+
+function refuseRepeats(values: OptionValue[]): OptionValue[] {
+  const seen = new Map<string, OptionValue>();
+  const kept: OptionValue[] = [];
+  for (const v of values) {
+    const first = seen.get(v.spec.name);
+    if (!first || v.spec.many || v.spec.maxCount || !v.spec.arg) {
+      if (!first) seen.set(v.spec.name, v);
+      kept.push(v);
+      continue;
+    }
+    if (first.value === v.value) continue;
+    if (first.where === 'command line' && v.where !== 'command line') continue; // the command line wins over the config file
+    throw new UsageError(`${v.where}: --${v.spec.name} is given twice ("${first.value}" at ${first.where}, "${v.value}" here): keep one`);
+  }
+  return kept;
+}
+
+export function buildConfig(rawValues: OptionValue[], baseDir = process.cwd()): RelayConfig {
+  refuseUnsupported(rawValues);
+  const opts = new OptionSet(refuseRepeats(expandShorthands(rawValues)));
+  const warnings: string[] = [];
+  const usage = (name: string, msg: string): never => {
+    throw new UsageError(`${opts.where(name)}: ${msg}`);
+  };
+  const requires = (name: string, needed: string[], msg: string) => {
+    if (opts.has(name) && !needed.some((n) => opts.has(n))) usage(name, msg);
+  };
+  const excludes = (a: string, b: string, msg: string) => {
+    if (opts.has(a) && opts.has(b)) usage(b, msg);
+  };
+
+  // E-MailRelay's usage checks (section 1.11).
+  excludes('as-client', 'forward-to', '--forward-to cannot be used with --as-client, which already names the server');
+  excludes('as-proxy', 'forward-to', '--forward-to cannot be used with --as-proxy, which already names the server');
+  excludes('client-tls', 'client-tls-connection', 'use either --client-tls (STARTTLS) or --client-tls-connection (implicit TLS), not both');
+  excludes('server-tls', 'server-tls-connection', 'use either --server-tls (STARTTLS) or --server-tls-connection (implicit TLS), not both');
+  for (const o of ['port', 'filter', 'server-auth']) {
+    excludes('dont-serve', o, `--${o} makes no sense with --dont-serve or --as-client (nothing listens)`);
+    excludes('no-smtp', o, `--${o} makes no sense with --no-smtp`);
+  }
+  requires('client-auth-config', ['client-auth'], '--client-auth-config needs --client-auth');
+  requires('verbose', ['log', 'help', 'version'], '--verbose needs --log (or one of --as-server, --as-proxy, --as-client)');
+  requires('debug', ['log'], '--debug needs --log');
+  requires('server-tls-required', ['server-tls', 'server-tls-connection'], '--server-tls-required needs --server-tls or --server-tls-connection');
+  for (const o of ['server-tls-certificate', 'server-tls-verify']) {
+    requires(o, ['server-tls', 'server-tls-connection'], `--${o} needs --server-tls or --server-tls-connection`);
+  }
+  for (const o of ['client-tls-required', 'client-tls-certificate', 'client-tls-verify', 'client-tls-server-name']) {
+    requires(o, ['client-tls', 'client-tls-connection'], `--${o} needs --client-tls or --client-tls-connection`);
+  }
+  requires('client-tls-verify-name', ['client-tls-verify'], '--client-tls-verify-name needs --client-tls-verify');
+  if ((opts.has('server-tls') || opts.has('server-tls-connection')) && !opts.has('server-tls-certificate')) {
+    usage(opts.has('server-tls') ? 'server-tls' : 'server-tls-connection', 'server TLS needs --server-tls-certificate (a PEM file with the private key and certificate)');
+  }
+  if (opts.get('poll') === '0') usage('poll', '--poll 0 is not allowed: use --forward-on-disconnect to forward as soon as a client disconnects');
+
+  const forwardSpec = opts.get('as-client') ?? opts.get('as-proxy') ?? opts.get('forward-to');
+  const forwardWhere = opts.has('forward-to') ? opts.where('forward-to') : opts.has('as-client') ? opts.where('as-client') : opts.where('as-proxy');
+  let forwardTo: ForwardTarget | undefined;
+  if (forwardSpec !== undefined) {
+    try {
+      forwardTo = parseForwardTarget(forwardSpec);
+    } catch (e) {
+      throw new UsageError(`${forwardWhere}: ${(e as Error).message}`);
+    }
+  }
+  for (const o of ['forward', 'forward-on-disconnect', 'poll', 'immediate', 'forward-to-some']) {
+    if (opts.has(o) && !forwardTo) usage(o, `--${o} needs a server to forward to: add --forward-to host:port`);
+  }
+  if (opts.has('client-interface') && forwardTo?.kind === 'unix') usage('client-interface', '--client-interface cannot be used with a unix-domain --forward-to');
+  if (opts.has('domain') && !opts.get('domain')) usage('domain', '--domain must not be empty');
+
+  const domain = opts.get('domain') ?? os.hostname();
+  if (/[^\x21-\x7e]/.test(domain)) warnings.push(`--domain "${domain}" is not plain ASCII: use its A-label (xn--) form`);
+
+  const anonymous = new Set<AnonymousScope>();
+  for (const v of opts.all('anonymous')) {
+    const scopes = v.value ? v.value.split(',').map((s) => s.trim()) : ['vrfy', 'server', 'content', 'client'];
+    for (const s of scopes) {
+      if (!['vrfy', 'server', 'content', 'client'].includes(s)) throw new UsageError(`${v.where}: --anonymous: unknown scope "${s}" (use vrfy, server, content, client)`);
+      anonymous.add(s as AnonymousScope);
+    }
+  }
+
+  const server = parseSwitches(opts.list('server-smtp-config').join(','),
+    { pipelining: true, chunking: false, smtputf8: false, smtputf8strict: false, strictparsing: true, alabels: true, linger: true },
+    '--server-smtp-config');
+  warnings.push(...server.unknown);
+  if (server.switches.chunking) usage('server-smtp-config', '--server-smtp-config chunking (BDAT) is not supported yet: remove "chunking"');
+  const client = parseSwitches(opts.list('client-smtp-config').join(','),
+    { pipelining: false, smtputf8strict: true, eightbitstrict: false, binarymimestrict: true, linger: true },
+    '--client-smtp-config');
+  warnings.push(...client.unknown);
+
+  const size = integer(opts, 'size', 0, 0, Number.MAX_SAFE_INTEGER);
+  const port = integer(opts, 'port', 25, 0, 65535);
+
+  const formats = opts.list('log-format').map((f) => f.toLowerCase());
+  for (const f of formats) {
+    if (![...LOG_FIELDS, 'text', 'json'].includes(f)) usage('log-format', `--log-format: unknown keyword "${f}" (use ${LOG_FIELDS.join(', ')}, text or json)`);
+  }
+  const fields = new Set<LogField>(formats.filter((f): f is LogField => (LOG_FIELDS as string[]).includes(f)));
+  if (opts.has('log-time')) fields.add('time');
+  if (opts.has('log-address')) fields.add('address');
+  const format = formats.includes('json') ? 'json' : formats.length || opts.has('log-time') || opts.has('log-address') ? 'text' : 'json';
+
+  const serverTls = opts.has('server-tls') || opts.has('server-tls-connection')
+    ? {
+        implicit: opts.has('server-tls-connection'),
+        required: opts.has('server-tls-required'),
+        keyCert: readKeyCert(opts, 'server-tls-certificate', baseDir),
+        verify: opts.get('server-tls-verify'),
+      }
+    : null;
+
+  const clientTlsMode = opts.has('client-tls-connection') ? 'implicit' : opts.has('client-tls') ? 'starttls' : 'none';
+  const clientAuth = opts.get('client-auth');
+
+  const retryDelay = seconds(opts, 'retry-delay', 60, false);
+  const retryMaxDelay = seconds(opts, 'retry-max-delay', 3600, false);
+  if (retryMaxDelay < retryDelay) usage('retry-max-delay', `--retry-max-delay (${retryMaxDelay}) must not be less than --retry-delay (${retryDelay})`);
+
+  const resolvePath = (p: string | undefined) => (p === undefined ? undefined : path.resolve(baseDir, p));
+  const spoolDir = resolvePath(opts.get('spool-dir')) ?? '/var/spool/emailrelay';
+  if (opts.has('close-stderr') && !opts.has('log-file') && opts.has('log') && !opts.has('no-daemon')) {
+    warnings.push('logging goes nowhere once relaybox runs in the background with stderr closed: add --log-file (or --no-daemon under systemd)');
+  }
+
+  return {
+    spoolDir,
+    smtp: !opts.has('no-smtp') && !opts.has('dont-serve'),
+    serve: !opts.has('dont-serve'),
+    port,
+    interfaces: opts.list('interface'),
+    remoteClients: opts.has('remote-clients'),
+    domain,
+    size,
+    anonymous,
+    idleTimeout: seconds(opts, 'idle-timeout', 1800, false),
+    serverSmtp: server.switches,
+    serverTls,
+    tls: parseTlsConfig(opts, warnings),
+    forwardTo,
+    forwardAtStart: opts.has('forward'),
+    forwardOnDisconnect: opts.has('forward-on-disconnect'),
+    pollSeconds: seconds(opts, 'poll', 0),
+    immediate: opts.has('immediate'),
+    forwardToSome: opts.has('forward-to-some'),
+    oneShot: opts.has('dont-serve'),
+    clientInterface: opts.get('client-interface'),
+    connectionTimeout: seconds(opts, 'connection-timeout', 40, false),
+    responseTimeout: seconds(opts, 'response-timeout', 1800, false),
+    promptTimeout: seconds(opts, 'prompt-timeout', 20, false),
+    clientSmtp: client.switches,
+    clientTls: {
+      mode: clientTlsMode,
+      required: opts.has('client-tls-required') || clientTlsMode === 'implicit',
+      keyCert: opts.has('client-tls-certificate') ? readKeyCert(opts, 'client-tls-certificate', baseDir) : undefined,
+      verify: opts.get('client-tls-verify'),
+      verifyName: opts.get('client-tls-verify-name'),
+      serverName: opts.get('client-tls-server-name'),
+    },
+    clientAuth: clientAuth && !clientAuth.startsWith('plain:') ? path.resolve(baseDir, clientAuth) : clientAuth,
+    clientAuthConfig: opts.get('client-auth-config'),
+    retry: {
+      enabled: !opts.has('no-retry'),
+      delay: retryDelay,
+      maxDelay: retryMaxDelay,
+      maxAge: seconds(opts, 'retry-max-age', 432000, false),
+    },
+    forwardConnections: integer(opts, 'forward-connections', 2, 1, 64),
+    daemon: !opts.has('no-daemon'),
+    closeStderr: opts.has('close-stderr'),
+    pidFile: resolvePath(opts.get('pid-file')),
+    user: opts.get('user'),
+    log: { level: logLevel(opts), file: resolvePath(opts.get('log-file')), format, fields },
+    warnings,
+  };
+}

@@ -1,0 +1,107 @@
+// Client authentication for forwarding: which SASL mechanism, with which secret (E-MailRelay 6.3).
+// Preference: CRAM-SHA512, CRAM-SHA256, CRAM-SHA1, CRAM-MD5, XOAUTH2, PLAIN, LOGIN, intersected with
+// what the server advertises and with --client-auth-config m:/x: lists.
+import type SMTPConnection from 'nodemailer/lib/smtp-connection';
+import { cramResponse, type CramMechanism, type CramSecret } from '../auth/cram';
+import {
+  findClientAccount, isInlineClientAuth, mustAuthenticate, parseInlineClientAuth, watchSecrets,
+  type ClientAccount, type SecretsLogger,
+} from '../auth/secrets';
+
+export interface ClientLogin {
+  customAuth: NonNullable<SMTPConnection.Options['customAuth']>;
+  /** null: this account does not authenticate. */
+  choose(advertised: string[]): { credentials: SMTPConnection.AuthenticationType } | { error: string } | null;
+}
+
+const PREFERENCE = ['CRAM-SHA512', 'CRAM-SHA256', 'CRAM-SHA1', 'CRAM-MD5', 'XOAUTH2', 'PLAIN', 'LOGIN'] as const;
+type Mechanism = (typeof PREFERENCE)[number];
+
+interface Choice {
+  mechanism: Mechanism;
+  user: string;
+  /** A plain password (PLAIN, LOGIN, any CRAM), an md5 state (CRAM-MD5), or the XOAUTH2 blob. */
+  secret: CramSecret | Buffer;
+}
+
+/** The mechanisms an account can do, in preference order. */
+function usable(account: ClientAccount): Map<Mechanism, Choice> {
+  const out = new Map<Mechanism, Choice>();
+  const { plain, md5, oauth } = account.secrets;
+  for (const m of PREFERENCE) {
+    if (plain) out.set(m, { mechanism: m, user: plain.userId, secret: { type: 'plain', value: plain.secret.bytes() } });
+    else if (m === 'CRAM-MD5' && md5) out.set(m, { mechanism: m, user: md5.userId, secret: { type: 'md5', value: md5.secret.bytes() } });
+    else if (m === 'XOAUTH2' && oauth) out.set(m, { mechanism: m, user: oauth.userId, secret: oauth.secret.bytes() });
+  }
+  if (plain && oauth) out.set('XOAUTH2', { mechanism: 'XOAUTH2', user: oauth.userId, secret: oauth.secret.bytes() });
+  return out;
+}
+
+function parseMechanismConfig(config: string | undefined): { allow?: Set<string>; deny: Set<string> } {
+  const result: { allow?: Set<string>; deny: Set<string> } = { deny: new Set() };
+  if (!config) return result;
+  for (const part of config.split(';')) {
+    const m = /^\s*(?:([mxad]):)?(.*)$/i.exec(part)!;
+    const list = new Set(m[2].split(',').map((s) => s.trim().toUpperCase()).filter(Boolean));
+    const kind = (m[1] ?? 'm').toLowerCase();
+    if (kind === 'm') result.allow = list;
+    else if (kind === 'x') list.forEach((x) => result.deny.add(x));
+  }
+  return result;
+}
+
+async function saslExchange(ctx: SMTPConnection.CustomAuthenticationContext): Promise<void> {
+  const choice = (ctx.auth as { options?: { choice?: Choice } }).options?.choice;
+  if (!choice) throw new Error('no credentials');
+  if (choice.mechanism === 'XOAUTH2') {
+    const r = await ctx.sendCommand(`AUTH XOAUTH2 ${Buffer.from(choice.secret as Buffer).toString('base64')}`);
+    if (r.status === 235) return;
+    if (r.status === 334) {
+      const r2 = await ctx.sendCommand(''); // the server's error details; answered with an empty line
+      throw new Error(r2.response);
+    }
+    throw new Error(r.response);
+  }
+  const challenge = await ctx.sendCommand(`AUTH ${choice.mechanism}`);
+  if (challenge.status !== 334) throw new Error(challenge.response);
+  const answer = await ctx.sendCommand(cramResponse(choice.mechanism as CramMechanism, choice.user, choice.secret as CramSecret, challenge.text ?? ''));
+  if (answer.status !== 235) throw new Error(answer.response);
+}
+
+export function createClientLogin(spec: string, config: string | undefined, log: SecretsLogger): ClientLogin {
+  let account: () => ClientAccount | undefined;
+  if (isInlineClientAuth(spec)) {
+    const parsed = parseInlineClientAuth(spec);
+    if ('error' in parsed) throw new Error(`--client-auth: ${parsed.error}`);
+    account = () => parsed.account;
+  } else {
+    const watcher = watchSecrets(spec, () => log.info(`re-read the secrets file ${spec}`), log);
+    account = () => findClientAccount(watcher.current(), '');
+    if (!account()) log.warn(`${spec} has no "client" line: relaybox will forward without authenticating`);
+  }
+  const filter = parseMechanismConfig(config);
+  const customAuth: ClientLogin['customAuth'] = {};
+  for (const m of ['CRAM-SHA512', 'CRAM-SHA256', 'CRAM-SHA1', 'CRAM-MD5', 'XOAUTH2']) {
+    customAuth[m] = (ctx) => saslExchange(ctx).then(ctx.resolve, (e: Error) => ctx.reject(e));
+  }
+  return {
+    customAuth,
+    choose(advertised) {
+      const acct = account();
+      if (!acct || !mustAuthenticate(acct)) return null;
+      if (!advertised.length) return { error: 'authentication is not supported by the remote smtp server' };
+      const can = usable(acct);
+      for (const m of PREFERENCE) {
+        const choice = can.get(m);
+        if (!choice || !advertised.includes(m)) continue;
+        if ((filter.allow && !filter.allow.has(m)) || filter.deny.has(m)) continue;
+        if (m === 'PLAIN' || m === 'LOGIN') {
+          const pass = Buffer.from((choice.secret as { value: Uint8Array }).value).toString('utf8');
+          return { credentials: { type: 'login', user: choice.user, pass, method: m } as SMTPConnection.AuthenticationType };
+        }
+        return { credentials: { type: 'custom', user: choice.user, method: m, options: { choice } } as unknown as SMTPConnection.AuthenticationType };
+      }
+      return { error: 'cannot do authentication: check for a compatible client secret' };
+    },
+  };
+}

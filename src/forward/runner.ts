@@ -1,0 +1,287 @@
+// The queue runner: forwarding runs over the ready messages, triggered by start-up, --poll, client
+// disconnects, --immediate and retry timers. A message's state lives in its file name; its retry
+// history lives in the Reason lines of its envelope, so nothing here has to survive a restart.
+import type { RelayConfig } from '../config';
+import type { Log } from '../log';
+import { reasons, type Envelope } from '../spool/envelope';
+import type { Spool } from '../spool/store';
+import { ForwardError, type Upstream } from './upstream';
+
+export interface RunSummary {
+  sent: number;
+  failed: number;
+  deferred: number;
+  /** Set when the run could not reach the upstream at all. */
+  error?: string;
+}
+
+export type Outcome = 'sent' | 'failed' | 'deferred' | 'skipped';
+
+export interface RunnerDeps {
+  cfg: RelayConfig;
+  spool: Spool;
+  log: Log;
+  connect(): Promise<Upstream>;
+  now?: () => number;
+}
+
+export function retryDelayMs(retry: RelayConfig['retry'], failures: number): number {
+  const exp = Math.min(Math.max(failures - 1, 0), 30);
+  return Math.min(retry.delay * 2 ** exp, retry.maxDelay) * 1000;
+}
+
+function printable(s: string): string {
+  return s.replace(/[^\x20-\x7e]+/g, ' ').trim().slice(0, 400);
+}
+
+export class QueueRunner {
+  private running: Promise<RunSummary> | null = null;
+  private again = false;
+  private readonly deferredUntil = new Map<string, number>();
+  private timer: NodeJS.Timeout | null = null;
+  private timerDue = 0;
+  private upstreamFailures = 0;
+  private upstreamRetryAt = 0;
+  private stopped = false;
+  private readonly now: () => number;
+
+  constructor(private readonly deps: RunnerDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  /** Ask for a forwarding run; one more is queued if a run is active ("still busy"). */
+  request(why: string): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.deps.log.debug({ why }, 'forwarding run requested');
+    this.running = this.run()
+      .catch((e: Error) => {
+        this.deps.log.error({ err: e.message }, 'forwarding run failed');
+        return { sent: 0, failed: 0, deferred: 0, error: e.message } as RunSummary;
+      })
+      .finally(() => {
+        this.running = null;
+        if (this.again) {
+          this.again = false;
+          this.request('queued trigger');
+        }
+      });
+  }
+
+  /** Resolves once no run is active (and none is queued). */
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  /** One run now, awaited (--as-client, admin flush). */
+  async runNow(): Promise<RunSummary> {
+    await this.idle();
+    this.running = this.run(true);
+    try {
+      return await this.running;
+    } finally {
+      this.running = null;
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  private schedule(at: number): void {
+    if (this.stopped || this.deps.cfg.oneShot) return;
+    if (this.timer && this.timerDue <= at) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerDue = at;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.request('retry timer');
+    }, Math.max(0, at - this.now()));
+    this.timer.unref?.();
+  }
+
+  private scheduleNextRetry(): void {
+    let next = Infinity;
+    for (const due of this.deferredUntil.values()) next = Math.min(next, due);
+    if (this.upstreamRetryAt > this.now()) next = Math.min(next, this.upstreamRetryAt);
+    if (Number.isFinite(next)) this.schedule(next);
+  }
+
+  private async run(force = false): Promise<RunSummary> {
+    const { spool, cfg, log } = this.deps;
+    const summary: RunSummary = { sent: 0, failed: 0, deferred: 0 };
+    const now = this.now();
+    if (!force && this.upstreamRetryAt > now) {
+      this.scheduleNextRetry();
+      return summary;
+    }
+    const ids = (await spool.listReady()).filter((id) => (this.deferredUntil.get(id) ?? 0) <= now);
+    for (const id of ids) this.deferredUntil.delete(id);
+    if (!ids.length) {
+      this.scheduleNextRetry();
+      return summary;
+    }
+    let stopRun = false;
+    const worker = async () => {
+      let upstream: Upstream | null = null;
+      try {
+        while (!stopRun && !this.stopped) {
+          const id = ids.shift();
+          if (!id) break;
+          const result = await this.forwardOne(id, async () => {
+            if (!upstream || !upstream.usable) {
+              upstream?.close();
+              upstream = null;
+              upstream = await this.deps.connect();
+            }
+            return upstream;
+          }).catch((e: unknown) => {
+            if (e instanceof ForwardError && e.atConnect) {
+              stopRun = true;
+              summary.error = e.message;
+              return 'deferred' as Outcome;
+            }
+            throw e;
+          });
+          if (result === 'sent') summary.sent++;
+          else if (result === 'failed') summary.failed++;
+          else if (result === 'deferred') summary.deferred++;
+        }
+      } finally {
+        (upstream as Upstream | null)?.close();
+      }
+    };
+    const workers = Math.max(1, Math.min(cfg.forwardConnections, ids.length));
+    await Promise.all(Array.from({ length: workers }, worker));
+    if (summary.error) {
+      this.upstreamFailures++;
+      const wait = retryDelayMs(cfg.retry, this.upstreamFailures);
+      this.upstreamRetryAt = this.now() + wait;
+      log.warn({ upstream: cfg.forwardTo?.text, err: summary.error, retryInSeconds: cfg.retry.enabled ? wait / 1000 : undefined },
+        'cannot forward: the upstream server is not reachable or refused the session');
+    } else if (summary.sent) {
+      this.upstreamFailures = 0;
+      this.upstreamRetryAt = 0;
+    }
+    if (summary.sent || summary.failed || summary.deferred) log.info({ ...summary }, 'forwarding run finished');
+    if (cfg.retry.enabled) this.scheduleNextRetry();
+    return summary;
+  }
+
+  /** --immediate: forward a just-committed message on a connection of its own. */
+  async forwardImmediate(id: string): Promise<Outcome> {
+    let up: Upstream | null = null;
+    try {
+      return await this.forwardOne(id, async () => (up = await this.deps.connect()));
+    } catch (e) {
+      if (e instanceof ForwardError && e.atConnect) return this.deps.cfg.retry.enabled ? 'deferred' : 'failed';
+      throw e;
+    } finally {
+      (up as Upstream | null)?.close();
+    }
+  }
+
+  /** Forward one ready message. Throws ForwardError{atConnect} when the upstream cannot be reached. */
+  async forwardOne(id: string, upstream: () => Promise<Upstream>): Promise<Outcome> {
+    const { spool, cfg, log } = this.deps;
+    if (!(await spool.lock(id))) return 'skipped';
+    let env: Envelope;
+    try {
+      env = await spool.readEnvelope(id, 'busy');
+    } catch (e) {
+      log.error({ id, err: (e as Error).message }, 'envelope cannot be read: message failed (fix or delete the .bad file)');
+      await spool.move(id, 'busy', 'bad');
+      return 'failed';
+    }
+    const failures = reasons(env).length;
+    if (failures > 0 && cfg.retry.enabled) {
+      const due = (await spool.envelopeMtimeMs(id, 'busy')) + retryDelayMs(cfg.retry, failures);
+      if (due > this.now()) {
+        await spool.unlock(id);
+        this.deferredUntil.set(id, due);
+        return 'skipped';
+      }
+      if ((await spool.contentAgeMs(id, this.now())) > cfg.retry.maxAge * 1000) {
+        const last = reasons(env).at(-1);
+        await spool.fail(id, env, `expired: not delivered within ${cfg.retry.maxAge} seconds (last error: ${last?.reason ?? 'unknown'})`, last?.code ? Number(last.code) || '' : '');
+        log.warn({ id, attempts: failures }, 'message failed: retried for too long');
+        return 'failed';
+      }
+    }
+    if (!env.toRemote.length) {
+      await spool.fail(id, env, 'no remote recipients', '');
+      log.warn({ id }, 'message failed: no remote recipients');
+      return 'failed';
+    }
+    let up: Upstream;
+    try {
+      up = await upstream();
+    } catch (e) {
+      const fe = e instanceof ForwardError ? e : new ForwardError((e as Error).message, undefined, false, true);
+      await this.transientOrFail(id, env, fe, true);
+      throw fe;
+    }
+    try {
+      const started = this.now();
+      const result = await up.send(env, spool.contentPath(id), !cfg.forwardToSome);
+      if (!result.rejected.length) {
+        await spool.remove(id);
+        log.info({ id, upstream: up.description, to: env.toRemote.length, ms: this.now() - started, response: printable(result.response) }, 'message forwarded');
+        return 'sent';
+      }
+      return await this.partial(id, env, result.accepted, result.rejected);
+    } catch (e) {
+      const fe = e instanceof ForwardError ? e : new ForwardError((e as Error).message, undefined, false, false);
+      return this.transientOrFail(id, env, fe, false);
+    }
+  }
+
+  /** Some recipients refused. With --forward-to-some the others got it; the rest is failed or retried. */
+  private async partial(id: string, env: Envelope, accepted: string[], rejected: { address: string; code?: number; response: string }[]): Promise<Outcome> {
+    const { spool, cfg, log } = this.deps;
+    const delivered = cfg.forwardToSome ? accepted : [];
+    const remaining = delivered.length ? env.toRemote.filter((a) => !delivered.includes(a)) : env.toRemote;
+    const kept = { ...env, toRemote: remaining };
+    const temporary = rejected.every((r) => r.code !== undefined && r.code < 500);
+    const reason = `${accepted.length ? 'one or more recipients rejected' : 'all recipients rejected'}: ${printable(rejected.map((r) => `<${r.address}> ${r.response}`).join('; '))}`;
+    const code = rejected.find((r) => r.code)?.code ?? '';
+    if (delivered.length) log.info({ id, delivered: delivered.length }, 'message forwarded to some recipients');
+    if (temporary && cfg.retry.enabled) {
+      await spool.defer(id, kept, reason, code);
+      log.warn({ id, reason }, 'message deferred: recipients temporarily refused');
+      return 'deferred';
+    }
+    await spool.fail(id, kept, reason, code);
+    log.warn({ id, reason }, 'message failed: recipients refused');
+    return 'failed';
+  }
+
+  private async transientOrFail(id: string, env: Envelope, e: ForwardError, atConnect: boolean): Promise<Outcome> {
+    const { spool, cfg, log } = this.deps;
+    const reason = printable(e.message);
+    if (e.permanent) {
+      await spool.fail(id, env, reason, e.code ?? '');
+      log.warn({ id, reason, code: e.code }, 'message failed: the upstream refused it permanently');
+      return 'failed';
+    }
+    if (cfg.retry.enabled) {
+      await spool.defer(id, env, reason, e.code ?? '');
+      const due = this.now() + retryDelayMs(cfg.retry, reasons(env).length + 1);
+      this.deferredUntil.set(id, due);
+      log.warn({ id, reason, retryInSeconds: Math.round((due - this.now()) / 1000) }, 'message deferred: temporary failure');
+      return 'deferred';
+    }
+    if (atConnect) {
+      await spool.unlock(id); // E-MailRelay: a connection failure fails nothing
+      return 'deferred';
+    }
+    await spool.fail(id, env, reason, e.code ?? '');
+    log.warn({ id, reason }, 'message failed (automatic retry is off)');
+    return 'failed';
+  }
+}

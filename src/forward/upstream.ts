@@ -1,0 +1,203 @@
+// One SMTP connection to the next hop (nodemailer's SMTP connection), carrying many messages.
+import SMTPConnection from 'nodemailer/lib/smtp-connection';
+import * as net from 'node:net';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Readable } from 'node:stream';
+import * as tls from 'node:tls';
+import type { RelayConfig } from '../config';
+import type { Envelope } from '../spool/envelope';
+import type { ForwardTarget } from './target';
+import type { Log } from '../log';
+import type { ClientLogin } from './client-auth';
+
+export interface SendResult {
+  accepted: string[];
+  rejected: { address: string; code?: number; response: string }[];
+  response: string;
+}
+
+export interface Upstream {
+  readonly description: string;
+  readonly usable: boolean;
+  send(env: Envelope, contentFile: string, allOrNothing: boolean): Promise<SendResult>;
+  close(): void;
+}
+
+/** An error of the forwarding client: `atConnect` means nothing was sent for any message. */
+export class ForwardError extends Error {
+  constructor(
+    message: string,
+    readonly code: number | undefined,
+    readonly permanent: boolean,
+    readonly atConnect: boolean,
+    readonly response?: string,
+  ) {
+    super(message);
+  }
+}
+
+type NodemailerError = Error & { code?: string; responseCode?: number; response?: string; permanent?: boolean; command?: string };
+
+function toForwardError(e: unknown, atConnect: boolean): ForwardError {
+  if (e instanceof ForwardError) return e;
+  const err = e as NodemailerError;
+  const code = typeof err.responseCode === 'number' ? err.responseCode : undefined;
+  const response = err.response ? String(err.response).replace(/\s+/g, ' ').trim() : undefined;
+  const text = response ? `${err.command ? err.command + ': ' : ''}${response}` : err.message;
+  // 5xx replies are permanent, except 503 (bad sequence: our fault, retried) as nodemailer judges it.
+  const permanent = err.permanent === true || (code !== undefined && code >= 500 && code !== 503);
+  return new ForwardError(text, code, permanent, atConnect, response);
+}
+
+function readCA(spec: string | undefined): Buffer[] | undefined {
+  if (!spec || spec === '<default>') return undefined;
+  const st = fs.statSync(spec);
+  const files = st.isDirectory() ? fs.readdirSync(spec).map((f) => path.join(spec, f)).filter((f) => fs.statSync(f).isFile()) : [spec];
+  return files.map((f) => fs.readFileSync(f));
+}
+
+export function tlsOptions(cfg: RelayConfig, target: ForwardTarget): tls.ConnectionOptions {
+  const t = cfg.clientTls;
+  const verify = !!t.verify && !cfg.tls.noverify;
+  const host = target.kind === 'tcp' ? target.host : undefined;
+  const serverName = t.serverName ?? (host && !net.isIP(host) ? host : undefined);
+  const opts: tls.ConnectionOptions = {
+    rejectUnauthorized: verify,
+    minVersion: cfg.tls.minVersion,
+    maxVersion: cfg.tls.maxVersion,
+    servername: serverName,
+  };
+  const ca = verify ? readCA(t.verify) : undefined;
+  if (ca) opts.ca = ca;
+  if (t.keyCert) {
+    opts.key = t.keyCert.key;
+    opts.cert = t.keyCert.cert;
+  }
+  if (verify && t.verifyName) {
+    const want = t.verifyName;
+    // E-MailRelay's --client-tls-verify-name: the subject CN must equal the given name.
+    opts.checkServerIdentity = (_host, cert) =>
+      cert.subject?.CN === want ? undefined : new Error(`server certificate name "${cert.subject?.CN}" is not "${want}"`);
+  } else if (verify && host && net.isIP(host) && !t.serverName) {
+    opts.checkServerIdentity = (_h, cert) => tls.checkServerIdentity(host, cert);
+  }
+  return opts;
+}
+
+function ehloName(domain: string): string | undefined {
+  return domain.includes('.') ? domain : undefined;
+}
+
+export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, login: ClientLogin | null, log: Log): Promise<Upstream> {
+  const t = cfg.clientTls;
+  const options: SMTPConnection.Options = {
+    secure: t.mode === 'implicit',
+    ignoreTLS: t.mode === 'none',
+    requireTLS: t.mode !== 'none' && t.required,
+    opportunisticTLS: t.mode === 'starttls' && !t.required,
+    name: ehloName(cfg.domain),
+    connectionTimeout: cfg.connectionTimeout * 1000,
+    greetingTimeout: cfg.promptTimeout * 1000,
+    socketTimeout: cfg.responseTimeout * 1000,
+    tls: tlsOptions(cfg, target),
+    localAddress: cfg.clientInterface,
+    customAuth: login?.customAuth,
+  };
+  if (target.kind === 'tcp') {
+    options.host = target.host;
+    options.port = target.port;
+  } else {
+    options.connection = await new Promise<net.Socket>((resolve, reject) => {
+      const s = net.connect(target.path, () => resolve(s));
+      s.once('error', reject);
+    }).catch((e: Error) => {
+      throw new ForwardError(`cannot connect to ${target.path}: ${e.message}`, undefined, false, true);
+    });
+  }
+  const conn = new SMTPConnection(options);
+  let broken = false;
+  conn.on('error', (e: Error) => {
+    broken = true;
+    log.debug({ err: e.message }, 'upstream connection error');
+  });
+  conn.on('end', () => { broken = true; });
+
+  await new Promise<void>((resolve, reject) => conn.connect((err?: Error) => (err ? reject(err) : resolve()))).catch((e) => {
+    conn.close();
+    throw toForwardError(e, true);
+  });
+  if (login) {
+    const advertised: string[] = ((conn as unknown as { _supportedAuth?: string[] })._supportedAuth ?? []).map((m) => m.toUpperCase());
+    const auth = login.choose(advertised);
+    if (auth && 'error' in auth) {
+      conn.close();
+      throw new ForwardError(auth.error, undefined, true, true);
+    }
+    if (auth) await new Promise<void>((resolve, reject) => conn.login(auth.credentials, (err?: Error | null) => (err ? reject(err) : resolve()))).catch((e) => {
+      conn.close();
+      const fe = toForwardError(e, true);
+      throw new ForwardError(`authentication failed: ${fe.message}`, fe.code, fe.permanent, true, fe.response);
+    });
+  }
+  const description = target.text;
+  log.info({ upstream: description, tls: conn.secure ? (conn as unknown as { _socket?: tls.TLSSocket })._socket?.getProtocol?.() ?? 'yes' : 'no', auth: login ? 'yes' : 'no' }, 'connected to the upstream server');
+
+  return {
+    description,
+    get usable() {
+      return !broken && !(conn as unknown as { _destroyed?: boolean })._destroyed;
+    },
+    send(env, contentFile, allOrNothing) {
+      return new Promise<SendResult>((resolve, reject) => {
+        let aborted: NodemailerError[] | null = null;
+        const file = fs.createReadStream(contentFile, { highWaterMark: 64 * 1024 });
+        // E-MailRelay's forward-to-all: if any recipient was refused, no recipient gets the message.
+        // nodemailer sends DATA once any recipient is accepted, so the transaction is abandoned by
+        // dropping the connection before the content's end (the server then discards it).
+        const content = allOrNothing && env.toRemote.length > 1
+          ? Readable.from((async function* () {
+              const pending = (conn as unknown as { _envelope?: { rejectedErrors?: NodemailerError[] } })._envelope;
+              if (pending?.rejectedErrors?.length) {
+                aborted = pending.rejectedErrors;
+                file.destroy();
+                broken = true;
+                conn.close();
+                return;
+              }
+              yield* file;
+            })())
+          : file;
+        file.on('error', (e) => {
+          broken = true;
+          conn.close();
+          reject(new ForwardError(`cannot read the message content: ${e.message}`, undefined, false, false));
+        });
+        conn.send({ from: env.from, to: env.toRemote, use8BitMime: env.content === '8bit' }, content, (err, info) => {
+          const rejectedErrors: NodemailerError[] = aborted ?? (err as { rejectedErrors?: NodemailerError[] } | null)?.rejectedErrors ?? (info as { rejectedErrors?: NodemailerError[] } | undefined)?.rejectedErrors ?? [];
+          const rejected = rejectedErrors.map((r) => ({
+            address: (r as { recipient?: string }).recipient ?? '',
+            code: r.responseCode,
+            response: String(r.response ?? r.message).trim(),
+          }));
+          if (aborted) {
+            return resolve({ accepted: [], rejected, response: 'abandoned: not every recipient was accepted' });
+          }
+          if (err) {
+            if (!(err as NodemailerError).responseCode) broken = true;
+            return reject(toForwardError(err, false));
+          }
+          resolve({ accepted: (info.accepted as string[]) ?? [], rejected, response: String(info.response ?? '') });
+        });
+      });
+    },
+    close() {
+      broken = true;
+      try {
+        conn.quit();
+      } catch {
+        conn.close();
+      }
+    },
+  };
+}

@@ -1,0 +1,94 @@
+// pino without transports (they break in a one-file bundle): JSON lines, or E-MailRelay-style
+// text lines with --log-format; to stdout, or to --log-file with %d/%h rotation.
+import pino, { type Logger, type DestinationStream } from 'pino';
+import type { RelayConfig } from './config';
+
+export type Log = Logger;
+
+function pad(n: number, w = 2): string {
+  return String(n).padStart(w, '0');
+}
+
+/** %d -> YYYYMMDD, %h -> HH, as E-MailRelay's --log-file. */
+export function expandLogName(pattern: string, d = new Date()): string {
+  return pattern
+    .replace(/%d/g, `${d.getFullYear()}${pad(d.getMonth() + 1)}${pad(d.getDate())}`)
+    .replace(/%h/g, pad(d.getHours()));
+}
+
+class RotatingFile implements DestinationStream {
+  private name = '';
+  private dest: ReturnType<typeof pino.destination> | null = null;
+  constructor(private readonly pattern: string) {}
+  write(line: string): void {
+    const name = expandLogName(this.pattern);
+    if (name !== this.name) {
+      this.dest?.end();
+      this.dest = pino.destination({ dest: name, sync: false, mkdir: true });
+      this.name = name;
+    }
+    this.dest!.write(line);
+  }
+  flushSync(): void {
+    this.dest?.flushSync();
+  }
+}
+
+const LEVEL_NAMES: Record<number, string> = { 10: 'debug', 20: 'debug', 30: 'info', 40: 'warning', 50: 'error', 60: 'error' };
+const SKIP = new Set(['level', 'time', 'pid', 'hostname', 'msg']);
+
+function textTime(ms: number): string {
+  const d = new Date(ms);
+  return `${d.getFullYear()}${pad(d.getMonth() + 1)}${pad(d.getDate())}.${pad(d.getHours())}${pad(d.getMinutes())}${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+}
+
+/** Formats pino's JSON as `relaybox: [time: ]level: [address ]text key=value ...`. */
+class TextLines implements DestinationStream {
+  constructor(private readonly out: DestinationStream, private readonly fields: Set<string>) {}
+  write(json: string): void {
+    let o: Record<string, unknown>;
+    try {
+      o = JSON.parse(json);
+    } catch {
+      this.out.write(json);
+      return;
+    }
+    const parts = ['relaybox:'];
+    if (this.fields.has('time') && typeof o.time === 'number') parts.push(textTime(o.time) + ':');
+    parts.push((LEVEL_NAMES[o.level as number] ?? 'info') + ':');
+    if (this.fields.has('address') && o.address) parts.push(`${o.address}${this.fields.has('port') && o.port ? ':' + o.port : ''}`);
+    if (this.fields.has('msgid') && o.id) parts.push(`${o.id}:`);
+    parts.push(String(o.msg ?? ''));
+    for (const [k, v] of Object.entries(o)) {
+      if (SKIP.has(k)) continue;
+      parts.push(`${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`);
+    }
+    this.out.write(parts.join(' ') + '\n');
+  }
+}
+
+export function createLog(cfg: Pick<RelayConfig, 'log'>): Log {
+  const base: DestinationStream = cfg.log.file ? new RotatingFile(cfg.log.file) : pino.destination({ dest: 1, sync: false });
+  const stream = cfg.log.format === 'text' ? new TextLines(base, cfg.log.fields) : base;
+  return pino(
+    {
+      level: cfg.log.level,
+      base: { pid: process.pid },
+      timestamp: cfg.log.format === 'json' || cfg.log.fields.has('time') ? pino.stdTimeFunctions.epochTime : false,
+      // Belt and braces: anything named like a secret is never written.
+      redact: { paths: ['pass', 'password', 'secret', '*.pass', '*.password', '*.secret', 'auth.pass'], censor: '[secret]' },
+    },
+    stream,
+  );
+}
+
+/** smtp-server logs bunyan-style (`debug(meta, 'S:', payload)`); pino drops the extra arguments. */
+export function smtpServerLogger(log: Log): Record<string, (...args: unknown[]) => void> {
+  const util = require('node:util') as typeof import('node:util');
+  const adapt = (level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal') => (meta: unknown, ...args: unknown[]) => {
+    if (!log.isLevelEnabled(level)) return;
+    if (meta && typeof meta === 'object') log[level](meta as object, util.format(...args));
+    else log[level](util.format(meta, ...args));
+  };
+  return { trace: adapt('trace'), debug: adapt('trace'), info: adapt('trace'), warn: adapt('warn'), error: adapt('error'), fatal: adapt('fatal') };
+}

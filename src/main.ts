@@ -1,0 +1,216 @@
+// relaybox: receive -> spool -> forward. Entry point of the one-file bundle.
+import { promises as fsp, constants as FS } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { SMTPServer } from 'smtp-server';
+import { buildConfig, type RelayConfig } from './config';
+import { createLog, type Log } from './log';
+import { helpText } from './options/help';
+import { parseCommandLine, readConfigFile, UsageError, type OptionValue } from './options/parse';
+import { createSmtpServer, type ImmediateResult } from './smtp/server';
+import { Spool } from './spool/store';
+import { claimSpool, recoverSpool, releaseSpool } from './spool/recover';
+import { QueueRunner } from './forward/runner';
+import { openUpstream } from './forward/upstream';
+import { createClientLogin, type ClientLogin } from './forward/client-auth';
+import { DAEMON_CHILD_ENV, dropPrivileges, lookupUser, removePidFile, runAsDaemon, signalReady, writePidFile } from './process/daemon';
+import { runPasswd } from './auth/passwd-command';
+import { reasons } from './spool/envelope';
+
+declare const RELAYBOX_VERSION: string;
+export const VERSION = typeof RELAYBOX_VERSION === 'string' ? RELAYBOX_VERSION : '0.0.0-dev';
+const BASE_DIR_ENV = 'RELAYBOX_BASE_DIR';
+
+function fail(message: string, code = 1): never {
+  process.stderr.write(`relaybox: error: ${message}\n`);
+  process.exit(code);
+}
+
+/** Listening addresses: --interface entries for smtp (E-MailRelay's smtp= qualifier), or all. */
+function listenAddresses(cfg: RelayConfig): string[] {
+  const out: string[] = [];
+  for (const raw of cfg.interfaces) {
+    const m = /^(?:(smtp|pop|admin)=)?(.+)$/.exec(raw)!;
+    if (m[1] && m[1] !== 'smtp') continue;
+    const name = m[2];
+    if (name.startsWith('client=')) throw new UsageError(`--interface: "client=" is not allowed (use --client-interface)`);
+    if (name.startsWith('/') || name.startsWith('fd#')) throw new UsageError(`--interface ${name}: unix-domain sockets and inherited sockets are not supported yet`);
+    const nic = /^(.+?)(?:-(ipv4|ipv6))?$/.exec(name)!;
+    const addrs = os.networkInterfaces()[nic[1]];
+    if (addrs) {
+      for (const a of addrs) if (!nic[2] || a.family.toLowerCase() === nic[2]) out.push(a.address);
+    } else {
+      out.push(name);
+    }
+  }
+  return out.length ? out : ['::'];
+}
+
+function listen(server: SMTPServer, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (e: Error) => reject(e);
+    server.server.once('error', onError);
+    server.listen(port, host, () => {
+      server.server.removeListener('error', onError);
+      resolve();
+    });
+  });
+}
+
+async function prepareSpool(cfg: RelayConfig, log: Log): Promise<Spool> {
+  await fsp.mkdir(cfg.spoolDir, { recursive: true, mode: 0o770 });
+  await fsp.access(cfg.spoolDir, FS.W_OK | FS.R_OK).catch(() => {
+    throw new UsageError(`cannot write to the spool directory ${cfg.spoolDir}: check its owner and permissions`);
+  });
+  const spool = new Spool(cfg.spoolDir);
+  const owner = await claimSpool(spool);
+  if (owner) log.warn({ spool: spool.dir, pid: owner }, 'another relaybox is using this spool: start-up recovery skipped');
+  else await recoverSpool(spool, log);
+  return spool;
+}
+
+async function start(values: OptionValue[]): Promise<void> {
+  const baseDir = process.env[BASE_DIR_ENV] ?? process.cwd();
+  const cfg = buildConfig(values, baseDir);
+
+  if (cfg.daemon && !process.env[DAEMON_CHILD_ENV]) {
+    process.env[BASE_DIR_ENV] = baseDir;
+    process.exit(await runAsDaemon(process.argv.slice(1)));
+  }
+
+  const log = createLog(cfg);
+  for (const w of cfg.warnings) log.warn(w);
+  const spool = await prepareSpool(cfg, log);
+
+  let login: ClientLogin | null = null;
+  if (cfg.clientAuth) {
+    login = createClientLogin(cfg.clientAuth, cfg.clientAuthConfig, {
+      info: (m) => log.info(m), warn: (m) => log.warn(m), error: (m) => log.error(m),
+    });
+  }
+  const target = cfg.forwardTo;
+  const runner = target
+    ? new QueueRunner({ cfg, spool, log, connect: () => openUpstream(cfg, target, login, log) })
+    : null;
+
+  if (cfg.oneShot) {
+    const summary = await runner!.runNow();
+    if (!summary.sent && !summary.failed && !summary.deferred && !summary.error) log.info('no messages to send');
+    log.flush();
+    await releaseSpool(spool);
+    process.exitCode = summary.error ? 1 : 0;
+    return;
+  }
+
+  const immediate = async (id: string): Promise<ImmediateResult> => {
+    const outcome = await runner!.forwardImmediate(id);
+    if (outcome === 'sent' || outcome === 'skipped') return { ok: true, text: 'message processed' };
+    const env = await spool.readEnvelope(id, outcome === 'failed' ? 'bad' : 'ready').catch(() => null);
+    const last = env ? reasons(env).at(-1) : undefined;
+    return { ok: false, code: Number(last?.code) || undefined, text: last?.reason ?? 'forwarding failed' };
+  };
+
+  const servers: SMTPServer[] = [];
+  if (cfg.smtp) {
+    for (const host of listenAddresses(cfg)) {
+      const server = createSmtpServer(cfg, spool, log, {
+        committed: () => undefined,
+        disconnected: () => { if (cfg.forwardOnDisconnect) runner?.request('client disconnected'); },
+        forwardNow: cfg.immediate && runner ? immediate : undefined,
+      });
+      try {
+        await listen(server, cfg.port, host);
+      } catch (e) {
+        log.error({ err: (e as Error).message, address: host, port: cfg.port }, 'cannot listen');
+        log.flush();
+        fail(`cannot listen on ${host.includes(':') ? `[${host}]` : host}:${cfg.port}: ${(e as Error).message}`, 2);
+      }
+      servers.push(server);
+      log.info({ address: host, port: cfg.port, tls: cfg.serverTls ? (cfg.serverTls.implicit ? 'implicit' : 'starttls') : 'no' }, 'listening for smtp');
+    }
+  }
+
+  if (typeof process.getuid === 'function' && process.getuid() === 0) {
+    const name = cfg.user ?? 'daemon';
+    if (name !== 'root') {
+      const user = await lookupUser(name);
+      if (!user) fail(`--user: there is no user "${name}" (use --user=root to keep running as root)`);
+      if (cfg.pidFile) writePidFile(cfg.pidFile);
+      dropPrivileges(user);
+      await fsp.access(spool.dir, FS.W_OK).catch(() =>
+        fail(`user "${name}" cannot write to the spool directory ${spool.dir}: chown it to ${name}, or choose another --user`));
+    } else if (cfg.pidFile) writePidFile(cfg.pidFile);
+  } else if (cfg.pidFile) writePidFile(cfg.pidFile);
+
+  if (!target) {
+    log.warn({ spool: spool.dir }, 'no upstream server configured (--forward-to): messages are stored in the spool until one is named');
+  } else {
+    log.info({ upstream: target.text, spool: spool.dir }, 'forwarding to the upstream server');
+    if (cfg.forwardAtStart) runner!.request('start-up (--forward)');
+    else if (cfg.retry.enabled && (cfg.forwardOnDisconnect || cfg.pollSeconds)) runner!.request('start-up: retry what is already in the spool');
+    if (cfg.pollSeconds) setInterval(() => runner!.request('poll'), cfg.pollSeconds * 1000).unref();
+  }
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    runner?.stop();
+    await Promise.race([
+      Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r())))),
+      new Promise((r) => setTimeout(r, 5000).unref()),
+    ]);
+    await Promise.race([runner?.idle(), new Promise((r) => setTimeout(r, 5000).unref())]);
+    if (cfg.pidFile) removePidFile(cfg.pidFile);
+    await releaseSpool(spool).catch(() => undefined);
+    log.flush();
+    setTimeout(() => process.exit(0), 50).unref();
+  };
+  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT'] as const) process.on(sig, () => void shutdown(sig));
+  process.on('SIGPIPE', () => undefined);
+  process.on('uncaughtException', (e) => {
+    log.fatal({ err: e.stack ?? String(e) }, 'internal error: please report it');
+    log.flush();
+    process.exit(70);
+  });
+  process.on('unhandledRejection', (e) => {
+    log.error({ err: e instanceof Error ? e.stack : String(e) }, 'internal error (unhandled rejection): please report it');
+  });
+  log.info({ version: VERSION, pid: process.pid }, 'relaybox started');
+  signalReady();
+  if (cfg.closeStderr && !process.env.RELAYBOX_KEEP_STDERR) {
+    // fd 2 stays open (pointing nowhere) so a stray write cannot hit a reused descriptor.
+    process.stderr.write = (() => true) as typeof process.stderr.write;
+  }
+}
+
+export async function main(argv: string[]): Promise<void> {
+  if (argv[0] === 'passwd') {
+    process.exitCode = await runPasswd(argv.slice(1));
+    return;
+  }
+  try {
+    const parsed = parseCommandLine(argv);
+    const names = new Set(parsed.values.map((v) => v.spec.name));
+    const verbose = names.has('verbose');
+    if (names.has('help')) {
+      process.stdout.write(helpText(verbose) + '\n');
+      return;
+    }
+    if (names.has('version')) {
+      process.stdout.write(`relaybox ${VERSION}\n${verbose ? `node ${process.version}\nTLS library: OpenSSL ${process.versions.openssl}\nPOP server: no\nAdmin server: no\n` : ''}`);
+      return;
+    }
+    const values = [...parsed.values];
+    if (parsed.configFile) values.push(...readConfigFile(path.resolve(process.env[BASE_DIR_ENV] ?? process.cwd(), parsed.configFile)));
+    await start(values);
+  } catch (e) {
+    if (e instanceof UsageError) fail(`${e.message}`);
+    throw e;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).catch((e: Error) => fail(e.stack ?? e.message));
+}

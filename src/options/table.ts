@@ -1,0 +1,762 @@
+// The option table: every E-MailRelay 2.6.1 option, in the order and groups of
+// the reference (section 1), followed by the relaybox extensions. The command
+// line parser, the config-file reader and --help are all driven from here.
+//
+// Differences from E-MailRelay that are deliberate:
+// * --delivery-dir has no short letter (E-MailRelay gives it -s, clashing with
+//   --spool-dir); -s always means --spool-dir.
+// * --prompt-timeout is in the client group, since it only affects the client.
+// * --idle-timeout is in the server group, since it only affects the server.
+// * Help texts use the code defaults, not the documented ones (e.g. 1800 s for
+//   --response-timeout and --idle-timeout).
+
+import type { OptionSpec } from './spec';
+
+export const OPTIONS: readonly OptionSpec[] = [
+  // ------------------------------------------------------------------ basic
+  {
+    name: 'as-client',
+    short: 'q',
+    arg: 'host:port',
+    group: 'basic',
+    help: 'Forward all spooled mail to the given server once, then exit.',
+    more:
+      'Same as --log --no-syslog --no-daemon --dont-serve --forward --forward-to <host:port>. ' +
+      'Cannot be combined with --forward-to.',
+    support: 'yes',
+  },
+  {
+    name: 'as-proxy',
+    short: 'y',
+    arg: 'host:port',
+    group: 'basic',
+    help: 'Run as a store-and-forward daemon that forwards to the given server.',
+    more:
+      'Same as --log --close-stderr --forward-on-disconnect --forward-to <host:port>. ' +
+      'Cannot be combined with --forward-to.',
+    support: 'yes',
+  },
+  {
+    name: 'as-server',
+    short: 'd',
+    group: 'basic',
+    help: 'Run as a storage daemon that only spools incoming mail.',
+    more: 'Same as --log --close-stderr.',
+    support: 'yes',
+  },
+  {
+    name: 'spool-dir',
+    short: 's',
+    arg: 'dir',
+    group: 'basic',
+    help: 'Spool directory for received messages (default /var/spool/emailrelay).',
+    more:
+      'In a config file, a prefixed name such as "in-spool-dir" starts a named instance "in"; ' +
+      'other options prefixed with "in-" then apply to that instance.',
+    support: 'yes',
+  },
+  {
+    name: 'help',
+    short: 'h',
+    group: 'basic',
+    help: 'Show help and exit.',
+    more: 'With --verbose, show every option grouped by topic.',
+    support: 'yes',
+  },
+  {
+    name: 'version',
+    short: 'V',
+    group: 'basic',
+    help: 'Show the version and exit.',
+    more: 'With --verbose, also show the built-in features.',
+    support: 'yes',
+  },
+  {
+    name: 'verbose',
+    short: 'v',
+    many: true,
+    group: 'basic',
+    help: 'More detailed logging, or the full help with --help.',
+    more: 'Give it twice for even more detail. Needs --log (or an --as-* option) or --help.',
+    support: 'yes',
+  },
+
+  // ----------------------------------------------------------------- client
+  {
+    name: 'forward',
+    short: 'f',
+    group: 'client',
+    help: 'Forward spooled mail at start-up.',
+    more: 'Needs a forward-to address.',
+    support: 'yes',
+  },
+  {
+    name: 'forward-on-disconnect',
+    short: '1',
+    group: 'client',
+    help: 'Forward spooled mail each time an SMTP client disconnects.',
+    more: 'Needs a forward-to address.',
+    support: 'yes',
+  },
+  {
+    name: 'forward-to',
+    short: 'o',
+    arg: 'host:port',
+    group: 'client',
+    help: 'Address of the next-hop SMTP server (smarthost).',
+    more:
+      'Accepts host:port, [ipv6]:port, host:port@socks-host:port (SOCKS4a) or an absolute path ' +
+      'for a unix-domain socket. Not allowed with --as-client or --as-proxy.',
+    support: 'yes',
+  },
+  {
+    name: 'forward-to-some',
+    group: 'client',
+    help: 'Deliver to the accepted recipients even if others are rejected.',
+    more: 'The spooled copy is then failed, keeping only the rejected recipients.',
+    support: 'yes',
+  },
+  {
+    name: 'forward-to-all',
+    group: 'client',
+    help: 'Fail a message unless every recipient is accepted (the default).',
+    support: 'yes',
+  },
+  {
+    name: 'poll',
+    short: 'O',
+    arg: 'seconds',
+    group: 'client',
+    help: 'Forward spooled mail periodically with the given period.',
+    more: 'Needs a forward-to address. Zero is refused: use --forward-on-disconnect instead.',
+    support: 'yes',
+  },
+  {
+    name: 'immediate',
+    short: 'm',
+    group: 'client',
+    help: 'Forward each message before acknowledging it to the submitting client.',
+    more:
+      'True proxying: the client waits while the message is forwarded. ' +
+      '--forward-on-disconnect is usually the better choice.',
+    support: 'yes',
+  },
+  {
+    name: 'client-filter',
+    short: 'Y',
+    arg: 'program',
+    many: true,
+    group: 'client',
+    help: 'Filter run on each message just before it is forwarded.',
+    more: 'A program path, or net:, spam:, spam-edit: or a built-in filter. Needs a forward-to address.',
+    support: 'planned',
+    issue: 4,
+  },
+  {
+    name: 'client-interface',
+    short: '6',
+    arg: 'ip-address',
+    group: 'client',
+    help: 'Local address to bind for outgoing connections.',
+    more:
+      '0.0.0.0 or :: also restricts DNS results to IPv4 or IPv6. ' +
+      'Not allowed with a unix-domain forward-to address.',
+    support: 'yes',
+  },
+  {
+    name: 'client-smtp-config',
+    short: 'c',
+    arg: 'config',
+    many: true,
+    group: 'client',
+    help: 'SMTP client protocol switches.',
+    more:
+      'Keywords: pipelining (default off), smtputf8strict (on), eightbitstrict (off), ' +
+      'binarymimestrict (on); prefix with "no" to turn one off.',
+    support: 'yes',
+  },
+  {
+    name: 'connection-timeout',
+    short: 'U',
+    arg: 'seconds',
+    group: 'client',
+    help: 'Timeout for connecting to a remote server (default 40).',
+    more: 'Also used as the TLS handshake timeout.',
+    support: 'yes',
+  },
+  {
+    name: 'response-timeout',
+    short: 'T',
+    arg: 'seconds',
+    group: 'client',
+    help: 'Timeout waiting for each response from a remote server (default 1800).',
+    support: 'yes',
+  },
+  {
+    name: 'prompt-timeout',
+    short: 'w',
+    arg: 'seconds',
+    group: 'client',
+    help: 'Wait this long for the server greeting before sending EHLO anyway (default 20).',
+    more: 'E-MailRelay lists this under the server options, but it only affects the client.',
+    support: 'yes',
+  },
+
+  // ----------------------------------------------------------------- server
+  {
+    name: 'idle-timeout',
+    arg: 'seconds',
+    group: 'server',
+    help: 'Drop idle SMTP and POP client connections after this long (default 1800).',
+    support: 'yes',
+  },
+  {
+    name: 'port',
+    short: 'p',
+    arg: 'port',
+    group: 'server',
+    help: 'SMTP listening port (default 25).',
+    more: 'Use 0 when listening only on unix-domain sockets.',
+    support: 'yes',
+  },
+  {
+    name: 'remote-clients',
+    short: 'r',
+    group: 'server',
+    help: 'Accept connections from non-local addresses.',
+    more:
+      'Without it only loopback, link-local and private (RFC 1918 / unique-local) addresses ' +
+      'may connect. Applies to the SMTP, POP and admin listeners.',
+    support: 'yes',
+  },
+  {
+    name: 'interface',
+    short: 'I',
+    arg: 'list',
+    many: true,
+    group: 'server',
+    help: 'Listening addresses or interface names (default 0.0.0.0 and ::).',
+    more:
+      'Comma list; entries may carry smtp=, pop= or admin= qualifiers. Interface names may have ' +
+      'an -ipv4 or -ipv6 suffix; fd#N uses an inherited socket; an absolute path is a unix-domain socket.',
+    support: 'yes',
+  },
+  {
+    name: 'address-verifier',
+    arg: 'program',
+    group: 'server',
+    help: 'Program that checks each recipient address.',
+    more: 'A program path, net:<address> or account:[params].',
+    support: 'planned',
+    issue: 4,
+  },
+  {
+    name: 'anonymous',
+    short: 'A',
+    arg: 'scope',
+    optionalArg: true,
+    group: 'server',
+    help: 'Reveal less about this server; with no value, all scopes.',
+    more:
+      'Scopes (comma list): vrfy (disable VRFY), server (terse greeting), ' +
+      'content (no Received: header), client (send AUTH=<> on MAIL FROM).',
+    support: 'yes',
+  },
+  {
+    name: 'delivery-dir',
+    arg: 'dir',
+    group: 'server',
+    help: 'Base directory for local mailboxes used by deliver: (default the spool directory).',
+    more:
+      'E-MailRelay also gives this option the short letter -s, which clashes with --spool-dir; ' +
+      'in relaybox -s always means --spool-dir, so use the long name.',
+    support: 'planned',
+    issue: 4,
+  },
+  {
+    name: 'dnsbl',
+    arg: 'config',
+    many: true,
+    group: 'server',
+    help: 'Reject clients listed by DNS block-list servers.',
+    more: 'Needs --remote-clients.',
+    support: 'planned',
+    issue: 5,
+  },
+  {
+    name: 'domain',
+    short: 'D',
+    arg: 'fqdn',
+    group: 'server',
+    help: 'Domain name for the greeting, EHLO and Received: lines (default the host name).',
+    more:
+      'Must not be empty and should be ASCII. If it has no dot the client EHLO uses the ' +
+      'local IP address instead.',
+    support: 'yes',
+  },
+  {
+    name: 'filter',
+    short: 'z',
+    arg: 'program',
+    many: true,
+    group: 'server',
+    help: 'Filter run on each message after it has been received.',
+    more:
+      'A program path, or net:, spam:, spam-edit: or a built-in filter. ' +
+      'Not allowed with --no-smtp, --dont-serve or --as-client.',
+    support: 'planned',
+    issue: 4,
+  },
+  {
+    name: 'filter-timeout',
+    short: 'W',
+    arg: 'seconds',
+    group: 'server',
+    help: 'Timeout for filters and address verifiers (default 60).',
+    support: 'planned',
+    issue: 4,
+  },
+  {
+    name: 'server-smtp-config',
+    short: 'Z',
+    arg: 'config',
+    many: true,
+    group: 'server',
+    help: 'SMTP server protocol switches.',
+    more:
+      'Keywords: pipelining (default on), chunking (off), smtputf8 (off), smtputf8strict (off), ' +
+      'strictparsing (on), alabels (on); prefix with "no" to turn one off.',
+    support: 'yes',
+  },
+  {
+    name: 'size',
+    short: 'M',
+    arg: 'bytes',
+    group: 'server',
+    help: 'Largest message accepted, advertised with SIZE (default 0, no limit).',
+    support: 'yes',
+  },
+
+  // -------------------------------------------------------------------- pop
+  {
+    name: 'pop',
+    short: 'B',
+    group: 'pop',
+    help: 'Run a POP3 server (port 110 unless --pop-port).',
+    more: 'Needs --pop-auth. Offers STLS when --server-tls is used.',
+    support: 'planned',
+    issue: 4,
+  },
+  {
+    name: 'pop-port',
+    short: 'E',
+    arg: 'port',
+    group: 'pop',
+    help: 'POP3 listening port (default 110).',
+    more: 'Needs --pop.',
+    support: 'planned',
+    issue: 4,
+  },
+  {
+    name: 'pop-auth',
+    short: 'F',
+    arg: 'file',
+    group: 'pop',
+    help: 'Secrets file with the POP3 accounts.',
+    more: 'Uses the "server" lines of the file, or pam: for PAM.',
+    support: 'planned',
+    issue: 4,
+  },
+  {
+    name: 'pop-by-name',
+    short: 'J',
+    group: 'pop',
+    help: 'Each POP3 user sees only the spool sub-directory named after it.',
+    more: 'Needs --pop.',
+    support: 'planned',
+    issue: 4,
+  },
+  {
+    name: 'pop-no-delete',
+    short: 'G',
+    group: 'pop',
+    help: 'Make POP3 DELE a no-op that still reports success.',
+    more: 'Needs --pop.',
+    support: 'planned',
+    issue: 4,
+  },
+
+  // ------------------------------------------------------------------ admin
+  {
+    name: 'admin',
+    short: 'a',
+    arg: 'port',
+    group: 'admin',
+    help: 'Run the line-based admin interface on the given port.',
+    support: 'planned',
+    issue: 7,
+  },
+  {
+    name: 'admin-terminate',
+    short: 'Q',
+    group: 'admin',
+    help: 'Allow the admin "terminate" command.',
+    more: 'Needs --admin.',
+    support: 'planned',
+    issue: 7,
+  },
+
+  // ------------------------------------------------------------------- auth
+  {
+    name: 'client-auth',
+    short: 'C',
+    arg: 'file',
+    group: 'auth',
+    help: 'Authenticate to the remote server using this secrets file.',
+    more:
+      'Uses the "client" line of the file. plain:<base64-user>:<base64-password> is also ' +
+      'accepted but shows the password in the process list.',
+    support: 'yes',
+  },
+  {
+    name: 'client-auth-config',
+    arg: 'config',
+    group: 'auth',
+    help: 'Limit the SASL mechanisms the client may use.',
+    more: 'm:<list> allows, x:<list> excludes (semicolon separated). Needs --client-auth.',
+    support: 'yes',
+  },
+  {
+    name: 'server-auth',
+    short: 'S',
+    arg: 'file',
+    group: 'auth',
+    help: 'Require SMTP AUTH from clients, checked against this secrets file.',
+    more: 'Uses the "server" lines of the file, or pam: for PAM. Trusted addresses may skip AUTH.',
+    support: 'planned',
+    issue: 5,
+  },
+  {
+    name: 'server-auth-config',
+    arg: 'config',
+    group: 'auth',
+    help: 'Limit the SASL mechanisms the server offers.',
+    more:
+      'm:/x: allow and exclude before TLS, a:/d: after TLS (m:/x: apply to both if a:/d: are ' +
+      'absent). Example: m:;a:plain. Needs --server-auth.',
+    support: 'planned',
+    issue: 5,
+  },
+
+  // -------------------------------------------------------------------- tls
+  {
+    name: 'client-tls',
+    short: 'j',
+    group: 'tls',
+    help: 'Use STARTTLS when the remote server offers it.',
+    support: 'yes',
+  },
+  {
+    name: 'client-tls-connection',
+    short: 'b',
+    group: 'tls',
+    help: 'Use implicit TLS (SMTPS) for outgoing connections.',
+    more: 'Cannot be combined with --client-tls.',
+    support: 'yes',
+  },
+  {
+    name: 'client-tls-required',
+    group: 'tls',
+    help: 'Fail outgoing connections that cannot use TLS.',
+    more: 'Needs --client-tls or --client-tls-connection.',
+    support: 'yes',
+  },
+  {
+    name: 'client-tls-certificate',
+    arg: 'pem',
+    many: true,
+    maxCount: 2,
+    group: 'tls',
+    help: 'Client private key and certificate chain (PEM).',
+    more: 'Either one file holding both, or the option twice: the key file first, then the certificate file.',
+    support: 'yes',
+  },
+  {
+    name: 'client-tls-verify',
+    arg: 'ca-list',
+    group: 'tls',
+    help: 'Verify the server certificate against these CA certificates.',
+    more: 'A file or directory of CA certificates, or <default> for the system set.',
+    support: 'yes',
+  },
+  {
+    name: 'client-tls-verify-name',
+    arg: 'cname',
+    group: 'tls',
+    help: 'Require this name in the server certificate.',
+    more: 'Needs --client-tls-verify.',
+    support: 'yes',
+  },
+  {
+    name: 'client-tls-server-name',
+    arg: 'hostname',
+    group: 'tls',
+    help: 'Server name (SNI) to send in the TLS handshake.',
+    support: 'yes',
+  },
+  {
+    name: 'server-tls',
+    short: 'K',
+    group: 'tls',
+    help: 'Offer STARTTLS to SMTP clients (and STLS to POP clients).',
+    more: 'Needs --server-tls-certificate.',
+    support: 'yes',
+  },
+  {
+    name: 'server-tls-connection',
+    group: 'tls',
+    help: 'Use implicit TLS (SMTPS) on the SMTP listener.',
+    more: 'Needs --server-tls-certificate. Cannot be combined with --server-tls.',
+    support: 'yes',
+  },
+  {
+    name: 'server-tls-required',
+    group: 'tls',
+    help: 'Clients must start TLS before AUTH, MAIL or VRFY.',
+    more: 'Needs --server-tls or --server-tls-connection.',
+    support: 'yes',
+  },
+  {
+    name: 'server-tls-certificate',
+    arg: 'pem',
+    many: true,
+    maxCount: 2,
+    group: 'tls',
+    help: 'Server private key and certificate chain (PEM).',
+    more: 'Either one file holding both, or the option twice: the key file first, then the certificate file.',
+    support: 'yes',
+  },
+  {
+    name: 'server-tls-verify',
+    arg: 'ca-list',
+    group: 'tls',
+    help: 'Require client certificates and verify them against these CA certificates.',
+    more:
+      'A file or directory of CA certificates, or <default> for the system set. ' +
+      '<none> means do not ask for a client certificate.',
+    support: 'yes',
+  },
+  {
+    name: 'tls-config',
+    short: '9',
+    arg: 'keywords',
+    many: true,
+    group: 'tls',
+    help: 'Low-level TLS settings such as protocol versions.',
+    more: 'Comma list, e.g. tlsv1.2 for a minimum version or -tlsv1.2 for a maximum.',
+    support: 'yes',
+  },
+
+  // ---------------------------------------------------------------- process
+  {
+    name: 'dont-serve',
+    short: 'x',
+    group: 'process',
+    help: 'Do not listen at all; exit once the initial forwarding is done.',
+    more: 'With --poll the process keeps running.',
+    support: 'yes',
+  },
+  {
+    name: 'no-smtp',
+    short: 'X',
+    group: 'process',
+    help: 'Do not listen for SMTP connections.',
+    support: 'yes',
+  },
+  {
+    name: 'no-daemon',
+    short: 't',
+    group: 'process',
+    help: 'Stay in the foreground.',
+    support: 'yes',
+  },
+  {
+    name: 'pid-file',
+    short: 'i',
+    arg: 'path',
+    many: true,
+    group: 'process',
+    help: 'Write the process id to this file.',
+    more: 'The file is removed on a clean exit. If given more than once the first one is used.',
+    support: 'yes',
+  },
+  {
+    name: 'user',
+    short: 'u',
+    arg: 'username',
+    group: 'process',
+    help: 'User to switch to when started as root (default daemon).',
+    more: '"root" disables switching.',
+    support: 'yes',
+  },
+  {
+    name: 'localedir',
+    arg: 'dir',
+    group: 'process',
+    help: 'Directory of message translations.',
+    support: 'planned',
+  },
+  {
+    name: 'hidden',
+    short: 'H',
+    group: 'process',
+    help: 'Windows only: no window and no message boxes.',
+    support: 'windows',
+  },
+  {
+    name: 'show',
+    arg: 'style',
+    group: 'process',
+    help: 'Windows only: how to show the application window.',
+    support: 'windows',
+  },
+  {
+    name: 'test',
+    arg: 'x',
+    group: 'process',
+    help: 'Test hooks.',
+    support: 'planned',
+    hidden: true,
+  },
+
+  // ---------------------------------------------------------------- logging
+  {
+    name: 'log',
+    short: 'l',
+    group: 'logging',
+    help: 'Turn on logging.',
+    support: 'yes',
+  },
+  {
+    name: 'debug',
+    short: 'g',
+    group: 'logging',
+    help: 'Debug-level logging.',
+    more: 'Needs --log. May show passwords and message content.',
+    support: 'yes',
+  },
+  {
+    name: 'log-file',
+    short: 'N',
+    arg: 'file',
+    group: 'logging',
+    help: 'Write the log to this file instead.',
+    more: '%d in the name becomes the date (YYYYMMDD) and %h the hour, for daily or hourly files.',
+    support: 'yes',
+  },
+  {
+    name: 'log-format',
+    arg: 'list',
+    many: true,
+    group: 'logging',
+    help: 'Extra fields in each log line.',
+    more:
+      'Keywords: time, unit (instance name), address (remote IP), port, msgid. relaybox writes ' +
+      'JSON, one object per line, unless a keyword or the relaybox keyword "text" is given, which ' +
+      'selects E-MailRelay-style text lines; "json" forces JSON.',
+    support: 'yes',
+  },
+  {
+    name: 'log-time',
+    short: 'L',
+    group: 'logging',
+    help: 'Add a timestamp to each log line.',
+    more: 'Same as --log-format=time.',
+    support: 'yes',
+  },
+  {
+    name: 'log-address',
+    group: 'logging',
+    help: 'Add the remote address to each log line.',
+    more: 'Same as --log-format=address.',
+    support: 'yes',
+  },
+  {
+    name: 'no-syslog',
+    short: 'n',
+    group: 'logging',
+    help: 'Do not log to syslog.',
+    more: 'relaybox never uses syslog, so this is accepted and has no further effect.',
+    support: 'yes',
+  },
+  {
+    name: 'syslog',
+    short: 'k',
+    arg: 'facility',
+    optionalArg: true,
+    group: 'logging',
+    help: 'Log to syslog; not supported, relaybox logs go to stdout (or journald).',
+    more: 'E-MailRelay facilities: mail (default), user, daemon, local0 to local7.',
+    support: 'planned',
+  },
+  {
+    name: 'close-stderr',
+    short: 'e',
+    group: 'logging',
+    help: 'Close the standard error stream after start-up.',
+    support: 'yes',
+  },
+
+  // --------------------------------------------------------------- relaybox
+  {
+    name: 'retry-delay',
+    arg: 'seconds',
+    group: 'relaybox',
+    help: 'Wait before the first retry after a temporary failure (default 60).',
+    more: 'Temporary failures are 4xx replies and connection or TLS errors. The wait doubles after each failure.',
+    support: 'yes',
+    extension: true,
+  },
+  {
+    name: 'retry-max-delay',
+    arg: 'seconds',
+    group: 'relaybox',
+    help: 'Longest wait between retries (default 3600).',
+    support: 'yes',
+    extension: true,
+  },
+  {
+    name: 'retry-max-age',
+    arg: 'seconds',
+    group: 'relaybox',
+    help: 'Stop retrying and fail a message once it is this old (default 432000, 5 days).',
+    more: 'The failed message records the reason.',
+    support: 'yes',
+    extension: true,
+  },
+  {
+    name: 'no-retry',
+    group: 'relaybox',
+    help: 'Fail a message at once on a temporary failure, as E-MailRelay does.',
+    support: 'yes',
+    extension: true,
+  },
+  {
+    name: 'forward-connections',
+    arg: 'count',
+    group: 'relaybox',
+    help: 'Parallel upstream connections used by a forwarding run (default 2).',
+    support: 'yes',
+    extension: true,
+  },
+];
+
+export const OPTIONS_BY_NAME: ReadonlyMap<string, OptionSpec> = new Map(
+  OPTIONS.map((o) => [o.name, o] as const),
+);
+
+export const OPTIONS_BY_SHORT: ReadonlyMap<string, OptionSpec> = new Map(
+  OPTIONS.filter((o): o is OptionSpec & { short: string } => o.short !== undefined).map(
+    (o) => [o.short, o] as const,
+  ),
+);

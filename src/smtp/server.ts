@@ -1,0 +1,197 @@
+// Inbound SMTP: session policy on top of smtp-server. Receives a message into the spool and answers
+// 250 only once it is committed (fsync'd and renamed into place).
+import { SMTPServer, type SMTPServerOptions, type SMTPServerAddress, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+import { domainToASCII } from 'node:url';
+import type { RelayConfig } from '../config';
+import type { Log } from '../log';
+import { smtpServerLogger } from '../log';
+import { isNoSpace } from '../spool/durable';
+import { newEnvelope, type ContentType } from '../spool/envelope';
+import type { Spool } from '../spool/store';
+import { isLocalAddress, unmapAddress } from './access';
+import { installLenientAddressParsing, LENIENT_OPTION } from './lenient';
+import { receivedHeader } from './received';
+
+export interface ImmediateResult {
+  ok: boolean;
+  code?: number;
+  text: string;
+}
+
+export interface ServerHooks {
+  /** A message was committed to the spool. */
+  committed(id: string): void;
+  /** An SMTP connection closed (E-MailRelay's --forward-on-disconnect trigger). */
+  disconnected(): void;
+  /** --immediate: forward the committed message before answering the client. */
+  forwardNow?(id: string): Promise<ImmediateResult>;
+}
+
+function smtpError(code: number, message: string): Error {
+  return Object.assign(new Error(message), { responseCode: code });
+}
+
+/** Convert the domain of an address to A-labels (IDNA); null if it cannot be converted. */
+export function toALabels(address: string): string | null {
+  const at = address.lastIndexOf('@');
+  if (at < 0) return address;
+  const domain = address.slice(at + 1);
+  if (/^\[.*\]$/.test(domain) || /^[\x21-\x7e]*$/.test(domain)) return address;
+  const ascii = domainToASCII(domain);
+  return ascii ? address.slice(0, at + 1) + ascii : null;
+}
+
+const NON_ASCII = /[^\x00-\x7f]/;
+
+function contentType(body: unknown): ContentType {
+  const b = typeof body === 'string' ? body.toUpperCase() : '';
+  if (b === '7BIT') return '7bit';
+  if (b === '8BITMIME') return '8bit';
+  if (b === 'BINARYMIME') return 'binarymime';
+  return 'unknown';
+}
+
+export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks: ServerHooks): SMTPServer {
+  const lenient = !cfg.serverSmtp.strictparsing;
+  if (lenient) installLenientAddressParsing();
+  const disabled = ['AUTH', 'WIZ', 'SHELL', 'KILL', 'XCLIENT', 'XFORWARD'];
+  if (cfg.anonymous.has('vrfy')) disabled.push('VRFY');
+  const tls = cfg.serverTls;
+
+  const checkAddress = (address: SMTPServerAddress, session: SMTPServerSession, what: 'sender' | 'recipient'): string => {
+    let a = address.address;
+    if (what === 'recipient' && !a) throw smtpError(553, 'mailbox name not allowed: empty recipient');
+    if (/[\0\r\n]/.test(a)) throw smtpError(553, `mailbox name not allowed: control characters in the ${what}`);
+    if (tls?.required && !session.secure) throw smtpError(530, 'encryption required: use starttls');
+    if (cfg.serverSmtp.alabels) {
+      const converted = toALabels(a);
+      if (converted === null) throw smtpError(553, `mailbox name not allowed: invalid international domain in <${a}>`);
+      a = converted;
+    }
+    return a;
+  };
+
+  const options: SMTPServerOptions & Record<string, unknown> = {
+    name: cfg.domain,
+    banner: cfg.anonymous.has('server') ? '' : `-- relaybox -- Service ready`,
+    size: cfg.size || undefined,
+    hideSize: !cfg.size,
+    disabledCommands: disabled,
+    authOptional: true,
+    hidePIPELINING: !cfg.serverSmtp.pipelining,
+    hideSMTPUTF8: !cfg.serverSmtp.smtputf8,
+    hideSTARTTLS: !tls || tls.implicit,
+    secure: !!tls?.implicit,
+    key: tls?.keyCert.key,
+    cert: tls?.keyCert.cert,
+    requestCert: !!tls?.verify,
+    minVersion: cfg.tls.minVersion,
+    maxVersion: cfg.tls.maxVersion,
+    lenientAddressParsing: lenient,
+    [LENIENT_OPTION]: lenient,
+    disableReverseLookup: true,
+    socketTimeout: cfg.idleTimeout * 1000,
+    logger: smtpServerLogger(log) as never,
+
+    onConnect(session, cb) {
+      if (!cfg.remoteClients && !isLocalAddress(session.remoteAddress)) {
+        log.warn({ address: session.remoteAddress }, 'connection refused: not a local or private address (use --remote-clients to allow it)');
+        return cb(smtpError(554, 'access denied'));
+      }
+      log.debug({ address: session.remoteAddress, port: session.remotePort }, 'smtp connection');
+      cb();
+    },
+
+    onMailFrom(address, session, cb) {
+      try {
+        const from = checkAddress(address, session, 'sender');
+        const args = (address.args || {}) as Record<string, unknown>;
+        if (cfg.serverSmtp.smtputf8strict && NON_ASCII.test(from) && !args.SMTPUTF8) {
+          throw smtpError(553, 'mailbox name not allowed: UTF-8 address without the SMTPUTF8 parameter');
+        }
+        address.address = from;
+        cb();
+      } catch (e) {
+        cb(e as Error);
+      }
+    },
+
+    onRcptTo(address, session, cb) {
+      try {
+        address.address = checkAddress(address, session, 'recipient');
+        cb();
+      } catch (e) {
+        cb(e as Error);
+      }
+    },
+
+    onData(stream: SMTPServerDataStream, session, cb) {
+      receive(stream, session).then(
+        (reply) => cb(null, reply),
+        (err: Error) => cb(err),
+      );
+    },
+
+    onClose(session) {
+      log.debug({ address: session.remoteAddress }, 'smtp connection closed');
+      hooks.disconnected();
+    },
+  };
+  const server = new SMTPServer(options);
+
+  async function receive(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string> {
+    const msg = await spool.newMessage().catch((e: Error) => {
+      stream.resume();
+      log.error({ err: e.message }, 'cannot create a spool file');
+      throw smtpError(452, isNoSpace(e) ? 'insufficient storage: the spool is full' : 'local error: cannot write to the spool');
+    });
+    const address = unmapAddress(session.remoteAddress);
+    try {
+      if (!cfg.anonymous.has('content')) {
+        await msg.write(Buffer.from(receivedHeader({
+          helo: session.hostNameAppearsAs || address,
+          address,
+          domain: cfg.domain,
+          tls: session.secure && session.tlsOptions ? session.tlsOptions.name : undefined,
+          authenticated: !!session.user,
+          date: new Date(),
+        })));
+      }
+      for await (const chunk of stream) {
+        if (stream.sizeExceeded) continue; // keep draining; nothing more goes to disk
+        await msg.write(chunk as Buffer);
+      }
+      if (stream.sizeExceeded) {
+        await msg.rollback();
+        throw smtpError(552, 'message size exceeds fixed maximum message size');
+      }
+      const mailFrom = session.envelope.mailFrom || { address: '', args: {} };
+      const args = (mailFrom.args || {}) as Record<string, unknown>;
+      const recipients = session.envelope.rcptTo.map((r) => r.address);
+      const env = newEnvelope({
+        content: contentType(args.BODY),
+        from: mailFrom.address,
+        toRemote: recipients,
+        client: address,
+        mailFromAuthIn: typeof args.AUTH === 'string' ? args.AUTH : '',
+        utf8MailboxNames: [mailFrom.address, ...recipients].some((a) => NON_ASCII.test(a)),
+      });
+      await msg.commit(env);
+    } catch (e) {
+      await msg.rollback();
+      if ((e as { responseCode?: number }).responseCode) throw e;
+      log.error({ id: msg.id, err: (e as Error).message }, 'cannot store a message');
+      throw smtpError(452, isNoSpace(e) ? 'insufficient storage: the spool is full' : 'local error: cannot write to the spool');
+    }
+    log.info({ id: msg.id, address, from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.length, bytes: msg.bytes }, 'message received');
+    hooks.committed(msg.id);
+    if (hooks.forwardNow) {
+      const r = await hooks.forwardNow(msg.id);
+      if (!r.ok) throw smtpError(r.code && r.code >= 400 ? r.code : 452, r.text);
+    }
+    return 'message processed';
+  }
+
+  server.on('error', (err) => log.error({ err: err.message }, 'smtp server error'));
+  return server;
+}

@@ -1,0 +1,111 @@
+// Start-up recovery: put back what a crash left behind, but never touch the files of another
+// live relaybox on the same spool (it may be receiving into .new or forwarding a .busy).
+import { promises as fsp, readFileSync } from 'node:fs';
+import { join, unlinkQuiet, writeFileSynced } from './durable';
+import { stateOf, type Spool } from './store';
+
+export interface RecoveryLog {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+export const LOCK_NAME = '.relaybox.lock';
+
+/** True if `pid` is a running relaybox (or node) process other than us. */
+function isLiveRelay(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'latin1');
+    return /relaybox|node/.test(cmdline);
+  } catch {
+    return true; // no /proc: trust kill(0)
+  }
+}
+
+/**
+ * Claim the spool for recovery. Returns the pid of another live owner, or 0 once we own it.
+ * The lock file only guards recovery; forwarding is guarded by the atomic rename to .busy.
+ */
+export async function claimSpool(spool: Spool): Promise<number> {
+  const lock = join(spool.dir, LOCK_NAME);
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      await writeFileSynced(lock, `${process.pid}\n`, 0o644);
+      return 0;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    const owner = parseInt(await fsp.readFile(lock, 'utf8').catch(() => ''), 10);
+    if (isLiveRelay(owner)) return owner;
+    await unlinkQuiet(lock);
+  }
+  throw new Error(`cannot claim ${lock}`);
+}
+
+export async function releaseSpool(spool: Spool): Promise<void> {
+  const lock = join(spool.dir, LOCK_NAME);
+  const owner = parseInt(await fsp.readFile(lock, 'utf8').catch(() => ''), 10);
+  if (owner === process.pid) await unlinkQuiet(lock);
+}
+
+export interface RecoveryReport {
+  unlocked: string[];
+  removedNew: string[];
+  removedOrphans: string[];
+  removedTemp: string[];
+}
+
+/**
+ * .busy back to ready (the forward was interrupted: it is sent again, at worst a duplicate);
+ * .new envelopes and content without any envelope are deleted (never acknowledged);
+ * .tmp leftovers of envelope rewrites are deleted.
+ */
+export async function recoverSpool(spool: Spool, log: RecoveryLog): Promise<RecoveryReport> {
+  const report: RecoveryReport = { unlocked: [], removedNew: [], removedOrphans: [], removedTemp: [] };
+  const entries = await fsp.readdir(spool.dir, { withFileTypes: true });
+  const names = entries.filter((e) => !e.isDirectory()).map((e) => e.name);
+  const withEnvelope = new Set<string>();
+  const noteEnvelope = (name: string) => {
+    const state = stateOf(name);
+    if (state && state !== 'new') withEnvelope.add(name.slice(0, name.indexOf('.envelope')));
+  };
+  names.forEach(noteEnvelope);
+  // --pop-by-name and copy:pop keep envelopes in sub-directories and the content here.
+  for (const sub of entries.filter((e) => e.isDirectory() && !e.name.startsWith('.'))) {
+    (await fsp.readdir(join(spool.dir, sub.name)).catch(() => [] as string[])).forEach(noteEnvelope);
+  }
+  for (const name of names) {
+    const state = stateOf(name);
+    if (state === 'busy') {
+      const id = name.slice(0, -'.envelope.busy'.length);
+      if (await spool.unlock(id)) {
+        report.unlocked.push(id);
+        log.info({ id }, 'recovered a message that was being forwarded when relaybox stopped: it will be forwarded again');
+      }
+    } else if (state === 'new') {
+      const id = name.slice(0, -'.envelope.new'.length);
+      await unlinkQuiet(spool.envelopePath(id, 'new'));
+      if (!withEnvelope.has(id)) await unlinkQuiet(spool.contentPath(id));
+      report.removedNew.push(id);
+      log.warn({ id }, 'removed a message whose reception was interrupted (it was never acknowledged)');
+    } else if (name.endsWith('.tmp')) {
+      await unlinkQuiet(join(spool.dir, name));
+      report.removedTemp.push(name);
+      log.info({ file: name }, 'removed a temporary file left by an interrupted envelope update');
+    } else if (name.endsWith('.content')) {
+      const id = name.slice(0, -'.content'.length);
+      if (!withEnvelope.has(id) && !names.includes(`${id}.envelope.new`)) {
+        await unlinkQuiet(join(spool.dir, name));
+        report.removedOrphans.push(id);
+        log.warn({ id }, 'removed message content that has no envelope (a half-received message)');
+      }
+    }
+  }
+  if (report.unlocked.length || report.removedNew.length || report.removedOrphans.length) await spool.syncDir();
+  return report;
+}

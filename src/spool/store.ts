@@ -1,0 +1,205 @@
+// The spool: E-MailRelay's directory of <id>.content and <id>.envelope[.new|.busy|.bad] files.
+// A message's state is the suffix of its envelope file; every state change is one rename.
+import { promises as fsp, constants as FS } from 'node:fs';
+import * as path from 'node:path';
+import { DirSyncer, join, unlinkQuiet, writeFileSynced } from './durable';
+import { decodeEnvelope, encodeEnvelope, withReason, type Envelope } from './envelope';
+
+export type EnvelopeState = 'new' | 'ready' | 'busy' | 'bad';
+
+const SUFFIX: Record<EnvelopeState, string> = {
+  new: '.envelope.new',
+  ready: '.envelope',
+  busy: '.envelope.busy',
+  bad: '.envelope.bad',
+};
+
+const WRITE_BUFFER = 64 * 1024;
+let sequence = 0;
+
+export function newMessageId(now = Date.now()): string {
+  sequence += 1;
+  return `emailrelay.${process.pid}.${Math.floor(now / 1000)}.${sequence}`;
+}
+
+export class Spool {
+  readonly dir: string;
+  private readonly dirSync: DirSyncer;
+
+  constructor(dir: string) {
+    this.dir = path.resolve(dir);
+    this.dirSync = new DirSyncer(this.dir);
+  }
+
+  contentPath(id: string): string {
+    return join(this.dir, `${id}.content`);
+  }
+
+  envelopePath(id: string, state: EnvelopeState): string {
+    return join(this.dir, id + SUFFIX[state]);
+  }
+
+  /** Start a new message: its content file is created now, nothing is visible until commit(). */
+  async newMessage(): Promise<NewMessage> {
+    for (let attempt = 0; ; attempt++) {
+      const id = newMessageId();
+      try {
+        const fh = await fsp.open(this.contentPath(id), FS.O_WRONLY | FS.O_CREAT | FS.O_EXCL, 0o660);
+        return new NewMessage(this, id, fh);
+      } catch (e) {
+        // A restarted process can reuse a pid within the same second: take the next number.
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 1000) throw e;
+      }
+    }
+  }
+
+  /** Make a committed rename durable (coalesced with concurrent commits). */
+  syncDir(): Promise<void> {
+    return this.dirSync.sync();
+  }
+
+  /** Ids of messages ready to forward, in E-MailRelay's lexical file-name order. */
+  async listReady(): Promise<string[]> {
+    return (await this.listState('ready')).sort();
+  }
+
+  async listState(state: EnvelopeState): Promise<string[]> {
+    const names = await fsp.readdir(this.dir);
+    const suffix = SUFFIX[state];
+    return names.filter((n) => stateOf(n) === state).map((n) => n.slice(0, -suffix.length));
+  }
+
+  async readEnvelope(id: string, state: EnvelopeState): Promise<Envelope> {
+    return decodeEnvelope(await fsp.readFile(this.envelopePath(id, state)));
+  }
+
+  async move(id: string, from: EnvelopeState, to: EnvelopeState): Promise<boolean> {
+    try {
+      await fsp.rename(this.envelopePath(id, from), this.envelopePath(id, to));
+      return true;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw e;
+    }
+  }
+
+  /** Take a ready message for forwarding. False if another forwarder (or process) got it first. */
+  lock(id: string): Promise<boolean> {
+    return this.move(id, 'ready', 'busy');
+  }
+
+  unlock(id: string): Promise<boolean> {
+    return this.move(id, 'busy', 'ready');
+  }
+
+  /** Forwarded: the message is gone from the spool. */
+  async remove(id: string, state: EnvelopeState = 'busy'): Promise<void> {
+    await unlinkQuiet(this.envelopePath(id, state));
+    await unlinkQuiet(this.contentPath(id));
+  }
+
+  /** Rewrite a busy envelope (via a .tmp file renamed over it) and move it to `to`. */
+  async rewriteAndMove(id: string, env: Envelope, to: EnvelopeState): Promise<void> {
+    const busy = this.envelopePath(id, 'busy');
+    const tmp = busy + '.tmp';
+    await writeFileSynced(tmp, encodeEnvelope(env), 0o660, true);
+    await fsp.rename(tmp, busy);
+    if (to !== 'busy') await fsp.rename(busy, this.envelopePath(id, to));
+    await this.syncDir();
+  }
+
+  /** Permanent failure: the envelope gets the reason and ends as .bad. */
+  fail(id: string, env: Envelope, reason: string, code: number | ''): Promise<void> {
+    return this.rewriteAndMove(id, withReason(env, reason, code), 'bad');
+  }
+
+  /** Temporary failure: the reason is recorded (it counts the attempts) and the message is ready again. */
+  defer(id: string, env: Envelope, reason: string, code: number | ''): Promise<void> {
+    return this.rewriteAndMove(id, withReason(env, reason, code), 'ready');
+  }
+
+  async contentAgeMs(id: string, now = Date.now()): Promise<number> {
+    const st = await fsp.stat(this.contentPath(id));
+    return now - st.mtimeMs;
+  }
+
+  async envelopeMtimeMs(id: string, state: EnvelopeState): Promise<number> {
+    return (await fsp.stat(this.envelopePath(id, state))).mtimeMs;
+  }
+}
+
+export function stateOf(name: string): EnvelopeState | null {
+  if (name.endsWith('.envelope')) return 'ready';
+  if (name.endsWith('.envelope.busy')) return 'busy';
+  if (name.endsWith('.envelope.bad')) return 'bad';
+  if (name.endsWith('.envelope.new')) return 'new';
+  return null;
+}
+
+/** A message being received: add content, then commit() or rollback(). Never both. */
+export class NewMessage {
+  private buffered: Buffer[] = [];
+  private bufferedBytes = 0;
+  private done = false;
+  bytes = 0;
+
+  constructor(
+    private readonly spool: Spool,
+    readonly id: string,
+    private fh: import('node:fs/promises').FileHandle | null,
+  ) {}
+
+  get contentPath(): string {
+    return this.spool.contentPath(this.id);
+  }
+
+  async write(chunk: Buffer): Promise<void> {
+    this.buffered.push(chunk);
+    this.bufferedBytes += chunk.length;
+    this.bytes += chunk.length;
+    if (this.bufferedBytes >= WRITE_BUFFER) await this.flush();
+  }
+
+  private async flush(): Promise<void> {
+    if (!this.bufferedBytes || !this.fh) return;
+    const data = this.buffered.length === 1 ? this.buffered[0] : Buffer.concat(this.buffered, this.bufferedBytes);
+    this.buffered = [];
+    this.bufferedBytes = 0;
+    await this.fh.write(data);
+  }
+
+  /**
+   * Content fsync'd, envelope written and fsync'd as .new, renamed to .envelope, directory fsync'd.
+   * Only after this resolves may the client be told 250.
+   */
+  async commit(env: Envelope): Promise<void> {
+    if (this.done || !this.fh) throw new Error('message already finished');
+    const envNew = this.spool.envelopePath(this.id, 'new');
+    try {
+      await this.flush();
+      await Promise.all([this.fh.sync(), writeFileSynced(envNew, encodeEnvelope(env))]);
+      await this.fh.close();
+      this.fh = null;
+      await fsp.rename(envNew, this.spool.envelopePath(this.id, 'ready'));
+      await this.spool.syncDir();
+      this.done = true;
+    } catch (e) {
+      await this.rollback();
+      throw e;
+    }
+  }
+
+  /** Remove whatever was written. Safe to call more than once and after a failed commit. */
+  async rollback(): Promise<void> {
+    if (this.done) return;
+    this.done = true;
+    this.buffered = [];
+    if (this.fh) {
+      await this.fh.close().catch(() => undefined);
+      this.fh = null;
+    }
+    await unlinkQuiet(this.spool.envelopePath(this.id, 'new')).catch(() => undefined);
+    await unlinkQuiet(this.spool.envelopePath(this.id, 'ready')).catch(() => undefined);
+    await unlinkQuiet(this.spool.contentPath(this.id)).catch(() => undefined);
+  }
+}

@@ -1,0 +1,120 @@
+// A real SMTP upstream for tests: smtp-server on loopback, optionally with STARTTLS/implicit TLS and
+// AUTH, recording every message it accepts. Behaviour per recipient or per message is scriptable.
+import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
+import type { AddressInfo } from 'node:net';
+import { once } from 'node:events';
+
+export interface SunkMessage {
+  from: string;
+  to: string[];
+  data: Buffer;
+  secure: boolean;
+  user?: string;
+  session: string;
+}
+
+export interface SinkOptions {
+  tls?: { key: Buffer; cert: Buffer; implicit?: boolean };
+  auth?: { user: string; pass: string; methods?: string[] };
+  /** Return an SMTP error code and text to refuse a recipient. */
+  rcpt?: (address: string) => { code: number; text: string } | undefined;
+  /** Return an SMTP error code and text to refuse a message at end of data. */
+  data?: (msg: SunkMessage, count: number) => { code: number; text: string } | undefined;
+  hidePipelining?: boolean;
+}
+
+export interface Sink {
+  port: number;
+  messages: SunkMessage[];
+  connections: number;
+  /** Resolves once `n` messages in all have been accepted (rejects after `ms`). */
+  waitFor(n: number, ms?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+function err(code: number, text: string): Error {
+  return Object.assign(new Error(text), { responseCode: code });
+}
+
+export async function startSink(opts: SinkOptions = {}): Promise<Sink> {
+  const messages: SunkMessage[] = [];
+  const waiters: { n: number; resolve: () => void }[] = [];
+  let connections = 0;
+  let attempts = 0;
+  const options: SMTPServerOptions = {
+    secure: !!opts.tls?.implicit,
+    key: opts.tls?.key,
+    cert: opts.tls?.cert,
+    hideSTARTTLS: !opts.tls || !!opts.tls.implicit,
+    hidePIPELINING: !!opts.hidePipelining,
+    authOptional: !opts.auth,
+    authMethods: opts.auth?.methods ?? ['PLAIN', 'LOGIN', 'CRAM-MD5'],
+    disabledCommands: opts.auth ? [] : ['AUTH'],
+    allowInsecureAuth: false,
+    disableReverseLookup: true,
+    logger: false,
+    onConnect(_s, cb) {
+      connections++;
+      cb();
+    },
+    onAuth(auth, _session, cb) {
+      const ok = opts.auth && auth.username === opts.auth.user &&
+        (auth.method === 'CRAM-MD5' ? auth.validatePassword(opts.auth.pass) : auth.password === opts.auth.pass);
+      if (!ok) return cb(err(535, '5.7.8 authentication failed'));
+      cb(null, { user: auth.username });
+    },
+    onRcptTo(address, _s, cb) {
+      const refusal = opts.rcpt?.(address.address);
+      cb(refusal ? err(refusal.code, refusal.text) : undefined);
+    },
+    onData(stream, session: SMTPServerSession, cb) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => {
+        const msg: SunkMessage = {
+          from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+          to: session.envelope.rcptTo.map((r) => r.address),
+          data: Buffer.concat(chunks),
+          secure: session.secure,
+          user: session.user as string | undefined,
+          session: session.id,
+        };
+        attempts++;
+        const refusal = opts.data?.(msg, attempts);
+        if (refusal) return cb(err(refusal.code, refusal.text));
+        messages.push(msg);
+        for (const w of waiters.filter((x) => messages.length >= x.n)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve();
+        }
+        cb(null, 'sink got it');
+      });
+    },
+  };
+  const server = new SMTPServer(options);
+  server.on('error', () => undefined);
+  server.listen(0, '127.0.0.1');
+  await once(server.server, 'listening');
+  const port = (server.server.address() as AddressInfo).port;
+  return {
+    port,
+    messages,
+    get connections() {
+      return connections;
+    },
+    waitFor(n, ms = 20000) {
+      if (messages.length >= n) return Promise.resolve();
+      return new Promise((resolve, reject) => {
+        const w = { n, resolve: () => { clearTimeout(t); resolve(); } };
+        const t = setTimeout(() => {
+          waiters.splice(waiters.indexOf(w), 1);
+          reject(new Error(`sink: waited ${ms} ms for ${n} messages, got ${messages.length}`));
+        }, ms);
+        waiters.push(w);
+      });
+    },
+    close() {
+      return new Promise((r) => server.close(() => r()));
+    },
+  };
+}
