@@ -1,0 +1,39 @@
+# relaybox: `make run` starts the relay with config/dev.conf; `make test` runs every test.
+SHELL := /bin/bash
+NODE ?= node
+UNIT := $(wildcard test/unit/*.test.ts)
+INTEGRATION := $(wildcard test/integration/*.test.ts)
+
+.PHONY: all deps build run test test-unit test-integration typecheck bench clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+dist/relaybox.js: $(shell find src -name '*.ts') package.json scripts/build.mjs
+	$(NODE) scripts/build.mjs
+
+build: deps dist/relaybox.js
+
+typecheck: deps
+	npx tsc --noEmit -p .
+
+run: build
+	@mkdir -p var/spool
+	$(NODE) dist/relaybox.js --user=$$(id -un) config/dev.conf
+
+test: build typecheck
+	$(NODE) --import tsx --test --test-concurrency=1 --test-reporter=spec $(UNIT) $(INTEGRATION)
+
+test-unit: deps
+	$(NODE) --import tsx --test --test-reporter=spec $(UNIT)
+
+test-integration: build
+	$(NODE) --import tsx --test --test-concurrency=1 --test-reporter=spec $(INTEGRATION)
+
+bench: build
+	scripts/bench/run
+
+clean:
+	rm -rf dist var test-output
