@@ -4,7 +4,7 @@ NODE ?= node
 UNIT := $(wildcard test/unit/*.test.ts)
 INTEGRATION := $(wildcard test/integration/*.test.ts)
 
-.PHONY: all deps build run test test-unit test-integration typecheck bench clean
+.PHONY: all deps build run test test-unit test-integration typecheck bench clean readme-options
 
 all: build
 
@@ -37,3 +37,6 @@ bench: build
 
 clean:
 	rm -rf dist var test-output
+
+readme-options: deps
+	$(NODE) --import tsx scripts/readme-options.ts
