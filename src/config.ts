@@ -1,7 +1,7 @@
 // Option values -> the relay's typed configuration, with E-MailRelay's start-up checks (section 1.11).
 import * as path from 'node:path';
 import * as os from 'node:os';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { UsageError, type OptionValue } from './options/parse';
 import { parseSwitches } from './options/switches';
 import { parseForwardTarget, type ForwardTarget } from './forward/target';
@@ -230,6 +230,12 @@ export function buildConfig(rawValues: OptionValue[], baseDir = process.cwd()): 
   if ((opts.has('server-tls') || opts.has('server-tls-connection')) && !opts.has('server-tls-certificate')) {
     usage(opts.has('server-tls') ? 'server-tls' : 'server-tls-connection', 'server TLS needs --server-tls-certificate (a PEM file with the private key and certificate)');
   }
+  for (const o of ['server-tls-verify', 'client-tls-verify']) {
+    const v = opts.get(o);
+    if (v && v !== '<default>' && v !== '<none>' && !existsSync(path.resolve(baseDir, v))) {
+      usage(o, `--${o}: there is no CA file or directory "${v}" (or use <default> for the system's CA list)`);
+    }
+  }
   if (opts.get('poll') === '0') usage('poll', '--poll 0 is not allowed: use --forward-on-disconnect to forward as soon as a client disconnects');
 
   const forwardSpec = opts.get('as-client') ?? opts.get('as-proxy') ?? opts.get('forward-to');
@@ -266,7 +272,8 @@ export function buildConfig(rawValues: OptionValue[], baseDir = process.cwd()): 
   warnings.push(...server.unknown);
   if (server.switches.chunking) usage('server-smtp-config', '--server-smtp-config chunking (BDAT) is not supported yet: remove "chunking"');
   const client = parseSwitches(opts.list('client-smtp-config').join(','),
-    { pipelining: false, smtputf8strict: true, eightbitstrict: false, binarymimestrict: true, linger: true },
+    // Pipelining is on unless switched off (E-MailRelay's default is off; RFC 2920 servers must cope).
+    { pipelining: true, smtputf8strict: true, eightbitstrict: false, binarymimestrict: true, linger: true },
     '--client-smtp-config');
   warnings.push(...client.unknown);
 
@@ -287,7 +294,7 @@ export function buildConfig(rawValues: OptionValue[], baseDir = process.cwd()): 
         implicit: opts.has('server-tls-connection'),
         required: opts.has('server-tls-required'),
         keyCert: readKeyCert(opts, 'server-tls-certificate', baseDir),
-        verify: opts.get('server-tls-verify'),
+        verify: resolveCa(opts.get('server-tls-verify')),
       }
     : null;
 
@@ -298,6 +305,9 @@ export function buildConfig(rawValues: OptionValue[], baseDir = process.cwd()): 
   const retryMaxDelay = seconds(opts, 'retry-max-delay', 3600, false);
   if (retryMaxDelay < retryDelay) usage('retry-max-delay', `--retry-max-delay (${retryMaxDelay}) must not be less than --retry-delay (${retryDelay})`);
 
+  function resolveCa(v: string | undefined): string | undefined {
+    return v && !v.startsWith('<') ? path.resolve(baseDir, v) : v;
+  }
   const resolvePath = (p: string | undefined) => (p === undefined ? undefined : path.resolve(baseDir, p));
   const spoolDir = resolvePath(opts.get('spool-dir')) ?? '/var/spool/emailrelay';
   if (opts.has('close-stderr') && !opts.has('log-file') && opts.has('log') && !opts.has('no-daemon')) {
@@ -334,7 +344,7 @@ export function buildConfig(rawValues: OptionValue[], baseDir = process.cwd()): 
       mode: clientTlsMode,
       required: opts.has('client-tls-required') || clientTlsMode === 'implicit',
       keyCert: opts.has('client-tls-certificate') ? readKeyCert(opts, 'client-tls-certificate', baseDir) : undefined,
-      verify: opts.get('client-tls-verify'),
+      verify: resolveCa(opts.get('client-tls-verify')),
       verifyName: opts.get('client-tls-verify-name'),
       serverName: opts.get('client-tls-server-name'),
     },

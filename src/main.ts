@@ -13,7 +13,7 @@ import { claimSpool, recoverSpool, releaseSpool } from './spool/recover';
 import { QueueRunner } from './forward/runner';
 import { openUpstream } from './forward/upstream';
 import { createClientLogin, type ClientLogin } from './forward/client-auth';
-import { DAEMON_CHILD_ENV, dropPrivileges, lookupUser, removePidFile, runAsDaemon, signalReady, writePidFile } from './process/daemon';
+import { DAEMON_CHILD_ENV, dropPrivileges, type UserIds, lookupUser, removePidFile, runAsDaemon, signalReady, writePidFile } from './process/daemon';
 import { runPasswd } from './auth/passwd-command';
 import { reasons } from './spool/envelope';
 
@@ -57,14 +57,19 @@ function listen(server: SMTPServer, port: number, host: string): Promise<void> {
   });
 }
 
-async function prepareSpool(cfg: RelayConfig, log: Log): Promise<Spool> {
-  await fsp.mkdir(cfg.spoolDir, { recursive: true, mode: 0o770 });
+async function prepareSpool(cfg: RelayConfig, log: Log, owner: UserIds | null): Promise<Spool> {
+  const created = await fsp.mkdir(cfg.spoolDir, { recursive: true, mode: 0o770 });
+  if (created && owner) {
+    // A spool directory we made ourselves belongs to the user we will run as.
+    await fsp.chown(cfg.spoolDir, owner.uid, owner.gid);
+    log.info({ spool: cfg.spoolDir, user: owner.name }, 'created the spool directory');
+  }
   await fsp.access(cfg.spoolDir, FS.W_OK | FS.R_OK).catch(() => {
     throw new UsageError(`cannot write to the spool directory ${cfg.spoolDir}: check its owner and permissions`);
   });
   const spool = new Spool(cfg.spoolDir);
-  const owner = await claimSpool(spool);
-  if (owner) log.warn({ spool: spool.dir, pid: owner }, 'another relaybox is using this spool: start-up recovery skipped');
+  const otherPid = await claimSpool(spool);
+  if (otherPid) log.warn({ spool: spool.dir, pid: otherPid }, 'another relaybox is using this spool: start-up recovery skipped');
   else await recoverSpool(spool, log);
   return spool;
 }
@@ -80,7 +85,14 @@ async function start(values: OptionValue[]): Promise<void> {
 
   const log = createLog(cfg);
   for (const w of cfg.warnings) log.warn(w);
-  const spool = await prepareSpool(cfg, log);
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  const userName = cfg.user ?? 'daemon';
+  let runAs: UserIds | null = null;
+  if (isRoot && userName !== 'root') {
+    runAs = await lookupUser(userName);
+    if (!runAs) fail(`--user: there is no user "${userName}" (relaybox started as root runs as "daemon" unless --user names another; --user=root keeps root)`);
+  }
+  const spool = await prepareSpool(cfg, log, runAs);
 
   let login: ClientLogin | null = null;
   if (cfg.clientAuth) {
@@ -130,17 +142,13 @@ async function start(values: OptionValue[]): Promise<void> {
     }
   }
 
-  if (typeof process.getuid === 'function' && process.getuid() === 0) {
-    const name = cfg.user ?? 'daemon';
-    if (name !== 'root') {
-      const user = await lookupUser(name);
-      if (!user) fail(`--user: there is no user "${name}" (use --user=root to keep running as root)`);
-      if (cfg.pidFile) writePidFile(cfg.pidFile);
-      dropPrivileges(user);
-      await fsp.access(spool.dir, FS.W_OK).catch(() =>
-        fail(`user "${name}" cannot write to the spool directory ${spool.dir}: chown it to ${name}, or choose another --user`));
-    } else if (cfg.pidFile) writePidFile(cfg.pidFile);
-  } else if (cfg.pidFile) writePidFile(cfg.pidFile);
+  if (cfg.pidFile) writePidFile(cfg.pidFile);
+  if (runAs) {
+    dropPrivileges(runAs);
+    await fsp.access(spool.dir, FS.W_OK).catch(() =>
+      fail(`user "${runAs!.name}" cannot write to the spool directory ${spool.dir}: chown it to ${runAs!.name}, or choose another --user`));
+    log.info({ user: runAs.name }, 'running as an unprivileged user');
+  }
 
   if (!target) {
     log.warn({ spool: spool.dir }, 'no upstream server configured (--forward-to): messages are stored in the spool until one is named');
@@ -177,7 +185,7 @@ async function start(values: OptionValue[]): Promise<void> {
   process.on('unhandledRejection', (e) => {
     log.error({ err: e instanceof Error ? e.stack : String(e) }, 'internal error (unhandled rejection): please report it');
   });
-  log.info({ version: VERSION, pid: process.pid }, 'relaybox started');
+  log.info({ version: VERSION }, 'relaybox started');
   signalReady();
   if (cfg.closeStderr && !process.env.RELAYBOX_KEEP_STDERR) {
     // fd 2 stays open (pointing nowhere) so a stray write cannot hit a reused descriptor.

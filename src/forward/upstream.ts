@@ -2,7 +2,6 @@
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import * as net from 'node:net';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import * as tls from 'node:tls';
 import type { RelayConfig } from '../config';
@@ -10,6 +9,7 @@ import type { Envelope } from '../spool/envelope';
 import type { ForwardTarget } from './target';
 import type { Log } from '../log';
 import type { ClientLogin } from './client-auth';
+import { readCaFiles } from '../tls-files';
 
 export interface SendResult {
   accepted: string[];
@@ -50,12 +50,6 @@ function toForwardError(e: unknown, atConnect: boolean): ForwardError {
   return new ForwardError(text, code, permanent, atConnect, response);
 }
 
-function readCA(spec: string | undefined): Buffer[] | undefined {
-  if (!spec || spec === '<default>') return undefined;
-  const st = fs.statSync(spec);
-  const files = st.isDirectory() ? fs.readdirSync(spec).map((f) => path.join(spec, f)).filter((f) => fs.statSync(f).isFile()) : [spec];
-  return files.map((f) => fs.readFileSync(f));
-}
 
 export function tlsOptions(cfg: RelayConfig, target: ForwardTarget): tls.ConnectionOptions {
   const t = cfg.clientTls;
@@ -68,7 +62,7 @@ export function tlsOptions(cfg: RelayConfig, target: ForwardTarget): tls.Connect
     maxVersion: cfg.tls.maxVersion,
     servername: serverName,
   };
-  const ca = verify ? readCA(t.verify) : undefined;
+  const ca = verify && t.verify !== '<default>' ? readCaFiles(t.verify!) : undefined;
   if (ca) opts.ca = ca;
   if (t.keyCert) {
     opts.key = t.keyCert.key;
@@ -140,6 +134,12 @@ export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, logi
       throw new ForwardError(`authentication failed: ${fe.message}`, fe.code, fe.permanent, true, fe.response);
     });
   }
+  const extensions: string[] = (conn as unknown as { _supportedExtensions?: string[] })._supportedExtensions ?? [];
+  if (!cfg.clientSmtp.pipelining) {
+    // --client-smtp-config -pipelining: nodemailer pipelines whenever the server offers it.
+    const i = extensions.indexOf('PIPELINING');
+    if (i >= 0) extensions.splice(i, 1);
+  }
   const description = target.text;
   log.info({ upstream: description, tls: conn.secure ? (conn as unknown as { _socket?: tls.TLSSocket })._socket?.getProtocol?.() ?? 'yes' : 'no', auth: login ? 'yes' : 'no' }, 'connected to the upstream server');
 
@@ -149,6 +149,12 @@ export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, logi
       return !broken && !(conn as unknown as { _destroyed?: boolean })._destroyed;
     },
     send(env, contentFile, allOrNothing) {
+      if (env.utf8MailboxNames && cfg.clientSmtp.smtputf8strict && !extensions.includes('SMTPUTF8')) {
+        return Promise.reject(new ForwardError('the message has UTF-8 mailbox names and the upstream server does not offer SMTPUTF8', undefined, true, false));
+      }
+      if (env.content === '8bit' && cfg.clientSmtp.eightbitstrict && !extensions.includes('8BITMIME')) {
+        return Promise.reject(new ForwardError('the message is 8-bit and the upstream server does not offer 8BITMIME', undefined, true, false));
+      }
       return new Promise<SendResult>((resolve, reject) => {
         let aborted: NodemailerError[] | null = null;
         const file = fs.createReadStream(contentFile, { highWaterMark: 64 * 1024 });

@@ -11,6 +11,7 @@ import type { Spool } from '../spool/store';
 import { isLocalAddress, unmapAddress } from './access';
 import { installLenientAddressParsing, LENIENT_OPTION } from './lenient';
 import { receivedHeader } from './received';
+import { readCaFiles } from '../tls-files';
 
 export interface ImmediateResult {
   ok: boolean;
@@ -51,12 +52,29 @@ function contentType(body: unknown): ContentType {
   return 'unknown';
 }
 
+function toPem(der: Buffer): string {
+  const b64 = der.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n$/, '');
+  return `-----BEGIN CERTIFICATE-----\n${b64}\n-----END CERTIFICATE-----\n`;
+}
+
+/**
+ * --server-tls-verify: without it a client certificate is asked for but not checked (E-MailRelay);
+ * with a CA file or directory (or <default>) one is required and verified; <none> asks for none.
+ */
+function clientCertificateOptions(verify: string | undefined): Partial<SMTPServerOptions> {
+  if (verify === '<none>') return { requestCert: false };
+  if (!verify) return { requestCert: true, rejectUnauthorized: false };
+  const ca = verify === '<default>' ? undefined : readCaFiles(verify);
+  return { requestCert: true, rejectUnauthorized: true, ca };
+}
+
 export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks: ServerHooks): SMTPServer {
   const lenient = !cfg.serverSmtp.strictparsing;
   if (lenient) installLenientAddressParsing();
   const disabled = ['AUTH', 'WIZ', 'SHELL', 'KILL', 'XCLIENT', 'XFORWARD'];
   if (cfg.anonymous.has('vrfy')) disabled.push('VRFY');
   const tls = cfg.serverTls;
+  const peerCertificates = new Map<string, string>();
 
   const checkAddress = (address: SMTPServerAddress, session: SMTPServerSession, what: 'sender' | 'recipient'): string => {
     let a = address.address;
@@ -84,7 +102,7 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
     secure: !!tls?.implicit,
     key: tls?.keyCert.key,
     cert: tls?.keyCert.cert,
-    requestCert: !!tls?.verify,
+    ...clientCertificateOptions(tls?.verify),
     minVersion: cfg.tls.minVersion,
     maxVersion: cfg.tls.maxVersion,
     lenientAddressParsing: lenient,
@@ -92,6 +110,12 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
     disableReverseLookup: true,
     socketTimeout: cfg.idleTimeout * 1000,
     logger: smtpServerLogger(log) as never,
+
+    onSecure(socket, session, cb) {
+      const peer = (socket as import('node:tls').TLSSocket).getPeerCertificate?.();
+      if (peer && peer.raw) peerCertificates.set(session.id, toPem(peer.raw));
+      cb();
+    },
 
     onConnect(session, cb) {
       if (!cfg.remoteClients && !isLocalAddress(session.remoteAddress)) {
@@ -133,6 +157,7 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
     },
 
     onClose(session) {
+      peerCertificates.delete(session.id);
       log.debug({ address: session.remoteAddress }, 'smtp connection closed');
       hooks.disconnected();
     },
@@ -173,6 +198,7 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
         from: mailFrom.address,
         toRemote: recipients,
         client: address,
+        clientCertificate: peerCertificates.get(session.id) ?? '',
         mailFromAuthIn: typeof args.AUTH === 'string' ? args.AUTH : '',
         utf8MailboxNames: [mailFrom.address, ...recipients].some((a) => NON_ASCII.test(a)),
       });
