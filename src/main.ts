@@ -58,7 +58,9 @@ function listen(server: SMTPServer, port: number, host: string): Promise<void> {
 }
 
 async function prepareSpool(cfg: RelayConfig, log: Log, owner: UserIds | null): Promise<Spool> {
-  const created = await fsp.mkdir(cfg.spoolDir, { recursive: true, mode: 0o770 });
+  const created = await fsp.mkdir(cfg.spoolDir, { recursive: true, mode: 0o770 }).catch((e: Error) => {
+    throw new UsageError(`cannot create the spool directory ${cfg.spoolDir}: ${e.message}`);
+  });
   if (created && owner) {
     // A spool directory we made ourselves belongs to the user we will run as.
     await fsp.chown(cfg.spoolDir, owner.uid, owner.gid);
@@ -80,7 +82,7 @@ async function start(values: OptionValue[]): Promise<void> {
 
   if (cfg.daemon && !process.env[DAEMON_CHILD_ENV]) {
     process.env[BASE_DIR_ENV] = baseDir;
-    process.exit(await runAsDaemon(process.argv.slice(1)));
+    process.exit(await runAsDaemon(process.argv.slice(1), cfg.closeStderr));
   }
 
   const log = createLog(cfg);
@@ -187,8 +189,9 @@ async function start(values: OptionValue[]): Promise<void> {
   });
   log.info({ version: VERSION }, 'relaybox started');
   signalReady();
-  if (cfg.closeStderr && !process.env.RELAYBOX_KEEP_STDERR) {
+  if (cfg.closeStderr) {
     // fd 2 stays open (pointing nowhere) so a stray write cannot hit a reused descriptor.
+    process.stderr.on('error', () => undefined);
     process.stderr.write = (() => true) as typeof process.stderr.write;
   }
 }

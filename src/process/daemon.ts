@@ -9,16 +9,21 @@ export const DAEMON_CHILD_ENV = 'RELAYBOX_DAEMON_CHILD';
  * Node cannot fork: start the same program again detached (new session, stdio to /dev/null or the
  * log file), wait until it says it is listening, and exit with its status.
  */
-export function runAsDaemon(argv: string[]): Promise<number> {
+export function runAsDaemon(argv: string[], closeStderr: boolean): Promise<number> {
   return new Promise((resolve) => {
+    // With --close-stderr the child's stderr is a pipe through us that ends when we exit, so
+    // start-up errors are still seen and nothing keeps the caller's terminal or pipe open.
     const child = spawn(process.execPath, [...process.execArgv, ...argv], {
       detached: true,
       cwd: '/',
-      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+      stdio: ['ignore', 'ignore', closeStderr ? 'pipe' : 'inherit', 'ipc'],
       env: { ...process.env, [DAEMON_CHILD_ENV]: '1' },
     });
+    child.stderr?.pipe(process.stderr);
     child.once('message', (m) => {
       if (m === 'ready') {
+        child.stderr?.unpipe(process.stderr);
+        child.stderr?.destroy();
         child.disconnect();
         child.unref();
         resolve(0);
