@@ -201,7 +201,8 @@ export class QueueRunner {
     const failures = reasons(env).length;
     if (failures > 0 && cfg.retry.enabled) {
       const due = (await spool.envelopeMtimeMs(id, 'busy')) + retryDelayMs(cfg.retry, failures);
-      if (due > this.now()) {
+      // The back-off paces automatic triggers; a one-shot run (--as-client) tries every message, as E-MailRelay does.
+      if (due > this.now() && !cfg.oneShot) {
         await spool.unlock(id);
         this.deferredUntil.set(id, due);
         return 'skipped';

@@ -46,7 +46,9 @@ function toForwardError(e: unknown, atConnect: boolean): ForwardError {
   const response = err.response ? String(err.response).replace(/\s+/g, ' ').trim() : undefined;
   const text = response ? `${err.command ? err.command + ': ' : ''}${response}` : err.message;
   // 5xx replies are permanent, except 503 (bad sequence: our fault, retried) as nodemailer judges it.
-  const permanent = err.permanent === true || (code !== undefined && code >= 500 && code !== 503);
+  // A failed TLS set-up (no STARTTLS with --client-tls-required, a refused upgrade) is the session's
+  // problem, not a refusal of the message: it is retried.
+  const permanent = err.code !== 'ETLS' && (err.permanent === true || (code !== undefined && code >= 500 && code !== 503));
   return new ForwardError(text, code, permanent, atConnect, response);
 }
 
@@ -83,6 +85,21 @@ function ehloName(domain: string): string | undefined {
   return domain.includes('.') ? domain : undefined;
 }
 
+/**
+ * A nodemailer connect() or login(): when the connection fails (refused, timed out, dropped) the
+ * callback is never called and the failure is only emitted as an 'error' event, so wait for both.
+ */
+function untilDone(conn: SMTPConnection, call: (done: (err?: Error | null) => void) => void): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    conn.once('error', reject);
+    call((err) => {
+      conn.removeListener('error', reject);
+      if (err) reject(err);
+      else resolve();
+    });
+  });
+}
+
 export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, login: ClientLogin | null, log: Log): Promise<Upstream> {
   const t = cfg.clientTls;
   const options: SMTPConnection.Options = {
@@ -117,7 +134,7 @@ export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, logi
   });
   conn.on('end', () => { broken = true; });
 
-  await new Promise<void>((resolve, reject) => conn.connect((err?: Error) => (err ? reject(err) : resolve()))).catch((e) => {
+  await untilDone(conn, (done) => conn.connect(done)).catch((e) => {
     conn.close();
     throw toForwardError(e, true);
   });
@@ -128,7 +145,7 @@ export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, logi
       conn.close();
       throw new ForwardError(auth.error, undefined, true, true);
     }
-    if (auth) await new Promise<void>((resolve, reject) => conn.login(auth.credentials, (err?: Error | null) => (err ? reject(err) : resolve()))).catch((e) => {
+    if (auth) await untilDone(conn, (done) => conn.login(auth.credentials, done)).catch((e) => {
       conn.close();
       const fe = toForwardError(e, true);
       throw new ForwardError(`authentication failed: ${fe.message}`, fe.code, fe.permanent, true, fe.response);
@@ -157,18 +174,25 @@ export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, logi
       }
       return new Promise<SendResult>((resolve, reject) => {
         let aborted: NodemailerError[] | null = null;
+        const rejectedOf = (errors: NodemailerError[]) => errors.map((r) => ({
+          address: (r as { recipient?: string }).recipient ?? '',
+          code: r.responseCode,
+          response: String(r.response ?? r.message).trim(),
+        }));
         const file = fs.createReadStream(contentFile, { highWaterMark: 64 * 1024 });
         // E-MailRelay's forward-to-all: if any recipient was refused, no recipient gets the message.
         // nodemailer sends DATA once any recipient is accepted, so the transaction is abandoned by
         // dropping the connection before the content's end (the server then discards it).
         const content = allOrNothing && env.toRemote.length > 1
           ? Readable.from((async function* () {
-              const pending = (conn as unknown as { _envelope?: { rejectedErrors?: NodemailerError[] } })._envelope;
+              const pending = (conn as unknown as { _envelope?: { accepted?: string[]; rejectedErrors?: NodemailerError[] } })._envelope;
               if (pending?.rejectedErrors?.length) {
                 aborted = pending.rejectedErrors;
                 file.destroy();
                 broken = true;
                 conn.close();
+                // close() drops the send in flight without ever calling its callback: settle it here.
+                resolve({ accepted: pending.accepted ?? [], rejected: rejectedOf(aborted), response: 'abandoned: not every recipient was accepted' });
                 return;
               }
               yield* file;
@@ -181,11 +205,7 @@ export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, logi
         });
         conn.send({ from: env.from, to: env.toRemote, use8BitMime: env.content === '8bit' }, content, (err, info) => {
           const rejectedErrors: NodemailerError[] = aborted ?? (err as { rejectedErrors?: NodemailerError[] } | null)?.rejectedErrors ?? (info as { rejectedErrors?: NodemailerError[] } | undefined)?.rejectedErrors ?? [];
-          const rejected = rejectedErrors.map((r) => ({
-            address: (r as { recipient?: string }).recipient ?? '',
-            code: r.responseCode,
-            response: String(r.response ?? r.message).trim(),
-          }));
+          const rejected = rejectedOf(rejectedErrors);
           if (aborted) {
             return resolve({ accepted: [], rejected, response: 'abandoned: not every recipient was accepted' });
           }

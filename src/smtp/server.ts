@@ -9,6 +9,7 @@ import { isNoSpace } from '../spool/durable';
 import { newEnvelope, type ContentType } from '../spool/envelope';
 import type { Spool } from '../spool/store';
 import { isLocalAddress, unmapAddress } from './access';
+import { installBareLfDotFix } from './bare-lf';
 import { installLenientAddressParsing, LENIENT_OPTION } from './lenient';
 import { receivedHeader } from './received';
 import { readCaFiles } from '../tls-files';
@@ -71,6 +72,7 @@ function clientCertificateOptions(verify: string | undefined): Partial<SMTPServe
 export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks: ServerHooks): SMTPServer {
   const lenient = !cfg.serverSmtp.strictparsing;
   if (lenient) installLenientAddressParsing();
+  installBareLfDotFix();
   const disabled = ['AUTH', 'WIZ', 'SHELL', 'KILL', 'XCLIENT', 'XFORWARD'];
   if (cfg.anonymous.has('vrfy')) disabled.push('VRFY');
   const tls = cfg.serverTls;

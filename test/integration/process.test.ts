@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, statSync, chmodSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync, chmodSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { BUNDLE, freePort, removeDir, startRelay, tempDir } from '../lib/relay';
 import { startSink } from '../lib/sink';
@@ -97,9 +97,15 @@ test('--immediate forwards before the 250, and passes the upstream refusal back 
 });
 
 test('a spool directory that cannot be created is a start-up error naming it', async () => {
-  const r = await run(['--no-daemon', '--user', 'root', '--spool-dir', '/proc/relaybox-cannot-be-here/spool']);
-  assert.equal(r.code, 1);
-  assert.match(r.stderr, /^relaybox: error: cannot create the spool directory \/proc\/relaybox-cannot-be-here\/spool: /);
+  const dir = tempDir();
+  try {
+    writeFileSync(path.join(dir, 'a-file'), '');
+    const r = await run(['--no-daemon', '--user', 'root', '--spool-dir', path.join(dir, 'a-file/spool')]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^relaybox: error: cannot create the spool directory .*a-file\/spool: ENOTDIR/);
+  } finally {
+    removeDir(dir);
+  }
 });
 
 test('a port that is taken: exit code 2 and a message naming the address', async () => {
