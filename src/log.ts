@@ -82,13 +82,21 @@ export function createLog(cfg: Pick<RelayConfig, 'log'>): Log {
   );
 }
 
+/** A client's socket going away (reset, broken pipe, timeout) is its business, not an error of ours. */
+const CLIENT_SOCKET_ERRORS = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED', 'EHOSTUNREACH']);
+
 /** smtp-server logs bunyan-style (`debug(meta, 'S:', payload)`); pino drops the extra arguments. */
 export function smtpServerLogger(log: Log): Record<string, (...args: unknown[]) => void> {
   const util = require('node:util') as typeof import('node:util');
-  const adapt = (level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal') => (meta: unknown, ...args: unknown[]) => {
-    if (!log.isLevelEnabled(level)) return;
-    if (meta && typeof meta === 'object') log[level](meta as object, util.format(...args));
-    else log[level](util.format(meta, ...args));
+  type Level = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
+  const adapt = (level: Level) => (meta: unknown, ...args: unknown[]) => {
+    let lvl = level;
+    const code = (meta as { err?: { code?: string } } | null)?.err?.code;
+    if ((lvl === 'error' || lvl === 'warn') && code && CLIENT_SOCKET_ERRORS.has(code)) lvl = 'debug';
+    if (!log.isLevelEnabled(lvl)) return;
+    if (meta && typeof meta === 'object') log[lvl]({ ...(meta as object), component: 'smtp-server' }, util.format(...args));
+    else log[lvl]({ component: 'smtp-server' }, util.format(meta, ...args));
   };
+  // smtp-server's info lines are per-connection chatter: they belong to --debug.
   return { trace: adapt('trace'), debug: adapt('trace'), info: adapt('trace'), warn: adapt('warn'), error: adapt('error'), fatal: adapt('fatal') };
 }

@@ -1,4 +1,8 @@
 // relaybox: receive -> spool -> forward. Entry point of the one-file bundle.
+
+// fsyncs run on libuv's thread pool; with more threads, concurrent commits share journal flushes.
+// Read by libuv when the pool first starts, which is after this line.
+process.env.UV_THREADPOOL_SIZE ??= '16';
 import { promises as fsp, constants as FS } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';

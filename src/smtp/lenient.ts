@@ -1,6 +1,10 @@
-// `nostrictparsing`: accept MAIL FROM:user@host and RCPT TO:user@host without angle brackets, as
-// E-MailRelay 2.6 does. smtp-server refuses them; its address parser is wrapped (once, for the
-// process) and adds the brackets before parsing, only for servers created with the marker option.
+// Address parsing as E-MailRelay does it, on top of smtp-server's parser (wrapped once, for the
+// process):
+// - the address is kept as the client wrote it: smtp-server turns xn-- domains into Unicode, which
+//   with `noalabels` would store an A-label address as UTF-8 (and flag the message as needing SMTPUTF8);
+// - a quoted local part may hold spaces ("john doe"@example.com): smtp-server splits the command on them;
+// - `nostrictparsing`: MAIL FROM:user@host and RCPT TO:user@host without angle brackets are accepted,
+//   as E-MailRelay 2.6 does, only for servers created with the marker option.
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 
 export const LENIENT_OPTION = 'relayboxAddBrackets';
@@ -9,24 +13,38 @@ type Parser = (this: { _server: { options: Record<string, unknown> } }, name: st
 let installed = false;
 
 const BARE = /^(\s*(?:MAIL\s+FROM|RCPT\s+TO)\s*:\s*)([^<>\s]+)(\s.*)?$/i;
+const QUOTED = /"(?:[^"\\]|\\.)*"/g;
+const PATH = /^(\s*(?:MAIL\s+FROM|RCPT\s+TO)\s*:\s*)<((?:"(?:[^"\\]|\\.)*"|[^<>"\s])*)>/i;
+const SOURCE_ROUTE = /^@[^\s,:@]+(?:,@[^\s,:@]+)*:/;
 
 export function addBrackets(command: string): string {
   const m = BARE.exec(command);
   return m ? `${m[1]}<${m[2]}>${m[3] ?? ''}` : command;
 }
 
-export function installLenientAddressParsing(): void {
+/** The address between the angle brackets as written (source route dropped), and the command with
+ * spaces in quoted parts replaced so that smtp-server can split off the parameters. */
+export function splitPath(command: string): { address: string; command: string } | null {
+  const m = PATH.exec(command);
+  if (!m) return null;
+  const masked = m[2].replace(QUOTED, (q) => q.replace(/[ \t]/g, '_'));
+  return { address: m[2].replace(SOURCE_ROUTE, ''), command: `${m[1]}<${masked}>${command.slice(m[0].length)}` };
+}
+
+export function installAddressParsing(): void {
   if (installed) return;
   const proto = (SMTPConnection as unknown as { prototype: Record<string, unknown> }).prototype;
   const original = proto._parseAddressCommand as Parser | undefined;
   if (typeof original !== 'function') {
-    throw new Error('smtp-server has changed: _parseAddressCommand is missing (nostrictparsing needs the pinned smtp-server 3.21.6)');
+    throw new Error('smtp-server has changed: _parseAddressCommand is missing (relaybox needs the pinned smtp-server 3.21.6)');
   }
   proto._parseAddressCommand = function (this: { _server: { options: Record<string, unknown> } }, name: string, command: unknown) {
-    if (this._server.options[LENIENT_OPTION] && command !== undefined && command !== null) {
-      return original.call(this, name, addBrackets(command.toString()));
-    }
-    return original.call(this, name, command);
+    if (command === undefined || command === null) return original.call(this, name, command);
+    const text = this._server.options[LENIENT_OPTION] ? addBrackets(command.toString()) : command.toString();
+    const path = splitPath(text);
+    const parsed = original.call(this, name, path ? path.command : text) as { address?: string } | false;
+    if (parsed && path && parsed.address) parsed.address = path.address;
+    return parsed;
   };
   installed = true;
 }

@@ -10,8 +10,9 @@ import { newEnvelope, type ContentType } from '../spool/envelope';
 import type { Spool } from '../spool/store';
 import { isLocalAddress, unmapAddress } from './access';
 import { installBareLfDotFix } from './bare-lf';
-import { installLenientAddressParsing, LENIENT_OPTION } from './lenient';
+import { installAddressParsing, LENIENT_OPTION } from './lenient';
 import { receivedHeader } from './received';
+import { installImmediateGreeting, IMMEDIATE_GREETING_OPTION } from './greeting';
 import { readCaFiles } from '../tls-files';
 
 export interface ImmediateResult {
@@ -71,7 +72,8 @@ function clientCertificateOptions(verify: string | undefined): Partial<SMTPServe
 
 export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks: ServerHooks): SMTPServer {
   const lenient = !cfg.serverSmtp.strictparsing;
-  if (lenient) installLenientAddressParsing();
+  installAddressParsing();
+  installImmediateGreeting();
   installBareLfDotFix();
   const disabled = ['AUTH', 'WIZ', 'SHELL', 'KILL', 'XCLIENT', 'XFORWARD'];
   if (cfg.anonymous.has('vrfy')) disabled.push('VRFY');
@@ -109,6 +111,7 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
     maxVersion: cfg.tls.maxVersion,
     lenientAddressParsing: lenient,
     [LENIENT_OPTION]: lenient,
+    [IMMEDIATE_GREETING_OPTION]: true,
     disableReverseLookup: true,
     socketTimeout: cfg.idleTimeout * 1000,
     logger: smtpServerLogger(log) as never,
