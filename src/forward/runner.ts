@@ -161,7 +161,8 @@ export class QueueRunner {
     if (summary.error) {
       this.upstreamFailures++;
       const wait = retryDelayMs(cfg.retry, this.upstreamFailures);
-      this.upstreamRetryAt = this.now() + wait;
+      // With --no-retry every trigger tries again, as E-MailRelay does.
+      if (cfg.retry.enabled) this.upstreamRetryAt = this.now() + wait;
       log.warn({ upstream: cfg.forwardTo?.text, err: summary.error, retryInSeconds: cfg.retry.enabled ? wait / 1000 : undefined },
         'cannot forward: the upstream server is not reachable or refused the session');
     } else if (summary.sent) {

@@ -57,13 +57,16 @@ export interface StartOptions {
   readyMessage?: string | null;
   cwd?: string;
   env?: NodeJS.ProcessEnv;
+  /** Run node through this command, e.g. ['ip', 'netns', 'exec', name] (it must exec, keeping the pid). */
+  wrapper?: string[];
 }
 
 export async function startRelay(args: string[], opts: StartOptions = {}): Promise<RelayProcess> {
   const spool = opts.spool ?? tempDir('relaybox-spool-');
   const port = opts.port ?? (await freePort());
   const defaults = opts.raw ? [] : ['--no-daemon', '--log', '--user', 'root', '--port', String(port), '--interface', '127.0.0.1', '--spool-dir', spool];
-  const proc = spawn(process.execPath, [BUNDLE, ...defaults, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: opts.cwd, env: { ...process.env, ...opts.env } });
+  const command = [...(opts.wrapper ?? []), process.execPath, BUNDLE, ...defaults, ...args];
+  const proc = spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], cwd: opts.cwd, env: { ...process.env, ...opts.env } });
   const logs: LogLine[] = [];
   const listeners = new Set<() => void>();
   let buffered = '';

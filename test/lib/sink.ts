@@ -21,6 +21,10 @@ export interface SinkOptions {
   /** Return an SMTP error code and text to refuse a message at end of data. */
   data?: (msg: SunkMessage, count: number) => { code: number; text: string } | undefined;
   hidePipelining?: boolean;
+  /** Refuse the STARTTLS command outright (smtp-server still accepts it when it is only hidden). */
+  noStartTls?: boolean;
+  /** Listen on this port (default: any free port). */
+  port?: number;
 }
 
 export interface Sink {
@@ -49,7 +53,7 @@ export async function startSink(opts: SinkOptions = {}): Promise<Sink> {
     hidePIPELINING: !!opts.hidePipelining,
     authOptional: !opts.auth,
     authMethods: opts.auth?.methods ?? ['PLAIN', 'LOGIN', 'CRAM-MD5'],
-    disabledCommands: opts.auth ? [] : ['AUTH'],
+    disabledCommands: [...(opts.auth ? [] : ['AUTH']), ...(opts.noStartTls ? ['STARTTLS'] : [])],
     allowInsecureAuth: false,
     disableReverseLookup: true,
     logger: false,
@@ -93,7 +97,7 @@ export async function startSink(opts: SinkOptions = {}): Promise<Sink> {
   };
   const server = new SMTPServer(options);
   server.on('error', () => undefined);
-  server.listen(0, '127.0.0.1');
+  server.listen(opts.port ?? 0, '127.0.0.1');
   await once(server.server, 'listening');
   const port = (server.server.address() as AddressInfo).port;
   return {

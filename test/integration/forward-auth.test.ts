@@ -1,0 +1,159 @@
+// Client authentication when forwarding: secrets-file "client" lines (plain and md5-hashed), the
+// inline --client-auth plain:..., a refused password, re-reading the secrets file when it changes,
+// and passwords never showing in relaybox's output.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { utimesSync, writeFileSync } from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { BUNDLE, removeDir, tempDir, type RelayProcess } from '../lib/relay';
+import type { SinkOptions } from '../lib/sink';
+import { cleanup, filesEnding, makeMessage, readEnvelopeFile, reasonsIn, relayFor, sendAll, sinkFor, spoolFiles, waitUntil } from './forward-util';
+
+const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
+
+function secretsFile(defer: (fn: () => unknown) => void, text: string): string {
+  const dir = tempDir('relaybox-secrets-');
+  defer(() => removeDir(dir));
+  const file = path.join(dir, 'secrets');
+  writeFileSync(file, text);
+  return file;
+}
+
+/** Nothing relaybox wrote (stdout log lines, stderr) contains a password in any usual encoding. */
+function assertNoSecret(relay: RelayProcess, user: string, passwords: string[]): void {
+  const out = JSON.stringify(relay.logs) + relay.stderr;
+  assert.ok(relay.logs.some((l) => l.level === 20), 'the relay logged at debug level (--verbose)');
+  for (const pw of passwords) {
+    for (const form of [pw, b64(pw), b64(`\0${user}\0${pw}`), b64(`${user}\0${pw}`), encodeURIComponent(pw)]) {
+      assert.ok(!out.includes(form), `relaybox output contains the password (as ${JSON.stringify(form)})`);
+    }
+  }
+}
+
+for (const method of ['PLAIN', 'LOGIN']) {
+  test(`secrets file "client plain alice secret1": AUTH ${method} as alice`, async (t) => {
+    const defer = cleanup(t);
+    const sink = await sinkFor(defer, { auth: { user: 'alice', pass: 'secret1', methods: [method] } });
+    const secrets = secretsFile(defer, '# forwarding account\nclient plain alice secret1\n');
+    const relay = await relayFor(defer, ['--forward-to', `127.0.0.1:${sink.port}`, '--forward-on-disconnect', '--client-auth', secrets, '--verbose']);
+    await sendAll(relay.port, [makeMessage(`auth-${method}`)]);
+    await sink.waitFor(1);
+    assert.equal(sink.messages[0]!.user, 'alice');
+    const connected = await relay.waitForLog('connected to the upstream server');
+    assert.equal(connected.auth, 'yes');
+    await waitUntil(() => spoolFiles(relay.spool).length === 0, 'an empty spool');
+    assertNoSecret(relay, 'alice', ['secret1']);
+  });
+}
+
+test('inline --client-auth plain:<base64 user>:<base64 password>', async (t) => {
+  const defer = cleanup(t);
+  const sink = await sinkFor(defer, { auth: { user: 'bob smith', pass: 'p@ss w:rd', methods: ['PLAIN', 'LOGIN'] } });
+  const relay = await relayFor(defer, ['--forward-to', `127.0.0.1:${sink.port}`, '--forward-on-disconnect',
+    '--client-auth', `plain:${b64('bob smith')}:${b64('p@ss w:rd')}`, '--verbose']);
+  await sendAll(relay.port, [makeMessage('auth-inline')]);
+  await sink.waitFor(1);
+  assert.equal(sink.messages[0]!.user, 'bob smith');
+  assertNoSecret(relay, 'bob smith', ['p@ss w:rd']);
+});
+
+test('a wrong password: 535, the message ends .bad with ReasonCode 535 and a reason', async (t) => {
+  const defer = cleanup(t);
+  const sink = await sinkFor(defer, { auth: { user: 'alice', pass: 'right-one', methods: ['PLAIN', 'LOGIN'] } });
+  const secrets = secretsFile(defer, 'client plain alice wrong-one\n');
+  const relay = await relayFor(defer, ['--forward-to', `127.0.0.1:${sink.port}`, '--forward-on-disconnect', '--client-auth', secrets, '--verbose']);
+  await sendAll(relay.port, [makeMessage('auth-wrong')]);
+  await waitUntil(() => filesEnding(relay.spool, '.bad').length === 1, 'a .bad envelope');
+  const bad = filesEnding(relay.spool, '.bad')[0]!;
+  const r = reasonsIn(relay.spool, bad);
+  assert.equal(r.length, 1);
+  assert.equal(r[0]!.code, '535');
+  assert.match(r[0]!.reason, /authentication failed/i);
+  assert.deepEqual(readEnvelopeFile(relay.spool, bad).toRemote, ['rcpt@example.net']);
+  assert.equal(sink.messages.length, 0);
+  assertNoSecret(relay, 'alice', ['wrong-one', 'right-one']);
+});
+
+test('CRAM-MD5 with a "client md5" line made by `relaybox passwd`', async (t) => {
+  const defer = cleanup(t);
+  const hash = execFileSync(process.execPath, [BUNDLE, 'passwd'], { input: 'cram secret\n', encoding: 'utf8' }).trim();
+  assert.match(hash, /^[A-Za-z0-9+/]{43}=$/);
+  const sink = await sinkFor(defer, { auth: { user: 'alice', pass: 'cram secret', methods: ['CRAM-MD5'] } });
+  const secrets = secretsFile(defer, `client md5 alice ${hash}\n`);
+  const relay = await relayFor(defer, ['--forward-to', `127.0.0.1:${sink.port}`, '--forward-on-disconnect', '--client-auth', secrets, '--verbose']);
+  await sendAll(relay.port, [makeMessage('auth-cram')]);
+  await sink.waitFor(1);
+  assert.equal(sink.messages[0]!.user, 'alice');
+  assertNoSecret(relay, 'alice', ['cram secret', hash]);
+});
+
+test('the secrets file is re-read when it changes: the next message authenticates with the new password', async (t) => {
+  const defer = cleanup(t);
+  const sinkOpts: SinkOptions = { auth: { user: 'alice', pass: 'first-pw', methods: ['PLAIN', 'LOGIN'] } };
+  const sink = await sinkFor(defer, sinkOpts);
+  const secrets = secretsFile(defer, 'client plain alice first-pw\n');
+  const relay = await relayFor(defer, ['--forward-to', `127.0.0.1:${sink.port}`, '--forward-on-disconnect', '--client-auth', secrets, '--verbose']);
+  await sendAll(relay.port, [makeMessage('reread-1')]);
+  await sink.waitFor(1);
+  const firstUse = await relay.waitForLog('connected to the upstream server');
+
+  // The upstream now wants a new password, and the file gets it (mtime moved forward).
+  sinkOpts.auth!.pass = 'second-pw';
+  writeFileSync(secrets, 'client plain alice second-pw\n');
+  const later = new Date(Date.now() + 10_000);
+  utimesSync(secrets, later, later);
+  // E-MailRelay (and relaybox) look at the file at most once a second: let that second pass since
+  // the last look (the first connection) so the next connection is sure to check it.
+  const due = (firstUse.time as number) + 1100;
+  await waitUntil(() => Date.now() >= due, 'the once-a-second secrets check interval', 5000);
+
+  await sendAll(relay.port, [makeMessage('reread-2')]);
+  await sink.waitFor(2);
+  assert.equal(sink.messages[1]!.user, 'alice');
+  await relay.waitForLog((l) => l.msg.startsWith('re-read the secrets file'));
+  assert.deepEqual(filesEnding(relay.spool, '.bad'), []);
+  assertNoSecret(relay, 'alice', ['first-pw', 'second-pw']);
+});
+
+test('the upstream drops the connection during AUTH: the message is deferred, not stuck .busy', async (t) => {
+  const defer = cleanup(t);
+  // A scripted upstream: greeting, EHLO with AUTH, then it hangs up on the AUTH command.
+  let authSeen = 0;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => undefined);
+    s.write('220 flaky.test ESMTP\r\n');
+    let buf = '';
+    s.on('data', (d) => {
+      buf += d.toString('latin1');
+      let nl: number;
+      while ((nl = buf.indexOf('\r\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 2);
+        if (/^EHLO/i.test(line)) s.write('250-flaky.test\r\n250 AUTH PLAIN LOGIN\r\n');
+        else if (/^AUTH/i.test(line)) {
+          authSeen++;
+          s.destroy();
+        } else if (/^QUIT/i.test(line)) s.end('221 bye\r\n');
+        else s.write('502 not here\r\n');
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  defer(() => new Promise<void>((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }));
+  const port = (server.address() as net.AddressInfo).port;
+  const secrets = secretsFile(defer, 'client plain alice pw-dropped\n');
+  const relay = await relayFor(defer, ['--forward-to', `127.0.0.1:${port}`, '--forward-on-disconnect', '--client-auth', secrets,
+    '--retry-delay', '60', '--retry-max-delay', '120']);
+  await sendAll(relay.port, [makeMessage('auth-dropped')]);
+  await relay.waitForLog('message deferred: temporary failure');
+  const envelopes = filesEnding(relay.spool, '.envelope');
+  assert.equal(envelopes.length, 1, `spool: ${spoolFiles(relay.spool).join(' ')}`);
+  assert.match(reasonsIn(relay.spool, envelopes[0]!)[0]!.reason, /authentication failed/);
+  assert.equal(authSeen, 1);
+  await relay.waitForLog('forwarding run finished');
+});

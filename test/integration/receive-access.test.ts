@@ -1,0 +1,100 @@
+// --remote-clients: loopback peers are local and always served. End to end from a non-local address:
+// a private network namespace whose loopback interface also carries 198.51.100.1 (TEST-NET-2), so
+// the relay sees a public-looking peer without anything leaving the host. Skipped where network
+// namespaces cannot be made (not root, no `ip netns`). isLocalAddress itself: test/unit/access.test.ts.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { cleanups, type Defer } from '../lib/cleanup';
+import { removeDir, startRelay, type RelayProcess, type StartOptions } from '../lib/relay';
+import { RawSmtp, dataBlock, runTool, swaks, swaksAccepted } from '../lib/smtp-client';
+import { readAll, spoolFiles, splitReceived } from '../lib/spool-files';
+
+const REFUSED_LOG = 'connection refused: not a local or private address (use --remote-clients to allow it)';
+
+async function relay(defer: Defer, args: string[], opts: StartOptions = {}): Promise<RelayProcess> {
+  const r = await startRelay(args, opts);
+  defer(async () => {
+    await r.stop();
+    removeDir(r.spool);
+  });
+  return r;
+}
+
+test('without --remote-clients a client on 127.0.0.1 is served', async (t) => {
+  const defer = cleanups(t);
+  const r = await relay(defer, []);
+  const res = await swaks({ port: r.port, from: 'local@example.test' });
+  assert.ok(swaksAccepted(res), res.stdout + res.stderr);
+  const [m] = readAll(r.spool);
+  assert.equal(m.envelope.client, '127.0.0.1');
+  assert.ok(!r.logs.some((l) => l.msg === REFUSED_LOG));
+});
+
+test('without --remote-clients a client on ::1 is served and recorded as ::1', async (t) => {
+  const defer = cleanups(t);
+  const r = await relay(defer, ['--interface', '::1']);
+  const { smtp, greeting } = await RawSmtp.open(r.port, '::1');
+  defer(() => smtp.destroy());
+  assert.equal(greeting.code, 220);
+  await smtp.command('EHLO v6.client.test');
+  await smtp.command('MAIL FROM:<v6@example.test>');
+  await smtp.command('RCPT TO:<x@example.net>');
+  assert.equal((await smtp.command('DATA')).code, 354);
+  smtp.write(dataBlock(Buffer.from('Subject: v6\r\n\r\nover IPv6\r\n')));
+  assert.equal((await smtp.reply()).code, 250);
+  const [m] = readAll(r.spool);
+  assert.equal(m.envelope.client, '::1');
+  assert.equal(splitReceived(m.content)?.address, '::1');
+});
+
+const NS = `relaybox-test-${process.pid}`;
+const PUBLIC = '198.51.100.1';
+
+/** A namespace with lo up and PUBLIC on it; null (and nothing left behind) if it cannot be made. */
+async function namespace(defer: Defer): Promise<string[] | null> {
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return null;
+  const add = await runTool('ip', ['netns', 'add', NS]).catch(() => null);
+  if (!add || add.code !== 0) return null;
+  defer(async () => {
+    const del = await runTool('ip', ['netns', 'del', NS]);
+    assert.equal(del.code, 0, `ip netns del ${NS}: ${del.stderr}`);
+  });
+  for (const args of [['link', 'set', 'lo', 'up'], ['addr', 'add', `${PUBLIC}/32`, 'dev', 'lo']]) {
+    const r = await runTool('ip', ['-n', NS, ...args]);
+    if (r.code !== 0) return null;
+  }
+  return ['ip', 'netns', 'exec', NS];
+}
+
+test('a peer with a public address is refused without --remote-clients and served with it (network namespace)', async (t) => {
+  const defer = cleanups(t);
+  const inside = await namespace(defer);
+  if (!inside) {
+    t.skip('cannot create a network namespace here (needs root and ip netns)');
+    return;
+  }
+  const fromPublic = (port: number, from: string) =>
+    runTool(inside[0], [...inside.slice(1), 'swaks', '--server', `${PUBLIC}:${port}`, '--from', from, '--to', 'x@example.net', '--helo', 'public.client.test', '--timeout', '15']);
+
+  const strict = await relay(defer, ['--interface', PUBLIC], { wrapper: inside });
+  const refused = await fromPublic(strict.port, 'refused@example.test');
+  assert.notEqual(refused.code, 0, 'swaks fails');
+  assert.match(refused.stdout, /^<\*\*\s+554 /m, refused.stdout);
+  const warning = await strict.waitForLog(REFUSED_LOG);
+  assert.equal(warning.address, PUBLIC);
+  assert.deepEqual(spoolFiles(strict.spool), []);
+  // In the same namespace, loopback is still local.
+  const loopback = await runTool(inside[0], [...inside.slice(1), 'swaks', '--server', `127.0.0.1:${strict.port}`, '--from', 'lo@example.test', '--to', 'x@example.net', '--timeout', '15']);
+  assert.ok(swaksAccepted(loopback), loopback.stdout);
+
+  const open = await relay(defer, ['--interface', PUBLIC, '--remote-clients'], { wrapper: inside });
+  const served = await fromPublic(open.port, 'served@example.test');
+  assert.ok(swaksAccepted(served), served.stdout + served.stderr);
+  const [m] = readAll(open.spool);
+  assert.equal(m.envelope.from, 'served@example.test');
+  assert.equal(m.envelope.client, PUBLIC);
+  const rec = splitReceived(m.content);
+  assert.equal(rec?.address, PUBLIC);
+  assert.equal(rec?.helo, 'public.client.test');
+  assert.ok(!open.logs.some((l) => l.msg === REFUSED_LOG));
+});
