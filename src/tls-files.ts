@@ -9,3 +9,11 @@ export function readCaFiles(spec: string): Buffer[] {
     : [spec];
   return files.map((f) => fs.readFileSync(f));
 }
+
+/**
+ * TLS 1.0 and 1.1 (an explicit --tls-config opt-in for old LAN devices) use signature algorithms
+ * that OpenSSL 3 only allows at security level 0.
+ */
+export function legacyTlsCiphers(tls: { minVersion: string }): { ciphers?: string } {
+  return tls.minVersion === 'TLSv1' || tls.minVersion === 'TLSv1.1' ? { ciphers: 'DEFAULT:@SECLEVEL=0' } : {};
+}

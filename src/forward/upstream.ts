@@ -9,7 +9,7 @@ import type { Envelope } from '../spool/envelope';
 import type { ForwardTarget } from './target';
 import type { Log } from '../log';
 import type { ClientLogin } from './client-auth';
-import { readCaFiles } from '../tls-files';
+import { legacyTlsCiphers, readCaFiles } from '../tls-files';
 
 export interface SendResult {
   accepted: string[];
@@ -61,6 +61,7 @@ export function tlsOptions(cfg: RelayConfig, target: ForwardTarget): tls.Connect
   const opts: tls.ConnectionOptions = {
     rejectUnauthorized: verify,
     minVersion: cfg.tls.minVersion,
+    ...legacyTlsCiphers(cfg.tls),
     maxVersion: cfg.tls.maxVersion,
     servername: serverName,
   };

@@ -13,7 +13,7 @@ import { installBareLfDotFix } from './bare-lf';
 import { installAddressParsing, LENIENT_OPTION } from './lenient';
 import { receivedHeader } from './received';
 import { installImmediateGreeting, IMMEDIATE_GREETING_OPTION } from './greeting';
-import { readCaFiles } from '../tls-files';
+import { legacyTlsCiphers, readCaFiles } from '../tls-files';
 
 export interface ImmediateResult {
   ok: boolean;
@@ -29,6 +29,9 @@ export interface ServerHooks {
   /** --immediate: forward the committed message before answering the client. */
   forwardNow?(id: string): Promise<ImmediateResult>;
 }
+
+/** The data stream failed for a reason of the client's (it disconnected mid-DATA). */
+class ClientGone extends Error {}
 
 function smtpError(code: number, message: string): Error {
   return Object.assign(new Error(message), { responseCode: code });
@@ -108,6 +111,7 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
     cert: tls?.keyCert.cert,
     ...clientCertificateOptions(tls?.verify),
     minVersion: cfg.tls.minVersion,
+    ...legacyTlsCiphers(cfg.tls),
     maxVersion: cfg.tls.maxVersion,
     lenientAddressParsing: lenient,
     [LENIENT_OPTION]: lenient,
@@ -187,9 +191,13 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
           date: new Date(),
         })));
       }
-      for await (const chunk of stream) {
-        if (stream.sizeExceeded) continue; // keep draining; nothing more goes to disk
-        await msg.write(chunk as Buffer);
+      try {
+        for await (const chunk of stream) {
+          if (stream.sizeExceeded) continue; // keep draining; nothing more goes to disk
+          await msg.write(chunk as Buffer);
+        }
+      } catch (e) {
+        throw (e as NodeJS.ErrnoException).syscall ? e : new ClientGone((e as Error).message);
       }
       if (stream.sizeExceeded) {
         await msg.rollback();
@@ -211,6 +219,10 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
     } catch (e) {
       await msg.rollback();
       if ((e as { responseCode?: number }).responseCode) throw e;
+      if (e instanceof ClientGone) {
+        log.info({ id: msg.id, address, err: e.message }, 'the client went away during DATA: nothing was stored');
+        throw smtpError(451, 'message incomplete');
+      }
       log.error({ id: msg.id, err: (e as Error).message }, 'cannot store a message');
       throw smtpError(452, isNoSpace(e) ? 'insufficient storage: the spool is full' : 'local error: cannot write to the spool');
     }
