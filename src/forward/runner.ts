@@ -34,6 +34,13 @@ function printable(s: string): string {
   return s.replace(/[^\x20-\x7e]+/g, ' ').trim().slice(0, 400);
 }
 
+/** No session with the upstream could be opened; `outcome` is what became of the message that tried. */
+class UpstreamUnreachable extends Error {
+  constructor(message: string, readonly outcome: Outcome) {
+    super(message);
+  }
+}
+
 export class QueueRunner {
   private running: Promise<RunSummary> | null = null;
   private again = false;
@@ -141,12 +148,10 @@ export class QueueRunner {
             }
             return upstream;
           }).catch((e: unknown) => {
-            if (e instanceof ForwardError && e.atConnect) {
-              stopRun = true;
-              summary.error = e.message;
-              return 'deferred' as Outcome;
-            }
-            throw e;
+            if (!(e instanceof UpstreamUnreachable)) throw e;
+            stopRun = true;
+            summary.error = e.message;
+            return e.outcome;
           });
           if (result === 'sent') summary.sent++;
           else if (result === 'failed') summary.failed++;
@@ -163,7 +168,7 @@ export class QueueRunner {
       const wait = retryDelayMs(cfg.retry, this.upstreamFailures);
       // With --no-retry every trigger tries again, as E-MailRelay does.
       if (cfg.retry.enabled) this.upstreamRetryAt = this.now() + wait;
-      log.warn({ upstream: cfg.forwardTo?.text, err: summary.error, retryInSeconds: cfg.retry.enabled ? wait / 1000 : undefined },
+      log.warn({ upstream: cfg.forwardTo?.text, err: summary.error, retryInSeconds: cfg.retry.enabled && !cfg.oneShot ? wait / 1000 : undefined },
         'cannot forward: the upstream server is not reachable or refused the session');
     } else if (summary.sent) {
       this.upstreamFailures = 0;
@@ -180,14 +185,14 @@ export class QueueRunner {
     try {
       return await this.forwardOne(id, async () => (up = await this.deps.connect()));
     } catch (e) {
-      if (e instanceof ForwardError && e.atConnect) return this.deps.cfg.retry.enabled ? 'deferred' : 'failed';
+      if (e instanceof UpstreamUnreachable) return e.outcome;
       throw e;
     } finally {
       (up as Upstream | null)?.close();
     }
   }
 
-  /** Forward one ready message. Throws ForwardError{atConnect} when the upstream cannot be reached. */
+  /** Forward one ready message. Throws UpstreamUnreachable when no session could be opened. */
   async forwardOne(id: string, upstream: () => Promise<Upstream>): Promise<Outcome> {
     const { spool, cfg, log } = this.deps;
     if (!(await spool.lock(id))) return 'skipped';
@@ -225,8 +230,7 @@ export class QueueRunner {
       up = await upstream();
     } catch (e) {
       const fe = e instanceof ForwardError ? e : new ForwardError((e as Error).message, undefined, false, true);
-      await this.transientOrFail(id, env, fe, true);
-      throw fe;
+      throw new UpstreamUnreachable(fe.message, await this.transientOrFail(id, env, fe, true));
     }
     try {
       const started = this.now();
@@ -275,7 +279,7 @@ export class QueueRunner {
       await spool.defer(id, env, reason, e.code ?? '');
       const due = this.now() + retryDelayMs(cfg.retry, reasons(env).length + 1);
       this.deferredUntil.set(id, due);
-      log.warn({ id, reason, retryInSeconds: Math.round((due - this.now()) / 1000) }, 'message deferred: temporary failure');
+      log.warn({ id, reason, retryInSeconds: cfg.oneShot ? undefined : Math.round((due - this.now()) / 1000) }, 'message deferred: temporary failure');
       return 'deferred';
     }
     if (atConnect) {
