@@ -3,7 +3,11 @@
 // fsyncs run on libuv's thread pool; with more threads, concurrent commits share journal flushes.
 // Read by libuv when the pool first starts, which is after this line.
 process.env.UV_THREADPOOL_SIZE ??= '16';
+// A small young generation: V8's default (up to 16 MB per semi-space) costs a Pi tens of MB of RSS
+// for garbage that a smaller nursery collects just as well. Takes effect as the heap grows.
+setV8Flags('--max-semi-space-size=4');
 import { promises as fsp, constants as FS } from 'node:fs';
+import { setFlagsFromString as setV8Flags } from 'node:v8';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { SMTPServer } from 'smtp-server';
@@ -73,7 +77,8 @@ async function prepareSpool(cfg: RelayConfig, log: Log, owner: UserIds | null): 
   await fsp.access(cfg.spoolDir, FS.W_OK | FS.R_OK).catch(() => {
     throw new UsageError(`cannot write to the spool directory ${cfg.spoolDir}: check its owner and permissions`);
   });
-  const spool = new Spool(cfg.spoolDir);
+  // Keep recently committed messages in memory for the forwarder, when there is one.
+  const spool = new Spool(cfg.spoolDir, cfg.forwardTo && !cfg.oneShot ? 8 * 1024 * 1024 : 0);
   const otherPid = await claimSpool(spool);
   if (otherPid) log.warn({ spool: spool.dir, pid: otherPid }, 'another relaybox is using this spool: start-up recovery skipped');
   else await recoverSpool(spool, log);

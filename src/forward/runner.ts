@@ -196,9 +196,10 @@ export class QueueRunner {
   async forwardOne(id: string, upstream: () => Promise<Upstream>): Promise<Outcome> {
     const { spool, cfg, log } = this.deps;
     if (!(await spool.lock(id))) return 'skipped';
+    const committed = spool.recent.take(id);
     let env: Envelope;
     try {
-      env = await spool.readEnvelope(id, 'busy');
+      env = committed?.env ?? (await spool.readEnvelope(id, 'busy'));
     } catch (e) {
       log.error({ id, err: (e as Error).message }, 'envelope cannot be read: message failed (fix or delete the .bad file)');
       await spool.move(id, 'busy', 'bad');
@@ -234,7 +235,7 @@ export class QueueRunner {
     }
     try {
       const started = this.now();
-      const result = await up.send(env, spool.contentPath(id), !cfg.forwardToSome);
+      const result = await up.send(env, committed?.content ?? spool.contentPath(id), !cfg.forwardToSome);
       if (!result.rejected.length) {
         await spool.remove(id);
         log.info({ id, upstream: up.description, to: env.toRemote.length, ms: this.now() - started, response: printable(result.response) }, 'message forwarded');

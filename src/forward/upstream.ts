@@ -20,7 +20,8 @@ export interface SendResult {
 export interface Upstream {
   readonly description: string;
   readonly usable: boolean;
-  send(env: Envelope, contentFile: string, allOrNothing: boolean): Promise<SendResult>;
+  /** `content`: the message itself, or the path of its content file. */
+  send(env: Envelope, content: Buffer | string, allOrNothing: boolean): Promise<SendResult>;
   close(): void;
 }
 
@@ -166,7 +167,7 @@ export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, logi
     get usable() {
       return !broken && !(conn as unknown as { _destroyed?: boolean })._destroyed;
     },
-    send(env, contentFile, allOrNothing) {
+    send(env, message, allOrNothing) {
       if (env.utf8MailboxNames && cfg.clientSmtp.smtputf8strict && !extensions.includes('SMTPUTF8')) {
         return Promise.reject(new ForwardError('the message has UTF-8 mailbox names and the upstream server does not offer SMTPUTF8', undefined, true, false));
       }
@@ -180,7 +181,7 @@ export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, logi
           code: r.responseCode,
           response: String(r.response ?? r.message).trim(),
         }));
-        const file = fs.createReadStream(contentFile, { highWaterMark: 64 * 1024 });
+        const file = typeof message === 'string' ? fs.createReadStream(message, { highWaterMark: 64 * 1024 }) : Readable.from([message]);
         // E-MailRelay's forward-to-all: if any recipient was refused, no recipient gets the message.
         // nodemailer sends DATA once any recipient is accepted, so the transaction is abandoned by
         // dropping the connection before the content's end (the server then discards it).
@@ -198,8 +199,8 @@ export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, logi
               }
               yield* file;
             })())
-          : file;
-        file.on('error', (e) => {
+          : typeof message === 'string' ? file : message;
+        file.on('error', (e: Error) => {
           broken = true;
           conn.close();
           reject(new ForwardError(`cannot read the message content: ${e.message}`, undefined, false, false));

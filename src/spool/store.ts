@@ -22,13 +22,56 @@ export function newMessageId(now = Date.now()): string {
   return `emailrelay.${process.pid}.${Math.floor(now / 1000)}.${sequence}`;
 }
 
+/** What this process just committed, kept so the forwarder need not read it back. */
+export interface Committed {
+  env: Envelope;
+  /** The content, for messages small enough to keep (else read from the content file). */
+  content?: Buffer;
+}
+
+/**
+ * Recently committed messages, oldest evicted first once over budget. Only a shortcut: everything is
+ * on disk, and a message not found here is read from its files.
+ */
+class CommitCache {
+  private readonly entries = new Map<string, Committed & { bytes: number }>();
+  private bytes = 0;
+  constructor(private readonly maxBytes: number) {}
+
+  put(id: string, entry: Committed): void {
+    if (!this.maxBytes) return;
+    const bytes = 512 + (entry.content?.length ?? 0);
+    this.entries.set(id, { ...entry, bytes });
+    this.bytes += bytes;
+    for (const [oldId, old] of this.entries) {
+      if (this.bytes <= this.maxBytes) break;
+      this.entries.delete(oldId);
+      this.bytes -= old.bytes;
+    }
+  }
+
+  take(id: string): Committed | undefined {
+    const e = this.entries.get(id);
+    if (e) {
+      this.entries.delete(id);
+      this.bytes -= e.bytes;
+    }
+    return e;
+  }
+}
+
+const SMALL_MESSAGE = 64 * 1024;
+
 export class Spool {
   readonly dir: string;
   private readonly dirSync: DirSyncer;
+  readonly recent: CommitCache;
 
-  constructor(dir: string) {
+  /** `cacheBytes`: memory for recently committed messages (0 when nothing here will forward them). */
+  constructor(dir: string, cacheBytes = 0) {
     this.dir = path.resolve(dir);
     this.dirSync = new DirSyncer(this.dir);
+    this.recent = new CommitCache(cacheBytes);
   }
 
   contentPath(id: string): string {
@@ -141,6 +184,8 @@ export class NewMessage {
   private buffered: Buffer[] = [];
   private bufferedBytes = 0;
   private done = false;
+  /** Every chunk, while the message is small enough to keep in the commit cache. */
+  private small: Buffer[] | null = [];
   bytes = 0;
 
   constructor(
@@ -157,6 +202,7 @@ export class NewMessage {
     this.buffered.push(chunk);
     this.bufferedBytes += chunk.length;
     this.bytes += chunk.length;
+    if (this.small) this.small = this.bytes <= SMALL_MESSAGE ? [...this.small, chunk] : null;
     if (this.bufferedBytes >= WRITE_BUFFER) await this.flush();
   }
 
@@ -183,6 +229,7 @@ export class NewMessage {
       await fsp.rename(envNew, this.spool.envelopePath(this.id, 'ready'));
       await this.spool.syncDir();
       this.done = true;
+      this.spool.recent.put(this.id, { env, content: this.small ? Buffer.concat(this.small, this.bytes) : undefined });
     } catch (e) {
       await this.rollback();
       throw e;
