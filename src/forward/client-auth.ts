@@ -10,6 +10,8 @@ import {
 
 export interface ClientLogin {
   customAuth: NonNullable<SMTPConnection.Options['customAuth']>;
+  /** Changes whenever the secrets are re-read: a session logged in before then is not reused. */
+  generation(): number;
   /** null: this account does not authenticate. */
   choose(advertised: string[]): { credentials: SMTPConnection.AuthenticationType } | { error: string } | null;
 }
@@ -70,12 +72,16 @@ async function saslExchange(ctx: SMTPConnection.CustomAuthenticationContext): Pr
 
 export function createClientLogin(spec: string, config: string | undefined, log: SecretsLogger): ClientLogin {
   let account: () => ClientAccount | undefined;
+  let generation = 0;
   if (isInlineClientAuth(spec)) {
     const parsed = parseInlineClientAuth(spec);
     if ('error' in parsed) throw new Error(`--client-auth: ${parsed.error}`);
     account = () => parsed.account;
   } else {
-    const watcher = watchSecrets(spec, () => log.info(`re-read the secrets file ${spec}`), log);
+    const watcher = watchSecrets(spec, () => {
+      generation++;
+      log.info(`re-read the secrets file ${spec}`);
+    }, log);
     account = () => findClientAccount(watcher.current(), '');
     if (!account()) log.warn(`${spec} has no "client" line: relaybox will forward without authenticating`);
   }
@@ -86,6 +92,10 @@ export function createClientLogin(spec: string, config: string | undefined, log:
   }
   return {
     customAuth,
+    generation() {
+      account(); // looks at the file (at most once a second)
+      return generation;
+    },
     choose(advertised) {
       const acct = account();
       if (!acct || !mustAuthenticate(acct)) return null;

@@ -34,6 +34,9 @@ function printable(s: string): string {
   return s.replace(/[^\x20-\x7e]+/g, ' ').trim().slice(0, 400);
 }
 
+/** How long an upstream session stays open between forwarding runs. */
+const IDLE_UPSTREAM_MS = 2000;
+
 /** No session with the upstream could be opened; `outcome` is what became of the message that tried. */
 class UpstreamUnreachable extends Error {
   constructor(message: string, readonly outcome: Outcome) {
@@ -50,6 +53,8 @@ export class QueueRunner {
   private upstreamFailures = 0;
   private upstreamRetryAt = 0;
   private stopped = false;
+  private readonly idleSessions: Upstream[] = [];
+  private idleTimer: NodeJS.Timeout | null = null;
   private readonly now: () => number;
 
   constructor(private readonly deps: RunnerDeps) {
@@ -94,7 +99,38 @@ export class QueueRunner {
     }
   }
 
+  /** An idle upstream session from an earlier run, if one is still open. */
+  private takeIdle(): Upstream | null {
+    for (let u = this.idleSessions.pop(); u; u = this.idleSessions.pop()) {
+      if (u.usable) return u;
+      u.close();
+    }
+    return null;
+  }
+
+  /**
+   * Keep a session open for a short while after a run (as Postfix's connection cache does): a device
+   * sending one message per connection then costs one upstream session per burst, not per message.
+   */
+  private release(u: Upstream): void {
+    if (!u.usable || this.stopped || this.deps.cfg.oneShot || this.idleSessions.length >= this.deps.cfg.forwardConnections) {
+      u.close();
+      return;
+    }
+    this.idleSessions.push(u);
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => this.closeIdle(), IDLE_UPSTREAM_MS);
+    this.idleTimer.unref?.();
+  }
+
+  private closeIdle(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
+    for (const u of this.idleSessions.splice(0)) u.close();
+  }
+
   stop(): void {
+    this.closeIdle();
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
@@ -135,7 +171,7 @@ export class QueueRunner {
     }
     let stopRun = false;
     const worker = async () => {
-      let upstream: Upstream | null = null;
+      let upstream: Upstream | null = this.takeIdle();
       try {
         while (!stopRun && !this.stopped) {
           const id = ids.shift();
@@ -158,7 +194,7 @@ export class QueueRunner {
           else if (result === 'deferred') summary.deferred++;
         }
       } finally {
-        (upstream as Upstream | null)?.close();
+        if (upstream) this.release(upstream);
       }
     };
     const workers = Math.max(1, Math.min(cfg.forwardConnections, ids.length));

@@ -140,6 +140,7 @@ export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, logi
     conn.close();
     throw toForwardError(e, true);
   });
+  const loginGeneration = login?.generation() ?? 0;
   if (login) {
     const advertised: string[] = ((conn as unknown as { _supportedAuth?: string[] })._supportedAuth ?? []).map((m) => m.toUpperCase());
     const auth = login.choose(advertised);
@@ -165,7 +166,7 @@ export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, logi
   return {
     description,
     get usable() {
-      return !broken && !(conn as unknown as { _destroyed?: boolean })._destroyed;
+      return !broken && !(conn as unknown as { _destroyed?: boolean })._destroyed && (!login || login.generation() === loginGeneration);
     },
     send(env, message, allOrNothing) {
       if (env.utf8MailboxNames && cfg.clientSmtp.smtputf8strict && !extensions.includes('SMTPUTF8')) {
