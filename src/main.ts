@@ -137,7 +137,6 @@ async function start(values: OptionValue[]): Promise<void> {
   if (cfg.smtp) {
     for (const host of listenAddresses(cfg)) {
       const server = createSmtpServer(cfg, spool, log, {
-        committed: () => undefined,
         disconnected: () => { if (cfg.forwardOnDisconnect) runner?.request('client disconnected'); },
         forwardNow: cfg.immediate && runner ? immediate : undefined,
       });

@@ -22,8 +22,6 @@ export interface ImmediateResult {
 }
 
 export interface ServerHooks {
-  /** A message was committed to the spool. */
-  committed(id: string): void;
   /** An SMTP connection closed (E-MailRelay's --forward-on-disconnect trigger). */
   disconnected(): void;
   /** --immediate: forward the committed message before answering the client. */
@@ -227,7 +225,6 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
       throw smtpError(452, isNoSpace(e) ? 'insufficient storage: the spool is full' : 'local error: cannot write to the spool');
     }
     log.info({ id: msg.id, address, from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.length, bytes: msg.bytes }, 'message received');
-    hooks.committed(msg.id);
     if (hooks.forwardNow) {
       const r = await hooks.forwardNow(msg.id);
       if (!r.ok) throw smtpError(r.code && r.code >= 400 ? r.code : 452, r.text);

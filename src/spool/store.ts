@@ -194,9 +194,6 @@ export class NewMessage {
     private fh: import('node:fs/promises').FileHandle | null,
   ) {}
 
-  get contentPath(): string {
-    return this.spool.contentPath(this.id);
-  }
 
   async write(chunk: Buffer): Promise<void> {
     this.buffered.push(chunk);
