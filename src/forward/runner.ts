@@ -257,6 +257,13 @@ export class QueueRunner {
         return 'failed';
       }
     }
+    const routing = env.forwardToAddress ? 'ForwardToAddress' : env.forwardTo ? 'ForwardTo' : env.clientAccountSelector ? 'ClientAccountSelector' : '';
+    if (routing) {
+      // Sending it to --forward-to instead would misroute it: fail it with a reason instead.
+      await spool.fail(id, env, `the envelope's ${routing} field (per-message routing) is not supported yet (planned, issue 4)`, '');
+      log.warn({ id, field: routing }, 'message failed: per-message routing is not supported yet');
+      return 'failed';
+    }
     if (!env.toRemote.length) {
       await spool.fail(id, env, 'no remote recipients', '');
       log.warn({ id }, 'message failed: no remote recipients');

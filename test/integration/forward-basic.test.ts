@@ -3,7 +3,7 @@
 // upstream connection.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, renameSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync } from 'node:fs';
 import * as path from 'node:path';
 import { freePort, removeDir, startRelay, tempDir } from '../lib/relay';
 import {
@@ -83,6 +83,22 @@ test('--forward: what E-MailRelay left in the spool is forwarded at start-up, ex
   assert.deepEqual(byFirstRcpt.get('r2@example.net')!.to, ['r2@example.net', 'r3@example.net']);
   assert.equal(byFirstRcpt.get('r1@example.net')!.from, 'old@example.com');
   await waitUntil(() => spoolFiles(spool).length === 0, 'an empty spool');
+});
+
+test('an envelope asking for per-message routing is failed with a reason, never sent to --forward-to', async (t) => {
+  const defer = cleanup(t);
+  const sink = await sinkFor(defer);
+  const spool = tempDir('relaybox-spool-');
+  defer(() => removeDir(spool));
+  writeSpooled(spool, 'emailrelay.010', makeMessage('routed', { from: 'a@example.com', to: ['b@example.net'] }), { forwardToAddress: '192.0.2.25:25' });
+  writeSpooled(spool, 'emailrelay.011', makeMessage('plain', { from: 'a@example.com', to: ['c@example.net'] }));
+  await relayFor(defer, ['--forward', '--forward-to', `127.0.0.1:${sink.port}`], { spool, keepSpool: true });
+  await sink.waitFor(1);
+  await waitUntil(() => spoolFiles(spool).some((f) => f.endsWith('.envelope.bad')), 'a .bad envelope');
+  const bad = spoolFiles(spool).find((f) => f.endsWith('.envelope.bad'))!;
+  assert.equal(bad, 'emailrelay.010.envelope.bad');
+  assert.match(readFileSync(path.join(spool, bad), 'utf8'), /X-MailRelay-Reason: the envelope's ForwardToAddress field \(per-message routing\) is not supported yet/);
+  assert.deepEqual(sink.messages.map((m) => m.to), [['c@example.net']]);
 });
 
 test('--as-client: forwards the spool once and exits 0; exits 1 with the upstream down, messages kept (not .bad)', async (t) => {
