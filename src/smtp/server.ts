@@ -31,6 +31,11 @@ export interface ServerHooks {
 /** The data stream failed for a reason of the client's (it disconnected mid-DATA). */
 class ClientGone extends Error {}
 
+/** A spool write that failed: 452, saying whether the disk is full. */
+function spoolWriteError(e: unknown): Error {
+  return smtpError(452, isNoSpace(e) ? 'insufficient storage: the spool is full' : 'local error: cannot write to the spool');
+}
+
 function smtpError(code: number, message: string): Error {
   return Object.assign(new Error(message), { responseCode: code });
 }
@@ -175,7 +180,7 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
     const msg = await spool.newMessage().catch((e: Error) => {
       stream.resume();
       log.error({ err: e.message }, 'cannot create a spool file');
-      throw smtpError(452, isNoSpace(e) ? 'insufficient storage: the spool is full' : 'local error: cannot write to the spool');
+      throw spoolWriteError(e);
     });
     const address = unmapAddress(session.remoteAddress);
     try {
@@ -222,7 +227,7 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
         throw smtpError(451, 'message incomplete');
       }
       log.error({ id: msg.id, err: (e as Error).message }, 'cannot store a message');
-      throw smtpError(452, isNoSpace(e) ? 'insufficient storage: the spool is full' : 'local error: cannot write to the spool');
+      throw spoolWriteError(e);
     }
     log.info({ id: msg.id, address, from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.length, bytes: msg.bytes }, 'message received');
     if (hooks.forwardNow) {
