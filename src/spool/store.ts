@@ -199,7 +199,8 @@ export class NewMessage {
     this.buffered.push(chunk);
     this.bufferedBytes += chunk.length;
     this.bytes += chunk.length;
-    if (this.small) this.small = this.bytes <= SMALL_MESSAGE ? [...this.small, chunk] : null;
+    if (this.small && this.bytes <= SMALL_MESSAGE) this.small.push(chunk);
+    else this.small = null;
     if (this.bufferedBytes >= WRITE_BUFFER) await this.flush();
   }
 
