@@ -5,7 +5,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { TestContext } from 'node:test';
 import { decodeEnvelope, encodeEnvelope, newEnvelope, reasons, type Envelope } from '../../src/spool/envelope';
-import { removeDir, startRelay, type RelayProcess, type StartOptions } from '../lib/relay';
+export { relayFor } from '../lib/relay';
 import { startSink, type Sink, type SinkOptions, type SunkMessage } from '../lib/sink';
 
 export const LOCK_FILE = '.relaybox.lock';
@@ -32,16 +32,6 @@ export async function sinkFor(defer: (fn: () => unknown) => void, opts: SinkOpti
   const sink = await startSink(opts);
   defer(() => sink.close());
   return sink;
-}
-
-/** A relay stopped (and its spool removed, unless `keepSpool`) after the test. */
-export async function relayFor(defer: (fn: () => unknown) => void, args: string[], opts: StartOptions & { keepSpool?: boolean } = {}): Promise<RelayProcess> {
-  const relay = await startRelay(args, opts);
-  defer(async () => {
-    await relay.stop();
-    if (!opts.keepSpool) removeDir(relay.spool);
-  });
-  return relay;
 }
 
 /** Resolves once `cond` is true (checked every 20 ms); rejects after `ms` with `what` in the message. */

@@ -5,24 +5,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cleanups, type Defer } from '../lib/cleanup';
-import { removeDir, startRelay, type RelayProcess, type StartOptions } from '../lib/relay';
+import { relayFor } from '../lib/relay';
 import { RawSmtp, dataBlock, runTool, swaks, swaksAccepted } from '../lib/smtp-client';
 import { readAll, spoolFiles, splitReceived } from '../lib/spool-files';
 
 const REFUSED_LOG = 'connection refused: not a local or private address (use --remote-clients to allow it)';
 
-async function relay(defer: Defer, args: string[], opts: StartOptions = {}): Promise<RelayProcess> {
-  const r = await startRelay(args, opts);
-  defer(async () => {
-    await r.stop();
-    removeDir(r.spool);
-  });
-  return r;
-}
-
 test('without --remote-clients a client on 127.0.0.1 is served', async (t) => {
   const defer = cleanups(t);
-  const r = await relay(defer, []);
+  const r = await relayFor(defer, []);
   const res = await swaks({ port: r.port, from: 'local@example.test' });
   assert.ok(swaksAccepted(res), res.stdout + res.stderr);
   const [m] = readAll(r.spool);
@@ -32,7 +23,7 @@ test('without --remote-clients a client on 127.0.0.1 is served', async (t) => {
 
 test('without --remote-clients a client on ::1 is served and recorded as ::1', async (t) => {
   const defer = cleanups(t);
-  const r = await relay(defer, ['--interface', '::1']);
+  const r = await relayFor(defer, ['--interface', '::1']);
   const { smtp, greeting } = await RawSmtp.open(r.port, '::1');
   defer(() => smtp.destroy());
   assert.equal(greeting.code, 220);
@@ -76,7 +67,7 @@ test('a peer with a public address is refused without --remote-clients and serve
   const fromPublic = (port: number, from: string) =>
     runTool(inside[0], [...inside.slice(1), 'swaks', '--server', `${PUBLIC}:${port}`, '--from', from, '--to', 'x@example.net', '--helo', 'public.client.test', '--timeout', '15']);
 
-  const strict = await relay(defer, ['--interface', PUBLIC], { wrapper: inside });
+  const strict = await relayFor(defer, ['--interface', PUBLIC], { wrapper: inside });
   const refused = await fromPublic(strict.port, 'refused@example.test');
   assert.notEqual(refused.code, 0, 'swaks fails');
   assert.match(refused.stdout, /^<\*\*\s+554 /m, refused.stdout);
@@ -87,7 +78,7 @@ test('a peer with a public address is refused without --remote-clients and serve
   const loopback = await runTool(inside[0], [...inside.slice(1), 'swaks', '--server', `127.0.0.1:${strict.port}`, '--from', 'lo@example.test', '--to', 'x@example.net', '--timeout', '15']);
   assert.ok(swaksAccepted(loopback), loopback.stdout);
 
-  const open = await relay(defer, ['--interface', PUBLIC, '--remote-clients'], { wrapper: inside });
+  const open = await relayFor(defer, ['--interface', PUBLIC, '--remote-clients'], { wrapper: inside });
   const served = await fromPublic(open.port, 'served@example.test');
   assert.ok(swaksAccepted(served), served.stdout + served.stderr);
   const [m] = readAll(open.spool);

@@ -3,17 +3,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cleanups, type Defer } from '../lib/cleanup';
-import { removeDir, startRelay, type RelayProcess } from '../lib/relay';
+import { type RelayProcess, relayFor } from '../lib/relay';
 import { RawSmtp, dataBlock } from '../lib/smtp-client';
 import { readAll, spoolFiles, splitReceived } from '../lib/spool-files';
 
-async function relay(defer: Defer, args: string[] = []): Promise<RelayProcess> {
-  const r = await startRelay(['--domain', 'relay.test', ...args]);
-  defer(async () => {
-    await r.stop();
-    removeDir(r.spool);
-  });
-  return r;
+/** A relay for this file: --domain relay.test, stopped and removed after the test. */
+function relay(defer: Defer, args: string[] = []): Promise<RelayProcess> {
+  return relayFor(defer, ['--domain', 'relay.test', ...args]);
 }
 
 async function session(defer: Defer, port: number): Promise<RawSmtp> {

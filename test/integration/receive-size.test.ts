@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cleanups } from '../lib/cleanup';
-import { removeDir, startRelay } from '../lib/relay';
+import { relayFor } from '../lib/relay';
 import { RawSmtp, dataBlock } from '../lib/smtp-client';
 import { readAll, spoolFiles, splitReceived } from '../lib/spool-files';
 
@@ -12,11 +12,7 @@ const SMALL = Buffer.from('Subject: small\r\n\r\nfits\r\n');
 
 test('--size 1000: SIZE advertised, MAIL SIZE=5000 refused with 552, SIZE=1000 accepted', async (t) => {
   const defer = cleanups(t);
-  const r = await startRelay(['--size', '1000']);
-  defer(async () => {
-    await r.stop();
-    removeDir(r.spool);
-  });
+  const r = await relayFor(defer, ['--size', '1000']);
   const { smtp } = await RawSmtp.open(r.port);
   defer(() => smtp.destroy());
   const ehlo = await smtp.command('EHLO size.client.test');
@@ -33,11 +29,7 @@ test('--size 1000: SIZE advertised, MAIL SIZE=5000 refused with 552, SIZE=1000 a
 
 test('--size 1000: a 5000-byte message without SIZE= gets 552 after the data, leaves no file, and the session goes on', async (t) => {
   const defer = cleanups(t);
-  const r = await startRelay(['--size', '1000']);
-  defer(async () => {
-    await r.stop();
-    removeDir(r.spool);
-  });
+  const r = await relayFor(defer, ['--size', '1000']);
   const { smtp } = await RawSmtp.open(r.port);
   defer(() => smtp.destroy());
   await smtp.command('EHLO size.client.test');

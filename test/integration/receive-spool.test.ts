@@ -5,20 +5,11 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { cleanups, type Defer } from '../lib/cleanup';
-import { removeDir, startRelay, tempDir, type RelayProcess } from '../lib/relay';
+import { relayFor, removeDir, tempDir } from '../lib/relay';
 import { RawSmtp, dataBlock, runTool, swaks, swaksAccepted } from '../lib/smtp-client';
 import { readAll, readyIds, spoolFiles, splitReceived, type SpooledMessage } from '../lib/spool-files';
 
 const ID = /^emailrelay\.\d+\.\d+\.\d+$/;
-
-async function relay(defer: Defer, args: string[]): Promise<RelayProcess> {
-  const r = await startRelay(args);
-  defer(async () => {
-    await r.stop();
-    removeDir(r.spool);
-  });
-  return r;
-}
 
 function scratch(defer: Defer): string {
   const dir = tempDir('relaybox-receive-');
@@ -63,7 +54,7 @@ const AWKWARD = Buffer.concat([
 
 test('swaks: spool holds <id>.content + <id>.envelope; Received line; content as sent', async (t) => {
   const defer = cleanups(t);
-  const r = await relay(defer, ['--domain', 'relay.test']);
+  const r = await relayFor(defer, ['--domain', 'relay.test']);
   const dir = scratch(defer);
   const file = path.join(dir, 'message.txt');
   writeFileSync(file, AWKWARD);
@@ -88,7 +79,7 @@ test('swaks: spool holds <id>.content + <id>.envelope; Received line; content as
 
 test('curl smtp://: bare LF, long lines, 8-bit bytes and leading dots kept byte for byte', async (t) => {
   const defer = cleanups(t);
-  const r = await relay(defer, ['--domain', 'relay.test']);
+  const r = await relayFor(defer, ['--domain', 'relay.test']);
   const dir = scratch(defer);
   const file = path.join(dir, 'message.txt');
   const body = Buffer.concat([AWKWARD, Buffer.from('\r\n')]);
@@ -109,7 +100,7 @@ test('curl smtp://: bare LF, long lines, 8-bit bytes and leading dots kept byte 
 
 test('Postfix smtp-source: several messages over one session, each in its own pair of files', async (t) => {
   const defer = cleanups(t);
-  const r = await relay(defer, ['--domain', 'relay.test']);
+  const r = await relayFor(defer, ['--domain', 'relay.test']);
   const res = await runTool('/usr/sbin/smtp-source', ['-c', '-m', '3', '-s', '1', '-l', '500', '-f', 'src@source.test', '-t', 'dst@sink.test',
     '-M', 'source.client.test', `127.0.0.1:${r.port}`]);
   assert.equal(res.code, 0, res.stderr);
@@ -133,7 +124,7 @@ test('Postfix smtp-source: several messages over one session, each in its own pa
 
 test('raw socket: every byte value in the body is kept; BODY=8BITMIME is recorded as Content: 8bit', async (t) => {
   const defer = cleanups(t);
-  const r = await relay(defer, ['--domain', 'relay.test']);
+  const r = await relayFor(defer, ['--domain', 'relay.test']);
   const all = Buffer.from([...Array(256).keys()].filter((b) => b !== 0x0a && b !== 0x0d));
   const body = Buffer.concat([Buffer.from('Subject: bytes\r\n\r\n'), all, Buffer.from('\r\n'), all.subarray(100), Buffer.from('\n'), Buffer.from('.\r\n')]);
   const smtp = await RawSmtp.connect(r.port);
@@ -157,7 +148,7 @@ test('raw socket: every byte value in the body is kept; BODY=8BITMIME is recorde
 
 test('--anonymous=content: no Received line, the content is exactly what was sent', async (t) => {
   const defer = cleanups(t);
-  const r = await relay(defer, ['--domain', 'relay.test', '--anonymous=content']);
+  const r = await relayFor(defer, ['--domain', 'relay.test', '--anonymous=content']);
   const dir = scratch(defer);
   const file = path.join(dir, 'message.txt');
   const body = Buffer.concat([AWKWARD, Buffer.from('\r\n')]);
@@ -173,7 +164,7 @@ test('--anonymous=content: no Received line, the content is exactly what was sen
 
 test('--domain appears in the greeting and the EHLO reply (the Received line is checked above)', async (t) => {
   const defer = cleanups(t);
-  const r = await relay(defer, ['--domain', 'relay.test']);
+  const r = await relayFor(defer, ['--domain', 'relay.test']);
   const { smtp, greeting } = await RawSmtp.open(r.port);
   defer(() => smtp.destroy());
   assert.equal(greeting.code, 220);
@@ -181,7 +172,7 @@ test('--domain appears in the greeting and the EHLO reply (the Received line is 
   const ehlo = await smtp.command('EHLO c.test');
   assert.match(ehlo.lines[0], /^250[- ]relay\.test\b/);
 
-  const plain = await relay(defer, []);
+  const plain = await relayFor(defer, []);
   const other = await RawSmtp.open(plain.port);
   defer(() => other.smtp.destroy());
   assert.doesNotMatch(other.greeting.text, /relay\.test/);
@@ -189,7 +180,7 @@ test('--domain appears in the greeting and the EHLO reply (the Received line is 
 
 test('durability: the ready .envelope exists the moment the 250 arrives', async (t) => {
   const defer = cleanups(t);
-  const r = await relay(defer, []);
+  const r = await relayFor(defer, []);
   const smtp = await RawSmtp.connect(r.port);
   defer(() => smtp.destroy());
   await smtp.reply();

@@ -5,20 +5,16 @@ import assert from 'node:assert/strict';
 import * as tls from 'node:tls';
 import { testPki } from '../lib/certs';
 import { cleanups, type Defer } from '../lib/cleanup';
-import { removeDir, startRelay, type RelayProcess } from '../lib/relay';
+import { type RelayProcess, relayFor, removeDir } from '../lib/relay';
 import { RawSmtp, swaks, swaksAccepted } from '../lib/smtp-client';
 import { readAll, spoolFiles, splitReceived } from '../lib/spool-files';
 
 const pki = testPki();
 after(() => removeDir(pki.dir));
 
-async function relay(defer: Defer, args: string[]): Promise<RelayProcess> {
-  const r = await startRelay(['--domain', 'relay.test', ...args]);
-  defer(async () => {
-    await r.stop();
-    removeDir(r.spool);
-  });
-  return r;
+/** A relay for this file: --domain relay.test, stopped and removed after the test. */
+function relay(defer: Defer, args: string[] = []): Promise<RelayProcess> {
+  return relayFor(defer, ['--domain', 'relay.test', ...args]);
 }
 
 const verify = ['--tls-verify', '--tls-ca-path', pki.caFile];

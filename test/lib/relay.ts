@@ -149,3 +149,13 @@ export async function startRelay(args: string[], opts: StartOptions = {}): Promi
   }
   return relay;
 }
+
+/** A relay stopped (and its spool removed, unless `keepSpool`) after the test. */
+export async function relayFor(defer: (fn: () => unknown) => void, args: string[], opts: StartOptions & { keepSpool?: boolean } = {}): Promise<RelayProcess> {
+  const relay = await startRelay(args, opts);
+  defer(async () => {
+    await relay.stop();
+    if (!opts.keepSpool) removeDir(relay.spool);
+  });
+  return relay;
+}
