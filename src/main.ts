@@ -24,6 +24,9 @@ import { createClientLogin, type ClientLogin } from './forward/client-auth';
 import { DAEMON_CHILD_ENV, dropPrivileges, type UserIds, lookupUser, removePidFile, runAsDaemon, signalReady, writePidFile } from './process/daemon';
 import { runPasswd } from './auth/passwd-command';
 import { reasons } from './spool/envelope';
+import { parseForwardTarget } from './forward/target';
+import { closePolicy, createPolicy, type Policy } from './policy';
+import type { Route } from './forward/runner';
 
 declare const RELAYBOX_VERSION: string;
 export const VERSION = typeof RELAYBOX_VERSION === 'string' ? RELAYBOX_VERSION : '0.0.0-dev';
@@ -111,9 +114,27 @@ async function start(values: OptionValue[]): Promise<void> {
       info: (m) => log.info(m), warn: (m) => log.warn(m), error: (m) => log.error(m),
     });
   }
+  let policy: Policy;
+  try {
+    policy = createPolicy(cfg, log);
+  } catch (e) {
+    log.flush();
+    fail((e as Error).message, 2);
+  }
   const target = cfg.forwardTo;
+  const logins = new Map<string, ClientLogin>();
+  const loginFor = (selector: string | undefined): ClientLogin | null => {
+    if (!selector || !cfg.clientAuth) return login;
+    let l = logins.get(selector);
+    if (!l) {
+      l = createClientLogin(cfg.clientAuth, cfg.clientAuthConfig, { info: (m) => log.info(m), warn: (m) => log.warn(m), error: (m) => log.error(m) }, selector);
+      logins.set(selector, l);
+    }
+    return l;
+  };
+  const connect = async (route?: Route) => openUpstream(cfg, route?.address ? parseForwardTarget(route.address) : target!, loginFor(route?.selector), log);
   const runner = target
-    ? new QueueRunner({ cfg, spool, log, connect: () => openUpstream(cfg, target, login, log) })
+    ? new QueueRunner({ cfg, spool, log, connect, clientFilter: policy.clientFilter })
     : null;
 
   if (cfg.oneShot) {
@@ -139,7 +160,8 @@ async function start(values: OptionValue[]): Promise<void> {
       const server = createSmtpServer(cfg, spool, log, {
         disconnected: () => { if (cfg.forwardOnDisconnect) runner?.request('client disconnected'); },
         forwardNow: cfg.immediate && runner ? immediate : undefined,
-      });
+        rescan: () => runner?.request('a filter asked for the spool to be scanned'),
+      }, { filter: policy.serverFilter, verifier: policy.verifier });
       try {
         await listen(server, cfg.port, host);
       } catch (e) {
@@ -180,6 +202,7 @@ async function start(values: OptionValue[]): Promise<void> {
       new Promise((r) => setTimeout(r, 5000).unref()),
     ]);
     await Promise.race([runner?.idle(), new Promise((r) => setTimeout(r, 5000).unref())]);
+    closePolicy(policy);
     if (cfg.pidFile) removePidFile(cfg.pidFile);
     await releaseSpool(spool).catch(() => undefined);
     log.flush();
