@@ -106,6 +106,13 @@ async function start(values: OptionValue[]): Promise<void> {
     runAs = await lookupUser(userName);
     if (!runAs) fail(`--user: there is no user "${userName}" (relaybox started as root runs as "daemon" unless --user names another; --user=root keeps root)`);
   }
+  let policy: Policy;
+  try {
+    policy = createPolicy(cfg, log);
+  } catch (e) {
+    log.flush();
+    fail((e as Error).message);
+  }
   const spool = await prepareSpool(cfg, log, runAs);
 
   let login: ClientLogin | null = null;
@@ -113,13 +120,6 @@ async function start(values: OptionValue[]): Promise<void> {
     login = createClientLogin(cfg.clientAuth, cfg.clientAuthConfig, {
       info: (m) => log.info(m), warn: (m) => log.warn(m), error: (m) => log.error(m),
     });
-  }
-  let policy: Policy;
-  try {
-    policy = createPolicy(cfg, log);
-  } catch (e) {
-    log.flush();
-    fail((e as Error).message, 2);
   }
   const target = cfg.forwardTo;
   const logins = new Map<string, ClientLogin>();

@@ -302,15 +302,18 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
   /** The server filter decides: commit (ok), commit what is left and say 250 (abandon), or remove and refuse (fail). */
   async function runServerFilter(msg: NewMessage, address: string): Promise<void> {
     const r = await policy.filter!.run({ id: msg.id, contentPath: spool.contentPath(msg.id), envelopePath: spool.envelopePath(msg.id, 'new') });
-    if (r.special) hooks.rescan?.();
-    if (r.outcome === 'ok') return msg.commitPrepared();
+    // A rescan looks at the spool once this message's fate is on disk.
+    const rescan = () => { if (r.special) hooks.rescan?.(); };
+    if (r.outcome === 'ok') return msg.commitPrepared().then(rescan);
     if (r.outcome === 'abandon') {
       await msg.commitPrepared(true);
       msg.abandoned = true;
+      rescan();
       log.info({ id: msg.id, address, filter: r.filter }, 'message abandoned by the filter');
       return;
     }
     await msg.rollback();
+    rescan();
     log.info({ id: msg.id, address, filter: r.filter, reason: r.reason }, 'message rejected by filter');
     throw smtpError(r.code ?? 452, r.response);
   }
