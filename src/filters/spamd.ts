@@ -31,10 +31,11 @@ export function spamFilter(address: string, edit: boolean, ctx: FilterContext): 
 }
 
 async function exchange(socket: net.Socket, contentPath: string, edit: boolean): Promise<FilterResult> {
-  const size = (await fsp.stat(contentPath)).size;
   const errored = new Promise<never>((_, reject) => socket.once('error', reject));
   errored.catch(() => undefined);
-  await Promise.race([once(socket, 'connect'), errored]);
+  const connected = socket.connecting ? once(socket, 'connect') : Promise.resolve();
+  const size = (await fsp.stat(contentPath)).size;
+  await Promise.race([connected, errored]);
   socket.write(`PROCESS SPAMC/1.4\r\nContent-length: ${size}\r\n\r\n`);
   const source = createReadStream(contentPath);
   source.pipe(socket, { end: false });
