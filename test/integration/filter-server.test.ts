@@ -170,3 +170,56 @@ test('start-up refuses a filter that does not exist or is not executable, naming
     }
   }
 });
+
+test('copy: copies into every spool sub-directory (maildirs get the content in new/) and abandons the original', async (t) => {
+  const defer = cleanup(t);
+  const spool = tempDir('relaybox-spool-');
+  defer(() => removeDir(spool));
+  const fs = await import('node:fs');
+  for (const d of ['alice', 'bob/new', 'bob/cur', 'bob/tmp', 'postmaster', '.hidden']) fs.mkdirSync(path.join(spool, d), { recursive: true });
+  const relay = await relayFor(defer, ['--filter', 'copy:'], { spool });
+  assert.equal((await submit(relay.port)).code, 250);
+  assert.deepEqual(spoolFiles(relay.spool).filter((f) => !['alice', 'bob', 'postmaster', '.hidden'].includes(f)), [], 'the original is gone');
+  const alice = fs.readdirSync(path.join(spool, 'alice')).sort();
+  assert.equal(alice.length, 2);
+  assert.ok(alice[0]!.endsWith('.content') && alice[1]!.endsWith('.envelope'), alice.join(' '));
+  assert.deepEqual(readEnvelopeFile(path.join(spool, 'alice'), alice[1]!).toRemote, ['b@example.net']);
+  const maildir = fs.readdirSync(path.join(spool, 'bob', 'new'));
+  assert.equal(maildir.length, 1);
+  assert.match(fs.readFileSync(path.join(spool, 'bob', 'new', maildir[0]!), 'latin1'), /Subject: hello/);
+  assert.deepEqual(fs.readdirSync(path.join(spool, 'postmaster')), []);
+  assert.deepEqual(fs.readdirSync(path.join(spool, '.hidden')), []);
+});
+
+test('copy:nodelete;hardlink keeps the original and links the content', async (t) => {
+  const defer = cleanup(t);
+  const spool = tempDir('relaybox-spool-');
+  defer(() => removeDir(spool));
+  const fs = await import('node:fs');
+  fs.mkdirSync(path.join(spool, 'pop-user'));
+  const relay = await relayFor(defer, ['--filter', 'copy:nodelete;hardlink'], { spool });
+  assert.equal((await submit(relay.port)).code, 250);
+  const [content] = filesEnding(spool, '.content');
+  assert.ok(content);
+  assert.equal(fs.statSync(path.join(spool, content)).nlink, 2);
+  assert.ok(fs.existsSync(path.join(spool, 'pop-user', content)));
+});
+
+test('split: one envelope per recipient domain, each with ForwardTo and the split-group lines', async (t) => {
+  const defer = cleanup(t);
+  const relay = await relayFor(defer, ['--filter', 'split:2525']);
+  assert.equal((await submit(relay.port, BODY, ['x@One.example', 'y@two.example', 'z@one.EXAMPLE'])).code, 250);
+  const envs = filesEnding(relay.spool, '.envelope').map((f) => ({ f, env: readEnvelopeFile(relay.spool, f) }));
+  assert.equal(envs.length, 2);
+  const one = envs.find((e) => e.env.toRemote.length === 2)!;
+  const two = envs.find((e) => e.env.toRemote.length === 1)!;
+  assert.deepEqual(one.env.toRemote, ['x@One.example', 'z@one.EXAMPLE']);
+  assert.equal(one.env.forwardTo, 'One.example:2525');
+  assert.deepEqual(two.env.toRemote, ['y@two.example']);
+  assert.equal(two.env.forwardTo, 'two.example:2525');
+  const originalId = one.f.replace(/\.envelope$/, '');
+  for (const e of envs) assert.deepEqual(e.env.tail, ['X-MailRelay-SplitGroupCount: 2', `X-MailRelay-SplitGroup: ${originalId}`]);
+  const contents = filesEnding(relay.spool, '.content');
+  assert.equal(contents.length, 2);
+  assert.equal(readFileSync(path.join(relay.spool, contents[0]!), 'latin1'), readFileSync(path.join(relay.spool, contents[1]!), 'latin1'));
+});
