@@ -9,6 +9,7 @@ export function programFilter(program: string, ctx: FilterContext): Filter {
     async run(input) {
       const r = await runProgram(program, [input.contentPath, input.envelopePath], ctx.timeoutMs);
       if (r.timedOut) return fail('error', 'timeout');
+      if (r.execError) return fail('rejected', r.execError);
       return programResult(r.exitCode, r.output, ctx.side, `exit code ${r.exitCode}`);
     },
   };
