@@ -99,6 +99,8 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
   const disabled = ['AUTH', 'WIZ', 'SHELL', 'KILL', 'XCLIENT', 'XFORWARD'];
   if (cfg.anonymous.has('vrfy')) disabled.push('VRFY');
   const tls = cfg.serverTls;
+  // smtp-server answers STARTTLS even when it is not offered, with a certificate of its own.
+  if (!tls || tls.implicit) disabled.push('STARTTLS');
   const peerCertificates = new Map<string, string>();
 
   const checkAddress = (address: SMTPServerAddress, session: SMTPServerSession, what: 'sender' | 'recipient'): string => {
