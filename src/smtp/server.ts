@@ -14,6 +14,9 @@ import { installAddressParsing, LENIENT_OPTION } from './lenient';
 import { receivedHeader } from './received';
 import { installImmediateGreeting, IMMEDIATE_GREETING_OPTION } from './greeting';
 import { legacyTlsCiphers, readCaFiles } from '../tls-files';
+import { installCramSha } from './sasl-cram';
+import { installPerConnectionMechanisms, AUTH_MECHANISMS_OPTION, type MechanismsFor } from './auth-advertise';
+import type { ServerAccess } from './server-access';
 
 export interface ImmediateResult {
   ok: boolean;
@@ -26,6 +29,8 @@ export interface ServerHooks {
   disconnected(): void;
   /** --immediate: forward the committed message before answering the client. */
   forwardNow?(id: string): Promise<ImmediateResult>;
+  /** Who may send (server-access.ts): limits, DNSBL, AUTH and trusted networks; shared by all listeners. */
+  access?: ServerAccess;
 }
 
 /** The data stream failed for a reason of the client's (it disconnected mid-DATA). */
@@ -81,7 +86,11 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
   installAddressParsing();
   installImmediateGreeting();
   installBareLfDotFix();
-  const disabled = ['AUTH', 'WIZ', 'SHELL', 'KILL', 'XCLIENT', 'XFORWARD'];
+  installCramSha();
+  installPerConnectionMechanisms();
+  const access = hooks.access;
+  const authOn = !!access?.authConfigured;
+  const disabled = [...(authOn ? [] : ['AUTH']), 'WIZ', 'SHELL', 'KILL', 'XCLIENT', 'XFORWARD'];
   if (cfg.anonymous.has('vrfy')) disabled.push('VRFY');
   const tls = cfg.serverTls;
   const peerCertificates = new Map<string, string>();
@@ -91,6 +100,10 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
     if (what === 'recipient' && !a) throw smtpError(553, 'mailbox name not allowed: empty recipient');
     if (/[\0\r\n]/.test(a)) throw smtpError(553, `mailbox name not allowed: control characters in the ${what}`);
     if (tls?.required && !session.secure) throw smtpError(530, 'encryption required: use starttls');
+    if (what === 'sender') {
+      const refusal = access?.mailGate(session, !!session.secure);
+      if (refusal) throw smtpError(refusal.code, refusal.message);
+    }
     if (cfg.serverSmtp.alabels) {
       const converted = toALabels(a);
       if (converted === null) throw smtpError(553, `mailbox name not allowed: invalid international domain in <${a}>`);
@@ -106,6 +119,9 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
     hideSize: !cfg.size,
     disabledCommands: disabled,
     authOptional: true,
+    authMethods: [],
+    allowInsecureAuth: true,
+    [AUTH_MECHANISMS_OPTION]: access ? ((session, secure) => access.mechanisms(session, secure)) satisfies MechanismsFor : undefined,
     hidePIPELINING: !cfg.serverSmtp.pipelining,
     hideSMTPUTF8: !cfg.serverSmtp.smtputf8,
     hideSTARTTLS: !tls || tls.implicit,
@@ -134,8 +150,31 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
         log.warn({ address: session.remoteAddress }, 'connection refused: not a local or private address (use --remote-clients to allow it)');
         return cb(smtpError(554, 'access denied'));
       }
-      log.debug({ address: session.remoteAddress, port: session.remotePort }, 'smtp connection');
-      cb();
+      if (!access) {
+        log.debug({ address: session.remoteAddress, port: session.remotePort }, 'smtp connection');
+        return cb();
+      }
+      access.connect(session).then((refusal) => {
+        if (refusal) return cb(smtpError(refusal.code, refusal.message));
+        log.debug({ address: session.remoteAddress, port: session.remotePort }, 'smtp connection');
+        cb();
+      }, (e: Error) => {
+        log.error({ address: session.remoteAddress, err: e.message }, 'cannot check the connection');
+        cb(smtpError(421, 'service not available: try again later'));
+      });
+    },
+
+    onAuth(auth, session, cb) {
+      if (!access) return cb(smtpError(502, 'authentication not available'));
+      const attempt = auth as unknown as import('../auth/server-verify').AuthAttempt;
+      access.authenticate(attempt, session).then((outcome) => {
+        if (outcome.user !== undefined) return cb(null, { user: outcome.user });
+        const r = outcome.refusal ?? { code: 535, message: 'authentication failed' };
+        cb(null, { user: undefined, responseCode: r.code, message: r.message } as never);
+      }, (e: Error) => {
+        log.error({ err: e.message }, 'authentication error');
+        cb(smtpError(454, 'temporary authentication failure'));
+      });
     },
 
     onMailFrom(address, session, cb) {
@@ -170,6 +209,7 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
 
     onClose(session) {
       peerCertificates.delete(session.id);
+      access?.disconnect(session);
       log.debug({ address: session.remoteAddress }, 'smtp connection closed');
       hooks.disconnected();
     },
@@ -214,6 +254,7 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
         from: mailFrom.address,
         toRemote: recipients,
         client: address,
+        authentication: access ? access.authenticationField(session) : '',
         clientCertificate: peerCertificates.get(session.id) ?? '',
         mailFromAuthIn: typeof args.AUTH === 'string' ? args.AUTH : '',
         utf8MailboxNames: [mailFrom.address, ...recipients].some((a) => NON_ASCII.test(a)),
