@@ -27,10 +27,9 @@ type PamAddon = (options: PamOptions, callback: (err: Error | null, code: number
 export function addonCandidates(): string[] {
   const override = process.env.RELAYBOX_PAM_ADDON;
   if (override) return [override];
-  return [
-    path.join(__dirname, ADDON_FILE),
-    path.join(__dirname, '..', '..', 'node_modules', 'node-linux-pam', 'build', 'Release', ADDON_FILE),
-  ];
+  const besideBundle = path.join(__dirname, ADDON_FILE);
+  if (!__filename.endsWith('.ts')) return [besideBundle];
+  return [besideBundle, path.join(__dirname, '..', '..', 'node_modules', 'node-linux-pam', 'build', 'Release', ADDON_FILE)];
 }
 
 /** Load the addon; throws an Error saying what to do if it cannot be loaded. */
