@@ -7,7 +7,8 @@ import { writeFileSync, renameSync } from 'node:fs';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
 import { cleanups, type Defer } from '../lib/cleanup';
-import { relayFor, removeDir, tempDir, type RelayProcess } from '../lib/relay';
+import { execFileSync } from 'node:child_process';
+import { BUNDLE, relayFor, removeDir, tempDir, type RelayProcess } from '../lib/relay';
 import { RawSmtp, sendMessage, swaks, swaksAccepted } from '../lib/smtp-client';
 import { pollUntil, readAll, spoolFiles, splitReceived } from '../lib/spool-files';
 import { cramResponse, passwdHash, type CramMechanism } from '../../src/auth/cram';
@@ -58,6 +59,13 @@ async function cram(smtp: RawSmtp, mech: CramMechanism, user: string, pw: string
   assert.match(decoded, /^<[0-9a-f]+\.\d+@relay\.test>$/, 'E-MailRelay challenge format');
   return smtp.command(cramResponse(mech, user, pw, challenge.lines[0].slice(4)));
 }
+
+test('relaybox passwd makes the hashed secret of the server md5 line (test vector foobar)', () => {
+  const out = execFileSync(process.execPath, [BUNDLE, 'passwd'], { input: 'foobar\n', encoding: 'utf8' });
+  assert.equal(out, `${FOOBAR_HASH}\n`);
+  const dotted = execFileSync(process.execPath, [BUNDLE, 'passwd', '--dotted', '--password', 'foobar'], { encoding: 'utf8' });
+  assert.equal(dotted, '3507327710.2524437411.674156941.3275202688.3577739107.3692417735.1542828932.27631078\n');
+});
 
 test('secrets file accounts: PLAIN, LOGIN, CRAM-MD5 with swaks, good and bad; the SASL id goes into the envelope', async (t) => {
   const defer = cleanups(t);
