@@ -36,7 +36,7 @@ export async function startDnsblServer(o: DnsblServerOptions, onQuery?: (name: s
       } else if (listed.has(name) && question.type === Packet.TYPE.AAAA) {
         response.answers.push({ name: question.name, type: Packet.TYPE.AAAA, class: Packet.CLASS.IN, ttl: 60, address: '::ffff:127.0.0.2' } as never);
       } else if (!listed.has(name)) {
-        response.header.rcode = Packet.RCODE.NXDOMAIN;
+        response.header.rcode = 3; // NXDOMAIN
       }
       send(response);
     },
