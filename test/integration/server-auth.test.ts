@@ -261,3 +261,16 @@ test('start-up errors: a missing secrets file, a bad --server-auth-config, --ser
     removeDir(p.spool);
   }
 });
+
+test('the address verifier gets the SASL mechanism and user id, or "none" and the trust keyword', async (t) => {
+  const defer = cleanups(t);
+  const calls = path.join(dir, 'verifier-calls');
+  const verifier = path.join(dir, 'verify.sh');
+  writeFileSync(verifier, `#!/bin/sh\necho "$5|$6" >> ${calls}\nprintf 'x\\n%s\\n' "$1"\nexit 1\n`, { mode: 0o755 });
+  const file = secretsFile('verifier.auth', ['server plain alice alicepw', 'server none 127.0.0.2 backroom'].join('\n'));
+  const r = await relay(defer, ['--server-auth', file, '--address-verifier', verifier]);
+  assert.ok(swaksAccepted(await swaks({ port: r.port, extra: auth('CRAM-SHA1', 'alice', 'alicepw') })));
+  assert.ok(swaksAccepted(await swaks({ port: r.port, extra: ['--local-interface', '127.0.0.2'] })));
+  const { readFileSync } = await import('node:fs');
+  assert.deepEqual(readFileSync(calls, 'utf8').trim().split('\n'), ['cram-sha1|alice', 'none|backroom']);
+});
