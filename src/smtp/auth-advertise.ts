@@ -71,3 +71,25 @@ export function installPerConnectionMechanisms(): void {
   };
   installed = true;
 }
+
+// With --server-auth, VRFY needs AUTH (or a trusted address) as MAIL does (E-MailRelay 6.2).
+export const AUTH_GATE_OPTION = 'relayboxAuthGate';
+export type AuthGate = (session: { id: string; remoteAddress: string; user?: unknown }, secure: boolean) => { code: number; message: string } | null;
+let vrfyGated = false;
+
+export function installVrfyAuthGate(): void {
+  if (vrfyGated) return;
+  const proto = (SMTPConnection as unknown as { prototype: Record<string, unknown> }).prototype;
+  const vrfy = proto.handler_VRFY as Handler | undefined;
+  if (typeof vrfy !== 'function') throw new Error('smtp-server has changed: handler_VRFY is missing (relaybox needs the pinned smtp-server 3.21.6)');
+  proto.handler_VRFY = function (this: Connection, command: Buffer | string, callback: () => void) {
+    const gate = this._server.options[AUTH_GATE_OPTION] as AuthGate | undefined;
+    const refusal = gate?.(this.session, this.secure);
+    if (refusal) {
+      this.send(refusal.code, refusal.message);
+      return callback();
+    }
+    return vrfy.call(this, command, callback);
+  };
+  vrfyGated = true;
+}

@@ -18,7 +18,7 @@ import type { FilterChain } from '../filters/chain';
 import type { Verdict, Verifier } from '../verifiers/verifier';
 import { installVrfy, VRFY_OPTION, type VrfyHandler } from './vrfy';
 import { installCramSha } from './sasl-cram';
-import { installPerConnectionMechanisms, AUTH_MECHANISMS_OPTION, type MechanismsFor } from './auth-advertise';
+import { installPerConnectionMechanisms, installVrfyAuthGate, AUTH_GATE_OPTION, AUTH_MECHANISMS_OPTION, type AuthGate, type MechanismsFor } from './auth-advertise';
 import type { ServerAccess } from './server-access';
 
 export interface ImmediateResult {
@@ -103,6 +103,7 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
   installVrfy();
   installCramSha();
   installPerConnectionMechanisms();
+  installVrfyAuthGate(); // after installVrfy: the gate comes first
   const access = hooks.access;
   const authOn = !!access?.authConfigured;
   const disabled = [...(authOn ? [] : ['AUTH']), 'WIZ', 'SHELL', 'KILL', 'XCLIENT', 'XFORWARD'];
@@ -139,6 +140,7 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
     authMethods: [],
     allowInsecureAuth: true,
     [AUTH_MECHANISMS_OPTION]: access ? ((session, secure) => access.mechanisms(session, secure)) satisfies MechanismsFor : undefined,
+    [AUTH_GATE_OPTION]: access ? ((session, secure) => access.mailGate(session, secure)) satisfies AuthGate : undefined,
     hidePIPELINING: !cfg.serverSmtp.pipelining,
     hideSMTPUTF8: !cfg.serverSmtp.smtputf8,
     hideSTARTTLS: !tls || tls.implicit,

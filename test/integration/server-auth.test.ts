@@ -139,6 +139,7 @@ test('without AUTH, MAIL gets 530 and nothing is stored (an open-relay check fro
   assert.notEqual(res.code, 0);
   assert.match(res.stdout, /^<\*\* +530 authentication required/m, res.stdout);
   const { smtp } = await ehlo(r.port, defer);
+  assert.equal((await smtp.command('VRFY postmaster')).text, '530 authentication required', 'VRFY needs AUTH too');
   assert.equal((await smtp.command('MAIL FROM:<>')).code, 530);
   assert.equal((await smtp.command('RCPT TO:<victim@example.net>')).code, 503);
   assert.equal((await smtp.command('DATA')).code, 503);
@@ -154,6 +155,9 @@ test('trusted networks: "server none" lines skip AUTH and put their keyword in t
     'server none ::1/128 v6host',
   ].join('\n'));
   const r = await relay(defer, ['--server-auth', file, '--interface', '::1']);
+  const { smtp } = await ehlo(r.port, defer);
+  assert.equal((await smtp.command('VRFY postmaster')).code, 252, 'a trusted client may VRFY');
+  smtp.destroy();
   const plain = await swaks({ port: r.port, from: 'trusted@example.test' });
   assert.ok(swaksAccepted(plain), plain.stdout);
   const other = await swaks({ port: r.port, from: 'other@example.test', extra: ['--local-interface', '127.0.0.2'] });
