@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import type { Filter, FilterContext } from './filter';
 import { copyMessage, deliverToMaildir, filterParams, isMaildir, removeMessage } from './files';
 import { abandon, fail, ok } from './result';
+import { unlinkQuiet } from '../spool/durable';
 
 export function copyFilter(params: string, ctx: FilterContext): Filter {
   const { words } = filterParams(params);
@@ -28,8 +29,10 @@ export function copyFilter(params: string, ctx: FilterContext): Filter {
       } catch (e) {
         return fail('failed', `copy: ${(e as Error).message}`);
       }
-      if (nodelete || popOnly) return ok();
-      await removeMessage(input);
+      if (nodelete) return ok();
+      // pop: the sub-directories' envelopes share the content in the main directory (--pop-by-name).
+      if (popOnly) await unlinkQuiet(input.envelopePath);
+      else await removeMessage(input);
       return abandon();
     },
   };

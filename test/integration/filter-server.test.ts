@@ -223,3 +223,17 @@ test('split: one envelope per recipient domain, each with ForwardTo and the spli
   assert.equal(contents.length, 2);
   assert.equal(readFileSync(path.join(relay.spool, contents[0]!), 'latin1'), readFileSync(path.join(relay.spool, contents[1]!), 'latin1'));
 });
+
+test('copy:pop copies only the envelope; the content stays in the main directory for the POP users to share', async (t) => {
+  const defer = cleanup(t);
+  const spool = tempDir('relaybox-spool-');
+  defer(() => removeDir(spool));
+  const fs = await import('node:fs');
+  for (const d of ['alice', 'bob']) fs.mkdirSync(path.join(spool, d));
+  const relay = await relayFor(defer, ['--filter', 'copy:pop'], { spool });
+  assert.equal((await submit(relay.port)).code, 250);
+  const [content] = filesEnding(spool, '.content');
+  assert.ok(content, 'the content stays');
+  assert.deepEqual(filesEnding(spool, '.envelope'), [], 'no envelope left to forward in the main directory');
+  for (const d of ['alice', 'bob']) assert.deepEqual(fs.readdirSync(path.join(spool, d)), [content.replace(/\.content$/, '.envelope')]);
+});
