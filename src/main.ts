@@ -24,6 +24,10 @@ import { createClientLogin, type ClientLogin } from './forward/client-auth';
 import { DAEMON_CHILD_ENV, dropPrivileges, type UserIds, lookupUser, removePidFile, runAsDaemon, signalReady, writePidFile } from './process/daemon';
 import { runPasswd } from './auth/passwd-command';
 import { reasons } from './spool/envelope';
+import { TokenSources } from './forward/oauth/tokens';
+import { SCOPE_OUTLOOK_APP } from './forward/oauth/grants';
+import { graphScope, openGraphUpstream } from './forward/graph';
+import { runOauthCommand } from './forward/oauth/login-command';
 
 declare const RELAYBOX_VERSION: string;
 export const VERSION = typeof RELAYBOX_VERSION === 'string' ? RELAYBOX_VERSION : '0.0.0-dev';
@@ -105,15 +109,27 @@ async function start(values: OptionValue[]): Promise<void> {
   }
   const spool = await prepareSpool(cfg, log, runAs);
 
+  const target = cfg.forwardTo;
+  // OAuth2 grant lines: tokens are cached in the spool's state directory (not a message directory).
+  const tokens = new TokenSources({
+    authority: cfg.oauthAuthority,
+    microsoftScope: target?.kind === 'graph' ? graphScope(target.baseUrl) : SCOPE_OUTLOOK_APP,
+    now: Date.now,
+    warn: (m) => log.warn(m),
+  }, path.join(spool.dir, '.relaybox'), log);
   let login: ClientLogin | null = null;
   if (cfg.clientAuth) {
     login = createClientLogin(cfg.clientAuth, cfg.clientAuthConfig, {
       info: (m) => log.info(m), warn: (m) => log.warn(m), error: (m) => log.error(m),
-    });
+    }, tokens);
   }
-  const target = cfg.forwardTo;
   const runner = target
-    ? new QueueRunner({ cfg, spool, log, connect: () => openUpstream(cfg, target, login, log) })
+    ? new QueueRunner({
+        cfg, spool, log,
+        connect: target.kind === 'graph'
+          ? () => openGraphUpstream(cfg, target, login!, tokens, log)
+          : () => openUpstream(cfg, target, login, log),
+      })
     : null;
 
   if (cfg.oneShot) {
@@ -205,6 +221,10 @@ async function start(values: OptionValue[]): Promise<void> {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  if (argv[0] === 'oauth') {
+    process.exitCode = await runOauthCommand(argv.slice(1));
+    return;
+  }
   if (argv[0] === 'passwd') {
     process.exitCode = await runPasswd(argv.slice(1));
     return;

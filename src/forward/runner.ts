@@ -321,7 +321,8 @@ export class QueueRunner {
     }
     if (cfg.retry.enabled) {
       await spool.defer(id, env, reason, e.code ?? '');
-      const due = this.now() + retryDelayMs(cfg.retry, reasons(env).length + 1);
+      // An upstream's Retry-After (Graph throttling) is honoured when it asks for longer than the back-off.
+      const due = this.now() + Math.max(retryDelayMs(cfg.retry, reasons(env).length + 1), e.retryAfterMs ?? 0);
       this.deferredUntil.set(id, due);
       log.warn({ id, reason, retryInSeconds: cfg.oneShot ? undefined : Math.round((due - this.now()) / 1000) }, 'message deferred: temporary failure');
       return 'deferred';

@@ -1,11 +1,17 @@
-// Next-hop addresses as E-MailRelay writes them: host:port, [ipv6]:port, host:port@socks-host:port,
-// or an absolute path (unix-domain socket).
+// Next-hop addresses as E-MailRelay writes them: host:port, [ipv6]:port, host:port@socks-host:port
+// (SOCKS4a), or an absolute path (unix-domain socket). relaybox also takes host:port@socks5://h:port
+// and host:port@socks4a://h:port, and graph: or graph:<base-url> for Microsoft Graph.
 import { domainToASCII } from 'node:url';
 import { isIP } from 'node:net';
 
+import type { SocksProxy } from './socks';
+
+export const GRAPH_BASE_URL = 'https://graph.microsoft.com';
+
 export type ForwardTarget =
-  | { kind: 'tcp'; host: string; port: number; text: string }
-  | { kind: 'unix'; path: string; text: string };
+  | { kind: 'tcp'; host: string; port: number; text: string; socks?: SocksProxy }
+  | { kind: 'unix'; path: string; text: string }
+  | { kind: 'graph'; baseUrl: string; text: string };
 
 function parsePort(p: string, text: string): number {
   if (!/^\d{1,5}$/.test(p) || Number(p) < 1 || Number(p) > 65535) {
@@ -32,8 +38,32 @@ function splitHostPort(text: string, whole: string): { host: string; port: numbe
 export function parseForwardTarget(text: string): ForwardTarget {
   const t = text.trim();
   if (t.startsWith('/')) return { kind: 'unix', path: t, text: t };
-  if (t.includes('@')) {
-    throw new Error(`"${t}": forwarding through a SOCKS proxy (host:port@socks-host:port) is not supported yet (planned, issue 6)`);
+  if (/^graph(:|$)/i.test(t)) {
+    const rest = t.slice('graph'.length).replace(/^:/, '');
+    if (!rest) return { kind: 'graph', baseUrl: GRAPH_BASE_URL, text: t };
+    let url: URL;
+    try {
+      url = new URL(rest);
+    } catch {
+      throw new Error(`"${t}": after graph: give the Graph base URL (for example graph:https://graph.microsoft.us), or write just graph`);
+    }
+    if (url.protocol !== 'https:') throw new Error(`"${t}": the Graph base URL must be https`);
+    return { kind: 'graph', baseUrl: url.origin, text: t };
+  }
+  const at = t.lastIndexOf('@');
+  if (at >= 0) {
+    const far = splitHostPort(t.slice(0, at), t);
+    let proxyText = t.slice(at + 1);
+    let version: 4 | 5 = 4;
+    const scheme = /^(socks4a|socks5):\/\//i.exec(proxyText);
+    if (scheme) {
+      version = scheme[1]!.toLowerCase() === 'socks5' ? 5 : 4;
+      proxyText = proxyText.slice(scheme[0].length);
+    } else if (/^[a-z0-9]+:\/\//i.test(proxyText)) {
+      throw new Error(`"${t}": the proxy can be written host:port (SOCKS4a, as E-MailRelay), socks4a://host:port or socks5://host:port`);
+    }
+    const proxy = splitHostPort(proxyText, t);
+    return { kind: 'tcp', ...far, text: t, socks: { ...proxy, version } };
   }
   return { kind: 'tcp', ...splitHostPort(t, t), text: t };
 }

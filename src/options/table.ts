@@ -749,6 +749,25 @@ export const OPTIONS: readonly OptionSpec[] = [
     support: 'yes',
     extension: true,
   },
+  {
+    name: 'forward-from-mailbox',
+    group: 'relaybox',
+    help: 'Send every message as the mailbox relaybox signs in as (envelope sender and From header).',
+    more:
+      'For upstreams such as Microsoft 365 that refuse other senders (5.7.60 SendAsDenied). The original From ' +
+      'becomes the Reply-To (unless there is one) and its display name is kept.',
+    support: 'yes',
+    extension: true,
+  },
+  {
+    name: 'oauth-authority',
+    arg: 'url',
+    group: 'relaybox',
+    help: 'The Microsoft identity platform to get tokens from (default https://login.microsoftonline.com).',
+    more: 'For national clouds, e.g. https://login.microsoftonline.us. Used by oauth-ms-secret and oauth-ms-cert secrets lines.',
+    support: 'yes',
+    extension: true,
+  },
 ];
 
 export const OPTIONS_BY_NAME: ReadonlyMap<string, OptionSpec> = new Map(
