@@ -44,11 +44,8 @@ function param(value: string | undefined, name: string): string | undefined {
   if (!value) return undefined;
   const ext = new RegExp(`(?:^|;)\\s*${name}\\*=([^']*)'[^']*'([^;]*)`, 'i').exec(value);
   if (ext) {
-    try {
-      return Buffer.from(decodeURIComponent(ext[2]!.trim()).split('').map((c) => c.charCodeAt(0))).toString(/utf-?8/i.test(ext[1]!) ? 'utf8' : 'latin1');
-    } catch {
-      return ext[2];
-    }
+    const bytes = ext[2]!.trim().replace(/%([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
+    return Buffer.from(bytes, 'latin1').toString(/utf-?8/i.test(ext[1]!) ? 'utf8' : 'latin1');
   }
   const m = new RegExp(`(?:^|;)\\s*${name}\\s*=\\s*(?:"((?:[^"\\\\]|\\\\.)*)"|([^;\\s]+))`, 'i').exec(value);
   return m ? (m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1') : m[2]) : undefined;

@@ -28,7 +28,7 @@ const ADVICE: { match: RegExp; advice: string }[] = [
   { match: /Invalid JWT Signature/i, advice: 'Google refused the service-account key: the key was deleted or is not this account\'s; download a new JSON key' },
   { match: /Invalid email or User ID|invalid_grant.*(user|subject)/i, advice: 'Google does not know the mailbox in the secrets line: use a user of your Google Workspace domain' },
   { match: /unauthorized_client/, advice: 'the client may not use this grant or scope: for a Google service account add its client ID with the scope https://mail.google.com/ under Security > API controls > Domain-wide delegation in the Admin console' },
-  { match: /Token must be a short-lived token|iat|exp/i, advice: 'the signed assertion was refused as expired or not yet valid: check the clock of this machine' },
+  { match: /short-lived token|not within its valid time range/i, advice: 'the signed assertion was refused as expired or not yet valid: check the clock of this machine' },
   { match: /invalid_grant/, advice: 'the grant was refused: for a refresh token run "relaybox oauth login" again' },
   { match: /invalid_client/, advice: 'the token endpoint does not accept the application\'s credentials: check the client id and secret or certificate' },
 ];
