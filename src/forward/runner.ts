@@ -31,7 +31,8 @@ export function retryDelayMs(retry: RelayConfig['retry'], failures: number): num
 }
 
 function printable(s: string): string {
-  return s.replace(/[^\x20-\x7e]+/g, ' ').trim().slice(0, 400);
+  // Long enough for a reason that says what to fix followed by the server's reply.
+  return s.replace(/[^\x20-\x7e]+/g, ' ').trim().slice(0, 1000);
 }
 
 /** How long an upstream session stays open between forwarding runs. */

@@ -23,7 +23,7 @@ const RULES: { match: RegExp; when?: (c: AdviceContext) => boolean; advice: (c: 
   {
     match: /5\.7\.3\b/,
     when: (c) => c.grant === 'oauth-ms-secret' || c.grant === 'oauth-ms-cert',
-    advice: (c) => `Microsoft 365 refused the app's token for ${c.mailbox}: check that the app has the Office 365 Exchange Online application permission SMTP.SendAsApp with admin consent, that New-ServicePrincipal was run for it in Exchange Online PowerShell (with the Enterprise application's object id), that Add-MailboxPermission -Identity ${c.mailbox} -User <service principal id> -AccessRights FullAccess was run, and that SMTP AUTH is on for the mailbox (changes take up to 30 minutes)`,
+    advice: (c) => `Microsoft 365 refused the app's token for ${c.mailbox}: give the app the Office 365 Exchange Online permission SMTP.SendAsApp (with admin consent), run New-ServicePrincipal for it and Add-MailboxPermission -Identity ${c.mailbox} -User <service principal id> -AccessRights FullAccess, and enable SMTP AUTH for the mailbox (changes take up to 30 minutes)`,
   },
   {
     match: /5\.7\.3\b/,
