@@ -116,7 +116,7 @@ const PLANNED: ReadonlyArray<readonly [string, OptionGroup, number | undefined]>
   ['test', 'process', undefined],
 ];
 
-const EXTENSIONS = ['retry-delay', 'retry-max-delay', 'retry-max-age', 'no-retry', 'forward-connections'];
+const EXTENSIONS = ['retry-delay', 'retry-max-delay', 'retry-max-age', 'no-retry', 'forward-connections', 'forward-from-mailbox', 'oauth-authority'];
 
 test('the reference list itself has 75 distinct names', () => {
   assert.equal(new Set(EMAILRELAY_OPTIONS.map(([n]) => n)).size, 75);
