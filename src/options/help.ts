@@ -31,6 +31,7 @@ export function helpText(verbose: boolean): string {
   const out: string[] = [
     'usage: relaybox [options] [config-file]',
     '       relaybox passwd          (hash a password for a secrets file "md5" line)',
+    '       relaybox oauth login ... (sign in once for a secrets file "oauth-refresh" line)',
     '',
   ];
   const groups = [...new Set(OPTIONS.map((o) => o.group))];

@@ -10,7 +10,8 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { BUNDLE } from '../lib/relay';
 import { SCOPE_SMTP_DELEGATED } from '../lib/oauth-standin';
-import { cleanup, filesEnding, makeMessage, reasonsIn, relayFor, sendAll, spoolFiles, waitUntil } from './forward-util';
+import { testPki } from '../lib/certs';
+import { cleanup, filesEnding, makeMessage, reasonsIn, relayFor, sendAll, sinkFor, spoolFiles, waitUntil } from './forward-util';
 import { appCertificate, assertNotLogged, caEnv, oauthSinkFor, secretsFile, serviceAccountKey, standInFor, workDir } from './oauth-util';
 
 const TENANT = 'contoso.test';
@@ -274,4 +275,25 @@ test('550 5.7.60 SendAsDenied: parked with advice; with --forward-from-mailbox t
   assert.match(text, /^From: <scanner@contoso\.test>\r$/m);
   assert.match(text, /^Reply-To: <scanner3@device\.lan>\r$/m);
   assert.match(text, /This is message send-as-2\./);
+});
+
+test('E-MailRelay\'s static "client oauth" line still works: its XOAUTH2 string goes as it is, no token endpoint involved', async (t) => {
+  const defer = cleanup(t);
+  const pki = testPki();
+  const seen: string[] = [];
+  const sink = await sinkFor(defer, {
+    tls: { key: pki.serverKey, cert: pki.serverCert },
+    xoauth2: (user, token) => {
+      seen.push(`${user} ${token}`);
+      return user === MB && token === 'static-token-1' ? { ok: true } : { code: 535, text: '5.7.3 Authentication unsuccessful' };
+    },
+  });
+  const dir = workDir(defer);
+  const blob = Buffer.from(`user=${MB}\x01auth=Bearer static-token-1\x01\x01`).toString('base64');
+  const secrets = secretsFile(dir, [`client oauth ${MB} ${blob}`]);
+  const relay = await relayFor(defer, ['--forward-to', `127.0.0.1:${sink.port}`, '--client-tls', '--forward-on-disconnect', '--client-auth', secrets, '--verbose']);
+  await sendAll(relay.port, [makeMessage('static-oauth')]);
+  await sink.waitFor(1);
+  assert.deepEqual(seen, [`${MB} static-token-1`]);
+  assert.equal(sink.messages[0]!.user, MB);
 });

@@ -78,6 +78,9 @@ export async function fetchToken(grant: GrantLine, ctx: GrantContext): Promise<T
       if (cred.notAfter.getTime() < ctx.now()) {
         throw new OAuthError(`the certificate in ${grant.pemFile} expired on ${cred.notAfter.toISOString().slice(0, 10)}: make a new one, upload it to the app registration (Certificates & secrets) and replace the file`, true);
       }
+      if (cred.notAfter.getTime() - ctx.now() < 30 * 86400_000) {
+        ctx.warn(`the certificate in ${grant.pemFile} expires on ${cred.notAfter.toISOString().slice(0, 10)}: make a new one and upload it to the app registration before then`);
+      }
       return requestToken(url, {
         grant_type: 'client_credentials', client_id: grant.clientId, scope: ctx.microsoftScope,
         client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',

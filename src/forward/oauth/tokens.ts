@@ -32,7 +32,7 @@ interface CacheEntry {
 
 export class TokenSource {
   private current: CacheEntry | null = null;
-  private loaded = false;
+  private loading: Promise<void> | null = null;
   private inFlight: Promise<AccessToken> | null = null;
   readonly scope: string;
   private readonly file: string;
@@ -52,9 +52,13 @@ export class TokenSource {
     return !!e && now < e.expires_at - refreshMargin(e.expires_at - e.issued_at);
   }
 
-  private async load(): Promise<void> {
-    if (this.loaded) return;
-    this.loaded = true;
+  /** Read the disk cache once; concurrent callers wait for the same read. */
+  private load(): Promise<void> {
+    this.loading ??= this.readCache();
+    return this.loading;
+  }
+
+  private async readCache(): Promise<void> {
     try {
       const j = JSON.parse(await fsp.readFile(this.file, 'utf8')) as CacheEntry;
       if (typeof j.access_token === 'string' && typeof j.expires_at === 'number' && typeof j.issued_at === 'number') this.current = j;
