@@ -39,7 +39,10 @@ interface GraphErrorBody {
   error?: { code?: string; message?: string };
 }
 
-/** What a Graph refusal means for the message, in words that say what to fix. */
+/**
+ * What a Graph refusal means, in words that say what to fix. `atConnect`: the refusal is about the
+ * app or the mailbox (permission, throttling), not this message, so the forwarding run stops.
+ */
 function graphError(res: HttpResponse, what: string, mailbox: string): ForwardError {
   let body: GraphErrorBody = {};
   try {
@@ -49,23 +52,23 @@ function graphError(res: HttpResponse, what: string, mailbox: string): ForwardEr
   }
   const code = body.error?.code ?? '';
   const detail = `Graph ${what}: HTTP ${res.status}${code ? ` ${code}` : ''}${body.error?.message ? `: ${body.error.message.slice(0, 300)}` : ''}`;
-  const permanent = (advice: string) => new ForwardError(`${advice} [${detail}]`, res.status, true, false, detail);
+  const configuration = (advice: string) => new ForwardError(`${advice} [${detail}]`, res.status, true, true, detail);
   if (res.status === 429 || res.status >= 500) {
-    return new ForwardError(detail, res.status, false, false, detail, retryAfterMs(res.headers));
+    return new ForwardError(detail, res.status, false, true, detail, retryAfterMs(res.headers));
   }
   if (/SendAsDenied/i.test(code) || /send as/i.test(body.error?.message ?? '')) {
-    return permanent(`the mailbox ${mailbox} may not send as this message's sender: turn on --forward-from-mailbox, or give the mailbox Send As rights for that address`);
+    return new ForwardError(`the mailbox ${mailbox} may not send as this message's sender: turn on --forward-from-mailbox, or give the mailbox Send As rights for that address [${detail}]`, res.status, true, false, detail);
   }
   if (res.status === 403) {
-    return permanent(`Graph denied access to ${mailbox}: the app needs the Microsoft Graph application permission Mail.Send with admin consent, and any RBAC for Applications or application access policy must include this mailbox`);
+    return configuration(`Graph denied access to ${mailbox}: the app needs the Microsoft Graph application permission Mail.Send with admin consent, and any RBAC for Applications or application access policy must include this mailbox`);
   }
-  if (res.status === 404 || /ErrorInvalidUser|MailboxNotEnabledForRESTAPI|ResourceNotFound/i.test(code)) {
-    return permanent(`Graph does not know the mailbox ${mailbox}: check the mailbox in the secrets line (it needs an Exchange Online licence)`);
+  if (/ErrorInvalidUser|MailboxNotEnabledForRESTAPI|ResourceNotFound/i.test(code)) {
+    return configuration(`Graph does not know the mailbox ${mailbox}: check the mailbox in the secrets line (it needs an Exchange Online licence)`);
   }
   if (res.status === 401) {
-    return permanent(`Graph refused the access token: the app registration needs Microsoft Graph application permissions (Mail.Send), not only Exchange ones`);
+    return configuration('Graph refused the access token: the app registration needs Microsoft Graph application permissions (Mail.Send), not only Exchange ones');
   }
-  if (res.status === 413) return permanent('the message is too large for Microsoft Graph');
+  if (res.status === 413) return new ForwardError(`the message is too large for Microsoft Graph [${detail}]`, 413, true, false, detail);
   return new ForwardError(detail, res.status, res.status >= 400 && res.status < 500, false, detail);
 }
 

@@ -288,7 +288,11 @@ export class QueueRunner {
       return await this.partial(id, env, result.accepted, result.rejected);
     } catch (e) {
       const fe = e instanceof ForwardError ? e : new ForwardError((e as Error).message, undefined, false, false);
-      return this.transientOrFail(id, env, fe, false);
+      const outcome = await this.transientOrFail(id, env, fe, false);
+      // The upstream refused the session, not this message (Graph: no permission, throttled): the
+      // next message would fare no better, so the run stops and backs off.
+      if (fe.atConnect) throw new UpstreamUnreachable(fe.message, outcome);
+      return outcome;
     }
   }
 

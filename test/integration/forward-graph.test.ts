@@ -114,16 +114,22 @@ test('Graph 503 with a long Retry-After: the message waits in the spool (deferre
   assert.ok((deferred.retryInSeconds as number) >= 119, `retry in ${deferred.retryInSeconds} s honours Retry-After`);
 });
 
-test('Graph without the Mail.Send permission: parked .bad saying which permission to add', async (t) => {
+test('Graph without the Mail.Send permission: one message parked .bad saying which permission to add, the run stops', async (t) => {
   const defer = cleanup(t);
   const s = await standInFor(defer);
   s.microsoftApps.set('graph-app', { tenant: TENANT, secret: SECRET, smtpMailboxes: [], graphMailSend: false });
-  const relay = await graphRelay(defer, s);
-  await sendAll(relay.port, [makeMessage('graph-403', { from: MB })]);
-  await waitUntil(() => filesEnding(relay.spool, '.bad').length === 1, 'a .bad envelope');
+  const relay = await graphRelay(defer, s, ['--forward-connections', '1']);
+  await sendAll(relay.port, [1, 2, 3].map((i) => makeMessage(`graph-403-${i}`, { from: MB })));
+  await relay.waitForLog('cannot forward: the upstream server is not reachable or refused the session');
+  assert.equal(filesEnding(relay.spool, '.bad').length, 1);
   const r = reasonsIn(relay.spool, filesEnding(relay.spool, '.bad')[0]!)[0]!;
   assert.match(r.reason, /Microsoft Graph application permission Mail\.Send with admin consent.*ErrorAccessDenied/);
   assert.equal(r.code, '403');
+  // The other two were not tried: still waiting, with no reason recorded.
+  const waiting = filesEnding(relay.spool, '.envelope');
+  assert.equal(waiting.length, 2);
+  for (const name of waiting) assert.deepEqual(reasonsIn(relay.spool, name), []);
+  assert.equal(s.graphRequests.filter((q) => q.path.endsWith('/sendMail')).length, 1);
 });
 
 test('Graph with a certificate credential: tokens expire and are refreshed in the middle of a queue', async (t) => {
