@@ -10,13 +10,15 @@ export interface SocksProxy {
   version: 4 | 5;
 }
 
-export async function connectViaSocks(proxy: SocksProxy, host: string, port: number, timeoutMs: number): Promise<Socket> {
+export async function connectViaSocks(proxy: SocksProxy, host: string, port: number, timeoutMs: number, localAddress?: string): Promise<Socket> {
   const { socket } = await SocksClient.createConnection({
     proxy: { host: proxy.host, port: proxy.port, type: proxy.version, ...(proxy.version === 4 ? { userId: '' } : {}) },
     // A name that is not an IP address is sent as a name: SOCKS4a (0.0.0.1 + name) or SOCKS5 DOMAINNAME.
     destination: { host, port },
     command: 'connect',
     timeout: timeoutMs,
+    // --client-interface: the connection to the proxy leaves from this address.
+    ...(localAddress ? { socket_options: { host: proxy.host, port: proxy.port, localAddress } } : {}),
   });
   return socket;
 }

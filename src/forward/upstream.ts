@@ -134,7 +134,7 @@ export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, logi
     options.port = target.port;
     if (target.socks) {
       const proxy = target.socks;
-      options.connection = await connectViaSocks(proxy, target.host, target.port, cfg.connectionTimeout * 1000).catch((e: Error) => {
+      options.connection = await connectViaSocks(proxy, target.host, target.port, cfg.connectionTimeout * 1000, cfg.clientInterface).catch((e: Error) => {
         throw new ForwardError(`cannot connect to ${target.host}:${target.port} through the SOCKS${proxy.version === 4 ? '4a' : '5'} proxy ${proxy.host}:${proxy.port}: ${e.message}`, undefined, false, true);
       });
     }
