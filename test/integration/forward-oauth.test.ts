@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { BUNDLE } from '../lib/relay';
-import { SCOPE_SMTP_DELEGATED } from '../lib/oauth-standin';
+import { SCOPE_SMTP_DELEGATED, type StandIn } from '../lib/oauth-standin';
 import { testPki } from '../lib/certs';
 import { cleanup, filesEnding, makeMessage, reasonsIn, relayFor, sendAll, sinkFor, spoolFiles, waitUntil } from './forward-util';
 import { appCertificate, assertNotLogged, caEnv, oauthSinkFor, secretsFile, serviceAccountKey, standInFor, workDir } from './oauth-util';
@@ -20,6 +20,23 @@ const SECRET = 'Xy8Q~s3cr3t.Value_-9';
 
 function relayArgs(sinkPort: number, secrets: string, authority: string, extra: string[] = []): string[] {
   return ['--forward-to', `127.0.0.1:${sinkPort}`, '--client-tls', '--forward-on-disconnect', '--client-auth', secrets, '--oauth-authority', authority, '--verbose', ...extra];
+}
+
+/**
+ * Once the newest token is past its refresh point (a quarter of its lifetime before expiry), the
+ * next message must go in a session signed in with a new token, not the old one.
+ */
+async function deliverAfterRefreshPoint(s: StandIn, sink: Awaited<ReturnType<typeof oauthSinkFor>>, port: number, tag: string): Promise<void> {
+  const before = s.tokens.length;
+  const last = s.tokens.at(-1)!;
+  const lifetime = last.expiresAt - last.issuedAt;
+  await waitUntil(() => Date.now() >= last.expiresAt - lifetime / 4 + 100, 'the token to reach its refresh point', lifetime + 5000);
+  const delivered = sink.messages.length;
+  await sendAll(port, [makeMessage(tag)]);
+  await sink.waitFor(delivered + 1);
+  assert.equal(s.tokens.length, before + 1, 'a new token was fetched');
+  assert.equal(sink.uses.at(-1)!.token, s.tokens.at(-1)!.value, 'the new session used the new token');
+  assert.ok(sink.uses.every((u) => u.ok), JSON.stringify(sink.uses.filter((u) => !u.ok)));
 }
 
 function cacheFiles(spool: string): string[] {
@@ -96,9 +113,10 @@ test('the token cache survives a restart; a revoked cached token is replaced onc
   assert.deepEqual(filesEnding(spool, '.bad'), []);
 });
 
-test('Microsoft client credentials with a certificate: a signed client assertion (x5t) gets the token', async (t) => {
+test('Microsoft client credentials with a certificate: a signed client assertion (x5t) gets the token, and a new one after expiry', async (t) => {
   const defer = cleanup(t);
   const s = await standInFor(defer);
+  s.lifetimeSeconds = 4;
   s.users.add(MB);
   const dir = workDir(defer);
   const { pemFile, certPem } = appCertificate(dir);
@@ -111,12 +129,14 @@ test('Microsoft client credentials with a certificate: a signed client assertion
   assert.equal(sink.messages[0]!.user, MB);
   assert.deepEqual(s.tokenRequests, [{ grant: 'client_credentials', status: 200, error: undefined }]);
   assert.ok(readFileSync(pemFile, 'utf8').includes('PRIVATE KEY'));
-  assertNotLogged(relay, [s.tokens[0]!.value]);
+  await deliverAfterRefreshPoint(s, sink, relay.port, 'ms-cert-2');
+  assertNotLogged(relay, s.tokens.map((x) => x.value));
 });
 
-test('Google service account with domain-wide delegation: JWT bearer grant acting as the user, 334/535 style upstream', async (t) => {
+test('Google service account with domain-wide delegation: JWT bearer grant acting as the user, 334/535 style upstream, refreshed', async (t) => {
   const defer = cleanup(t);
   const s = await standInFor(defer);
+  s.lifetimeSeconds = 4;
   const user = 'printer@example.org';
   s.users.add(user);
   const dir = workDir(defer);
@@ -129,6 +149,7 @@ test('Google service account with domain-wide delegation: JWT bearer grant actin
   assert.equal(sink.messages[0]!.user, user);
   assert.equal(s.tokens[0]!.user, user);
   assert.deepEqual(s.tokenRequests.map((r) => r.status), [200]);
+  await deliverAfterRefreshPoint(s, sink, relay.port, 'google-sa-2');
 });
 
 /** Runs `relaybox oauth login ...`, signs in at the stand-in as `user` once the code is shown. */
@@ -169,6 +190,7 @@ test('refresh token from `relaybox oauth login` (Microsoft device code): used by
   const saved = JSON.parse(readFileSync(tokenFile, 'utf8'));
   assert.equal(saved.scope, SCOPE_SMTP_DELEGATED);
 
+  s.lifetimeSeconds = 4;
   const sink = await oauthSinkFor(defer, s);
   const secrets = secretsFile(dir, [`client oauth-refresh ${MB} me.token`]);
   const relay = await relayFor(defer, relayArgs(sink.port, secrets, s.url), { env: caEnv() });
@@ -179,7 +201,12 @@ test('refresh token from `relaybox oauth login` (Microsoft device code): used by
   const rotated = JSON.parse(readFileSync(tokenFile, 'utf8'));
   assert.notEqual(rotated.refresh_token, saved.refresh_token, 'the new refresh token was saved');
   assert.equal(statSync(tokenFile).mode & 0o777, 0o600);
-  assertNotLogged(relay, [saved.refresh_token, rotated.refresh_token]);
+  // The next refresh uses the rotated refresh token (the stand-in, like Microsoft, accepts each once).
+  await deliverAfterRefreshPoint(s, sink, relay.port, 'refresh-2');
+  assert.deepEqual(s.tokenRequests.filter((r) => r.grant === 'refresh_token').map((r) => r.status), [200, 200]);
+  const again = JSON.parse(readFileSync(tokenFile, 'utf8'));
+  assert.notEqual(again.refresh_token, rotated.refresh_token);
+  assertNotLogged(relay, [saved.refresh_token, rotated.refresh_token, again.refresh_token]);
 });
 
 test('refresh token from `relaybox oauth login --provider google` (device code) used on a Google-style upstream', async (t) => {
@@ -191,12 +218,14 @@ test('refresh token from `relaybox oauth login --provider google` (device code) 
   const tokenFile = path.join(dir, 'g.token');
   const login = await deviceLogin(s, ['--provider', 'google', '--client-id', 'gclient', '--client-secret', 'gsecret', '--device-url', `${s.url}/device/code`, '--token-url', `${s.url}/token`, '--out', tokenFile], user);
   assert.equal(login.code, 0, login.stderr);
+  s.lifetimeSeconds = 4;
   const sink = await oauthSinkFor(defer, s, { google: true });
   const secrets = secretsFile(dir, [`client oauth-refresh ${user} g.token`]);
   const relay = await relayFor(defer, relayArgs(sink.port, secrets, s.url), { env: caEnv() });
   await sendAll(relay.port, [makeMessage('google-refresh')]);
   await sink.waitFor(1);
   assert.equal(sink.messages[0]!.user, user);
+  await deliverAfterRefreshPoint(s, sink, relay.port, 'google-refresh-2');
 });
 
 const CONFIG_ERRORS: { name: string; setup: (s: Awaited<ReturnType<typeof standInFor>>) => void; line: string; reason: RegExp; code?: string }[] = [

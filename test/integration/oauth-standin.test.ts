@@ -8,22 +8,26 @@ import { generateKeyPairSync } from 'node:crypto';
 import * as https from 'node:https';
 import { readFileSync } from 'node:fs';
 import { testPki } from '../lib/certs';
-import { SCOPE_GOOGLE, SCOPE_OUTLOOK } from '../lib/oauth-standin';
+import { SCOPE_GOOGLE, SCOPE_GRAPH, SCOPE_OUTLOOK } from '../lib/oauth-standin';
 import { clientAssertion, parseServiceAccountKey, readCertificateCredential, serviceAccountAssertion } from '../../src/forward/oauth/jwt';
 import { describeTokenRefusal } from '../../src/forward/oauth/token-errors';
 import { cleanup } from './forward-util';
 import { appCertificate, serviceAccountKey, standInFor, workDir } from './oauth-util';
 
 function post(url: string, form: Record<string, string>): Promise<{ status: number; text: string }> {
+  return request(url, 'application/x-www-form-urlencoded', new URLSearchParams(form).toString());
+}
+
+function request(url: string, contentType: string, body: string, headers: Record<string, string> = {}): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
-    const req = https.request(url, { method: 'POST', ca: testPki().ca, headers: { 'content-type': 'application/x-www-form-urlencoded' } }, (res) => {
+    const req = https.request(url, { method: 'POST', ca: testPki().ca, headers: { 'content-type': contentType, ...headers } }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => { text += c; });
       res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
     });
     req.on('error', reject);
-    req.end(new URLSearchParams(form).toString());
+    req.end(body);
   });
 }
 
@@ -91,4 +95,22 @@ test('Google stand-in: the service-account JWT is verified; expired, foreign-sig
   assert.equal(undelegated.status, 401);
   assert.match(describeTokenRefusal(undelegated.status, undelegated.text).message, /Domain-wide delegation/);
   assert.equal(s.tokens.length, 1);
+});
+
+test('Graph stand-in: sendMail needs a Graph token, and a request over 4 MB gets 413 as from Microsoft', async (t) => {
+  const defer = cleanup(t);
+  const s = await standInFor(defer);
+  s.users.add('m@contoso.test');
+  s.microsoftApps.set('app', { tenant: 't1', secret: 'sec', smtpMailboxes: [], graphMailSend: true });
+  const token = async (scope: string) => JSON.parse((await post(`${s.url}/t1/oauth2/v2.0/token`, { grant_type: 'client_credentials', client_id: 'app', client_secret: 'sec', scope })).text).access_token as string;
+  const send = (tok: string, body: string) => request(`${s.url}/v1.0/users/m@contoso.test/sendMail`, 'text/plain', body, { authorization: `Bearer ${tok}` });
+  const mime = Buffer.from('From: <m@contoso.test>\r\nTo: <a@example.net>\r\nSubject: x\r\n\r\nbody\r\n').toString('base64');
+  const outlookToken = await token(SCOPE_OUTLOOK);
+  assert.equal((await send(outlookToken, mime)).status, 401, 'an Exchange token is not a Graph token');
+  const graphToken = await token(SCOPE_GRAPH);
+  assert.equal((await send(graphToken, mime)).status, 202);
+  const big = await send(graphToken, 'A'.repeat(4 * 1024 * 1024 + 4));
+  assert.equal(big.status, 413);
+  assert.match(big.text, /RequestBodyTooLarge/);
+  assert.equal(s.graphSent.length, 1);
 });
