@@ -57,6 +57,14 @@ export interface RelayConfig {
   forwardFromMailbox: boolean;
   oauthAuthority: string;
 
+  /** Filter chain items (split at commas) for --filter and --client-filter. */
+  filters: { server: string[]; client: string[] };
+  filterTimeout: number;
+  addressVerifier?: string;
+  deliveryDir: string;
+  /** Relative program paths in filter and verifier specs are resolved against this. */
+  baseDir: string;
+
   daemon: boolean;
   closeStderr: boolean;
   pidFile?: string;
@@ -264,7 +272,7 @@ export function buildConfig(rawValues: OptionValue[], baseDir = process.cwd()): 
       throw new UsageError(`${forwardWhere}: ${(e as Error).message}`);
     }
   }
-  for (const o of ['forward', 'forward-on-disconnect', 'poll', 'immediate', 'forward-to-some']) {
+  for (const o of ['forward', 'forward-on-disconnect', 'poll', 'immediate', 'forward-to-some', 'client-filter']) {
     if (opts.has(o) && !forwardTo) usage(o, `--${o} needs a server to forward to: add --forward-to host:port`);
   }
   if (forwardTo?.kind === 'graph') {
@@ -380,6 +388,11 @@ export function buildConfig(rawValues: OptionValue[], baseDir = process.cwd()): 
     forwardConnections: integer(opts, 'forward-connections', 2, 1, 64),
     forwardFromMailbox: opts.has('forward-from-mailbox'),
     oauthAuthority: oauthAuthority(opts),
+    filters: { server: opts.list('filter'), client: opts.list('client-filter') },
+    filterTimeout: seconds(opts, 'filter-timeout', 60, false),
+    addressVerifier: opts.get('address-verifier'),
+    deliveryDir: resolvePath(opts.get('delivery-dir')) ?? spoolDir,
+    baseDir,
     daemon: !opts.has('no-daemon'),
     closeStderr: opts.has('close-stderr'),
     pidFile: resolvePath(opts.get('pid-file')),

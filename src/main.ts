@@ -19,7 +19,7 @@ import { createSmtpServer, type ImmediateResult } from './smtp/server';
 import { Spool } from './spool/store';
 import { claimSpool, recoverSpool, releaseSpool } from './spool/recover';
 import { QueueRunner } from './forward/runner';
-import { openUpstream } from './forward/upstream';
+import { ForwardError, openUpstream } from './forward/upstream';
 import { createClientLogin, type ClientLogin } from './forward/client-auth';
 import { DAEMON_CHILD_ENV, dropPrivileges, type UserIds, lookupUser, removePidFile, runAsDaemon, signalReady, writePidFile } from './process/daemon';
 import { runPasswd } from './auth/passwd-command';
@@ -28,6 +28,9 @@ import { TokenSources } from './forward/oauth/tokens';
 import { SCOPE_OUTLOOK_APP } from './forward/oauth/grants';
 import { graphScope, openGraphUpstream } from './forward/graph';
 import { runOauthCommand } from './forward/oauth/login-command';
+import { parseForwardTarget, type ForwardTarget } from './forward/target';
+import { closePolicy, createPolicy, type Policy } from './policy';
+import type { Route } from './forward/runner';
 
 declare const RELAYBOX_VERSION: string;
 export const VERSION = typeof RELAYBOX_VERSION === 'string' ? RELAYBOX_VERSION : '0.0.0-dev';
@@ -107,6 +110,13 @@ async function start(values: OptionValue[]): Promise<void> {
     runAs = await lookupUser(userName);
     if (!runAs) fail(`--user: there is no user "${userName}" (relaybox started as root runs as "daemon" unless --user names another; --user=root keeps root)`);
   }
+  let policy: Policy;
+  try {
+    policy = createPolicy(cfg, log);
+  } catch (e) {
+    log.flush();
+    fail((e as Error).message);
+  }
   const spool = await prepareSpool(cfg, log, runAs);
 
   const target = cfg.forwardTo;
@@ -121,15 +131,26 @@ async function start(values: OptionValue[]): Promise<void> {
   if (cfg.clientAuth) {
     login = createClientLogin(cfg.clientAuth, cfg.clientAuthConfig, {
       info: (m) => log.info(m), warn: (m) => log.warn(m), error: (m) => log.error(m),
-    }, tokens);
+    }, '', tokens);
   }
+  const logins = new Map<string, ClientLogin>();
+  const loginFor = (selector: string | undefined): ClientLogin | null => {
+    if (!selector || !cfg.clientAuth) return login;
+    let l = logins.get(selector);
+    if (!l) {
+      l = createClientLogin(cfg.clientAuth, cfg.clientAuthConfig, { info: (m) => log.info(m), warn: (m) => log.warn(m), error: (m) => log.error(m) }, selector, tokens);
+      logins.set(selector, l);
+    }
+    return l;
+  };
+  const open = (t: ForwardTarget, l: ClientLogin | null) => {
+    if (t.kind !== 'graph') return openUpstream(cfg, t, l, log);
+    if (!l) throw new ForwardError('forwarding through Microsoft Graph needs --client-auth with an OAuth2 grant line', undefined, true, true);
+    return openGraphUpstream(cfg, t, l, tokens, log);
+  };
+  const connect = async (route?: Route) => open(route?.address ? parseForwardTarget(route.address) : target!, loginFor(route?.selector));
   const runner = target
-    ? new QueueRunner({
-        cfg, spool, log,
-        connect: target.kind === 'graph'
-          ? () => openGraphUpstream(cfg, target, login!, tokens, log)
-          : () => openUpstream(cfg, target, login, log),
-      })
+    ? new QueueRunner({ cfg, spool, log, connect, clientFilter: policy.clientFilter })
     : null;
 
   if (cfg.oneShot) {
@@ -155,7 +176,8 @@ async function start(values: OptionValue[]): Promise<void> {
       const server = createSmtpServer(cfg, spool, log, {
         disconnected: () => { if (cfg.forwardOnDisconnect) runner?.request('client disconnected'); },
         forwardNow: cfg.immediate && runner ? immediate : undefined,
-      });
+        rescan: () => runner?.request('a filter asked for the spool to be scanned'),
+      }, { filter: policy.serverFilter, verifier: policy.verifier });
       try {
         await listen(server, cfg.port, host);
       } catch (e) {
@@ -196,6 +218,7 @@ async function start(values: OptionValue[]): Promise<void> {
       new Promise((r) => setTimeout(r, 5000).unref()),
     ]);
     await Promise.race([runner?.idle(), new Promise((r) => setTimeout(r, 5000).unref())]);
+    closePolicy(policy);
     if (cfg.pidFile) removePidFile(cfg.pidFile);
     await releaseSpool(spool).catch(() => undefined);
     log.flush();

@@ -67,3 +67,13 @@ export function parseForwardTarget(text: string): ForwardTarget {
   }
   return { kind: 'tcp', ...splitHostPort(t, t), text: t };
 }
+
+export type NetAddress = Extract<ForwardTarget, { kind: 'unix' }> | { kind: 'tcp'; host: string; port: number; text: string };
+
+/** A net:/spam: filter or net: verifier address: host:port or a socket path; no SOCKS (as E-MailRelay). */
+export function parseNetAddress(text: string): NetAddress {
+  const t = parseForwardTarget(text);
+  if (t.kind === 'graph') throw new Error(`"${text}": graph: is only for --forward-to`);
+  if (t.kind === 'tcp' && t.socks) throw new Error(`"${text}": a SOCKS proxy cannot be used here, only for forwarding`);
+  return t;
+}

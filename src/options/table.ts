@@ -106,7 +106,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: 'Address of the next-hop SMTP server (smarthost).',
     more:
       'Accepts host:port, [ipv6]:port, host:port@socks-host:port (SOCKS4a) or an absolute path ' +
-      'for a unix-domain socket. Not allowed with --as-client or --as-proxy.',
+      'for a unix-domain socket. Not allowed with --as-client or --as-proxy. relaybox also takes ' +
+      'host:port@socks5://proxy:port (SOCKS5) and graph: or graph:<base-url> (Microsoft Graph sendMail).',
     support: 'yes',
   },
   {
@@ -149,8 +150,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     group: 'client',
     help: 'Filter run on each message just before it is forwarded.',
     more: 'A program path, or net:, spam:, spam-edit: or a built-in filter. Needs a forward-to address.',
-    support: 'planned',
-    issue: 4,
+    support: 'yes',
   },
   {
     name: 'client-interface',
@@ -247,8 +247,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     group: 'server',
     help: 'Program that checks each recipient address.',
     more: 'A program path, net:<address> or account:[params].',
-    support: 'planned',
-    issue: 4,
+    support: 'yes',
   },
   {
     name: 'anonymous',
@@ -270,8 +269,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     more:
       'E-MailRelay also gives this option the short letter -s, which clashes with --spool-dir; ' +
       'in relaybox -s always means --spool-dir, so use the long name.',
-    support: 'planned',
-    issue: 4,
+    support: 'yes',
   },
   {
     name: 'dnsbl',
@@ -304,8 +302,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     more:
       'A program path, or net:, spam:, spam-edit: or a built-in filter. ' +
       'Not allowed with --no-smtp, --dont-serve or --as-client.',
-    support: 'planned',
-    issue: 4,
+    support: 'yes',
   },
   {
     name: 'filter-timeout',
@@ -313,8 +310,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     arg: 'seconds',
     group: 'server',
     help: 'Timeout for filters and address verifiers (default 60).',
-    support: 'planned',
-    issue: 4,
+    support: 'yes',
   },
   {
     name: 'server-smtp-config',
