@@ -11,7 +11,8 @@ import * as path from 'node:path';
 import { BUNDLE } from '../lib/relay';
 import { SCOPE_SMTP_DELEGATED, type StandIn } from '../lib/oauth-standin';
 import { testPki } from '../lib/certs';
-import { cleanup, filesEnding, makeMessage, reasonsIn, relayFor, sendAll, sinkFor, spoolFiles, waitUntil } from './forward-util';
+import { cleanup, filesEnding, makeMessage, reasonsIn, relayFor, sendAll, sinkFor, spoolFiles, waitUntil, writeSpooled } from './forward-util';
+import { removeDir, tempDir } from '../lib/relay';
 import { appCertificate, assertNotLogged, caEnv, oauthSinkFor, secretsFile, serviceAccountKey, standInFor, workDir } from './oauth-util';
 
 const TENANT = 'contoso.test';
@@ -325,4 +326,30 @@ test('E-MailRelay\'s static "client oauth" line still works: its XOAUTH2 string 
   await sink.waitFor(1);
   assert.deepEqual(seen, [`${MB} static-token-1`]);
   assert.equal(sink.messages[0]!.user, MB);
+});
+
+test('ClientAccountSelector with grant lines: each message signs in as its selector\'s mailbox, each with its own token', async (t) => {
+  const defer = cleanup(t);
+  const s = await standInFor(defer);
+  const other = 'frontdesk@contoso.test';
+  s.users.add(MB).add(other);
+  s.microsoftApps.set('app-1', { tenant: TENANT, secret: SECRET, smtpMailboxes: [MB, other] });
+  const sink = await oauthSinkFor(defer, s);
+  const dir = workDir(defer);
+  const secrets = secretsFile(dir, [
+    `client oauth-ms-secret ${MB} ${TENANT}:app-1:${SECRET}`,
+    `client oauth-ms-secret ${other} ${TENANT}:app-1:${SECRET} frontdesk`,
+  ]);
+  const spool = tempDir('relaybox-spool-');
+  defer(() => removeDir(spool));
+  writeSpooled(spool, 'emailrelay.1.1.1', makeMessage('default-account'));
+  writeSpooled(spool, 'emailrelay.1.1.2', makeMessage('frontdesk-account'), { clientAccountSelector: 'frontdesk' });
+  const relay = await relayFor(defer, relayArgs(sink.port, secrets, s.url, ['--forward']), { env: caEnv(), spool });
+  await sink.waitFor(2);
+  const userOf = (tag: string) => sink.messages.find((m) => m.data.includes(`Subject: ${tag}`))?.user;
+  assert.equal(userOf('default-account'), MB);
+  assert.equal(userOf('frontdesk-account'), other);
+  assert.equal(s.tokens.length, 2, 'one token per grant line (the token is the app\'s, the mailbox is the line\'s)');
+  assert.ok(sink.uses.every((u) => u.ok));
+  await relay.waitForLog('forwarding run finished');
 });
