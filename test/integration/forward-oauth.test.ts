@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { BUNDLE } from '../lib/relay';
 import { SCOPE_SMTP_DELEGATED, type StandIn } from '../lib/oauth-standin';
@@ -217,7 +217,8 @@ test('refresh token from `relaybox oauth login --provider google` (device code) 
   s.users.add(user);
   const dir = workDir(defer);
   const tokenFile = path.join(dir, 'g.token');
-  const login = await deviceLogin(s, ['--provider', 'google', '--client-id', 'gclient', '--client-secret', 'gsecret', '--device-url', `${s.url}/device/code`, '--token-url', `${s.url}/token`, '--out', tokenFile], user);
+  writeFileSync(path.join(dir, 'client-secret'), 'gsecret\n', { mode: 0o600 });
+  const login = await deviceLogin(s, ['--provider', 'google', '--client-id', 'gclient', '--client-secret-file', path.join(dir, 'client-secret'), '--device-url', `${s.url}/device/code`, '--token-url', `${s.url}/token`, '--out', tokenFile], user);
   assert.equal(login.code, 0, login.stderr);
   s.lifetimeSeconds = 4;
   const sink = await oauthSinkFor(defer, s, { google: true });
@@ -227,6 +228,7 @@ test('refresh token from `relaybox oauth login --provider google` (device code) 
   await sink.waitFor(1);
   assert.equal(sink.messages[0]!.user, user);
   await deliverAfterRefreshPoint(s, sink, relay.port, 'google-refresh-2');
+  assert.equal(JSON.parse(readFileSync(tokenFile, 'utf8')).client_secret, 'gsecret');
 });
 
 const CONFIG_ERRORS: { name: string; setup: (s: Awaited<ReturnType<typeof standInFor>>) => void; line: string; reason: RegExp; code?: string }[] = [

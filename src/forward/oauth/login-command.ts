@@ -1,6 +1,7 @@
 // `relaybox oauth login`: the device-code flow (RFC 8628) for a headless box. It prints a code and
 // a web address; someone signs in on any browser; relaybox then writes the refresh token to a file
 // (mode 0600) that an oauth-refresh secrets line names.
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { MICROSOFT_AUTHORITY, SCOPE_GOOGLE_MAIL } from './grants';
 import { postForm } from './http';
@@ -9,9 +10,10 @@ import { saveTokenFile, type TokenFile } from './token-file';
 
 const USAGE = `usage:
   relaybox oauth login --provider microsoft --tenant <tenant> --client-id <id> --out <file>
-        [--scope "https://outlook.office.com/SMTP.Send offline_access"] [--authority <url>] [--client-secret <secret>]
-  relaybox oauth login --provider google --client-id <id> --client-secret <secret> --out <file>
+        [--scope "https://outlook.office.com/SMTP.Send offline_access"] [--authority <url>] [--client-secret-file <file>]
+  relaybox oauth login --provider google --client-id <id> --client-secret-file <file> --out <file>
         [--scope https://mail.google.com/] [--device-url <url>] [--token-url <url>]
+(--client-secret <secret> works too, but shows the secret to anyone who can list processes.)
 Then name the file in the secrets file:  client oauth-refresh <mailbox> <file>`;
 
 interface DeviceAnswer {
@@ -35,12 +37,20 @@ export async function runOauthCommand(argv: string[], out: NodeJS.WritableStream
   try {
     v = parseArgs({
       args: argv.slice(1),
-      options: Object.fromEntries(['provider', 'tenant', 'client-id', 'client-secret', 'scope', 'authority', 'device-url', 'token-url', 'out'].map((k) => [k, { type: 'string' as const }])),
+      options: Object.fromEntries(['provider', 'tenant', 'client-id', 'client-secret', 'client-secret-file', 'scope', 'authority', 'device-url', 'token-url', 'out'].map((k) => [k, { type: 'string' as const }])),
       strict: true,
     }).values as Record<string, string | undefined>;
   } catch (e) {
     err.write(`relaybox oauth login: ${(e as Error).message}\n${USAGE}\n`);
     return 2;
+  }
+  if (v['client-secret-file']) {
+    try {
+      v['client-secret'] = readFileSync(v['client-secret-file'], 'utf8').trim();
+    } catch (e) {
+      err.write(`relaybox oauth login: cannot read --client-secret-file: ${(e as Error).message}\n`);
+      return 2;
+    }
   }
   const provider = v.provider;
   const missing = (name: string) => {
