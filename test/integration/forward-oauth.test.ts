@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { BUNDLE } from '../lib/relay';
 import { SCOPE_SMTP_DELEGATED, type StandIn } from '../lib/oauth-standin';
 import { testPki } from '../lib/certs';
-import { cleanup, filesEnding, makeMessage, reasonsIn, relayFor, sendAll, sinkFor, spoolFiles, waitUntil, writeSpooled } from './forward-util';
+import { cleanup, filesEnding, makeMessage, reasonsIn, relayFor, sendAll, sinkFor, spoolFiles, waitUntil, writeSpooled, FAST_RETRY } from './forward-util';
 import { removeDir, tempDir } from '../lib/relay';
 import { appCertificate, assertNotLogged, caEnv, oauthSinkFor, secretsFile, serviceAccountKey, standInFor, workDir } from './oauth-util';
 
@@ -82,6 +82,29 @@ test('Microsoft client credentials with a secret: XOAUTH2 as the mailbox, token 
   assert.deepEqual(s.tokenRequests.map((r) => [r.grant, r.status]), [['client_credentials', 200], ['client_credentials', 200]]);
   await waitUntil(() => spoolFiles(relay.spool).filter((n) => n !== '.relaybox').length === 0, 'an empty spool');
   assertNotLogged(relay, [SECRET, ...s.tokens.map((x) => x.value)]);
+});
+
+test('a queue that outlives its token: sessions the upstream ends mid-queue sign in again with a refreshed token', async (t) => {
+  const defer = cleanup(t);
+  const s = await standInFor(defer);
+  s.lifetimeSeconds = 2;
+  s.users.add(MB);
+  s.microsoftApps.set('app-1', { tenant: TENANT, secret: SECRET, smtpMailboxes: [MB] });
+  // A slow upstream that ends each session after two messages: eight messages take four sessions
+  // and longer than one token lives.
+  const sink = await oauthSinkFor(defer, s, { closeAfterMessages: 2, dataDelayMs: 350 });
+  const dir = workDir(defer);
+  const secrets = secretsFile(dir, [`client oauth-ms-secret ${MB} ${TENANT}:app-1:${SECRET}`]);
+  const spool = tempDir('relaybox-spool-');
+  defer(() => removeDir(spool));
+  for (let i = 1; i <= 8; i++) writeSpooled(spool, `emailrelay.1.1.${i}`, makeMessage(`queue-${i}`));
+  await relayFor(defer, relayArgs(sink.port, secrets, s.url, ['--forward', '--forward-connections', '1', ...FAST_RETRY]), { env: caEnv(), spool });
+  await sink.waitFor(8, 30000);
+  assert.ok(sink.uses.length >= 4, `${sink.uses.length} sign-ins`);
+  assert.ok(sink.uses.every((u) => u.ok), JSON.stringify(sink.uses.filter((u) => !u.ok)));
+  assert.ok(s.tokens.length >= 2, `${s.tokens.length} token(s): refreshed in the middle of the queue`);
+  assert.ok(new Set(sink.uses.map((u) => u.token)).size >= 2, 'later sessions used a newer token');
+  assert.deepEqual(filesEnding(spool, '.bad'), []);
 });
 
 test('the token cache survives a restart; a revoked cached token is replaced once and the message still goes', async (t) => {

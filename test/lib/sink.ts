@@ -30,6 +30,10 @@ export interface SinkOptions {
   noStartTls?: boolean;
   /** Listen on this loopback address (default 127.0.0.1). */
   host?: string;
+  /** End the session after this many accepted messages in it (an upstream that limits sessions). */
+  closeAfterMessages?: number;
+  /** Take this long to accept each message (a slow upstream). */
+  dataDelayMs?: number;
   /** Listen on this port (default: any free port). */
   port?: number;
 }
@@ -52,6 +56,7 @@ export async function startSink(opts: SinkOptions = {}): Promise<Sink> {
   const waiters: { n: number; resolve: () => void }[] = [];
   let connections = 0;
   let attempts = 0;
+  const perSession = new Map<string, number>();
   const options: SMTPServerOptions = {
     secure: !!opts.tls?.implicit,
     key: opts.tls?.key,
@@ -99,12 +104,22 @@ export async function startSink(opts: SinkOptions = {}): Promise<Sink> {
         attempts++;
         const refusal = opts.data?.(msg, attempts);
         if (refusal) return cb(err(refusal.code, refusal.text));
-        messages.push(msg);
-        for (const w of waiters.filter((x) => messages.length >= x.n)) {
-          waiters.splice(waiters.indexOf(w), 1);
-          w.resolve();
-        }
-        cb(null, 'sink got it');
+        const accept = () => {
+          messages.push(msg);
+          for (const w of waiters.filter((x) => messages.length >= x.n)) {
+            waiters.splice(waiters.indexOf(w), 1);
+            w.resolve();
+          }
+          cb(null, 'sink got it');
+          const inSession = (perSession.get(session.id) ?? 0) + 1;
+          perSession.set(session.id, inSession);
+          if (opts.closeAfterMessages && inSession >= opts.closeAfterMessages) {
+            const conns = (server as unknown as { connections: Set<{ id: string; close(): void }> }).connections;
+            for (const c of conns) if (c.id === session.id) setImmediate(() => c.close());
+          }
+        };
+        if (opts.dataDelayMs) setTimeout(accept, opts.dataDelayMs);
+        else accept();
       });
     },
   };
