@@ -8,11 +8,16 @@ export interface SocksProxy {
   host: string;
   port: number;
   version: 4 | 5;
+  /** SOCKS5 user name and password (RFC 1929); Tor uses them to keep streams apart. */
+  auth?: { user: string; password: string };
 }
 
 export async function connectViaSocks(proxy: SocksProxy, host: string, port: number, timeoutMs: number, localAddress?: string): Promise<Socket> {
   const { socket } = await SocksClient.createConnection({
-    proxy: { host: proxy.host, port: proxy.port, type: proxy.version, ...(proxy.version === 4 ? { userId: '' } : {}) },
+    proxy: {
+      host: proxy.host, port: proxy.port, type: proxy.version,
+      ...(proxy.version === 4 ? { userId: '' } : proxy.auth ? { userId: proxy.auth.user, password: proxy.auth.password } : {}),
+    },
     // A name that is not an IP address is sent as a name: SOCKS4a (0.0.0.1 + name) or SOCKS5 DOMAINNAME.
     destination: { host, port },
     command: 'connect',

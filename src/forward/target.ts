@@ -50,20 +50,33 @@ export function parseForwardTarget(text: string): ForwardTarget {
     if (url.protocol !== 'https:') throw new Error(`"${t}": the Graph base URL must be https`);
     return { kind: 'graph', baseUrl: url.origin, text: t };
   }
+  // relaybox's scheme form, which may carry SOCKS5 credentials: far:port@socks5://[user:password@]proxy:port
+  const schemed = /^(.*?)@(socks4a|socks5):\/\/(.*)$/i.exec(t);
+  if (schemed) {
+    const version = schemed[2]!.toLowerCase() === 'socks5' ? 5 : 4;
+    const creds = schemed[3]!.lastIndexOf('@');
+    const proxyText = schemed[3]!.slice(creds + 1);
+    let auth: SocksProxy['auth'];
+    let shown = t;
+    if (creds >= 0) {
+      if (version !== 5) throw new Error(`"${t}": only SOCKS5 takes a user name and password`);
+      const userPass = schemed[3]!.slice(0, creds);
+      const colon = userPass.indexOf(':');
+      auth = { user: decodeURIComponent(colon < 0 ? userPass : userPass.slice(0, colon)), password: colon < 0 ? '' : decodeURIComponent(userPass.slice(colon + 1)) };
+      // The password never shows in messages or logs.
+      shown = `${schemed[1]}@socks5://${encodeURIComponent(auth.user)}:****@${proxyText}`;
+    }
+    const far = splitHostPort(schemed[1]!, shown);
+    const proxy = splitHostPort(proxyText, shown);
+    return { kind: 'tcp', ...far, text: shown, socks: { ...proxy, version, ...(auth ? { auth } : {}) } };
+  }
   const at = t.lastIndexOf('@');
   if (at >= 0) {
-    const far = splitHostPort(t.slice(0, at), t);
-    let proxyText = t.slice(at + 1);
-    let version: 4 | 5 = 4;
-    const scheme = /^(socks4a|socks5):\/\//i.exec(proxyText);
-    if (scheme) {
-      version = scheme[1]!.toLowerCase() === 'socks5' ? 5 : 4;
-      proxyText = proxyText.slice(scheme[0].length);
-    } else if (/^[a-z0-9]+:\/\//i.test(proxyText)) {
-      throw new Error(`"${t}": the proxy can be written host:port (SOCKS4a, as E-MailRelay), socks4a://host:port or socks5://host:port`);
+    const proxyText = t.slice(at + 1);
+    if (/^[a-z0-9]+:\/\//i.test(proxyText)) {
+      throw new Error(`"${t}": the proxy can be written host:port (SOCKS4a, as E-MailRelay), socks4a://host:port or socks5://[user:password@]host:port`);
     }
-    const proxy = splitHostPort(proxyText, t);
-    return { kind: 'tcp', ...far, text: t, socks: { ...proxy, version } };
+    return { kind: 'tcp', ...splitHostPort(t.slice(0, at), t), text: t, socks: { ...splitHostPort(proxyText, t), version: 4 } };
   }
   return { kind: 'tcp', ...splitHostPort(t, t), text: t };
 }

@@ -107,7 +107,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     more:
       'Accepts host:port, [ipv6]:port, host:port@socks-host:port (SOCKS4a) or an absolute path ' +
       'for a unix-domain socket. Not allowed with --as-client or --as-proxy. relaybox also takes ' +
-      'host:port@socks5://proxy:port (SOCKS5) and graph: or graph:<base-url> (Microsoft Graph sendMail).',
+      'host:port@socks5://[user:password@]proxy:port (SOCKS5) and graph: or graph:<base-url> (Microsoft Graph sendMail).',
     support: 'yes',
   },
   {

@@ -21,9 +21,9 @@ async function canConnect(port: number, host = '127.0.0.1'): Promise<boolean> {
   });
 }
 
-async function microsocksFor(defer: Defer): Promise<number> {
+async function microsocksFor(defer: Defer, auth?: { user: string; password: string }): Promise<number> {
   const port = await freePort();
-  const proc = spawn('microsocks', ['-i', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
+  const proc = spawn('microsocks', ['-i', '127.0.0.1', '-p', String(port), ...(auth ? ['-u', auth.user, '-P', auth.password] : [])], { stdio: 'ignore' });
   const exited = new Promise((r) => proc.once('exit', r));
   defer(async () => {
     proc.kill('SIGTERM');
@@ -182,6 +182,26 @@ for (const mode of ['starttls', 'implicit'] as const) {
     assert.deepEqual(proxy.requests[0], { ip: '0.0.0.1', host: ONION, port: 25, userId: '' });
   });
 }
+
+test('SOCKS5 with a user name and password (RFC 1929, as Tor uses for stream isolation); a wrong password waits for a retry', async (t) => {
+  const defer = cleanup(t);
+  const sink = await sinkFor(defer);
+  await ipv6Alias(defer, sink.port);
+  const socksPort = await microsocksFor(defer, { user: 'relay', password: 'pr0xy-pw' });
+  const good = await relayFor(defer, ['--forward-to', `localhost:${sink.port}@socks5://relay:pr0xy-pw@127.0.0.1:${socksPort}`, '--forward-on-disconnect', '--verbose']);
+  await sendAll(good.port, [makeMessage('socks5-auth')]);
+  await sink.waitFor(1);
+  const upstream = await good.waitForLog('forwarding to the upstream server');
+  assert.equal(upstream.upstream, `localhost:${sink.port}@socks5://relay:****@127.0.0.1:${socksPort}`);
+  assert.ok(!(JSON.stringify(good.logs) + good.stderr).includes('pr0xy-pw'), 'the proxy password is not logged');
+
+  const bad = await relayFor(defer, ['--forward-to', `localhost:${sink.port}@socks5://relay:wrong-pw@127.0.0.1:${socksPort}`, '--forward-on-disconnect', '--verbose']);
+  await sendAll(bad.port, [makeMessage('socks5-bad-auth')]);
+  const d = await deferredMessage(bad.spool);
+  assert.match(d.reasons[0]!.reason, /through the SOCKS5 proxy 127\.0\.0\.1:\d+: .*Authentication failed/i);
+  assert.ok(!(JSON.stringify(bad.logs) + bad.stderr).includes('wrong-pw'));
+  assert.equal(sink.messages.length, 1);
+});
 
 test('a SOCKS proxy that refuses the connection: the message waits for a retry with the reason', async (t) => {
   const defer = cleanup(t);

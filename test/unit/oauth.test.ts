@@ -71,7 +71,12 @@ test('--forward-to forms: E-MailRelay SOCKS4a, socks5://, socks4a://, graph:', (
   assert.equal(t4.kind === 'tcp' && t4.socks?.version, 4);
   assert.deepEqual(parseForwardTarget('graph:'), { kind: 'graph', baseUrl: 'https://graph.microsoft.com', text: 'graph:' });
   assert.deepEqual(parseForwardTarget('graph:https://graph.microsoft.us/'), { kind: 'graph', baseUrl: 'https://graph.microsoft.us', text: 'graph:https://graph.microsoft.us/' });
-  assert.throws(() => parseForwardTarget('mx:25@http://proxy:8080'), /socks5:\/\/host:port/);
+  assert.throws(() => parseForwardTarget('mx:25@http://proxy:8080'), /socks5:\/\/\[user:password@\]host:port/);
+  const auth = parseForwardTarget('mx.example:25@socks5://tor%20user:p%40ss:w@127.0.0.1:9050');
+  assert.deepEqual(auth.kind === 'tcp' && auth.socks, { host: '127.0.0.1', port: 9050, version: 5, auth: { user: 'tor user', password: 'p@ss:w' } });
+  assert.equal(auth.text, 'mx.example:25@socks5://tor%20user:****@127.0.0.1:9050');
+  assert.throws(() => parseForwardTarget('mx:25@socks4a://u:p@h:1'), /only SOCKS5 takes a user name/);
+  assert.throws(() => parseForwardTarget('mx@socks5://u:secretpw@h:1'), (e: Error) => !e.message.includes('secretpw'));
   assert.throws(() => parseForwardTarget('graph:http://x'), /https/);
 });
 

@@ -116,11 +116,11 @@ export class TokenSources {
   private readonly sources = new Map<string, TokenSource>();
   constructor(private readonly ctx: GrantContext, private readonly stateDir: string, private readonly log: TokenLog) {}
 
+  /** Throws an OAuthError when the grant's files cannot be read. */
   for(grant: GrantLine): TokenSource {
-    const probe = new TokenSource(grant, this.ctx, this.stateDir, this.log);
-    const key = `${grant.key}\n${probe.scope}`;
+    const key = `${grant.key}\n${grantScope(grant, this.ctx)}`;
     let s = this.sources.get(key);
-    if (!s) this.sources.set(key, (s = probe));
+    if (!s) this.sources.set(key, (s = new TokenSource(grant, this.ctx, this.stateDir, this.log)));
     return s;
   }
 }
