@@ -378,3 +378,30 @@ test('ClientAccountSelector with grant lines: each message signs in as its selec
   assert.ok(sink.uses.every((u) => u.ok));
   await relay.waitForLog('forwarding run finished');
 });
+
+test('`relaybox oauth check` gets a token per grant line and says what to fix, without sending mail', async (t) => {
+  const defer = cleanup(t);
+  const s = await standInFor(defer);
+  s.users.add(MB);
+  s.microsoftApps.set('app-1', { tenant: TENANT, secret: SECRET, smtpMailboxes: [MB] });
+  const dir = workDir(defer);
+  const secrets = secretsFile(dir, [
+    `client oauth-ms-secret ${MB} ${TENANT}:app-1:${SECRET}`,
+    `client oauth-ms-secret ${MB} ${TENANT}:app-1:not-the-secret other`,
+  ]);
+  const run = (args: string[]) => new Promise<{ status: number | null; stdout: string }>((resolve) => {
+    const p = spawn(process.execPath, [BUNDLE, 'oauth', 'check', ...args], { env: { ...process.env, ...caEnv() } });
+    let stdout = '';
+    p.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
+    p.once('exit', (status) => resolve({ status, stdout }));
+  });
+  const r = await run([secrets, '--oauth-authority', s.url]);
+  assert.equal(r.status, 1);
+  assert.match(r.stdout, /^ok: .*secrets\(1\) oauth-ms-secret scanner@contoso\.test: got an access token/m);
+  assert.match(r.stdout, /^FAILED: .*secrets\(2\) oauth-ms-secret scanner@contoso\.test \[other\]: the client secret is wrong/m);
+  assert.ok(!r.stdout.includes(s.tokens[0]!.value), 'the token is not printed');
+  assert.ok(!r.stdout.includes(SECRET));
+  const graph = await run([secretsFile(workDir(defer), [`client oauth-ms-secret ${MB} ${TENANT}:app-1:${SECRET}`]), '--graph', '--oauth-authority', s.url]);
+  assert.equal(graph.status, 0, graph.stdout);
+  assert.equal(s.tokens.at(-1)!.scope, 'https://graph.microsoft.com/.default');
+});

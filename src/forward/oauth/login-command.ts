@@ -3,12 +3,15 @@
 // (mode 0600) that an oauth-refresh secrets line names.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { MICROSOFT_AUTHORITY, SCOPE_GOOGLE_MAIL } from './grants';
+import { fetchToken, MICROSOFT_AUTHORITY, SCOPE_GOOGLE_MAIL, SCOPE_GRAPH_APP, SCOPE_OUTLOOK_APP } from './grants';
+import { readSecretsFile, formatProblem } from '../../auth/secrets';
 import { postForm } from './http';
 import { describeTokenRefusal } from './token-errors';
 import { saveTokenFile, type TokenFile } from './token-file';
 
 const USAGE = `usage:
+  relaybox oauth check <secrets-file> [--graph] [--oauth-authority <url>]
+        (gets a token for every OAuth2 grant line, to check the set-up without sending mail)
   relaybox oauth login --provider microsoft --tenant <tenant> --client-id <id> --out <file>
         [--scope "https://outlook.office.com/SMTP.Send offline_access"] [--authority <url>] [--client-secret-file <file>]
   relaybox oauth login --provider google --client-id <id> --client-secret-file <file> --out <file>
@@ -29,6 +32,7 @@ interface DeviceAnswer {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function runOauthCommand(argv: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
+  if (argv[0] === 'check') return runCheck(argv.slice(1), out, err);
   if (argv[0] !== 'login') {
     err.write(`${USAGE}\n`);
     return 2;
@@ -121,4 +125,46 @@ export async function runOauthCommand(argv: string[], out: NodeJS.WritableStream
     err.write(`relaybox oauth login: ${(e as Error).message}\n`);
     return 1;
   }
+}
+
+/** `relaybox oauth check`: one token request per grant line; says what to fix when one fails. */
+async function runCheck(argv: string[], out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, allowPositionals: true, strict: true, options: { graph: { type: 'boolean' }, 'oauth-authority': { type: 'string' } } });
+  } catch (e) {
+    err.write(`relaybox oauth check: ${(e as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  const file = parsed.positionals[0];
+  if (!file || parsed.positionals.length > 1) {
+    err.write(`relaybox oauth check: name one secrets file\n${USAGE}\n`);
+    return 2;
+  }
+  const { secrets, problems } = readSecretsFile(file);
+  for (const p of problems) err.write(`${p.level}: ${formatProblem(p)}\n`);
+  if (problems.some((p) => p.fatal)) return 1;
+  const ctx = {
+    authority: parsed.values['oauth-authority'] ?? MICROSOFT_AUTHORITY,
+    microsoftScope: parsed.values.graph ? SCOPE_GRAPH_APP : SCOPE_OUTLOOK_APP,
+    now: Date.now,
+    warn: (m: string) => err.write(`warning: ${m}\n`),
+  };
+  let failed = 0;
+  let checked = 0;
+  for (const account of secrets.client.values()) {
+    const g = account.grant;
+    if (!g) continue;
+    checked++;
+    const where = `${file}(${g.line}) ${g.type} ${g.mailbox}${account.selector ? ` [${account.selector}]` : ''}`;
+    try {
+      const answer = await fetchToken(g, ctx);
+      out.write(`ok: ${where}: got an access token (valid ${answer.expires_in} s)\n`);
+    } catch (e) {
+      failed++;
+      out.write(`FAILED: ${where}: ${(e as Error).message}\n`);
+    }
+  }
+  if (!checked) out.write(`${file} has no OAuth2 grant lines (oauth-ms-secret, oauth-ms-cert, oauth-google-sa, oauth-refresh)\n`);
+  return failed || !checked ? 1 : 0;
 }
