@@ -56,6 +56,9 @@ export interface RelayConfig {
   clientAuthConfig?: string;
   retry: { enabled: boolean; delay: number; maxDelay: number; maxAge: number };
   forwardConnections: number;
+  /** relaybox extensions of issue 6: sender rewriting and the Microsoft identity platform's URL. */
+  forwardFromMailbox: boolean;
+  oauthAuthority: string;
 
   /** Filter chain items (split at commas) for --filter and --client-filter. */
   filters: { server: string[]; client: string[] };
@@ -204,6 +207,19 @@ function refuseRepeats(values: OptionValue[]): OptionValue[] {
   return kept;
 }
 
+function oauthAuthority(opts: OptionSet): string {
+  const v = opts.get('oauth-authority');
+  if (v === undefined) return 'https://login.microsoftonline.com';
+  let url: URL | undefined;
+  try {
+    url = new URL(v);
+  } catch {
+    url = undefined;
+  }
+  if (!url || url.protocol !== 'https:') throw new UsageError(`${opts.where('oauth-authority')}: --oauth-authority must be an https URL such as https://login.microsoftonline.us, not "${v}"`);
+  return url.origin + url.pathname.replace(/\/+$/, '');
+}
+
 export function buildConfig(rawValues: OptionValue[], baseDir = process.cwd()): RelayConfig {
   refuseUnsupported(rawValues);
   const opts = new OptionSet(refuseRepeats(expandShorthands(rawValues)));
@@ -262,6 +278,11 @@ export function buildConfig(rawValues: OptionValue[], baseDir = process.cwd()): 
   for (const o of ['forward', 'forward-on-disconnect', 'poll', 'immediate', 'forward-to-some', 'client-filter']) {
     if (opts.has(o) && !forwardTo) usage(o, `--${o} needs a server to forward to: add --forward-to host:port`);
   }
+  if (forwardTo?.kind === 'graph') {
+    if (!opts.has('client-auth') || opts.get('client-auth')!.startsWith('plain:')) usage('forward-to', 'forwarding through Microsoft Graph needs --client-auth with a secrets file holding an oauth-ms-secret, oauth-ms-cert or oauth-refresh line');
+    for (const o of ['client-tls', 'client-tls-connection', 'client-interface']) excludes('forward-to', o, `--${o} has no meaning with a Graph --forward-to (Graph is always HTTPS)`);
+  }
+  requires('forward-from-mailbox', ['client-auth'], '--forward-from-mailbox needs --client-auth (the mailbox is the one relaybox signs in as)');
   if (opts.has('client-interface') && forwardTo?.kind === 'unix') usage('client-interface', '--client-interface cannot be used with a unix-domain --forward-to');
   if (opts.has('domain') && !opts.get('domain')) usage('domain', '--domain must not be empty');
 
@@ -369,6 +390,8 @@ export function buildConfig(rawValues: OptionValue[], baseDir = process.cwd()): 
       maxAge: seconds(opts, 'retry-max-age', 432000, false),
     },
     forwardConnections: integer(opts, 'forward-connections', 2, 1, 64),
+    forwardFromMailbox: opts.has('forward-from-mailbox'),
+    oauthAuthority: oauthAuthority(opts),
     filters: { server: opts.list('filter'), client: opts.list('client-filter') },
     filterTimeout: seconds(opts, 'filter-timeout', 60, false),
     addressVerifier: opts.get('address-verifier'),

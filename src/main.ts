@@ -20,12 +20,16 @@ import { createServerAccess, type ServerAccess } from './smtp/server-access';
 import { Spool } from './spool/store';
 import { claimSpool, recoverSpool, releaseSpool } from './spool/recover';
 import { QueueRunner } from './forward/runner';
-import { openUpstream } from './forward/upstream';
+import { ForwardError, openUpstream } from './forward/upstream';
 import { createClientLogin, type ClientLogin } from './forward/client-auth';
 import { DAEMON_CHILD_ENV, dropPrivileges, type UserIds, lookupUser, removePidFile, runAsDaemon, signalReady, writePidFile } from './process/daemon';
 import { runPasswd } from './auth/passwd-command';
 import { reasons } from './spool/envelope';
-import { parseForwardTarget } from './forward/target';
+import { TokenSources } from './forward/oauth/tokens';
+import { SCOPE_OUTLOOK_APP } from './forward/oauth/grants';
+import { graphScope, openGraphUpstream } from './forward/graph';
+import { runOauthCommand } from './forward/oauth/login-command';
+import { parseForwardTarget, type ForwardTarget } from './forward/target';
 import { closePolicy, createPolicy, type Policy } from './policy';
 import type { Route } from './forward/runner';
 
@@ -116,24 +120,36 @@ async function start(values: OptionValue[]): Promise<void> {
   }
   const spool = await prepareSpool(cfg, log, runAs);
 
+  const target = cfg.forwardTo;
+  // OAuth2 grant lines: tokens are cached in the spool's state directory (not a message directory).
+  const tokens = new TokenSources({
+    authority: cfg.oauthAuthority,
+    microsoftScope: target?.kind === 'graph' ? graphScope(target.baseUrl) : SCOPE_OUTLOOK_APP,
+    now: Date.now,
+    warn: (m) => log.warn(m),
+  }, path.join(spool.dir, '.relaybox'), log);
   let login: ClientLogin | null = null;
   if (cfg.clientAuth) {
     login = createClientLogin(cfg.clientAuth, cfg.clientAuthConfig, {
       info: (m) => log.info(m), warn: (m) => log.warn(m), error: (m) => log.error(m),
-    });
+    }, '', tokens);
   }
-  const target = cfg.forwardTo;
   const logins = new Map<string, ClientLogin>();
   const loginFor = (selector: string | undefined): ClientLogin | null => {
     if (!selector || !cfg.clientAuth) return login;
     let l = logins.get(selector);
     if (!l) {
-      l = createClientLogin(cfg.clientAuth, cfg.clientAuthConfig, { info: (m) => log.info(m), warn: (m) => log.warn(m), error: (m) => log.error(m) }, selector);
+      l = createClientLogin(cfg.clientAuth, cfg.clientAuthConfig, { info: (m) => log.info(m), warn: (m) => log.warn(m), error: (m) => log.error(m) }, selector, tokens);
       logins.set(selector, l);
     }
     return l;
   };
-  const connect = async (route?: Route) => openUpstream(cfg, route?.address ? parseForwardTarget(route.address) : target!, loginFor(route?.selector), log);
+  const open = (t: ForwardTarget, l: ClientLogin | null) => {
+    if (t.kind !== 'graph') return openUpstream(cfg, t, l, log);
+    if (!l) throw new ForwardError('forwarding through Microsoft Graph needs --client-auth with an OAuth2 grant line', undefined, true, true);
+    return openGraphUpstream(cfg, t, l, tokens, log);
+  };
+  const connect = async (route?: Route) => open(route?.address ? parseForwardTarget(route.address) : target!, loginFor(route?.selector));
   const runner = target
     ? new QueueRunner({ cfg, spool, log, connect, clientFilter: policy.clientFilter })
     : null;
@@ -238,6 +254,10 @@ async function start(values: OptionValue[]): Promise<void> {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  if (argv[0] === 'oauth') {
+    process.exitCode = await runOauthCommand(argv.slice(1));
+    return;
+  }
   if (argv[0] === 'passwd') {
     process.exitCode = await runPasswd(argv.slice(1));
     return;

@@ -27,6 +27,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { decodeXtextBytes } from './xtext';
 import { dottedToState, isDotted } from './cram';
 import { bestMatch, parseAddressRange, type AddressRange } from './address-range';
+import { isGrantType, parseGrantLine, type GrantLine } from './oauth-lines';
 
 // ---- secret values ----
 
@@ -122,6 +123,8 @@ export interface ClientSecret {
 export interface ClientAccount {
   readonly selector: string;
   readonly secrets: Readonly<Partial<Record<ClientSecretType, ClientSecret>>>;
+  /** A relaybox OAuth2 grant line (src/auth/oauth-lines.ts): relaybox gets the tokens itself. */
+  readonly grant?: GrantLine;
   /** Line that first mentioned this selector (0 for the command-line form). */
   readonly line: number;
 }
@@ -171,7 +174,7 @@ export function findClientAccount(secrets: Secrets, selector = ''): ClientAccoun
 
 /** Does this account require authentication (has at least one secret)? */
 export function mustAuthenticate(account: ClientAccount): boolean {
-  return Object.keys(account.secrets).length > 0;
+  return Object.keys(account.secrets).length > 0 || account.grant !== undefined;
 }
 
 /** All server accounts for a user id (exact, case-sensitive match). */
@@ -225,6 +228,7 @@ function isKnownType(t: string): t is ClientSecretType {
 interface MutableClientAccount {
   selector: string;
   secrets: Partial<Record<ClientSecretType, ClientSecret>>;
+  grant?: GrantLine;
   line: number;
 }
 
@@ -273,7 +277,7 @@ export function parseSecrets(text: string, fileName: string): ParsedSecrets {
     } else if (fields.length > 5) {
       problem(lineNo, 'warning', 'too many fields');
     }
-    const err = processLine(b, lineNo, fields[0]!, fields[1]!, fields[2]!, fields[3]!, selector, problem);
+    const err = processLine(b, lineNo, fields[0]!, fields[1]!, fields[2]!, fields[3]!, selector, problem, fileName);
     if (err !== undefined) problem(lineNo, 'error', err);
   });
 
@@ -296,6 +300,7 @@ function processLine(
   secretField: string,
   selector: string,
   problem: (line: number, level: 'error' | 'warning', message: string) => void,
+  fileName: string,
 ): string | undefined {
   const side = sideField.toLowerCase();
   if (side !== 'server' && side !== 'client') return `invalid value in first field: [${sideField}]`;
@@ -321,6 +326,14 @@ function processLine(
     return undefined;
   }
 
+  if (isGrantType(baseType)) {
+    if (side === 'server') return `${baseType} lines are only valid on client lines`;
+    const grant = parseGrantLine(baseType, idField, secretField, lineNo, fileName, secretValue);
+    if (typeof grant === 'string') return grant;
+    if (b.client.get(selector)?.grant) return 'duplicate client oauth grant (one grant line per selector)';
+    clientAccountFor(b, selector, lineNo).grant = grant;
+    return undefined;
+  }
   if (!isKnownType(baseType)) return `invalid password type: [${typeField}]`;
   if (side === 'server' && baseType === 'oauth') return 'oauth secrets are only valid on client lines';
 

@@ -4,7 +4,7 @@
 import * as net from 'node:net';
 import { createReadStream, createWriteStream, promises as fsp } from 'node:fs';
 import { once } from 'node:events';
-import { parseForwardTarget } from '../forward/target';
+import { parseNetAddress } from '../forward/target';
 import type { Filter, FilterContext } from './filter';
 import { syncPath } from './files';
 import { fail, ok, type FilterResult } from './result';
@@ -12,7 +12,7 @@ import { fail, ok, type FilterResult } from './result';
 const MAX_HEADER = 64 * 1024;
 
 export function spamFilter(address: string, edit: boolean, ctx: FilterContext): Filter {
-  const target = parseForwardTarget(address);
+  const target = parseNetAddress(address);
   return {
     name: `${edit ? 'spam-edit' : 'spam'}:${address}`,
     async run(input) {

@@ -7,13 +7,27 @@ import {
   findClientAccount, isInlineClientAuth, mustAuthenticate, parseInlineClientAuth, watchSecrets,
   type ClientAccount, type SecretsLogger,
 } from '../auth/secrets';
+import type { TokenSource, TokenSources } from './oauth/tokens';
+import type { GrantLine } from '../auth/oauth-lines';
+import { xoauth2Response } from './oauth/xoauth2';
+import { OAuthError } from './oauth/token-errors';
 
 export interface ClientLogin {
   customAuth: NonNullable<SMTPConnection.Options['customAuth']>;
   /** Changes whenever the secrets are re-read: a session logged in before then is not reused. */
   generation(): number;
-  /** null: this account does not authenticate. */
-  choose(advertised: string[]): { credentials: SMTPConnection.AuthenticationType } | { error: string } | null;
+  /** The account's OAuth2 grant line, if it has one. */
+  grant(): GrantLine | undefined;
+  /** The mailbox relaybox signs in as (a grant line's mailbox, or a user id that is an address). */
+  mailbox(): string | undefined;
+  /** null: this account does not authenticate. Throws an OAuthError when no token can be had. */
+  choose(advertised: string[]): Promise<LoginChoice | { error: string; permanent?: boolean } | null>;
+}
+
+export interface LoginChoice {
+  credentials: SMTPConnection.AuthenticationType;
+  /** For a relaybox OAuth2 grant: where the token came from, to drop it if the server refuses it. */
+  token?: { source: TokenSource; value: string; fresh: boolean };
 }
 
 const PREFERENCE = ['CRAM-SHA512', 'CRAM-SHA256', 'CRAM-SHA1', 'CRAM-MD5', 'XOAUTH2', 'PLAIN', 'LOGIN'] as const;
@@ -70,7 +84,7 @@ async function saslExchange(ctx: SMTPConnection.CustomAuthenticationContext): Pr
   if (answer.status !== 235) throw new Error(answer.response);
 }
 
-export function createClientLogin(spec: string, config: string | undefined, log: SecretsLogger, selector = ''): ClientLogin {
+export function createClientLogin(spec: string, config: string | undefined, log: SecretsLogger, selector = '', tokens?: TokenSources): ClientLogin {
   let account: () => ClientAccount | undefined;
   let generation = 0;
   if (isInlineClientAuth(spec)) {
@@ -92,15 +106,36 @@ export function createClientLogin(spec: string, config: string | undefined, log:
   }
   return {
     customAuth,
+    grant: () => account()?.grant,
+    mailbox() {
+      const acct = account();
+      if (!acct) return undefined;
+      if (acct.grant) return acct.grant.mailbox;
+      const user = acct.secrets.oauth?.userId ?? acct.secrets.plain?.userId ?? acct.secrets.md5?.userId;
+      return user && /^[^@\s]+@[^@\s]+$/.test(user) ? user : undefined;
+    },
     generation() {
       account(); // looks at the file (at most once a second)
       return generation;
     },
-    choose(advertised) {
+    async choose(advertised) {
       const acct = account();
       if (!acct && selector) return { error: `the secrets file has no "client" line for the envelope's ClientAccountSelector "${selector}"` };
       if (!acct || !mustAuthenticate(acct)) return null;
       if (!advertised.length) return { error: 'authentication is not supported by the remote smtp server' };
+      if (acct.grant) {
+        if (!advertised.includes('XOAUTH2') || (filter.allow && !filter.allow.has('XOAUTH2')) || filter.deny.has('XOAUTH2')) {
+          return { error: `the upstream server does not offer XOAUTH2 (it offers ${advertised.join(' ')}), so the ${acct.grant.type} line cannot be used`, permanent: true };
+        }
+        if (!tokens) throw new OAuthError('OAuth2 grant lines need a spool directory for the token cache', true);
+        const source = tokens.for(acct.grant);
+        const t = await source.get();
+        const choice: Choice = { mechanism: 'XOAUTH2', user: source.mailbox, secret: xoauth2Response(source.mailbox, t.token) };
+        return {
+          credentials: { type: 'custom', user: choice.user, method: 'XOAUTH2', options: { choice } } as unknown as SMTPConnection.AuthenticationType,
+          token: { source, value: t.token, fresh: t.fresh },
+        };
+      }
       const can = usable(acct);
       for (const m of PREFERENCE) {
         const choice = can.get(m);

@@ -47,7 +47,8 @@ export function retryDelayMs(retry: RelayConfig['retry'], failures: number): num
 }
 
 function printable(s: string): string {
-  return s.replace(/[^\x20-\x7e]+/g, ' ').trim().slice(0, 400);
+  // Long enough for a reason that says what to fix followed by the server's reply.
+  return s.replace(/[^\x20-\x7e]+/g, ' ').trim().slice(0, 1000);
 }
 
 /** How long an upstream session stays open between forwarding runs. */
@@ -317,7 +318,11 @@ export class QueueRunner {
       return await this.partial(id, env, result.accepted, result.rejected);
     } catch (e) {
       const fe = e instanceof ForwardError ? e : new ForwardError((e as Error).message, undefined, false, false);
-      return this.transientOrFail(id, env, fe, false);
+      const outcome = await this.transientOrFail(id, env, fe, false);
+      // The upstream refused the session, not this message (Graph: no permission, throttled): the
+      // next message would fare no better, so the run stops and backs off (a routed hop: only its own).
+      if (fe.atConnect && !route) throw new UpstreamUnreachable(fe.message, outcome);
+      return outcome;
     } finally {
       if (route) up.close();
     }
@@ -374,7 +379,8 @@ export class QueueRunner {
     }
     if (cfg.retry.enabled) {
       await spool.defer(id, env, reason, e.code ?? '');
-      const due = this.now() + retryDelayMs(cfg.retry, reasons(env).length + 1);
+      // An upstream's Retry-After (Graph throttling) is honoured when it asks for longer than the back-off.
+      const due = this.now() + Math.max(retryDelayMs(cfg.retry, reasons(env).length + 1), e.retryAfterMs ?? 0);
       this.deferredUntil.set(id, due);
       log.warn({ id, reason, retryInSeconds: cfg.oneShot ? undefined : Math.round((due - this.now()) / 1000) }, 'message deferred: temporary failure');
       return 'deferred';

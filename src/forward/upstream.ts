@@ -10,6 +10,10 @@ import type { ForwardTarget } from './target';
 import type { Log } from '../log';
 import type { ClientLogin } from './client-auth';
 import { legacyTlsCiphers, readCaFiles } from '../tls-files';
+import { connectViaSocks } from './socks';
+import { OAuthError } from './oauth/token-errors';
+import { withAdvice } from './oauth/advice';
+import { rewriteSender } from './sender-rewrite';
 
 export interface SendResult {
   accepted: string[];
@@ -33,9 +37,16 @@ export class ForwardError extends Error {
     readonly permanent: boolean,
     readonly atConnect: boolean,
     readonly response?: string,
+    /** The upstream asked to wait this long before trying again (HTTP Retry-After). */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
   }
+}
+
+/** A token that could not be had: permanent when the configuration is at fault. */
+export function oauthForwardError(e: OAuthError): ForwardError {
+  return new ForwardError(e.message, undefined, e.permanent, true, undefined, e.retryAfterMs);
 }
 
 type NodemailerError = Error & { code?: string; responseCode?: number; response?: string; permanent?: boolean; command?: string };
@@ -102,7 +113,8 @@ function untilDone(conn: SMTPConnection, call: (done: (err?: Error | null) => vo
   });
 }
 
-export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, login: ClientLogin | null, log: Log): Promise<Upstream> {
+export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, login: ClientLogin | null, log: Log, retried = false): Promise<Upstream> {
+  if (target.kind === 'graph') throw new Error('internal: a Graph target has no SMTP session');
   const t = cfg.clientTls;
   const options: SMTPConnection.Options = {
     secure: t.mode === 'implicit',
@@ -120,6 +132,12 @@ export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, logi
   if (target.kind === 'tcp') {
     options.host = target.host;
     options.port = target.port;
+    if (target.socks) {
+      const proxy = target.socks;
+      options.connection = await connectViaSocks(proxy, target.host, target.port, cfg.connectionTimeout * 1000, cfg.clientInterface).catch((e: Error) => {
+        throw new ForwardError(`cannot connect to ${target.host}:${target.port} through the SOCKS${proxy.version === 4 ? '4a' : '5'} proxy ${proxy.host}:${proxy.port}: ${e.message}`, undefined, false, true);
+      });
+    }
   } else {
     options.connection = await new Promise<net.Socket>((resolve, reject) => {
       const s = net.connect(target.path, () => resolve(s));
@@ -143,16 +161,31 @@ export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, logi
   const loginGeneration = login?.generation() ?? 0;
   if (login) {
     const advertised: string[] = ((conn as unknown as { _supportedAuth?: string[] })._supportedAuth ?? []).map((m) => m.toUpperCase());
-    const auth = login.choose(advertised);
+    const auth = await login.choose(advertised).catch((e: Error) => {
+      conn.close();
+      throw e instanceof OAuthError ? oauthForwardError(e) : e;
+    });
     if (auth && 'error' in auth) {
       conn.close();
       throw new ForwardError(auth.error, undefined, true, true);
     }
-    if (auth) await untilDone(conn, (done) => conn.login(auth.credentials, done)).catch((e) => {
-      conn.close();
-      const fe = toForwardError(e, true);
-      throw new ForwardError(`authentication failed: ${fe.message}`, fe.code, fe.permanent, true, fe.response);
-    });
+    if (auth) {
+      let refused = false;
+      await untilDone(conn, (done) => conn.login(auth.credentials, done)).catch((e) => {
+        conn.close();
+        refused = true;
+        const fe = toForwardError(e, true);
+        // A cached token may have been revoked or expired early: one more try with a new one.
+        if (auth.token && !auth.token.fresh && !retried) {
+          auth.token.source.invalidate(auth.token.value);
+          log.info({ upstream: target.text }, 'the upstream refused the cached access token: getting a new one');
+          return;
+        }
+        const reason = withAdvice(`authentication failed: ${fe.message}`, { grant: auth.token?.source.grant.type, mailbox: login.mailbox() });
+        throw new ForwardError(reason, fe.code, fe.permanent, true, fe.response);
+      });
+      if (refused) return openUpstream(cfg, target, login, log, true);
+    }
   }
   const extensions: string[] = (conn as unknown as { _supportedExtensions?: string[] })._supportedExtensions ?? [];
   if (!cfg.clientSmtp.pipelining) {
@@ -175,6 +208,24 @@ export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, logi
       if (env.content === '8bit' && cfg.clientSmtp.eightbitstrict && !extensions.includes('8BITMIME')) {
         return Promise.reject(new ForwardError('the message is 8-bit and the upstream server does not offer 8BITMIME', undefined, true, false));
       }
+      if (cfg.forwardFromMailbox) {
+        const mailbox = login?.mailbox();
+        if (!mailbox) return Promise.reject(new ForwardError('--forward-from-mailbox needs a client line whose user is a mailbox (user@domain)', undefined, true, false));
+        return rewriteSender(env, message, mailbox).then(({ env: e2, content }) => sendAs(e2, content, allOrNothing));
+      }
+      return sendAs(env, message, allOrNothing);
+    },
+    close() {
+      broken = true;
+      try {
+        conn.quit();
+      } catch {
+        conn.close();
+      }
+    },
+  };
+
+  function sendAs(env: Envelope, message: Buffer | string, allOrNothing: boolean): Promise<SendResult> {
       return new Promise<SendResult>((resolve, reject) => {
         let aborted: NodemailerError[] | null = null;
         const rejectedOf = (errors: NodemailerError[]) => errors.map((r) => ({
@@ -214,19 +265,12 @@ export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, logi
           }
           if (err) {
             if (!(err as NodemailerError).responseCode) broken = true;
-            return reject(toForwardError(err, false));
+            const fe = toForwardError(err, false);
+            const reason = withAdvice(fe.message, { mailbox: login?.mailbox() });
+            return reject(reason === fe.message ? fe : new ForwardError(reason, fe.code, fe.permanent, false, fe.response));
           }
           resolve({ accepted: (info.accepted as string[]) ?? [], rejected, response: String(info.response ?? '') });
         });
       });
-    },
-    close() {
-      broken = true;
-      try {
-        conn.quit();
-      } catch {
-        conn.close();
-      }
-    },
-  };
+  }
 }

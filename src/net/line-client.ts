@@ -2,7 +2,7 @@
 // protocol of E-MailRelay's network filter and network verifier (net:<address>). The connection is
 // made on first use and made again after it breaks.
 import * as net from 'node:net';
-import { parseForwardTarget } from '../forward/target';
+import { parseNetAddress } from '../forward/target';
 
 export class LineClientError extends Error {
   constructor(message: string, readonly disconnected: boolean) {
@@ -19,7 +19,7 @@ export class LineClient {
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(readonly address: string, private readonly timeoutMs: number) {
-    parseForwardTarget(address); // a bad address is refused at start-up
+    parseNetAddress(address); // a bad address is refused at start-up
   }
 
   /** Send `line` (a newline is added) and resolve with the response line, without its line end. */
@@ -52,7 +52,7 @@ export class LineClient {
   }
 
   private connect(): Promise<net.Socket> {
-    const target = parseForwardTarget(this.address);
+    const target = parseNetAddress(this.address);
     const socket = target.kind === 'unix' ? net.connect(target.path) : net.connect(target.port, target.host);
     this.buffer = '';
     return new Promise((resolve, reject) => {

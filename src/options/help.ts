@@ -31,6 +31,8 @@ export function helpText(verbose: boolean): string {
   const out: string[] = [
     'usage: relaybox [options] [config-file]',
     '       relaybox passwd          (hash a password for a secrets file "md5" line)',
+    '       relaybox oauth login ... (sign in once for a secrets file "oauth-refresh" line)',
+    '       relaybox oauth check <secrets-file> (get a token for each OAuth2 grant line, to check them)',
     '',
   ];
   const groups = [...new Set(OPTIONS.map((o) => o.group))];

@@ -106,7 +106,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: 'Address of the next-hop SMTP server (smarthost).',
     more:
       'Accepts host:port, [ipv6]:port, host:port@socks-host:port (SOCKS4a) or an absolute path ' +
-      'for a unix-domain socket. Not allowed with --as-client or --as-proxy.',
+      'for a unix-domain socket. Not allowed with --as-client or --as-proxy. relaybox also takes ' +
+      'host:port@socks5://[user:password@]proxy:port (SOCKS5) and graph: or graph:<base-url> (Microsoft Graph sendMail).',
     support: 'yes',
   },
   {
@@ -806,6 +807,25 @@ export const OPTIONS: readonly OptionSpec[] = [
     arg: 'count',
     group: 'relaybox',
     help: 'Parallel upstream connections used by a forwarding run (default 2).',
+    support: 'yes',
+    extension: true,
+  },
+  {
+    name: 'forward-from-mailbox',
+    group: 'relaybox',
+    help: 'Send every message as the mailbox relaybox signs in as (envelope sender and From header).',
+    more:
+      'For upstreams such as Microsoft 365 that refuse other senders (5.7.60 SendAsDenied). The original From ' +
+      'becomes the Reply-To (unless there is one) and its display name is kept.',
+    support: 'yes',
+    extension: true,
+  },
+  {
+    name: 'oauth-authority',
+    arg: 'url',
+    group: 'relaybox',
+    help: 'The Microsoft identity platform to get tokens from (default https://login.microsoftonline.com).',
+    more: 'For national clouds, e.g. https://login.microsoftonline.us. Used by oauth-ms-secret and oauth-ms-cert secrets lines.',
     support: 'yes',
     extension: true,
   },

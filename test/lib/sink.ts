@@ -16,6 +16,11 @@ export interface SunkMessage {
 export interface SinkOptions {
   tls?: { key: Buffer; cert: Buffer; implicit?: boolean };
   auth?: { user: string; pass: string; methods?: string[] };
+  /**
+   * Offer AUTH XOAUTH2 and judge each (user, access token): accept, refuse with a reply (Microsoft's
+   * 535 5.7.3), or answer with a 334 JSON challenge (Google's way) and then 535.
+   */
+  xoauth2?: (user: string, token: string) => { ok: true } | { code: number; text: string } | { challenge: Record<string, string> };
   /** Return an SMTP error code and text to refuse a recipient. */
   rcpt?: (address: string) => { code: number; text: string } | undefined;
   /** Return an SMTP error code and text to refuse a message at end of data. */
@@ -25,6 +30,10 @@ export interface SinkOptions {
   noStartTls?: boolean;
   /** Listen on this loopback address (default 127.0.0.1). */
   host?: string;
+  /** End the session after this many accepted messages in it (an upstream that limits sessions). */
+  closeAfterMessages?: number;
+  /** Take this long to accept each message (a slow upstream). */
+  dataDelayMs?: number;
   /** Listen on this port (default: any free port). */
   port?: number;
 }
@@ -47,15 +56,16 @@ export async function startSink(opts: SinkOptions = {}): Promise<Sink> {
   const waiters: { n: number; resolve: () => void }[] = [];
   let connections = 0;
   let attempts = 0;
+  const perSession = new Map<string, number>();
   const options: SMTPServerOptions = {
     secure: !!opts.tls?.implicit,
     key: opts.tls?.key,
     cert: opts.tls?.cert,
     hideSTARTTLS: !opts.tls || !!opts.tls.implicit,
     hidePIPELINING: !!opts.hidePipelining,
-    authOptional: !opts.auth,
-    authMethods: opts.auth?.methods ?? ['PLAIN', 'LOGIN', 'CRAM-MD5'],
-    disabledCommands: [...(opts.auth ? [] : ['AUTH']), ...(opts.noStartTls ? ['STARTTLS'] : [])],
+    authOptional: !opts.auth && !opts.xoauth2,
+    authMethods: opts.xoauth2 ? ['XOAUTH2', ...(opts.auth?.methods ?? [])] : opts.auth?.methods ?? ['PLAIN', 'LOGIN', 'CRAM-MD5'],
+    disabledCommands: [...(opts.auth || opts.xoauth2 ? [] : ['AUTH']), ...(opts.noStartTls ? ['STARTTLS'] : [])],
     allowInsecureAuth: false,
     disableReverseLookup: true,
     logger: false,
@@ -64,6 +74,12 @@ export async function startSink(opts: SinkOptions = {}): Promise<Sink> {
       cb();
     },
     onAuth(auth, _session, cb) {
+      if (auth.method === 'XOAUTH2' && opts.xoauth2) {
+        const verdict = opts.xoauth2(auth.username ?? '', auth.accessToken ?? '');
+        if ('ok' in verdict) return cb(null, { user: auth.username });
+        if ('challenge' in verdict) return cb(null, { data: verdict.challenge });
+        return cb(err(verdict.code, verdict.text));
+      }
       const ok = opts.auth && auth.username === opts.auth.user &&
         (auth.method === 'CRAM-MD5' ? auth.validatePassword(opts.auth.pass) : auth.password === opts.auth.pass);
       if (!ok) return cb(err(535, '5.7.8 authentication failed'));
@@ -88,12 +104,22 @@ export async function startSink(opts: SinkOptions = {}): Promise<Sink> {
         attempts++;
         const refusal = opts.data?.(msg, attempts);
         if (refusal) return cb(err(refusal.code, refusal.text));
-        messages.push(msg);
-        for (const w of waiters.filter((x) => messages.length >= x.n)) {
-          waiters.splice(waiters.indexOf(w), 1);
-          w.resolve();
-        }
-        cb(null, 'sink got it');
+        const accept = () => {
+          messages.push(msg);
+          for (const w of waiters.filter((x) => messages.length >= x.n)) {
+            waiters.splice(waiters.indexOf(w), 1);
+            w.resolve();
+          }
+          cb(null, 'sink got it');
+          const inSession = (perSession.get(session.id) ?? 0) + 1;
+          perSession.set(session.id, inSession);
+          if (opts.closeAfterMessages && inSession >= opts.closeAfterMessages) {
+            const conns = (server as unknown as { connections: Set<{ id: string; close(): void }> }).connections;
+            for (const c of conns) if (c.id === session.id) setImmediate(() => c.close());
+          }
+        };
+        if (opts.dataDelayMs) setTimeout(accept, opts.dataDelayMs);
+        else accept();
       });
     },
   };

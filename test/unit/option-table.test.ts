@@ -112,7 +112,7 @@ const EXTENSIONS = [
   'retry-delay', 'retry-max-delay', 'retry-max-age', 'no-retry',
   'auth-failure-limit', 'auth-failure-lockout', 'auth-failure-delay', 'max-connections', 'max-connections-per-address',
   'plaintext-auth-from-public', 'pam-concurrency',
-  'forward-connections',
+  'forward-connections', 'forward-from-mailbox', 'oauth-authority',
 ];
 
 test('the reference list itself has 75 distinct names', () => {

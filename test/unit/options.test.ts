@@ -40,7 +40,13 @@ test('E-MailRelay usage checks', () => {
   assert.throws(() => cfg(['--client-tls-required']), /needs --client-tls/);
   assert.throws(() => cfg(['--port', '25', '--port', '26']), /given twice/);
   assert.throws(() => cfg(['--forward-to', 'host-without-port']), /host:port/);
-  assert.throws(() => cfg(['--forward-to', 'a.example:25@127.0.0.1:9050']), /SOCKS.*not supported yet/);
+  assert.equal(cfg(['--forward-to', 'a.example:25@127.0.0.1:9050']).forwardTo?.kind, 'tcp');
+  assert.throws(() => cfg(['--forward-to', 'graph:']), /Graph needs --client-auth with a secrets file/);
+  assert.throws(() => cfg(['--forward-to', 'graph:', '--client-auth', 'plain:YQ==:Yg==']), /Graph needs --client-auth with a secrets file/);
+  assert.throws(() => cfg(['--forward-to', 'graph:', '--client-auth', 'secrets', '--client-tls']), /--client-tls has no meaning with a Graph --forward-to/);
+  assert.throws(() => cfg(['--forward-from-mailbox', '--forward-to', 'a:25']), /--forward-from-mailbox needs --client-auth/);
+  assert.throws(() => cfg(['--oauth-authority', 'http://login.example']), /--oauth-authority must be an https URL/);
+  assert.equal(cfg(['--oauth-authority', 'https://login.microsoftonline.us/']).oauthAuthority, 'https://login.microsoftonline.us');
 });
 
 test('shorthands, defaults and the command line winning over the config file', () => {
