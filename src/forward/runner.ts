@@ -6,6 +6,7 @@ import type { Log } from '../log';
 import { reasons, type Envelope } from '../spool/envelope';
 import type { Spool } from '../spool/store';
 import { ForwardError, type Upstream } from './upstream';
+import { activity, classifyUpstreamError } from '../admin/activity';
 
 export interface RunSummary {
   sent: number;
@@ -237,7 +238,7 @@ export class QueueRunner {
     try {
       env = committed?.env ?? (await spool.readEnvelope(id, 'busy'));
     } catch (e) {
-      log.error({ id, err: (e as Error).message }, 'envelope cannot be read: message failed (fix or delete the .bad file)');
+      activity.step(log, 'failed', { id, reason: (e as Error).message }, 'envelope cannot be read: message failed (fix or delete the .bad file)', 'error');
       await spool.move(id, 'busy', 'bad');
       return 'failed';
     }
@@ -253,20 +254,21 @@ export class QueueRunner {
       if ((await spool.contentAgeMs(id, this.now())) > cfg.retry.maxAge * 1000) {
         const last = reasons(env).at(-1);
         await spool.fail(id, env, `expired: not delivered within ${cfg.retry.maxAge} seconds (last error: ${last?.reason ?? 'unknown'})`, last?.code ? Number(last.code) || '' : '');
-        log.warn({ id, attempts: failures }, 'message failed: retried for too long');
+        activity.step(log, 'failed', { id, client: env.client, upstream: cfg.forwardTo?.text, reason: last?.reason, attempts: failures }, 'message failed: retried for too long', 'warn');
         return 'failed';
       }
+      activity.step(log, 'retrying', { id, client: env.client, upstream: cfg.forwardTo?.text, attempt: failures + 1 }, 'retrying a message');
     }
     const routing = env.forwardToAddress ? 'ForwardToAddress' : env.forwardTo ? 'ForwardTo' : env.clientAccountSelector ? 'ClientAccountSelector' : '';
     if (routing) {
       // Sending it to --forward-to instead would misroute it: fail it with a reason instead.
       await spool.fail(id, env, `the envelope's ${routing} field (per-message routing) is not supported yet (planned, issue 4)`, '');
-      log.warn({ id, field: routing }, 'message failed: per-message routing is not supported yet');
+      activity.step(log, 'failed', { id, client: env.client, field: routing }, 'message failed: per-message routing is not supported yet', 'warn');
       return 'failed';
     }
     if (!env.toRemote.length) {
       await spool.fail(id, env, 'no remote recipients', '');
-      log.warn({ id }, 'message failed: no remote recipients');
+      activity.step(log, 'failed', { id, client: env.client, reason: 'no remote recipients' }, 'message failed: no remote recipients', 'warn');
       return 'failed';
     }
     let up: Upstream;
@@ -281,7 +283,7 @@ export class QueueRunner {
       const result = await up.send(env, committed?.content ?? spool.contentPath(id), !cfg.forwardToSome);
       if (!result.rejected.length) {
         await spool.remove(id);
-        log.info({ id, upstream: up.description, to: env.toRemote.length, ms: this.now() - started, response: printable(result.response) }, 'message forwarded');
+        activity.step(log, 'forwarded', { id, client: env.client, upstream: up.description, to: env.toRemote.length, ms: this.now() - started, response: printable(result.response) }, 'message forwarded');
         return 'sent';
       }
       return await this.partial(id, env, result.accepted, result.rejected);
@@ -300,30 +302,34 @@ export class QueueRunner {
     const temporary = rejected.every((r) => r.code !== undefined && r.code < 500);
     const reason = `${accepted.length ? 'one or more recipients rejected' : 'all recipients rejected'}: ${printable(rejected.map((r) => `<${r.address}> ${r.response}`).join('; '))}`;
     const code = rejected.find((r) => r.code)?.code ?? '';
-    if (delivered.length) log.info({ id, delivered: delivered.length }, 'message forwarded to some recipients');
+    const step = { id, client: env.client, upstream: cfg.forwardTo?.text, reason, code };
+    activity.upstreamError(cfg.forwardTo?.text, 'rejected', reason);
+    if (delivered.length) activity.step(log, 'partial', { ...step, delivered: delivered.length }, 'message forwarded to some recipients');
     if (temporary && cfg.retry.enabled) {
       await spool.defer(id, kept, reason, code);
-      log.warn({ id, reason }, 'message deferred: recipients temporarily refused');
+      activity.step(log, 'deferred', step, 'message deferred: recipients temporarily refused', 'warn');
       return 'deferred';
     }
     await spool.fail(id, kept, reason, code);
-    log.warn({ id, reason }, 'message failed: recipients refused');
+    activity.step(log, 'failed', step, 'message failed: recipients refused', 'warn');
     return 'failed';
   }
 
   private async transientOrFail(id: string, env: Envelope, e: ForwardError, atConnect: boolean): Promise<Outcome> {
     const { spool, cfg, log } = this.deps;
     const reason = printable(e.message);
+    const step = { id, client: env.client, upstream: cfg.forwardTo?.text, response: reason, code: e.code };
+    activity.upstreamError(cfg.forwardTo?.text, classifyUpstreamError({ ...e, message: reason, atConnect }), reason);
     if (e.permanent) {
       await spool.fail(id, env, reason, e.code ?? '');
-      log.warn({ id, reason, code: e.code }, 'message failed: the upstream refused it permanently');
+      activity.step(log, 'failed', step, 'message failed: the upstream refused it permanently', 'warn');
       return 'failed';
     }
     if (cfg.retry.enabled) {
       await spool.defer(id, env, reason, e.code ?? '');
       const due = this.now() + retryDelayMs(cfg.retry, reasons(env).length + 1);
       this.deferredUntil.set(id, due);
-      log.warn({ id, reason, retryInSeconds: cfg.oneShot ? undefined : Math.round((due - this.now()) / 1000) }, 'message deferred: temporary failure');
+      activity.step(log, 'deferred', { ...step, retryInSeconds: cfg.oneShot ? undefined : Math.round((due - this.now()) / 1000) }, 'message deferred: temporary failure', 'warn');
       return 'deferred';
     }
     if (atConnect) {
@@ -331,7 +337,7 @@ export class QueueRunner {
       return 'deferred';
     }
     await spool.fail(id, env, reason, e.code ?? '');
-    log.warn({ id, reason }, 'message failed (automatic retry is off)');
+    activity.step(log, 'failed', step, 'message failed (automatic retry is off)', 'warn');
     return 'failed';
   }
 }

@@ -10,6 +10,7 @@ import type { ForwardTarget } from './target';
 import type { Log } from '../log';
 import type { ClientLogin } from './client-auth';
 import { legacyTlsCiphers, readCaFiles } from '../tls-files';
+import { activity } from '../admin/activity';
 
 export interface SendResult {
   accepted: string[];
@@ -161,7 +162,9 @@ export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, logi
     if (i >= 0) extensions.splice(i, 1);
   }
   const description = target.text;
-  log.info({ upstream: description, tls: conn.secure ? (conn as unknown as { _socket?: tls.TLSSocket })._socket?.getProtocol?.() ?? 'yes' : 'no', auth: login ? 'yes' : 'no' }, 'connected to the upstream server');
+  const tlsVersion = conn.secure ? (conn as unknown as { _socket?: tls.TLSSocket })._socket?.getProtocol?.() ?? 'yes' : 'no';
+  log.info({ upstream: description, tls: tlsVersion, auth: login ? 'yes' : 'no' }, 'connected to the upstream server');
+  activity.upstreamConnected({ address: description, tls: tlsVersion, auth: login ? (conn as unknown as { _authMethod?: string | false })._authMethod || '' : '' });
 
   return {
     description,

@@ -14,6 +14,7 @@ import { installAddressParsing, LENIENT_OPTION } from './lenient';
 import { receivedHeader } from './received';
 import { installImmediateGreeting, IMMEDIATE_GREETING_OPTION } from './greeting';
 import { legacyTlsCiphers, readCaFiles } from '../tls-files';
+import { activity } from '../admin/activity';
 
 export interface ImmediateResult {
   ok: boolean;
@@ -130,6 +131,7 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
     },
 
     onConnect(session, cb) {
+      if (!activity.smtpEnabled) return cb(smtpError(421, 'service not available (disabled by the admin interface)'));
       if (!cfg.remoteClients && !isLocalAddress(session.remoteAddress)) {
         log.warn({ address: session.remoteAddress }, 'connection refused: not a local or private address (use --remote-clients to allow it)');
         return cb(smtpError(554, 'access denied'));
@@ -229,7 +231,7 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
       log.error({ id: msg.id, err: (e as Error).message }, 'cannot store a message');
       throw spoolWriteError(e);
     }
-    log.info({ id: msg.id, address, from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.length, bytes: msg.bytes }, 'message received');
+    activity.step(log, 'received', { id: msg.id, client: address, address, from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.length, bytes: msg.bytes }, 'message received');
     if (hooks.forwardNow) {
       const r = await hooks.forwardNow(msg.id);
       if (!r.ok) throw smtpError(r.code && r.code >= 400 ? r.code : 452, r.text);

@@ -109,14 +109,13 @@ const PLANNED: ReadonlyArray<readonly [string, OptionGroup, number | undefined]>
   ['server-auth', 'auth', 5],
   ['server-auth-config', 'auth', 5],
   ['dnsbl', 'server', 5],
-  ['admin', 'admin', 7],
-  ['admin-terminate', 'admin', 7],
   ['syslog', 'logging', undefined],
   ['localedir', 'process', undefined],
   ['test', 'process', undefined],
 ];
 
-const EXTENSIONS = ['retry-delay', 'retry-max-delay', 'retry-max-age', 'no-retry', 'forward-connections'];
+const EXTENSIONS = ['retry-delay', 'retry-max-delay', 'retry-max-age', 'no-retry', 'forward-connections',
+  'admin-password-file', 'status-port', 'alert-to', 'alert-from', 'alert-interval', 'alert-disk-percent', 'alert-upstream-seconds', 'alert-expiry-days'];
 
 test('the reference list itself has 75 distinct names', () => {
   assert.equal(new Set(EMAILRELAY_OPTIONS.map(([n]) => n)).size, 75);

@@ -1,0 +1,51 @@
+// What the admin interface and the status page can do to the relay. main.ts supplies the relay's
+// parts; both front ends call these, so a retry from either is logged and counted the same way.
+import { timingSafeEqual, createHash } from 'node:crypto';
+import type { Log } from '../log';
+import type { Spool } from '../spool/store';
+import type { RunSummary } from '../forward/runner';
+import { activity } from './activity';
+import { unfail, unfailAll } from './queue';
+
+export interface RelayControl {
+  spool: Spool;
+  log: Log;
+  /** The --forward-to text, when there is an upstream. */
+  upstream?: string;
+  /** Ask for a forwarding run (null when there is no upstream). */
+  requestForward: ((why: string) => void) | null;
+  /** One forwarding run now, awaited. */
+  forwardNow: (() => Promise<RunSummary>) | null;
+  /** Stop the process (admin "terminate"). */
+  terminate(): void;
+  adminPassword: string | null;
+  adminTerminate: boolean;
+}
+
+/** Constant-time password check. */
+export function passwordMatches(control: RelayControl, given: string): boolean {
+  if (control.adminPassword === null) return false;
+  const a = createHash('sha256').update(given).digest();
+  const b = createHash('sha256').update(control.adminPassword).digest();
+  return timingSafeEqual(a, b);
+}
+
+function logUnfailed(control: RelayControl, id: string, old: { reason: string; code: string }[], by: string): void {
+  activity.step(control.log, 'unfailed', { id, upstream: control.upstream, by, clearedReasons: old.map((r) => `${r.code ? r.code + ' ' : ''}${r.reason}`) }, 'failed message made ready again');
+}
+
+/** Retry one failed message: ready again, reasons cleared, a forwarding run requested. */
+export async function retryFailed(control: RelayControl, id: string, by: string): Promise<boolean> {
+  const old = await unfail(control.spool, id);
+  if (!old) return false;
+  logUnfailed(control, id, old, by);
+  control.requestForward?.(`${by}: retry ${id}`);
+  return true;
+}
+
+/** Every failed message ready again (E-MailRelay "unfail-all"); returns how many. */
+export async function retryAllFailed(control: RelayControl, by: string): Promise<number> {
+  const done = await unfailAll(control.spool);
+  for (const [id, old] of done) logUnfailed(control, id, old, by);
+  return done.size;
+}

@@ -1,0 +1,117 @@
+// The status HTTP server (--status-port): GET / (the status page), GET /metrics (Prometheus),
+// GET /health (JSON), POST /retry (retry one failed message; needs the admin password).
+// Admits the clients SMTP admits (src/smtp/access.ts, --remote-clients).
+import * as http from 'node:http';
+import { isLocalAddress, unmapAddress } from '../smtp/access';
+import { readHealth } from '../health/health';
+import { activity } from './activity';
+import { passwordMatches, retryFailed, type RelayControl } from './actions';
+import { renderMetrics } from './metrics';
+import { renderPage } from './page';
+import { queueSnapshot } from './queue';
+
+const MAX_FORM = 8 * 1024;
+
+const SECURITY_HEADERS = {
+  'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+  'X-Content-Type-Options': 'nosniff',
+  'Referrer-Policy': 'no-referrer',
+  'Cache-Control': 'no-store',
+};
+
+function send(res: http.ServerResponse, status: number, type: string, body: string, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body), ...SECURITY_HEADERS, ...headers });
+  res.end(body);
+}
+
+function readForm(req: http.IncomingMessage): Promise<URLSearchParams | null> {
+  return new Promise((resolve) => {
+    let body = '';
+    let tooBig = false;
+    req.setEncoding('utf8');
+    req.on('data', (c: string) => {
+      body += c;
+      if (body.length > MAX_FORM) tooBig = true;
+    });
+    req.on('end', () => resolve(tooBig ? null : new URLSearchParams(body)));
+    req.on('error', () => resolve(null));
+  });
+}
+
+function redirect(res: http.ServerResponse, params: Record<string, string>): void {
+  const q = new URLSearchParams(params).toString();
+  res.writeHead(303, { Location: `/${q ? '?' + q : ''}`, 'Content-Length': 0, ...SECURITY_HEADERS });
+  res.end();
+}
+
+export function createStatusServer(control: RelayControl, opts: { remoteClients: boolean; title: string }): http.Server {
+  const { log, spool } = control;
+
+  async function page(url: URL, res: http.ServerResponse): Promise<void> {
+    const [queue, health] = await Promise.all([queueSnapshot(spool), readHealth(spool.dir)]);
+    send(res, 200, 'text/html; charset=utf-8', renderPage({
+      title: opts.title,
+      queue,
+      health,
+      recent: activity.recent,
+      upstreamAddress: control.upstream,
+      upstream: activity.upstream,
+      smtpEnabled: activity.smtpEnabled,
+      counts: activity.counts,
+      actionsEnabled: control.adminPassword !== null,
+      notice: url.searchParams.get('notice') ?? undefined,
+      error: url.searchParams.get('error') ?? undefined,
+      now: Date.now(),
+    }));
+  }
+
+  async function retry(req: http.IncomingMessage, res: http.ServerResponse, address: string): Promise<void> {
+    const form = await readForm(req);
+    if (!form) return send(res, 413, 'text/plain; charset=utf-8', 'form too large\n');
+    const id = form.get('id') ?? '';
+    if (control.adminPassword === null) return redirect(res, { error: 'Actions are off: start relaybox with --admin-password-file.' });
+    if (!passwordMatches(control, form.get('password') ?? '')) {
+      log.warn({ address, id }, 'status page: wrong admin password');
+      return redirect(res, { error: 'Wrong admin password: nothing was retried.' });
+    }
+    if (!(await retryFailed(control, id, `status page (${address})`))) return redirect(res, { error: `There is no failed message ${id}.` });
+    return redirect(res, { notice: `Message ${id} is queued for another attempt.` });
+  }
+
+  const server = http.createServer((req, res) => {
+    const address = unmapAddress(req.socket.remoteAddress ?? '');
+    if (!opts.remoteClients && !isLocalAddress(address)) {
+      log.warn({ address }, 'status page request refused: not a local or private address (use --remote-clients to allow it)');
+      return send(res, 403, 'text/plain; charset=utf-8', 'access denied\n');
+    }
+    const url = new URL(req.url ?? '/', 'http://relaybox.invalid');
+    const route = `${req.method} ${url.pathname}`;
+    const handle = async () => {
+      switch (route) {
+        case 'GET /':
+        case 'HEAD /':
+          return page(url, res);
+        case 'GET /metrics': {
+          const [q, h] = await Promise.all([queueSnapshot(spool), readHealth(spool.dir)]);
+          return send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', renderMetrics(q, h));
+        }
+        case 'GET /health':
+          return send(res, 200, 'application/json', JSON.stringify(await readHealth(spool.dir)) + '\n');
+        case 'POST /retry':
+          return retry(req, res, address);
+        default:
+          if (['/', '/metrics', '/health', '/retry'].includes(url.pathname)) return send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n');
+          return send(res, 404, 'text/plain; charset=utf-8', 'not found: try /, /metrics or /health\n');
+      }
+    };
+    handle().catch((e: Error) => {
+      log.error({ err: e.stack ?? e.message, route }, 'status page error');
+      if (!res.headersSent) send(res, 500, 'text/plain; charset=utf-8', `internal error: ${e.message}\n`);
+      else res.destroy();
+    });
+  });
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+  server.on('error', (e) => log.error({ err: e.message }, 'status server error'));
+  return server;
+}
