@@ -318,7 +318,7 @@ export class QueueRunner {
   private async transientOrFail(id: string, env: Envelope, e: ForwardError, atConnect: boolean): Promise<Outcome> {
     const { spool, cfg, log } = this.deps;
     const reason = printable(e.message);
-    const step = { id, client: env.client, upstream: cfg.forwardTo?.text, response: reason, code: e.code };
+    const step = { id, client: env.client, upstream: cfg.forwardTo?.text, reason, code: e.code };
     activity.upstreamError(cfg.forwardTo?.text, classifyUpstreamError({ ...e, message: reason, atConnect }), reason);
     if (e.permanent) {
       await spool.fail(id, env, reason, e.code ?? '');

@@ -217,7 +217,13 @@ export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, logi
           }
           if (err) {
             if (!(err as NodemailerError).responseCode) broken = true;
-            return reject(toForwardError(err, false));
+            if (broken) return reject(toForwardError(err, false));
+            // A refusal (e.g. every recipient refused) can leave the transaction open on the server:
+            // RSET before this session carries the next message, or it gets "503 nested MAIL command".
+            return conn.reset((resetErr) => {
+              if (resetErr) broken = true;
+              reject(toForwardError(err, false));
+            });
           }
           resolve({ accepted: (info.accepted as string[]) ?? [], rejected, response: String(info.response ?? '') });
         });
