@@ -93,7 +93,7 @@ function failedSection(d: PageData): string {
   const items = d.queue.failures.map((f) => `<div class="msg" id="failed-${e(f.id)}">
 <div class="id">${e(f.id)}</div>
 <div>From ${e(f.from ? `<${f.from}>` : '<>')} to ${e(f.to.map((t) => `<${t}>`).join(', ') || '(no remote recipients)')}</div>
-<div class="reason">${f.code ? `${e(f.code)} ` : ''}${e(f.reason)}</div>
+<div class="reason">${f.code && !f.reason.includes(f.code) ? `${e(f.code)} ` : ''}${e(f.reason)}</div>
 <div class="muted">${f.attempts} failure${f.attempts === 1 ? '' : 's'} recorded, received ${e(duration(f.ageSeconds))} ago</div>
 ${d.actionsEnabled ? `<form class="retry" method="post" action="/retry"><input type="hidden" name="id" value="${e(f.id)}">
 <input type="password" name="password" placeholder="Admin password" aria-label="Admin password for ${e(f.id)}" required autocomplete="current-password">
