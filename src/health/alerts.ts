@@ -9,7 +9,8 @@ import type { ObserveConfig } from '../admin/options';
 import { activity, type MessageStep, type StepFields } from '../admin/activity';
 import { newEnvelope } from '../spool/envelope';
 import type { Spool } from '../spool/store';
-import { readHealth } from './health';
+import { spoolSpace } from './health';
+import { duration } from '../admin/page';
 
 export type AlertKind = 'disk' | 'upstream' | 'failed' | 'certificate';
 
@@ -25,7 +26,6 @@ export interface AlertDeps {
 }
 
 const PERIODIC_MS = 60_000;
-const DISK_CHECK_MIN_MS = 2_000;
 
 function headerSafe(s: string): string {
   return s.replace(/[^\x20-\x7e]+/g, ' ').slice(0, 200);
@@ -39,19 +39,19 @@ export class AlertMonitor {
   private readonly lastSent = new Map<AlertKind, number>();
   private readonly heldBack = new Map<AlertKind, number>();
   private timer: NodeJS.Timeout | null = null;
-  private lastDiskCheck = 0;
+  private checking = false;
   private stopped = false;
   private readonly onStep = (step: MessageStep, f: StepFields) => this.stepHappened(step, f);
-  private readonly onUpstream = () => void this.checkUpstream();
+  private readonly onUpstream = () => void this.checkAll();
 
   constructor(private readonly deps: AlertDeps) {}
 
   start(): void {
     activity.on('step', this.onStep);
     activity.on('upstream', this.onUpstream);
-    this.timer = setInterval(() => void this.periodic(), PERIODIC_MS);
+    this.timer = setInterval(() => void this.checkAll(), PERIODIC_MS);
     this.timer.unref();
-    void this.periodic();
+    void this.checkAll();
   }
 
   stop(): void {
@@ -61,10 +61,19 @@ export class AlertMonitor {
     if (this.timer) clearInterval(this.timer);
   }
 
-  private async periodic(): Promise<void> {
-    await this.checkDisk();
-    await this.checkUpstream();
-    await this.checkCertificates();
+  /** The condition checks, at start, every minute and after each message step (one at a time). */
+  private async checkAll(): Promise<void> {
+    if (this.checking || this.stopped) return;
+    this.checking = true;
+    try {
+      await this.checkDisk();
+      await this.checkUpstream();
+      await this.checkCertificates();
+    } catch (e) {
+      this.deps.log.error({ err: (e as Error).message }, 'alert check failed');
+    } finally {
+      this.checking = false;
+    }
   }
 
   private stepHappened(step: MessageStep, f: StepFields): void {
@@ -80,7 +89,7 @@ export class AlertMonitor {
         'Retry it from the status page or with the admin command "unfail-all", then "forward".',
       ]);
     }
-    if (step === 'received' && Date.now() - this.lastDiskCheck >= DISK_CHECK_MIN_MS) void this.checkDisk();
+    void this.checkAll();
   }
 
   private readonly alertIds = new Set<string>();
@@ -90,12 +99,11 @@ export class AlertMonitor {
   }
 
   private async checkDisk(): Promise<void> {
-    this.lastDiskCheck = Date.now();
-    const h = await readHealth(this.deps.spool.dir);
-    if (!h.spool || h.spool.freePercent >= this.deps.config.diskPercent) return;
-    await this.raise('disk', `spool disk nearly full (${h.spool.freePercent.toFixed(1)} % free)`, [
-      `The file system of the spool directory ${h.spool.path} has ${h.spool.freePercent.toFixed(1)} % free`,
-      `(${Math.round(h.spool.freeBytes / 1048576)} MiB of ${Math.round(h.spool.totalBytes / 1048576)} MiB); the alert threshold is ${this.deps.config.diskPercent} %.`,
+    const space = await spoolSpace(this.deps.spool.dir);
+    if (!space || space.freePercent >= this.deps.config.diskPercent) return;
+    await this.raise('disk', `spool disk nearly full (${space.freePercent.toFixed(1)} % free)`, [
+      `The file system of the spool directory ${space.path} has ${space.freePercent.toFixed(1)} % free`,
+      `(${Math.round(space.freeBytes / 1048576)} MiB of ${Math.round(space.totalBytes / 1048576)} MiB); the alert threshold is ${this.deps.config.diskPercent} %.`,
       'When it is full, relaybox refuses new mail with 452 until space is freed.',
     ]);
   }
@@ -105,7 +113,7 @@ export class AlertMonitor {
     if (!u?.failingSince) return;
     const seconds = (Date.now() - u.failingSince) / 1000;
     if (seconds < this.deps.config.upstreamSeconds) return;
-    await this.raise('upstream', `upstream ${u.address} failing for ${Math.round(seconds / 60)} min`, [
+    await this.raise('upstream', `upstream ${u.address} failing for ${duration(seconds)}`, [
       `Every attempt to forward to ${u.address} has failed since ${new Date(u.failingSince).toISOString()}.`,
       `Last error (${new Date(u.lastErrorAt).toISOString()}): ${u.lastError}`,
       '',
@@ -141,8 +149,10 @@ export class AlertMonitor {
     const now = Date.now();
     const last = this.lastSent.get(kind);
     if (last !== undefined && now - last < this.deps.config.intervalSeconds * 1000) {
-      this.heldBack.set(kind, (this.heldBack.get(kind) ?? 0) + 1);
-      this.deps.log.info({ alert: kind, nextInSeconds: Math.ceil((last + this.deps.config.intervalSeconds * 1000 - now) / 1000) }, 'alert held back (--alert-interval)');
+      const held = (this.heldBack.get(kind) ?? 0) + 1;
+      this.heldBack.set(kind, held);
+      // A lasting condition is seen at every check: say so once per interval, count the rest.
+      if (held === 1) this.deps.log.info({ alert: kind, subject, nextInSeconds: Math.ceil((last + this.deps.config.intervalSeconds * 1000 - now) / 1000) }, 'alert held back (--alert-interval)');
       return;
     }
     this.lastSent.set(kind, now);
@@ -153,7 +163,9 @@ export class AlertMonitor {
       `relaybox on ${domain}: ${subject}.`,
       '',
       ...body,
-      ...(held ? ['', `${held} more alert${held > 1 ? 's' : ''} of this kind were held back since the last one (--alert-interval ${config.intervalSeconds} s).`] : []),
+      ...(held ? ['', kind === 'failed'
+        ? `${held} more message${held > 1 ? 's' : ''} failed since the last alert of this kind (held back by --alert-interval ${config.intervalSeconds} s).`
+        : `Held back since the last alert of this kind (--alert-interval ${config.intervalSeconds} s): seen at ${held} later check${held > 1 ? 's' : ''}.`] : []),
       '',
       '-- ',
       'relaybox alert (--alert-to)',

@@ -13,7 +13,7 @@ export interface Health {
   processUptimeSeconds: number;
 }
 
-async function spoolSpace(dir: string): Promise<Health['spool']> {
+export async function spoolSpace(dir: string): Promise<Health['spool']> {
   try {
     const s = await fsp.statfs(dir);
     const totalBytes = s.blocks * s.bsize;
