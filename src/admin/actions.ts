@@ -5,7 +5,7 @@ import type { Log } from '../log';
 import type { Spool } from '../spool/store';
 import type { RunSummary } from '../forward/runner';
 import { activity } from './activity';
-import { unfail, unfailAll } from './queue';
+import { unfail, unfailAll, type Unfailed } from './queue';
 
 export interface RelayControl {
   spool: Spool;
@@ -30,8 +30,8 @@ export function passwordMatches(control: RelayControl, given: string): boolean {
   return timingSafeEqual(a, b);
 }
 
-function logUnfailed(control: RelayControl, id: string, old: { reason: string; code: string }[], by: string): void {
-  activity.step(control.log, 'unfailed', { id, upstream: control.upstream, by, clearedReasons: old.map((r) => `${r.code ? r.code + ' ' : ''}${r.reason}`) }, 'failed message made ready again');
+function logUnfailed(control: RelayControl, id: string, old: Unfailed, by: string): void {
+  activity.step(control.log, 'unfailed', { id, client: old.client, upstream: control.upstream, by, clearedReasons: old.reasons.map((r) => `${r.code ? r.code + ' ' : ''}${r.reason}`) }, 'failed message made ready again');
 }
 
 /** Retry one failed message: ready again, reasons cleared, a forwarding run requested. */

@@ -84,10 +84,16 @@ export function withoutReasons(env: Envelope): Envelope {
 
 /**
  * Make one failed message ready again, its failure reasons cleared. Returns the reasons it had (for
- * the log, so nothing is lost), or null when there is no such failed message. The envelope is
+ * the log, so nothing is lost) and its client, or null when there is no such failed message. The envelope is
  * rewritten in place (tmp file renamed over the .bad) and then renamed to ready: every step atomic.
  */
-export async function unfail(spool: Spool, id: string): Promise<{ reason: string; code: string }[] | null> {
+export interface Unfailed {
+  /** The failure reasons the envelope had, oldest first. */
+  reasons: { reason: string; code: string }[];
+  client: string;
+}
+
+export async function unfail(spool: Spool, id: string): Promise<Unfailed | null> {
   if (!/^[^/\\\0]+$/.test(id) || id.startsWith('.')) return null;
   const bad = spool.envelopePath(id, 'bad');
   let env: Envelope;
@@ -98,19 +104,19 @@ export async function unfail(spool: Spool, id: string): Promise<{ reason: string
     // An envelope we cannot parse is renamed back unchanged, as E-MailRelay's unfail-all does.
     if (!(await spool.move(id, 'bad', 'ready'))) return null;
     await spool.syncDir();
-    return [];
+    return { reasons: [], client: '' };
   }
   const tmp = bad + '.tmp';
   await writeFileSynced(tmp, encodeEnvelope(withoutReasons(env)), 0o660, true);
   await fsp.rename(tmp, bad);
   if (!(await spool.move(id, 'bad', 'ready'))) return null;
   await spool.syncDir();
-  return reasons(env);
+  return { reasons: reasons(env), client: env.client };
 }
 
 /** Every failed message back to ready (admin "unfail-all"); returns the ids with their old reasons. */
-export async function unfailAll(spool: Spool): Promise<Map<string, { reason: string; code: string }[]>> {
-  const done = new Map<string, { reason: string; code: string }[]>();
+export async function unfailAll(spool: Spool): Promise<Map<string, Unfailed>> {
+  const done = new Map<string, Unfailed>();
   for (const id of (await spool.listState('bad')).sort()) {
     const old = await unfail(spool, id).catch(() => null); // errors ignored, as E-MailRelay does
     if (old) done.set(id, old);
