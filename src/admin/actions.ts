@@ -22,12 +22,23 @@ export interface RelayControl {
   adminTerminate: boolean;
 }
 
-/** Constant-time password check. */
-export function passwordMatches(control: RelayControl, given: string): boolean {
-  if (control.adminPassword === null) return false;
+/** Wrong passwords (both front ends) within the last minute; past the limit every attempt is refused. */
+const wrongPasswords: number[] = [];
+const WRONG_LIMIT = 10;
+const WRONG_WINDOW_MS = 60_000;
+
+export type PasswordCheck = 'ok' | 'wrong' | 'locked';
+
+/** Constant-time password check, refusing everything for a minute after 10 wrong passwords. */
+export function checkPassword(control: RelayControl, given: string, now = Date.now()): PasswordCheck {
+  if (control.adminPassword === null) return 'wrong';
+  while (wrongPasswords.length && wrongPasswords[0]! < now - WRONG_WINDOW_MS) wrongPasswords.shift();
+  if (wrongPasswords.length >= WRONG_LIMIT) return 'locked';
   const a = createHash('sha256').update(given).digest();
   const b = createHash('sha256').update(control.adminPassword).digest();
-  return timingSafeEqual(a, b);
+  if (timingSafeEqual(a, b)) return 'ok';
+  wrongPasswords.push(now);
+  return 'wrong';
 }
 
 function logUnfailed(control: RelayControl, id: string, old: Unfailed, by: string): void {

@@ -5,7 +5,7 @@ import * as http from 'node:http';
 import { isLocalAddress, unmapAddress } from '../smtp/access';
 import { readHealth } from '../health/health';
 import { activity } from './activity';
-import { passwordMatches, retryFailed, type RelayControl } from './actions';
+import { checkPassword, retryFailed, type RelayControl } from './actions';
 import { renderMetrics } from './metrics';
 import { renderPage } from './page';
 import { queueSnapshot } from './queue';
@@ -70,9 +70,10 @@ export function createStatusServer(control: RelayControl, opts: { remoteClients:
     if (!form) return send(res, 413, 'text/plain; charset=utf-8', 'form too large\n');
     const id = form.get('id') ?? '';
     if (control.adminPassword === null) return redirect(res, { error: 'Actions are off: start relaybox with --admin-password-file.' });
-    if (!passwordMatches(control, form.get('password') ?? '')) {
-      log.warn({ address, id }, 'status page: wrong admin password');
-      return redirect(res, { error: 'Wrong admin password: nothing was retried.' });
+    const check = checkPassword(control, form.get('password') ?? '');
+    if (check !== 'ok') {
+      log.warn({ address, id }, check === 'locked' ? 'status page: admin password refused (too many wrong passwords in the last minute)' : 'status page: wrong admin password');
+      return redirect(res, { error: check === 'locked' ? 'Too many wrong passwords: try again in a minute.' : 'Wrong admin password: nothing was retried.' });
     }
     if (!(await retryFailed(control, id, `status page (${address})`))) return redirect(res, { error: `There is no failed message ${id}.` });
     return redirect(res, { notice: `Message ${id} is queued for another attempt.` });

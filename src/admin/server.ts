@@ -6,7 +6,7 @@
 import * as net from 'node:net';
 import { isLocalAddress, unmapAddress } from '../smtp/access';
 import { activity, type MessageStep, type StepFields } from './activity';
-import { passwordMatches, retryAllFailed, type RelayControl } from './actions';
+import { checkPassword, retryAllFailed, type RelayControl } from './actions';
 import { queueSnapshot } from './queue';
 
 export const PROMPT = 'E-MailRelay> ';
@@ -140,12 +140,13 @@ class AdminSession {
     }
     if (cmd === 'help') return this.reply([commands(c)]);
     if (cmd === 'password' && c.adminPassword !== null) {
-      if (passwordMatches(c, line.trim().slice('password'.length).trim())) {
+      const check = checkPassword(c, line.trim().slice('password'.length).trim());
+      if (check === 'ok') {
         this.authenticated = true;
         return this.reply(['OK']);
       }
-      c.log.warn({ address: unmapAddress(this.socket.remoteAddress ?? '') }, 'admin client gave a wrong password');
-      return this.unrecognised('error: wrong password');
+      c.log.warn({ address: unmapAddress(this.socket.remoteAddress ?? '') }, check === 'locked' ? 'admin password refused: too many wrong passwords in the last minute' : 'admin client gave a wrong password');
+      return this.unrecognised(check === 'locked' ? 'error: too many wrong passwords: try again in a minute' : 'error: wrong password');
     }
     if (!this.authenticated) return this.unrecognised('error: password required: send "password <password>" first');
     switch (cmd) {

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { renderPage, duration, type PageData } from '../../src/admin/page';
 import { classifyUpstreamError } from '../../src/admin/activity';
+import { checkPassword, type RelayControl } from '../../src/admin/actions';
 
 const health = {
   spool: { path: '/s', freeBytes: 1, totalBytes: 2, freePercent: 50 },
@@ -60,4 +61,14 @@ test('upstream errors are sorted into classes', () => {
   assert.equal(classifyUpstreamError({ message: 'DATA: 451 later', code: 451 }), 'temporary');
   assert.equal(classifyUpstreamError({ message: 'RCPT TO: 550 no', code: 550 }), 'permanent');
   assert.equal(classifyUpstreamError({ message: 'socket closed' }), 'network');
+});
+
+test('ten wrong admin passwords in a minute lock both front ends for the rest of that minute', () => {
+  const control = { adminPassword: 'right' } as unknown as RelayControl;
+  const t0 = 1_000_000;
+  assert.equal(checkPassword(control, 'right', t0), 'ok');
+  for (let i = 0; i < 10; i++) assert.equal(checkPassword(control, `wrong${i}`, t0 + i), 'wrong');
+  assert.equal(checkPassword(control, 'right', t0 + 100), 'locked', 'even the right one, while locked');
+  assert.equal(checkPassword(control, 'right', t0 + 61_000), 'ok', 'a minute later');
+  assert.equal(checkPassword({ adminPassword: null } as unknown as RelayControl, '', t0 + 62_000), 'wrong', 'no password configured: nothing matches');
 });
