@@ -72,8 +72,6 @@ dd{margin:0;word-break:break-word}
 form.retry{display:flex;flex-wrap:wrap;gap:.4rem;margin-top:.4rem;align-items:center}
 input[type=password]{font-size:1rem;padding:.45rem;border:1px solid #aab2bb;border-radius:.3rem;min-width:0;flex:1 1 10rem}
 button{font-size:1rem;padding:.45rem 1.1rem;border:0;border-radius:.3rem;background:#1d3557;color:#fff}
-table{border-collapse:collapse;width:100%;font-size:.9rem}
-td,th{text-align:left;padding:.3rem .4rem;border-top:1px solid #e2e5e9;vertical-align:top}
 .muted{color:#56606b}
 footer{text-align:center;font-size:.85rem}
 `;
@@ -105,10 +103,9 @@ ${d.actionsEnabled ? `<form class="retry" method="post" action="/retry"><input t
 }
 
 function recentSection(d: PageData): string {
-  const rows = d.recent.map((r) => `<tr><td>${e(time(r.at))}</td><td class="id">${e(r.id)}</td><td>${r.ms} ms</td><td>${e(r.response)}</td></tr>`);
-  return `<section id="recent"><h2>Recent deliveries</h2>${rows.length
-    ? `<table><thead><tr><th>When</th><th>Message</th><th>Took</th><th>Upstream said</th></tr></thead><tbody>${rows.join('')}</tbody></table>`
-    : '<p class="muted">None since start.</p>'}</section>`;
+  const items = d.recent.map((r) => `<div class="msg" id="delivered-${e(r.id)}"><div class="id">${e(r.id)}</div>
+<div class="muted">${e(time(r.at))} · ${r.ms} ms · ${e(r.upstream)}</div><div>${e(r.response)}</div></div>`);
+  return `<section id="recent"><h2>Recent deliveries</h2>${items.join('\n') || '<p class="muted">None since start.</p>'}</section>`;
 }
 
 function upstreamSection(d: PageData): string {

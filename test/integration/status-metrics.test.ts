@@ -152,7 +152,7 @@ test('status page over HTTP: failed message with its reason, retry needs the pas
   await relay.waitForLog((l) => l.msg === 'message forwarded' && l.id === id);
   const after = await (await fetch(`${base}/`)).text();
   assert.match(after, /<b id="q-failed">0<\/b>/);
-  assert.ok(after.includes(`<td class="id">${id}</td>`), 'listed under recent deliveries');
+  assert.ok(after.includes(`<div class="msg" id="delivered-${id}">`), 'listed under recent deliveries');
 
   const health = await (await fetch(`${base}/health`)).json() as { spool: { freeBytes: number }; memory: { totalBytes: number }; load: number[] };
   assert.ok(health.spool.freeBytes > 0);
