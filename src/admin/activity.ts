@@ -59,6 +59,16 @@ export class Activity extends EventEmitter {
   upstream: UpstreamState | null = null;
   /** Admin "smtp disable" sets this: new SMTP sessions are then refused with 421. */
   smtpEnabled = true;
+  /**
+   * Expiry dates (ms since epoch) of credentials the alerts watch besides the TLS certificates, by
+   * name: e.g. an OAuth2 refresh token or client secret, set by whatever code loads it.
+   */
+  readonly expiries = new Map<string, number>();
+
+  setExpiry(name: string, expiresAt: number | null): void {
+    if (expiresAt === null) this.expiries.delete(name);
+    else this.expiries.set(name, expiresAt);
+  }
 
   /** One step of a message's life: counted, logged as one structured line, announced to listeners. */
   step(log: Log, step: MessageStep, fields: StepFields, msg: string, level: 'info' | 'warn' | 'error' = 'info'): void {

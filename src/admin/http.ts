@@ -56,6 +56,7 @@ export function createStatusServer(control: RelayControl, opts: { remoteClients:
       recent: activity.recent,
       upstreamAddress: control.upstream,
       upstream: activity.upstream,
+      expiries: activity.expiries,
       smtpEnabled: activity.smtpEnabled,
       counts: activity.counts,
       actionsEnabled: control.adminPassword !== null,

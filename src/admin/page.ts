@@ -10,6 +10,8 @@ export interface PageData {
   recent: Delivery[];
   upstreamAddress?: string;
   upstream: UpstreamState | null;
+  /** Watched credential expiries (activity.expiries). */
+  expiries?: ReadonlyMap<string, number>;
   health: Health;
   smtpEnabled: boolean;
   counts: { received: number; forwarded: number; failed: number; retried: number };
@@ -115,6 +117,7 @@ function upstreamSection(d: PageData): string {
     rows.push(['Last session', time(u.connectedAt)], ['TLS', u.tls || 'no'], ['Authentication', u.auth || 'none']);
   }
   if (u?.tokenExpiresAt) rows.push(['Token expires', time(u.tokenExpiresAt)]);
+  for (const [name, at] of d.expiries ?? []) rows.push([`${name} expires`, time(at)]);
   if (u?.failingSince) rows.push(['Failing since', `${time(u.failingSince)} (${duration((d.now - u.failingSince) / 1000)})`]);
   if (u?.lastError) rows.push(['Last error', `${time(u.lastErrorAt)}: ${u.lastError}`]);
   return `<section id="upstream"><h2>Upstream</h2><dl>${rows.map(([k, v]) => `<dt>${e(k)}</dt><dd>${e(v)}</dd>`).join('')}</dl></section>`;

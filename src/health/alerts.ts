@@ -134,9 +134,12 @@ export class AlertMonitor {
       }
       if (validTo <= limit) expiring.push(`  ${c.name}: ${validTo < Date.now() ? 'expired' : 'expires'} ${new Date(validTo).toISOString()}`);
     }
+    for (const [name, at] of activity.expiries) {
+      if (at <= limit) expiring.push(`  ${name}: ${at < Date.now() ? 'expired' : 'expires'} ${new Date(at).toISOString()}`);
+    }
     if (!expiring.length) return;
-    await this.raise('certificate', `TLS certificate expiring within ${this.deps.config.expiryDays} days`, [
-      `These certificates expire within ${this.deps.config.expiryDays} days (--alert-expiry-days):`,
+    await this.raise('certificate', `certificate or secret expiring within ${this.deps.config.expiryDays} days`, [
+      `These expire within ${this.deps.config.expiryDays} days (--alert-expiry-days):`,
       ...expiring,
       '',
       'Renew them and restart relaybox.',

@@ -811,7 +811,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     name: 'alert-expiry-days',
     arg: 'days',
     group: 'relaybox',
-    help: 'Alert when a TLS certificate in use expires within this many days (default 14).',
+    help: 'Alert when a TLS certificate in use (or a watched secret) expires within this many days (default 14).',
     support: 'yes',
     extension: true,
   },

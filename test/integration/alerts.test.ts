@@ -80,7 +80,7 @@ test('alert "certificate": the server certificate expires within --alert-expiry-
     '--alert-to', ADMIN, '--alert-expiry-days', '14']);
   await waitUntil(() => alertsIn(sink, 'certificate').length === 1, 'the certificate alert at the sink');
   const text = alertsIn(sink, 'certificate')[0]!.data.toString();
-  assert.match(text, /Subject: \[relaybox alert\] TLS certificate expiring within 14 days/);
+  assert.match(text, /Subject: \[relaybox alert\] certificate or secret expiring within 14 days/);
   assert.ok(text.includes(`server certificate (${pki.serverPemFile}): expires `));
   await sendAll(relay.port, [makeMessage('after-cert-alert')]);
   await relay.waitForLog((l) => l.msg === 'alert held back (--alert-interval)' && l.alert === 'certificate');
