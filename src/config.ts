@@ -55,6 +55,14 @@ export interface RelayConfig {
   retry: { enabled: boolean; delay: number; maxDelay: number; maxAge: number };
   forwardConnections: number;
 
+  /** Filter chain items (split at commas) for --filter and --client-filter. */
+  filters: { server: string[]; client: string[] };
+  filterTimeout: number;
+  addressVerifier?: string;
+  deliveryDir: string;
+  /** Relative program paths in filter and verifier specs are resolved against this. */
+  baseDir: string;
+
   daemon: boolean;
   closeStderr: boolean;
   pidFile?: string;
@@ -251,7 +259,7 @@ export function buildConfig(rawValues: OptionValue[], baseDir = process.cwd()): 
       throw new UsageError(`${forwardWhere}: ${(e as Error).message}`);
     }
   }
-  for (const o of ['forward', 'forward-on-disconnect', 'poll', 'immediate', 'forward-to-some']) {
+  for (const o of ['forward', 'forward-on-disconnect', 'poll', 'immediate', 'forward-to-some', 'client-filter']) {
     if (opts.has(o) && !forwardTo) usage(o, `--${o} needs a server to forward to: add --forward-to host:port`);
   }
   if (opts.has('client-interface') && forwardTo?.kind === 'unix') usage('client-interface', '--client-interface cannot be used with a unix-domain --forward-to');
@@ -360,6 +368,11 @@ export function buildConfig(rawValues: OptionValue[], baseDir = process.cwd()): 
       maxAge: seconds(opts, 'retry-max-age', 432000, false),
     },
     forwardConnections: integer(opts, 'forward-connections', 2, 1, 64),
+    filters: { server: opts.list('filter'), client: opts.list('client-filter') },
+    filterTimeout: seconds(opts, 'filter-timeout', 60, false),
+    addressVerifier: opts.get('address-verifier'),
+    deliveryDir: resolvePath(opts.get('delivery-dir')) ?? spoolDir,
+    baseDir,
     daemon: !opts.has('no-daemon'),
     closeStderr: opts.has('close-stderr'),
     pidFile: resolvePath(opts.get('pid-file')),

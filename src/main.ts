@@ -24,6 +24,9 @@ import { createClientLogin, type ClientLogin } from './forward/client-auth';
 import { DAEMON_CHILD_ENV, dropPrivileges, type UserIds, lookupUser, removePidFile, runAsDaemon, signalReady, writePidFile } from './process/daemon';
 import { runPasswd } from './auth/passwd-command';
 import { reasons } from './spool/envelope';
+import { parseForwardTarget } from './forward/target';
+import { closePolicy, createPolicy, type Policy } from './policy';
+import type { Route } from './forward/runner';
 import { startObservers } from './admin/start';
 
 declare const RELAYBOX_VERSION: string;
@@ -104,6 +107,13 @@ async function start(values: OptionValue[]): Promise<void> {
     runAs = await lookupUser(userName);
     if (!runAs) fail(`--user: there is no user "${userName}" (relaybox started as root runs as "daemon" unless --user names another; --user=root keeps root)`);
   }
+  let policy: Policy;
+  try {
+    policy = createPolicy(cfg, log);
+  } catch (e) {
+    log.flush();
+    fail((e as Error).message);
+  }
   const spool = await prepareSpool(cfg, log, runAs);
 
   let login: ClientLogin | null = null;
@@ -113,8 +123,19 @@ async function start(values: OptionValue[]): Promise<void> {
     });
   }
   const target = cfg.forwardTo;
+  const logins = new Map<string, ClientLogin>();
+  const loginFor = (selector: string | undefined): ClientLogin | null => {
+    if (!selector || !cfg.clientAuth) return login;
+    let l = logins.get(selector);
+    if (!l) {
+      l = createClientLogin(cfg.clientAuth, cfg.clientAuthConfig, { info: (m) => log.info(m), warn: (m) => log.warn(m), error: (m) => log.error(m) }, selector);
+      logins.set(selector, l);
+    }
+    return l;
+  };
+  const connect = async (route?: Route) => openUpstream(cfg, route?.address ? parseForwardTarget(route.address) : target!, loginFor(route?.selector), log);
   const runner = target
-    ? new QueueRunner({ cfg, spool, log, connect: () => openUpstream(cfg, target, login, log) })
+    ? new QueueRunner({ cfg, spool, log, connect, clientFilter: policy.clientFilter })
     : null;
 
   if (cfg.oneShot) {
@@ -140,7 +161,8 @@ async function start(values: OptionValue[]): Promise<void> {
       const server = createSmtpServer(cfg, spool, log, {
         disconnected: () => { if (cfg.forwardOnDisconnect) runner?.request('client disconnected'); },
         forwardNow: cfg.immediate && runner ? immediate : undefined,
-      });
+        rescan: () => runner?.request('a filter asked for the spool to be scanned'),
+      }, { filter: policy.serverFilter, verifier: policy.verifier });
       try {
         await listen(server, cfg.port, host);
       } catch (e) {
@@ -187,6 +209,7 @@ async function start(values: OptionValue[]): Promise<void> {
       new Promise((r) => setTimeout(r, 5000).unref()),
     ]);
     await Promise.race([runner?.idle(), new Promise((r) => setTimeout(r, 5000).unref())]);
+    closePolicy(policy);
     if (cfg.pidFile) removePidFile(cfg.pidFile);
     await releaseSpool(spool).catch(() => undefined);
     log.flush();

@@ -6,6 +6,7 @@ import type { Log } from '../log';
 import { reasons, type Envelope } from '../spool/envelope';
 import type { Spool } from '../spool/store';
 import { ForwardError, type Upstream } from './upstream';
+import type { FilterChain } from '../filters/chain';
 import { activity, classifyUpstreamError } from '../admin/activity';
 
 export interface RunSummary {
@@ -18,12 +19,27 @@ export interface RunSummary {
 
 export type Outcome = 'sent' | 'failed' | 'deferred' | 'skipped';
 
+/** A message's own next hop or client account, from its envelope (per-message routing). */
+export interface Route {
+  /** ForwardToAddress, when set. */
+  address?: string;
+  /** ClientAccountSelector, when set. */
+  selector?: string;
+}
+
 export interface RunnerDeps {
   cfg: RelayConfig;
   spool: Spool;
   log: Log;
-  connect(): Promise<Upstream>;
+  /** A session with --forward-to, or with a message's own route. */
+  connect(route?: Route): Promise<Upstream>;
+  clientFilter?: FilterChain;
   now?: () => number;
+}
+
+export function routeOf(env: Envelope): Route | null {
+  if (!env.forwardToAddress && !env.clientAccountSelector) return null;
+  return { address: env.forwardToAddress || undefined, selector: env.clientAccountSelector || undefined };
 }
 
 export function retryDelayMs(retry: RelayConfig['retry'], failures: number): number {
@@ -54,6 +70,8 @@ export class QueueRunner {
   private upstreamFailures = 0;
   private upstreamRetryAt = 0;
   private stopped = false;
+  /** A client filter asked for this run to stop after the message it saw (exit codes 102, 104, 105). */
+  private stopScan = false;
   private readonly idleSessions: Upstream[] = [];
   private idleTimer: NodeJS.Timeout | null = null;
   private readonly now: () => number;
@@ -171,10 +189,11 @@ export class QueueRunner {
       return summary;
     }
     let stopRun = false;
+    this.stopScan = false;
     const worker = async () => {
       let upstream: Upstream | null = this.takeIdle();
       try {
-        while (!stopRun && !this.stopped) {
+        while (!stopRun && !this.stopScan && !this.stopped) {
           const id = ids.shift();
           if (!id) break;
           const result = await this.forwardOne(id, async () => {
@@ -259,28 +278,39 @@ export class QueueRunner {
       }
       activity.step(log, 'retrying', { id, client: env.client, upstream: cfg.forwardTo?.text, attempt: failures + 1 }, 'retrying a message');
     }
-    const routing = env.forwardToAddress ? 'ForwardToAddress' : env.forwardTo ? 'ForwardTo' : env.clientAccountSelector ? 'ClientAccountSelector' : '';
-    if (routing) {
-      // Sending it to --forward-to instead would misroute it: fail it with a reason instead.
-      await spool.fail(id, env, `the envelope's ${routing} field (per-message routing) is not supported yet (planned, issue 4)`, '');
-      activity.step(log, 'failed', { id, client: env.client, field: routing }, 'message failed: per-message routing is not supported yet', 'warn');
-      return 'failed';
+    let content = committed?.content;
+    const filter = this.deps.clientFilter;
+    let filtered = false;
+    if (filter && env.forwardTo) {
+      // A routing filter: it runs before connecting, to say where the message goes.
+      const r = await this.runClientFilter(id, env, true);
+      if (typeof r === 'string') return r;
+      [env, content, filtered] = [r, undefined, true];
     }
     if (!env.toRemote.length) {
       await spool.fail(id, env, 'no remote recipients', '');
       activity.step(log, 'failed', { id, client: env.client, reason: 'no remote recipients' }, 'message failed: no remote recipients', 'warn');
       return 'failed';
     }
+    const route = routeOf(env);
     let up: Upstream;
     try {
-      up = await upstream();
+      up = route ? await this.deps.connect(route) : await upstream();
     } catch (e) {
       const fe = e instanceof ForwardError ? e : new ForwardError((e as Error).message, undefined, false, true);
-      throw new UpstreamUnreachable(fe.message, await this.transientOrFail(id, env, fe, true));
+      if (!route) throw new UpstreamUnreachable(fe.message, await this.transientOrFail(id, env, fe, true));
+      // A routed next hop that cannot be reached holds up only its own messages.
+      log.warn({ id, route, err: fe.message }, 'cannot connect to the message\'s own next hop');
+      return this.transientOrFail(id, env, fe, true);
     }
     try {
+      if (filter && !filtered) {
+        const r = await this.runClientFilter(id, env, false);
+        if (typeof r === 'string') return r;
+        [env, content] = [r, undefined];
+      }
       const started = this.now();
-      const result = await up.send(env, committed?.content ?? spool.contentPath(id), !cfg.forwardToSome);
+      const result = await up.send(env, content ?? spool.contentPath(id), !cfg.forwardToSome);
       if (!result.rejected.length) {
         await spool.remove(id);
         activity.step(log, 'forwarded', { id, client: env.client, upstream: up.description, to: env.toRemote.length, ms: this.now() - started, response: printable(result.response) }, 'message forwarded');
@@ -290,7 +320,33 @@ export class QueueRunner {
     } catch (e) {
       const fe = e instanceof ForwardError ? e : new ForwardError((e as Error).message, undefined, false, false);
       return this.transientOrFail(id, env, fe, false);
+    } finally {
+      if (route) up.close();
     }
+  }
+
+  /**
+   * --client-filter on a busy message. Ok: the envelope as the filter left it. Otherwise what became
+   * of the message: failed (ReasonCode 550 unless the filter gave a code), or skipped (abandoned).
+   */
+  private async runClientFilter(id: string, env: Envelope, routing: boolean): Promise<Envelope | Outcome> {
+    const { spool, log } = this.deps;
+    const r = await this.deps.clientFilter!.run({ id, contentPath: spool.contentPath(id), envelopePath: spool.envelopePath(id, 'busy') });
+    if (r.special) this.stopScan = true;
+    if (r.outcome === 'abandon') {
+      await spool.unlock(id);
+      activity.step(log, 'filtered', { id, client: env.client, filter: r.filter, outcome: 'abandon' }, 'message abandoned by the client filter');
+      return 'skipped';
+    }
+    const current = await spool.readEnvelope(id, 'busy').catch(() => null);
+    if (r.outcome === 'ok' && current) {
+      activity.step(log, 'filtered', { id, client: env.client, filter: r.filter, outcome: 'ok' }, 'message passed the client filter');
+      return current;
+    }
+    const reason = r.outcome === 'ok' ? 'the client filter left an unreadable envelope' : routing ? `routing filter failed: ${r.reason}` : r.reason;
+    await spool.fail(id, current ?? env, reason, r.code ?? 550);
+    activity.step(log, 'failed', { id, client: env.client, filter: r.filter, reason, code: r.code ?? 550 }, 'message failed by the client filter', 'warn');
+    return 'failed';
   }
 
   /** Some recipients refused. With --forward-to-some the others got it; the rest is failed or retried. */
@@ -302,8 +358,8 @@ export class QueueRunner {
     const temporary = rejected.every((r) => r.code !== undefined && r.code < 500);
     const reason = `${accepted.length ? 'one or more recipients rejected' : 'all recipients rejected'}: ${printable(rejected.map((r) => `<${r.address}> ${r.response}`).join('; '))}`;
     const code = rejected.find((r) => r.code)?.code ?? '';
-    const step = { id, client: env.client, upstream: cfg.forwardTo?.text, reason, code };
-    activity.upstreamError(cfg.forwardTo?.text, 'rejected', reason);
+    const step = { id, client: env.client, upstream: routeOf(env)?.address ?? cfg.forwardTo?.text, reason, code };
+    activity.upstreamError(step.upstream, 'rejected', reason);
     if (delivered.length) activity.step(log, 'partial', { ...step, delivered: delivered.length }, 'message forwarded to some recipients');
     if (temporary && cfg.retry.enabled) {
       await spool.defer(id, kept, reason, code);
@@ -318,8 +374,9 @@ export class QueueRunner {
   private async transientOrFail(id: string, env: Envelope, e: ForwardError, atConnect: boolean): Promise<Outcome> {
     const { spool, cfg, log } = this.deps;
     const reason = printable(e.message);
-    const step = { id, client: env.client, upstream: cfg.forwardTo?.text, reason, code: e.code };
-    activity.upstreamError(cfg.forwardTo?.text, classifyUpstreamError({ ...e, message: reason, atConnect }), reason);
+    const upstream = routeOf(env)?.address ?? cfg.forwardTo?.text;
+    const step = { id, client: env.client, upstream, reason, code: e.code };
+    activity.upstreamError(upstream, classifyUpstreamError({ ...e, message: reason, atConnect }), reason);
     if (e.permanent) {
       await spool.fail(id, env, reason, e.code ?? '');
       activity.step(log, 'failed', step, 'message failed: the upstream refused it permanently', 'warn');

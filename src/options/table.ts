@@ -149,8 +149,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     group: 'client',
     help: 'Filter run on each message just before it is forwarded.',
     more: 'A program path, or net:, spam:, spam-edit: or a built-in filter. Needs a forward-to address.',
-    support: 'planned',
-    issue: 4,
+    support: 'yes',
   },
   {
     name: 'client-interface',
@@ -247,8 +246,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     group: 'server',
     help: 'Program that checks each recipient address.',
     more: 'A program path, net:<address> or account:[params].',
-    support: 'planned',
-    issue: 4,
+    support: 'yes',
   },
   {
     name: 'anonymous',
@@ -270,8 +268,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     more:
       'E-MailRelay also gives this option the short letter -s, which clashes with --spool-dir; ' +
       'in relaybox -s always means --spool-dir, so use the long name.',
-    support: 'planned',
-    issue: 4,
+    support: 'yes',
   },
   {
     name: 'dnsbl',
@@ -304,8 +301,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     more:
       'A program path, or net:, spam:, spam-edit: or a built-in filter. ' +
       'Not allowed with --no-smtp, --dont-serve or --as-client.',
-    support: 'planned',
-    issue: 4,
+    support: 'yes',
   },
   {
     name: 'filter-timeout',
@@ -313,8 +309,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     arg: 'seconds',
     group: 'server',
     help: 'Timeout for filters and address verifiers (default 60).',
-    support: 'planned',
-    issue: 4,
+    support: 'yes',
   },
   {
     name: 'server-smtp-config',

@@ -96,11 +96,6 @@ const EMAILRELAY_OPTIONS: ReadonlyArray<readonly [string, OptionGroup]> = [
 
 // Planned options: the group each must be in and the issue that implements it.
 const PLANNED: ReadonlyArray<readonly [string, OptionGroup, number | undefined]> = [
-  ['client-filter', 'client', 4],
-  ['filter', 'server', 4],
-  ['filter-timeout', 'server', 4],
-  ['address-verifier', 'server', 4],
-  ['delivery-dir', 'server', 4],
   ['pop', 'pop', 4],
   ['pop-port', 'pop', 4],
   ['pop-auth', 'pop', 4],
