@@ -3,7 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cleanup, filesEnding, makeMessage, relayFor, sendAll, sinkFor, waitUntil, FAST_RETRY } from './forward-util';
-import { freePort, type LogLine } from '../lib/relay';
+import { freePort, tempDir, removeDir, type LogLine } from '../lib/relay';
+import { shellScript } from '../lib/programs';
 import { AdminClient } from '../lib/admin-client';
 
 function story(logs: LogLine[], id: string): LogLine[] {
@@ -55,4 +56,22 @@ test('received, failed, unfailed: the failed message keeps its story', async (t)
   assert.equal(unfailed.client, '127.0.0.1');
   assert.equal(unfailed.by, 'admin unfail-all');
   assert.match(JSON.stringify(unfailed.clearedReasons), /554 .*relay access denied/);
+});
+
+test('server and client filters: a "filtered" line with the filter and its outcome', async (t) => {
+  const defer = cleanup(t);
+  const dir = tempDir();
+  defer(() => removeDir(dir));
+  const pass = shellScript(dir, 'pass.sh', 'exit 0');
+  const sink = await sinkFor(defer);
+  const relay = await relayFor(defer, ['--forward-to', `127.0.0.1:${sink.port}`, '--forward-on-disconnect', '--filter', pass, '--client-filter', pass]);
+  await sendAll(relay.port, [makeMessage('filtered')]);
+  await sink.waitFor(1);
+  const forwarded = await relay.waitForLog('message forwarded');
+  const lines = story(relay.logs, String(forwarded.id));
+  assert.deepEqual(lines.map((l) => l.step), ['filtered', 'received', 'filtered', 'forwarded']);
+  assert.equal(lines[0]!.msg, 'message passed the filter');
+  assert.equal(lines[2]!.msg, 'message passed the client filter');
+  for (const l of lines) assert.equal(l.client, '127.0.0.1');
+  assert.equal(lines[0]!.outcome, 'ok');
 });
