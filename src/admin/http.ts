@@ -38,6 +38,23 @@ function readForm(req: http.IncomingMessage): Promise<URLSearchParams | null> {
   });
 }
 
+/** What a redirect after an action may show: fixed texts only, so a crafted link cannot put words on the page. */
+const ERRORS: Record<string, string> = {
+  'actions-off': 'Actions are off: start relaybox with --admin-password-file.',
+  'wrong-password': 'Wrong admin password: nothing was retried.',
+  'locked': 'Too many wrong passwords: try again in a minute.',
+  'no-such-message': 'There is no such failed message (already retried or deleted?).',
+};
+const ID = /^[A-Za-z0-9._-]{1,200}$/;
+
+function notices(url: URL): { notice?: string; error?: string } {
+  const retried = url.searchParams.get('retried');
+  return {
+    notice: retried && ID.test(retried) ? `Message ${retried} is queued for another attempt.` : undefined,
+    error: ERRORS[url.searchParams.get('error') ?? ''],
+  };
+}
+
 function redirect(res: http.ServerResponse, params: Record<string, string>): void {
   const q = new URLSearchParams(params).toString();
   res.writeHead(303, { Location: `/${q ? '?' + q : ''}`, 'Content-Length': 0, ...SECURITY_HEADERS });
@@ -60,8 +77,7 @@ export function createStatusServer(control: RelayControl, opts: { remoteClients:
       smtpEnabled: activity.smtpEnabled,
       counts: activity.counts,
       actionsEnabled: control.adminPassword !== null,
-      notice: url.searchParams.get('notice') ?? undefined,
-      error: url.searchParams.get('error') ?? undefined,
+      ...notices(url),
       now: Date.now(),
     }));
   }
@@ -70,14 +86,14 @@ export function createStatusServer(control: RelayControl, opts: { remoteClients:
     const form = await readForm(req);
     if (!form) return send(res, 413, 'text/plain; charset=utf-8', 'form too large\n');
     const id = form.get('id') ?? '';
-    if (control.adminPassword === null) return redirect(res, { error: 'Actions are off: start relaybox with --admin-password-file.' });
+    if (control.adminPassword === null) return redirect(res, { error: 'actions-off' });
     const check = checkPassword(control, form.get('password') ?? '');
     if (check !== 'ok') {
       log.warn({ address, id }, check === 'locked' ? 'status page: admin password refused (too many wrong passwords in the last minute)' : 'status page: wrong admin password');
-      return redirect(res, { error: check === 'locked' ? 'Too many wrong passwords: try again in a minute.' : 'Wrong admin password: nothing was retried.' });
+      return redirect(res, { error: check === 'locked' ? 'locked' : 'wrong-password' });
     }
-    if (!(await retryFailed(control, id, `status page (${address})`))) return redirect(res, { error: `There is no failed message ${id}.` });
-    return redirect(res, { notice: `Message ${id} is queued for another attempt.` });
+    if (!ID.test(id) || !(await retryFailed(control, id, `status page (${address})`))) return redirect(res, { error: 'no-such-message' });
+    return redirect(res, { retried: id });
   }
 
   const server = http.createServer((req, res) => {

@@ -76,7 +76,7 @@ class AdminSession {
 
   constructor(private readonly socket: net.Socket, private readonly control: RelayControl) {
     this.authenticated = control.adminPassword === null;
-    socket.setEncoding('latin1');
+    socket.setEncoding('utf8'); // a UTF-8 password compares with the password file's UTF-8
     socket.on('data', (d: string) => this.onData(d));
     socket.on('error', () => undefined);
     socket.on('close', () => this.cleanup());

@@ -77,7 +77,8 @@ export class AlertMonitor {
   }
 
   private stepHappened(step: MessageStep, f: StepFields): void {
-    if (step === 'failed' && f.from !== this.deps.config.from && !this.isAlert(f)) {
+    // A failed alert does not raise another (it is in the failed list, and the log says why).
+    if (step === 'failed' && !this.isAlert(f)) {
       void this.raise('failed', `message ${f.id} failed`, [
         `A message could not be delivered and was moved to the failed state (.bad):`,
         '',

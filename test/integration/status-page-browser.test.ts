@@ -64,7 +64,7 @@ test('status page in Chromium: see the failed message and its reason, retry it, 
   const again = page.locator(`[id="failed-${id}"]`);
   await again.locator('input[name=password]').fill(password);
   await again.locator('button', { hasText: 'Retry' }).click();
-  await page.waitForURL(/notice=/);
+  await page.waitForURL(/retried=/);
   assert.match((await page.locator('.notice').textContent())!, new RegExp(`Message ${id.replace(/\./g, '\\.')} is queued for another attempt`));
   await sink.waitFor(2);
   await relay.waitForLog((l) => l.msg === 'message forwarded' && l.id === id);
