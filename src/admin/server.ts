@@ -8,6 +8,7 @@ import { isLocalAddress, unmapAddress } from '../smtp/access';
 import { activity, type MessageStep, type StepFields } from './activity';
 import { checkPassword, retryAllFailed, type RelayControl } from './actions';
 import { queueSnapshot } from './queue';
+import { readHealth } from '../health/health';
 
 export const PROMPT = 'E-MailRelay> ';
 const MAX_ERRORS = 30;
@@ -58,6 +59,11 @@ export async function statusLines(control: RelayControl): Promise<string[]> {
     if (u.lastError) lines.push(`Upstream last error: ${new Date(u.lastErrorAt).toISOString()} ${u.lastError}`);
     if (u.failingSince) lines.push(`Upstream failing since: ${new Date(u.failingSince).toISOString()}`);
   }
+  const h = await readHealth(control.spool.dir);
+  if (h.spool) lines.push(`Spool disk free: ${Math.round(h.spool.freeBytes / 1048576)} MiB (${h.spool.freePercent.toFixed(1)} %)`);
+  lines.push(`Memory: ${Math.round(h.memory.processRssBytes / 1048576)} MiB used by relaybox, ${Math.round(h.memory.availableBytes / 1048576)} MiB available`);
+  lines.push(`Load: ${h.load.map((l) => l.toFixed(2)).join(' ')}`);
+  if (h.cpuTemperatureCelsius !== null) lines.push(`CPU temperature: ${h.cpuTemperatureCelsius.toFixed(1)} C`);
   lines.push(`Uptime: ${Math.round((Date.now() - activity.startedAt) / 1000)} s`);
   return lines;
 }

@@ -62,6 +62,8 @@ test('admin: list, failures, flush, notify, status, unfail-all, forward, pid, in
   assert.ok(status.includes('Queue: 0 ready, 0 busy, 1 failed'), status.join('\n'));
   assert.ok(status.includes('SMTP server: enabled'));
   assert.ok(status.includes(`Upstream: 127.0.0.1:${sink.port}`));
+  assert.ok(status.some((l) => /^Spool disk free: \d+ MiB \(\d+\.\d %\)$/.test(l)), status.join('\n'));
+  assert.ok(status.some((l) => /^Memory: \d+ MiB used by relaybox/.test(l)));
 
   // unfail-all: back to ready with the failure reasons cleared (and kept in the log).
   assert.match(reasons(readEnvelopeFile(relay.spool, `${failedId}.envelope.bad`))[0]!.reason, /no such user/);
@@ -181,4 +183,19 @@ test('admin: start-up refuses --admin-terminate without --admin, an empty passwo
   r = run(['--admin', String(taken)]);
   assert.equal(r.status, 2);
   assert.match(r.stderr, /cannot listen for the admin interface on 127\.0\.0\.1:\d+/);
+});
+
+test('admin: listens on --interface admin= addresses only; the status page on the SMTP addresses', async (t) => {
+  const defer = cleanup(t);
+  const spool = tempDir();
+  defer(() => removeDir(spool));
+  const [smtpPort, adminPort, statusPort] = [await freePort(), await freePort(), await freePort()];
+  const relay = await relayFor(defer, ['--no-daemon', '--log', '--user', 'root', '--spool-dir', spool, '--port', String(smtpPort),
+    '--interface', 'smtp=127.0.0.1', '--interface', 'admin=127.0.0.2', '--admin', String(adminPort), '--status-port', String(statusPort)], { raw: true, spool });
+  await assert.rejects(AdminClient.connect(adminPort, '\n', '127.0.0.1'), /ECONNREFUSED/, 'no admin interface on the SMTP-only address');
+  const onAdminAddress = await AdminClient.connect(adminPort, '\n', '127.0.0.2');
+  defer(() => onAdminAddress.close());
+  assert.deepEqual(await onAdminAddress.command('pid'), [String(relay.proc.pid)]);
+  assert.equal((await fetch(`http://127.0.0.1:${statusPort}/health`)).status, 200);
+  await assert.rejects(fetch(`http://127.0.0.2:${statusPort}/health`), 'no status page on the admin-only address');
 });
