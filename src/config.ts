@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { UsageError, type OptionValue } from './options/parse';
 import { parseSwitches } from './options/switches';
 import { parseForwardTarget, type ForwardTarget } from './forward/target';
+import { accessConfig, type AccessConfig } from './smtp/access-config';
 import { parseObserveOptions, type ObserveConfig } from './admin/options';
 
 export type AnonymousScope = 'vrfy' | 'server' | 'content' | 'client';
@@ -36,6 +37,8 @@ export interface RelayConfig {
   serverSmtp: { pipelining: boolean; smtputf8: boolean; smtputf8strict: boolean; strictparsing: boolean; alabels: boolean };
   serverTls: null | { implicit: boolean; required: boolean; keyCert: KeyAndCert; verify?: string };
   tls: TlsVersions;
+  /** Who may send: --server-auth, --server-auth-config, --dnsbl and the relaybox limits (smtp/access-config.ts). */
+  access: AccessConfig;
 
   forwardTo?: ForwardTarget;
   forwardAtStart: boolean;
@@ -339,6 +342,7 @@ export function buildConfig(rawValues: OptionValue[], baseDir = process.cwd()): 
     serverSmtp: server.switches,
     serverTls,
     tls: parseTlsConfig(opts, warnings),
+    access: accessConfig(opts, baseDir, warnings),
     forwardTo,
     forwardAtStart: opts.has('forward'),
     forwardOnDisconnect: opts.has('forward-on-disconnect'),

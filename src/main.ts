@@ -16,6 +16,7 @@ import { createLog, type Log } from './log';
 import { helpText } from './options/help';
 import { parseCommandLine, readConfigFile, UsageError, type OptionValue } from './options/parse';
 import { createSmtpServer, type ImmediateResult } from './smtp/server';
+import { createServerAccess, type ServerAccess } from './smtp/server-access';
 import { Spool } from './spool/store';
 import { claimSpool, recoverSpool, releaseSpool } from './spool/recover';
 import { QueueRunner } from './forward/runner';
@@ -157,11 +158,20 @@ async function start(values: OptionValue[]): Promise<void> {
 
   const servers: SMTPServer[] = [];
   if (cfg.smtp) {
+    let access: ServerAccess;
+    try {
+      access = createServerAccess(cfg.access, log, !!cfg.serverTls);
+    } catch (e) {
+      log.error({ err: (e as Error).message }, 'cannot set up smtp authentication');
+      log.flush();
+      fail((e as Error).message);
+    }
     for (const host of listenAddresses(cfg)) {
       const server = createSmtpServer(cfg, spool, log, {
         disconnected: () => { if (cfg.forwardOnDisconnect) runner?.request('client disconnected'); },
         forwardNow: cfg.immediate && runner ? immediate : undefined,
         rescan: () => runner?.request('a filter asked for the spool to be scanned'),
+        access,
       }, { filter: policy.serverFilter, verifier: policy.verifier });
       try {
         await listen(server, cfg.port, host);

@@ -20,6 +20,8 @@ export interface RelayControl {
   terminate(): void;
   adminPassword: string | null;
   adminTerminate: boolean;
+  /** --dnsbl is configured (admin "dnsbl stop|start" can suspend it). */
+  dnsbl: boolean;
 }
 
 /** Wrong passwords (both front ends) within the last minute; past the limit every attempt is refused. */

@@ -59,6 +59,12 @@ export class Activity extends EventEmitter {
   upstream: UpstreamState | null = null;
   /** Admin "smtp disable" sets this: new SMTP sessions are then refused with 421. */
   smtpEnabled = true;
+  /** Admin "dnsbl stop [seconds]": no DNSBL look-ups until then (Infinity: until "dnsbl start"). */
+  dnsblSuspendedUntil = 0;
+
+  dnsblSuspended(now = Date.now()): boolean {
+    return now < this.dnsblSuspendedUntil;
+  }
   /**
    * Expiry dates (ms since epoch) of credentials the alerts watch besides the TLS certificates, by
    * name: e.g. an OAuth2 refresh token or client secret, set by whatever code loads it.

@@ -31,6 +31,7 @@ const INFO: Record<string, string[]> = {
 
 function commands(control: RelayControl): string {
   const names = ['flush', 'forward', 'help', 'info', 'list', 'failures', 'notify', 'pid', 'quit', 'smtp', 'status', 'unfail-all'];
+  if (control.dnsbl) names.push('dnsbl');
   if (control.adminTerminate) names.push('terminate');
   if (control.adminPassword !== null) names.push('password');
   return `commands: ${names.sort().join(', ')}`;
@@ -203,8 +204,22 @@ class AdminSession {
         const text = INFO[(arg[0] ?? '').toLowerCase()];
         return text ? this.reply(text) : this.unrecognised('error: usage: info version|warranty|credit|copyright');
       }
-      case 'dnsbl':
-        return this.reply(['error: no dnsbl checking (relaybox has no --dnsbl yet)']);
+      case 'dnsbl': {
+        const what = (arg[0] ?? '').toLowerCase();
+        const secs = arg[1];
+        if (!((what === 'stop' && (secs === undefined || /^\d+$/.test(secs))) || (what === 'start' && secs === undefined))) {
+          return this.unrecognised('error: usage: dnsbl stop [seconds] | dnsbl start');
+        }
+        if (!c.dnsbl) return this.reply(['error: no dnsbl checking: start relaybox with --dnsbl']);
+        if (what === 'start') {
+          activity.dnsblSuspendedUntil = 0;
+          c.log.info('dnsbl checks resumed by the admin interface');
+        } else {
+          activity.dnsblSuspendedUntil = secs && Number(secs) > 0 ? Date.now() + Number(secs) * 1000 : Infinity;
+          c.log.info({ seconds: secs && Number(secs) > 0 ? Number(secs) : undefined }, 'dnsbl checks suspended by the admin interface');
+        }
+        return this.reply(['OK']);
+      }
       case 'terminate':
         if (!c.adminTerminate) return this.unrecognised('error: terminate is not enabled: start relaybox with --admin-terminate');
         this.reply(['OK']);

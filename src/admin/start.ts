@@ -44,6 +44,7 @@ export async function startObservers(parts: ObserveParts): Promise<() => Promise
     terminate: parts.terminate,
     adminPassword: o.adminPassword,
     adminTerminate: o.adminTerminate,
+    dnsbl: !!cfg.access.dnsbl,
   };
   const servers: Server[] = [];
   const sockets = new Set<import('node:net').Socket>();

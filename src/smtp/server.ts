@@ -17,6 +17,9 @@ import { legacyTlsCiphers, readCaFiles } from '../tls-files';
 import type { FilterChain } from '../filters/chain';
 import type { Verdict, Verifier } from '../verifiers/verifier';
 import { installVrfy, VRFY_OPTION, type VrfyHandler } from './vrfy';
+import { installCramSha } from './sasl-cram';
+import { installPerConnectionMechanisms, installVrfyAuthGate, AUTH_GATE_OPTION, AUTH_MECHANISMS_OPTION, type AuthGate, type MechanismsFor } from './auth-advertise';
+import type { ServerAccess } from './server-access';
 import { activity } from '../admin/activity';
 
 export interface ImmediateResult {
@@ -32,6 +35,8 @@ export interface ServerHooks {
   forwardNow?(id: string): Promise<ImmediateResult>;
   /** A server filter asked for the spool to be scanned again (exit codes 102 to 104). */
   rescan?(): void;
+  /** Who may send (server-access.ts): limits, DNSBL, AUTH and trusted networks; shared by all listeners. */
+  access?: ServerAccess;
 }
 
 /** The admin's policy hooks: --filter and --address-verifier. */
@@ -97,7 +102,12 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
   installImmediateGreeting();
   installBareLfDotFix();
   installVrfy();
-  const disabled = ['AUTH', 'WIZ', 'SHELL', 'KILL', 'XCLIENT', 'XFORWARD'];
+  installCramSha();
+  installPerConnectionMechanisms();
+  installVrfyAuthGate(); // after installVrfy: the gate comes first
+  const access = hooks.access;
+  const authOn = !!access?.authConfigured;
+  const disabled = [...(authOn ? [] : ['AUTH']), 'WIZ', 'SHELL', 'KILL', 'XCLIENT', 'XFORWARD'];
   if (cfg.anonymous.has('vrfy')) disabled.push('VRFY');
   const tls = cfg.serverTls;
   // smtp-server answers STARTTLS even when it is not offered, with a certificate of its own.
@@ -109,6 +119,10 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
     if (what === 'recipient' && !a) throw smtpError(553, 'mailbox name not allowed: empty recipient');
     if (/[\0\r\n]/.test(a)) throw smtpError(553, `mailbox name not allowed: control characters in the ${what}`);
     if (tls?.required && !session.secure) throw smtpError(530, 'encryption required: use starttls');
+    if (what === 'sender') {
+      const refusal = access?.mailGate(session, !!session.secure);
+      if (refusal) throw smtpError(refusal.code, refusal.message);
+    }
     if (cfg.serverSmtp.alabels) {
       const converted = toALabels(a);
       if (converted === null) throw smtpError(553, `mailbox name not allowed: invalid international domain in <${a}>`);
@@ -124,6 +138,10 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
     hideSize: !cfg.size,
     disabledCommands: disabled,
     authOptional: true,
+    authMethods: [],
+    allowInsecureAuth: true,
+    [AUTH_MECHANISMS_OPTION]: access ? ((session, secure) => access.mechanisms(session, secure)) satisfies MechanismsFor : undefined,
+    [AUTH_GATE_OPTION]: access ? ((session, secure) => access.mailGate(session, secure)) satisfies AuthGate : undefined,
     hidePIPELINING: !cfg.serverSmtp.pipelining,
     hideSMTPUTF8: !cfg.serverSmtp.smtputf8,
     hideSTARTTLS: !tls || tls.implicit,
@@ -153,8 +171,34 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
         log.warn({ address: session.remoteAddress }, 'connection refused: not a local or private address (use --remote-clients to allow it)');
         return cb(smtpError(554, 'access denied'));
       }
-      log.debug({ address: session.remoteAddress, port: session.remotePort }, 'smtp connection');
-      cb();
+      if (!access) {
+        log.debug({ address: session.remoteAddress, port: session.remotePort }, 'smtp connection');
+        return cb();
+      }
+      access.connect(session).then((refusal) => {
+        if (refusal) return cb(smtpError(refusal.code, refusal.message));
+        log.debug({ address: session.remoteAddress, port: session.remotePort }, 'smtp connection');
+        cb();
+      }, (e: Error) => {
+        log.error({ address: session.remoteAddress, err: e.message }, 'cannot check the connection');
+        cb(smtpError(421, 'service not available: try again later'));
+      });
+    },
+
+    onAuth(auth, session, cb) {
+      if (!access) return cb(smtpError(502, 'authentication not available'));
+      const attempt = auth as unknown as import('../auth/server-verify').AuthAttempt;
+      access.authenticate(attempt, session).then((outcome) => {
+        if (outcome.user !== undefined) {
+          (session as { authMethod?: string }).authMethod = attempt.method; // the verifier's 5th argument
+          return cb(null, { user: outcome.user });
+        }
+        const r = outcome.refusal ?? { code: 535, message: 'authentication failed' };
+        cb(null, { user: undefined, responseCode: r.code, message: r.message } as never);
+      }, (e: Error) => {
+        log.error({ err: e.message }, 'authentication error');
+        cb(smtpError(454, 'temporary authentication failure'));
+      });
     },
 
     onMailFrom(address, session, cb) {
@@ -200,6 +244,7 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
 
     onClose(session) {
       peerCertificates.delete(session.id);
+      access?.disconnect(session);
       log.debug({ address: session.remoteAddress }, 'smtp connection closed');
       hooks.disconnected();
     },
@@ -214,7 +259,7 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
       peer: `${unmapAddress(session.remoteAddress)}:${session.remotePort}`,
       domain: cfg.domain,
       mechanism: session.user ? String((session as { authMethod?: string }).authMethod ?? 'plain').toLowerCase() : 'none',
-      authId: typeof session.user === 'string' ? session.user : '',
+      authId: access ? access.authenticationField(session) : typeof session.user === 'string' ? session.user : '',
     });
     const log1 = { address: session.remoteAddress, recipient, verifier: policy.verifier!.name };
     if (v.kind === 'invalid') log.info({ ...log1, temporary: v.temporary, reason: v.reason }, 'recipient refused by the address verifier');
@@ -276,6 +321,7 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
         toLocal: rcpts.flatMap((r) => (r.localMailbox === undefined ? [] : [r.localMailbox])),
         toRemote: recipients,
         client: address,
+        authentication: access ? access.authenticationField(session) : '',
         clientCertificate: peerCertificates.get(session.id) ?? '',
         mailFromAuthIn: typeof args.AUTH === 'string' ? args.AUTH : '',
         utf8MailboxNames: [mailFrom.address, ...recipients].some((a) => NON_ASCII.test(a)),

@@ -88,7 +88,8 @@ test('admin: list, failures, flush, notify, status, unfail-all, forward, pid, in
   assert.match((await admin.command('info copyright')).join(' '), /GNU General Public License/);
   assert.match((await admin.command('info nonsense'))[0]!, /^error: usage: info/);
   assert.match((await admin.command('terminate'))[0]!, /^error: terminate is not enabled/);
-  assert.match((await admin.command('dnsbl stop'))[0]!, /^error: no dnsbl/);
+  assert.match((await admin.command('dnsbl stop'))[0]!, /^error: no dnsbl checking: start relaybox with --dnsbl/);
+  assert.match((await admin.command('dnsbl sideways'))[0]!, /^error: usage: dnsbl stop/);
   assert.equal(relay.proc.exitCode, null, 'still running');
 
   admin.send('quit');

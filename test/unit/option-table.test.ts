@@ -101,16 +101,18 @@ const PLANNED: ReadonlyArray<readonly [string, OptionGroup, number | undefined]>
   ['pop-auth', 'pop', 4],
   ['pop-by-name', 'pop', 4],
   ['pop-no-delete', 'pop', 4],
-  ['server-auth', 'auth', 5],
-  ['server-auth-config', 'auth', 5],
-  ['dnsbl', 'server', 5],
   ['syslog', 'logging', undefined],
   ['localedir', 'process', undefined],
   ['test', 'process', undefined],
 ];
 
-const EXTENSIONS = ['retry-delay', 'retry-max-delay', 'retry-max-age', 'no-retry', 'forward-connections',
-  'admin-password-file', 'status-port', 'alert-to', 'alert-from', 'alert-interval', 'alert-disk-percent', 'alert-upstream-seconds', 'alert-expiry-days'];
+const EXTENSIONS = [
+  'retry-delay', 'retry-max-delay', 'retry-max-age', 'no-retry',
+  'auth-failure-limit', 'auth-failure-lockout', 'auth-failure-delay', 'max-connections', 'max-connections-per-address',
+  'plaintext-auth-from-public', 'pam-concurrency',
+  'forward-connections',
+  'admin-password-file', 'status-port', 'alert-to', 'alert-from', 'alert-interval', 'alert-disk-percent', 'alert-upstream-seconds', 'alert-expiry-days',
+];
 
 test('the reference list itself has 75 distinct names', () => {
   assert.equal(new Set(EMAILRELAY_OPTIONS.map(([n]) => n)).size, 75);
