@@ -4,7 +4,7 @@ NODE ?= node
 UNIT := $(wildcard test/unit/*.test.ts)
 INTEGRATION := $(wildcard test/integration/*.test.ts)
 
-.PHONY: all deps build run test test-unit test-integration typecheck bench clean readme-options fuzz faults
+.PHONY: all deps build run test test-unit test-integration typecheck bench clean readme-options fuzz faults soak
 
 all: build
 
@@ -40,6 +40,10 @@ fuzz: build
 faults: build
 	RELAYBOX_FAULT_SEED=$${SEED:-$$(( RANDOM * 32768 + RANDOM ))} RELAYBOX_FAULT_MESSAGES=$${MESSAGES:-1000} \
 	  $(NODE) --import tsx --test --test-reporter=spec test/integration/faults-upstream.test.ts
+
+# A 10-minute soak at a fixed rate through a faulty upstream: RSS and open files must level off.
+soak: build
+	RELAYBOX_SOAK_SECONDS=$${SOAK_SECONDS:-600} $(NODE) --import tsx --test --test-reporter=spec test/soak/soak.test.ts
 
 bench: build
 	scripts/bench/run

@@ -37,7 +37,7 @@ async function normalMessage(port: number, tag: string): Promise<number> {
 
 test(`${IDLE} idle connections and slowloris clients: a normal client is still served, memory stays bounded`, async (t) => {
   const defer = cleanup(t);
-  const relay = await relayFor(defer, []);
+  const relay = await relayFor(defer, ['--max-connections', String(IDLE + 50)]);
   const pid = relay.proc.pid!;
   const before = rssMb(pid);
   const sockets: net.Socket[] = [];
