@@ -6,6 +6,7 @@ import { UsageError, type OptionValue } from './options/parse';
 import { parseSwitches } from './options/switches';
 import { parseForwardTarget, type ForwardTarget } from './forward/target';
 import { accessConfig, type AccessConfig } from './smtp/access-config';
+import { parseObserveOptions, type ObserveConfig } from './admin/options';
 
 export type AnonymousScope = 'vrfy' | 'server' | 'content' | 'client';
 export type LogField = 'time' | 'unit' | 'address' | 'port' | 'msgid';
@@ -73,6 +74,8 @@ export interface RelayConfig {
   pidFile?: string;
   user?: string;
   log: { level: 'warn' | 'info' | 'debug' | 'trace'; file?: string; format: 'json' | 'text'; fields: Set<LogField> };
+  /** Admin interface, status page, alerts (src/admin). */
+  observe: ObserveConfig;
   warnings: string[];
 }
 
@@ -402,6 +405,7 @@ export function buildConfig(rawValues: OptionValue[], baseDir = process.cwd()): 
     pidFile: resolvePath(opts.get('pid-file')),
     user: opts.get('user'),
     log: { level: logLevel(opts), file: resolvePath(opts.get('log-file')), format, fields },
+    observe: parseObserveOptions(opts, baseDir, domain),
     warnings,
   };
 }

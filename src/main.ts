@@ -32,6 +32,7 @@ import { runOauthCommand } from './forward/oauth/login-command';
 import { parseForwardTarget, type ForwardTarget } from './forward/target';
 import { closePolicy, createPolicy, type Policy } from './policy';
 import type { Route } from './forward/runner';
+import { startObservers } from './admin/start';
 
 declare const RELAYBOX_VERSION: string;
 export const VERSION = typeof RELAYBOX_VERSION === 'string' ? RELAYBOX_VERSION : '0.0.0-dev';
@@ -200,6 +201,12 @@ async function start(values: OptionValue[]): Promise<void> {
     }
   }
 
+  const stopObservers = await startObservers({ cfg, spool, log, runner, terminate: () => void shutdown('admin terminate') }).catch((e: Error) => {
+    log.error({ err: e.message }, 'cannot start the admin interface or status page');
+    log.flush();
+    return fail(e.message, e instanceof UsageError ? 2 : 1);
+  });
+
   if (cfg.pidFile) writePidFile(cfg.pidFile);
   if (runAs) {
     dropPrivileges(runAs);
@@ -224,7 +231,7 @@ async function start(values: OptionValue[]): Promise<void> {
     log.info({ signal }, 'stopping');
     runner?.stop();
     await Promise.race([
-      Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r())))),
+      Promise.all([...servers.map((s) => new Promise<void>((r) => s.close(() => r()))), stopObservers()]),
       new Promise((r) => setTimeout(r, 5000).unref()),
     ]);
     await Promise.race([runner?.idle(), new Promise((r) => setTimeout(r, 5000).unref())]);
@@ -271,7 +278,7 @@ export async function main(argv: string[]): Promise<void> {
       return;
     }
     if (names.has('version')) {
-      process.stdout.write(`relaybox ${VERSION}\n${verbose ? `node ${process.version}\nTLS library: OpenSSL ${process.versions.openssl}\nPOP server: no\nAdmin server: no\n` : ''}`);
+      process.stdout.write(`relaybox ${VERSION}\n${verbose ? `node ${process.version}\nTLS library: OpenSSL ${process.versions.openssl}\nPOP server: no\nAdmin server: yes\n` : ''}`);
       return;
     }
     const values = [...parsed.values];

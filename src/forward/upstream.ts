@@ -14,6 +14,7 @@ import { connectViaSocks } from './socks';
 import { OAuthError } from './oauth/token-errors';
 import { withAdvice } from './oauth/advice';
 import { rewriteSender } from './sender-rewrite';
+import { activity } from '../admin/activity';
 
 export interface SendResult {
   accepted: string[];
@@ -194,7 +195,9 @@ export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, logi
     if (i >= 0) extensions.splice(i, 1);
   }
   const description = target.text;
-  log.info({ upstream: description, tls: conn.secure ? (conn as unknown as { _socket?: tls.TLSSocket })._socket?.getProtocol?.() ?? 'yes' : 'no', auth: login ? 'yes' : 'no' }, 'connected to the upstream server');
+  const tlsVersion = conn.secure ? (conn as unknown as { _socket?: tls.TLSSocket })._socket?.getProtocol?.() ?? 'yes' : 'no';
+  log.info({ upstream: description, tls: tlsVersion, auth: login ? 'yes' : 'no' }, 'connected to the upstream server');
+  activity.upstreamConnected({ address: description, tls: tlsVersion, auth: login ? (conn as unknown as { _authMethod?: string | false })._authMethod || '' : '' });
 
   return {
     description,
@@ -267,7 +270,14 @@ export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, logi
             if (!(err as NodemailerError).responseCode) broken = true;
             const fe = toForwardError(err, false);
             const reason = withAdvice(fe.message, { mailbox: login?.mailbox() });
-            return reject(reason === fe.message ? fe : new ForwardError(reason, fe.code, fe.permanent, false, fe.response));
+            const failure = reason === fe.message ? fe : new ForwardError(reason, fe.code, fe.permanent, false, fe.response);
+            if (broken) return reject(failure);
+            // A refusal (e.g. every recipient refused) can leave the transaction open on the server:
+            // RSET before this session carries the next message, or it gets "503 nested MAIL command".
+            return conn.reset((resetErr) => {
+              if (resetErr) broken = true;
+              reject(failure);
+            });
           }
           resolve({ accepted: (info.accepted as string[]) ?? [], rejected, response: String(info.response ?? '') });
         });

@@ -13,6 +13,7 @@ import { applyFilter, PAM_MECHANISMS, secretsMechanisms } from '../auth/server-m
 import { verifyWithSecrets, type AuthAttempt } from '../auth/server-verify';
 import { findTrust, watchSecrets, type SecretsWatcher } from '../auth/secrets';
 import { createPamChecker, loadPamAddon, type PamChecker } from '../auth/pam';
+import { activity } from '../admin/activity';
 
 export interface Refusal {
   code: number;
@@ -86,7 +87,7 @@ export function createServerAccess(access: AccessConfig, log: Log, tlsAvailable:
         log.warn({ address, open: limits.open() }, `connection refused: ${over}`);
         return { code: 421, message: `${over}: try again later` };
       }
-      if (access.dnsbl && !isLocalAddress(address)) {
+      if (access.dnsbl && !isLocalAddress(address) && !activity.dnsblSuspended()) {
         const verdict = await checkDnsbl(access.dnsbl, address);
         if (verdict.listedBy.length || verdict.timedOut) {
           log.warn({ address, listedBy: verdict.listedBy, unanswered: verdict.unanswered, refused: verdict.refuse }, verdict.refuse ? 'dnsbl: connection refused' : 'dnsbl: connection allowed');

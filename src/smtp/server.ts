@@ -20,6 +20,7 @@ import { installVrfy, VRFY_OPTION, type VrfyHandler } from './vrfy';
 import { installCramSha } from './sasl-cram';
 import { installPerConnectionMechanisms, installVrfyAuthGate, AUTH_GATE_OPTION, AUTH_MECHANISMS_OPTION, type AuthGate, type MechanismsFor } from './auth-advertise';
 import type { ServerAccess } from './server-access';
+import { activity } from '../admin/activity';
 
 export interface ImmediateResult {
   ok: boolean;
@@ -165,6 +166,7 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
     },
 
     onConnect(session, cb) {
+      if (!activity.smtpEnabled) return cb(smtpError(421, 'service not available (disabled by the admin interface)'));
       if (!cfg.remoteClients && !isLocalAddress(session.remoteAddress)) {
         log.warn({ address: session.remoteAddress }, 'connection refused: not a local or private address (use --remote-clients to allow it)');
         return cb(smtpError(554, 'access denied'));
@@ -339,7 +341,7 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
       throw spoolWriteError(e);
     }
     if (msg.abandoned) return 'message processed';
-    log.info({ id: msg.id, address, from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.length, bytes: msg.bytes }, 'message received');
+    activity.step(log, 'received', { id: msg.id, client: address, address, from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.length, bytes: msg.bytes }, 'message received');
     if (hooks.forwardNow) {
       const r = await hooks.forwardNow(msg.id);
       if (!r.ok) throw smtpError(r.code && r.code >= 400 ? r.code : 452, r.text);
@@ -352,17 +354,20 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
     const r = await policy.filter!.run({ id: msg.id, contentPath: spool.contentPath(msg.id), envelopePath: spool.envelopePath(msg.id, 'new') });
     // A rescan looks at the spool once this message's fate is on disk.
     const rescan = () => { if (r.special) hooks.rescan?.(); };
-    if (r.outcome === 'ok') return msg.commitPrepared().then(rescan);
+    if (r.outcome === 'ok') {
+      activity.step(log, 'filtered', { id: msg.id, client: address, filter: r.filter, outcome: 'ok' }, 'message passed the filter');
+      return msg.commitPrepared().then(rescan);
+    }
     if (r.outcome === 'abandon') {
       await msg.commitPrepared(true);
       msg.abandoned = true;
       rescan();
-      log.info({ id: msg.id, address, filter: r.filter }, 'message abandoned by the filter');
+      activity.step(log, 'filtered', { id: msg.id, client: address, address, filter: r.filter, outcome: 'abandon' }, 'message abandoned by the filter');
       return;
     }
     await msg.rollback();
     rescan();
-    log.info({ id: msg.id, address, filter: r.filter, reason: r.reason }, 'message rejected by filter');
+    activity.step(log, 'filtered', { id: msg.id, client: address, address, filter: r.filter, outcome: 'rejected', reason: r.reason }, 'message rejected by filter');
     throw smtpError(r.code ?? 452, r.response);
   }
 

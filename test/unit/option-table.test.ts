@@ -101,8 +101,6 @@ const PLANNED: ReadonlyArray<readonly [string, OptionGroup, number | undefined]>
   ['pop-auth', 'pop', 4],
   ['pop-by-name', 'pop', 4],
   ['pop-no-delete', 'pop', 4],
-  ['admin', 'admin', 7],
-  ['admin-terminate', 'admin', 7],
   ['syslog', 'logging', undefined],
   ['localedir', 'process', undefined],
   ['test', 'process', undefined],
@@ -113,6 +111,7 @@ const EXTENSIONS = [
   'auth-failure-limit', 'auth-failure-lockout', 'auth-failure-delay', 'max-connections', 'max-connections-per-address',
   'plaintext-auth-from-public', 'pam-concurrency',
   'forward-connections', 'forward-from-mailbox', 'oauth-authority',
+  'admin-password-file', 'status-port', 'alert-to', 'alert-from', 'alert-interval', 'alert-disk-percent', 'alert-upstream-seconds', 'alert-expiry-days',
 ];
 
 test('the reference list itself has 75 distinct names', () => {

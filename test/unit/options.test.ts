@@ -27,7 +27,7 @@ test('config file: comments, blank lines, name=value, quotes; errors name file a
 
 test('options not implemented yet are refused, naming the issue', () => {
   assert.throws(() => cfg(['--pop']), (e: Error) => e instanceof UsageError && /--pop is not supported yet \(planned, issue 4\)/.test(e.message));
-  assert.throws(() => cfg([], 'admin 10025\n'), /relaybox\.conf:1: --admin is not supported yet \(planned, issue 7\)/);
+  assert.throws(() => cfg([], 'syslog\n'), /relaybox\.conf:1: --syslog is not supported yet; remove it/);
   assert.throws(() => cfg(['--show', 'tray']), /Windows option/);
 });
 
@@ -73,4 +73,23 @@ test('server and client smtp switches', () => {
   assert.equal(c.serverSmtp.alabels, true);
   assert.equal(c.clientSmtp.pipelining, true);
   assert.equal(cfg(['--tls-config', 'tlsv1.0,-tlsv1.2']).tls.minVersion, 'TLSv1');
+});
+
+test('admin, status page and alert options (relaybox extensions)', () => {
+  const c = cfg(['--admin', '10025', '--admin-terminate', '--status-port', '8025', '--alert-to', 'ops@example.org', '--domain', 'box.lan']);
+  assert.equal(c.observe.adminPort, 10025);
+  assert.equal(c.observe.adminTerminate, true);
+  assert.equal(c.observe.statusPort, 8025);
+  assert.equal(c.observe.adminPassword, null);
+  assert.deepEqual(c.observe.alerts, { to: 'ops@example.org', from: 'relaybox@box.lan', intervalSeconds: 3600, diskPercent: 10, upstreamSeconds: 1800, expiryDays: 14 });
+  assert.equal(cfg([]).observe.statusPort, null, 'the status page is off by default');
+  assert.equal(cfg([], 'admin 10025\n').observe.adminPort, 10025);
+  assert.throws(() => cfg(['--admin-terminate']), /--admin-terminate needs --admin/);
+  assert.throws(() => cfg(['--admin', 'x']), /--admin must be a whole number from 1 to 65535, not "x"/);
+  assert.throws(() => cfg(['--alert-interval', '60']), /--alert-interval needs --alert-to/);
+  assert.throws(() => cfg(['--alert-to', 'not an address']), /--alert-to needs a mail address/);
+  assert.throws(() => cfg(['--alert-to', 'a@b', '--alert-disk-percent', '101']), /--alert-disk-percent must be a whole number from 0 to 100/);
+  assert.throws(() => cfg(['--admin-password-file', '/nonexistent/pw', '--admin', '1']), /cannot read the admin password file "\/nonexistent\/pw"/);
+  assert.throws(() => cfg(['--admin-password-file', '/nonexistent/pw']), /--admin-password-file needs --admin or --status-port/);
+  assert.throws(() => cfg(['--as-client', 'a:25', '--status-port', '8025']), /--status-port makes no sense with --dont-serve or --as-client/);
 });

@@ -1,0 +1,64 @@
+// What the admin interface and the status page can do to the relay. main.ts supplies the relay's
+// parts; both front ends call these, so a retry from either is logged and counted the same way.
+import { timingSafeEqual, createHash } from 'node:crypto';
+import type { Log } from '../log';
+import type { Spool } from '../spool/store';
+import type { RunSummary } from '../forward/runner';
+import { activity } from './activity';
+import { unfail, unfailAll, type Unfailed } from './queue';
+
+export interface RelayControl {
+  spool: Spool;
+  log: Log;
+  /** The --forward-to text, when there is an upstream. */
+  upstream?: string;
+  /** Ask for a forwarding run (null when there is no upstream). */
+  requestForward: ((why: string) => void) | null;
+  /** One forwarding run now, awaited. */
+  forwardNow: (() => Promise<RunSummary>) | null;
+  /** Stop the process (admin "terminate"). */
+  terminate(): void;
+  adminPassword: string | null;
+  adminTerminate: boolean;
+  /** --dnsbl is configured (admin "dnsbl stop|start" can suspend it). */
+  dnsbl: boolean;
+}
+
+/** Wrong passwords (both front ends) within the last minute; past the limit every attempt is refused. */
+const wrongPasswords: number[] = [];
+const WRONG_LIMIT = 10;
+const WRONG_WINDOW_MS = 60_000;
+
+export type PasswordCheck = 'ok' | 'wrong' | 'locked';
+
+/** Constant-time password check, refusing everything for a minute after 10 wrong passwords. */
+export function checkPassword(control: RelayControl, given: string, now = Date.now()): PasswordCheck {
+  if (control.adminPassword === null) return 'wrong';
+  while (wrongPasswords.length && wrongPasswords[0]! < now - WRONG_WINDOW_MS) wrongPasswords.shift();
+  if (wrongPasswords.length >= WRONG_LIMIT) return 'locked';
+  const a = createHash('sha256').update(given).digest();
+  const b = createHash('sha256').update(control.adminPassword).digest();
+  if (timingSafeEqual(a, b)) return 'ok';
+  wrongPasswords.push(now);
+  return 'wrong';
+}
+
+function logUnfailed(control: RelayControl, id: string, old: Unfailed, by: string): void {
+  activity.step(control.log, 'unfailed', { id, client: old.client, upstream: control.upstream, by, clearedReasons: old.reasons.map((r) => `${r.code ? r.code + ' ' : ''}${r.reason}`) }, 'failed message made ready again');
+}
+
+/** Retry one failed message: ready again, reasons cleared, a forwarding run requested. */
+export async function retryFailed(control: RelayControl, id: string, by: string): Promise<boolean> {
+  const old = await unfail(control.spool, id);
+  if (!old) return false;
+  logUnfailed(control, id, old, by);
+  control.requestForward?.(`${by}: retry ${id}`);
+  return true;
+}
+
+/** Every failed message ready again (E-MailRelay "unfail-all"); returns how many. */
+export async function retryAllFailed(control: RelayControl, by: string): Promise<number> {
+  const done = await unfailAll(control.spool);
+  for (const [id, old] of done) logUnfailed(control, id, old, by);
+  return done.size;
+}

@@ -1,0 +1,266 @@
+// E-MailRelay's admin interface (reference section 9.2): a line protocol for telnet or netcat.
+// CRLF or LF is detected from the client's first line and used in every reply; each reply ends with
+// the prompt "E-MailRelay> " (nothing is sent on connect); no idle timeout; a client is dropped after
+// 30 unrecognised commands. relaybox extension: with --admin-password-file every command except
+// help and quit first needs "password <password>".
+import * as net from 'node:net';
+import { isLocalAddress, unmapAddress } from '../smtp/access';
+import { activity, type MessageStep, type StepFields } from './activity';
+import { checkPassword, retryAllFailed, type RelayControl } from './actions';
+import { queueSnapshot } from './queue';
+import { readHealth } from '../health/health';
+
+export const PROMPT = 'E-MailRelay> ';
+const MAX_ERRORS = 30;
+const MAX_LINE = 10000;
+
+declare const RELAYBOX_VERSION: string;
+const VERSION = typeof RELAYBOX_VERSION === 'string' ? RELAYBOX_VERSION : '0.0.0-dev';
+
+const INFO: Record<string, string[]> = {
+  version: [`relaybox ${VERSION} (E-MailRelay 2.6.1 compatible)`],
+  warranty: [
+    'This program is distributed in the hope that it will be useful,',
+    'but WITHOUT ANY WARRANTY; without even the implied warranty of',
+    'MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE. See the',
+    'GNU General Public License for more details.',
+  ],
+  credit: ['relaybox re-implements E-MailRelay by Graeme Walker; it uses node.js, smtp-server, nodemailer and pino.'],
+  copyright: ['relaybox is free software under the GNU General Public License, version 3 or later.'],
+};
+
+function commands(control: RelayControl): string {
+  const names = ['flush', 'forward', 'help', 'info', 'list', 'failures', 'notify', 'pid', 'quit', 'smtp', 'status', 'unfail-all'];
+  if (control.dnsbl) names.push('dnsbl');
+  if (control.adminTerminate) names.push('terminate');
+  if (control.adminPassword !== null) names.push('password');
+  return `commands: ${names.sort().join(', ')}`;
+}
+
+function seconds(s: number | null): string {
+  return s === null ? '-' : `${Math.round(s)} s`;
+}
+
+export async function statusLines(control: RelayControl): Promise<string[]> {
+  const q = await queueSnapshot(control.spool);
+  const c = activity.counts;
+  const u = activity.upstream;
+  const lines = [
+    `Messages received: ${c.received}`,
+    `Messages forwarded: ${c.forwarded}`,
+    `Messages failed: ${c.failed}`,
+    `Messages retried: ${c.retried}`,
+    `Queue: ${q.ready} ready, ${q.busy} busy, ${q.failed} failed`,
+    `Oldest waiting message: ${seconds(q.oldestAgeSeconds)}`,
+    `SMTP server: ${activity.smtpEnabled ? 'enabled' : 'disabled'}`,
+    `Upstream: ${control.upstream ?? 'none (no --forward-to)'}`,
+  ];
+  if (u) {
+    if (u.connectedAt) lines.push(`Upstream last session: ${new Date(u.connectedAt).toISOString()} tls=${u.tls || 'no'} auth=${u.auth || 'none'}`);
+    if (u.lastError) lines.push(`Upstream last error: ${new Date(u.lastErrorAt).toISOString()} ${u.lastError}`);
+    if (u.failingSince) lines.push(`Upstream failing since: ${new Date(u.failingSince).toISOString()}`);
+  }
+  const h = await readHealth(control.spool.dir);
+  if (h.spool) lines.push(`Spool disk free: ${Math.round(h.spool.freeBytes / 1048576)} MiB (${h.spool.freePercent.toFixed(1)} %)`);
+  lines.push(`Memory: ${Math.round(h.memory.processRssBytes / 1048576)} MiB used by relaybox, ${Math.round(h.memory.availableBytes / 1048576)} MiB available`);
+  lines.push(`Load: ${h.load.map((l) => l.toFixed(2)).join(' ')}`);
+  if (h.cpuTemperatureCelsius !== null) lines.push(`CPU temperature: ${h.cpuTemperatureCelsius.toFixed(1)} C`);
+  lines.push(`Uptime: ${Math.round((Date.now() - activity.startedAt) / 1000)} s`);
+  return lines;
+}
+
+/** One admin connection. */
+class AdminSession {
+  private eol: string | null = null;
+  private pending = '';
+  private errors = 0;
+  private authenticated: boolean;
+  private queue: Promise<void> = Promise.resolve();
+  private closed = false;
+  private flushing = false;
+  private notifying: ((step: MessageStep, f: StepFields) => void) | null = null;
+  private upstreamListener: ((what: string) => void) | null = null;
+
+  constructor(private readonly socket: net.Socket, private readonly control: RelayControl) {
+    this.authenticated = control.adminPassword === null;
+    socket.setEncoding('utf8'); // a UTF-8 password compares with the password file's UTF-8
+    socket.on('data', (d: string) => this.onData(d));
+    socket.on('error', () => undefined);
+    socket.on('close', () => this.cleanup());
+  }
+
+  private onData(d: string): void {
+    this.pending += d;
+    let nl: number;
+    while ((nl = this.pending.indexOf('\n')) >= 0) {
+      let line = this.pending.slice(0, nl);
+      this.pending = this.pending.slice(nl + 1);
+      if (this.eol === null) this.eol = line.endsWith('\r') ? '\r\n' : '\n';
+      line = line.replace(/\r+$/, '');
+      this.queue = this.queue.then(() => this.handle(line)).catch((e: Error) => {
+        this.control.log.error({ err: e.stack ?? e.message }, 'admin command failed');
+        this.reply([`error: ${e.message}`]);
+      });
+    }
+    if (this.pending.length > MAX_LINE) {
+      this.reply(['error: line too long']);
+      this.socket.end();
+    }
+  }
+
+  private write(lines: string[], prompt: boolean): void {
+    if (this.closed || this.socket.destroyed) return;
+    const eol = this.eol ?? '\r\n';
+    this.socket.write(lines.map((l) => l + eol).join('') + (prompt ? PROMPT : ''));
+  }
+
+  private reply(lines: string[]): void {
+    this.write(lines, true);
+  }
+
+  private cleanup(): void {
+    this.closed = true;
+    if (this.notifying) activity.off('step', this.notifying);
+    if (this.upstreamListener) activity.off('upstream', this.upstreamListener);
+  }
+
+  private unrecognised(text = 'error: unrecognised command'): void {
+    this.errors++;
+    this.reply([text]);
+    if (this.errors >= MAX_ERRORS) {
+      this.control.log.warn({ address: unmapAddress(this.socket.remoteAddress ?? '') }, 'admin client dropped: too many unrecognised commands');
+      this.socket.end();
+    }
+  }
+
+  private async handle(line: string): Promise<void> {
+    if (this.closed) return;
+    const words = line.trim().split(/\s+/).filter(Boolean);
+    const cmd = (words[0] ?? '').toLowerCase();
+    const arg = words.slice(1);
+    const c = this.control;
+    if (!cmd) return this.reply([]);
+    if (cmd === 'quit') {
+      this.socket.end();
+      this.closed = true;
+      return;
+    }
+    if (cmd === 'help') return this.reply([commands(c)]);
+    if (cmd === 'password' && c.adminPassword !== null) {
+      const check = checkPassword(c, line.trim().slice('password'.length).trim());
+      if (check === 'ok') {
+        this.authenticated = true;
+        return this.reply(['OK']);
+      }
+      c.log.warn({ address: unmapAddress(this.socket.remoteAddress ?? '') }, check === 'locked' ? 'admin password refused: too many wrong passwords in the last minute' : 'admin client gave a wrong password');
+      return this.unrecognised(check === 'locked' ? 'error: too many wrong passwords: try again in a minute' : 'error: wrong password');
+    }
+    if (!this.authenticated) return this.unrecognised('error: password required: send "password <password>" first');
+    switch (cmd) {
+      case 'forward':
+        if (!c.requestForward) return this.reply(['error: no remote server configured: use --forward-to']);
+        c.requestForward('admin forward');
+        return this.reply(['OK']);
+      case 'flush': {
+        if (!c.forwardNow) return this.reply(['error: no remote server configured: use --forward-to']);
+        if (this.flushing) return this.reply(['error: still working']);
+        if (!(await c.spool.listReady()).length) return this.reply(['error: no messages to send']);
+        this.flushing = true;
+        try {
+          const r = await c.forwardNow();
+          if (r.error) return this.reply([`error: ${r.error}`]);
+          if (r.failed) return this.reply([`error: ${r.failed} message${r.failed > 1 ? 's' : ''} failed`]);
+          return this.reply(['OK']);
+        } finally {
+          this.flushing = false;
+        }
+      }
+      case 'list': {
+        const ids = (await c.spool.listReady());
+        return this.reply(ids.length ? ids : ['<none>']);
+      }
+      case 'failures': {
+        const ids = (await c.spool.listState('bad')).sort();
+        return this.reply(ids.length ? ids : ['<none>']);
+      }
+      case 'unfail-all':
+        await retryAllFailed(c, 'admin unfail-all');
+        return this.reply(['OK']);
+      case 'status':
+        return this.reply(await statusLines(c));
+      case 'notify':
+        this.startNotify();
+        return this.reply(['OK']);
+      case 'pid':
+        return this.reply([String(process.pid)]);
+      case 'smtp': {
+        const what = (arg[0] ?? '').toLowerCase();
+        if (what !== 'enable' && what !== 'disable') return this.unrecognised('error: usage: smtp enable|disable');
+        activity.smtpEnabled = what === 'enable';
+        c.log.info({ smtp: what }, `smtp server ${what}d by the admin interface`);
+        return this.reply(['OK']);
+      }
+      case 'info': {
+        const text = INFO[(arg[0] ?? '').toLowerCase()];
+        return text ? this.reply(text) : this.unrecognised('error: usage: info version|warranty|credit|copyright');
+      }
+      case 'dnsbl': {
+        const what = (arg[0] ?? '').toLowerCase();
+        const secs = arg[1];
+        if (!((what === 'stop' && (secs === undefined || /^\d+$/.test(secs))) || (what === 'start' && secs === undefined))) {
+          return this.unrecognised('error: usage: dnsbl stop [seconds] | dnsbl start');
+        }
+        if (!c.dnsbl) return this.reply(['error: no dnsbl checking: start relaybox with --dnsbl']);
+        if (what === 'start') {
+          activity.dnsblSuspendedUntil = 0;
+          c.log.info('dnsbl checks resumed by the admin interface');
+        } else {
+          activity.dnsblSuspendedUntil = secs && Number(secs) > 0 ? Date.now() + Number(secs) * 1000 : Infinity;
+          c.log.info({ seconds: secs && Number(secs) > 0 ? Number(secs) : undefined }, 'dnsbl checks suspended by the admin interface');
+        }
+        return this.reply(['OK']);
+      }
+      case 'terminate':
+        if (!c.adminTerminate) return this.unrecognised('error: terminate is not enabled: start relaybox with --admin-terminate');
+        this.reply(['OK']);
+        c.log.info('terminate requested by the admin interface');
+        c.terminate();
+        return;
+      default:
+        return this.unrecognised();
+    }
+  }
+
+  private startNotify(): void {
+    if (this.notifying) return;
+    this.notifying = (step, f) => {
+      const parts = [`EVENT: message ${step}`, f.id];
+      if (f.upstream) parts.push(f.upstream);
+      const said = f.reason ?? f.response;
+      if (said) parts.push(`"${String(said).slice(0, 200)}"`);
+      this.write([parts.join(' ')], false);
+    };
+    this.upstreamListener = (what) => {
+      const u = activity.upstream;
+      this.write([`EVENT: upstream ${what}${u ? ` ${u.address}` : ''}${what === 'error' && u ? ` "${u.lastError.slice(0, 200)}"` : ''}`], false);
+    };
+    activity.on('step', this.notifying);
+    activity.on('upstream', this.upstreamListener);
+  }
+}
+
+/** The admin listener: refuses non-local peers unless --remote-clients, as the SMTP server does. */
+export function createAdminServer(control: RelayControl, remoteClients: boolean): net.Server {
+  const server = net.createServer((socket) => {
+    const address = unmapAddress(socket.remoteAddress ?? '');
+    if (!remoteClients && !isLocalAddress(address)) {
+      control.log.warn({ address }, 'admin connection refused: not a local or private address (use --remote-clients to allow it)');
+      socket.destroy();
+      return;
+    }
+    control.log.info({ address }, 'admin connection');
+    new AdminSession(socket, control);
+  });
+  server.on('error', (e) => control.log.error({ err: e.message }, 'admin server error'));
+  return server;
+}

@@ -1,0 +1,89 @@
+// Starts what --admin, --status-port and --alert-to ask for; main.ts calls this once after the SMTP
+// listeners are up, and the returned function at shutdown.
+import type { Server } from 'node:net';
+import type { RelayConfig } from '../config';
+import type { Log } from '../log';
+import type { Spool } from '../spool/store';
+import type { QueueRunner } from '../forward/runner';
+import { UsageError } from '../options/parse';
+import { AlertMonitor } from '../health/alerts';
+import type { RelayControl } from './actions';
+import { createStatusServer } from './http';
+import { hostPort, listenAddressesFor, listenOn } from './listen';
+import { createAdminServer } from './server';
+
+export interface ObserveParts {
+  cfg: RelayConfig;
+  spool: Spool;
+  log: Log;
+  runner: QueueRunner | null;
+  terminate(): void;
+}
+
+async function listenAll(server: Server, port: number, hosts: string[], what: string, log: Log): Promise<void> {
+  for (const host of hosts) {
+    try {
+      await listenOn(server, port, host);
+    } catch (e) {
+      throw new UsageError(`cannot listen for the ${what} on ${hostPort(host, port)}: ${(e as Error).message}`);
+    }
+    log.info({ address: host, port }, `listening for the ${what}`);
+  }
+}
+
+/** Returns a function that stops everything started here. */
+export async function startObservers(parts: ObserveParts): Promise<() => Promise<void>> {
+  const { cfg, spool, log, runner } = parts;
+  const o = cfg.observe;
+  const control: RelayControl = {
+    spool,
+    log,
+    upstream: cfg.forwardTo?.text,
+    requestForward: runner ? (why) => runner.request(why) : null,
+    forwardNow: runner ? () => runner.runNow() : null,
+    terminate: parts.terminate,
+    adminPassword: o.adminPassword,
+    adminTerminate: o.adminTerminate,
+    dnsbl: !!cfg.access.dnsbl,
+  };
+  const servers: Server[] = [];
+  const sockets = new Set<import('node:net').Socket>();
+  const track = (s: Server) => {
+    servers.push(s);
+    s.on('connection', (sock: import('node:net').Socket) => {
+      sockets.add(sock);
+      sock.on('close', () => sockets.delete(sock));
+    });
+  };
+  // One net.Server per address, as for SMTP.
+  if (o.adminPort !== null) {
+    for (const host of listenAddressesFor(cfg, 'admin')) {
+      const s = createAdminServer(control, cfg.remoteClients);
+      track(s);
+      await listenAll(s, o.adminPort, [host], 'admin interface', log);
+    }
+  }
+  if (o.statusPort !== null) {
+    for (const host of listenAddressesFor(cfg, 'smtp')) {
+      const s = createStatusServer(control, { remoteClients: cfg.remoteClients, title: `relaybox on ${cfg.domain}` });
+      track(s);
+      await listenAll(s, o.statusPort, [host], 'status page', log);
+    }
+  }
+  let alerts: AlertMonitor | null = null;
+  if (o.alerts) {
+    if (!runner) log.warn({ to: o.alerts.to }, 'alerts are written into the spool but nothing forwards them: add --forward-to');
+    const certificates = [
+      ...(cfg.serverTls ? [{ name: `server certificate (${cfg.serverTls.keyCert.files.at(-1)})`, pem: cfg.serverTls.keyCert.cert }] : []),
+      ...(cfg.clientTls.keyCert ? [{ name: `client certificate (${cfg.clientTls.keyCert.files.at(-1)})`, pem: cfg.clientTls.keyCert.cert }] : []),
+    ];
+    alerts = new AlertMonitor({ config: o.alerts, spool, log, domain: cfg.domain, requestForward: control.requestForward, certificates });
+    alerts.start();
+  }
+  return async () => {
+    alerts?.stop();
+    const closed = Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    for (const sock of sockets) sock.destroy(); // admin connections never time out by themselves
+    await closed;
+  };
+}
