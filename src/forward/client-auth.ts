@@ -27,7 +27,7 @@ export interface ClientLogin {
 export interface LoginChoice {
   credentials: SMTPConnection.AuthenticationType;
   /** For a relaybox OAuth2 grant: where the token came from, to drop it if the server refuses it. */
-  token?: { source: TokenSource; value: string; fresh: boolean };
+  token?: { source: TokenSource; value: string; fresh: boolean; expiresAt: number };
 }
 
 const PREFERENCE = ['CRAM-SHA512', 'CRAM-SHA256', 'CRAM-SHA1', 'CRAM-MD5', 'XOAUTH2', 'PLAIN', 'LOGIN'] as const;
@@ -133,7 +133,7 @@ export function createClientLogin(spec: string, config: string | undefined, log:
         const choice: Choice = { mechanism: 'XOAUTH2', user: source.mailbox, secret: xoauth2Response(source.mailbox, t.token) };
         return {
           credentials: { type: 'custom', user: choice.user, method: 'XOAUTH2', options: { choice } } as unknown as SMTPConnection.AuthenticationType,
-          token: { source, value: t.token, fresh: t.fresh },
+          token: { source, value: t.token, fresh: t.fresh, expiresAt: t.expiresAt },
         };
       }
       const can = usable(acct);

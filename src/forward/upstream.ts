@@ -160,6 +160,7 @@ export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, logi
     throw toForwardError(e, true);
   });
   const loginGeneration = login?.generation() ?? 0;
+  let tokenExpiresAt: number | undefined;
   if (login) {
     const advertised: string[] = ((conn as unknown as { _supportedAuth?: string[] })._supportedAuth ?? []).map((m) => m.toUpperCase());
     const auth = await login.choose(advertised).catch((e: Error) => {
@@ -171,6 +172,7 @@ export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, logi
       throw new ForwardError(auth.error, undefined, true, true);
     }
     if (auth) {
+      tokenExpiresAt = auth.token?.expiresAt;
       let refused = false;
       await untilDone(conn, (done) => conn.login(auth.credentials, done)).catch((e) => {
         conn.close();
@@ -197,7 +199,7 @@ export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, logi
   const description = target.text;
   const tlsVersion = conn.secure ? (conn as unknown as { _socket?: tls.TLSSocket })._socket?.getProtocol?.() ?? 'yes' : 'no';
   log.info({ upstream: description, tls: tlsVersion, auth: login ? 'yes' : 'no' }, 'connected to the upstream server');
-  activity.upstreamConnected({ address: description, tls: tlsVersion, auth: login ? (conn as unknown as { _authMethod?: string | false })._authMethod || '' : '' });
+  activity.upstreamConnected({ address: description, tls: tlsVersion, auth: login ? (conn as unknown as { _authMethod?: string | false })._authMethod || '' : '', tokenExpiresAt });
 
   return {
     description,

@@ -1,4 +1,5 @@
 // The token requests of each grant. Each returns the token endpoint's JSON answer.
+import { activity } from '../../admin/activity';
 import { readFileSync } from 'node:fs';
 import type { GrantLine } from '../../auth/oauth-lines';
 import { postForm } from './http';
@@ -78,6 +79,7 @@ export async function fetchToken(grant: GrantLine, ctx: GrantContext): Promise<T
       if (cred.notAfter.getTime() < ctx.now()) {
         throw new OAuthError(`the certificate in ${grant.pemFile} expired on ${cred.notAfter.toISOString().slice(0, 10)}: make a new one, upload it to the app registration (Certificates & secrets) and replace the file`, true);
       }
+      activity.setExpiry(`OAuth2 certificate ${grant.pemFile}`, cred.notAfter.getTime());
       if (cred.notAfter.getTime() - ctx.now() < 30 * 86400_000) {
         ctx.warn(`the certificate in ${grant.pemFile} expires on ${cred.notAfter.toISOString().slice(0, 10)}: make a new one and upload it to the app registration before then`);
       }
