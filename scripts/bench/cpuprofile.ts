@@ -16,6 +16,7 @@ interface CallFrame {
 interface ProfileNode {
   id: number;
   callFrame: CallFrame;
+  children?: number[];
 }
 interface CpuProfile {
   nodes: ProfileNode[];
@@ -59,6 +60,8 @@ export function groupOf(file: string): string {
   return file;
 }
 
+const NATIVE = 'native (C++ bindings, V8 builtins: socket writes, fs calls ...)';
+
 export interface ProfileReport {
   text: string;
   busyMs: number;
@@ -70,6 +73,8 @@ export function analyze(profile: CpuProfile, bundlePath: string, messages?: numb
   const bundleText = readFileSync(bundlePath, 'utf8');
   const modules = bundleModules(bundleText);
   const bundleName = path.basename(bundlePath);
+  // The profile names the bundle by the path it ran from (dist/relaybox.js), which may be a copy.
+  const isBundle = (url: string): boolean => !!url && (url.endsWith(`/${bundleName}`) || url.endsWith('/relaybox.js'));
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const selfUs = new Map<number, number>();
   for (let i = 0; i < profile.samples.length; i++) {
@@ -87,10 +92,10 @@ export function analyze(profile: CpuProfile, bundlePath: string, messages?: numb
     let where: string;
     if (!cf.url) {
       // (garbage collector), (program), (idle), (root) and native builtins without a script
-      file = cf.functionName === '(garbage collector)' ? 'GC' : cf.functionName === '(idle)' ? 'idle' : cf.functionName === '(program)' ? 'V8/native (program)' : 'native';
+      file = cf.functionName === '(garbage collector)' ? 'GC' : cf.functionName === '(idle)' ? 'idle' : cf.functionName === '(program)' ? 'V8/native (program)' : NATIVE;
       where = '';
-    } else if (cf.url.endsWith(bundleName)) {
-      file = fileAt(modules, cf.lineNumber) ?? `${bundleName} (before any module)`;
+    } else if (isBundle(cf.url)) {
+      file = fileAt(modules, cf.lineNumber) ?? 'bundle runtime (esbuild helpers)';
       where = `${file}, bundle line ${cf.lineNumber + 1}`;
     } else {
       file = cf.url.replace(/^file:\/\//, '');
@@ -100,13 +105,41 @@ export function analyze(profile: CpuProfile, bundlePath: string, messages?: numb
       idleUs += us;
       continue;
     }
-    const group = file === 'GC' || file.startsWith('V8/') || file === 'native' ? file : groupOf(file);
+    const group = file === 'GC' || file.startsWith('V8/') || file === NATIVE ? file : groupOf(file);
     const key = `${cf.functionName}|${where}`;
     const f = fns.get(key) ?? { name: cf.functionName || '(anonymous)', where, file, group, us: 0 };
     f.us += us;
     fns.set(key, f);
   }
   const busyUs = totalUs - idleUs;
+  // Who is responsible: each sample goes to the nearest frame of the bundle on its stack (the
+  // relaybox or package code that called into node internals and native code).
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const ownerCache = new Map<number, string>();
+  const ownerOf = (id: number): string => {
+    const cached = ownerCache.get(id);
+    if (cached !== undefined) return cached;
+    const cf = byId.get(id)!.callFrame;
+    let owner: string;
+    if (isBundle(cf.url)) owner = fileAt(modules, cf.lineNumber) ?? 'bundle runtime (esbuild helpers)';
+    else if (!cf.url && cf.functionName === '(garbage collector)') owner = 'GC';
+    else if (!cf.url && cf.functionName === '(program)') owner = 'V8/native (program)';
+    else if (parent.has(id)) owner = ownerOf(parent.get(id)!);
+    else owner = 'node internals with no bundled code on the stack (event loop, socket and stream callbacks)';
+    ownerCache.set(id, owner);
+    return owner;
+  };
+  const ownerGroups = new Map<string, number>();
+  const ownerFiles = new Map<string, number>();
+  for (const [id, us] of selfUs) {
+    const cf = byId.get(id)!.callFrame;
+    if (!cf.url && cf.functionName === '(idle)') continue;
+    const owner = ownerOf(id);
+    const g = owner.startsWith('src/') || owner.startsWith('node_modules/') ? groupOf(owner) : owner;
+    ownerGroups.set(g, (ownerGroups.get(g) ?? 0) + us);
+    if (owner.startsWith('src/') || owner.startsWith('node_modules/')) ownerFiles.set(owner, (ownerFiles.get(owner) ?? 0) + us);
+  }
   const pct = (us: number) => `${((100 * us) / busyUs).toFixed(1).padStart(5)}%`;
   const ms = (us: number) => `${(us / 1000).toFixed(0).padStart(7)} ms`;
   const groups = new Map<string, number>();
@@ -119,9 +152,13 @@ export function analyze(profile: CpuProfile, bundlePath: string, messages?: numb
   const lines: string[] = [];
   lines.push(`main thread: ${(totalUs / 1e6).toFixed(2)} s sampled, ${(busyUs / 1e6).toFixed(2)} s busy (${((100 * busyUs) / totalUs).toFixed(0)}%), ${(idleUs / 1e6).toFixed(2)} s idle` +
     (messages ? `; ${(busyUs / 1000 / messages).toFixed(2)} ms busy per message (${messages} messages)` : ''));
-  lines.push('', 'self time by module group (share of busy time):');
+  lines.push('', 'self time by module group (share of busy time; GC is the main thread\'s part of it):');
   for (const [g, us] of sortedGroups) lines.push(`  ${pct(us)} ${ms(us)}  ${g}`);
-  lines.push('', 'relaybox src and node internals by file:');
+  lines.push('', 'including what they call (node internals, native): each sample charged to the nearest bundled frame on its stack:');
+  for (const [g, us] of [...ownerGroups].sort((a, b) => b[1] - a[1])) lines.push(`  ${pct(us)} ${ms(us)}  ${g}`);
+  lines.push('', 'the same by file (top 15):');
+  for (const [f, us] of [...ownerFiles].sort((a, b) => b[1] - a[1]).slice(0, 15)) lines.push(`  ${pct(us)} ${ms(us)}  ${f}`);
+  lines.push('', 'self time of relaybox src and node internals by file:');
   for (const [f, us] of [...files].sort((a, b) => b[1] - a[1]).slice(0, 20)) lines.push(`  ${pct(us)} ${ms(us)}  ${f}`);
   lines.push('', `top ${top} functions by self time:`);
   for (const f of [...fns.values()].sort((a, b) => b.us - a.us).slice(0, top)) {
