@@ -45,7 +45,7 @@ faults: build
 soak: build
 	RELAYBOX_SOAK_SECONDS=$${SOAK_SECONDS:-600} $(NODE) --import tsx --test --test-reporter=spec test/soak/soak.test.ts
 
-# relaybox vs Postfix vs the machine's limits (docs/benchmarks.md); about 14 min, at most
+# relaybox vs Postfix vs the machine's limits (docs/benchmarks.md); about 12-15 min, at most
 # BENCH_BUDGET_SECONDS (1320) before the last run starts. Needs root and a quiet machine.
 bench: build
 	scripts/bench/run

@@ -7,7 +7,7 @@
 //
 // Environment (all optional):
 //   BENCH_RUNS (3)                 rounds; every cell is the median of its rounds
-//   BENCH_BUDGET_SECONDS (1320)    no new run is started after this (22 min: a full run takes ~14)
+//   BENCH_BUDGET_SECONDS (1320)    no new run is started after this (22 min; a full run takes ~12-15)
 //   BENCH_ONLY                     comma list of scenario ids (conn1,conn10,conn50,reuse1,reuse10,
 //                                  reuse50,big1,big10)
 //   BENCH_SYSTEMS                  comma list of relaybox,postfix,direct (all three)
@@ -675,7 +675,7 @@ ${Object.entries(info).map(([k, v]) => `| ${k} | ${v} |`).join('\n')}
   BENCH_REUSE_MESSAGES (5000 each); BENCH_BIG_MESSAGES (200); sizes BENCH_SIZE (2048), BENCH_BIG_SIZE (1048576); BENCH_RUNS
   rounds (3); BENCH_SYSTEMS a subset of relaybox,postfix,direct.
 - Time bound: no run is started once BENCH_BUDGET_SECONDS (default ${DEFAULT_BUDGET_SECONDS}) have passed; a full run takes
-  about 14 minutes on a quiet 2-core machine, so the budget only cuts a slow one short, and then the last round's remaining
+  about 12 to 15 minutes on a quiet 2-core machine, so the budget only cuts a slow one short, and then the last round's remaining
   cells have fewer runs (listed under Skipped); each run has its own timeout as well.
 - \`make profile\` runs one relaybox scenario (10 clients, one connection per message) under \`node --cpu-prof\` and prints where
   its main thread's time goes, grouped by module (scripts/bench/cpuprofile.ts).
