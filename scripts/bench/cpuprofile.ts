@@ -77,7 +77,25 @@ export function analyze(profile: CpuProfile, bundlePath: string, messages?: numb
   const isBundle = (url: string): boolean => !!url && (url.endsWith(`/${bundleName}`) || url.endsWith('/relaybox.js'));
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const selfUs = new Map<number, number>();
-  for (let i = 0; i < profile.samples.length; i++) {
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  // Start-up (loading the bundle, reading the options, opening the spool) is left out of the
+  // figures: they start at the first sample with smtp-server's connection code on its stack.
+  const servingCache = new Map<number, boolean>();
+  const serving = (id: number): boolean => {
+    const c = servingCache.get(id);
+    if (c !== undefined) return c;
+    const cf = byId.get(id)!.callFrame;
+    const v = (isBundle(cf.url) && (fileAt(modules, cf.lineNumber) ?? '').startsWith('node_modules/smtp-server/')) || (parent.has(id) && serving(parent.get(id)!));
+    servingCache.set(id, v);
+    return v;
+  };
+  const isIdle = (id: number): boolean => !byId.get(id)!.callFrame.url && byId.get(id)!.callFrame.functionName === '(idle)';
+  let first = profile.samples.findIndex(serving);
+  if (first < 0) first = 0;
+  let startupUs = 0;
+  for (let i = 0; i < first; i++) if (!isIdle(profile.samples[i])) startupUs += profile.timeDeltas[i] ?? 0;
+  for (let i = first; i < profile.samples.length; i++) {
     const id = profile.samples[i];
     selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
   }
@@ -114,8 +132,6 @@ export function analyze(profile: CpuProfile, bundlePath: string, messages?: numb
   const busyUs = totalUs - idleUs;
   // Who is responsible: each sample goes to the nearest frame of the bundle on its stack (the
   // relaybox or package code that called into node internals and native code).
-  const parent = new Map<number, number>();
-  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
   const ownerCache = new Map<number, string>();
   const ownerOf = (id: number): string => {
     const cached = ownerCache.get(id);
@@ -150,7 +166,7 @@ export function analyze(profile: CpuProfile, bundlePath: string, messages?: numb
   }
   const sortedGroups = [...groups].sort((a, b) => b[1] - a[1]);
   const lines: string[] = [];
-  lines.push(`main thread: ${(totalUs / 1e6).toFixed(2)} s sampled, ${(busyUs / 1e6).toFixed(2)} s busy (${((100 * busyUs) / totalUs).toFixed(0)}%), ${(idleUs / 1e6).toFixed(2)} s idle` +
+  lines.push(`main thread, from the first SMTP connection on (start-up before it: ${(startupUs / 1000).toFixed(0)} ms busy): ${(totalUs / 1e6).toFixed(2)} s sampled, ${(busyUs / 1e6).toFixed(2)} s busy (${((100 * busyUs) / totalUs).toFixed(0)}%), ${(idleUs / 1e6).toFixed(2)} s idle` +
     (messages ? `; ${(busyUs / 1000 / messages).toFixed(2)} ms busy per message (${messages} messages)` : ''));
   lines.push('', 'self time by module group (share of busy time; GC is the main thread\'s part of it):');
   for (const [g, us] of sortedGroups) lines.push(`  ${pct(us)} ${ms(us)}  ${g}`);
