@@ -319,6 +319,25 @@ function memoryOf(pids: number[]): { rssKb: number; pssKb: number } {
   return { rssKb, pssKb: pssKb_ };
 }
 
+/**
+ * Memory after start-up: once the set of processes and their summed RSS have stayed the same for
+ * 3 polls 100 ms apart (Postfix's master starts qmgr and pickup after it is listening), at most 3 s.
+ */
+async function idleMemory(r: Relay): Promise<{ rssKb: number; pssKb: number }> {
+  const deadline = now() + 3000;
+  let last = '';
+  let same = 0;
+  for (;;) {
+    const pids = r.pids();
+    const m = memoryOf(pids);
+    const key = `${pids.join(',')}:${m.rssKb}`;
+    same = key === last ? same + 1 : 0;
+    last = key;
+    if (same >= 2 || now() > deadline) return m;
+    await sleep(100);
+  }
+}
+
 async function runOnce(system: System, sc: Scenario, round: number, relayNodeArgs: string[] = []): Promise<RunResult> {
   const result: RunResult = { system, scenario: sc.id, round, ok: false, notes: [] };
   const dir = path.join(WORK!, `${sc.id}-${system}-${round}`);
@@ -341,7 +360,7 @@ async function runOnce(system: System, sc: Scenario, round: number, relayNodeArg
       : directRelay();
     activeRelays.add(relay);
     const r = relay;
-    const idle = memoryOf(r.pids());
+    const idle = await idleMemory(r);
     result.idleRssKb = idle.rssKb;
     result.idlePssKb = idle.pssKb;
     sampler = new MemorySampler(() => r.pids(), 200);
