@@ -631,7 +631,7 @@ ${targets(results, probes) || '(no figures)'}
 ${svgName ? `![throughput against concurrency](${svgName})\n` : ''}
 ## Results
 
-Medians of ${RUNS} runs per cell (min–max in brackets). In every round each scenario runs the raw fsync measurement and then
+Medians of ${RUNS} run${RUNS === 1 ? "" : "s"} per cell (min–max in brackets). In every round each scenario runs the raw fsync measurement and then
 every system, relaybox, Postfix and direct interleaved (the order rotates from round to round), then round 2 ...
 
 ${table(results, probes)}
