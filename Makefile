@@ -4,7 +4,7 @@ NODE ?= node
 UNIT := $(wildcard test/unit/*.test.ts)
 INTEGRATION := $(wildcard test/integration/*.test.ts)
 
-.PHONY: all deps build run test test-unit test-integration typecheck bench clean readme-options fuzz faults soak
+.PHONY: all deps build run test test-unit test-integration typecheck bench profile clean readme-options fuzz faults soak
 
 all: build
 
@@ -45,8 +45,14 @@ faults: build
 soak: build
 	RELAYBOX_SOAK_SECONDS=$${SOAK_SECONDS:-600} $(NODE) --import tsx --test --test-reporter=spec test/soak/soak.test.ts
 
+# relaybox vs Postfix vs the machine's limits (docs/benchmarks.md); about 12-15 min, at most
+# BENCH_BUDGET_SECONDS (1320) before the last run starts. Needs root and a quiet machine.
 bench: build
 	scripts/bench/run
+
+# One relaybox run (10 clients, a connection per message) under node --cpu-prof: where the main thread's time goes.
+profile: build
+	BENCH_PROFILE=1 scripts/bench/run
 
 clean:
 	rm -rf dist var test-output

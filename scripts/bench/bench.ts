@@ -1,20 +1,36 @@
-// relaybox vs Postfix: store-and-forward throughput on loopback. Run by scripts/bench/run
-// (`make bench`); see docs/benchmarks.md for the method. Every wait has a timeout; a run that
-// fails is reported as failed, and the (system, scenario) is not retried in later rounds.
+// relaybox vs Postfix vs the machine's own limits: store-and-forward throughput on loopback. Run
+// by scripts/bench/run (`make bench`, `make profile`); see docs/benchmarks.md for the method.
+// Every wait has a timeout; a run that fails is reported as failed, and the (system, scenario) is
+// not retried in later rounds.
 //
 //   node --import tsx scripts/bench/bench.ts --work <empty dir> [--out docs/benchmarks.md]
 //
-// Environment: BENCH_RUNS (3), BENCH_SIZE (2048), message counts BENCH_CONN1_MESSAGES,
-// BENCH_CONN10_MESSAGES, BENCH_REUSE_MESSAGES (5000 each), BENCH_BUDGET_SECONDS (540: no new run
-// is started after that), BENCH_ONLY (comma list of scenario ids: conn1,conn10,reuse1,reuse10).
+// Environment (all optional):
+//   BENCH_RUNS (3)                 rounds; every cell is the median of its rounds
+//   BENCH_BUDGET_SECONDS (1320)    no new run is started after this (22 min; a full run takes ~12-15)
+//   BENCH_ONLY                     comma list of scenario ids (conn1,conn10,conn50,reuse1,reuse10,
+//                                  reuse50,big1,big10)
+//   BENCH_SYSTEMS                  comma list of relaybox,postfix,direct (all three)
+//   BENCH_SIZE (2048), BENCH_BIG_SIZE (1048576)       message body sizes
+//   BENCH_MESSAGES                 messages per 2 KB scenario, overriding the next four
+//   BENCH_CONN1_MESSAGES, BENCH_CONN10_MESSAGES, BENCH_CONN50_MESSAGES, BENCH_REUSE_MESSAGES (5000)
+//   BENCH_BIG_MESSAGES (200)       messages per 1 MB scenario
+//   BENCH_PROBE_SECONDS (2)        length of each raw write+fsync+rename measurement
+//   BENCH_OUT (docs/benchmarks.md) where scripts/bench/run has the report written (the chart beside it)
+//   BENCH_NO_PROFILE=1             skip the profiled relaybox run at the end of the benchmark
+//   BENCH_PROFILE=1                instead of the benchmark: one relaybox run of BENCH_PROFILE_SCENARIO
+//                                  (conn10) with BENCH_PROFILE_MESSAGES (5000) under `node --cpu-prof`,
+//                                  and a report of where its main thread's time goes (`make profile`)
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { appendFileSync, closeSync, mkdirSync, openSync, readFileSync, readdirSync, writeFileSync, existsSync } from 'node:fs';
+import { appendFileSync, closeSync, copyFileSync, mkdirSync, openSync, readFileSync, readdirSync, writeFileSync, existsSync } from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fsyncProbe, type FsyncProbe } from './fsync-probe';
+import { analyze } from './cpuprofile';
+import { fsyncFilesPerSec } from './fsync-probe';
 import { postfixVersion, queuedFiles, startPostfix, stopPostfix, type PostfixInstance } from './postfix';
-import { CLK_TCK, MemorySampler, isListening, processTree, readStat, statusKb, treeCpuTicks } from './procfs';
+import { CLK_TCK, MemorySampler, isListening, processTree, pssKb, readStat, statusKb, treeCpuTicks } from './procfs';
+import { throughputChart, type Series } from './svg-chart';
 
 const ROOT = path.resolve(__dirname, '../..');
 const BUNDLE = path.join(ROOT, 'dist/relaybox.js');
@@ -29,6 +45,7 @@ if (!WORK || !existsSync(WORK)) {
   process.exit(2);
 }
 const OUT = arg('--out') ?? path.join(ROOT, 'docs/benchmarks.md');
+const SVG = OUT.replace(/\.md$/, '') + '.svg';
 const PIDS = path.join(WORK, 'pids'); // for scripts/bench/run's EXIT trap, should this process die
 
 const env = (name: string, dflt: number): number => {
@@ -36,29 +53,55 @@ const env = (name: string, dflt: number): number => {
   return Number.isFinite(v) && v > 0 ? v : dflt;
 };
 const RUNS = env('BENCH_RUNS', 3);
-const SIZE = env('BENCH_SIZE', 2048);
-const BUDGET_MS = env('BENCH_BUDGET_SECONDS', 540) * 1000;
+const SMALL = env('BENCH_SIZE', 2048);
+const BIG = env('BENCH_BIG_SIZE', 1048576);
+const DEFAULT_BUDGET_SECONDS = 1320;
+const BUDGET_MS = env('BENCH_BUDGET_SECONDS', DEFAULT_BUDGET_SECONDS) * 1000;
+const PROBE_SECONDS = env('BENCH_PROBE_SECONDS', 2);
+const PROFILE = process.env.BENCH_PROFILE === '1';
 
 interface Scenario {
   id: string;
   title: string;
   sessions: number;
   messages: number;
+  /** Message body size in bytes (smtp-source -l). */
+  size: number;
   /** smtp-source -d: each session sends its messages over one connection. */
   reuse: boolean;
 }
 
+const small = (name: string): number => env('BENCH_MESSAGES', env(name, 5000));
 const ALL_SCENARIOS: Scenario[] = [
-  { id: 'conn1', title: '1 client, one connection per message', sessions: 1, messages: env('BENCH_CONN1_MESSAGES', 5000), reuse: false },
-  { id: 'conn10', title: '10 clients, one connection per message', sessions: 10, messages: env('BENCH_CONN10_MESSAGES', 5000), reuse: false },
-  { id: 'reuse1', title: '1 client, connection reused', sessions: 1, messages: env('BENCH_REUSE_MESSAGES', 5000), reuse: true },
-  { id: 'reuse10', title: '10 clients, connections reused', sessions: 10, messages: env('BENCH_REUSE_MESSAGES', 5000), reuse: true },
+  { id: 'conn1', title: '1 client, one connection per message', sessions: 1, messages: small('BENCH_CONN1_MESSAGES'), size: SMALL, reuse: false },
+  { id: 'conn10', title: '10 clients, one connection per message', sessions: 10, messages: small('BENCH_CONN10_MESSAGES'), size: SMALL, reuse: false },
+  { id: 'conn50', title: '50 clients, one connection per message', sessions: 50, messages: small('BENCH_CONN50_MESSAGES'), size: SMALL, reuse: false },
+  { id: 'reuse1', title: '1 client, connection reused', sessions: 1, messages: small('BENCH_REUSE_MESSAGES'), size: SMALL, reuse: true },
+  { id: 'reuse10', title: '10 clients, connections reused', sessions: 10, messages: small('BENCH_REUSE_MESSAGES'), size: SMALL, reuse: true },
+  { id: 'reuse50', title: '50 clients, connections reused', sessions: 50, messages: small('BENCH_REUSE_MESSAGES'), size: SMALL, reuse: true },
+  { id: 'big1', title: '1 client, one connection per message', sessions: 1, messages: env('BENCH_BIG_MESSAGES', 200), size: BIG, reuse: false },
+  { id: 'big10', title: '10 clients, one connection per message', sessions: 10, messages: env('BENCH_BIG_MESSAGES', 200), size: BIG, reuse: false },
 ];
 const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim()).filter(Boolean);
+for (const id of only ?? []) {
+  if (!ALL_SCENARIOS.some((s) => s.id === id)) {
+    console.error(`BENCH_ONLY: no scenario "${id}" (there are ${ALL_SCENARIOS.map((s) => s.id).join(', ')})`);
+    process.exit(2);
+  }
+}
 const SCENARIOS = only?.length ? ALL_SCENARIOS.filter((s) => only.includes(s.id)) : ALL_SCENARIOS;
 
-type System = 'relaybox' | 'postfix';
-const SYSTEMS: System[] = ['relaybox', 'postfix'];
+type System = 'relaybox' | 'postfix' | 'direct';
+const ALL_SYSTEMS: System[] = ['relaybox', 'postfix', 'direct'];
+const onlySystems = process.env.BENCH_SYSTEMS?.split(',').map((s) => s.trim()).filter(Boolean);
+for (const s of onlySystems ?? []) {
+  if (!ALL_SYSTEMS.includes(s as System)) {
+    console.error(`BENCH_SYSTEMS: no system "${s}" (there are ${ALL_SYSTEMS.join(', ')})`);
+    process.exit(2);
+  }
+}
+const SYSTEMS = onlySystems?.length ? ALL_SYSTEMS.filter((s) => onlySystems.includes(s)) : ALL_SYSTEMS;
+const SYSTEM_NAME: Record<System, string> = { relaybox: 'relaybox', postfix: 'Postfix', direct: 'direct (smtp-source → smtp-sink)' };
 
 interface RunResult {
   system: System;
@@ -69,6 +112,9 @@ interface RunResult {
   acceptSec?: number;
   e2eSec?: number;
   cpuSec?: number;
+  /** Sum of VmRSS / Pss over the system's processes after start-up, just before the load starts. */
+  idleRssKb?: number;
+  idlePssKb?: number;
   /** relaybox: VmHWM of its process; Postfix: peak of the sampled sum of VmRSS over its processes. */
   peakRssKb?: number;
   /** Peak of the sampled sum of Pss (smaps_rollup) over the system's processes. */
@@ -78,6 +124,16 @@ interface RunResult {
   leftInQueue?: number;
   notes: string[];
 }
+
+/** One raw write+fsync+rename measurement: `writers` concurrent writers of `size`-byte files. */
+interface ProbeResult {
+  key: string;
+  size: number;
+  writers: number;
+  round: number;
+  filesPerSec: number;
+}
+const probeKey = (sc: Scenario): string => `${sc.size}/${sc.sessions}`;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const now = (): number => performance.now();
@@ -184,14 +240,16 @@ interface Relay {
   notes(): string[];
 }
 
-async function startRelaybox(dir: string, port: number, sinkPort: number): Promise<Relay> {
+async function startRelaybox(dir: string, port: number, sinkPort: number, nodeArgs: string[] = []): Promise<Relay> {
   const spool = path.join(dir, 'spool');
   mkdirSync(spool, { recursive: true });
   const logFile = path.join(dir, 'relaybox.log');
   const fd = openSync(logFile, 'w');
-  // No --log: only warnings and errors are written (to the log file here).
-  const args = [BUNDLE, '--no-daemon', '--user', 'root', '--port', String(port), '--interface', '127.0.0.1',
-    '--spool-dir', spool, '--forward-to', `127.0.0.1:${sinkPort}`, '--forward-on-disconnect'];
+  // No --log: only warnings and errors are written (to the log file here). No per-address
+  // connection limit (default 20): all the clients come from 127.0.0.1, as Postfix's mynetworks
+  // are exempt from its own limit.
+  const args = [...nodeArgs, BUNDLE, '--no-daemon', '--user', 'root', '--port', String(port), '--interface', '127.0.0.1',
+    '--spool-dir', spool, '--forward-to', `127.0.0.1:${sinkPort}`, '--forward-on-disconnect', '--max-connections-per-address', '0'];
   const proc = track(spawn(process.execPath, args, { stdio: ['ignore', fd, fd] }), 'node');
   closeSync(fd);
   const pid = proc.pid!;
@@ -246,7 +304,41 @@ async function startPostfixRelay(dir: string, port: number, sinkPort: number): P
   };
 }
 
-async function runOnce(system: System, sc: Scenario, round: number): Promise<RunResult> {
+/** The "direct" system: nothing between smtp-source and the sink. */
+function directRelay(): Relay {
+  return { pid: 0, pids: () => [], queued: () => 0, hwmKb: () => undefined, stop: async () => undefined, notes: () => [] };
+}
+
+function memoryOf(pids: number[]): { rssKb: number; pssKb: number } {
+  let rssKb = 0;
+  let pssKb_ = 0;
+  for (const pid of pids) {
+    rssKb += statusKb(pid, 'VmRSS');
+    pssKb_ += pssKb(pid);
+  }
+  return { rssKb, pssKb: pssKb_ };
+}
+
+/**
+ * Memory after start-up: once the set of processes and their summed RSS have stayed the same for
+ * 3 polls 100 ms apart (Postfix's master starts qmgr and pickup after it is listening), at most 3 s.
+ */
+async function idleMemory(r: Relay): Promise<{ rssKb: number; pssKb: number }> {
+  const deadline = now() + 3000;
+  let last = '';
+  let same = 0;
+  for (;;) {
+    const pids = r.pids();
+    const m = memoryOf(pids);
+    const key = `${pids.join(',')}:${m.rssKb}`;
+    same = key === last ? same + 1 : 0;
+    last = key;
+    if (same >= 2 || now() > deadline) return m;
+    await sleep(100);
+  }
+}
+
+async function runOnce(system: System, sc: Scenario, round: number, relayNodeArgs: string[] = []): Promise<RunResult> {
   const result: RunResult = { system, scenario: sc.id, round, ok: false, notes: [] };
   const dir = path.join(WORK!, `${sc.id}-${system}-${round}`);
   mkdirSync(dir, { recursive: true, mode: 0o755 });
@@ -255,22 +347,30 @@ async function runOnce(system: System, sc: Scenario, round: number): Promise<Run
   let relay: Relay | null = null;
   let sampler: MemorySampler | null = null;
   let source: ChildProcess | null = null;
-  const acceptTimeoutMs = (30 + sc.messages / 20) * 1000;
+  const acceptTimeoutMs = (30 + sc.messages / 20 + (sc.messages * sc.size) / 1e6) * 1000;
   // No progress at the sink for this long fails the run. Longer than relaybox's default retry
   // interval (60 s), so that one failed upstream connection shows as a slow run, not a failed one.
   const stallMs = 75000;
   try {
     await sink.ready();
-    relay = system === 'relaybox' ? await startRelaybox(dir, port, sinkPort) : await startPostfixRelay(dir, port, sinkPort);
+    // "direct": smtp-source straight to the sink, no relay between: the load generator's and
+    // the sink's own limit on this machine.
+    relay = system === 'relaybox' ? await startRelaybox(dir, port, sinkPort, relayNodeArgs)
+      : system === 'postfix' ? await startPostfixRelay(dir, port, sinkPort)
+      : directRelay();
     activeRelays.add(relay);
     const r = relay;
+    const idle = await idleMemory(r);
+    result.idleRssKb = idle.rssKb;
+    result.idlePssKb = idle.pssKb;
     sampler = new MemorySampler(() => r.pids(), 200);
     sampler.start();
     sink.expect(sc.messages);
     const cpu0 = treeCpuTicks(r.pid);
     const t0 = now();
-    const args = ['-s', String(sc.sessions), '-m', String(sc.messages), '-l', String(SIZE), '-M', 'client.bench.invalid',
-      '-f', 'a@example.com', '-t', 'b@example.com', ...(sc.reuse ? ['-d'] : []), `127.0.0.1:${port}`];
+    const target = system === 'direct' ? sinkPort : port;
+    const args = ['-s', String(sc.sessions), '-m', String(sc.messages), '-l', String(sc.size), '-M', 'client.bench.invalid',
+      '-f', 'a@example.com', '-t', 'b@example.com', ...(sc.reuse ? ['-d'] : []), `127.0.0.1:${target}`];
     source = track(spawn('smtp-source', args, { stdio: ['ignore', 'ignore', 'pipe'] }), 'smtp-source');
     let sourceErr = '';
     source.stderr!.setEncoding('utf8');
@@ -298,11 +398,15 @@ async function runOnce(system: System, sc: Scenario, round: number): Promise<Run
     // Let the relay finish its bookkeeping (removing spool/queue files), then read the CPU.
     await waitFor('the queue to drain', () => r.queued() === 0, 10000, 20).catch(() => undefined);
     result.leftInQueue = r.queued();
-    result.cpuSec = (treeCpuTicks(r.pid) - cpu0) / CLK_TCK;
     sampler.stop();
-    result.peakRssKb = r.hwmKb() ?? sampler.peakRssKb;
-    result.peakPssKb = sampler.peakPssKb;
-    result.peakProcesses = sampler.peakProcesses;
+    if (system !== 'direct') {
+      result.cpuSec = (treeCpuTicks(r.pid) - cpu0) / CLK_TCK;
+      result.peakRssKb = r.hwmKb() ?? sampler.peakRssKb;
+      result.peakPssKb = sampler.peakPssKb;
+      result.peakProcesses = sampler.peakProcesses;
+    } else {
+      result.idleRssKb = result.idlePssKb = undefined;
+    }
     await sleep(300);
     result.sinkReceived = sink.count;
     if (sink.count !== sc.messages) result.notes.push(`sink received ${sink.count} messages for ${sc.messages} sent (duplicates?)`);
@@ -331,6 +435,8 @@ const median = (xs: number[]): number => {
   const m = Math.floor(s.length / 2);
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
+const med = (xs: number[] | undefined): number | undefined => (xs?.length ? median(xs) : undefined);
+const defined = (xs: (number | undefined)[]): number[] => xs.filter((x): x is number => x !== undefined && Number.isFinite(x));
 
 interface Summary {
   ok: number;
@@ -338,7 +444,9 @@ interface Summary {
   accept?: number[];
   e2e?: number[];
   cpuPer1000?: number;
+  idleRssMb?: number;
   rssMb?: number;
+  idlePssMb?: number;
   pssMb?: number;
   processes?: number;
   errors: string[];
@@ -349,45 +457,127 @@ function summarize(results: RunResult[], sc: Scenario, system: System): Summary 
   const ok = rs.filter((r) => r.ok);
   const s: Summary = { ok: ok.length, total: rs.length, errors: rs.filter((r) => !r.ok).map((r) => `round ${r.round}: ${r.error}`) };
   if (!ok.length) return s;
+  const mb = (kbs: (number | undefined)[]): number | undefined => med(defined(kbs).map((kb) => kb / 1024));
   s.accept = ok.map((r) => sc.messages / r.acceptSec!);
   s.e2e = ok.map((r) => sc.messages / r.e2eSec!);
-  s.cpuPer1000 = median(ok.map((r) => (r.cpuSec! / sc.messages) * 1000));
-  s.rssMb = median(ok.map((r) => r.peakRssKb! / 1024));
-  s.pssMb = median(ok.map((r) => r.peakPssKb! / 1024));
-  s.processes = Math.max(...ok.map((r) => r.peakProcesses!));
+  s.cpuPer1000 = med(defined(ok.map((r) => (r.cpuSec === undefined ? undefined : (r.cpuSec / sc.messages) * 1000))));
+  s.idleRssMb = mb(ok.map((r) => r.idleRssKb));
+  s.rssMb = mb(ok.map((r) => r.peakRssKb));
+  s.idlePssMb = mb(ok.map((r) => r.idlePssKb));
+  s.pssMb = mb(ok.map((r) => r.peakPssKb));
+  const procs = defined(ok.map((r) => r.peakProcesses));
+  s.processes = procs.length ? Math.max(...procs) : undefined;
   return s;
 }
 
+const probesOf = (probes: ProbeResult[], sc: Scenario): number[] => probes.filter((p) => p.key === probeKey(sc)).map((p) => p.filesPerSec);
+
 const fmt = (x: number | undefined, digits = 0): string => (x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(digits));
-const rate = (xs: number[] | undefined): string =>
-  !xs?.length ? '–' : xs.length === 1 ? fmt(xs[0]) : `${fmt(median(xs))} (${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))})`;
+const rate = (xs: number[] | undefined, digits = 0): string =>
+  !xs?.length ? '–' : xs.length === 1 ? fmt(xs[0], digits) : `${fmt(median(xs), digits)} (${fmt(Math.min(...xs), digits)}–${fmt(Math.max(...xs), digits)})`;
 const ratio = (a: number | undefined, b: number | undefined, digits = 2): string =>
   a === undefined || b === undefined || !b ? '–' : `${(a / b).toFixed(digits)}×`;
+const percent = (a: number | undefined, b: number | undefined): string => (a === undefined || b === undefined || !b ? '–' : `${((100 * a) / b).toFixed(0)}%`);
+const sizeLabel = (bytes: number): string => (bytes >= 1048576 && bytes % 1048576 === 0 ? `${bytes / 1048576} MB` : bytes % 1024 === 0 ? `${bytes / 1024} KB` : `${bytes} B`);
+const scenarioLabel = (sc: Scenario): string => `${sc.id}: ${sc.messages} × ${sizeLabel(sc.size)}, ${sc.title}`;
+const msgDigits = (sc: Scenario): number => (sc.size >= 100000 ? 1 : 0);
 
-function table(results: RunResult[]): string {
-  const head = '| scenario | system | runs ok | accepted msg/s | end-to-end msg/s | peak RSS MB | peak ΣPSS MB | CPU s / 1000 msgs |';
-  const rule = '|---|---|---|---|---|---|---|---|';
+function table(results: RunResult[], probes: ProbeResult[]): string {
+  const head = '| scenario | system | runs ok | accepted msg/s | end-to-end msg/s | accepted, % of raw fsync | idle RSS MB | peak RSS MB | idle ΣPSS MB | peak ΣPSS MB | CPU s / 1000 msgs |';
+  const rule = '|---|---|---|---|---|---|---|---|---|---|---|';
   const rows: string[] = [head, rule];
   for (const sc of SCENARIOS) {
-    const label = `${sc.messages} × ${SIZE} B, ${sc.title}`;
-    const rb = summarize(results, sc, 'relaybox');
-    const pf = summarize(results, sc, 'postfix');
-    for (const [name, s] of [['relaybox', rb], ['Postfix', pf]] as const) {
+    const label = scenarioLabel(sc);
+    const d = msgDigits(sc);
+    const raw = probesOf(probes, sc);
+    const sums = new Map(SYSTEMS.map((s) => [s, summarize(results, sc, s)] as const));
+    for (const system of SYSTEMS) {
+      const s = sums.get(system)!;
       const runs = s.total ? `${s.ok}/${s.total}` : 'skipped';
       const failed = s.ok === 0 && s.total > 0 ? ' **FAILED**' : '';
-      rows.push(`| ${label} | ${name}${failed} | ${runs} | ${rate(s.accept)} | ${rate(s.e2e)} | ${fmt(s.rssMb, 1)} | ${fmt(s.pssMb, 1)} | ${fmt(s.cpuPer1000, 2)} |`);
+      const ofRaw = system === 'direct' ? '' : percent(med(s.accept), med(raw));
+      rows.push(`| ${label} | ${SYSTEM_NAME[system]}${failed} | ${runs} | ${rate(s.accept, d)} | ${rate(s.e2e, d)} | ${ofRaw} | ${fmt(s.idleRssMb, 1)} | ${fmt(s.rssMb, 1)} | ${fmt(s.idlePssMb, 1)} | ${fmt(s.pssMb, 1)} | ${fmt(s.cpuPer1000, 2)} |`);
     }
-    const m = (xs?: number[]) => (xs?.length ? median(xs) : undefined);
-    rows.push(`| ${label} | **relaybox / Postfix** | | ${ratio(m(rb.accept), m(pf.accept))} | ${ratio(m(rb.e2e), m(pf.e2e))} | ${ratio(rb.rssMb, pf.rssMb)} | ${ratio(rb.pssMb, pf.pssMb)} | ${ratio(rb.cpuPer1000, pf.cpuPer1000)} |`);
+    rows.push(`| ${label} | raw write+fsync+rename, ${sc.sessions} writer${sc.sessions > 1 ? 's' : ''} (files/s) | ${raw.length} | ${rate(raw, d)} | | | | | | | |`);
+    const rb = sums.get('relaybox');
+    const pf = sums.get('postfix');
+    if (rb && pf) {
+      rows.push(`| ${label} | **relaybox / Postfix** | | ${ratio(med(rb.accept), med(pf.accept))} | **${ratio(med(rb.e2e), med(pf.e2e))}** | | ${ratio(rb.idleRssMb, pf.idleRssMb)} | ${ratio(rb.rssMb, pf.rssMb)} | ${ratio(rb.idlePssMb, pf.idlePssMb)} | ${ratio(rb.pssMb, pf.pssMb)} | ${ratio(rb.cpuPer1000, pf.cpuPer1000)} |`);
+    }
   }
   return rows.join('\n');
 }
 
-function rawTable(results: RunResult[]): string {
-  const rows = ['| round | scenario | system | accept s | end-to-end s | CPU s | CPU s / end-to-end s | peak RSS MB | peak ΣPSS MB | max processes | result |', '|---|---|---|---|---|---|---|---|---|---|---|'];
-  for (const r of results) {
-    rows.push(`| ${r.round} | ${r.scenario} | ${r.system} | ${fmt(r.acceptSec, 2)} | ${fmt(r.e2eSec, 2)} | ${fmt(r.cpuSec, 2)} | ${r.cpuSec !== undefined && r.e2eSec ? fmt(r.cpuSec / r.e2eSec, 2) : '–'} | ${fmt(r.peakRssKb !== undefined ? r.peakRssKb / 1024 : undefined, 1)} | ${fmt(r.peakPssKb !== undefined ? r.peakPssKb / 1024 : undefined, 1)} | ${r.peakProcesses ?? '–'} | ${r.ok ? 'ok' : `FAILED: ${r.error}`}${r.notes.length ? `; ${r.notes.join('; ')}` : ''} |`.replace(/\n/g, ' '));
+/** The issue's targets, met or missed, from the medians. */
+function targets(results: RunResult[], probes: ProbeResult[]): string {
+  const lines: string[] = [];
+  const verdict = (ok: boolean | undefined): string => (ok === undefined ? 'no figure' : ok ? 'met' : '**missed**');
+  if (SYSTEMS.includes('relaybox') && SYSTEMS.includes('postfix')) {
+    const at = SCENARIOS.filter((sc) => sc.size === SMALL && sc.sessions >= 10);
+    const parts = at.map((sc) => {
+      const r = med(summarize(results, sc, 'relaybox').e2e);
+      const p = med(summarize(results, sc, 'postfix').e2e);
+      const x = r !== undefined && p ? r / p : undefined;
+      return `${sc.id} ${x === undefined ? '–' : `${x.toFixed(2)}×`} (${verdict(x === undefined ? undefined : x >= 2)})`;
+    });
+    if (parts.length) lines.push(`- End to end at least 2× Postfix at 10 and 50 clients (${sizeLabel(SMALL)}): ${parts.join(', ')}.`);
   }
+  if (SYSTEMS.includes('relaybox')) {
+    const parts = SCENARIOS.map((sc) => {
+      const a = med(summarize(results, sc, 'relaybox').accept);
+      const raw = med(probesOf(probes, sc));
+      const x = a !== undefined && raw ? a / raw : undefined;
+      return `${sc.id} ${x === undefined ? '–' : `${(100 * x).toFixed(0)}%`} (${verdict(x === undefined ? undefined : x >= 0.6)})`;
+    });
+    lines.push(`- relaybox's accepted rate at least 60% of the raw write+fsync+rename files/s with as many writers as clients: ${parts.join(', ')}.`);
+    const rss = SCENARIOS.map((sc) => ({ sc, mb: summarize(results, sc, 'relaybox').rssMb })).filter((x) => x.mb !== undefined);
+    if (rss.length) {
+      const worst = rss.reduce((a, b) => (b.mb! > a.mb! ? b : a));
+      const idle = defined(SCENARIOS.map((sc) => summarize(results, sc, 'relaybox').idleRssMb));
+      lines.push(`- Peak RSS under 80 MB: highest median peak ${fmt(worst.mb, 1)} MB (${worst.sc.id}) (${verdict(worst.mb! < 80)}); ` +
+        `per scenario ${rss.map((x) => `${x.sc.id} ${fmt(x.mb, 0)}`).join(', ')} MB; idle after start-up ${idle.length ? fmt(median(idle), 1) : '–'} MB.`);
+    }
+  }
+  return lines.join('\n');
+}
+
+function chart(results: RunResult[], probes: ProbeResult[]): string | null {
+  const clients = [1, 10, 50];
+  const panels = ([false, true] as const).map((reuse) => {
+    const scs = clients.map((n) => SCENARIOS.find((sc) => sc.size === SMALL && sc.sessions === n && sc.reuse === reuse));
+    const point = (xs: number[] | undefined) => (xs?.length ? { y: median(xs), lo: Math.min(...xs), hi: Math.max(...xs) } : undefined);
+    const colors: Record<System, string> = { relaybox: '#d62728', postfix: '#1f77b4', direct: '#2ca02c' };
+    const series: Series[] = SYSTEMS.map((system) => ({
+      name: `${SYSTEM_NAME[system]}, end to end`,
+      color: colors[system],
+      points: scs.map((sc) => (sc ? point(summarize(results, sc, system).e2e) : undefined)),
+    }));
+    series.push({ name: 'raw write+fsync+rename files/s, as many writers as clients', color: '#7f7f7f', dashed: true, points: scs.map((sc) => (sc ? point(probesOf(probes, sc)) : undefined)) });
+    return { title: reuse ? 'connection reused' : 'one connection per message', series, used: scs.some(Boolean) };
+  });
+  if (!panels.some((p) => p.used)) return null;
+  return throughputChart({
+    title: `Store-and-forward throughput, ${sizeLabel(SMALL)} messages, loopback`,
+    subtitle: `medians of up to ${RUNS} runs (bars: min–max); log scale`,
+    xLabels: clients.map(String),
+    xTitle: 'concurrent clients',
+    yTitle: 'messages/s (end to end)',
+    panels: panels.filter((p) => p.used).map(({ title, series }) => ({ title, series })),
+  });
+}
+
+function rawTable(results: RunResult[]): string {
+  const rows = ['| round | scenario | system | accept s | end-to-end s | CPU s | CPU s / end-to-end s | idle RSS MB | peak RSS MB | peak ΣPSS MB | max processes | result |', '|---|---|---|---|---|---|---|---|---|---|---|---|'];
+  const mb = (kb: number | undefined) => fmt(kb !== undefined ? kb / 1024 : undefined, 1);
+  for (const r of results) {
+    rows.push(`| ${r.round} | ${r.scenario} | ${r.system} | ${fmt(r.acceptSec, 2)} | ${fmt(r.e2eSec, 2)} | ${fmt(r.cpuSec, 2)} | ${r.cpuSec !== undefined && r.e2eSec ? fmt(r.cpuSec / r.e2eSec, 2) : '–'} | ${mb(r.idleRssKb)} | ${mb(r.peakRssKb)} | ${mb(r.peakPssKb)} | ${r.peakProcesses ?? '–'} | ${r.ok ? 'ok' : `FAILED: ${r.error}`}${r.notes.length ? `; ${r.notes.join('; ')}` : ''} |`.replace(/\n/g, ' '));
+  }
+  return rows.join('\n');
+}
+
+function probeTable(probes: ProbeResult[]): string {
+  const rows = ['| round | file size | writers | files/s |', '|---|---|---|---|'];
+  for (const p of probes) rows.push(`| ${p.round} | ${sizeLabel(p.size)} | ${p.writers} | ${fmt(p.filesPerSec)} |`);
   return rows.join('\n');
 }
 
@@ -417,43 +607,49 @@ function machine(): Record<string, string> {
       }
     })(),
     filesystem: `${fs[1] ?? '?'} on ${fs[0] ?? '?'} (mounted at ${fs[6] ?? '?'}), work dir ${path.dirname(WORK!)}`,
-    load: os.loadavg().map((x) => x.toFixed(2)).join(' '),
   };
 }
 
-function report(results: RunResult[], probes: FsyncProbe[], info: Record<string, string>, date: string, totalSec: number, skipped: string[]): string {
-  const probe = (k: keyof FsyncProbe) => probes.map((p) => fmt(p[k])).join(' / ');
+function commandLine(): string {
+  const vars = Object.keys(process.env).filter((k) => k.startsWith('BENCH_')).sort().map((k) => `${k}=${process.env[k]}`);
+  return [...vars, 'make bench'].join(' ');
+}
+
+function report(results: RunResult[], probes: ProbeResult[], info: Record<string, string>, date: string, totalSec: number, skipped: string[], load: { start: string; end: string }, svgName: string | null, profileText: string | null): string {
   const failures = results.filter((r) => !r.ok);
   const notes = results.filter((r) => r.notes.length);
-  return `# Benchmarks: relaybox vs Postfix
+  return `# Benchmarks: relaybox vs Postfix vs the machine's limits
 
-Generated by \`make bench\` (\`scripts/bench/run\`) on ${date}, in ${totalSec.toFixed(0)} s. The machine is shared,
-so figures are noisy: compare the relaybox/Postfix ratios of one run more than absolute values across runs.
+Generated by \`${commandLine()}\` (\`scripts/bench/run\`) on ${date}, in ${totalSec.toFixed(0)} s.
+Load average before / after: ${load.start} / ${load.end}. If the machine was shared with other work, figures are noisy:
+compare the ratios within one run more than absolute values across runs.
 
-## Machine
+## Targets
 
-| | |
-|---|---|
-${Object.entries(info).map(([k, v]) => `| ${k} | ${v} |`).join('\n')}
-| durable small files (machine limit, start / end of the run) | ${probe('sequentialPerSec')} files/s with 1 writer; ${probe('concurrent10PerSec')} files/s with 10 concurrent writers |
+${targets(results, probes) || '(no figures)'}
 
-The machine limit: create a ${SIZE}-byte file, write, fsync, close, rename, fsync the directory, in a
-fresh directory on the same filesystem as the spools (scripts/bench/fsync-probe.ts, 2 s each).
-A relaybox commit costs two file fsyncs (content, envelope) plus a directory fsync shared by
-concurrent commits; Postfix's cleanup fsyncs one queue file per message.
-
+${svgName ? `![throughput against concurrency](${svgName})\n` : ''}
 ## Results
 
-Medians of ${RUNS} runs per cell (min–max in brackets), relaybox and Postfix interleaved
-(round 1: relaybox, Postfix, relaybox, Postfix ... for every scenario; then round 2 ...).
+Medians of ${RUNS} run${RUNS === 1 ? "" : "s"} per cell (min–max in brackets). In every round each scenario runs the raw fsync measurement and then
+every system, relaybox, Postfix and direct interleaved (the order rotates from round to round), then round 2 ...
 
-${table(results)}
+${table(results, probes)}
 
 - **accepted msg/s**: messages / time from starting \`smtp-source\` until it exits (all messages answered 250 by the relay).
 - **end-to-end msg/s**: messages / time from starting \`smtp-source\` until the sink has received all of them.
+- **direct (smtp-source → smtp-sink)**: the same client sending straight to the same sink, no relay in between: the most
+  the load generator and the sink manage on this machine. A relay can at best approach it.
+- **raw write+fsync+rename**: files/s that this filesystem makes durable (create a file of the message size, write,
+  fsync, close, rename, fsync the directory: scripts/bench/fsync-probe.ts, ${PROBE_SECONDS} s) with as many concurrent
+  writers as the scenario has clients; measured in the same round just before the scenario's runs. **accepted, % of raw
+  fsync** is the relay's accepted msg/s as a share of it. A relaybox commit costs two file fsyncs (content, envelope) plus a
+  directory fsync shared by concurrent commits; Postfix's cleanup fsyncs one queue file per message.
+- **idle RSS / idle ΣPSS**: the relay's processes after start-up, just before the load starts (relaybox: its one process;
+  Postfix: master, qmgr, pickup ... at that moment).
 - **peak RSS**: relaybox: \`VmHWM\` of its one process (/proc/<pid>/status, exact peak). Postfix: the largest sum of
   \`VmRSS\` over all its processes (master and everything below it), sampled every 200 ms: misses short peaks, and
-  counts shared pages (libraries, Postfix's shared libs) once per process, so it overstates Postfix's real footprint.
+  counts shared pages (libraries) once per process, so it overstates Postfix's real footprint.
 - **peak ΣPSS**: the same 200 ms sampling for both, of \`Pss\` from /proc/<pid>/smaps_rollup (shared pages divided
   among the processes sharing them): the fairer memory comparison.
 - **CPU s / 1000 msgs**: utime+stime from /proc/<pid>/stat, from just before \`smtp-source\` starts until the queue
@@ -462,21 +658,40 @@ ${table(results)}
   that exited and were reaped during the run) plus utime+stime+cutime+cstime of every live process below the master.
   The client (smtp-source), the sink and the harness are not counted.
 
+${profileText ? `## Where relaybox's time goes
+
+After the rounds, one more relaybox run (${env('BENCH_PROFILE_MESSAGES', 5000)} messages of the ${process.env.BENCH_PROFILE_SCENARIO ?? 'conn10'} scenario)
+under \`node --cpu-prof\` (the profiler itself costs a little; \`make profile\` repeats this alone). Self time is the
+function itself; "including what they call" charges node internals and native code (socket writes, fs calls) to the nearest
+relaybox or package function on the stack; callbacks from the event loop with none on their stack stay with node.
+
+\`\`\`
+${profileText.trim()}
+\`\`\`
+
+` : ''}## Machine
+
+| | |
+|---|---|
+${Object.entries(info).map(([k, v]) => `| ${k} | ${v} |`).join('\n')}
+
 ## Workload and fairness
 
-- Client: Postfix's \`smtp-source -s <sessions> -m <messages> -l ${SIZE} -M client.bench.invalid -f a@example.com -t b@example.com
-  [-d] 127.0.0.1:<port>\`: one recipient per message, ${SIZE} bytes of body plus smtp-source's few header lines. No pipelining
+- Client: Postfix's \`smtp-source -s <clients> -m <messages> -l <size> -M client.bench.invalid -f a@example.com -t b@example.com
+  [-d] 127.0.0.1:<port>\`: one recipient per message, <size> bytes of body plus smtp-source's few header lines. No pipelining
   (smtp-source does not pipeline). With \`-d\` ("connection reused") each session sends message after message over one
   connection; without it every message is a connection of its own (connect, EHLO, MAIL, RCPT, DATA, QUIT).
-- Sink: Postfix's \`smtp-sink -c\` on 127.0.0.1 (C, discards messages, announces PIPELINING): the same for both systems,
+- Sink: Postfix's \`smtp-sink -c\` on 127.0.0.1 (C, discards messages, announces PIPELINING): the same for every system,
   a fresh one per run; its \`mesg=\` counter (updated at every ".") tells when everything has arrived.
-- Same machine, loopback only, same filesystem for the relaybox spool and the Postfix queue, a fresh spool/queue and a
-  fresh relay process(es) for every run. Both answer 250 only after the message is on disk and fsync'd.
+- Same machine, loopback only, same filesystem for the relaybox spool, the Postfix queue and the raw fsync measurement, a
+  fresh spool/queue and fresh relay process(es) for every run. Both relays answer 250 only after the message is on disk and
+  fsync'd.
 - relaybox: \`node dist/relaybox.js --no-daemon --user root --port P --interface 127.0.0.1 --spool-dir <fresh dir>
-  --forward-to 127.0.0.1:<sink> --forward-on-disconnect\` (no --log: only warnings/errors are logged, to a file).
-  One process (one event loop plus libuv's thread pool for file system calls). It forwards only when a client
-  disconnects (so with reused connections forwarding starts when the sessions end), over \`--forward-connections\`
-  (default 2) connections per forwarding run.
+  --forward-to 127.0.0.1:<sink> --forward-on-disconnect --max-connections-per-address 0\` (no --log: only warnings/errors are
+  logged, to a file; no per-address connection limit, since every client is 127.0.0.1 and the default of 20 would turn
+  clients away at 50, while Postfix exempts its mynetworks from its own limit). One process (one event loop plus libuv's thread
+  pool, 16 threads, for file system calls). It forwards only when a client disconnects (so with reused connections
+  forwarding starts when the sessions end), over \`--forward-connections\` (default 2) connections per forwarding run.
 - Postfix: a private instance (own config_directory, queue_directory, data_directory in the work dir; \`postfix -c <dir>
   start\`), an smtpd on 127.0.0.1:<port>, \`relayhost = [127.0.0.1]:<sink>\`, \`mydestination =\` (no local delivery),
   \`mynetworks = 127.0.0.0/8\`, no DNS (\`smtp_dns_support_level = disabled\`, \`disable_dns_lookups = yes\`, \`smtp_host_lookup
@@ -486,9 +701,15 @@ ${table(results)}
   (up to 100), so Postfix can use both cores. Postfix logs every message to syslog (${existsSync('/dev/log') ? '/dev/log exists here, a syslog daemon receives them' :
   'this machine has no /dev/log, so its log lines are formatted and dropped'}).
 - The harness (node), smtp-source and smtp-sink run on the same ${info.nproc} cores and compete with the relay for CPU.
-- Message counts: BENCH_CONN1_MESSAGES, BENCH_CONN10_MESSAGES, BENCH_REUSE_MESSAGES (5000 each); BENCH_RUNS sets the
-  number of rounds, BENCH_ONLY=conn1,conn10,reuse1,reuse10 a subset of the scenarios. No run is started once
-  BENCH_BUDGET_SECONDS (540) have passed, to keep \`make bench\` at about 10 minutes; skipped runs are listed.
+- Scenarios (BENCH_ONLY picks some): ${ALL_SCENARIOS.map((s) => `${s.id} (${s.messages} × ${sizeLabel(s.size)}, ${s.title})`).join('; ')}.
+  Message counts: BENCH_MESSAGES (all 2 KB scenarios), or BENCH_CONN1_MESSAGES, BENCH_CONN10_MESSAGES, BENCH_CONN50_MESSAGES,
+  BENCH_REUSE_MESSAGES (5000 each); BENCH_BIG_MESSAGES (200); sizes BENCH_SIZE (2048), BENCH_BIG_SIZE (1048576); BENCH_RUNS
+  rounds (3); BENCH_SYSTEMS a subset of relaybox,postfix,direct.
+- Time bound: no run is started once BENCH_BUDGET_SECONDS (default ${DEFAULT_BUDGET_SECONDS}) have passed; a full run takes
+  about 12 to 15 minutes on a quiet 2-core machine, so the budget only cuts a slow one short, and then the last round's remaining
+  cells have fewer runs (listed under Skipped); each run has its own timeout as well.
+- \`make profile\` runs one relaybox scenario (10 clients, one connection per message) under \`node --cpu-prof\` and prints where
+  its main thread's time goes, grouped by module (scripts/bench/cpuprofile.ts).
 
 ## Per run
 
@@ -496,12 +717,14 @@ ${table(results)}
 event loop plus file system threads; it cannot use much more than one core for JavaScript).
 
 ${rawTable(results)}
+
+Raw write+fsync+rename:
+
+${probeTable(probes)}
 ${failures.length ? `\n### Failures\n\n${failures.map((r) => `- ${r.system}, ${r.scenario}, round ${r.round}: ${r.error}`).join('\n')}\n` : ''}${skipped.length ? `\n### Skipped\n\n${skipped.map((s) => `- ${s}`).join('\n')}\n` : ''}${notes.length ? `\n### Notes\n\n${notes.map((r) => `- ${r.system}, ${r.scenario}, round ${r.round}: ${r.notes.join('; ')}`).join('\n')}\n` : ''}`;
 }
 
-async function main(): Promise<void> {
-  const date = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-  const info = machine();
+function checkSystemPostfix(): void {
   const pfMaster = '/var/spool/postfix/pid/master.pid';
   if (existsSync(pfMaster)) {
     const pid = Number(readFileSync(pfMaster, 'utf8').trim());
@@ -510,20 +733,81 @@ async function main(): Promise<void> {
       say(`note: the system-wide Postfix is running (master pid ${pid}); it is not measured: only the private instance's process tree and port are`);
     }
   }
-  say(`machine: ${info.nproc} cores, ${info.cpu}, ${info.kernel}, node ${info.node}, postfix ${info.postfix}`);
-  say(`work dir ${WORK}; ${RUNS} rounds of: ${SCENARIOS.map((s) => `${s.id} (${s.messages} msgs)`).join(', ')}`);
-  const probes: FsyncProbe[] = [];
-  probes.push(await fsyncProbe(WORK!, 2));
-  say(`durable 2 KB files: ${fmt(probes[0].sequentialPerSec)}/s with 1 writer, ${fmt(probes[0].concurrent10PerSec)}/s with 10 writers`);
+}
+
+const loadavg = (): string => os.loadavg().map((x) => x.toFixed(2)).join(' ');
+
+/**
+ * `make profile`, and the last step of `make bench`: one relaybox run under `node --cpu-prof`, and
+ * where its main thread's time went. Returns the report (also kept in var/profile/ with the profile).
+ */
+async function profile(): Promise<string> {
+  const id = process.env.BENCH_PROFILE_SCENARIO ?? 'conn10';
+  const base = ALL_SCENARIOS.find((s) => s.id === id);
+  if (!base) throw new Error(`BENCH_PROFILE_SCENARIO: no scenario "${id}"`);
+  const sc: Scenario = { ...base, messages: env('BENCH_PROFILE_MESSAGES', 5000) };
+  const profDir = path.join(WORK!, 'cpuprofile');
+  mkdirSync(profDir, { recursive: true });
+  say(`profiling relaybox: ${scenarioLabel(sc)}, under node --cpu-prof (load average ${loadavg()})`);
+  const r = await runOnce('relaybox', sc, 1, ['--cpu-prof', '--cpu-prof-dir', profDir]);
+  if (!r.ok) throw new Error(`the profiled run failed: ${r.error}`);
+  say(`accept ${fmt(sc.messages / r.acceptSec!)}/s, end-to-end ${fmt(sc.messages / r.e2eSec!)}/s, CPU ${fmt(r.cpuSec, 2)} s ` +
+    `(${fmt((r.cpuSec! / sc.messages) * 1000, 2)} ms per message, all threads), peak RSS ${fmt(r.peakRssKb! / 1024, 1)} MB${r.notes.length ? ` (${r.notes.join('; ')})` : ''}`);
+  const files = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile'));
+  if (files.length !== 1) throw new Error(`expected one .cpuprofile in ${profDir}, found ${files.length} (did relaybox exit cleanly?)`);
+  const file = path.join(profDir, files[0]);
+  const keepDir = path.join(ROOT, 'var/profile');
+  mkdirSync(keepDir, { recursive: true });
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-').replace(/-\d+Z$/, 'Z');
+  const kept = path.join(keepDir, `relaybox-${sc.id}-${stamp}.cpuprofile`);
+  copyFileSync(file, kept);
+  copyFileSync(BUNDLE, kept.replace(/\.cpuprofile$/, '.bundle.js')); // the line numbers refer to this build
+  const rep = analyze(JSON.parse(readFileSync(file, 'utf8')), BUNDLE, sc.messages);
+  const text = `relaybox CPU profile: ${scenarioLabel(sc)}; ${new Date().toISOString()}; load average ${loadavg()} at the end\n` +
+    `relay process: ${fmt(r.cpuSec, 2)} s CPU (all threads), ${fmt((r.cpuSec! / sc.messages) * 1000, 2)} ms per message; ` +
+    `accepted ${fmt(sc.messages / r.acceptSec!)}/s, end to end ${fmt(sc.messages / r.e2eSec!)}/s (with the profiler on)\n${rep.text}\n`;
+  writeFileSync(kept.replace(/\.cpuprofile$/, '.txt'), text);
+  console.log(`\n${text}`);
+  console.log(`profile kept: ${path.relative(process.cwd(), kept)} (open it in Chrome DevTools > Performance, or:\n` +
+    `  node --import tsx scripts/bench/cpuprofile.ts ${path.relative(process.cwd(), kept)} ${path.relative(process.cwd(), kept.replace(/\.cpuprofile$/, '.bundle.js'))} ${sc.messages})`);
+  return text;
+}
+
+async function main(): Promise<void> {
+  const date = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  const loadStart = loadavg();
+  checkSystemPostfix();
+  if (PROFILE) {
+    await profile();
+    return;
+  }
+  const info = machine();
+  say(`machine: ${info.nproc} cores, ${info.cpu}, ${info.kernel}, node ${info.node}, postfix ${info.postfix}; load average ${loadStart}`);
+  say(`work dir ${WORK}; ${RUNS} rounds of: ${SCENARIOS.map((s) => `${s.id} (${s.messages} × ${sizeLabel(s.size)})`).join(', ')}; systems ${SYSTEMS.join(', ')}; budget ${BUDGET_MS / 1000} s`);
 
   const results: RunResult[] = [];
+  const probes: ProbeResult[] = [];
   const skipped: string[] = [];
   const dead = new Set<string>();
   for (let round = 1; round <= RUNS; round++) {
+    const probedThisRound = new Set<string>();
+    // Rotate the order of the systems from round to round, so none always runs first or last.
+    const order = SYSTEMS.map((_, i) => SYSTEMS[(i + round - 1) % SYSTEMS.length]);
     for (const sc of SCENARIOS) {
-      for (const system of SYSTEMS) {
-        const key = `${system}/${sc.id}`;
-        if (dead.has(key)) {
+      if (now() - started > BUDGET_MS) {
+        skipped.push(`${sc.id}, round ${round}: time budget (BENCH_BUDGET_SECONDS=${BUDGET_MS / 1000}) used up`);
+        continue;
+      }
+      const key = probeKey(sc);
+      if (!probedThisRound.has(key)) {
+        probedThisRound.add(key);
+        const filesPerSec = await fsyncFilesPerSec(WORK!, PROBE_SECONDS, sc.size, sc.sessions);
+        probes.push({ key, size: sc.size, writers: sc.sessions, round, filesPerSec });
+        say(`round ${round} raw write+fsync+rename, ${sizeLabel(sc.size)}, ${sc.sessions} writers: ${fmt(filesPerSec)} files/s`);
+      }
+      for (const system of order) {
+        const k = `${system}/${sc.id}`;
+        if (dead.has(k)) {
           skipped.push(`${system}, ${sc.id}, round ${round}: an earlier run failed`);
           continue;
         }
@@ -533,24 +817,30 @@ async function main(): Promise<void> {
         }
         const r = await runOnce(system, sc, round);
         results.push(r);
+        const d = msgDigits(sc);
         if (r.ok) {
-          say(`round ${round} ${sc.id.padEnd(7)} ${system.padEnd(8)}: accept ${fmt(sc.messages / r.acceptSec!)}/s, end-to-end ${fmt(sc.messages / r.e2eSec!)}/s, ` +
-            `CPU ${fmt(r.cpuSec, 2)} s, peak RSS ${fmt(r.peakRssKb! / 1024, 1)} MB, ΣPSS ${fmt(r.peakPssKb! / 1024, 1)} MB${r.notes.length ? ` (${r.notes.join('; ')})` : ''}`);
+          say(`round ${round} ${sc.id.padEnd(7)} ${system.padEnd(8)}: accept ${fmt(sc.messages / r.acceptSec!, d)}/s, end-to-end ${fmt(sc.messages / r.e2eSec!, d)}/s` +
+            (system === 'direct' ? '' : `, CPU ${fmt(r.cpuSec, 2)} s, idle RSS ${fmt(r.idleRssKb! / 1024, 1)} MB, peak RSS ${fmt(r.peakRssKb! / 1024, 1)} MB, ΣPSS ${fmt(r.peakPssKb! / 1024, 1)} MB`) +
+            (r.notes.length ? ` (${r.notes.join('; ')})` : ''));
         } else {
-          dead.add(key);
+          dead.add(k);
           say(`round ${round} ${sc.id.padEnd(7)} ${system.padEnd(8)}: FAILED: ${r.error}${r.notes.length ? ` (${r.notes.join('; ')})` : ''}`);
         }
       }
     }
   }
-  probes.push(await fsyncProbe(WORK!, 2));
-  say(`durable 2 KB files at the end: ${fmt(probes[1].sequentialPerSec)}/s with 1 writer, ${fmt(probes[1].concurrent10PerSec)}/s with 10 writers`);
-  const md = report(results, probes, info, date, (now() - started) / 1000, skipped);
+  // Where relaybox's time goes, for the note on any missed target (BENCH_NO_PROFILE=1 skips it).
+  let profileText: string | null = null;
+  if (SYSTEMS.includes('relaybox') && process.env.BENCH_NO_PROFILE !== '1') {
+    profileText = await profile().catch((e: Error) => `(the profiled run failed: ${e.message})`);
+  }
+  const svg = chart(results, probes);
   mkdirSync(path.dirname(OUT), { recursive: true });
+  if (svg) writeFileSync(SVG, svg);
+  const md = report(results, probes, info, date, (now() - started) / 1000, skipped, { start: loadStart, end: loadavg() }, svg ? path.basename(SVG) : null, profileText);
   writeFileSync(OUT, md);
-  console.log(`\n${table(results)}\n`);
-  console.log(`durable 2 KB files (write+fsync+rename+dir fsync): ${probes.map((p) => `${fmt(p.sequentialPerSec)}/s (1 writer), ${fmt(p.concurrent10PerSec)}/s (10 writers)`).join(' at start; ')} at end`);
-  console.log(`method, fairness notes and per-run figures: ${path.relative(process.cwd(), OUT) || OUT}`);
+  console.log(`\n${table(results, probes)}\n\n${targets(results, probes)}\n`);
+  console.log(`method, fairness notes and per-run figures: ${path.relative(process.cwd(), OUT) || OUT}${svg ? `; chart: ${path.relative(process.cwd(), SVG) || SVG}` : ''}`);
 }
 
 let cleaning = false;

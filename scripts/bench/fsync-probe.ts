@@ -1,17 +1,12 @@
-// The machine's limit for durable small files, for context: create a 2 KB file, write, fsync,
-// close, rename it into place, fsync the directory; as many as possible for a fixed time.
-// Sequential (one writer, synchronous calls: the raw disk/journal round trip) and with 10
-// concurrent writers (fs.promises through libuv's thread pool: lets the journal batch commits).
-// Run as a script it prints JSON: node --import tsx scripts/bench/fsync-probe.ts <dir> [seconds]
+// The machine's limit for durable files, for context: create a file, write it, fsync, close,
+// rename it into place, fsync the directory; as many as possible for a fixed time. With one writer
+// the calls are synchronous (the raw disk/journal round trip); with N writers they go through
+// fs.promises and libuv's thread pool, as relaybox's do (lets the journal batch commits; the run
+// script sets UV_THREADPOOL_SIZE=16, relaybox's own default, so up to 16 are in flight at once).
+// Run as a script it prints JSON:
+//   node --import tsx scripts/bench/fsync-probe.ts <dir> [seconds] [bytes] [writers]
 import { closeSync, constants as FS, fsyncSync, mkdtempSync, openSync, promises as fsp, renameSync, rmSync, writeSync } from 'node:fs';
 import * as path from 'node:path';
-
-export interface FsyncProbe {
-  sequentialPerSec: number;
-  concurrent10PerSec: number;
-}
-
-const DATA = Buffer.alloc(2048, 'x');
 
 function syncDir(dir: string): void {
   const fd = openSync(dir, FS.O_RDONLY | FS.O_DIRECTORY);
@@ -22,15 +17,18 @@ function syncDir(dir: string): void {
   }
 }
 
-function sequential(dir: string, ms: number): number {
+function sequential(dir: string, ms: number, data: Buffer): number {
   const start = performance.now();
   let n = 0;
   while (performance.now() - start < ms) {
     const tmp = path.join(dir, `s${n}.tmp`);
     const fd = openSync(tmp, FS.O_WRONLY | FS.O_CREAT | FS.O_EXCL, 0o600);
-    writeSync(fd, DATA);
-    fsyncSync(fd);
-    closeSync(fd);
+    try {
+      writeSync(fd, data);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
     renameSync(tmp, path.join(dir, `s${n}`));
     syncDir(dir);
     n++;
@@ -38,14 +36,14 @@ function sequential(dir: string, ms: number): number {
   return n / ((performance.now() - start) / 1000);
 }
 
-async function concurrent(dir: string, ms: number, writers: number): Promise<number> {
+async function concurrent(dir: string, ms: number, data: Buffer, writers: number): Promise<number> {
   const start = performance.now();
   let n = 0;
   const one = async (i: number): Promise<void> => {
     const tmp = path.join(dir, `c${i}.tmp`);
     const fh = await fsp.open(tmp, FS.O_WRONLY | FS.O_CREAT | FS.O_EXCL, 0o600);
     try {
-      await fh.write(DATA);
+      await fh.write(data);
       await fh.sync();
     } finally {
       await fh.close();
@@ -68,24 +66,22 @@ async function concurrent(dir: string, ms: number, writers: number): Promise<num
   return n / ((performance.now() - start) / 1000);
 }
 
-/** Measure in a fresh directory under `parent` (same filesystem as the spools); removes it after. */
-export async function fsyncProbe(parent: string, seconds = 2): Promise<FsyncProbe> {
+/**
+ * Durable files per second of `bytes` each with `writers` concurrent writers, measured for
+ * `seconds` in a fresh directory under `parent` (the same filesystem as the spools); removed after.
+ */
+export async function fsyncFilesPerSec(parent: string, seconds: number, bytes: number, writers: number): Promise<number> {
   const dir = mkdtempSync(path.join(parent, 'fsync-probe-'));
   try {
-    const sequentialPerSec = sequential(dir, seconds * 1000);
-    rmSync(dir, { recursive: true, force: true });
-    const dir2 = mkdtempSync(path.join(parent, 'fsync-probe-'));
-    try {
-      const concurrent10PerSec = await concurrent(dir2, seconds * 1000, 10);
-      return { sequentialPerSec, concurrent10PerSec };
-    } finally {
-      rmSync(dir2, { recursive: true, force: true });
-    }
+    const data = Buffer.alloc(bytes, 'x');
+    return writers <= 1 ? sequential(dir, seconds * 1000, data) : await concurrent(dir, seconds * 1000, data, writers);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
 if (require.main === module) {
-  fsyncProbe(process.argv[2] ?? '/tmp', Number(process.argv[3] ?? 2)).then((r) => console.log(JSON.stringify(r)));
+  const [dir = '/tmp', seconds = '2', bytes = '2048', writers = '1'] = process.argv.slice(2);
+  fsyncFilesPerSec(dir, Number(seconds), Number(bytes), Number(writers)).then((perSec) =>
+    console.log(JSON.stringify({ bytes: Number(bytes), writers: Number(writers), filesPerSec: Math.round(perSec) })));
 }
