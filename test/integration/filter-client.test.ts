@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { removeDir, startRelay, tempDir } from '../lib/relay';
+import { removeDir, scratchDir, startRelay, tempDir } from '../lib/relay';
 import { shellScript } from '../lib/programs';
 import { startDns } from '../lib/dns';
 import {
@@ -19,15 +19,9 @@ async function asClient(spool: string, upstream: string, args: string[]): Promis
   return r.exited;
 }
 
-function scratchDir(defer: (fn: () => unknown) => void): string {
-  const dir = tempDir('relaybox-cfilter-');
-  defer(() => removeDir(dir));
-  return dir;
-}
-
 test('a client filter sees the .busy envelope and its edits to the content are what is forwarded', async (t) => {
   const defer = cleanup(t);
-  const dir = scratchDir(defer);
+  const dir = scratchDir(defer, 'relaybox-cfilter-');
   const seen = path.join(dir, 'seen');
   const filter = shellScript(dir, 'tag.sh', `echo "$2" > ${seen}\nsed -i 's/^Subject: /Subject: [relayed] /' "$1"`);
   const sink = await sinkFor(defer);
@@ -40,7 +34,7 @@ test('a client filter sees the .busy envelope and its edits to the content are w
 
 test('a failing client filter fails the message with its reason and ReasonCode 550; nothing is sent', async (t) => {
   const defer = cleanup(t);
-  const dir = scratchDir(defer);
+  const dir = scratchDir(defer, 'relaybox-cfilter-');
   const filter = shellScript(dir, 'no.sh', 'echo "<<not today>>"\necho "<<weekend rule>>"\nexit 1');
   const sink = await sinkFor(defer);
   const relay = await relayFor(defer, ['--as-proxy', `127.0.0.1:${sink.port}`, '--client-filter', filter]);
@@ -108,7 +102,7 @@ test('mx: failures fail the message ("routing filter failed"); an address litera
 
 test('ClientAccountSelector picks the client line with that selector', async (t) => {
   const defer = cleanup(t);
-  const dir = scratchDir(defer);
+  const dir = scratchDir(defer, 'relaybox-cfilter-');
   const sink = await sinkFor(defer, { auth: { user: 'scanner-account', pass: 'scanner-pass' } });
   const secrets = path.join(dir, 'secrets');
   writeFileSync(secrets, 'client plain default-user default-pass\nclient plain scanner-account scanner-pass scanners\n');

@@ -5,18 +5,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { BUNDLE, removeDir, tempDir } from '../lib/relay';
+import { BUNDLE, removeDir, scratchDir, tempDir } from '../lib/relay';
 import { RawSmtp, runTool, sendMessage } from '../lib/smtp-client';
 import { jsProgram, shellScript } from '../lib/programs';
 import { cleanup, filesEnding, readEnvelopeFile, relayFor, sinkFor, spoolFiles, waitUntil } from './forward-util';
 
 const BODY = Buffer.from('From: a@example.com\r\nTo: b@example.net\r\nSubject: hello\r\n\r\nbody text\r\n');
-
-function scratchDir(defer: (fn: () => unknown) => void): string {
-  const dir = tempDir('relaybox-filters-');
-  defer(() => removeDir(dir));
-  return dir;
-}
 
 async function submit(port: number, body = BODY, to = ['b@example.net']) {
   const { smtp } = await RawSmtp.open(port);
@@ -29,7 +23,7 @@ async function submit(port: number, body = BODY, to = ['b@example.net']) {
 
 test('a shell filter gets the content and .new envelope paths and a minimal environment, and may edit the content', async (t) => {
   const defer = cleanup(t);
-  const dir = scratchDir(defer);
+  const dir = scratchDir(defer, 'relaybox-filters-');
   const seen = path.join(dir, 'seen');
   const filter = shellScript(dir, 'edit.sh', [
     `printf '%s\\n%s\\n%s\\n%s\\n' "$1" "$2" "$PATH" "$HOME" > ${seen}`,
@@ -52,7 +46,7 @@ test('a shell filter gets the content and .new envelope paths and a minimal envi
 
 test('a failing filter: its <<response>> and code go to the client, the reason to the log, and no files remain', async (t) => {
   const defer = cleanup(t);
-  const dir = scratchDir(defer);
+  const dir = scratchDir(defer, 'relaybox-filters-');
   const filter = shellScript(dir, 'reject.sh', 'echo "some chatter"\necho "<<550 5.7.1 not from that device>>"\necho "[[device is blocked]]"\nexit 1');
   const relay = await relayFor(defer, ['--filter', filter]);
   const reply = await submit(relay.port);
@@ -65,7 +59,7 @@ test('a failing filter: its <<response>> and code go to the client, the reason t
 
 test('a failing filter without output gets 452 rejected; exit 100 after deleting the files gets 250 and leaves nothing', async (t) => {
   const defer = cleanup(t);
-  const dir = scratchDir(defer);
+  const dir = scratchDir(defer, 'relaybox-filters-');
   const quiet = shellScript(dir, 'quiet.sh', 'exit 7');
   const relay1 = await relayFor(defer, ['--filter', quiet]);
   const r1 = await submit(relay1.port);
@@ -82,7 +76,7 @@ test('a failing filter without output gets 452 rejected; exit 100 after deleting
 
 test('--filter-timeout kills the whole process group and answers 452 error', async (t) => {
   const defer = cleanup(t);
-  const dir = scratchDir(defer);
+  const dir = scratchDir(defer, 'relaybox-filters-');
   const pidFile = path.join(dir, 'child.pid');
   const slow = shellScript(dir, 'slow.sh', `sleep 300 &\necho $! > ${pidFile}\nwait`);
   const relay = await relayFor(defer, ['--filter', slow, '--filter-timeout', '1']);
@@ -96,7 +90,7 @@ test('--filter-timeout kills the whole process group and answers 452 error', asy
 
 test('a JavaScript filter runs with relaybox\'s node and can add a header', async (t) => {
   const defer = cleanup(t);
-  const dir = scratchDir(defer);
+  const dir = scratchDir(defer, 'relaybox-filters-');
   const js = jsProgram(dir, 'add-header.mjs', [
     "import { readFileSync, writeFileSync } from 'node:fs';",
     'const [content] = process.argv.slice(2);',
@@ -111,7 +105,7 @@ test('a JavaScript filter runs with relaybox\'s node and can add a header', asyn
 
 test('a chain runs in order and stops at the first result that is not ok', async (t) => {
   const defer = cleanup(t);
-  const dir = scratchDir(defer);
+  const dir = scratchDir(defer, 'relaybox-filters-');
   const trace = path.join(dir, 'trace');
   const one = shellScript(dir, 'one.sh', `echo one >> ${trace}`);
   const two = shellScript(dir, 'two.sh', `echo two >> ${trace}\necho '<<stopped at two>>'\nexit 2`);
@@ -156,7 +150,7 @@ test('msgid: adds a Message-ID only where there is none', async (t) => {
 
 test('start-up refuses a filter that does not exist or is not executable, naming it', async (t) => {
   const defer = cleanup(t);
-  const dir = scratchDir(defer);
+  const dir = scratchDir(defer, 'relaybox-filters-');
   const notExec = path.join(dir, 'plain.sh');
   require('node:fs').writeFileSync(notExec, '#!/bin/sh\n');
   for (const [spec, message] of [[path.join(dir, 'missing.sh'), /--client-filter .*missing\.sh.*no such program/], [notExec, /not executable/], ['split:', null]] as const) {

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { removeDir, tempDir } from '../lib/relay';
+import { removeDir, scratchDir, tempDir } from '../lib/relay';
 import { RawSmtp, dataBlock } from '../lib/smtp-client';
 import { shellScript } from '../lib/programs';
 import { cleanup, filesEnding, readEnvelopeFile, relayFor, spoolFiles, waitUntil } from './forward-util';
@@ -21,15 +21,9 @@ case "$1" in
   *) exit 9 ;;
 esac`;
 
-function scratchDir(defer: (fn: () => unknown) => void): string {
-  const dir = tempDir('relaybox-verify-');
-  defer(() => removeDir(dir));
-  return dir;
-}
-
 test('a verifier program: its six arguments, and each exit code as an RCPT reply', async (t) => {
   const defer = cleanup(t);
-  const dir = scratchDir(defer);
+  const dir = scratchDir(defer, 'relaybox-verify-');
   const relay = await relayFor(defer, ['--address-verifier', shellScript(dir, 'verify.sh', VERIFIER), '--domain', 'relay.test']);
   const { smtp } = await RawSmtp.open(relay.port);
   defer(() => smtp.socket.destroy());
@@ -63,7 +57,7 @@ test('a verifier program: its six arguments, and each exit code as an RCPT reply
 
 test('exit 100 from the verifier drops the connection; no valid recipients means no DATA', async (t) => {
   const defer = cleanup(t);
-  const dir = scratchDir(defer);
+  const dir = scratchDir(defer, 'relaybox-verify-');
   const relay = await relayFor(defer, ['--address-verifier', shellScript(dir, 'verify.sh', VERIFIER)]);
   const { smtp } = await RawSmtp.open(relay.port);
   defer(() => smtp.socket.destroy());
@@ -88,7 +82,7 @@ test('exit: as a verifier accepts every address as remote', async (t) => {
 
 test('account: + deliver: local accounts get the message in --delivery-dir (mailbox and maildir); others are refused', async (t) => {
   const defer = cleanup(t);
-  const dir = scratchDir(defer);
+  const dir = scratchDir(defer, 'relaybox-verify-');
   const delivery = path.join(dir, 'mail');
   mkdirSync(path.join(delivery, 'daemon', 'new'), { recursive: true });
   mkdirSync(path.join(delivery, 'daemon', 'cur'));
@@ -121,7 +115,7 @@ test('account: + deliver: local accounts get the message in --delivery-dir (mail
 
 test('account:check accepts unknown users as remote; a message with local and remote recipients stays for forwarding', async (t) => {
   const defer = cleanup(t);
-  const dir = scratchDir(defer);
+  const dir = scratchDir(defer, 'relaybox-verify-');
   const delivery = path.join(dir, 'mail');
   const relay = await relayFor(defer, ['--address-verifier', 'account:0-0;check', '--filter', 'deliver:', '--delivery-dir', delivery, '--domain', 'box.test']);
   const { smtp } = await RawSmtp.open(relay.port);

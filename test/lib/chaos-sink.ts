@@ -4,6 +4,7 @@
 // Recipients starting "reject" always get 550. The first connection gets 421 and the first
 // transactions get each fault once; after that, choices come from a seeded generator.
 import * as net from 'node:net';
+import { seeded } from '../fuzz/random';
 
 export type Fault = 'greeting-421' | 'mail-451' | 'drop-in-data' | 'data-451' | 'stall-after-data' | 'none';
 type TransactionFault = Exclude<Fault, 'greeting-421'>;
@@ -24,20 +25,8 @@ export interface ChaosSink {
   close(): Promise<void>;
 }
 
-/** mulberry32: small, seedable, good enough to pick faults. */
-function generator(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export async function startChaosSink(opts: ChaosOptions): Promise<ChaosSink> {
-  const random = generator(opts.seed);
+  const random = seeded(opts.seed);
   const delivered = new Map<string, number>();
   const faults = new Map<Fault, number>();
   const sockets = new Set<net.Socket>();

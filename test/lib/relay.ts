@@ -32,6 +32,13 @@ export function tempDir(prefix = 'relaybox-test-'): string {
   return mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
+/** A temporary directory removed after the test. */
+export function scratchDir(defer: (fn: () => unknown) => void, prefix = 'relaybox-test-'): string {
+  const dir = tempDir(prefix);
+  defer(() => removeDir(dir));
+  return dir;
+}
+
 export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
 }

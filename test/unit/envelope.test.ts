@@ -1,3 +1,4 @@
+import { seeded } from '../fuzz/random';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -351,17 +352,7 @@ test('NUL bytes and invalid UTF-8 are data, not crashes', () => {
 
 // --- fuzz ---------------------------------------------------------------------------------------
 
-/** mulberry32: a small deterministic PRNG so that a failure can be reproduced. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = seeded;
 
 const INTERESTING = ['\r', '\n', '\r\n', ' ', '\t', ':', '+', '\0', '\xff', 'X-MailRelay-', 'X-MailRelay-End: 1', 'X-MailRelay-ToCount: 4294967295',
   'X-MailRelay-To-Local: ', 'X-MailRelay-To-Remote: ', '#2821.3', '#2821.8', '\r\n ', 'é', '用'];
