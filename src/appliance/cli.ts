@@ -98,7 +98,13 @@ async function runStatus(a: Args): Promise<number> {
     const noDaemon: OptionValue = { spec: OPTIONS_BY_NAME.get('no-daemon')!, value: '', where: 'the appliance' };
     const cfg = buildConfig([noDaemon, ...parseConfigText(conf, 'relaybox.conf')], path.dirname(confFile));
     const local = cfg.interfaces.find((i) => /^[\d.]+$|:/.test(i)) ?? '127.0.0.1';
-    const smtp = await probe(local === '0.0.0.0' || local === '::' ? '127.0.0.1' : local, cfg.port, 10000);
+    // Run right after the relay starts: give it up to a minute to open its port.
+    const host = local === '0.0.0.0' || local === '::' ? '127.0.0.1' : local;
+    let smtp = await probe(host, cfg.port, 10000);
+    for (let i = 0; i < 30 && !smtp.ok; i++) {
+      await new Promise((r) => setTimeout(r, 2000));
+      smtp = await probe(host, cfg.port, 10000);
+    }
     relay.ok = smtp.ok;
     relay.lines.push(smtp.ok ? `listening on port ${cfg.port}: ${smtp.text}` : `NOT answering on port ${cfg.port}: ${smtp.text}`);
     relay.lines.push(`addresses of this box: ${lanAddresses().join(', ') || 'none yet'}`);
