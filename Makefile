@@ -4,7 +4,8 @@ NODE ?= node
 UNIT := $(wildcard test/unit/*.test.ts)
 INTEGRATION := $(wildcard test/integration/*.test.ts)
 
-.PHONY: all deps build run test test-unit test-integration typecheck bench clean readme-options
+.PHONY: all deps build run test test-unit test-integration typecheck bench clean readme-options \
+	deb deb-test image image-deps image-test
 
 all: build
 
@@ -40,3 +41,22 @@ clean:
 
 readme-options: deps
 	$(NODE) --import tsx scripts/readme-options.ts
+
+# The .deb and the Raspberry Pi appliance image (README: "The appliance"). Not part of `make test`:
+# deb-test takes 2-6 minutes, image 20-40 (the first time; the root file system is then cached under
+# image/out), image-test 10-30. Host packages: scripts/install-image-deps. Heavy steps run niced.
+deb: build
+	packaging/build-deb
+
+deb-test: build image-deps
+	nice -n 19 ionice -c3 packaging/test-deb
+
+image-deps:
+	@scripts/install-image-deps
+
+image: build image-deps
+	nice -n 19 ionice -c3 image/assemble.sh
+
+image-test: build image-deps
+	@test -s image/out/relaybox-$$($(NODE) -p "require('./package.json').version")-arm64.img || XZ=0 nice -n 19 ionice -c3 image/assemble.sh
+	$(NODE) --import tsx --test --test-reporter=spec test/image/appliance-image.test.ts
