@@ -18,18 +18,8 @@ if [ -s "$tarball" ]; then
   exit 0
 fi
 
-host_uri() { # the build host's apt source with this label, e.g. Debian or Debian-Security
-  apt-get indextargets --format '$(REPO_URI) $(LABEL)' 'Created-By: Packages' 2>/dev/null | awk -v l="$1" '$2 == l { print $1; exit }'
-}
-MIRROR="${MIRROR:-$(host_uri Debian)}"
-if [ -z "$MIRROR" ]; then
-  echo "rootfs.sh: no Debian mirror in this machine's apt configuration: set MIRROR=http://<mirror>/debian" >&2
-  exit 1
-fi
-MIRROR="${MIRROR%/}"
-SECURITY_MIRROR="${SECURITY_MIRROR:-$(host_uri Debian-Security)}"
-SECURITY_MIRROR="${SECURITY_MIRROR:-${MIRROR%/debian}/debian-security}"
-SECURITY_MIRROR="${SECURITY_MIRROR%/}"
+MIRROR=$("$here/../scripts/debian-mirror")
+SECURITY_MIRROR=$("$here/../scripts/debian-mirror" security)
 if ! arch-test arm64 >/dev/null 2>&1; then
   echo "rootfs.sh: this machine cannot run arm64 binaries: run scripts/install-image-deps (qemu-user-static, binfmt_misc)" >&2
   exit 1
@@ -47,7 +37,7 @@ SOURCES
 # Paths dpkg never unpacks: documentation, manuals, translations, device trees of other SoCs and
 # kernel drivers a headless mail relay has no use for (graphics, sound, media, InfiniBand, staging).
 excludes=(
-  /usr/share/doc/* /usr/share/man/* /usr/share/info/* /usr/share/locale/* /usr/share/lintian/*
+  '/usr/share/doc/*' '/usr/share/man/*' '/usr/share/info/*' '/usr/share/locale/*' '/usr/share/lintian/*'
   '/usr/lib/linux-image-*/*'
   '/usr/lib/modules/*/kernel/drivers/gpu/*' '/usr/lib/modules/*/kernel/sound/*'
   '/usr/lib/modules/*/kernel/drivers/media/*' '/usr/lib/modules/*/kernel/drivers/infiniband/*'

@@ -81,8 +81,11 @@ function runImport(a: Args): number {
   return 0;
 }
 
+/** NTP has synchronised the clock, a battery-backed RTC set it at boot, or the kernel command line
+ * says `relaybox.clock=trusted` (a virtual machine or a board whose clock is set some other way). */
 function clockIsSet(run: string): boolean {
   if (fs.existsSync(path.join(run, 'systemd', 'timesync', 'synchronized'))) return true;
+  if (/(^|\s)relaybox\.clock=trusted(\s|$)/.test(readIfExists('/proc/cmdline') ?? '')) return true;
   return readIfExists('/sys/class/rtc/rtc0/hctosys')?.trim() === '1';
 }
 

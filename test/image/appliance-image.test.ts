@@ -81,7 +81,7 @@ async function boot(n: number, sinkPort: number, kernel: string, initrd: string)
     '-n', '19', 'ionice', '-c3', 'qemu-system-aarch64', '-M', 'virt', '-cpu', 'cortex-a72', '-smp', '2', '-m', '1024',
     '-display', 'none', '-serial', `file:${path.join(OUT, `console-${n}.log`)}`, '-monitor', `unix:${monitor},server,nowait`,
     '-kernel', kernel, '-initrd', initrd,
-    '-append', 'root=PARTUUID=52656c79-02 ro rootwait console=ttyAMA0 fsck.repair=yes',
+    '-append', 'root=PARTUUID=52656c79-02 ro rootwait console=ttyAMA0 fsck.repair=yes relaybox.clock=trusted',
     '-drive', `if=none,file=${DISK},format=raw,id=d0`, '-device', 'virtio-blk-pci,drive=d0',
     '-netdev', `user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:${port}-:25,guestfwd=tcp:10.0.2.100:25-${bridge}`,
     '-device', 'virtio-net-pci,netdev=n0,romfile=',
@@ -108,7 +108,7 @@ async function powerOff(vm: Vm): Promise<void> {
     s.on('error', () => resolve());
     s.on('close', () => resolve());
   });
-  const t = setTimeout(() => vm.qemu.kill('SIGKILL'), 300_000);
+  const t = setTimeout(() => vm.qemu.kill('SIGKILL'), 180_000);
   await vm.exited;
   clearTimeout(t);
 }
@@ -163,7 +163,14 @@ test('the appliance image boots, relays, applies a new relaybox.conf after a reb
   assert.equal(subjectOf(sink.messages[0]), 'first message');
   assert.equal(sink.messages[0].user, USER, 'the relay logged in with the imported secrets');
   assert.ok(sink.messages[0].secure, 'over STARTTLS, as the template says');
-  // Wait for STATUS.txt to report the running relay (the status service runs after the relay starts).
+  // STATUS.txt reports the running relay (the status service runs after the relay starts): poll the
+  // FAT partition in the disk image while the guest runs, bounded.
+  const statusDeadline = Date.now() + 300_000;
+  let running = '';
+  while (Date.now() < statusDeadline && !/listening on port 25/.test(running)) {
+    await new Promise((r) => setTimeout(r, 3000));
+    try { running = mtype('STATUS.txt'); } catch { running = ''; }
+  }
   await powerOff(vm1);
   const secrets = mtype('relaybox.secrets');
   assert.ok(!secrets.includes(PASSWORD), 'the password is scrubbed from the card');

@@ -24,7 +24,7 @@ if [ ! -b "$part3" ] && ! sfdisk -d "$disk" | grep -q "^${part3} "; then
 fi
 if ! blkid -p "$part3" >/dev/null 2>&1; then
   log "formatting $part3 (ext4, data=journal)"
-  mkfs.ext4 -q -F -L relaydata -O ^metadata_csum_seed -E lazy_itable_init=1 "$part3"
+  mkfs.ext4 -q -F -L relaydata "$part3"
   udevadm settle -t 30 || true
   exit 0
 fi
