@@ -93,6 +93,7 @@ async function boot(n: number, sinkPort: number, kernel: string, initrd: string)
   const exited = new Promise<number | null>((resolve) => qemu.on('exit', (code) => resolve(code)));
   try {
     const b = await waitForBanner(port, started, qemu);
+    progress(`boot ${n}: banner after ${(b.ms / 1000).toFixed(0)} s: ${b.banner}`);
     results.push(`boot ${n}: SMTP banner ${(b.ms / 1000).toFixed(0)} s after qemu started: ${b.banner}`);
     return { qemu, port, monitor, exited, ...b };
   } catch (e) {
@@ -101,16 +102,30 @@ async function boot(n: number, sinkPort: number, kernel: string, initrd: string)
   }
 }
 
+/** Progress lines, live (the test reporter prints only at the end). */
+function progress(line: string): void {
+  fs.appendFileSync(path.join(OUT, 'image-test-progress.log'), `${new Date().toISOString()} ${line}\n`);
+}
+
+async function waitExit(vm: Vm, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (vm.qemu.exitCode === null && vm.qemu.signalCode === null && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  return vm.qemu.exitCode !== null || vm.qemu.signalCode !== null;
+}
+
 /** A clean shutdown through the power button; bounded, then the power is pulled. */
 async function powerOff(vm: Vm): Promise<void> {
   await new Promise<void>((resolve) => {
-    const s = net.connect(vm.monitor, () => s.end('system_powerdown\n'));
+    const s = net.connect(vm.monitor, () => s.write('system_powerdown\n', () => { s.destroy(); resolve(); }));
     s.on('error', () => resolve());
-    s.on('close', () => resolve());
   });
-  const t = setTimeout(() => vm.qemu.kill('SIGKILL'), 180_000);
-  await vm.exited;
-  clearTimeout(t);
+  if (!(await waitExit(vm, 180_000))) {
+    progress('no power-off within 180 s: pulling the power');
+    vm.qemu.kill('SIGKILL');
+    await waitExit(vm, 10_000);
+  }
 }
 
 function swaks(port: number, subject: string): string {
@@ -159,7 +174,9 @@ test('the appliance image boots, relays, applies a new relaybox.conf after a reb
   const vm1 = await boot(1, sink.port, kernel, initrd);
   defer(() => vm1.qemu.kill('SIGKILL'));
   assert.match(swaks(vm1.port, 'first message'), /<- {2}250 /);
+  progress('boot 1: swaks got 250');
   await sink.waitFor(1, 600_000);
+  progress('boot 1: the sink has the message');
   assert.equal(subjectOf(sink.messages[0]), 'first message');
   assert.equal(sink.messages[0].user, USER, 'the relay logged in with the imported secrets');
   assert.ok(sink.messages[0].secure, 'over STARTTLS, as the template says');
@@ -169,9 +186,11 @@ test('the appliance image boots, relays, applies a new relaybox.conf after a reb
   let running = '';
   while (Date.now() < statusDeadline && !/listening on port 25/.test(running)) {
     await new Promise((r) => setTimeout(r, 3000));
-    try { running = mtype('STATUS.txt'); } catch { running = ''; }
+    try { running = execFileSync('mtype', ['-i', FAT, '::STATUS.txt'], { encoding: 'latin1', stdio: ['ignore', 'pipe', 'ignore'] }); } catch { running = ''; }
   }
+  progress(`boot 1: STATUS.txt ${/listening on port 25/.test(running) ? 'reports the relay' : 'NOT updated'}; powering off`);
   await powerOff(vm1);
+  progress('boot 1: off');
   const secrets = mtype('relaybox.secrets');
   assert.ok(!secrets.includes(PASSWORD), 'the password is scrubbed from the card');
   assert.match(secrets, /were imported into the box on/);
@@ -191,13 +210,15 @@ test('the appliance image boots, relays, applies a new relaybox.conf after a reb
   await sink.close();
   assert.match(swaks(vm2.port, 'survives a power cut'), /<- {2}250 /);
   vm2.qemu.kill('SIGKILL');
-  await vm2.exited;
+  await waitExit(vm2, 10_000);
+  progress('boot 2: power pulled right after the 250');
 
   // Boot 3: the upstream is back; the message is delivered from the spool.
   sink2 = await sinkOn(sink.port);
   const vm3 = await boot(3, sink2.port, kernel, initrd);
   defer(() => vm3.qemu.kill('SIGKILL'));
   await sink2.waitFor(1, 900_000);
+  progress('boot 3: the message from before the power cut arrived');
   assert.equal(subjectOf(sink2.messages[0]), 'survives a power cut');
   await powerOff(vm3);
   const status3 = mtype('STATUS.txt');
