@@ -70,7 +70,7 @@ async function waitForBanner(port: number, since: number, qemu: ChildProcess): P
   throw new Error(`no SMTP banner within ${BANNER_BOUND_MS / 1000} s`);
 }
 
-interface Vm { qemu: ChildProcess; port: number; monitor: string; exited: Promise<number | null> }
+interface Vm { qemu: ChildProcess; port: number; monitor: string }
 
 async function boot(n: number, sinkPort: number, kernel: string, initrd: string): Promise<Vm & { banner: string; ms: number }> {
   const port = await freePort();
@@ -90,12 +90,11 @@ async function boot(n: number, sinkPort: number, kernel: string, initrd: string)
   const qemu = spawn('nice', args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   qemu.stderr!.on('data', (d) => { stderr += d; });
-  const exited = new Promise<number | null>((resolve) => qemu.on('exit', (code) => resolve(code)));
   try {
     const b = await waitForBanner(port, started, qemu);
     progress(`boot ${n}: banner after ${(b.ms / 1000).toFixed(0)} s: ${b.banner}`);
     results.push(`boot ${n}: SMTP banner ${(b.ms / 1000).toFixed(0)} s after qemu started: ${b.banner}`);
-    return { qemu, port, monitor, exited, ...b };
+    return { qemu, port, monitor, ...b };
   } catch (e) {
     qemu.kill('SIGKILL');
     throw new Error(`${(e as Error).message}; qemu: ${stderr.trim()}; console: image/out/console-${n}.log`);
@@ -115,17 +114,34 @@ async function waitExit(vm: Vm, ms: number): Promise<boolean> {
   return vm.qemu.exitCode !== null || vm.qemu.signalCode !== null;
 }
 
-/** A clean shutdown through the power button; bounded, then the power is pulled. */
+/** A clean shutdown through the power button (pressed again every 20 s, in case the guest was not
+ * listening yet); bounded, then the power is pulled. */
 async function powerOff(vm: Vm): Promise<void> {
-  await new Promise<void>((resolve) => {
-    const s = net.connect(vm.monitor, () => s.write('system_powerdown\n', () => { s.destroy(); resolve(); }));
-    s.on('error', () => resolve());
-  });
-  if (!(await waitExit(vm, 180_000))) {
-    progress('no power-off within 180 s: pulling the power');
-    vm.qemu.kill('SIGKILL');
-    await waitExit(vm, 10_000);
+  const deadline = Date.now() + 180_000;
+  while (Date.now() < deadline) {
+    await new Promise<void>((resolve) => {
+      const s = net.connect(vm.monitor, () => s.write('system_powerdown\n', () => { s.destroy(); resolve(); }));
+      s.on('error', () => resolve());
+    });
+    if (await waitExit(vm, 20_000)) return;
   }
+  progress('no power-off within 180 s: pulling the power');
+  vm.qemu.kill('SIGKILL');
+  await waitExit(vm, 10_000);
+}
+
+/** Poll STATUS.txt in the disk image while the guest runs until it matches; bounded. */
+async function waitForStatus(pattern: RegExp, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    try {
+      if (pattern.test(execFileSync('mtype', ['-i', FAT, '::STATUS.txt'], { encoding: 'latin1', stdio: ['ignore', 'pipe', 'ignore'] }))) return true;
+    } catch {
+      // the guest is writing the FAT right now
+    }
+    await new Promise((r) => setTimeout(r, 3000));
+  }
+  return false;
 }
 
 function swaks(port: number, subject: string): string {
@@ -180,15 +196,9 @@ test('the appliance image boots, relays, applies a new relaybox.conf after a reb
   assert.equal(subjectOf(sink.messages[0]), 'first message');
   assert.equal(sink.messages[0].user, USER, 'the relay logged in with the imported secrets');
   assert.ok(sink.messages[0].secure, 'over STARTTLS, as the template says');
-  // STATUS.txt reports the running relay (the status service runs after the relay starts): poll the
-  // FAT partition in the disk image while the guest runs, bounded.
-  const statusDeadline = Date.now() + 300_000;
-  let running = '';
-  while (Date.now() < statusDeadline && !/listening on port 25/.test(running)) {
-    await new Promise((r) => setTimeout(r, 3000));
-    try { running = execFileSync('mtype', ['-i', FAT, '::STATUS.txt'], { encoding: 'latin1', stdio: ['ignore', 'pipe', 'ignore'] }); } catch { running = ''; }
-  }
-  progress(`boot 1: STATUS.txt ${/listening on port 25/.test(running) ? 'reports the relay' : 'NOT updated'}; powering off`);
+  // STATUS.txt reports the running relay (the status service runs after the relay starts).
+  const reported = await waitForStatus(/listening on port 25/, 300_000);
+  progress(`boot 1: STATUS.txt ${reported ? 'reports the relay' : 'NOT updated'}; powering off`);
   await powerOff(vm1);
   progress('boot 1: off');
   const secrets = mtype('relaybox.secrets');
