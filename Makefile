@@ -4,8 +4,7 @@ NODE ?= node
 UNIT := $(wildcard test/unit/*.test.ts)
 INTEGRATION := $(wildcard test/integration/*.test.ts)
 
-.PHONY: all deps build run test test-unit test-integration typecheck bench clean readme-options \
-	deb deb-test image image-deps image-test
+.PHONY: all deps build run test test-unit test-integration typecheck bench clean readme-options
 
 all: build
 
@@ -15,7 +14,7 @@ deps:
 dist/relaybox.js: $(shell find src -name '*.ts') package.json scripts/build.mjs
 	$(NODE) scripts/build.mjs
 
-build: deps dist/relaybox.js
+build: deps dist/relaybox.js dist/relaybox-appliance.js
 
 typecheck: deps
 	npx tsc --noEmit -p .
@@ -41,6 +40,11 @@ clean:
 
 readme-options: deps
 	$(NODE) --import tsx scripts/readme-options.ts
+
+dist/relaybox-appliance.js: $(shell find src -name '*.ts') package.json scripts/build-appliance.mjs
+	$(NODE) scripts/build-appliance.mjs
+
+.PHONY: deb deb-test image image-deps image-test
 
 # The .deb and the Raspberry Pi appliance image (README: "The appliance"). Not part of `make test`:
 # deb-test takes 2-6 minutes, image 20-40 (the first time; the root file system is then cached under

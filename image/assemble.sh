@@ -26,9 +26,13 @@ tar -x -C "$root" --numeric-owner -f "$tarball"
 
 # The relay, as the .deb installs it (without running its maintainer scripts under emulation).
 dpkg-deb -x "$deb" "$root"
-if [ -e "$top/dist/pam.node" ]; then
-  # Hook for the PAM addon (built for arm64 once the PAM issue has landed): shipped beside the bundle.
-  install -m 0644 "$top/dist/pam.node" "$root/usr/lib/relaybox/pam.node"
+# The PAM addon (--server-auth pam:), built for arm64, ships beside the bundle when there is one.
+pam_addon="${PAM_ADDON_ARM64:-$top/dist/arm64/node-linux-pam.node}"
+if [ -e "$pam_addon" ]; then
+  file -L "$pam_addon" | grep -q 'ARM aarch64' || { echo "assemble.sh: $pam_addon is not an arm64 binary" >&2; exit 1; }
+  install -m 0644 "$pam_addon" "$root/usr/lib/relaybox/node-linux-pam.node"
+else
+  echo "assemble.sh: no arm64 PAM addon ($pam_addon): --server-auth pam: will not be available on the image" >&2
 fi
 install -m 0755 "$top/dist/relaybox-appliance.js" "$root/usr/lib/relaybox/relaybox-appliance.js"
 cp -a --no-preserve=ownership "$here/overlay/." "$root/"

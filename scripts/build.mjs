@@ -3,16 +3,6 @@ import { build } from 'esbuild';
 import { readFileSync, chmodSync } from 'node:fs';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
-const common = {
-  bundle: true,
-  platform: 'node',
-  target: 'node20',
-  format: 'cjs',
-  banner: { js: '#!/usr/bin/env node' },
-  define: { RELAYBOX_VERSION: JSON.stringify(pkg.version) },
-  sourcemap: false,
-  logLevel: 'warning',
-};
 await build({
   entryPoints: ['src/main.ts'],
   bundle: true,
@@ -26,6 +16,3 @@ await build({
   logLevel: 'warning',
 });
 chmodSync('dist/relaybox.js', 0o755);
-// The appliance's boot-time helper (image/): imports the boot partition's files, writes STATUS.txt.
-await build({ ...common, entryPoints: ['src/appliance/cli.ts'], outfile: 'dist/relaybox-appliance.js' });
-chmodSync('dist/relaybox-appliance.js', 0o755);
