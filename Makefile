@@ -14,7 +14,7 @@ deps:
 dist/relaybox.js: $(shell find src -name '*.ts') package.json scripts/build.mjs
 	$(NODE) scripts/build.mjs
 
-build: deps dist/relaybox.js
+build: deps dist/relaybox.js dist/relaybox-appliance.js
 
 typecheck: deps
 	npx tsc --noEmit -p .
@@ -59,3 +59,27 @@ clean:
 
 readme-options: deps
 	$(NODE) --import tsx scripts/readme-options.ts
+
+dist/relaybox-appliance.js: $(shell find src -name '*.ts') package.json scripts/build-appliance.mjs
+	$(NODE) scripts/build-appliance.mjs
+
+.PHONY: deb deb-test image image-deps image-test
+
+# The .deb and the Raspberry Pi appliance image (README: "The appliance"). Not part of `make test`:
+# deb-test takes 2-6 minutes, image 20-40 (the first time; the root file system is then cached under
+# image/out), image-test 10-30. Host packages: scripts/install-image-deps. Heavy steps run niced.
+deb: build
+	packaging/build-deb
+
+deb-test: build image-deps
+	nice -n 19 ionice -c3 packaging/test-deb
+
+image-deps:
+	@scripts/install-image-deps
+
+image: build image-deps
+	nice -n 19 ionice -c3 image/assemble.sh
+
+image-test: build image-deps
+	@test -s image/out/relaybox-$$($(NODE) -p "require('./package.json').version")-arm64.img || XZ=0 nice -n 19 ionice -c3 image/assemble.sh
+	$(NODE) --import tsx --test --test-reporter=spec test/image/appliance-image.test.ts

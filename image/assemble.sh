@@ -1,0 +1,90 @@
+#!/bin/bash
+# make image: the root file system (image/rootfs.sh, cached) + the relay (.deb contents) + the
+# appliance files (image/overlay, image/boot) -> image/out/relaybox-<version>-arm64.img and .img.xz.
+# No loop mounts: the FAT partition is made with mkfs.vfat + mtools, the root with mke2fs -d, the
+# MBR with sfdisk; partitions are placed with dd. Runs as root (file ownership in the root image).
+#   XZ=0  skip the .xz (for image-test iterations)
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+top="$(cd "$here/.." && pwd)"
+out="$here/out"
+[ "$(id -u)" = 0 ] || { echo "assemble.sh: run as root (mmdebstrap --mode=root, file ownership in the image)" >&2; exit 1; }
+t0=$(date +%s)
+version=$(node -p "require('$top/package.json').version")
+img="$out/relaybox-$version-arm64.img"
+boot_mib=256
+
+tarball=$("$here/rootfs.sh")
+deb=$("$top/packaging/build-deb" "$out")
+[ -s "$top/dist/relaybox-appliance.js" ] || { echo "assemble.sh: dist/relaybox-appliance.js is missing: run make build" >&2; exit 1; }
+
+stage="$out/stage"
+rm -rf "$stage" "$out/boot.vfat" "$out/root.ext4"
+mkdir -p "$stage/root"
+root="$stage/root"
+tar -x -C "$root" --numeric-owner -f "$tarball"
+
+# The relay, as the .deb installs it (without running its maintainer scripts under emulation).
+dpkg-deb -x "$deb" "$root"
+# The PAM addon (--server-auth pam:), built for arm64, ships beside the bundle when there is one.
+pam_addon="${PAM_ADDON_ARM64:-$top/dist/arm64/node-linux-pam.node}"
+if [ -e "$pam_addon" ]; then
+  file -L "$pam_addon" | grep -q 'ARM aarch64' || { echo "assemble.sh: $pam_addon is not an arm64 binary" >&2; exit 1; }
+  install -m 0644 "$pam_addon" "$root/usr/lib/relaybox/node-linux-pam.node"
+else
+  echo "assemble.sh: no arm64 PAM addon ($pam_addon): --server-auth pam: will not be available on the image" >&2
+fi
+install -m 0755 "$top/dist/relaybox-appliance.js" "$root/usr/lib/relaybox/relaybox-appliance.js"
+cp -a --no-preserve=ownership "$here/overlay/." "$root/"
+systemd-sysusers --root="$root" relaybox.conf
+mkdir -p "$root/var/lib/relaybox"
+chmod 0755 "$root/var/lib/relaybox"
+systemctl --root="$root" enable relaybox.service relaybox-firstboot.service relaybox-import.service \
+  relaybox-status.service relaybox-status.timer systemd-networkd.service systemd-resolved.service systemd-timesyncd.service \
+  wpa_supplicant@wlan0.service 2>&1 | grep -v '^Created symlink' >&2 || true
+# ssh.service is enabled by openssh-server itself; it runs only when network.conf says "ssh = on".
+# Read-only root: what the system would write to /etc lives in /run.
+ln -sfn /run/systemd/resolve/stub-resolv.conf "$root/etc/resolv.conf"
+ln -sfn /run/relaybox/localtime "$root/etc/localtime"
+mkdir -p "$root/etc/wpa_supplicant"
+# The kernel and initramfs are booted from the FAT partition: the copies in /boot only cost space.
+rm -f "$root"/boot/vmlinuz-* "$root"/boot/initrd.img-* "$root"/boot/System.map-* "$root"/boot/config-*
+
+# The boot partition: firmware, kernel, config.txt/cmdline.txt from raspi-firmware, the user's files.
+mv "$root/boot/firmware" "$stage/firmware"
+mkdir -p "$root/boot/firmware"
+cp "$here/boot/relaybox.conf" "$here/boot/relaybox.secrets" "$here/boot/network.conf" "$here/boot/README.txt" "$stage/firmware/"
+mkdir -p "$stage/firmware/tls"
+for f in relaybox.conf relaybox.secrets network.conf README.txt; do sed -i 's/$/\r/' "$stage/firmware/$f"; done
+mkfs.vfat -C -F 32 -n RELAYBOOT -i 52656c79 "$out/boot.vfat" $(( boot_mib * 1024 )) >/dev/null
+mcopy -s -p -m -i "$out/boot.vfat" "$stage/firmware"/* ::
+
+# The root partition: content plus 15% and 48 MiB, rounded to MiB.
+content_kib=$(du -s -k "$root" | cut -f1)
+root_mib=$(( (content_kib * 115 / 100 / 1024) + 48 ))
+mke2fs -q -t ext4 -L relayroot -m 0 -d "$root" -E root_owner=0:0 "$out/root.ext4" "${root_mib}M"
+
+# The card: MBR with the fixed disk id 0x52656c79 (PARTUUID=52656c79-0N), boot at 4 MiB.
+boot_start=8192
+root_start=$(( boot_start + boot_mib * 2048 ))
+total=$(( root_start + root_mib * 2048 ))
+rm -f "$img"
+truncate -s $(( total * 512 )) "$img"
+sfdisk --quiet "$img" <<SFDISK
+label: dos
+label-id: 0x52656c79
+unit: sectors
+start=$boot_start, size=$(( boot_mib * 2048 )), type=c, bootable
+start=$root_start, size=$(( root_mib * 2048 )), type=83
+SFDISK
+dd if="$out/boot.vfat" of="$img" bs=1M seek=$(( boot_start / 2048 )) conv=notrunc,sparse status=none
+dd if="$out/root.ext4" of="$img" bs=1M seek=$(( root_start / 2048 )) conv=notrunc,sparse status=none
+rm -f "$out/boot.vfat" "$out/root.ext4"
+rm -rf "$stage"
+t1=$(date +%s)
+echo "assemble.sh: $img: $(( $(stat -c %s "$img") / 1048576 )) MiB (root content $(( content_kib / 1024 )) MiB), assembled in $(( t1 - t0 )) s" >&2
+if [ "${XZ:-1}" != 0 ]; then
+  nice -n 19 ionice -c3 xz -T2 -6 -k -f "$img"
+  echo "assemble.sh: $img.xz: $(( $(stat -c %s "$img.xz") / 1048576 )) MiB, compressed in $(( $(date +%s) - t1 )) s" >&2
+fi
+echo "$img"
