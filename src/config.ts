@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { UsageError, type OptionValue } from './options/parse';
 import { parseSwitches } from './options/switches';
 import { parseForwardTarget, type ForwardTarget } from './forward/target';
+import { buildPopConfig, type PopConfig } from './pop/config';
 
 export type AnonymousScope = 'vrfy' | 'server' | 'content' | 'client';
 export type LogField = 'time' | 'unit' | 'address' | 'port' | 'msgid';
@@ -35,6 +36,8 @@ export interface RelayConfig {
   serverSmtp: { pipelining: boolean; smtputf8: boolean; smtputf8strict: boolean; strictparsing: boolean; alabels: boolean };
   serverTls: null | { implicit: boolean; required: boolean; keyCert: KeyAndCert; verify?: string };
   tls: TlsVersions;
+  /** --pop: the POP3 server, or null. */
+  pop: PopConfig | null;
 
   forwardTo?: ForwardTarget;
   forwardAtStart: boolean;
@@ -328,6 +331,7 @@ export function buildConfig(rawValues: OptionValue[], baseDir = process.cwd()): 
     serverSmtp: server.switches,
     serverTls,
     tls: parseTlsConfig(opts, warnings),
+    pop: buildPopConfig(opts, baseDir),
     forwardTo,
     forwardAtStart: opts.has('forward'),
     forwardOnDisconnect: opts.has('forward-on-disconnect'),
