@@ -26,7 +26,7 @@ test('config file: comments, blank lines, name=value, quotes; errors name file a
 });
 
 test('options not implemented yet are refused, naming the issue', () => {
-  assert.throws(() => cfg(['--pop']), (e: Error) => e instanceof UsageError && /--pop is not supported yet \(planned, issue 4\)/.test(e.message));
+  assert.throws(() => cfg(['--admin-terminate']), (e: Error) => e instanceof UsageError && /--admin-terminate is not supported yet \(planned, issue 7\)/.test(e.message));
   assert.throws(() => cfg([], 'admin 10025\n'), /relaybox\.conf:1: --admin is not supported yet \(planned, issue 7\)/);
   assert.throws(() => cfg(['--show', 'tray']), /Windows option/);
 });
