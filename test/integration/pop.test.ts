@@ -338,3 +338,33 @@ test('start-up errors: --pop needs --pop-auth, pop options need --pop, pam: is r
     assert.match(relay.stderr, want);
   }
 });
+
+test('--idle-timeout closes an idle POP session; 5 failed logins close the connection', async (t) => {
+  const defer = cleanups(t);
+  const { relay, pop } = await popRelay(defer, ['--idle-timeout', '1']);
+  const { smtp: idle } = await RawSmtp.open(pop);
+  defer(() => idle.destroy());
+  await idle.waitClosed(5000);
+  assert.match(idle.replies.at(-1)!.text, /^-ERR idle timeout/);
+  await relay.waitForLog((l) => /idle/.test(l.msg));
+
+  const { smtp: raw } = await RawSmtp.open(pop);
+  defer(() => raw.destroy());
+  for (let i = 0; i < 4; i++) {
+    await raw.command('USER alice');
+    assert.match((await raw.command(`PASS wrong${i}`)).text, /^-ERR \[AUTH\] authentication failed$/);
+  }
+  await raw.command('USER alice');
+  assert.match((await raw.command('PASS wrong4')).text, /too many attempts/);
+  await raw.waitClosed();
+});
+
+test('--interface pop=<address>: the POP listener gets its own addresses', async (t) => {
+  const defer = cleanups(t);
+  const { relay, pop } = await popRelay(defer, ['--interface', 'pop=127.0.0.2']);
+  await relay.waitForCount('listening for pop', 2);
+  const r = await curl([`pop3://127.0.0.2:${pop}/`, '-u', 'bob:bobpw']);
+  assert.equal(r.code, 0, r.stderr);
+  const smtp = await RawSmtp.connect(relay.port, '127.0.0.2').then(() => 'connected', (e: Error) => e.message);
+  assert.match(smtp, /ECONNREFUSED/, 'SMTP does not listen on the pop= address');
+});

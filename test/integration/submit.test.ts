@@ -182,3 +182,18 @@ test('spool disk full: exit 75 (try again later) and nothing partial left', { sk
   assert.equal(small.code, 0, small.stderr);
   assert.equal(readAll(dir).length, 1);
 });
+
+test('relay start-up recovery leaves alone the files of a submit still writing (its pid is alive)', async (t) => {
+  const defer = cleanups(t);
+  const spool = spoolDir(defer);
+  // This test's own node process stands for a submit in the middle of writing.
+  const live = `emailrelay.${process.pid}.1700000000.1`;
+  const dead = 'emailrelay.999999999.1700000000.1';
+  for (const id of [live, dead]) {
+    writeFileSync(path.join(spool, `${id}.content`), 'Subject: x\r\n\r\nx\r\n');
+    writeFileSync(path.join(spool, `${id}.envelope.new`), '');
+  }
+  const relay = await relayFor(defer, [], { spool, keepSpool: true });
+  await relay.waitForLog((l) => l.msg.startsWith('removed a message whose reception was interrupted') && l.id === dead);
+  assert.deepEqual(spoolFiles(spool), [`${live}.content`, `${live}.envelope.new`]);
+});
