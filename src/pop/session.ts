@@ -147,7 +147,7 @@ export class PopSession {
     if (verb === 'QUIT') return this.quit();
     if (this.state === 'authorization') {
       switch (verb) {
-        case 'USER': return this.userCommand(rest);
+        case 'USER': return this.userCommand(rest.trim());
         case 'PASS': return this.passCommand(rest);
         case 'APOP': return this.apop(rest);
         case 'AUTH': return this.auth(args);

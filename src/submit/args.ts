@@ -51,14 +51,14 @@ received over SMTP.
                       /etc/relaybox.conf when it exists)
   -B 7BIT|8BITMIME    body type for the envelope (default: from the content)
   -v, --verbose       print the path of the new content file
-  -odb -odi -odq -odd -oem -oee -oep -oeq -oew -om -bm
+  -odb -odi -odq -odd -oem -oee -oep -oeq -oew -om -bm -U
                       accepted for sendmail compatibility; they change nothing
   -h, --help          this text
 Exit codes: 0 stored, 64 usage, 65 bad message, 73 spool not writable, 75 try again, 78 bad config.`;
 }
 
 /** Options that only make sense for a real sendmail's queue runner or error reporting. */
-const ACCEPTED_NO_EFFECT = new Set(['-odb', '-odi', '-odq', '-odd', '-odbackground', '-odinteractive', '-oem', '-oee', '-oep', '-oeq', '-oew', '-om', '-bm']);
+const ACCEPTED_NO_EFFECT = new Set(['-odb', '-odi', '-odq', '-odd', '-odbackground', '-odinteractive', '-oem', '-oee', '-oep', '-oeq', '-oew', '-om', '-bm', '-U']);
 /** Sendmail modes other than "deliver a message": refused clearly. */
 const OTHER_MODES = new Set(['-bp', '-bs', '-bd', '-bD', '-bi', '-bt', '-bv', '-bh', '-bH', '-q']);
 

@@ -116,7 +116,7 @@ test('-C config file: its spool-dir is used (relative to the file)', async (t) =
   assert.equal(readAll(path.join(dir, 'spool')).length, 1);
 });
 
-test('invoked through a symlink named sendmail: sendmail -t -oi -odq -oem', async (t) => {
+test('invoked through a symlink named sendmail: sendmail -t -oi -odq -oem, and Debian cron\'s command line', async (t) => {
   const defer = cleanups(t);
   const dir = spoolDir(defer);
   const link = path.join(dir, 'sendmail');
@@ -127,6 +127,13 @@ test('invoked through a symlink named sendmail: sendmail -t -oi -odq -oem', asyn
   const [m] = readAll(path.join(dir, 'spool'));
   assert.deepEqual(m.envelope.toRemote, ['ops@example.test']);
   assert.match(m.content.toString('latin1'), /\r\n\r\n\.\r\nend\r\n$/);
+  // Debian cron runs: sendmail -FCronDaemon -i -B8BITMIME -oem <MAILTO>
+  const cron = await submit(['-s', path.join(dir, 'spool'), '-FCronDaemon', '-i', '-B8BITMIME', '-oem', '-U', 'root@box.test'], 'Subject: Cron <root@box> job\n\noutput\n', [link]);
+  assert.equal(cron.code, 0, cron.stderr);
+  const m2 = readAll(path.join(dir, 'spool')).find((x) => x.id !== m.id)!;
+  assert.equal(m2.envelope.content, '8bit');
+  assert.deepEqual(m2.envelope.toRemote, ['root@box.test']);
+  assert.match(m2.content.toString('latin1'), /^From: CronDaemon <[^@>]+@[^>]+>\r\n/m);
   const help = await submit(['--help'], '', [link]);
   assert.match(help.stdout, /^usage: sendmail /);
 });
