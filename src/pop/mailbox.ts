@@ -40,7 +40,7 @@ export async function listMailbox(spoolDir: string, dir: string): Promise<Mailbo
       shared = true;
       st = await fsp.stat(content).catch(() => null);
     }
-    if (!st || !st.isFile()) continue; // envelope without content: not a message we can serve
+    if (!st || !st.isFile() || st.size === 0) continue; // no content (or empty, as E-MailRelay skips): nothing to serve
     out.push({ id, content, envelope: path.join(dir, name), size: st.size, shared });
   }
   return out;

@@ -62,7 +62,8 @@ async function submit(a: SubmitArgs, stdin: AsyncIterable<Buffer | string>): Pro
   const lines = inputLines(stdin, a.dotEnds);
   const { fields, firstBodyLine, separator } = await readHeader(lines);
 
-  const recipients = a.recipients.map((r) => envelopeAddress(r, 'recipient'));
+  // A leading backslash (sendmail's "no alias expansion") is dropped, as emailrelay-submit does.
+  const recipients = a.recipients.map((r) => envelopeAddress(r.replace(/^\\/, ''), 'recipient'));
   if (a.fromHeaders || recipients.length === 0) {
     recipients.push(...addressesIn(fields, ['to', 'cc', 'bcc']).map((r) => envelopeAddress(r, 'recipient in the header')));
   }
@@ -97,6 +98,7 @@ async function submit(a: SubmitArgs, stdin: AsyncIterable<Buffer | string>): Pro
       content: a.body ?? (eightBit ? '8bit' : '7bit'),
       from: sender,
       toRemote: unique,
+      client: '127.0.0.1', // what emailrelay-submit writes
       utf8MailboxNames: [sender, ...unique].some((x) => /[^\x00-\x7f]/.test(x)),
     });
     await msg.commit(env);

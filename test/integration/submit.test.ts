@@ -40,14 +40,15 @@ const MESSAGE = [
 test('recipients as arguments, -f sender: envelope and content files as E-MailRelay writes them', async (t) => {
   const defer = cleanups(t);
   const spool = spoolDir(defer);
-  const r = await submit(['-s', spool, '-i', '-f', 'cron@box.test', 'ops@example.test', '<admin@example.test>'], MESSAGE);
+  const r = await submit(['-s', spool, '-i', '-f', 'cron@box.test', 'ops@example.test', '<admin@example.test>', '\\ops@example.test'], MESSAGE);
   assert.equal(r.code, 0, r.stderr);
   const [m, ...others] = readAll(spool);
   assert.equal(others.length, 0);
   assert.match(m.id, /^emailrelay\.\d+\.\d+\.\d+$/);
   assert.equal(m.envelope.from, 'cron@box.test');
-  assert.deepEqual(m.envelope.toRemote, ['ops@example.test', 'admin@example.test'], 'only the arguments without -t');
+  assert.deepEqual(m.envelope.toRemote, ['ops@example.test', 'admin@example.test'], 'only the arguments without -t, each once');
   assert.deepEqual(m.envelope.toLocal, []);
+  assert.equal(m.envelope.client, '127.0.0.1', 'as emailrelay-submit writes it');
   assert.equal(m.envelope.content, '7bit');
   assert.match(m.envelopeText, /^X-MailRelay-Format: #2821\.8\r\n/);
   const text = m.content.toString('latin1');
