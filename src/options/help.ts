@@ -31,6 +31,8 @@ export function helpText(verbose: boolean): string {
   const out: string[] = [
     'usage: relaybox [options] [config-file]',
     '       relaybox passwd          (hash a password for a secrets file "md5" line)',
+    '       relaybox submit [options] recipient...  (put a message from stdin into the spool;',
+    '                                as a link named "sendmail" it takes sendmail\'s options)',
     '',
   ];
   const groups = [...new Set(OPTIONS.map((o) => o.group))];

@@ -368,3 +368,18 @@ test('--interface pop=<address>: the POP listener gets its own addresses', async
   const smtp = await RawSmtp.connect(relay.port, '127.0.0.2').then(() => 'connected', (e: Error) => e.message);
   assert.match(smtp, /ECONNREFUSED/, 'SMTP does not listen on the pop= address');
 });
+
+test('the --pop-auth secrets file is re-read when it changes: a new account can log in, a removed one cannot', async (t) => {
+  const defer = cleanups(t);
+  const { relay, pop, dir } = await popRelay(defer);
+  await fill(relay, [message('one')]);
+  const login = (user: string, pw: string) => curl([`pop3://127.0.0.1:${pop}/`, '-u', `${user}:${pw}`, '--login-options', 'AUTH=PLAIN']);
+  assert.notEqual((await login('dora', 'dorapw')).code, 0);
+  writeFileSync(path.join(dir, 'secrets'), 'server plain dora dorapw\n');
+  const deadline = Date.now() + 10000;
+  let r = await login('dora', 'dorapw');
+  while (r.code !== 0 && Date.now() < deadline) r = await login('dora', 'dorapw'); // the file is checked at most once a second
+  assert.equal(r.code, 0, r.stderr);
+  await relay.waitForLog((l) => /re-reading secrets file/.test(l.msg));
+  assert.notEqual((await login('bob', 'bobpw')).code, 0, 'bob is no longer in the file');
+});
