@@ -77,7 +77,8 @@ export async function removeMessages(spoolDir: string, messages: MailboxMessage[
   const dirs = new Set<string>();
   for (const m of messages) {
     try {
-      await unlinkQuiet(m.envelope);
+      // Gone already (another session deleted it, or the forwarder took it as .busy): leave its content alone.
+      if (!(await unlinkQuiet(m.envelope))) continue;
       dirs.add(path.dirname(m.envelope));
       if (!m.shared || !(await envelopeRemains(spoolDir, m.id))) {
         await unlinkQuiet(m.content);

@@ -383,3 +383,54 @@ test('the --pop-auth secrets file is re-read when it changes: a new account can 
   await relay.waitForLog((l) => /re-reading secrets file/.test(l.msg));
   assert.notEqual((await login('bob', 'bobpw')).code, 0, 'bob is no longer in the file');
 });
+
+test('a message the forwarder took (.busy) between DELE and QUIT keeps its content', async (t) => {
+  const defer = cleanups(t);
+  const { relay, pop } = await popRelay(defer);
+  const [id] = await fill(relay, [message('one')]);
+  const { smtp: raw } = await RawSmtp.open(pop);
+  defer(() => raw.destroy());
+  await raw.command('USER bob');
+  assert.match((await raw.command('PASS bobpw')).text, /^\+OK 1 messages/);
+  assert.match((await raw.command('DELE 1')).text, /^\+OK/);
+  renameSync(path.join(relay.spool, `${id}.envelope`), path.join(relay.spool, `${id}.envelope.busy`));
+  assert.match((await raw.command('QUIT')).text, /^\+OK/);
+  assert.deepEqual(spoolFiles(relay.spool), [`${id}.content`, `${id}.envelope.busy`]);
+});
+
+test('pipelined commands are answered in order; a large message with dot lines comes back intact (curl)', async (t) => {
+  const defer = cleanups(t);
+  const { relay, pop } = await popRelay(defer);
+  const line = '.' + 'y'.repeat(70) + '\r\n';
+  const body = Array.from({ length: 40000 }, (_, i) => (i % 3 === 0 ? line : `line ${i}\r\n`)).join(''); // about 2 MB
+  const [id] = await fill(relay, [message('big', body)]);
+  const r = await curl([`pop3://127.0.0.1:${pop}/1`, '-u', 'bob:bobpw']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(r.stdout === content(relay, id), 'RETR of a 2 MB message is byte for byte the content file');
+
+  const { smtp: raw } = await RawSmtp.open(pop);
+  defer(() => raw.destroy());
+  raw.write('USER bob\r\nPASS bobpw\r\nSTAT\r\nNOOP\r\nLIST 1\r\nQUIT\r\n');
+  await raw.waitClosed();
+  const texts = raw.replies.map((x) => x.text);
+  const size = content(relay, id).length;
+  assert.deepEqual(texts.slice(1), ['+OK', '+OK 1 messages (' + size + ' octets)', `+OK 1 ${size}`, '+OK', `+OK 1 ${size}`, '+OK bye']);
+});
+
+test('random bytes on the POP port get -ERR or a closed connection, and the server lives on', async (t) => {
+  const defer = cleanups(t);
+  const { relay, pop } = await popRelay(defer);
+  const { randomBytes } = await import('node:crypto');
+  for (let i = 0; i < 5; i++) {
+    const raw = await RawSmtp.connect(pop);
+    defer(() => raw.destroy());
+    raw.write(randomBytes(64 * 1024));
+    raw.write('\r\nQUIT\r\n');
+    await raw.waitClosed();
+    assert.ok(raw.replies.slice(1).every((x) => /^[-+]/.test(x.text)), 'only POP replies come back');
+  }
+  const r = await poplib(pop, [['user', 'bob'], ['pass_', 'bobpw'], ['stat'], ['quit']]);
+  ok(r, 3);
+  assert.equal(relay.proc.exitCode, null);
+  assert.ok(!relay.logs.some((l) => l.level >= 50), 'no error logged');
+});
