@@ -48,7 +48,6 @@ export class PopSession {
   /** APOP timestamp in the greeting, if APOP is possible (plain secrets exist). */
   private readonly timestamp: string;
   private user = '';
-
   private messages: MailboxMessage[] = [];
   private readonly deleted = new Set<number>();
   private readonly onData = (chunk: Buffer) => this.received(chunk);
