@@ -6,6 +6,7 @@ import { UsageError, type OptionValue } from './options/parse';
 import { parseSwitches } from './options/switches';
 import { parseForwardTarget, type ForwardTarget } from './forward/target';
 import { buildPopConfig, type PopConfig } from './pop/config';
+import { accessConfig, type AccessConfig } from './smtp/access-config';
 
 export type AnonymousScope = 'vrfy' | 'server' | 'content' | 'client';
 export type LogField = 'time' | 'unit' | 'address' | 'port' | 'msgid';
@@ -38,6 +39,8 @@ export interface RelayConfig {
   tls: TlsVersions;
   /** --pop: the POP3 server, or null. */
   pop: PopConfig | null;
+  /** Who may send: --server-auth, --server-auth-config, --dnsbl and the relaybox limits (smtp/access-config.ts). */
+  access: AccessConfig;
 
   forwardTo?: ForwardTarget;
   forwardAtStart: boolean;
@@ -56,6 +59,14 @@ export interface RelayConfig {
   clientAuthConfig?: string;
   retry: { enabled: boolean; delay: number; maxDelay: number; maxAge: number };
   forwardConnections: number;
+
+  /** Filter chain items (split at commas) for --filter and --client-filter. */
+  filters: { server: string[]; client: string[] };
+  filterTimeout: number;
+  addressVerifier?: string;
+  deliveryDir: string;
+  /** Relative program paths in filter and verifier specs are resolved against this. */
+  baseDir: string;
 
   daemon: boolean;
   closeStderr: boolean;
@@ -251,7 +262,7 @@ export function buildConfig(rawValues: OptionValue[], baseDir = process.cwd()): 
       throw new UsageError(`${forwardWhere}: ${(e as Error).message}`);
     }
   }
-  for (const o of ['forward', 'forward-on-disconnect', 'poll', 'immediate', 'forward-to-some']) {
+  for (const o of ['forward', 'forward-on-disconnect', 'poll', 'immediate', 'forward-to-some', 'client-filter']) {
     if (opts.has(o) && !forwardTo) usage(o, `--${o} needs a server to forward to: add --forward-to host:port`);
   }
   if (opts.has('client-interface') && forwardTo?.kind === 'unix') usage('client-interface', '--client-interface cannot be used with a unix-domain --forward-to');
@@ -332,6 +343,7 @@ export function buildConfig(rawValues: OptionValue[], baseDir = process.cwd()): 
     serverTls,
     tls: parseTlsConfig(opts, warnings),
     pop: buildPopConfig(opts, baseDir),
+    access: accessConfig(opts, baseDir, warnings),
     forwardTo,
     forwardAtStart: opts.has('forward'),
     forwardOnDisconnect: opts.has('forward-on-disconnect'),
@@ -361,6 +373,11 @@ export function buildConfig(rawValues: OptionValue[], baseDir = process.cwd()): 
       maxAge: seconds(opts, 'retry-max-age', 432000, false),
     },
     forwardConnections: integer(opts, 'forward-connections', 2, 1, 64),
+    filters: { server: opts.list('filter'), client: opts.list('client-filter') },
+    filterTimeout: seconds(opts, 'filter-timeout', 60, false),
+    addressVerifier: opts.get('address-verifier'),
+    deliveryDir: resolvePath(opts.get('delivery-dir')) ?? spoolDir,
+    baseDir,
     daemon: !opts.has('no-daemon'),
     closeStderr: opts.has('close-stderr'),
     pidFile: resolvePath(opts.get('pid-file')),

@@ -93,6 +93,8 @@ export function smtpServerLogger(log: Log): Record<string, (...args: unknown[]) 
     let lvl = level;
     const code = (meta as { err?: { code?: string } } | null)?.err?.code;
     if ((lvl === 'error' || lvl === 'warn') && code && CLIENT_SOCKET_ERRORS.has(code)) lvl = 'debug';
+    // A client that botches its TLS handshake is worth a line, but it is not the relay's error.
+    else if ((lvl === 'error' || lvl === 'warn') && code && code.startsWith('ERR_SSL_')) lvl = 'info';
     if (!log.isLevelEnabled(lvl)) return;
     if (meta && typeof meta === 'object') log[lvl]({ ...(meta as object), component: 'smtp-server' }, util.format(...args));
     else log[lvl]({ component: 'smtp-server' }, util.format(meta, ...args));

@@ -16,6 +16,7 @@ import { createLog, type Log } from './log';
 import { helpText } from './options/help';
 import { parseCommandLine, readConfigFile, UsageError, type OptionValue } from './options/parse';
 import { createSmtpServer, type ImmediateResult } from './smtp/server';
+import { createServerAccess, type ServerAccess } from './smtp/server-access';
 import { Spool } from './spool/store';
 import { claimSpool, recoverSpool, releaseSpool } from './spool/recover';
 import { QueueRunner } from './forward/runner';
@@ -26,6 +27,9 @@ import { runPasswd } from './auth/passwd-command';
 import { startPop } from './pop/start';
 import { runSubmit } from './submit/command';
 import { reasons } from './spool/envelope';
+import { parseForwardTarget } from './forward/target';
+import { closePolicy, createPolicy, type Policy } from './policy';
+import type { Route } from './forward/runner';
 
 declare const RELAYBOX_VERSION: string;
 export const VERSION = typeof RELAYBOX_VERSION === 'string' ? RELAYBOX_VERSION : '0.0.0-dev';
@@ -105,6 +109,13 @@ async function start(values: OptionValue[]): Promise<void> {
     runAs = await lookupUser(userName);
     if (!runAs) fail(`--user: there is no user "${userName}" (relaybox started as root runs as "daemon" unless --user names another; --user=root keeps root)`);
   }
+  let policy: Policy;
+  try {
+    policy = createPolicy(cfg, log);
+  } catch (e) {
+    log.flush();
+    fail((e as Error).message);
+  }
   const spool = await prepareSpool(cfg, log, runAs);
 
   let login: ClientLogin | null = null;
@@ -114,8 +125,19 @@ async function start(values: OptionValue[]): Promise<void> {
     });
   }
   const target = cfg.forwardTo;
+  const logins = new Map<string, ClientLogin>();
+  const loginFor = (selector: string | undefined): ClientLogin | null => {
+    if (!selector || !cfg.clientAuth) return login;
+    let l = logins.get(selector);
+    if (!l) {
+      l = createClientLogin(cfg.clientAuth, cfg.clientAuthConfig, { info: (m) => log.info(m), warn: (m) => log.warn(m), error: (m) => log.error(m) }, selector);
+      logins.set(selector, l);
+    }
+    return l;
+  };
+  const connect = async (route?: Route) => openUpstream(cfg, route?.address ? parseForwardTarget(route.address) : target!, loginFor(route?.selector), log);
   const runner = target
-    ? new QueueRunner({ cfg, spool, log, connect: () => openUpstream(cfg, target, login, log) })
+    ? new QueueRunner({ cfg, spool, log, connect, clientFilter: policy.clientFilter })
     : null;
 
   if (cfg.oneShot) {
@@ -137,11 +159,21 @@ async function start(values: OptionValue[]): Promise<void> {
 
   const servers: SMTPServer[] = [];
   if (cfg.smtp) {
+    let access: ServerAccess;
+    try {
+      access = createServerAccess(cfg.access, log, !!cfg.serverTls);
+    } catch (e) {
+      log.error({ err: (e as Error).message }, 'cannot set up smtp authentication');
+      log.flush();
+      fail((e as Error).message);
+    }
     for (const host of listenAddresses(cfg)) {
       const server = createSmtpServer(cfg, spool, log, {
         disconnected: () => { if (cfg.forwardOnDisconnect) runner?.request('client disconnected'); },
         forwardNow: cfg.immediate && runner ? immediate : undefined,
-      });
+        rescan: () => runner?.request('a filter asked for the spool to be scanned'),
+        access,
+      }, { filter: policy.serverFilter, verifier: policy.verifier });
       try {
         await listen(server, cfg.port, host);
       } catch (e) {
@@ -184,6 +216,7 @@ async function start(values: OptionValue[]): Promise<void> {
       new Promise((r) => setTimeout(r, 5000).unref()),
     ]);
     await Promise.race([runner?.idle(), new Promise((r) => setTimeout(r, 5000).unref())]);
+    closePolicy(policy);
     if (cfg.pidFile) removePidFile(cfg.pidFile);
     await releaseSpool(spool).catch(() => undefined);
     log.flush();

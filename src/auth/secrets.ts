@@ -26,6 +26,7 @@ import { inspect } from 'node:util';
 import { timingSafeEqual } from 'node:crypto';
 import { decodeXtextBytes } from './xtext';
 import { dottedToState, isDotted } from './cram';
+import { bestMatch, parseAddressRange, type AddressRange } from './address-range';
 
 // ---- secret values ----
 
@@ -92,11 +93,13 @@ export interface ServerAccount {
   readonly line: number;
 }
 
-/** A `server none <address> <keyword>` trust line; both fields kept exactly as written. */
+/** A `server none <address-range> <keyword>` trust line; both fields kept exactly as written. */
 export interface TrustLine {
   readonly address: string;
   readonly keyword: string;
   readonly line: number;
+  /** The parsed range (address-range.ts). */
+  readonly range: AddressRange;
 }
 
 /**
@@ -184,9 +187,12 @@ export function findServerAccount(
   return serverAccounts(secrets, userId).find((a) => a.type === type);
 }
 
-/** The trust line whose address field is exactly `address` (matching is by exact string). */
+/**
+ * The trust line for a peer address (as the socket reports it): the most specific range that
+ * contains it, by CIDR arithmetic (address-range.ts).
+ */
 export function findTrust(secrets: Secrets, address: string): TrustLine | undefined {
-  return secrets.trust.find((t) => t.address === address);
+  return bestMatch(secrets.trust, address);
 }
 
 // ---- field decoding ----
@@ -302,8 +308,11 @@ function processLine(
 
   if (side === 'server' && baseType === 'none') {
     if (selector !== '') problem(lineNo, 'warning', 'fifth field ignored on a server line');
+    const range = parseAddressRange(idField);
+    if ('error' in range) return range.error;
+    if (range.hostBitsSet) problem(lineNo, 'warning', `address range "${idField}" has host bits set: it is used as the whole network`);
     if (b.trust.some((t) => t.address === idField)) return 'duplicate server trust address';
-    b.trust.push({ address: idField, keyword: secretField, line: lineNo });
+    b.trust.push({ address: idField, keyword: secretField, line: lineNo, range });
     return undefined;
   }
 

@@ -70,7 +70,7 @@ async function saslExchange(ctx: SMTPConnection.CustomAuthenticationContext): Pr
   if (answer.status !== 235) throw new Error(answer.response);
 }
 
-export function createClientLogin(spec: string, config: string | undefined, log: SecretsLogger): ClientLogin {
+export function createClientLogin(spec: string, config: string | undefined, log: SecretsLogger, selector = ''): ClientLogin {
   let account: () => ClientAccount | undefined;
   let generation = 0;
   if (isInlineClientAuth(spec)) {
@@ -82,8 +82,8 @@ export function createClientLogin(spec: string, config: string | undefined, log:
       generation++;
       log.info(`re-read the secrets file ${spec}`);
     }, log);
-    account = () => findClientAccount(watcher.current(), '');
-    if (!account()) log.warn(`${spec} has no "client" line: relaybox will forward without authenticating`);
+    account = () => findClientAccount(watcher.current(), selector);
+    if (!account() && !selector) log.warn(`${spec} has no "client" line: relaybox will forward without authenticating`);
   }
   const filter = parseMechanismConfig(config);
   const customAuth: ClientLogin['customAuth'] = {};
@@ -98,6 +98,7 @@ export function createClientLogin(spec: string, config: string | undefined, log:
     },
     choose(advertised) {
       const acct = account();
+      if (!acct && selector) return { error: `the secrets file has no "client" line for the envelope's ClientAccountSelector "${selector}"` };
       if (!acct || !mustAuthenticate(acct)) return null;
       if (!advertised.length) return { error: 'authentication is not supported by the remote smtp server' };
       const can = usable(acct);

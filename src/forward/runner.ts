@@ -6,6 +6,7 @@ import type { Log } from '../log';
 import { reasons, type Envelope } from '../spool/envelope';
 import type { Spool } from '../spool/store';
 import { ForwardError, type Upstream } from './upstream';
+import type { FilterChain } from '../filters/chain';
 
 export interface RunSummary {
   sent: number;
@@ -17,12 +18,27 @@ export interface RunSummary {
 
 export type Outcome = 'sent' | 'failed' | 'deferred' | 'skipped';
 
+/** A message's own next hop or client account, from its envelope (per-message routing). */
+export interface Route {
+  /** ForwardToAddress, when set. */
+  address?: string;
+  /** ClientAccountSelector, when set. */
+  selector?: string;
+}
+
 export interface RunnerDeps {
   cfg: RelayConfig;
   spool: Spool;
   log: Log;
-  connect(): Promise<Upstream>;
+  /** A session with --forward-to, or with a message's own route. */
+  connect(route?: Route): Promise<Upstream>;
+  clientFilter?: FilterChain;
   now?: () => number;
+}
+
+export function routeOf(env: Envelope): Route | null {
+  if (!env.forwardToAddress && !env.clientAccountSelector) return null;
+  return { address: env.forwardToAddress || undefined, selector: env.clientAccountSelector || undefined };
 }
 
 export function retryDelayMs(retry: RelayConfig['retry'], failures: number): number {
@@ -53,6 +69,8 @@ export class QueueRunner {
   private upstreamFailures = 0;
   private upstreamRetryAt = 0;
   private stopped = false;
+  /** A client filter asked for this run to stop after the message it saw (exit codes 102, 104, 105). */
+  private stopScan = false;
   private readonly idleSessions: Upstream[] = [];
   private idleTimer: NodeJS.Timeout | null = null;
   private readonly now: () => number;
@@ -170,10 +188,11 @@ export class QueueRunner {
       return summary;
     }
     let stopRun = false;
+    this.stopScan = false;
     const worker = async () => {
       let upstream: Upstream | null = this.takeIdle();
       try {
-        while (!stopRun && !this.stopped) {
+        while (!stopRun && !this.stopScan && !this.stopped) {
           const id = ids.shift();
           if (!id) break;
           const result = await this.forwardOne(id, async () => {
@@ -257,28 +276,39 @@ export class QueueRunner {
         return 'failed';
       }
     }
-    const routing = env.forwardToAddress ? 'ForwardToAddress' : env.forwardTo ? 'ForwardTo' : env.clientAccountSelector ? 'ClientAccountSelector' : '';
-    if (routing) {
-      // Sending it to --forward-to instead would misroute it: fail it with a reason instead.
-      await spool.fail(id, env, `the envelope's ${routing} field (per-message routing) is not supported yet (planned, issue 4)`, '');
-      log.warn({ id, field: routing }, 'message failed: per-message routing is not supported yet');
-      return 'failed';
+    let content = committed?.content;
+    const filter = this.deps.clientFilter;
+    let filtered = false;
+    if (filter && env.forwardTo) {
+      // A routing filter: it runs before connecting, to say where the message goes.
+      const r = await this.runClientFilter(id, env, true);
+      if (typeof r === 'string') return r;
+      [env, content, filtered] = [r, undefined, true];
     }
     if (!env.toRemote.length) {
       await spool.fail(id, env, 'no remote recipients', '');
       log.warn({ id }, 'message failed: no remote recipients');
       return 'failed';
     }
+    const route = routeOf(env);
     let up: Upstream;
     try {
-      up = await upstream();
+      up = route ? await this.deps.connect(route) : await upstream();
     } catch (e) {
       const fe = e instanceof ForwardError ? e : new ForwardError((e as Error).message, undefined, false, true);
-      throw new UpstreamUnreachable(fe.message, await this.transientOrFail(id, env, fe, true));
+      if (!route) throw new UpstreamUnreachable(fe.message, await this.transientOrFail(id, env, fe, true));
+      // A routed next hop that cannot be reached holds up only its own messages.
+      log.warn({ id, route, err: fe.message }, 'cannot connect to the message\'s own next hop');
+      return this.transientOrFail(id, env, fe, true);
     }
     try {
+      if (filter && !filtered) {
+        const r = await this.runClientFilter(id, env, false);
+        if (typeof r === 'string') return r;
+        [env, content] = [r, undefined];
+      }
       const started = this.now();
-      const result = await up.send(env, committed?.content ?? spool.contentPath(id), !cfg.forwardToSome);
+      const result = await up.send(env, content ?? spool.contentPath(id), !cfg.forwardToSome);
       if (!result.rejected.length) {
         await spool.remove(id);
         log.info({ id, upstream: up.description, to: env.toRemote.length, ms: this.now() - started, response: printable(result.response) }, 'message forwarded');
@@ -288,7 +318,30 @@ export class QueueRunner {
     } catch (e) {
       const fe = e instanceof ForwardError ? e : new ForwardError((e as Error).message, undefined, false, false);
       return this.transientOrFail(id, env, fe, false);
+    } finally {
+      if (route) up.close();
     }
+  }
+
+  /**
+   * --client-filter on a busy message. Ok: the envelope as the filter left it. Otherwise what became
+   * of the message: failed (ReasonCode 550 unless the filter gave a code), or skipped (abandoned).
+   */
+  private async runClientFilter(id: string, env: Envelope, routing: boolean): Promise<Envelope | Outcome> {
+    const { spool, log } = this.deps;
+    const r = await this.deps.clientFilter!.run({ id, contentPath: spool.contentPath(id), envelopePath: spool.envelopePath(id, 'busy') });
+    if (r.special) this.stopScan = true;
+    if (r.outcome === 'abandon') {
+      await spool.unlock(id);
+      log.info({ id, filter: r.filter }, 'message abandoned by the client filter');
+      return 'skipped';
+    }
+    const current = await spool.readEnvelope(id, 'busy').catch(() => null);
+    if (r.outcome === 'ok' && current) return current;
+    const reason = r.outcome === 'ok' ? 'the client filter left an unreadable envelope' : routing ? `routing filter failed: ${r.reason}` : r.reason;
+    await spool.fail(id, current ?? env, reason, r.code ?? 550);
+    log.warn({ id, filter: r.filter, reason }, 'message failed by the client filter');
+    return 'failed';
   }
 
   /** Some recipients refused. With --forward-to-some the others got it; the rest is failed or retried. */

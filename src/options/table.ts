@@ -149,8 +149,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     group: 'client',
     help: 'Filter run on each message just before it is forwarded.',
     more: 'A program path, or net:, spam:, spam-edit: or a built-in filter. Needs a forward-to address.',
-    support: 'planned',
-    issue: 4,
+    support: 'yes',
   },
   {
     name: 'client-interface',
@@ -247,8 +246,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     group: 'server',
     help: 'Program that checks each recipient address.',
     more: 'A program path, net:<address> or account:[params].',
-    support: 'planned',
-    issue: 4,
+    support: 'yes',
   },
   {
     name: 'anonymous',
@@ -270,8 +268,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     more:
       'E-MailRelay also gives this option the short letter -s, which clashes with --spool-dir; ' +
       'in relaybox -s always means --spool-dir, so use the long name.',
-    support: 'planned',
-    issue: 4,
+    support: 'yes',
   },
   {
     name: 'dnsbl',
@@ -279,9 +276,11 @@ export const OPTIONS: readonly OptionSpec[] = [
     many: true,
     group: 'server',
     help: 'Reject clients listed by DNS block-list servers.',
-    more: 'Needs --remote-clients.',
-    support: 'planned',
-    issue: 5,
+    more:
+      'zone,zone...[,threshold[,timeout-ms[,dns-server]]]: threshold 1 by default (0 logs only), timeout ' +
+      '5000 ms (negative: refuse when undecided), dns-server the first system nameserver. Only that ' +
+      'server is asked. Local and private addresses are never looked up. Needs --remote-clients.',
+    support: 'yes',
   },
   {
     name: 'domain',
@@ -304,8 +303,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     more:
       'A program path, or net:, spam:, spam-edit: or a built-in filter. ' +
       'Not allowed with --no-smtp, --dont-serve or --as-client.',
-    support: 'planned',
-    issue: 4,
+    support: 'yes',
   },
   {
     name: 'filter-timeout',
@@ -313,8 +311,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     arg: 'seconds',
     group: 'server',
     help: 'Timeout for filters and address verifiers (default 60).',
-    support: 'planned',
-    issue: 4,
+    support: 'yes',
   },
   {
     name: 'server-smtp-config',
@@ -427,9 +424,11 @@ export const OPTIONS: readonly OptionSpec[] = [
     arg: 'file',
     group: 'auth',
     help: 'Require SMTP AUTH from clients, checked against this secrets file.',
-    more: 'Uses the "server" lines of the file, or pam: for PAM. Trusted addresses may skip AUTH.',
-    support: 'planned',
-    issue: 5,
+    more:
+      'Uses the "server" lines of the file; "server none <address-range> <keyword>" lines name trusted ' +
+      'networks that need no AUTH. pam: checks passwords with PAM (service "emailrelay"; pam:<service> ' +
+      'names another, a relaybox extension).',
+    support: 'yes',
   },
   {
     name: 'server-auth-config',
@@ -439,8 +438,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     more:
       'm:/x: allow and exclude before TLS, a:/d: after TLS (m:/x: apply to both if a:/d: are ' +
       'absent). Example: m:;a:plain. Needs --server-auth.',
-    support: 'planned',
-    issue: 5,
+    support: 'yes',
   },
 
   // -------------------------------------------------------------------- tls
@@ -733,6 +731,68 @@ export const OPTIONS: readonly OptionSpec[] = [
     name: 'no-retry',
     group: 'relaybox',
     help: 'Fail a message at once on a temporary failure, as E-MailRelay does.',
+    support: 'yes',
+    extension: true,
+  },
+  {
+    name: 'auth-failure-limit',
+    arg: 'count',
+    group: 'relaybox',
+    help: 'Failed SMTP AUTH attempts from one address before its AUTH is refused for a while (default 5).',
+    more: 'The refusal (454) lasts --auth-failure-lockout seconds from the last failure. 0 never refuses.',
+    support: 'yes',
+    extension: true,
+  },
+  {
+    name: 'auth-failure-lockout',
+    arg: 'seconds',
+    group: 'relaybox',
+    help: 'How long AUTH stays refused after too many failures from one address (default 600).',
+    support: 'yes',
+    extension: true,
+  },
+  {
+    name: 'auth-failure-delay',
+    arg: 'milliseconds',
+    group: 'relaybox',
+    help: 'Delay before answering a failed SMTP AUTH (default 1000).',
+    more: 'The delay doubles with each failure from the same address, up to 32 times this value. 0 answers at once.',
+    support: 'yes',
+    extension: true,
+  },
+  {
+    name: 'max-connections',
+    arg: 'count',
+    group: 'relaybox',
+    help: 'Most SMTP connections open at once (default 200, 0 for no limit).',
+    more: 'Connections over the limit get 421 before the greeting.',
+    support: 'yes',
+    extension: true,
+  },
+  {
+    name: 'max-connections-per-address',
+    arg: 'count',
+    group: 'relaybox',
+    help: 'Most SMTP connections open at once from one client address (default 20, 0 for no limit).',
+    support: 'yes',
+    extension: true,
+  },
+  {
+    name: 'plaintext-auth-from-public',
+    group: 'relaybox',
+    help: 'Allow SMTP AUTH without TLS from public (non-private) addresses.',
+    more:
+      'By default AUTH is offered without TLS only to loopback, private and link-local addresses, so that LAN ' +
+      'devices that cannot do TLS keep working; others must use STARTTLS first (538 otherwise).',
+    support: 'yes',
+    extension: true,
+  },
+  {
+    name: 'pam-concurrency',
+    arg: 'count',
+    group: 'relaybox',
+    help: 'Most PAM password checks running at once with --server-auth pam: (default 2).',
+    more: 'A few more wait in a queue; beyond that AUTH gets a temporary failure (454).',
     support: 'yes',
     extension: true,
   },

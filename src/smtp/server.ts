@@ -7,13 +7,19 @@ import type { Log } from '../log';
 import { smtpServerLogger } from '../log';
 import { isNoSpace } from '../spool/durable';
 import { newEnvelope, type ContentType } from '../spool/envelope';
-import type { Spool } from '../spool/store';
+import type { NewMessage, Spool } from '../spool/store';
 import { isLocalAddress, unmapAddress } from './access';
 import { installBareLfDotFix } from './bare-lf';
 import { installAddressParsing, LENIENT_OPTION } from './lenient';
 import { receivedHeader } from './received';
 import { installImmediateGreeting, IMMEDIATE_GREETING_OPTION } from './greeting';
 import { legacyTlsCiphers, readCaFiles } from '../tls-files';
+import type { FilterChain } from '../filters/chain';
+import type { Verdict, Verifier } from '../verifiers/verifier';
+import { installVrfy, VRFY_OPTION, type VrfyHandler } from './vrfy';
+import { installCramSha } from './sasl-cram';
+import { installPerConnectionMechanisms, installVrfyAuthGate, AUTH_GATE_OPTION, AUTH_MECHANISMS_OPTION, type AuthGate, type MechanismsFor } from './auth-advertise';
+import type { ServerAccess } from './server-access';
 
 export interface ImmediateResult {
   ok: boolean;
@@ -26,7 +32,20 @@ export interface ServerHooks {
   disconnected(): void;
   /** --immediate: forward the committed message before answering the client. */
   forwardNow?(id: string): Promise<ImmediateResult>;
+  /** A server filter asked for the spool to be scanned again (exit codes 102 to 104). */
+  rescan?(): void;
+  /** Who may send (server-access.ts): limits, DNSBL, AUTH and trusted networks; shared by all listeners. */
+  access?: ServerAccess;
 }
+
+/** The admin's policy hooks: --filter and --address-verifier. */
+export interface ServerPolicy {
+  filter?: FilterChain;
+  verifier?: Verifier;
+}
+
+/** A recipient address as smtp-server keeps it, with the verifier's judgement attached. */
+type Recipient = SMTPServerAddress & { localMailbox?: string };
 
 /** The data stream failed for a reason of the client's (it disconnected mid-DATA). */
 class ClientGone extends Error {}
@@ -76,14 +95,22 @@ function clientCertificateOptions(verify: string | undefined): Partial<SMTPServe
   return { requestCert: true, rejectUnauthorized: true, ca };
 }
 
-export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks: ServerHooks): SMTPServer {
+export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks: ServerHooks, policy: ServerPolicy = {}): SMTPServer {
   const lenient = !cfg.serverSmtp.strictparsing;
   installAddressParsing();
   installImmediateGreeting();
   installBareLfDotFix();
-  const disabled = ['AUTH', 'WIZ', 'SHELL', 'KILL', 'XCLIENT', 'XFORWARD'];
+  installVrfy();
+  installCramSha();
+  installPerConnectionMechanisms();
+  installVrfyAuthGate(); // after installVrfy: the gate comes first
+  const access = hooks.access;
+  const authOn = !!access?.authConfigured;
+  const disabled = [...(authOn ? [] : ['AUTH']), 'WIZ', 'SHELL', 'KILL', 'XCLIENT', 'XFORWARD'];
   if (cfg.anonymous.has('vrfy')) disabled.push('VRFY');
   const tls = cfg.serverTls;
+  // smtp-server answers STARTTLS even when it is not offered, with a certificate of its own.
+  if (!tls || tls.implicit) disabled.push('STARTTLS');
   const peerCertificates = new Map<string, string>();
 
   const checkAddress = (address: SMTPServerAddress, session: SMTPServerSession, what: 'sender' | 'recipient'): string => {
@@ -91,6 +118,10 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
     if (what === 'recipient' && !a) throw smtpError(553, 'mailbox name not allowed: empty recipient');
     if (/[\0\r\n]/.test(a)) throw smtpError(553, `mailbox name not allowed: control characters in the ${what}`);
     if (tls?.required && !session.secure) throw smtpError(530, 'encryption required: use starttls');
+    if (what === 'sender') {
+      const refusal = access?.mailGate(session, !!session.secure);
+      if (refusal) throw smtpError(refusal.code, refusal.message);
+    }
     if (cfg.serverSmtp.alabels) {
       const converted = toALabels(a);
       if (converted === null) throw smtpError(553, `mailbox name not allowed: invalid international domain in <${a}>`);
@@ -106,6 +137,10 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
     hideSize: !cfg.size,
     disabledCommands: disabled,
     authOptional: true,
+    authMethods: [],
+    allowInsecureAuth: true,
+    [AUTH_MECHANISMS_OPTION]: access ? ((session, secure) => access.mechanisms(session, secure)) satisfies MechanismsFor : undefined,
+    [AUTH_GATE_OPTION]: access ? ((session, secure) => access.mailGate(session, secure)) satisfies AuthGate : undefined,
     hidePIPELINING: !cfg.serverSmtp.pipelining,
     hideSMTPUTF8: !cfg.serverSmtp.smtputf8,
     hideSTARTTLS: !tls || tls.implicit,
@@ -134,8 +169,34 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
         log.warn({ address: session.remoteAddress }, 'connection refused: not a local or private address (use --remote-clients to allow it)');
         return cb(smtpError(554, 'access denied'));
       }
-      log.debug({ address: session.remoteAddress, port: session.remotePort }, 'smtp connection');
-      cb();
+      if (!access) {
+        log.debug({ address: session.remoteAddress, port: session.remotePort }, 'smtp connection');
+        return cb();
+      }
+      access.connect(session).then((refusal) => {
+        if (refusal) return cb(smtpError(refusal.code, refusal.message));
+        log.debug({ address: session.remoteAddress, port: session.remotePort }, 'smtp connection');
+        cb();
+      }, (e: Error) => {
+        log.error({ address: session.remoteAddress, err: e.message }, 'cannot check the connection');
+        cb(smtpError(421, 'service not available: try again later'));
+      });
+    },
+
+    onAuth(auth, session, cb) {
+      if (!access) return cb(smtpError(502, 'authentication not available'));
+      const attempt = auth as unknown as import('../auth/server-verify').AuthAttempt;
+      access.authenticate(attempt, session).then((outcome) => {
+        if (outcome.user !== undefined) {
+          (session as { authMethod?: string }).authMethod = attempt.method; // the verifier's 5th argument
+          return cb(null, { user: outcome.user });
+        }
+        const r = outcome.refusal ?? { code: 535, message: 'authentication failed' };
+        cb(null, { user: undefined, responseCode: r.code, message: r.message } as never);
+      }, (e: Error) => {
+        log.error({ err: e.message }, 'authentication error');
+        cb(smtpError(454, 'temporary authentication failure'));
+      });
     },
 
     onMailFrom(address, session, cb) {
@@ -152,13 +213,24 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
       }
     },
 
-    onRcptTo(address, session, cb) {
+    onRcptTo(address: Recipient, session, cb) {
+      let recipient: string;
       try {
-        address.address = checkAddress(address, session, 'recipient');
-        cb();
+        recipient = checkAddress(address, session, 'recipient');
       } catch (e) {
-        cb(e as Error);
+        return cb(e as Error);
       }
+      if (!policy.verifier) {
+        address.address = recipient;
+        return cb();
+      }
+      verify(recipient, session, session.envelope.mailFrom ? session.envelope.mailFrom.address : '').then((v) => {
+        if (v.kind === 'abort') return dropConnection(session);
+        if (v.kind === 'invalid') return cb(smtpError(v.temporary ? 450 : 550, v.response));
+        if (v.kind === 'local') address.localMailbox = v.mailbox;
+        else address.address = v.address;
+        cb();
+      }, (e: Error) => cb(smtpError(450, `cannot verify: ${e.message}`)));
     },
 
     onData(stream: SMTPServerDataStream, session, cb) {
@@ -170,11 +242,42 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
 
     onClose(session) {
       peerCertificates.delete(session.id);
+      access?.disconnect(session);
       log.debug({ address: session.remoteAddress }, 'smtp connection closed');
       hooks.disconnected();
     },
   };
+  if (policy.verifier) options[VRFY_OPTION] = vrfy;
   const server = new SMTPServer(options);
+
+  async function verify(recipient: string, session: SMTPServerSession, from: string): Promise<Verdict> {
+    const v = await policy.verifier!.verify({
+      recipient,
+      from,
+      peer: `${unmapAddress(session.remoteAddress)}:${session.remotePort}`,
+      domain: cfg.domain,
+      mechanism: session.user ? String((session as { authMethod?: string }).authMethod ?? 'plain').toLowerCase() : 'none',
+      authId: access ? access.authenticationField(session) : typeof session.user === 'string' ? session.user : '',
+    });
+    const log1 = { address: session.remoteAddress, recipient, verifier: policy.verifier!.name };
+    if (v.kind === 'invalid') log.info({ ...log1, temporary: v.temporary, reason: v.reason }, 'recipient refused by the address verifier');
+    else if (v.kind === 'abort') log.warn(log1, 'the address verifier asked for the connection to be dropped');
+    else log.debug({ ...log1, result: v.kind, mailbox: v.kind === 'local' ? v.mailbox : undefined }, 'recipient verified');
+    return v;
+  }
+
+  function dropConnection(session: SMTPServerSession): void {
+    const connections = (server as unknown as { connections: Set<{ session: SMTPServerSession; _socket: { destroy(): void } }> }).connections;
+    for (const c of connections) if (c.session === session) c._socket.destroy();
+  }
+
+  async function vrfy(address: string, session: SMTPServerSession): ReturnType<VrfyHandler> {
+    const v = await verify(address, session, '');
+    if (v.kind === 'abort') return 'abort';
+    if (v.kind === 'local') return { code: 250, text: v.fullName || v.mailbox };
+    if (v.kind === 'remote') return { code: 252, text: `cannot verify but will accept: ${v.address}` };
+    return { code: v.temporary ? 450 : 550, text: v.response };
+  }
 
   async function receive(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string> {
     const msg = await spool.newMessage().catch((e: Error) => {
@@ -208,17 +311,23 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
       }
       const mailFrom = session.envelope.mailFrom || { address: '', args: {} };
       const args = (mailFrom.args || {}) as Record<string, unknown>;
-      const recipients = session.envelope.rcptTo.map((r) => r.address);
+      const rcpts = session.envelope.rcptTo as Recipient[];
+      const recipients = rcpts.filter((r) => r.localMailbox === undefined).map((r) => r.address);
       const env = newEnvelope({
         content: contentType(args.BODY),
         from: mailFrom.address,
+        toLocal: rcpts.flatMap((r) => (r.localMailbox === undefined ? [] : [r.localMailbox])),
         toRemote: recipients,
         client: address,
+        authentication: access ? access.authenticationField(session) : '',
         clientCertificate: peerCertificates.get(session.id) ?? '',
         mailFromAuthIn: typeof args.AUTH === 'string' ? args.AUTH : '',
         utf8MailboxNames: [mailFrom.address, ...recipients].some((a) => NON_ASCII.test(a)),
       });
-      await msg.commit(env);
+      if (policy.filter) {
+        await msg.prepare(env);
+        await runServerFilter(msg, address);
+      } else await msg.commit(env);
     } catch (e) {
       await msg.rollback();
       if ((e as { responseCode?: number }).responseCode) throw e;
@@ -229,12 +338,32 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
       log.error({ id: msg.id, err: (e as Error).message }, 'cannot store a message');
       throw spoolWriteError(e);
     }
+    if (msg.abandoned) return 'message processed';
     log.info({ id: msg.id, address, from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.length, bytes: msg.bytes }, 'message received');
     if (hooks.forwardNow) {
       const r = await hooks.forwardNow(msg.id);
       if (!r.ok) throw smtpError(r.code && r.code >= 400 ? r.code : 452, r.text);
     }
     return 'message processed';
+  }
+
+  /** The server filter decides: commit (ok), commit what is left and say 250 (abandon), or remove and refuse (fail). */
+  async function runServerFilter(msg: NewMessage, address: string): Promise<void> {
+    const r = await policy.filter!.run({ id: msg.id, contentPath: spool.contentPath(msg.id), envelopePath: spool.envelopePath(msg.id, 'new') });
+    // A rescan looks at the spool once this message's fate is on disk.
+    const rescan = () => { if (r.special) hooks.rescan?.(); };
+    if (r.outcome === 'ok') return msg.commitPrepared().then(rescan);
+    if (r.outcome === 'abandon') {
+      await msg.commitPrepared(true);
+      msg.abandoned = true;
+      rescan();
+      log.info({ id: msg.id, address, filter: r.filter }, 'message abandoned by the filter');
+      return;
+    }
+    await msg.rollback();
+    rescan();
+    log.info({ id: msg.id, address, filter: r.filter, reason: r.reason }, 'message rejected by filter');
+    throw smtpError(r.code ?? 452, r.response);
   }
 
   server.on('error', (err) => log.error({ err: err.message }, 'smtp server error'));

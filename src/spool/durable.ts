@@ -14,6 +14,16 @@ export async function writeFileSynced(file: string, data: Buffer | string, mode 
   }
 }
 
+/** fsync a file (or directory) that is already there. */
+export async function syncPath(p: string, directory = false): Promise<void> {
+  const fh = await fsp.open(p, directory ? FS.O_RDONLY | FS.O_DIRECTORY : FS.O_RDONLY);
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
 /**
  * Directory fsyncs coalesced: a rename is durable once a directory fsync that started after it
  * completes. Concurrent commits share one fsync instead of each paying for their own.

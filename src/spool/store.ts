@@ -2,7 +2,7 @@
 // A message's state is the suffix of its envelope file; every state change is one rename.
 import { promises as fsp, constants as FS } from 'node:fs';
 import * as path from 'node:path';
-import { DirSyncer, join, unlinkQuiet, writeFileSynced } from './durable';
+import { DirSyncer, join, syncPath, unlinkQuiet, writeFileSynced } from './durable';
 import { decodeEnvelope, encodeEnvelope, withReason, type Envelope } from './envelope';
 
 export type EnvelopeState = 'new' | 'ready' | 'busy' | 'bad';
@@ -187,6 +187,8 @@ export class NewMessage {
   /** Every chunk, while the message is small enough to keep in the commit cache. */
   private small: Buffer[] | null = [];
   bytes = 0;
+  /** A server filter took the message over (exit 100): it was answered 250 but may not be in the spool. */
+  abandoned = false;
 
   constructor(
     private readonly spool: Spool,
@@ -217,17 +219,52 @@ export class NewMessage {
    * Only after this resolves may the client be told 250.
    */
   async commit(env: Envelope): Promise<void> {
+    await this.prepare(env);
+    await this.publish();
+    this.spool.recent.put(this.id, { env, content: this.small ? Buffer.concat(this.small, this.bytes) : undefined });
+  }
+
+  /** Everything written and fsync'd, the envelope as .new: what a server filter sees. */
+  async prepare(env: Envelope): Promise<void> {
     if (this.done || !this.fh) throw new Error('message already finished');
-    const envNew = this.spool.envelopePath(this.id, 'new');
     try {
       await this.flush();
-      await Promise.all([this.fh.sync(), writeFileSynced(envNew, encodeEnvelope(env))]);
+      await Promise.all([this.fh.sync(), writeFileSynced(this.spool.envelopePath(this.id, 'new'), encodeEnvelope(env))]);
       await this.fh.close();
       this.fh = null;
-      await fsp.rename(envNew, this.spool.envelopePath(this.id, 'ready'));
+    } catch (e) {
+      await this.rollback();
+      throw e;
+    }
+  }
+
+  /**
+   * Commit a prepared message as its files now are (a filter may have rewritten them): both
+   * fsync'd again, then published. `bestEffort`: a filter that abandoned the message may have
+   * removed the files; whatever is left is committed and errors are ignored.
+   */
+  async commitPrepared(bestEffort = false): Promise<void> {
+    const envNew = this.spool.envelopePath(this.id, 'new');
+    if (bestEffort) {
+      this.done = true;
+      await Promise.all([syncPath(this.spool.contentPath(this.id)), syncPath(envNew)]).catch(() => undefined);
+      await fsp.rename(envNew, this.spool.envelopePath(this.id, 'ready')).catch(() => undefined);
+      await this.spool.syncDir().catch(() => undefined);
+      return;
+    }
+    await Promise.all([syncPath(this.spool.contentPath(this.id)), syncPath(envNew)]).catch(async (e) => {
+      await this.rollback();
+      throw e;
+    });
+    await this.publish();
+  }
+
+  private async publish(): Promise<void> {
+    if (this.done) throw new Error('message already finished');
+    try {
+      await fsp.rename(this.spool.envelopePath(this.id, 'new'), this.spool.envelopePath(this.id, 'ready'));
       await this.spool.syncDir();
       this.done = true;
-      this.spool.recent.put(this.id, { env, content: this.small ? Buffer.concat(this.small, this.bytes) : undefined });
     } catch (e) {
       await this.rollback();
       throw e;

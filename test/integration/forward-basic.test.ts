@@ -7,7 +7,7 @@ import { existsSync, readFileSync, renameSync } from 'node:fs';
 import * as path from 'node:path';
 import { freePort, removeDir, startRelay, tempDir } from '../lib/relay';
 import {
-  afterFirstLine, cleanup, filesEnding, makeMessage, relayFor, sendAll, sinkFor, spoolFiles,
+  afterFirstLine, cleanup, deferredMessage, filesEnding, makeMessage, relayFor, sendAll, sinkFor, spoolFiles,
   waitUntil, writeSpooled, type OutMessage,
 } from './forward-util';
 
@@ -85,20 +85,24 @@ test('--forward: what E-MailRelay left in the spool is forwarded at start-up, ex
   await waitUntil(() => spoolFiles(spool).length === 0, 'an empty spool');
 });
 
-test('an envelope asking for per-message routing is failed with a reason, never sent to --forward-to', async (t) => {
+test('ForwardToAddress sends a message to its own next hop; an unreachable one holds up only its own message', async (t) => {
   const defer = cleanup(t);
   const sink = await sinkFor(defer);
+  const routed = await sinkFor(defer, { host: '127.0.0.2' });
+  const closedPort = await freePort();
   const spool = tempDir('relaybox-spool-');
   defer(() => removeDir(spool));
-  writeSpooled(spool, 'emailrelay.010', makeMessage('routed', { from: 'a@example.com', to: ['b@example.net'] }), { forwardToAddress: '192.0.2.25:25' });
+  writeSpooled(spool, 'emailrelay.010', makeMessage('routed', { from: 'a@example.com', to: ['b@example.net'] }), { forwardToAddress: `127.0.0.2:${routed.port}` });
   writeSpooled(spool, 'emailrelay.011', makeMessage('plain', { from: 'a@example.com', to: ['c@example.net'] }));
+  writeSpooled(spool, 'emailrelay.012', makeMessage('unreachable', { from: 'a@example.com', to: ['d@example.net'] }), { forwardToAddress: `127.0.0.3:${closedPort}` });
   await relayFor(defer, ['--forward', '--forward-to', `127.0.0.1:${sink.port}`], { spool, keepSpool: true });
   await sink.waitFor(1);
-  await waitUntil(() => spoolFiles(spool).some((f) => f.endsWith('.envelope.bad')), 'a .bad envelope');
-  const bad = spoolFiles(spool).find((f) => f.endsWith('.envelope.bad'))!;
-  assert.equal(bad, 'emailrelay.010.envelope.bad');
-  assert.match(readFileSync(path.join(spool, bad), 'utf8'), /X-MailRelay-Reason: the envelope's ForwardToAddress field \(per-message routing\) is not supported yet/);
+  await routed.waitFor(1);
   assert.deepEqual(sink.messages.map((m) => m.to), [['c@example.net']]);
+  assert.deepEqual(routed.messages.map((m) => m.to), [['b@example.net']]);
+  const deferred = await deferredMessage(spool);
+  assert.equal(deferred.name, 'emailrelay.012.envelope');
+  assert.match(deferred.reasons[0]!.reason, /ECONNREFUSED|connect/i);
 });
 
 test('--as-client: forwards the spool once and exits 0; exits 1 with the upstream down, messages kept (not .bad)', async (t) => {

@@ -153,3 +153,15 @@ for (const how of ['FIN', 'RST'] as const) {
     await stillServing();
   });
 }
+
+test('STARTTLS without --server-tls is refused (smtp-server would otherwise use a certificate of its own)', async (t) => {
+  const defer = cleanups(t);
+  const { smtp } = await RawSmtp.open(relay.port);
+  defer(() => smtp.socket.destroy());
+  const ehlo = await smtp.command('EHLO client.test');
+  assert.ok(!/STARTTLS/.test(ehlo.text), ehlo.text);
+  const r = await smtp.command('STARTTLS');
+  assert.ok(r.code >= 500 && r.code < 600, r.text);
+  assert.equal((await smtp.command('NOOP')).code, 250, 'the session goes on in plain text');
+  await stillServing();
+});

@@ -23,6 +23,8 @@ export interface SinkOptions {
   hidePipelining?: boolean;
   /** Refuse the STARTTLS command outright (smtp-server still accepts it when it is only hidden). */
   noStartTls?: boolean;
+  /** Listen on this loopback address (default 127.0.0.1). */
+  host?: string;
   /** Listen on this port (default: any free port). */
   port?: number;
 }
@@ -97,7 +99,7 @@ export async function startSink(opts: SinkOptions = {}): Promise<Sink> {
   };
   const server = new SMTPServer(options);
   server.on('error', () => undefined);
-  server.listen(opts.port ?? 0, '127.0.0.1');
+  server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1');
   await once(server.server, 'listening');
   const port = (server.server.address() as AddressInfo).port;
   return {

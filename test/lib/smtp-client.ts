@@ -29,9 +29,9 @@ export class RawSmtp {
     });
   }
 
-  static connect(port: number, host = '127.0.0.1', ms = 10000): Promise<RawSmtp> {
+  static connect(port: number, host = '127.0.0.1', ms = 10000, localAddress?: string): Promise<RawSmtp> {
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ port, host });
+      const socket = net.connect({ port, host, localAddress });
       const timer = setTimeout(() => {
         socket.destroy();
         reject(new Error(`connect to ${host}:${port} timed out`));
@@ -48,8 +48,8 @@ export class RawSmtp {
   }
 
   /** Connect and read the greeting. */
-  static async open(port: number, host = '127.0.0.1'): Promise<{ smtp: RawSmtp; greeting: Reply }> {
-    const smtp = await RawSmtp.connect(port, host);
+  static async open(port: number, host = '127.0.0.1', localAddress?: string): Promise<{ smtp: RawSmtp; greeting: Reply }> {
+    const smtp = await RawSmtp.connect(port, host, 10000, localAddress);
     return { smtp, greeting: await smtp.reply() };
   }
 

@@ -79,8 +79,9 @@ test('secrets: every line type is parsed', () => {
       ['*.*.*.*', 'anyone', 13],
     ],
   );
-  assert.equal(findTrust(secrets, '192.168.0.0/24')?.keyword, 'localnet');
-  assert.equal(findTrust(secrets, '192.168.0.1'), undefined);
+  assert.equal(findTrust(secrets, '192.168.0.1')?.keyword, 'localnet');
+  assert.equal(findTrust(secrets, '192.168.1.1')?.keyword, 'anyone');
+  assert.equal(findTrust(secrets, '::1'), undefined);
 
   const def = findClientAccount(secrets);
   assert.ok(def);
@@ -164,7 +165,7 @@ test('secrets: duplicates are errors and the first line wins', () => {
     ],
   );
   assert.equal(findServerAccount(secrets, 'plain', 'alice')?.secret.text(), 'one');
-  assert.equal(findTrust(secrets, '10.0.0.0/8')?.keyword, 'a');
+  assert.equal(findTrust(secrets, '10.1.2.3')?.keyword, 'a');
   assert.equal(findClientAccount(secrets)?.secrets.plain?.userId, 'c1');
   assert.equal(findClientAccount(secrets, 'sel')?.secrets.plain?.userId, 'c3');
   assert.equal(mustAuthenticate(findClientAccount(secrets, 'sel')!), true);

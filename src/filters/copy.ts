@@ -1,0 +1,36 @@
+// copy: (section 4.6): the message is copied into every sub-directory of the spool directory (a
+// maildir gets the content only), then the original is removed and the filter abandons it.
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import type { Filter, FilterContext } from './filter';
+import { copyMessage, deliverToMaildir, filterParams, isMaildir, removeMessage } from './files';
+import { abandon, fail, ok } from './result';
+
+export function copyFilter(params: string, ctx: FilterContext): Filter {
+  const { words } = filterParams(params);
+  const nodelete = words.has('nodelete') || words.has('no_delete') || words.has('n');
+  const hardlink = words.has('hardlink') || words.has('h');
+  const popOnly = words.has('pop') || words.has('p');
+  return {
+    name: `copy:${params}`,
+    async run(input) {
+      const entries = await fsp.readdir(ctx.spoolDir, { withFileTypes: true });
+      const dirs = entries.filter((e) => e.isDirectory() && !e.name.startsWith('.') && e.name !== 'postmaster').map((e) => path.join(ctx.spoolDir, e.name));
+      if (!dirs.length) {
+        ctx.log.warn({ id: input.id }, 'copy: filter: the spool directory has no sub-directories to copy into');
+        return ok();
+      }
+      try {
+        for (const dir of dirs) {
+          if (await isMaildir(dir)) await deliverToMaildir(dir, input.contentPath, hardlink);
+          else await copyMessage(input.id, input, dir, { hardlink, envelopeOnly: popOnly });
+        }
+      } catch (e) {
+        return fail('failed', `copy: ${(e as Error).message}`);
+      }
+      if (nodelete || popOnly) return ok();
+      await removeMessage(input);
+      return abandon();
+    },
+  };
+}

@@ -1,0 +1,45 @@
+// split: (section 4.6, server side only): one message per recipient domain, each with a ForwardTo
+// routing hint for a routing filter such as mx:. The extra parts are committed directly.
+import * as path from 'node:path';
+import { newEnvelope } from '../spool/envelope';
+import { newMessageId } from '../spool/store';
+import type { Filter, FilterContext } from './filter';
+import { copyMessage, filterParams, readEnvelopeFile, writeEnvelopeFile } from './files';
+import { fail, ok } from './result';
+
+export function splitFilter(params: string, ctx: FilterContext): Filter {
+  const { words } = filterParams(params);
+  const raw = words.has('raw');
+  const port = [...words].find((w) => /^\d+$/.test(w));
+  return {
+    name: `split:${params}`,
+    async run(input) {
+      const env = await readEnvelopeFile(input.envelopePath);
+      if (!env.toRemote.length) return ok();
+      const groups = new Map<string, string[]>();
+      for (const address of env.toRemote) {
+        const domain = address.slice(address.lastIndexOf('@') + 1);
+        const key = raw ? domain : domain.toLowerCase();
+        groups.set(key, [...(groups.get(key) ?? []), address]);
+      }
+      const forwardTo = (addresses: string[]) => {
+        const first = addresses[0]!;
+        return first.slice(first.lastIndexOf('@') + 1) + (port ? `:${port}` : '');
+      };
+      const parts = [...groups.values()];
+      const ids = [input.id, ...parts.slice(1).map(() => newMessageId())];
+      const groupLines = parts.length > 1 ? [`X-MailRelay-SplitGroupCount: ${parts.length}`, `X-MailRelay-SplitGroup: ${input.id}`] : [];
+      try {
+        for (let i = 1; i < parts.length; i++) {
+          const part = newEnvelope({ ...env, toLocal: [], toRemote: parts[i], forwardTo: forwardTo(parts[i]!), tail: [...env.tail, ...groupLines] });
+          await copyMessage(ids[i]!, input, path.dirname(input.contentPath), { hardlink: true, envelope: part });
+        }
+        await writeEnvelopeFile(input.envelopePath, { ...env, toRemote: parts[0]!, forwardTo: forwardTo(parts[0]!), tail: [...env.tail, ...groupLines] });
+      } catch (e) {
+        return fail('failed', `split: ${(e as Error).message}`);
+      }
+      if (parts.length > 1) ctx.log.info({ id: input.id, parts: ids }, 'message split by recipient domain');
+      return ok(parts.length > 1);
+    },
+  };
+}

@@ -1,0 +1,99 @@
+// Options about who may send: --server-auth, --server-auth-config, --dnsbl and relaybox's limits
+// (failed AUTH throttling, connection limits, AUTH without TLS from public addresses, PAM concurrency).
+import * as path from 'node:path';
+import { existsSync } from 'node:fs';
+import { UsageError } from '../options/parse';
+import { parseServerAuthConfig, type MechanismFilter } from '../auth/server-mechanisms';
+import { DEFAULT_PAM_SERVICE } from '../auth/pam';
+import { parseDnsblConfig, type DnsblConfig } from './dnsbl';
+
+interface Options {
+  has(name: string): boolean;
+  get(name: string): string | undefined;
+  list(name: string): string[];
+  where(name: string): string;
+}
+
+export type ServerAuthSource = { kind: 'secrets'; file: string } | { kind: 'pam'; service: string };
+
+export interface AccessConfig {
+  serverAuth?: ServerAuthSource;
+  mechanismFilter: MechanismFilter;
+  dnsbl?: DnsblConfig;
+  authFailureLimit: number;
+  authFailureLockoutMs: number;
+  authFailureDelayMs: number;
+  maxConnections: number;
+  maxConnectionsPerAddress: number;
+  plaintextAuthFromPublic: boolean;
+  pamConcurrency: number;
+}
+
+function whole(opts: Options, name: string, def: number, min: number, max: number): number {
+  const v = opts.get(name);
+  if (v === undefined) return def;
+  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) {
+    throw new UsageError(`${opts.where(name)}: --${name} must be a whole number from ${min} to ${max}, not "${v}"`);
+  }
+  return Number(v);
+}
+
+/** "pam:", "pam:<service>" (relaybox extension) and E-MailRelay's deprecated "/pam". */
+export function parseServerAuth(value: string, baseDir: string, warnings: string[]): ServerAuthSource {
+  if (value === '/pam') {
+    warnings.push('--server-auth /pam is the deprecated spelling of pam:');
+    return { kind: 'pam', service: DEFAULT_PAM_SERVICE };
+  }
+  if (value.startsWith('pam:')) {
+    const service = value.slice(4) || DEFAULT_PAM_SERVICE;
+    if (!/^[A-Za-z0-9._-]+$/.test(service)) throw new UsageError(`--server-auth ${value}: "${service}" is not a PAM service name`);
+    return { kind: 'pam', service };
+  }
+  return { kind: 'secrets', file: path.resolve(baseDir, value) };
+}
+
+export function accessConfig(opts: Options, baseDir: string, warnings: string[]): AccessConfig {
+  const usage = (name: string, msg: string): never => {
+    throw new UsageError(`${opts.where(name)}: ${msg}`);
+  };
+  if (opts.has('server-auth-config') && !opts.has('server-auth')) usage('server-auth-config', '--server-auth-config needs --server-auth');
+  if (opts.has('dnsbl') && !opts.has('remote-clients')) usage('dnsbl', '--dnsbl needs --remote-clients (without it only local and private addresses can connect, and those are never looked up)');
+
+  const authValue = opts.get('server-auth');
+  let serverAuth: ServerAuthSource | undefined;
+  if (authValue !== undefined) {
+    serverAuth = parseServerAuth(authValue, baseDir, warnings);
+    if (serverAuth.kind === 'secrets' && !existsSync(serverAuth.file)) {
+      usage('server-auth', `--server-auth: there is no secrets file "${serverAuth.file}" (or use pam: for PAM)`);
+    }
+  }
+  let mechanismFilter: MechanismFilter;
+  try {
+    mechanismFilter = parseServerAuthConfig(opts.get('server-auth-config'));
+  } catch (e) {
+    return usage('server-auth-config', (e as Error).message);
+  }
+  let dnsbl: DnsblConfig | undefined;
+  if (opts.has('dnsbl')) {
+    try {
+      dnsbl = parseDnsblConfig(opts.list('dnsbl'));
+    } catch (e) {
+      return usage('dnsbl', (e as Error).message);
+    }
+  }
+  if (opts.has('remote-clients') && !serverAuth) {
+    warnings.push('--remote-clients without --server-auth: any address that can reach this relay may send mail through it (an open relay)');
+  }
+  return {
+    serverAuth,
+    mechanismFilter,
+    dnsbl,
+    authFailureLimit: whole(opts, 'auth-failure-limit', 5, 0, 1000),
+    authFailureLockoutMs: whole(opts, 'auth-failure-lockout', 600, 1, 86400) * 1000,
+    authFailureDelayMs: whole(opts, 'auth-failure-delay', 1000, 0, 60000),
+    maxConnections: whole(opts, 'max-connections', 200, 0, 100000),
+    maxConnectionsPerAddress: whole(opts, 'max-connections-per-address', 20, 0, 100000),
+    plaintextAuthFromPublic: opts.has('plaintext-auth-from-public'),
+    pamConcurrency: whole(opts, 'pam-concurrency', 2, 1, 64),
+  };
+}
