@@ -33,7 +33,7 @@ export function buildPopConfig(opts: Options, baseDir: string): PopConfig | null
   const auth = opts.get('pop-auth');
   if (auth === undefined) usage('pop', '--pop needs --pop-auth <secrets-file> (its "server" lines are the POP accounts)');
   if (auth === 'pam:' || auth === '/pam' || auth!.startsWith('pam:')) {
-    usage('pop-auth', '--pop-auth pam: (PAM accounts) is not supported yet (planned, issue 5): use a secrets file with "server plain <user> <password>" lines');
+    usage('pop-auth', '--pop-auth pam: (PAM accounts) is not supported for POP yet (PAM works for --server-auth only): use a secrets file with "server plain <user> <password>" lines');
   }
   const secretsFile = path.resolve(baseDir, auth!);
   if (!existsSync(secretsFile)) usage('pop-auth', `--pop-auth: there is no secrets file "${secretsFile}"`);

@@ -6,7 +6,7 @@ import * as tls from 'node:tls';
 import type { RelayConfig } from '../config';
 import type { Log } from '../log';
 import { watchSecrets, type SecretsWatcher } from '../auth/secrets';
-import { serverMechanisms } from '../auth/sasl-server';
+import { secretsMechanisms } from '../auth/server-mechanisms';
 import { isLocalAddress, unmapAddress } from '../smtp/access';
 import { legacyTlsCiphers } from '../tls-files';
 import type { PopConfig } from './config';
@@ -16,7 +16,7 @@ import { PopSession, type PopContext } from './session';
 export function popSecrets(pop: PopConfig, log: Log): SecretsWatcher {
   const logger = { info: (m: string) => log.info(m), warn: (m: string) => log.warn(m), error: (m: string) => log.error(m) };
   const watcher = watchSecrets(pop.secretsFile, () => undefined, logger);
-  if (!serverMechanisms(watcher.current()).length) {
+  if (!secretsMechanisms(watcher.current(), false).length) {
     log.warn({ file: pop.secretsFile }, '--pop-auth: the secrets file has no "server plain" or "server md5" lines: no POP user can log in');
   }
   return watcher;
@@ -42,6 +42,7 @@ export function createPopServer(cfg: RelayConfig, pop: PopConfig, secrets: Secre
         }
       : null,
     secrets: () => secrets.current(),
+    mechanismFilter: cfg.access.mechanismFilter,
     log,
     idleTimeoutMs: cfg.idleTimeout * 1000,
     handshakeTimeoutMs: cfg.connectionTimeout * 1000,

@@ -6,8 +6,10 @@ import { promises as fsp } from 'node:fs';
 import type * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { Log } from '../log';
-import { SaslExchange, checkPlainPassword, serverMechanisms, type SaslStep, type ServerMechanism } from '../auth/sasl-server';
+import { SaslExchange, type SaslStep, type ServerMechanism } from '../auth/sasl-server';
 import { findServerAccount, type Secrets } from '../auth/secrets';
+import { applyFilter, secretsMechanisms, type MechanismFilter } from '../auth/server-mechanisms';
+import { verifyWithSecrets } from '../auth/server-verify';
 import { sendContent } from './content';
 import { LineSplitter, type InputLine } from './lines';
 import { isSafeMailboxName, listMailbox, mailboxDir, removeMessages, type MailboxMessage } from './mailbox';
@@ -20,6 +22,8 @@ export interface PopContext {
   /** STLS: the server certificate's context, and whether it is required before authentication. */
   tls: { context: tls.SecureContext; required: boolean } | null;
   secrets(): Secrets;
+  /** --server-auth-config applies to POP too (E-MailRelay 1.6). */
+  mechanismFilter: MechanismFilter;
   log: Log;
   idleTimeoutMs: number;
   handshakeTimeoutMs: number;
@@ -176,16 +180,17 @@ export class PopSession {
 
   // ---- authorization state ----
 
+  /** From the secrets, filtered by --server-auth-config, as for SMTP. */
   private mechanisms(): ServerMechanism[] {
-    return serverMechanisms(this.ctx.secrets());
+    return applyFilter(secretsMechanisms(this.ctx.secrets(), this.secure), this.ctx.mechanismFilter, this.secure) as ServerMechanism[];
   }
 
   private async capa(): Promise<void> {
     const lines = ['+OK capability list follows', 'TOP', 'UIDL', 'RESP-CODES'];
-    const hasPlain = this.ctx.secrets().serverTypes.has('plain');
-    if (hasPlain) lines.push('USER');
-    if (this.ctx.tls && !this.secure && this.state === 'authorization') lines.push('STLS');
+    // USER/PASS is PLAIN underneath (as in E-MailRelay): offered when PLAIN is.
     const mechs = this.mechanisms();
+    if (mechs.includes('PLAIN')) lines.push('USER');
+    if (this.ctx.tls && !this.secure && this.state === 'authorization') lines.push('STLS');
     if (mechs.length && this.state === 'authorization') lines.push(`SASL ${mechs.join(' ')}`);
     lines.push('CAPA', 'IMPLEMENTATION relaybox', '.');
     await this.reply(lines.join('\r\n'));
@@ -203,6 +208,7 @@ export class PopSession {
   private async userCommand(name: string): Promise<void> {
     if (await this.tlsRequired()) return;
     if (!name) return this.error('-ERR USER needs a name');
+    if (!this.mechanisms().includes('PLAIN')) return this.error('-ERR no SASL PLAIN mechanism to do USER/PASS authentication');
     this.userForPass = name;
     await this.reply('+OK');
   }
@@ -212,7 +218,7 @@ export class PopSession {
     const user = this.userForPass;
     this.userForPass = null;
     if (user === null) return this.error('-ERR USER first');
-    if (checkPlainPassword(this.ctx.secrets(), user, password)) return this.loggedIn(user, 'USER/PASS');
+    if (verifyWithSecrets(this.ctx.secrets(), { method: 'PLAIN', username: user, password })) return this.loggedIn(user, 'USER/PASS');
     return this.authFailed(user, 'USER/PASS', 'wrong user or password');
   }
 

@@ -176,7 +176,8 @@ test('hashed secrets (relaybox passwd): CRAM-MD5 works, USER/PASS and APOP are n
   const r = await poplib(pop, [['capa'], ['user', 'carol'], ['pass_', 'carol pw']]);
   assert.doesNotMatch(r.greeting, /</, 'no APOP timestamp without plain secrets');
   assert.deepEqual((ok(r, 0) as Record<string, string[]>).SASL, ['CRAM-MD5']);
-  assert.match((r.steps[2] as { error: string }).error, /-ERR/);
+  assert.ok(!('USER' in (ok(r, 0) as object)));
+  assert.match((r.steps[1] as { error: string }).error, /-ERR no SASL PLAIN mechanism to do USER\/PASS/, 'USER is refused at once, as in E-MailRelay');
 });
 
 test('STLS: curl --ssl-reqd and poplib stls(); --server-tls-required refuses login before STLS', async (t) => {
@@ -320,7 +321,7 @@ test('bad input gets -ERR and never stops the server: long lines, junk, bad numb
   assert.equal(relay.proc.exitCode, null);
 });
 
-test('start-up errors: --pop needs --pop-auth, pop options need --pop, pam: is refused (issue 5)', async (t) => {
+test('start-up errors: --pop needs --pop-auth, pop options need --pop, pam: is refused', async (t) => {
   const defer = cleanups(t);
   const dir = tempDir('relaybox-pop-');
   defer(() => removeDir(dir));
@@ -328,7 +329,7 @@ test('start-up errors: --pop needs --pop-auth, pop options need --pop, pam: is r
     [['--pop'], /--pop needs --pop-auth/],
     [['--pop-port', '1100'], /--pop-port needs --pop/],
     [['--pop-no-delete'], /--pop-no-delete needs --pop/],
-    [['--pop', '--pop-auth', 'pam:'], /pam:.*not supported yet.*issue 5/],
+    [['--pop', '--pop-auth', 'pam:'], /pam:.*not supported for POP yet/],
     [['--pop', '--pop-auth', path.join(dir, 'missing')], /there is no secrets file/],
   ];
   for (const [args, want] of cases) {
@@ -433,4 +434,20 @@ test('random bytes on the POP port get -ERR or a closed connection, and the serv
   ok(r, 3);
   assert.equal(relay.proc.exitCode, null);
   assert.ok(!relay.logs.some((l) => l.level >= 50), 'no error logged');
+});
+
+test('--server-auth-config applies to POP: x:plain,login leaves CRAM only, and no USER/PASS', async (t) => {
+  const defer = cleanups(t);
+  const dir = tempDir('relaybox-pop-');
+  defer(() => removeDir(dir));
+  const file = path.join(dir, 'server-secrets');
+  writeFileSync(file, SECRETS);
+  const { pop } = await popRelay(defer, ['--server-auth', file, '--server-auth-config', 'x:plain,login']);
+  const r = await poplib(pop, [['capa'], ['user', 'bob']]);
+  const capa = ok(r, 0) as Record<string, string[]>;
+  assert.deepEqual(capa.SASL, ['CRAM-SHA512', 'CRAM-SHA256', 'CRAM-SHA1', 'CRAM-MD5']);
+  assert.ok(!('USER' in capa));
+  assert.match((r.steps[1] as { error: string }).error, /-ERR no SASL PLAIN mechanism/);
+  const cram = await curl([`pop3://127.0.0.1:${pop}/`, '-u', 'bob:bobpw', '--login-options', 'AUTH=CRAM-MD5']);
+  assert.equal(cram.code, 0, cram.stderr);
 });
