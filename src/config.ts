@@ -342,7 +342,7 @@ export function buildConfig(rawValues: OptionValue[], baseDir = process.cwd()): 
     serverSmtp: server.switches,
     serverTls,
     tls: parseTlsConfig(opts, warnings),
-    pop: buildPopConfig(opts, baseDir),
+    pop: buildPopConfig(opts, baseDir, warnings),
     access: accessConfig(opts, baseDir, warnings),
     forwardTo,
     forwardAtStart: opts.has('forward'),

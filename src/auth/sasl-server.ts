@@ -1,7 +1,8 @@
 // Server side of one SASL exchange (reference section 6.2) for protocols that do not get one from a
-// library (POP3; smtp-server does its own for SMTP): PLAIN, LOGIN or CRAM-*, checked against the
-// `server` lines of a secrets file with the SMTP server's verifier (server-verify.ts). The caller
-// does the base64 framing, the "*" cancel and the replies.
+// library (POP3; smtp-server does its own for SMTP). CRAM-* is checked here against the `server`
+// lines of a secrets file with the SMTP server's verifier (server-verify.ts); PLAIN and LOGIN end in
+// a user and password for the caller to check (secrets file or PAM). The caller does the base64
+// framing, the "*" cancel and the replies.
 import { randomBytes } from 'node:crypto';
 import type { CramMechanism } from './cram';
 import type { Secrets } from './secrets';
@@ -12,6 +13,8 @@ export type ServerMechanism = CramMechanism | 'PLAIN' | 'LOGIN';
 export type SaslStep =
   | { kind: 'challenge'; data: Buffer }
   | { kind: 'success'; user: string }
+  /** PLAIN or LOGIN got its credentials: the caller checks them. */
+  | { kind: 'password'; user: string; password: string }
   | { kind: 'failure'; user?: string; reason: string };
 
 /** CRAM challenge in E-MailRelay's form: <random.unixtime@domain>. */
@@ -48,14 +51,12 @@ export class SaslExchange {
   }
 
   step(response: Buffer): SaslStep {
-    const secrets = this.secrets();
-    const verdict = (user: string, ok: boolean): SaslStep => (ok ? { kind: 'success', user } : { kind: 'failure', user, reason: 'wrong user or password' });
     if (this.mechanism === 'PLAIN') {
       const parts = response.toString('utf8').split('\0');
       if (parts.length !== 3) return { kind: 'failure', reason: 'malformed PLAIN response' };
       const [authz, user, password] = parts as [string, string, string];
       if (authz && authz !== user) return { kind: 'failure', user, reason: 'authorisation id differs from the authentication id' };
-      return verdict(user, verifyWithSecrets(secrets, { method: 'PLAIN', username: user, password }));
+      return { kind: 'password', user, password };
     }
     if (this.mechanism === 'LOGIN') {
       if (this.stage === 1) {
@@ -64,7 +65,7 @@ export class SaslExchange {
         return { kind: 'challenge', data: Buffer.from('Password:') };
       }
       const user = this.loginUser;
-      return verdict(user, verifyWithSecrets(secrets, { method: 'LOGIN', username: user, password: response.toString('utf8') }));
+      return { kind: 'password', user, password: response.toString('utf8') };
     }
     const text = response.toString('utf8');
     const space = text.lastIndexOf(' ');
@@ -72,6 +73,7 @@ export class SaslExchange {
     const user = text.slice(0, space);
     const hex = text.slice(space + 1);
     if (!/^[0-9A-Fa-f]+$/.test(hex)) return { kind: 'failure', user, reason: `malformed ${this.mechanism} response` };
-    return verdict(user, verifyWithSecrets(secrets, { method: this.mechanism, username: user, challenge: this.challenge, challengeResponse: hex }));
+    const ok = verifyWithSecrets(this.secrets(), { method: this.mechanism, username: user, challenge: this.challenge, challengeResponse: hex });
+    return ok ? { kind: 'success', user } : { kind: 'failure', user, reason: 'wrong user or password' };
   }
 }

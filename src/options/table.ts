@@ -358,7 +358,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     arg: 'file',
     group: 'pop',
     help: 'Secrets file with the POP3 accounts.',
-    more: 'Uses the "server" lines of the file (re-read when it changes). pam: (PAM) is not supported for POP yet.',
+    more: 'Uses the "server" lines of the file (re-read when it changes), or pam: for PAM (pam:<service> picks the PAM service, default emailrelay).',
     support: 'yes',
   },
   {

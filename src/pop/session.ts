@@ -7,9 +7,9 @@ import type * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { Log } from '../log';
 import { SaslExchange, type SaslStep, type ServerMechanism } from '../auth/sasl-server';
-import { findServerAccount, type Secrets } from '../auth/secrets';
-import { applyFilter, secretsMechanisms, type MechanismFilter } from '../auth/server-mechanisms';
-import { verifyWithSecrets } from '../auth/server-verify';
+import { findServerAccount } from '../auth/secrets';
+import { applyFilter, type MechanismFilter } from '../auth/server-mechanisms';
+import type { PopAccounts } from './accounts';
 import { sendContent } from './content';
 import { LineSplitter, type InputLine } from './lines';
 import { isSafeMailboxName, listMailbox, mailboxDir, removeMessages, type MailboxMessage } from './mailbox';
@@ -21,7 +21,7 @@ export interface PopContext {
   noDelete: boolean;
   /** STLS: the server certificate's context, and whether it is required before authentication. */
   tls: { context: tls.SecureContext; required: boolean } | null;
-  secrets(): Secrets;
+  accounts: PopAccounts;
   /** --server-auth-config applies to POP too (E-MailRelay 1.6). */
   mechanismFilter: MechanismFilter;
   log: Log;
@@ -58,7 +58,7 @@ export class PopSession {
 
   constructor(socket: net.Socket, private readonly ctx: PopContext, private readonly address: string) {
     this.socket = socket;
-    const secrets = ctx.secrets();
+    const secrets = ctx.accounts.secrets();
     this.timestamp = secrets.serverTypes.has('plain') ? `<${process.pid}.${Date.now()}.${randomBytes(4).toString('hex')}@${ctx.domain}>` : '';
     this.attach(socket);
     this.reply(`+OK POP3 server ready${this.timestamp ? ' ' + this.timestamp : ''}`).catch(() => undefined);
@@ -182,7 +182,7 @@ export class PopSession {
 
   /** From the secrets, filtered by --server-auth-config, as for SMTP. */
   private mechanisms(): ServerMechanism[] {
-    return applyFilter(secretsMechanisms(this.ctx.secrets(), this.secure), this.ctx.mechanismFilter, this.secure) as ServerMechanism[];
+    return applyFilter(this.ctx.accounts.mechanisms(this.secure), this.ctx.mechanismFilter, this.secure) as ServerMechanism[];
   }
 
   private async capa(): Promise<void> {
@@ -218,8 +218,7 @@ export class PopSession {
     const user = this.userForPass;
     this.userForPass = null;
     if (user === null) return this.error('-ERR USER first');
-    if (verifyWithSecrets(this.ctx.secrets(), { method: 'PLAIN', username: user, password })) return this.loggedIn(user, 'USER/PASS');
-    return this.authFailed(user, 'USER/PASS', 'wrong user or password');
+    return this.checkPassword(user, password, 'USER/PASS');
   }
 
   private async apop(rest: string): Promise<void> {
@@ -228,7 +227,7 @@ export class PopSession {
     if (!m) return this.error('-ERR APOP needs a name and a 32-digit MD5 digest');
     if (!this.timestamp) return this.error('-ERR APOP not available');
     const [, user, digest] = m as unknown as [string, string, string];
-    const account = findServerAccount(this.ctx.secrets(), 'plain', user);
+    const account = findServerAccount(this.ctx.accounts.secrets(), 'plain', user);
     if (account) {
       const expected = createHash('md5').update(this.timestamp).update(account.secret.bytes()).digest();
       const given = Buffer.from(digest, 'hex');
@@ -248,7 +247,7 @@ export class PopSession {
       initial = decodeBase64(args[1]);
       if (initial === null) return this.error('-ERR invalid base64 in the initial response');
     }
-    this.sasl = new SaslExchange(mech, () => this.ctx.secrets(), this.ctx.domain);
+    this.sasl = new SaslExchange(mech, () => this.ctx.accounts.secrets(), this.ctx.domain);
     return this.saslStep(this.sasl.start(initial));
   }
 
@@ -270,7 +269,18 @@ export class PopSession {
     if (step.kind === 'challenge') return this.reply(`+ ${step.data.toString('base64')}`);
     this.sasl = null;
     if (step.kind === 'success') return this.loggedIn(step.user, `AUTH ${mech}`);
+    if (step.kind === 'password') return this.checkPassword(step.user, step.password, `AUTH ${mech}`);
     return this.authFailed(step.user ?? '', `AUTH ${mech}`, step.reason);
+  }
+
+  private async checkPassword(user: string, password: string, method: string): Promise<void> {
+    const result = await this.ctx.accounts.checkPassword(user, password, this.address);
+    if (result === 'ok') return this.loggedIn(user, method);
+    if (result === 'busy') {
+      this.ctx.log.warn({ address: this.address, user, method }, 'pop authentication refused for now: too many PAM checks waiting');
+      return this.reply('-ERR [SYS/TEMP] authentication busy: try again later');
+    }
+    return this.authFailed(user, method, 'wrong user or password');
   }
 
   private async authFailed(user: string, method: string, reason: string): Promise<void> {

@@ -4,7 +4,8 @@ import type { RelayConfig } from '../config';
 import type { Log } from '../log';
 import { UsageError } from '../options/parse';
 import type { PopConfig } from './config';
-import { createPopServer, popSecrets } from './server';
+import { popAccounts, type PopAccounts } from './accounts';
+import { createPopServer } from './server';
 
 function listen(server: net.Server, port: number, host: string): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -17,15 +18,15 @@ function listen(server: net.Server, port: number, host: string): Promise<void> {
 }
 
 export async function startPop(cfg: RelayConfig, pop: PopConfig, log: Log, hosts: string[]): Promise<net.Server[]> {
-  let secrets;
+  let accounts: PopAccounts;
   try {
-    secrets = popSecrets(pop, log);
+    accounts = popAccounts(pop.auth, cfg.access.pamConcurrency, log);
   } catch (e) {
-    throw new UsageError(`--pop-auth ${pop.secretsFile}: ${(e as Error).message}`);
+    throw new UsageError(`--pop-auth ${pop.auth.kind === 'pam' ? `pam:${pop.auth.service}` : pop.auth.file}: ${(e as Error).message}`);
   }
   const servers: net.Server[] = [];
   for (const host of hosts) {
-    const server = createPopServer(cfg, pop, secrets, log);
+    const server = createPopServer(cfg, pop, accounts, log);
     try {
       await listen(server, pop.port, host);
     } catch (e) {

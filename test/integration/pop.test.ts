@@ -2,7 +2,7 @@
 // spool was filled over SMTP. Checks the replies and the spool files left behind.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
 import { testPki } from '../lib/certs';
@@ -321,7 +321,7 @@ test('bad input gets -ERR and never stops the server: long lines, junk, bad numb
   assert.equal(relay.proc.exitCode, null);
 });
 
-test('start-up errors: --pop needs --pop-auth, pop options need --pop, pam: is refused', async (t) => {
+test('start-up errors: --pop needs --pop-auth, pop options need --pop, bad secrets file or PAM service', async (t) => {
   const defer = cleanups(t);
   const dir = tempDir('relaybox-pop-');
   defer(() => removeDir(dir));
@@ -329,7 +329,7 @@ test('start-up errors: --pop needs --pop-auth, pop options need --pop, pam: is r
     [['--pop'], /--pop needs --pop-auth/],
     [['--pop-port', '1100'], /--pop-port needs --pop/],
     [['--pop-no-delete'], /--pop-no-delete needs --pop/],
-    [['--pop', '--pop-auth', 'pam:'], /pam:.*not supported for POP yet/],
+    [['--pop', '--pop-auth', 'pam:no/such'], /"no\/such" is not a PAM service name/],
     [['--pop', '--pop-auth', path.join(dir, 'missing')], /there is no secrets file/],
   ];
   for (const [args, want] of cases) {
@@ -450,4 +450,40 @@ test('--server-auth-config applies to POP: x:plain,login leaves CRAM only, and n
   assert.match((r.steps[1] as { error: string }).error, /-ERR no SASL PLAIN mechanism/);
   const cram = await curl([`pop3://127.0.0.1:${pop}/`, '-u', 'bob:bobpw', '--login-options', 'AUTH=CRAM-MD5']);
   assert.equal(cram.code, 0, cram.stderr);
+});
+
+test('--pop-auth pam:<service> with real PAM (pam_unix, a test user): USER/PASS and AUTH PLAIN, no APOP or CRAM', { skip: process.getuid?.() !== 0 && 'needs root to create a PAM service file and a user' }, async (t) => {
+  const defer = cleanups(t);
+  const tag = `rbp${process.pid % 100000}`;
+  const service = `relaybox-pop-test-${tag}`;
+  const serviceFile = `/etc/pam.d/${service}`;
+  const user = `${tag}u`;
+  const password = 'Pop Sesame 1!';
+  defer(() => rmSync(serviceFile, { force: true }));
+  writeFileSync(serviceFile, '# relaybox POP test service, removed by the test\nauth required pam_unix.so nodelay\naccount required pam_unix.so\n');
+  defer(async () => {
+    const r = await runTool('userdel', [user]);
+    assert.ok(r.code === 0 || r.code === 6, `userdel ${user}: ${r.stderr}`);
+  });
+  assert.equal((await runTool('useradd', ['--no-create-home', '--shell', '/usr/sbin/nologin', user])).code, 0);
+  assert.equal((await runTool('chpasswd', [], { input: `${user}:${password}\n` })).code, 0);
+
+  const pop = await freePort();
+  const relay = await relayFor(defer, ['--domain', 'relay.test', '--pop', '--pop-port', String(pop), '--pop-auth', `pam:${service}`, '--pop-by-name']);
+  await relay.waitForLog((l) => l.msg === 'pop authentication with pam' && l.service === service);
+  const [id] = await fill(relay, [message('for the pam user')]);
+  mkdirSync(path.join(relay.spool, user));
+  renameSync(path.join(relay.spool, `${id}.envelope`), path.join(relay.spool, user, `${id}.envelope`));
+
+  const r = await poplib(pop, [['capa'], ['user', user], ['pass_', password], ['uidl'], ['quit']]);
+  assert.doesNotMatch(r.greeting, /</, 'no APOP timestamp with PAM');
+  assert.deepEqual((ok(r, 0) as Record<string, string[]>).SASL, ['PLAIN', 'LOGIN']);
+  assert.deepEqual((ok(r, 3) as unknown[])[1], [`1 ${id}.content`]);
+  const plain = await curl([`pop3://127.0.0.1:${pop}/1`, '-u', `${user}:${password}`, '--login-options', 'AUTH=PLAIN']);
+  assert.equal(plain.code, 0, plain.stderr);
+  assert.equal(plain.stdout, content(relay, id));
+  const bad = await poplib(pop, [['user', user], ['pass_', 'wrong']]);
+  assert.match((bad.steps[1] as { error: string }).error, /-ERR \[AUTH\] authentication failed/);
+  const cram = await curl([`pop3://127.0.0.1:${pop}/`, '-u', `${user}:${password}`, '--login-options', 'AUTH=CRAM-MD5']);
+  assert.notEqual(cram.code, 0, 'PAM cannot do CRAM-MD5');
 });
