@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { UsageError, type OptionValue } from './options/parse';
 import { parseSwitches } from './options/switches';
 import { parseForwardTarget, type ForwardTarget } from './forward/target';
+import { buildPopConfig, type PopConfig } from './pop/config';
 import { accessConfig, type AccessConfig } from './smtp/access-config';
 import { parseObserveOptions, type ObserveConfig } from './admin/options';
 
@@ -37,6 +38,8 @@ export interface RelayConfig {
   serverSmtp: { pipelining: boolean; smtputf8: boolean; smtputf8strict: boolean; strictparsing: boolean; alabels: boolean };
   serverTls: null | { implicit: boolean; required: boolean; keyCert: KeyAndCert; verify?: string };
   tls: TlsVersions;
+  /** --pop: the POP3 server, or null. */
+  pop: PopConfig | null;
   /** Who may send: --server-auth, --server-auth-config, --dnsbl and the relaybox limits (smtp/access-config.ts). */
   access: AccessConfig;
 
@@ -363,6 +366,7 @@ export function buildConfig(rawValues: OptionValue[], baseDir = process.cwd()): 
     serverSmtp: server.switches,
     serverTls,
     tls: parseTlsConfig(opts, warnings),
+    pop: buildPopConfig(opts, baseDir, warnings),
     access: accessConfig(opts, baseDir, warnings),
     forwardTo,
     forwardAtStart: opts.has('forward'),

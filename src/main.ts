@@ -24,6 +24,8 @@ import { ForwardError, openUpstream } from './forward/upstream';
 import { createClientLogin, type ClientLogin } from './forward/client-auth';
 import { DAEMON_CHILD_ENV, dropPrivileges, type UserIds, lookupUser, removePidFile, runAsDaemon, signalReady, writePidFile } from './process/daemon';
 import { runPasswd } from './auth/passwd-command';
+import { startPop } from './pop/start';
+import { runSubmit } from './submit/command';
 import { reasons } from './spool/envelope';
 import { TokenSources } from './forward/oauth/tokens';
 import { SCOPE_OUTLOOK_APP } from './forward/oauth/grants';
@@ -43,12 +45,12 @@ function fail(message: string, code = 1): never {
   process.exit(code);
 }
 
-/** Listening addresses: --interface entries for smtp (E-MailRelay's smtp= qualifier), or all. */
-function listenAddresses(cfg: RelayConfig): string[] {
+/** Listening addresses: --interface entries for one listener (E-MailRelay's smtp=/pop= qualifiers), or all. */
+function listenAddresses(cfg: RelayConfig, kind: 'smtp' | 'pop' = 'smtp'): string[] {
   const out: string[] = [];
   for (const raw of cfg.interfaces) {
     const m = /^(?:(smtp|pop|admin)=)?(.+)$/.exec(raw)!;
-    if (m[1] && m[1] !== 'smtp') continue;
+    if (m[1] && m[1] !== kind) continue;
     const name = m[2];
     if (name.startsWith('client=')) throw new UsageError(`--interface: "client=" is not allowed (use --client-interface)`);
     if (name.startsWith('/') || name.startsWith('fd#')) throw new UsageError(`--interface ${name}: unix-domain sockets and inherited sockets are not supported yet`);
@@ -206,6 +208,7 @@ async function start(values: OptionValue[]): Promise<void> {
     log.flush();
     return fail(e.message, e instanceof UsageError ? 2 : 1);
   });
+  const popServers = cfg.pop ? await startPop(cfg, cfg.pop, log, listenAddresses(cfg, 'pop')) : [];
 
   if (cfg.pidFile) writePidFile(cfg.pidFile);
   if (runAs) {
@@ -231,7 +234,7 @@ async function start(values: OptionValue[]): Promise<void> {
     log.info({ signal }, 'stopping');
     runner?.stop();
     await Promise.race([
-      Promise.all([...servers.map((s) => new Promise<void>((r) => s.close(() => r()))), stopObservers()]),
+      Promise.all([...[...servers, ...popServers].map((s) => new Promise<void>((r) => s.close(() => r()))), stopObservers()]),
       new Promise((r) => setTimeout(r, 5000).unref()),
     ]);
     await Promise.race([runner?.idle(), new Promise((r) => setTimeout(r, 5000).unref())]);
@@ -260,7 +263,11 @@ async function start(values: OptionValue[]): Promise<void> {
   }
 }
 
-export async function main(argv: string[]): Promise<void> {
+export async function main(argv: string[], invokedAs = ''): Promise<void> {
+  if (invokedAs === 'sendmail' || argv[0] === 'submit') {
+    process.exitCode = await runSubmit(invokedAs === 'sendmail' ? argv : argv.slice(1), invokedAs === 'sendmail' ? 'sendmail' : 'relaybox submit');
+    return;
+  }
   if (argv[0] === 'oauth') {
     process.exitCode = await runOauthCommand(argv.slice(1));
     return;
@@ -278,7 +285,7 @@ export async function main(argv: string[]): Promise<void> {
       return;
     }
     if (names.has('version')) {
-      process.stdout.write(`relaybox ${VERSION}\n${verbose ? `node ${process.version}\nTLS library: OpenSSL ${process.versions.openssl}\nPOP server: no\nAdmin server: yes\n` : ''}`);
+      process.stdout.write(`relaybox ${VERSION}\n${verbose ? `node ${process.version}\nTLS library: OpenSSL ${process.versions.openssl}\nPOP server: yes\nAdmin server: yes\n` : ''}`);
       return;
     }
     const values = [...parsed.values];
@@ -291,5 +298,5 @@ export async function main(argv: string[]): Promise<void> {
 }
 
 if (require.main === module) {
-  main(process.argv.slice(2)).catch((e: Error) => fail(e.stack ?? e.message));
+  main(process.argv.slice(2), path.basename(process.argv[1] ?? '')).catch((e: Error) => fail(e.stack ?? e.message));
 }

@@ -342,8 +342,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     group: 'pop',
     help: 'Run a POP3 server (port 110 unless --pop-port).',
     more: 'Needs --pop-auth. Offers STLS when --server-tls is used.',
-    support: 'planned',
-    issue: 4,
+    support: 'yes',
   },
   {
     name: 'pop-port',
@@ -352,8 +351,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     group: 'pop',
     help: 'POP3 listening port (default 110).',
     more: 'Needs --pop.',
-    support: 'planned',
-    issue: 4,
+    support: 'yes',
   },
   {
     name: 'pop-auth',
@@ -361,18 +359,16 @@ export const OPTIONS: readonly OptionSpec[] = [
     arg: 'file',
     group: 'pop',
     help: 'Secrets file with the POP3 accounts.',
-    more: 'Uses the "server" lines of the file, or pam: for PAM.',
-    support: 'planned',
-    issue: 4,
+    more: 'Uses the "server" lines of the file (re-read when it changes), or pam: for PAM (pam:<service> picks the PAM service, default emailrelay).',
+    support: 'yes',
   },
   {
     name: 'pop-by-name',
     short: 'J',
     group: 'pop',
     help: 'Each POP3 user sees only the spool sub-directory named after it.',
-    more: 'Needs --pop.',
-    support: 'planned',
-    issue: 4,
+    more: 'Needs --pop. The directory is created at the first login. Content shared with the main spool directory is removed with the last envelope that refers to it.',
+    support: 'yes',
   },
   {
     name: 'pop-no-delete',
@@ -380,8 +376,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     group: 'pop',
     help: 'Make POP3 DELE a no-op that still reports success.',
     more: 'Needs --pop.',
-    support: 'planned',
-    issue: 4,
+    support: 'yes',
   },
 
   // ------------------------------------------------------------------ admin

@@ -53,6 +53,15 @@ export async function releaseSpool(spool: Spool): Promise<void> {
   if (owner === process.pid) await unlinkQuiet(lock);
 }
 
+/**
+ * A message id of E-MailRelay's form names the process that made it. While that process still runs
+ * (a `relaybox submit` writing into the spool of a relay that is starting) its files are not leftovers.
+ */
+function beingWritten(id: string): boolean {
+  const m = /^emailrelay\.(\d+)\./.exec(id);
+  return !!m && isLiveRelay(Number(m[1]));
+}
+
 export interface RecoveryReport {
   unlocked: string[];
   removedNew: string[];
@@ -89,6 +98,7 @@ export async function recoverSpool(spool: Spool, log: RecoveryLog): Promise<Reco
       }
     } else if (state === 'new') {
       const id = name.slice(0, -'.envelope.new'.length);
+      if (beingWritten(id)) continue;
       await unlinkQuiet(spool.envelopePath(id, 'new'));
       if (!withEnvelope.has(id)) await unlinkQuiet(spool.contentPath(id));
       report.removedNew.push(id);
@@ -99,7 +109,7 @@ export async function recoverSpool(spool: Spool, log: RecoveryLog): Promise<Reco
       log.info({ file: name }, 'removed a temporary file left by an interrupted envelope update');
     } else if (name.endsWith('.content')) {
       const id = name.slice(0, -'.content'.length);
-      if (!withEnvelope.has(id) && !names.includes(`${id}.envelope.new`)) {
+      if (!withEnvelope.has(id) && !names.includes(`${id}.envelope.new`) && !beingWritten(id)) {
         await unlinkQuiet(join(spool.dir, name));
         report.removedOrphans.push(id);
         log.warn({ id }, 'removed message content that has no envelope (a half-received message)');

@@ -96,11 +96,6 @@ const EMAILRELAY_OPTIONS: ReadonlyArray<readonly [string, OptionGroup]> = [
 
 // Planned options: the group each must be in and the issue that implements it.
 const PLANNED: ReadonlyArray<readonly [string, OptionGroup, number | undefined]> = [
-  ['pop', 'pop', 4],
-  ['pop-port', 'pop', 4],
-  ['pop-auth', 'pop', 4],
-  ['pop-by-name', 'pop', 4],
-  ['pop-no-delete', 'pop', 4],
   ['syslog', 'logging', undefined],
   ['localedir', 'process', undefined],
   ['test', 'process', undefined],

@@ -1,0 +1,58 @@
+// --pop, --pop-port, --pop-auth, --pop-by-name, --pop-no-delete -> the POP server's settings, with
+// E-MailRelay's start-up checks (reference section 1.11).
+import * as path from 'node:path';
+import { existsSync } from 'node:fs';
+import { UsageError } from '../options/parse';
+import { DEFAULT_PAM_SERVICE } from '../auth/pam';
+
+/** Where POP accounts come from: the `server` lines of a secrets file, or PAM. */
+export type PopAuth = { kind: 'secrets'; file: string } | { kind: 'pam'; service: string };
+
+export interface PopConfig {
+  port: number;
+  auth: PopAuth;
+  byName: boolean;
+  noDelete: boolean;
+}
+
+/** The lookups of config.ts's OptionSet that this needs. */
+interface Options {
+  has(name: string): boolean;
+  get(name: string): string | undefined;
+  where(name: string): string;
+}
+
+export function buildPopConfig(opts: Options, baseDir: string, warnings: string[]): PopConfig | null {
+  const usage = (name: string, msg: string): never => {
+    throw new UsageError(`${opts.where(name)}: ${msg}`);
+  };
+  if (!opts.has('pop')) {
+    for (const o of ['pop-port', 'pop-auth', 'pop-by-name', 'pop-no-delete']) {
+      if (opts.has(o)) usage(o, `--${o} needs --pop`);
+    }
+    return null;
+  }
+  if (opts.has('dont-serve')) usage('pop', '--pop makes no sense with --dont-serve or --as-client (nothing listens)');
+  const auth = opts.get('pop-auth');
+  if (auth === undefined) usage('pop', '--pop needs --pop-auth <secrets-file> (its "server" lines are the POP accounts)');
+  let popAuth: PopAuth;
+  if (auth === '/pam') {
+    warnings.push('--pop-auth /pam is the deprecated spelling of pam:');
+    popAuth = { kind: 'pam', service: DEFAULT_PAM_SERVICE };
+  } else if (auth!.startsWith('pam:')) {
+    const service = auth!.slice(4) || DEFAULT_PAM_SERVICE;
+    if (!/^[A-Za-z0-9._-]+$/.test(service)) usage('pop-auth', `--pop-auth ${auth}: "${service}" is not a PAM service name`);
+    popAuth = { kind: 'pam', service };
+  } else {
+    const file = path.resolve(baseDir, auth!);
+    if (!existsSync(file)) usage('pop-auth', `--pop-auth: there is no secrets file "${file}" (or use pam: for PAM)`);
+    popAuth = { kind: 'secrets', file };
+  }
+  let port = 110;
+  const p = opts.get('pop-port');
+  if (p !== undefined) {
+    if (!/^\d+$/.test(p) || Number(p) > 65535) usage('pop-port', `--pop-port must be a number from 0 to 65535, not "${p}"`);
+    port = Number(p);
+  }
+  return { port, auth: popAuth, byName: opts.has('pop-by-name'), noDelete: opts.has('pop-no-delete') };
+}

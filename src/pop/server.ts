@@ -1,0 +1,51 @@
+// The POP3 listener (--pop): a plain node:net server, --remote-clients access as for SMTP, STLS with
+// the --server-tls certificate, accounts from --pop-auth (accounts.ts).
+import * as net from 'node:net';
+import * as tls from 'node:tls';
+import type { RelayConfig } from '../config';
+import type { Log } from '../log';
+import { isLocalAddress, unmapAddress } from '../smtp/access';
+import { legacyTlsCiphers } from '../tls-files';
+import type { PopAccounts } from './accounts';
+import type { PopConfig } from './config';
+import { PopSession, type PopContext } from './session';
+
+export function createPopServer(cfg: RelayConfig, pop: PopConfig, accounts: PopAccounts, log: Log): net.Server {
+  const serverTls = cfg.serverTls;
+  const ctx: PopContext = {
+    spoolDir: cfg.spoolDir,
+    domain: cfg.domain,
+    byName: pop.byName,
+    noDelete: pop.noDelete,
+    tls: serverTls
+      ? {
+          context: tls.createSecureContext({
+            key: serverTls.keyCert.key,
+            cert: serverTls.keyCert.cert,
+            minVersion: cfg.tls.minVersion,
+            maxVersion: cfg.tls.maxVersion,
+            ...legacyTlsCiphers(cfg.tls),
+          }),
+          required: serverTls.required,
+        }
+      : null,
+    accounts,
+    mechanismFilter: cfg.access.mechanismFilter,
+    log,
+    idleTimeoutMs: cfg.idleTimeout * 1000,
+    handshakeTimeoutMs: cfg.connectionTimeout * 1000,
+  };
+  const server = net.createServer((socket) => {
+    const address = unmapAddress(socket.remoteAddress ?? '');
+    socket.on('error', () => undefined);
+    if (!cfg.remoteClients && !isLocalAddress(address)) {
+      log.warn({ address }, 'pop connection refused: not a local or private address (use --remote-clients to allow it)');
+      socket.end('-ERR access denied\r\n');
+      return;
+    }
+    log.debug({ address, port: socket.remotePort }, 'pop connection');
+    new PopSession(socket, ctx, address);
+  });
+  server.on('error', (err) => log.error({ err: err.message }, 'pop server error'));
+  return server;
+}
