@@ -3,6 +3,8 @@
 // * the Microsoft identity platform: /{tenant}/oauth2/v2.0/token (client credentials with a secret
 //   or a certificate assertion, refresh token, device code) and /{tenant}/oauth2/v2.0/devicecode;
 // * Google's token endpoint /token (service-account JWT bearer, device code) and /device/code;
+// * an RFC 7662 token introspection endpoint, POST /introspect, for resource servers that check the
+//   tokens above (Dovecot's oauth2 passdb with introspection_mode = post);
 // * Microsoft Graph: /v1.0/users/{id}/sendMail, /messages (drafts from MIME), PATCH, attachments,
 //   createUploadSession with chunked PUTs, /send; 413 above 4 MB, 429 with Retry-After on demand.
 // JWT signatures are verified for real (node:crypto); tokens expire for real.
@@ -107,6 +109,12 @@ export interface StandIn {
   users: Set<string>;
   tokens: IssuedToken[];
   tokenRequests: { grant: string; status: number; error?: string }[];
+  /** Resource servers allowed to call /introspect (HTTP Basic client id -> secret), RFC 7662 section 2.1. */
+  introspectionClients: Map<string, string>;
+  /** Every /introspect call: who asked, and the answer (status, active). */
+  introspections: { client?: string; token: string; status: number; active?: boolean }[];
+  /** Issue a token as if through some flow outside relaybox (a static `client oauth` line). */
+  issueToken(kind: IssuedToken['kind'], clientId: string, scope: string, user?: string): IssuedToken;
   graphSent: GraphSent[];
   graphRequests: GraphRequest[];
   /** Make the next n Graph API calls answer this status with Retry-After. */
@@ -177,6 +185,8 @@ export async function startStandIn(): Promise<StandIn> {
     url: '', port: 0, lifetimeSeconds: 3600,
     microsoftApps: new Map(), googleAccounts: new Map(), users: new Set(),
     tokens, tokenRequests: [], graphSent: [], graphRequests: [],
+    introspectionClients: new Map(), introspections: [],
+    issueToken: (kind, clientId, scope, user) => issue(kind, clientId, scope, user),
     throttle: { count: 0, status: 429, retryAfterSeconds: 1 },
     graphDelayMs: 0,
     approve(userCode, user) {
@@ -321,6 +331,37 @@ export async function startStandIn(): Promise<StandIn> {
     return { status: 200, body: tokenAnswer(issue('google', email, scope, c.sub)) };
   }
 
+  // ---- RFC 7662 token introspection ----
+
+  /**
+   * RFC 7662: the caller authenticates (HTTP Basic, section 2.1), posts `token` (and an optional
+   * `token_type_hint`) as a form; the answer is 200 with {"active": false} for a token that is unknown,
+   * expired or revoked (section 2.2: no further detail), else "active": true with the token's
+   * scope, client_id, username (the user the token acts for), token_type, exp, iat and sub.
+   */
+  function introspect(headers: Record<string, string | string[] | undefined>, form: URLSearchParams): Reply & { client?: string } {
+    const basic = /^Basic (.+)$/i.exec(String(headers.authorization ?? ''));
+    const [id, ...rest] = basic ? Buffer.from(basic[1]!, 'base64').toString('utf8').split(':') : [];
+    const client = id === undefined ? undefined : decodeURIComponent(id);
+    const secret = decodeURIComponent(rest.join(':'));
+    if (client === undefined || s.introspectionClients.get(client) !== secret) {
+      return { status: 401, body: { error: 'invalid_client', error_description: 'Client authentication failed' }, headers: { 'www-authenticate': 'Basic realm="introspect"' }, client };
+    }
+    const value = form.get('token');
+    if (!value) return { status: 400, body: { error: 'invalid_request', error_description: 'The token parameter is missing' }, client };
+    const t = tokens.find((x) => x.value === value);
+    if (!t || t.revoked || Date.now() >= t.expiresAt) return { status: 200, body: { active: false }, client };
+    return {
+      status: 200,
+      client,
+      body: {
+        active: true, scope: t.scope, client_id: t.clientId, token_type: 'Bearer',
+        exp: Math.floor(t.expiresAt / 1000), iat: Math.floor(t.issuedAt / 1000), iss: s.url,
+        ...(t.user ? { username: t.user, sub: t.user } : { sub: t.clientId }),
+      },
+    };
+  }
+
   // ---- Graph ----
 
   const graphError = (status: number, code: string, message: string): Reply => ({ status, body: { error: { code, message } } });
@@ -452,6 +493,10 @@ export async function startStandIn(): Promise<StandIn> {
           const f = form();
           reply = googleToken(f, requestUrl);
           s.tokenRequests.push({ grant: f.get('grant_type') ?? '', status: reply.status, error: (reply.body as { error?: string } | undefined)?.error });
+        } else if (req.method === 'POST' && path === '/introspect') {
+          const f = form();
+          reply = introspect(req.headers, f);
+          s.introspections.push({ client: (reply as { client?: string }).client, token: f.get('token') ?? '', status: reply.status, active: (reply.body as { active?: boolean } | undefined)?.active });
         } else if (req.method === 'POST' && path === '/device/code') {
           reply = deviceCode(form(), 'google');
         } else {
