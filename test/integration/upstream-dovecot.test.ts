@@ -184,17 +184,22 @@ test('Dovecot oauth2: a revoked cached grant token is refused by Dovecot, relayb
   const d = await dovecotFor(defer, { relayPort: sink.port, mechanisms: ['xoauth2', 'oauthbearer'], introspectionUrl: url });
   const dir = workDir(defer);
   serviceAccountKey(dir, s);
-  const relay = await relayFor(defer, relayArgs(d.port, secretsFile(dir, [`client oauth-google-sa ${MAILBOX} sa.json`])), { env: caEnv() });
-  await sendAll(relay.port, [makeMessage('dovecot-grant-1')]);
+  const secrets = secretsFile(dir, [`client oauth-google-sa ${MAILBOX} sa.json`]);
+  const first = await relayFor(defer, relayArgs(d.port, secrets), { env: caEnv(), keepSpool: true });
+  await sendAll(first.port, [makeMessage('dovecot-grant-1')]);
   await sink.waitFor(1);
-  // An admin revokes the cached token: relaybox still holds it as valid, introspection says inactive.
+  await first.stop();
+  // An admin revokes the token: the restarted relay still holds it in its cache as valid, and
+  // Dovecot's introspection now says inactive.
   s.tokens[0]!.revoked = true;
-  await sendAll(relay.port, [makeMessage('dovecot-grant-2')]);
+  const second = await relayFor(defer, relayArgs(d.port, secrets), { env: caEnv(), spool: first.spool });
+  await sendAll(second.port, [makeMessage('dovecot-grant-2')]);
   await sink.waitFor(2);
   assert.equal(s.tokens.length, 2, 'one new token');
   const answers = s.introspections.map((i) => [i.token === s.tokens[0]!.value ? 'first' : 'second', i.active]);
   assert.deepEqual(answers[0], ['first', true]);
   assert.deepEqual(answers.at(-1), ['second', true]);
   assert.ok(answers.some(([which, active]) => which === 'first' && active === false), JSON.stringify(answers));
-  assert.deepEqual(filesEnding(relay.spool, '.bad'), []);
+  assert.deepEqual(loginMethods(d), ['XOAUTH2', 'XOAUTH2']);
+  assert.deepEqual(filesEnding(second.spool, '.bad'), []);
 });
