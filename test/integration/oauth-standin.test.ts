@@ -114,3 +114,38 @@ test('Graph stand-in: sendMail needs a Graph token, and a request over 4 MB gets
   assert.match(big.text, /RequestBodyTooLarge/);
   assert.equal(s.graphSent.length, 1);
 });
+
+test('introspection endpoint (RFC 7662): the caller must authenticate; inactive tokens get only {"active":false}', async (t) => {
+  const defer = cleanup(t);
+  const s = await standInFor(defer);
+  s.introspectionClients.set('rs', 'rs-secret');
+  const good = s.issueToken('google', 'client-1', SCOPE_GOOGLE, 'user@example.org');
+  const expired = s.issueToken('google', 'client-1', SCOPE_GOOGLE, 'user@example.org');
+  expired.expiresAt = Date.now() - 1;
+  const url = `${s.url}/introspect`;
+  const form = (token: string) => new URLSearchParams({ token, token_type_hint: 'access_token' }).toString();
+  const basic = (id: string, secret: string) => ({ authorization: `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}` });
+  const type = 'application/x-www-form-urlencoded';
+
+  const anonymous = await request(url, type, form(good.value));
+  assert.equal(anonymous.status, 401);
+  assert.equal(JSON.parse(anonymous.text).error, 'invalid_client');
+  assert.equal((await request(url, type, form(good.value), basic('rs', 'wrong'))).status, 401);
+  assert.equal((await request(url, type, '', basic('rs', 'rs-secret'))).status, 400);
+
+  const active = await request(url, type, form(good.value), basic('rs', 'rs-secret'));
+  assert.equal(active.status, 200);
+  const claims = JSON.parse(active.text);
+  assert.equal(claims.active, true);
+  assert.equal(claims.username, 'user@example.org');
+  assert.equal(claims.scope, SCOPE_GOOGLE);
+  assert.equal(claims.client_id, 'client-1');
+  assert.equal(claims.exp, Math.floor(good.expiresAt / 1000));
+  for (const token of [expired.value, 'never-issued']) {
+    const r = await request(url, type, form(token), basic('rs', 'rs-secret'));
+    assert.deepEqual([r.status, JSON.parse(r.text)], [200, { active: false }]);
+  }
+  good.revoked = true;
+  assert.deepEqual(JSON.parse((await request(url, type, form(good.value), basic('rs', 'rs-secret'))).text), { active: false });
+  assert.deepEqual(s.introspections.map((i) => i.status), [401, 401, 400, 200, 200, 200, 200]);
+});
