@@ -9,7 +9,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cleanups, type Defer } from '../lib/cleanup';
-import { relayFor } from '../lib/relay';
+import * as path from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { relayFor, scratchDir } from '../lib/relay';
 import { RawSmtp } from '../lib/smtp-client';
 import { startSink } from '../lib/sink';
 import { publicNamespace, PUBLIC, type Namespace } from '../lib/netns';
@@ -108,4 +110,19 @@ test('public client left waiting after "\\n.\\n": 421 saying why, a warning with
   const ok = await rawInside(ns, allowed.port, Buffer.concat([payload, Buffer.from('QUIT\n')]), 5000);
   assert.match(ok, /\r\n354 [^\r]*\r\n250 [^\r]*\r\n221 /, ok);
   assert.equal(splitReceived(readAll(allowed.spool)[0].content)!.rest.toString('latin1'), 'Subject: x\r\n\r\nbody\r\n');
+});
+
+test('a public client trusted by a "server none" line may end DATA with "\\n.\\n"', async (t) => {
+  const defer = cleanups(t);
+  const dir = scratchDir(defer);
+  const secrets = path.join(dir, 'server.secrets');
+  writeFileSync(secrets, `server none ${PUBLIC}/32 old-device\n`);
+  const pub = await publicRelay(t, defer, ['--server-auth', secrets]);
+  if (!pub) return;
+  const { ns, r } = pub;
+  const out = await rawInside(ns, r.port, Buffer.from('EHLO old.device\nMAIL FROM:<dev@example.test>\nRCPT TO:<ops@example.net>\nDATA\nSubject: x\n\nbody\n.\nQUIT\n'), 5000);
+  assert.match(out, /\r\n354 [^\r]*\r\n250 [^\r]*\r\n221 /, out);
+  const [m] = readAll(r.spool);
+  assert.equal(m.envelope.authentication, 'old-device');
+  assert.equal(splitReceived(m.content)!.rest.toString('latin1'), 'Subject: x\r\n\r\nbody\r\n');
 });
