@@ -112,6 +112,8 @@ export interface AuthAttempt {
   user?: string;
   ok: boolean;
   why?: string;
+  /** What the client answered to an error challenge (XOAUTH2: "", OAUTHBEARER: "AQ=="). */
+  challengeAnswer?: string;
 }
 
 export interface ReplayedMessage {
@@ -293,7 +295,7 @@ export async function startReplay(opts: ReplayOptions): Promise<ReplayServer> {
         session.auth.push({ mechanism: mech, user, ok: false, why: v.why });
         if (r.errorChallenge) {
           sock.write(`${r.errorChallenge.line}\r\n`);
-          await reader.line();
+          session.auth.at(-1)!.challengeAnswer = await reader.line();
         }
         send(r.fail!);
       };
