@@ -8,7 +8,8 @@ import type { RelayConfig } from '../config';
 import type { Envelope } from '../spool/envelope';
 import type { ForwardTarget } from './target';
 import type { Log } from '../log';
-import type { ClientLogin } from './client-auth';
+import { AuthFailure, type AuthResult, type ClientLogin } from './client-auth';
+import { replyOf } from './sasl-client';
 import { legacyTlsCiphers, readCaFiles } from '../tls-files';
 import { connectViaSocks } from './socks';
 import { OAuthError } from './oauth/token-errors';
@@ -114,8 +115,54 @@ function untilDone(conn: SMTPConnection, call: (done: (err?: Error | null) => vo
   });
 }
 
-export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, login: ClientLogin | null, log: Log, retried = false): Promise<Upstream> {
+// nodemailer runs the SASL exchange it knows itself and second-guesses the method it is given
+// (XOAUTH2 without its own token generator becomes "the first offered"): relaybox does every
+// exchange through one custom handler, which gets the session's send-a-line function.
+const SASL_HANDLER = 'RELAYBOX-SASL';
+type CustomAuthContext = SMTPConnection.CustomAuthenticationContext;
+interface SaslHandler { run?: (ctx: CustomAuthContext) => void }
+
+/** Signs in with the account's mechanisms; the outcome is relaybox's, not nodemailer's callback. */
+function signIn(conn: SMTPConnection, login: ClientLogin, handler: SaslHandler, server: string): Promise<AuthResult> {
+  return new Promise<AuthResult>((resolve, reject) => {
+    let onClose: (e?: Error) => void = () => undefined;
+    const closed = new Promise<never>((_, fail) => {
+      onClose = (e?: Error) => fail(e ?? new Error('the upstream server closed the connection'));
+      conn.once('error', onClose);
+      conn.once('end', onClose);
+    });
+    closed.catch(() => undefined);
+    const settle = () => {
+      conn.removeListener('error', onClose);
+      conn.removeListener('end', onClose);
+    };
+    let started = false;
+    handler.run = (ctx) => {
+      started = true;
+      const send = (line: string) => Promise.race([ctx.sendCommand(line), closed]).then((r) => replyOf(String(r.response ?? '')));
+      login.authenticate({ offered: ctx.authMethods ?? [], secure: conn.secure, server, send }).then(
+        (result) => { settle(); ctx.resolve(); resolve(result); },
+        (e: unknown) => {
+          settle();
+          // nodemailer rewrites the error it is given (message, code): it gets a copy.
+          ctx.reject(new Error(e instanceof Error ? e.message : String(e)));
+          reject(e);
+        },
+      );
+    };
+    conn.login({ method: SASL_HANDLER, user: 'relaybox', pass: '-' } as SMTPConnection.AuthenticationType, (err) => {
+      // An error before the handler ran (a connection already gone): nothing else will settle this.
+      if (err && !started) {
+        settle();
+        reject(err);
+      }
+    });
+  });
+}
+
+export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, login: ClientLogin | null, log: Log): Promise<Upstream> {
   if (target.kind === 'graph') throw new Error('internal: a Graph target has no SMTP session');
+  const saslHandler: SaslHandler = {};
   const t = cfg.clientTls;
   const options: SMTPConnection.Options = {
     secure: t.mode === 'implicit',
@@ -128,7 +175,7 @@ export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, logi
     socketTimeout: cfg.responseTimeout * 1000,
     tls: tlsOptions(cfg, target),
     localAddress: cfg.clientInterface,
-    customAuth: login?.customAuth,
+    customAuth: { [SASL_HANDLER]: (ctx) => saslHandler.run?.(ctx) },
   };
   if (target.kind === 'tcp') {
     options.host = target.host;
@@ -160,35 +207,15 @@ export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, logi
     throw toForwardError(e, true);
   });
   const loginGeneration = login?.generation() ?? 0;
-  let tokenExpiresAt: number | undefined;
-  if (login) {
-    const advertised: string[] = ((conn as unknown as { _supportedAuth?: string[] })._supportedAuth ?? []).map((m) => m.toUpperCase());
-    const auth = await login.choose(advertised).catch((e: Error) => {
+  let signedIn: AuthResult | undefined;
+  if (login?.needed()) {
+    signedIn = await signIn(conn, login, saslHandler, target.kind === 'tcp' ? target.host : '').catch((e) => {
       conn.close();
-      throw e instanceof OAuthError ? oauthForwardError(e) : e;
+      if (e instanceof OAuthError) throw oauthForwardError(e);
+      if (e instanceof AuthFailure) throw new ForwardError(e.message, e.code, e.permanent, true, e.response);
+      const fe = toForwardError(e, true);
+      throw new ForwardError(`authentication failed: ${fe.message}`, fe.code, fe.permanent, true, fe.response);
     });
-    if (auth && 'error' in auth) {
-      conn.close();
-      throw new ForwardError(auth.error, undefined, true, true);
-    }
-    if (auth) {
-      tokenExpiresAt = auth.token?.expiresAt;
-      let refused = false;
-      await untilDone(conn, (done) => conn.login(auth.credentials, done)).catch((e) => {
-        conn.close();
-        refused = true;
-        const fe = toForwardError(e, true);
-        // A cached token may have been revoked or expired early: one more try with a new one.
-        if (auth.token && !auth.token.fresh && !retried) {
-          auth.token.source.invalidate(auth.token.value);
-          log.info({ upstream: target.text }, 'the upstream refused the cached access token: getting a new one');
-          return;
-        }
-        const reason = withAdvice(`authentication failed: ${fe.message}`, { grant: auth.token?.source.grant.type, mailbox: login.mailbox() });
-        throw new ForwardError(reason, fe.code, fe.permanent, true, fe.response);
-      });
-      if (refused) return openUpstream(cfg, target, login, log, true);
-    }
   }
   const extensions: string[] = (conn as unknown as { _supportedExtensions?: string[] })._supportedExtensions ?? [];
   if (!cfg.clientSmtp.pipelining) {
@@ -198,8 +225,8 @@ export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, logi
   }
   const description = target.text;
   const tlsVersion = conn.secure ? (conn as unknown as { _socket?: tls.TLSSocket })._socket?.getProtocol?.() ?? 'yes' : 'no';
-  log.info({ upstream: description, tls: tlsVersion, auth: login ? 'yes' : 'no' }, 'connected to the upstream server');
-  activity.upstreamConnected({ address: description, tls: tlsVersion, auth: login ? (conn as unknown as { _authMethod?: string | false })._authMethod || '' : '', tokenExpiresAt });
+  log.info({ upstream: description, tls: tlsVersion, auth: signedIn?.mechanism ?? 'no' }, 'connected to the upstream server');
+  activity.upstreamConnected({ address: description, tls: tlsVersion, auth: signedIn?.mechanism ?? '', tokenExpiresAt: signedIn?.tokenExpiresAt });
 
   return {
     description,

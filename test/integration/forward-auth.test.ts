@@ -42,7 +42,7 @@ for (const method of ['PLAIN', 'LOGIN']) {
     await sink.waitFor(1);
     assert.equal(sink.messages[0]!.user, 'alice');
     const connected = await relay.waitForLog('connected to the upstream server');
-    assert.equal(connected.auth, 'yes');
+    assert.equal(connected.auth, method);
     await waitUntil(() => spoolFiles(relay.spool).length === 0, 'an empty spool');
     assertNoSecret(relay, 'alice', ['secret1']);
   });
