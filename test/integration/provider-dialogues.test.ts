@@ -48,7 +48,11 @@ function expectation(p: ProviderProfile, kind: Kind, passwordsAllowed: boolean):
     if (!order.length) return nothingFits(/password/i);
     if (!passwordsAllowed) {
       const refusal = p.accepts.password.refusedWith![0]!.line;
-      return { reason: [new RegExp(refusal.split(' ')[1]!.replace(/\./g, '\\.'))], code: refusal.slice(0, 3) };
+      const reason = [new RegExp(refusal.split(' ')[1]!.replace(/\./g, '\\.'))];
+      // Microsoft's "basic authentication is disabled" means passwords are over: the advice must say
+      // which OAuth2 line to write instead (issue 13: "use an oauth-ms-* line").
+      if (/basic authentication is disabled/i.test(refusal)) reason.push(/oauth-ms-|oauth-refresh/);
+      return { reason, code: refusal.slice(0, 3) };
     }
     const ok = order.find((m) => p.accepts.password.mechanisms.includes(m));
     if (ok) return { mechanism: ok };
