@@ -8,6 +8,7 @@ import { parseForwardTarget, type ForwardTarget } from './forward/target';
 import { buildPopConfig, type PopConfig } from './pop/config';
 import { accessConfig, type AccessConfig } from './smtp/access-config';
 import { parseObserveOptions, type ObserveConfig } from './admin/options';
+import { parseAddressRange, type AddressRange } from './auth/address-range';
 
 export type AnonymousScope = 'vrfy' | 'server' | 'content' | 'client';
 export type LogField = 'time' | 'unit' | 'address' | 'port' | 'msgid';
@@ -36,6 +37,8 @@ export interface RelayConfig {
   anonymous: Set<AnonymousScope>;
   idleTimeout: number;
   serverSmtp: { pipelining: boolean; smtputf8: boolean; smtputf8strict: boolean; strictparsing: boolean; alabels: boolean };
+  /** --bare-lf-clients: more clients (besides local, private and trusted ones) whose bare LF ends a line. */
+  bareLfClients: AddressRange[];
   serverTls: null | { implicit: boolean; required: boolean; keyCert: KeyAndCert; verify?: string };
   tls: TlsVersions;
   /** --pop: the POP3 server, or null. */
@@ -101,6 +104,15 @@ export class OptionSet {
   where(name: string): string {
     return this.all(name)[0]?.where ?? 'defaults';
   }
+}
+
+/** --bare-lf-clients: a comma list of address ranges (as in `server none` lines). */
+function bareLfClients(opts: OptionSet): AddressRange[] {
+  return opts.list('bare-lf-clients').map((text) => {
+    const r = parseAddressRange(text);
+    if ('error' in r) throw new UsageError(`${opts.where('bare-lf-clients')}: --bare-lf-clients: ${r.error} (use addresses, address/bits or a.b.c.*, separated by commas)`);
+    return r;
+  });
 }
 
 function seconds(opts: OptionSet, name: string, def: number, allowZero = true): number {
@@ -364,6 +376,7 @@ export function buildConfig(rawValues: OptionValue[], baseDir = process.cwd()): 
     anonymous,
     idleTimeout: seconds(opts, 'idle-timeout', 1800, false),
     serverSmtp: server.switches,
+    bareLfClients: bareLfClients(opts),
     serverTls,
     tls: parseTlsConfig(opts, warnings),
     pop: buildPopConfig(opts, baseDir, warnings),

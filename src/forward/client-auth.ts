@@ -185,7 +185,8 @@ export function createClientLogin(spec: string, config: string | undefined, log:
       if (reply.code === 235) return { mechanism: m, tokenExpiresAt: token?.expiresAt };
       tried.push(m);
       refusal = reply;
-      if (reply.code === 421) break;
+      // A temporary refusal (454 too many attempts, 421 closing) is about the session, not the mechanism.
+      if (reply.code >= 400 && reply.code < 500) break;
     }
     const last = refusal!;
     const reason = withAdvice(`authentication failed (tried ${tried.join(', ')}): ${last.text}`, { grant: acct.grant?.type, mailbox: mailbox() });

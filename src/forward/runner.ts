@@ -189,12 +189,14 @@ export class QueueRunner {
       this.scheduleNextRetry();
       return summary;
     }
-    let stopRun = false;
+    // The default next hop refused the session: its messages wait for the back-off, while messages
+    // with a route of their own (another account, another server) still go in this run.
+    let defaultDown = false;
     this.stopScan = false;
     const worker = async () => {
       let upstream: Upstream | null = this.takeIdle();
       try {
-        while (!stopRun && !this.stopScan && !this.stopped) {
+        while (!this.stopScan && !this.stopped) {
           const id = ids.shift();
           if (!id) break;
           const result = await this.forwardOne(id, async () => {
@@ -204,9 +206,9 @@ export class QueueRunner {
               upstream = await this.deps.connect();
             }
             return upstream;
-          }).catch((e: unknown) => {
+          }, () => defaultDown).catch((e: unknown) => {
             if (!(e instanceof UpstreamUnreachable)) throw e;
-            stopRun = true;
+            defaultDown = true;
             summary.error = e.message;
             return e.outcome;
           });
@@ -249,8 +251,11 @@ export class QueueRunner {
     }
   }
 
-  /** Forward one ready message. Throws UpstreamUnreachable when no session could be opened. */
-  async forwardOne(id: string, upstream: () => Promise<Upstream>): Promise<Outcome> {
+  /**
+   * Forward one ready message. Throws UpstreamUnreachable when no session with the default next
+   * hop could be opened; `defaultDown` says one already failed in this run (the message then waits).
+   */
+  async forwardOne(id: string, upstream: () => Promise<Upstream>, defaultDown: () => boolean = () => false): Promise<Outcome> {
     const { spool, cfg, log } = this.deps;
     if (!(await spool.lock(id))) return 'skipped';
     const committed = spool.recent.take(id);
@@ -261,6 +266,11 @@ export class QueueRunner {
       activity.step(log, 'failed', { id, reason: (e as Error).message }, 'envelope cannot be read: message failed (fix or delete the .bad file)', 'error');
       await spool.move(id, 'busy', 'bad');
       return 'failed';
+    }
+    // (A routing filter may still give such a message a route: it is tried, and fails fast.)
+    if (defaultDown() && !routeOf(env) && !(this.deps.clientFilter && env.forwardTo)) {
+      await spool.unlock(id);
+      return 'skipped';
     }
     const failures = reasons(env).length;
     if (failures > 0 && cfg.retry.enabled) {

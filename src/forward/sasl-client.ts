@@ -38,6 +38,20 @@ export function replyOf(raw: string): SmtpReply {
   return { code: m ? Number(m[1]) : 0, text: lines.join(' ').replace(/\s+/g, ' ').trim() };
 }
 
+/**
+ * The mechanisms of the EHLO reply's AUTH line(s) (RFC 4954 also lets old servers write "AUTH="),
+ * every one of them, known or not, in the server's order; at most 32.
+ */
+export function offeredMechanisms(ehloLines: readonly string[]): string[] {
+  const out = new Set<string>();
+  for (const line of ehloLines) {
+    const m = /^AUTH[ =](.*)$/i.exec(line.trim());
+    if (!m) continue;
+    for (const name of m[1].split(/[\s=]+/)) if (/^[A-Z0-9_-]{1,40}$/i.test(name) && out.size < 32) out.add(name.toUpperCase());
+  }
+  return [...out];
+}
+
 /** The text of a 334 challenge line after the code. */
 function challengeOf(reply: SmtpReply): string {
   return reply.text.replace(/^334[ -]?/, '');

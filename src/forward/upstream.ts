@@ -9,7 +9,7 @@ import type { Envelope } from '../spool/envelope';
 import type { ForwardTarget } from './target';
 import type { Log } from '../log';
 import { AuthFailure, type AuthResult, type ClientLogin } from './client-auth';
-import { replyOf } from './sasl-client';
+import { offeredMechanisms, replyOf } from './sasl-client';
 import { legacyTlsCiphers, readCaFiles } from '../tls-files';
 import { connectViaSocks } from './socks';
 import { OAuthError } from './oauth/token-errors';
@@ -140,7 +140,11 @@ function signIn(conn: SMTPConnection, login: ClientLogin, handler: SaslHandler, 
     handler.run = (ctx) => {
       started = true;
       const send = (line: string) => Promise.race([ctx.sendCommand(line), closed]).then((r) => replyOf(String(r.response ?? '')));
-      login.authenticate({ offered: ctx.authMethods ?? [], secure: conn.secure, server, send }).then(
+      // nodemailer keeps only the mechanisms it implements (PLAIN LOGIN CRAM-MD5 XOAUTH2): the
+      // EHLO lines tell the whole list (OAUTHBEARER, CRAM-SHA*, and the ones a reason should name).
+      const ehlo = (conn as unknown as { _ehloLines?: string[] })._ehloLines;
+      const offered = ehlo ? offeredMechanisms(ehlo) : ctx.authMethods ?? [];
+      login.authenticate({ offered, secure: conn.secure, server, send }).then(
         (result) => { settle(); ctx.resolve(); resolve(result); },
         (e: unknown) => {
           settle();

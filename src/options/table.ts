@@ -788,6 +788,18 @@ export const OPTIONS: readonly OptionSpec[] = [
     extension: true,
   },
   {
+    name: 'bare-lf-clients',
+    arg: 'address-ranges',
+    many: true,
+    group: 'relaybox',
+    help: 'More clients whose bare LF ends a line, so that "\\n.\\n" ends their DATA (comma list of address ranges).',
+    more:
+      'Loopback, private, link-local and "server none" trusted clients always may. Ranges are written as in ' +
+      'secrets files: 192.0.2.7, 198.51.100.0/24, 203.0.113.*, 2001:db8::/32. Their content is stored with CRLF line ends.',
+    support: 'yes',
+    extension: true,
+  },
+  {
     name: 'pam-concurrency',
     arg: 'count',
     group: 'relaybox',

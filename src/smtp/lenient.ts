@@ -4,10 +4,16 @@
 //   with `noalabels` would store an A-label address as UTF-8 (and flag the message as needing SMTPUTF8);
 // - a quoted local part may hold spaces ("john doe"@example.com): smtp-server splits the command on them;
 // - `nostrictparsing`: MAIL FROM:user@host and RCPT TO:user@host without angle brackets are accepted,
-//   as E-MailRelay 2.6 does, only for servers created with the marker option.
+//   as E-MailRelay 2.6 does, only for servers created with the marker option. Without it they get
+//   a 501 that names the fix, and the server's STRICT_REFUSAL_OPTION callback (if any) hears of it.
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
+import type { SMTPServerSession } from 'smtp-server';
 
 export const LENIENT_OPTION = 'relayboxAddBrackets';
+export const STRICT_REFUSAL_OPTION = 'relayboxStrictRefusal';
+
+/** Told when an address without angle brackets is refused: the session and the reply sent. */
+export type StrictRefusal = (session: SMTPServerSession, reply: string) => void;
 
 type Parser = (this: { _server: { options: Record<string, unknown> } }, name: string, command: unknown) => unknown;
 let installed = false;
@@ -31,6 +37,21 @@ export function splitPath(command: string): { address: string; command: string }
   return { address: m[2].replace(SOURCE_ROUTE, ''), command: `${m[1]}<${masked}>${command.slice(m[0].length)}` };
 }
 
+/** The 501 text for a MAIL FROM or RCPT TO whose address has no angle brackets; null if it has them. */
+export function missingBracketsReply(command: string): string | null {
+  const m = BARE.exec(command);
+  if (!m) return null;
+  const verb = /^\s*MAIL/i.test(m[1]) ? 'MAIL FROM' : 'RCPT TO';
+  return `5.5.4 ${verb} needs angle brackets: ${verb}:<${m[2]}> (or set server-smtp-config nostrictparsing)`;
+}
+
+interface Connection {
+  _server: { options: Record<string, unknown> };
+  session: SMTPServerSession;
+  send(code: number, text: string, context?: unknown): void;
+}
+type Handler = (this: Connection, command: unknown, callback: () => void) => unknown;
+
 export function installAddressParsing(): void {
   if (installed) return;
   const proto = (SMTPConnection as unknown as { prototype: Record<string, unknown> }).prototype;
@@ -46,5 +67,16 @@ export function installAddressParsing(): void {
     if (parsed && path && parsed.address) parsed.address = path.address;
     return parsed;
   };
+  for (const name of ['handler_MAIL', 'handler_RCPT']) {
+    const handler = proto[name] as Handler | undefined;
+    if (typeof handler !== 'function') throw new Error(`smtp-server has changed: ${name} is missing (relaybox needs the pinned smtp-server 3.21.6)`);
+    proto[name] = function (this: Connection, command: unknown, callback: () => void) {
+      const reply = this._server.options[LENIENT_OPTION] ? null : missingBracketsReply(String(command ?? ''));
+      if (!reply) return handler.call(this, command, callback);
+      (this._server.options[STRICT_REFUSAL_OPTION] as StrictRefusal | undefined)?.(this.session, reply);
+      this.send(501, reply);
+      return callback();
+    };
+  }
   installed = true;
 }

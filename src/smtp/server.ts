@@ -9,8 +9,9 @@ import { isNoSpace } from '../spool/durable';
 import { newEnvelope, type ContentType } from '../spool/envelope';
 import type { NewMessage, Spool } from '../spool/store';
 import { isLocalAddress, unmapAddress } from './access';
-import { installBareLfDotFix } from './bare-lf';
-import { installAddressParsing, LENIENT_OPTION } from './lenient';
+import { installBareLfPolicy, BARE_LF_OPTION, type BareLfPolicy } from './bare-lf-policy';
+import { installAddressParsing, LENIENT_OPTION, STRICT_REFUSAL_OPTION, type StrictRefusal } from './lenient';
+import { rangeContains } from '../auth/address-range';
 import { receivedHeader } from './received';
 import { installImmediateGreeting, IMMEDIATE_GREETING_OPTION } from './greeting';
 import { legacyTlsCiphers, readCaFiles } from '../tls-files';
@@ -80,6 +81,23 @@ function contentType(body: unknown): ContentType {
   return 'unknown';
 }
 
+/** A client's TLS handshake failed (smtp-server passes it on as a server error). */
+function isTlsHandshakeError(err: { code?: string; message: string }): boolean {
+  return !!err.code && (err.code.startsWith('ERR_SSL_') || err.code === 'TLSError' || err.code === 'ECONNRESET' && /TLS/i.test(err.message));
+}
+
+/** One line on what to do about a failed client handshake. */
+function tlsHint(err: { code?: string; message: string; meta?: { message?: string } }, minVersion: string): string {
+  const text = `${err.code ?? ''} ${err.message} ${err.meta?.message ?? ''}`;
+  if (/VERSION|PROTOCOL/i.test(text)) {
+    return `the client offered a TLS version this relay refuses (the minimum is ${minVersion}): for an old device, allow older versions with --tls-config tlsv1.0, or let it send without TLS`;
+  }
+  if (/CIPHER|SHARED/i.test(text)) {
+    return 'the client and this relay have no cipher in common: for an old device, --tls-config tlsv1.0 also allows the older ciphers, or let it send without TLS';
+  }
+  return 'the device may not accept this relay\'s certificate, or speaks an old TLS: check the device\'s TLS settings, or let it send without TLS';
+}
+
 function toPem(der: Buffer): string {
   const b64 = der.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n$/, '');
   return `-----BEGIN CERTIFICATE-----\n${b64}\n-----END CERTIFICATE-----\n`;
@@ -100,7 +118,7 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
   const lenient = !cfg.serverSmtp.strictparsing;
   installAddressParsing();
   installImmediateGreeting();
-  installBareLfDotFix();
+  installBareLfPolicy();
   installVrfy();
   installCramSha();
   installPerConnectionMechanisms();
@@ -118,10 +136,16 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
     let a = address.address;
     if (what === 'recipient' && !a) throw smtpError(553, 'mailbox name not allowed: empty recipient');
     if (/[\0\r\n]/.test(a)) throw smtpError(553, `mailbox name not allowed: control characters in the ${what}`);
-    if (tls?.required && !session.secure) throw smtpError(530, 'encryption required: use starttls');
+    if (tls?.required && !session.secure) {
+      log.warn({ address: unmapAddress(session.remoteAddress) }, 'encryption required: this client sent MAIL FROM without STARTTLS, which --server-tls-required refuses');
+      throw smtpError(530, 'encryption required: use starttls');
+    }
     if (what === 'sender') {
       const refusal = access?.mailGate(session, !!session.secure);
-      if (refusal) throw smtpError(refusal.code, refusal.message);
+      if (refusal) {
+        log.warn({ address: unmapAddress(session.remoteAddress) }, `${refusal.message}: this client is not trusted, so it must log in (AUTH) before MAIL FROM, or be named by a "server none <address-range> <keyword>" line in the --server-auth secrets file`);
+        throw smtpError(refusal.code, refusal.message);
+      }
     }
     if (cfg.serverSmtp.alabels) {
       const converted = toALabels(a);
@@ -129,6 +153,25 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
       a = converted;
     }
     return a;
+  };
+
+  /** Clients whose bare LF ends a line, and so may end DATA with "\n.\n" (bare-lf.ts). */
+  const bareLfMode: BareLfPolicy['modeFor'] = (session) => {
+    const address = unmapAddress(session.remoteAddress);
+    if (isLocalAddress(address)) return 'crlf';
+    if (access?.trustKeyword(address) !== undefined) return 'crlf';
+    return cfg.bareLfClients.some((r) => rangeContains(r, address)) ? 'crlf' : 'exact';
+  };
+  const bareLf: BareLfPolicy = {
+    modeFor: bareLfMode,
+    idleMs: cfg.idleTimeout * 1000,
+    refused(session, after) {
+      log.warn({ address: unmapAddress(session.remoteAddress), after },
+        'DATA ended with a bare LF ("\\n.\\n"), which only CRLF.CRLF may do for this client: nothing was stored and the client was disconnected; fix the device, or name its address in --bare-lf-clients');
+    },
+  };
+  const strictRefusal: StrictRefusal = (session, reply) => {
+    log.warn({ address: unmapAddress(session.remoteAddress), reply }, 'an address without angle brackets was refused: set "server-smtp-config nostrictparsing" to accept it');
   };
 
   const options: SMTPServerOptions & Record<string, unknown> = {
@@ -154,6 +197,8 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
     maxVersion: cfg.tls.maxVersion,
     lenientAddressParsing: lenient,
     [LENIENT_OPTION]: lenient,
+    [STRICT_REFUSAL_OPTION]: strictRefusal,
+    [BARE_LF_OPTION]: bareLf,
     [IMMEDIATE_GREETING_OPTION]: true,
     disableReverseLookup: true,
     socketTimeout: cfg.idleTimeout * 1000,
@@ -371,6 +416,13 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
     throw smtpError(r.code ?? 452, r.response);
   }
 
-  server.on('error', (err) => log.error({ err: err.message }, 'smtp server error'));
+  server.on('error', (err: Error & { code?: string; remoteAddress?: string; meta?: { remoteAddress?: string; message?: string } }) => {
+    if (isTlsHandshakeError(err)) {
+      const address = unmapAddress(err.remoteAddress ?? err.meta?.remoteAddress ?? '');
+      log.warn({ address, err: err.meta?.message ?? err.message, code: err.code }, `TLS handshake with a client failed: ${tlsHint(err, cfg.tls.minVersion)}`);
+      return;
+    }
+    log.error({ err: err.message }, 'smtp server error');
+  });
   return server;
 }

@@ -178,3 +178,84 @@ test('an A-label domain stays ASCII (also with noalabels); a UTF-8 domain become
   assert.deepEqual(converted.toRemote, ['user@xn--bcher-kva.example', 'other@xn--bcher-kva.example']);
   assert.equal(converted.utf8MailboxNames, false);
 });
+
+// ---------------------------------------------------------------------------------------------
+// Bare LF from local clients (loopback here; private, link-local and trusted ones alike): a bare LF
+// ends a line, also the end-of-data line, and the content is stored with CRLF line ends.
+
+/** MAIL, RCPT, DATA on an open session, then the raw data bytes as given; the final reply. */
+async function rawData(smtp: RawSmtp, data: string, eol = '\r\n'): Promise<{ code: number; text: string }> {
+  smtp.write(`MAIL FROM:<dev@example.test>${eol}`);
+  assert.equal((await smtp.reply()).code, 250);
+  smtp.write(`RCPT TO:<ops@example.net>${eol}`);
+  assert.equal((await smtp.reply()).code, 250);
+  smtp.write(`DATA${eol}`);
+  assert.equal((await smtp.reply()).code, 354);
+  smtp.write(Buffer.from(data, 'latin1'));
+  return smtp.reply(5000);
+}
+
+for (const [name, ending] of [['\\n.\\n', '\n.\n'], ['\\r\\n.\\n', '\r\n.\n'], ['\\n.\\r\\n', '\n.\r\n']] as const) {
+  test(`a loopback client may end DATA with ${name}: accepted, stored with CRLF line ends`, async (t) => {
+    const defer = cleanups(t);
+    const r = await relay(defer);
+    const smtp = await session(defer, r.port);
+    smtp.write('EHLO printer.local\n');
+    assert.equal((await smtp.reply()).code, 250);
+    const reply = await rawData(smtp, `Subject: scan\n\nline one\nline two${ending}`, '\n');
+    assert.equal(reply.code, 250, reply.text);
+    smtp.write('QUIT\n');
+    assert.equal((await smtp.reply()).code, 221);
+    const [m] = readAll(r.spool);
+    assert.equal(splitReceived(m.content)!.rest.toString('latin1'), 'Subject: scan\r\n\r\nline one\r\nline two\r\n');
+  });
+}
+
+test('a loopback client\'s bare-LF lines are dot-unstuffed per line, and a bare CR is kept', async (t) => {
+  const defer = cleanups(t);
+  const r = await relay(defer);
+  const smtp = await session(defer, r.port);
+  await smtp.command('EHLO ups.local');
+  const reply = await rawData(smtp, 'Subject: dots\n\n..one dot\n...two dots\r\n..\nbare\rCR\n.\n');
+  assert.equal(reply.code, 250, reply.text);
+  const [m] = readAll(r.spool);
+  assert.equal(splitReceived(m.content)!.rest.toString('latin1'), 'Subject: dots\r\n\r\n.one dot\r\n..two dots\r\n.\r\nbare\rCR\r\n');
+});
+
+test('--bare-lf-clients with a malformed range stops start-up with a message naming the option', async (t) => {
+  const defer = cleanups(t);
+  const err = await relay(defer, ['--bare-lf-clients', '192.0.2.0/24,198.51.100.x']).then(() => null, (e: Error) => e);
+  assert.ok(err, 'the relay started');
+  assert.match(err.message, /--bare-lf-clients: invalid address range "198\.51\.100\.x"/);
+});
+
+test('pipelined: two messages that need no unstuffing, then QUIT, all in one write: QUIT is answered', async (t) => {
+  const defer = cleanups(t);
+  const r = await relay(defer);
+  const smtp = await session(defer, r.port);
+  smtp.write('EHLO pipe.client.test\r\nMAIL FROM:<a@example.test>\r\nRCPT TO:<b@example.net>\r\nDATA\r\nSubject: 1\r\n\r\none\r\n.\r\n' +
+    'MAIL FROM:<c@example.test>\r\nRCPT TO:<d@example.net>\r\nDATA\r\nSubject: 2\r\n\r\ntwo\r\n.\r\nQUIT\r\n');
+  const codes = (await smtp.nextReplies(10, 5000)).map((x) => x.code);
+  assert.deepEqual(codes, [250, 250, 250, 354, 250, 250, 250, 354, 250, 221]);
+  assert.equal(readAll(r.spool).length, 2);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Addresses without angle brackets in strict mode: a 501 that says what to do.
+
+test('strict mode: MAIL FROM:user@host and RCPT TO:bob@host get a 501 naming the brackets and nostrictparsing, and a warning', async (t) => {
+  const defer = cleanups(t);
+  const r = await relay(defer);
+  const smtp = await session(defer, r.port);
+  await smtp.command('EHLO strict.client.test');
+  const mail = await smtp.command('MAIL FROM:user@host.test');
+  assert.equal(mail.code, 501);
+  assert.match(mail.text, /^501 5\.5\.4 MAIL FROM needs angle brackets: MAIL FROM:<user@host\.test> \(or set server-smtp-config nostrictparsing\)$/);
+  assert.equal((await smtp.command('MAIL FROM:<user@host.test>')).code, 250);
+  const rcpt = await smtp.command('rcpt to: bob@host.test');
+  assert.equal(rcpt.code, 501);
+  assert.match(rcpt.text, /RCPT TO needs angle brackets: RCPT TO:<bob@host\.test> .*nostrictparsing/);
+  const warning = await r.waitForLog((l) => l.level === 40 && /without angle brackets/.test(l.msg));
+  assert.equal(warning.address, '127.0.0.1');
+  assert.match(String(warning.msg), /nostrictparsing/);
+});

@@ -18,9 +18,10 @@ function reference(block: string): string {
 }
 
 /** Feed the input to smtp-server's real parser in the given pieces; collect commands and message texts. */
-function parse(pieces: Buffer[]): Promise<{ commands: string[]; messages: string[] }> {
+function parse(pieces: Buffer[], mode: 'exact' | 'crlf' = 'exact'): Promise<{ commands: string[]; messages: string[] }> {
   return new Promise((resolve, reject) => {
     const stream = new SMTPStream();
+    (stream as unknown as { relayboxBareLfMode: string }).relayboxBareLfMode = mode;
     const commands: string[] = [];
     const messages: string[] = [];
     stream.oncommand = (command: Buffer, next?: () => void) => {
@@ -84,4 +85,49 @@ test('pipelined messages: the text after the end-of-data line is not stuffed twi
   }
   const whole = await parse([input]);
   assert.deepEqual(whole.messages, ['a\n..b\r\n', 'c\n.d\n..e\r\n.f\r\n']);
+});
+
+/** A bare-LF client's reading: any LF ends a line (CRLF stored), one leading dot removed, "." alone ends it. */
+function crlfReference(block: string): string {
+  const out: string[] = [];
+  for (const raw of block.split('\n')) {
+    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    if (line === '.') return out.map((l) => l + '\r\n').join('');
+    out.push(line.startsWith('.') ? line.slice(1) : line);
+  }
+  throw new Error('no end-of-data line');
+}
+
+const LF_BLOCKS = [
+  'a\nb\n.\n',
+  'a\r\nb\r\n.\n',
+  'a\nb\n.\r\n',
+  '.\n',
+  '..\n.\n',
+  'Subject: s\n\n..one\n...two\r\n..\nbare\rCR\n.\n',
+  '\n\n.\n',
+  'x\r\n.\r\n',
+];
+
+test('bare-LF clients: any LF ends a line, also the end-of-data line, whatever the chunking; what follows is commands', async () => {
+  for (const block of LF_BLOCKS) {
+    const input = Buffer.from(`DATA\r\n${block}NOOP\nQUIT\r\n`, 'latin1');
+    const expected = crlfReference(block);
+    for (let cut = 0; cut <= input.length; cut++) {
+      const r = await parse([input.subarray(0, cut), input.subarray(cut)].filter((b) => b.length), 'crlf');
+      assert.deepEqual(r.messages, [expected], `${JSON.stringify(block)} cut at ${cut}`);
+      assert.deepEqual(r.commands, ['DATA', 'NOOP', 'QUIT'], `${JSON.stringify(block)} cut at ${cut}`);
+    }
+    const bytes = [...input].map((b) => Buffer.from([b]));
+    assert.deepEqual((await parse(bytes, 'crlf')).messages, [expected], `${JSON.stringify(block)} byte by byte`);
+  }
+});
+
+test('bare-LF clients: "\\n.\\n" then MAIL FROM is the client\'s next command, never message text', async () => {
+  const input = Buffer.from('DATA\nhello\n.\nMAIL FROM:<x@y>\nDATA\nsecond\n.\nQUIT\n', 'latin1');
+  for (let cut = 0; cut <= input.length; cut++) {
+    const r = await parse([input.subarray(0, cut), input.subarray(cut)].filter((b) => b.length), 'crlf');
+    assert.deepEqual(r.messages, ['hello\r\n', 'second\r\n'], `cut at ${cut}`);
+    assert.deepEqual(r.commands, ['DATA', 'MAIL FROM:<x@y>', 'DATA', 'QUIT'], `cut at ${cut}`);
+  }
 });

@@ -113,6 +113,7 @@ test('SMTP replies a human must act on get advice; others are left alone', () =>
   assert.match(a, /Add-MailboxPermission -Identity scanner@contoso\.com/);
   assert.match(a, /\[authentication failed: 535 5\.7\.3 Authentication unsuccessful \[X\]\]$/);
   assert.match(withAdvice('535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant.', ms), /Set-CASMailbox/);
+  assert.match(withAdvice('535 5.7.139 Authentication unsuccessful, basic authentication is disabled. [BN9PR03CA0034.namprd03.prod.outlook.com]', ms), /no longer accepts passwords.*OAuth2 line/);
   assert.match(withAdvice('550 5.7.30 Basic authentication is not supported for Client Submission.', {}), /no longer accepts passwords/);
   assert.match(withAdvice('MAIL FROM: 550 5.7.60 SMTP; Client does not have permissions to send as this sender', ms), /--forward-from-mailbox/);
   assert.equal(withAdvice('550 5.1.1 user unknown', ms), '550 5.1.1 user unknown');

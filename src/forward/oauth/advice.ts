@@ -9,11 +9,13 @@ export interface AdviceContext {
 
 const RULES: { match: RegExp; when?: (c: AdviceContext) => boolean; advice: (c: AdviceContext) => string }[] = [
   {
-    match: /5\.7\.30\b|Basic authentication is not supported/i,
+    // Microsoft answers 535 5.7.139 with two texts: "basic authentication is disabled" (passwords
+    // are off, OAuth2 still works) and "SmtpClientAuthentication is disabled" (SMTP AUTH is off).
+    match: /5\.7\.30\b|Basic authentication is not supported|basic authentication is disabled/i,
     advice: () => 'the server no longer accepts passwords (basic authentication): replace the "client plain" line with an OAuth2 line (oauth-ms-secret, oauth-ms-cert or oauth-refresh; see the README) or forward through Microsoft Graph',
   },
   {
-    match: /5\.7\.139\b|SmtpClientAuthentication is disabled/i,
+    match: /SmtpClientAuthentication is disabled|5\.7\.139\b/i,
     advice: (c) => `SMTP AUTH is turned off for ${c.mailbox ?? 'the mailbox'} or the tenant: run Set-CASMailbox -Identity ${c.mailbox ?? '<mailbox>'} -SmtpClientAuthenticationDisabled $false in Exchange Online PowerShell, or forward through Microsoft Graph`,
   },
   {
