@@ -7,6 +7,7 @@ import {
   findClientAccount, isInlineClientAuth, mustAuthenticate, parseInlineClientAuth, watchSecrets,
   type ClientAccount, type SecretsLogger,
 } from '../auth/secrets';
+import { refuseClientReread } from '../auth/client-secrets-check';
 import type { TokenSource, TokenSources } from './oauth/tokens';
 import type { GrantLine } from '../auth/oauth-lines';
 import { xoauth2Response } from './oauth/xoauth2';
@@ -95,9 +96,9 @@ export function createClientLogin(spec: string, config: string | undefined, log:
     const watcher = watchSecrets(spec, () => {
       generation++;
       log.info(`re-read the secrets file ${spec}`);
-    }, log);
+    }, log, { refuse: refuseClientReread(spec) });
     account = () => findClientAccount(watcher.current(), selector);
-    if (!account() && !selector) log.warn(`${spec} has no "client" line: relaybox will forward without authenticating`);
+    if (!account() && !selector) log.warn(`${spec} has no "client" line without a fifth field: a message without a ClientAccountSelector is forwarded without authenticating`);
   }
   const filter = parseMechanismConfig(config);
   const customAuth: ClientLogin['customAuth'] = {};
