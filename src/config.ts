@@ -9,6 +9,7 @@ import { buildPopConfig, type PopConfig } from './pop/config';
 import { accessConfig, type AccessConfig } from './smtp/access-config';
 import { parseObserveOptions, type ObserveConfig } from './admin/options';
 import { parseAddressRange, type AddressRange } from './auth/address-range';
+import { checkClientSecretsFile } from './auth/client-secrets-check';
 
 export type AnonymousScope = 'vrfy' | 'server' | 'content' | 'client';
 export type LogField = 'time' | 'unit' | 'address' | 'port' | 'msgid';
@@ -425,4 +426,14 @@ export function buildConfig(rawValues: OptionValue[], baseDir = process.cwd()): 
     observe: parseObserveOptions(opts, baseDir, domain),
     warnings,
   };
+}
+
+/**
+ * Start-up check of the --client-auth secrets file (not the inline plain:<b64>:<b64> form): problems
+ * that would leave relaybox forwarding without authenticating, each naming the file and line.
+ */
+export function clientAuthProblems(cfg: RelayConfig): string[] {
+  if (!cfg.clientAuth || cfg.clientAuth.startsWith('plain:')) return [];
+  const selectorsPossible = cfg.filters.server.length > 0 || cfg.filters.client.length > 0;
+  return checkClientSecretsFile(cfg.clientAuth, { selectorsPossible });
 }

@@ -11,7 +11,7 @@ import { setFlagsFromString as setV8Flags } from 'node:v8';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { SMTPServer } from 'smtp-server';
-import { buildConfig, type RelayConfig } from './config';
+import { buildConfig, clientAuthProblems, type RelayConfig } from './config';
 import { createLog, type Log } from './log';
 import { helpText } from './options/help';
 import { parseCommandLine, readConfigFile, UsageError, type OptionValue } from './options/parse';
@@ -99,6 +99,8 @@ async function prepareSpool(cfg: RelayConfig, log: Log, owner: UserIds | null): 
 async function start(values: OptionValue[]): Promise<void> {
   const baseDir = process.env[BASE_DIR_ENV] ?? process.cwd();
   const cfg = buildConfig(values, baseDir);
+  const secretsProblems = clientAuthProblems(cfg);
+  if (secretsProblems.length) throw new UsageError(secretsProblems.join('\n'));
 
   if (cfg.daemon && !process.env[DAEMON_CHILD_ENV]) {
     process.env[BASE_DIR_ENV] = baseDir;

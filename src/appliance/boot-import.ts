@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { UsageError, parseConfigText, type OptionValue } from '../options/parse';
 import { OPTIONS_BY_NAME } from '../options/table';
-import { buildConfig } from '../config';
+import { buildConfig, clientAuthProblems } from '../config';
 import { parseSecrets, readSecretsFile, formatProblem } from '../auth/secrets';
 import { normaliseText, meaningfulLines, forWindows } from './text';
 import { NETWORK_DEFAULTS, describeNetwork, parseNetworkConf, renderNetworkFiles, type NetworkSettings } from './network';
@@ -144,8 +144,8 @@ export function validateRelayConfig(conf: string, dir: string, dataDir = DATA_MO
       if (!fs.existsSync(cfg.clientAuth)) {
         problems.push(`${where('client-auth')}: there are no secrets yet: put your user and password into relaybox.secrets on the card`);
       } else {
-        const parsed = readSecretsFile(cfg.clientAuth);
-        for (const x of parsed.problems) if (x.level === 'error' || x.fatal) problems.push(formatProblem(x));
+        const serverLines = readSecretsFile(cfg.clientAuth).problems.filter((x) => x.level === 'error' && x.side === 'server');
+        problems.push(...serverLines.map(formatProblem), ...clientAuthProblems(cfg));
       }
     }
   } catch (e) {

@@ -149,6 +149,8 @@ export interface SecretsProblem {
   readonly level: 'error' | 'warning';
   /** True only when the file as a whole could not be used (e.g. unreadable). */
   readonly fatal: boolean;
+  /** The line's first field, when it is one of the two ('client' lines matter to --client-auth). */
+  readonly side?: 'client' | 'server';
 }
 
 export interface ParsedSecrets {
@@ -211,6 +213,10 @@ function decodeBase64(s: string): Buffer | null {
   return Buffer.from(body, 'base64');
 }
 
+/** What to write instead, for a field that is not valid xtext (RFC 3461, as E-MailRelay reads it). */
+export const XTEXT_HINT = 'write `+` as `+2B`, a space as `+20` (and any other character outside printable ASCII as + and two hex digits per UTF-8 byte)';
+const BASE64_HINT = 'with plain:b both fields are base64; to write them as they are, use plain (xtext) instead';
+
 function canonicalType(t: string): string {
   if (t === 'login') return 'plain';
   if (t === 'cram-md5' || t === 'apop') return 'md5';
@@ -257,8 +263,9 @@ const WS_TRIM = /^[ \t\r\n]+|[ \t\r\n]+$/g;
 export function parseSecrets(text: string, fileName: string): ParsedSecrets {
   const b: Builder = { server: new Map(), serverTypes: new Set(), trust: [], client: new Map() };
   const problems: SecretsProblem[] = [];
+  let side: 'client' | 'server' | undefined;
   const problem = (line: number, level: 'error' | 'warning', message: string): void => {
-    problems.push({ file: fileName, line, message, level, fatal: false });
+    problems.push({ file: fileName, line, message, level, fatal: false, ...(side ? { side } : {}) });
   };
 
   const lines = text.replace(/^\uFEFF/, '').split('\n');
@@ -267,8 +274,10 @@ export function parseSecrets(text: string, fileName: string): ParsedSecrets {
     const line = raw.replace(WS_TRIM, '');
     if (line === '' || line.startsWith('#')) return;
     const fields = line.split(/[ \t]+/);
+    const first = fields[0]!.toLowerCase();
+    side = first === 'client' || first === 'server' ? first : undefined;
     if (fields.length < 4) {
-      problem(lineNo, 'error', 'too few fields');
+      problem(lineNo, 'error', `too few fields: write ${side ?? '<client|server>'} <type> <user> <password>${side === 'server' ? '' : ' [<selector>]'}`);
       return;
     }
     let selector = fields[4] ?? '';
@@ -334,13 +343,19 @@ function processLine(
     clientAccountFor(b, selector, lineNo).grant = grant;
     return undefined;
   }
-  if (!isKnownType(baseType)) return `invalid password type: [${typeField}]`;
+  if (!isKnownType(baseType)) {
+    return `invalid password type: [${typeField}]: use ${side === 'client'
+      ? 'plain, plain:b, md5, oauth, oauth:b, oauth-ms-secret, oauth-ms-cert, oauth-google-sa or oauth-refresh'
+      : 'plain, plain:b, md5, sha1, sha256, sha512 or none'}`;
+  }
   if (side === 'server' && baseType === 'oauth') return 'oauth secrets are only valid on client lines';
 
   // id: base64 for plain:b, otherwise xtext
   const idBytes = baseType === 'plain' && base64Fields ? decodeBase64(idField) : decodeXtextBytes(idField);
   if (idBytes === null) {
-    return `invalid ${baseType === 'plain' && base64Fields ? 'base64' : 'xtext'} encoding in third field`;
+    return baseType === 'plain' && base64Fields
+      ? `invalid base64 encoding in third field: ${BASE64_HINT}`
+      : `invalid xtext encoding in third field: ${XTEXT_HINT}`;
   }
   if (idBytes.length === 0) return 'empty id';
 
@@ -356,7 +371,10 @@ function processLine(
     secretEncoding = 'base64';
     secretBytes = decodeBase64(secretField);
   }
-  if (secretBytes === null) return `invalid ${secretEncoding} encoding in fourth field`;
+  if (secretBytes === null) {
+    return `invalid ${secretEncoding} encoding in fourth field${secretEncoding === 'xtext' ? `: ${XTEXT_HINT}` : secretEncoding === 'base64' && baseType === 'plain' ? `: ${BASE64_HINT}`
+      : baseType === 'oauth' ? ': the fourth field of an oauth line is the base64 of the whole XOAUTH2 initial response' : ''}`;
+  }
   if (secretBytes.length === 0) return 'empty secret';
   if (baseType !== 'plain' && baseType !== 'oauth') {
     const want = HASHED_STATE_BYTES[baseType];
@@ -447,6 +465,11 @@ export interface WatchSecretsOptions {
   readonly now?: () => number;
   /** Minimum interval between file checks; default 1000 ms. */
   readonly intervalMs?: number;
+  /**
+   * Reasons to refuse a re-read version (each naming file and line), judged against the secrets in
+   * use; a refused version is logged as an error and the previous secrets stay in use.
+   */
+  readonly refuse?: (next: ParsedSecrets, previous: Secrets) => readonly string[];
 }
 
 export interface SecretsWatcher {
@@ -523,6 +546,11 @@ export function watchSecrets(
     const fatalProblem = result.problems.find((p) => p.fatal);
     if (fatalProblem !== undefined) {
       fail(formatProblem(fatalProblem));
+      return;
+    }
+    const refused = options.refuse?.(result, secrets) ?? [];
+    if (refused.length > 0) {
+      fail(refused.join('; '));
       return;
     }
     reportedFailure = undefined;

@@ -3,6 +3,7 @@
 // PLAIN, LOGIN, each only with a secret it fits, intersected with what the server offers and with the
 // --client-auth-config m:/x: lists. A refused mechanism is followed by the next usable one.
 import { mustAuthenticate, findClientAccount, isInlineClientAuth, parseInlineClientAuth, watchSecrets, type ClientAccount, type SecretsLogger } from '../auth/secrets';
+import { refuseClientReread } from '../auth/client-secrets-check';
 import type { TokenSource, TokenSources } from './oauth/tokens';
 import type { GrantLine } from '../auth/oauth-lines';
 import { OAuthError } from './oauth/token-errors';
@@ -133,9 +134,9 @@ export function createClientLogin(spec: string, config: string | undefined, log:
     const watcher = watchSecrets(spec, () => {
       generation++;
       log.info(`re-read the secrets file ${spec}`);
-    }, log);
+    }, log, { refuse: refuseClientReread(spec) });
     account = () => findClientAccount(watcher.current(), selector);
-    if (!account() && !selector) log.warn(`${spec} has no "client" line: relaybox will forward without authenticating`);
+    if (!account() && !selector) log.warn(`${spec} has no "client" line without a fifth field: a message without a ClientAccountSelector is forwarded without authenticating`);
   }
   const filter = parseMechanismConfig(config);
 

@@ -9,6 +9,8 @@ import { spawn } from 'node:child_process';
 import * as net from 'node:net';
 import { testPki } from '../lib/certs';
 import { freePort } from '../lib/relay';
+import { startSocksProxy, type SocksDelivery } from '../lib/socks-proxy';
+import { connectViaSocks } from '../../src/forward/socks';
 import { cleanup, deferredMessage, makeMessage, relayFor, sendAll, sinkFor, waitUntil } from './forward-util';
 import type { Defer } from './oauth-util';
 
@@ -211,4 +213,85 @@ test('a SOCKS proxy that refuses the connection: the message waits for a retry w
   const d = await deferredMessage(relay.spool);
   assert.match(d.reasons[0]!.reason, new RegExp(`cannot connect to ${ONION.replace(/\./g, '\\.')}:25 through the SOCKS4a proxy 127\\.0\\.0\\.1:${proxy.port}`));
   assert.equal(proxy.requests[0]!.host, ONION);
+});
+
+// The proxy's reply and the server's 220 greeting in one read: the greeting belongs to the SMTP session
+// and must not be lost with the handshake's buffer ("Greeting never received").
+for (const version of [4, 5] as const) {
+  for (const delivery of ['together', 'bytewise'] as SocksDelivery[]) {
+    const name = version === 4 ? 'SOCKS4a' : 'SOCKS5';
+    const how = delivery === 'together' ? "the proxy's reply and the server's greeting in one write" : "the proxy's reply one byte at a time";
+    test(`${name}: ${how}`, async (t) => {
+      const defer = cleanup(t);
+      const sink = await sinkFor(defer);
+      const proxy = await startSocksProxy({ names: new Map([[`${ONION}:25`, sink.port]]), delivery });
+      defer(() => proxy.close());
+      const scheme = version === 4 ? 'socks4a' : 'socks5';
+      const relay = await relayFor(defer, ['--forward-to', `${ONION}:25@${scheme}://127.0.0.1:${proxy.port}`, '--forward-on-disconnect',
+        '--prompt-timeout', '4', '--verbose']);
+      await sendAll(relay.port, [makeMessage(`socks${version}-${delivery}`)]);
+      await Promise.race([
+        sink.waitFor(1, 20000),
+        deferredMessage(relay.spool, 20000).then((d) => assert.fail(`deferred: ${d.reasons.map((r) => r.reason).join('; ')}`)),
+      ]);
+      assert.equal(sink.messages.length, 1);
+      assert.deepEqual(proxy.requests.map((r) => [r.version, r.host, r.port]), [[version, ONION, 25]]);
+      if (version === 5) assert.equal(proxy.requests[0]!.atyp, 3, 'the name goes to the proxy (DOMAINNAME)');
+      if (delivery === 'together') assert.equal(proxy.combinedWrites, 1);
+    });
+  }
+}
+
+test('connectViaSocks hands over the bytes that came with the reply, for whoever reads the socket later', async (t) => {
+  const defer = cleanup(t);
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((c) => {
+    sockets.add(c);
+    c.on('error', () => undefined);
+    c.write('220 greeting in the same segment\r\n');
+  });
+  const targetPort = await listen(server);
+  defer(() => closeServer(server, sockets));
+  for (const version of [4, 5] as const) {
+    const proxy = await startSocksProxy({ names: new Map([[`far.example:25`, targetPort]]), delivery: 'together', auth: version === 5 ? { user: 'u', password: 'p w' } : undefined });
+    defer(() => proxy.close());
+    // --client-interface: the connection to the proxy leaves from the given local address.
+    const socket = await connectViaSocks({ host: '127.0.0.1', port: proxy.port, version, ...(version === 5 ? { auth: { user: 'u', password: 'p w' } } : {}) }, 'far.example', 25, 5000, '127.0.0.2');
+    defer(() => socket.destroy());
+    // A consumer that attaches its reader only a few turns of the event loop later (as nodemailer does).
+    for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+    let timer: NodeJS.Timeout | undefined;
+    const first = await Promise.race([
+      new Promise<Buffer>((resolve) => {
+        socket.once('data', resolve);
+        socket.resume(); // handed over paused, like a socket nodemailer is given (it resumes it)
+      }),
+      new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error('the greeting that came with the reply was lost')), 3000); }),
+    ]).finally(() => clearTimeout(timer));
+    assert.equal(first.toString(), '220 greeting in the same segment\r\n');
+    assert.equal(proxy.combinedWrites, 1);
+    assert.equal(proxy.requests[0]!.user, version === 5 ? 'u' : '');
+    assert.equal(proxy.requests[0]!.from, '127.0.0.2');
+  }
+});
+
+test('connectViaSocks: clear errors for a wrong SOCKS5 password, a refused destination and a silent proxy', async (t) => {
+  const defer = cleanup(t);
+  const proxy = await startSocksProxy({ names: new Map(), delivery: 'plain', auth: { user: 'u', password: 'right' } });
+  defer(() => proxy.close());
+  await assert.rejects(connectViaSocks({ host: '127.0.0.1', port: proxy.port, version: 5, auth: { user: 'u', password: 'wrong' } }, 'x.example', 25, 5000),
+    /Authentication failed: the proxy refused the user name and password/);
+  await assert.rejects(connectViaSocks({ host: '127.0.0.1', port: proxy.port, version: 5 }, 'x.example', 25, 5000),
+    /proxy accepts none of the offered authentication methods/);
+  await assert.rejects(connectViaSocks({ host: '127.0.0.1', port: proxy.port, version: 5, auth: { user: 'u', password: 'right' } }, 'x.example', 25, 5000),
+    /host unreachable/);
+  await assert.rejects(connectViaSocks({ host: '127.0.0.1', port: proxy.port, version: 4 }, 'x.example', 25, 5000),
+    /the proxy refused or could not make the connection/);
+  // A proxy that accepts the connection and never answers: the time limit, named.
+  const sockets = new Set<net.Socket>();
+  const silent = net.createServer((c) => { sockets.add(c); c.on('error', () => undefined); });
+  const silentPort = await listen(silent);
+  defer(() => closeServer(silent, sockets));
+  await assert.rejects(connectViaSocks({ host: '127.0.0.1', port: silentPort, version: 5 }, 'x.example', 25, 1000),
+    /the proxy did not complete the connection within 1 s/);
 });

@@ -121,3 +121,58 @@ test('--version exits 0 and prints the version; with --verbose also the TLS libr
   assert.match(vv.stdout, /^relaybox \d+\.\d+\.\d+/);
   assert.match(vv.stdout, /^TLS library: /m);
 });
+
+// --client-auth with a secrets file that cannot work: before, relaybox only warned and forwarded
+// without AUTH, so every message failed at the provider. Each case names the file and the line.
+const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+async function expectSecretsRefused(s: Scratch, text: string | null, message: (file: string) => RegExp, extra: string[] = []): Promise<void> {
+  const file = text === null ? path.join(s.dir, 'no-such.auth') : s.file(`c${Math.random().toString(36).slice(2)}.auth`, text);
+  const args = [...s.safe, '--forward-to', '127.0.0.1:9', '--client-auth', file, ...extra];
+  const r = await relaybox(args);
+  assert.equal(r.code, 1, `exit code 1 expected for ${JSON.stringify(text)}; stderr: ${r.stderr}`);
+  assert.match(r.stderr, /^relaybox: error: /);
+  assert.match(r.stderr, message(escape(file)));
+  assert.doesNotMatch(r.stderr, /\n\s+at /, 'a message, not a stack trace');
+}
+
+test('--client-auth: a missing file, a misspelt type, a raw "+", bad base64, too few fields: start-up refuses, naming file and line', async (t) => {
+  const s = await scratch(cleanups(t));
+  await expectSecretsRefused(s, null, (f) => new RegExp(`${f}: cannot read secrets file: ENOENT`));
+  await expectSecretsRefused(s, '# mine\nclient plian me@example.com pw\n', (f) => new RegExp(`${f}\\(2\\): invalid password type: \\[plian\\]: use plain, plain:b, md5, oauth`));
+  await expectSecretsRefused(s, 'client plain me@example.com pa+ss\n', (f) => new RegExp(`${f}\\(1\\): invalid xtext encoding in fourth field: write \`\\+\` as \`\\+2B\`, a space as \`\\+20\``));
+  await expectSecretsRefused(s, 'client plain:b !!! cGFzcw==\n', (f) => new RegExp(`${f}\\(1\\): invalid base64 encoding in third field`));
+  await expectSecretsRefused(s, 'client plain me@example.com\n', (f) => new RegExp(`${f}\\(1\\): too few fields: write client <type> <user> <password> \\[<selector>\\]`));
+  await expectSecretsRefused(s, 'clinet plain me@example.com pw\n', (f) => new RegExp(`${f}\\(1\\): invalid value in first field`));
+});
+
+test('--client-auth: no client line at all, or a password with a space read as a selector: start-up refuses', async (t) => {
+  const s = await scratch(cleanups(t));
+  await expectSecretsRefused(s, 'server plain alice alicepw\n', (f) => new RegExp(`${f}: there is no usable "client" line, so relaybox would forward without authenticating`));
+  await expectSecretsRefused(s, '', (f) => new RegExp(`${f}: there is no usable "client" line`));
+  const r = await relaybox([...s.safe, '--forward-to', '127.0.0.1:9', '--client-auth', s.file('space.auth', 'client plain me@example.com my secret\n')]);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /space\.auth\(1\): the fifth field is an account selector, and nothing sets one .*If the fifth field is part of the password, write the space as \+20/);
+  assert.doesNotMatch(r.stderr, /secret/, 'the fifth field may be half a password: it is not quoted');
+});
+
+test('--client-auth: valid E-MailRelay secrets files still start', async (t) => {
+  const s = await scratch(cleanups(t));
+  const b64 = (x: string) => Buffer.from(x).toString('base64');
+  const files = [
+    'client plain me@example.com my+20secret+2B1\n',
+    `server plain alice alicepw\nserver none 192.168.0.0/24 lan\n# comment\nclient plain:b ${b64('me@example.com')} ${b64('pw with space')}\nclient plain:b = = direct\n`,
+    'client login legacy-user legacy-pw\nclient plain other pw sel1 # a comment\n',
+    `client cram-md5 md5user ${Buffer.alloc(32, 7).toString('base64')}\n`,
+  ];
+  for (const text of files) {
+    const f = s.file(`ok${files.indexOf(text)}.auth`, text);
+    // --as-client: read the (empty) spool and exit, 0 when start-up accepted everything.
+    const r = await relaybox(['--as-client', '127.0.0.1:9', '--spool-dir', path.join(s.dir, 'spool'), '--user', 'root', '--client-auth', f]);
+    assert.equal(r.code, 0, `${text}: ${r.stderr}`);
+  }
+  // Only selector lines are fine when a filter can set the ClientAccountSelector.
+  const selectors = s.file('selectors.auth', 'client plain a pw sel1\nclient plain:b = = direct\n');
+  const r = await relaybox(['--as-client', '127.0.0.1:9', '--spool-dir', path.join(s.dir, 'spool'), '--user', 'root', '--client-auth', selectors, '--client-filter', 'exit:0']);
+  assert.equal(r.code, 0, r.stderr);
+});

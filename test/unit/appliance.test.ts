@@ -132,6 +132,15 @@ test('the appliance refuses a spool on the read-only root and secrets that canno
   assert.match(fs.readFileSync(path.join(c.data, 'relaybox.secrets'), 'utf8'), new RegExp(PASSWORD));
 });
 
+test('the appliance refuses secrets whose password has a space (read as the account selector): the relay would not authenticate', (t) => {
+  const c = card(t);
+  editLikeWindows(path.join(c.boot, 'relaybox.conf'), [[/^forward-to .*$/m, 'forward-to mail.provider.test:587']]);
+  editLikeWindows(path.join(c.boot, 'relaybox.secrets'), [[/^client plain .*$/m, 'client plain printer@provider.test my password']]);
+  const r = importBootPartition(c, NOW);
+  assert.equal(r.relayConfigured, false);
+  assert.match(r.config.lines.join('\n'), /relaybox\.secrets\(\d+\): the fifth field is an account selector.*write the space as \+20/);
+});
+
 test('tls/ on the card is copied beside the configuration and checked by the relay\'s parser', (t) => {
   const c = card(t);
   configure(c);
