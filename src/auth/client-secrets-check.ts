@@ -39,8 +39,11 @@ export function clientSecretsProblems(file: string, parsed: ParsedSecrets, ctx: 
   if (errors.length) return errors;
   const { client } = parsed.secrets;
   if (client.size === 0) return [noClientLine(file)];
-  if (!client.has('') && !ctx.selectorsPossible) {
-    const line = firstSelectorLine(parsed.secrets)!;
+  // Only a password line can have been split by a space; token lines and "client plain:b = = <selector>"
+  // lines with a selector are deliberate (a spool filled elsewhere may carry selectors).
+  const splitPassword = [...client.values()].find((a) => a.selector !== '' && a.secrets.plain);
+  if (!client.has('') && !ctx.selectorsPossible && splitPassword) {
+    const line = splitPassword.secrets.plain!.line;
     return [`${file}(${line}): the fifth field is an account selector, and nothing sets one (there is no --filter or --client-filter), `
       + 'so relaybox uses the default account, which needs a client line without a fifth field, and there is none. '
       + 'If the fifth field is part of the password, write the space as +20 (a "+" as +2B); '
