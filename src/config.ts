@@ -10,6 +10,7 @@ import { accessConfig, type AccessConfig } from './smtp/access-config';
 import { parseObserveOptions, type ObserveConfig } from './admin/options';
 import { parseAddressRange, type AddressRange } from './auth/address-range';
 import { checkClientSecretsFile } from './auth/client-secrets-check';
+import type { ClientAdmission } from './smtp/access';
 
 export type AnonymousScope = 'vrfy' | 'server' | 'content' | 'client';
 export type LogField = 'time' | 'unit' | 'address' | 'port' | 'msgid';
@@ -33,6 +34,8 @@ export interface RelayConfig {
   port: number;
   interfaces: string[];
   remoteClients: boolean;
+  /** Who may connect to the SMTP, POP, admin and status listeners (--remote-clients, --allow-clients). */
+  admission: ClientAdmission;
   domain: string;
   size: number;
   anonymous: Set<AnonymousScope>;
@@ -107,13 +110,20 @@ export class OptionSet {
   }
 }
 
-/** --bare-lf-clients: a comma list of address ranges (as in `server none` lines). */
-function bareLfClients(opts: OptionSet): AddressRange[] {
-  return opts.list('bare-lf-clients').map((text) => {
+/** A comma list of address ranges (as in `server none` lines): --bare-lf-clients, --allow-clients. */
+function addressRanges(opts: OptionSet, name: string, texts = opts.list(name)): AddressRange[] {
+  return texts.map((text) => {
     const r = parseAddressRange(text);
-    if ('error' in r) throw new UsageError(`${opts.where('bare-lf-clients')}: --bare-lf-clients: ${r.error} (use addresses, address/bits or a.b.c.*, separated by commas)`);
+    if ('error' in r) throw new UsageError(`${opts.where(name)}: --${name}: ${r.error} (use addresses, address/bits or a.b.c.*, separated by commas)`);
     return r;
   });
+}
+
+/** --remote-clients and --allow-clients: who may connect to any listener. */
+function clientAdmission(opts: OptionSet): ClientAdmission {
+  const items = opts.list('allow-clients');
+  const onLink = items.some((t) => t.toLowerCase() === 'on-link');
+  return { remoteClients: opts.has('remote-clients'), onLink, ranges: addressRanges(opts, 'allow-clients', items.filter((t) => t.toLowerCase() !== 'on-link')) };
 }
 
 function seconds(opts: OptionSet, name: string, def: number, allowZero = true): number {
@@ -372,12 +382,13 @@ export function buildConfig(rawValues: OptionValue[], baseDir = process.cwd()): 
     port,
     interfaces: opts.list('interface'),
     remoteClients: opts.has('remote-clients'),
+    admission: clientAdmission(opts),
     domain,
     size,
     anonymous,
     idleTimeout: seconds(opts, 'idle-timeout', 1800, false),
     serverSmtp: server.switches,
-    bareLfClients: bareLfClients(opts),
+    bareLfClients: addressRanges(opts, 'bare-lf-clients'),
     serverTls,
     tls: parseTlsConfig(opts, warnings),
     pop: buildPopConfig(opts, baseDir, warnings),

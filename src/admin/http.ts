@@ -2,7 +2,7 @@
 // GET /health (JSON), POST /retry (retry one failed message; needs the admin password).
 // Admits the clients SMTP admits (src/smtp/access.ts, --remote-clients).
 import * as http from 'node:http';
-import { isLocalAddress, unmapAddress } from '../smtp/access';
+import { admitsClient, NOT_ADMITTED, unmapAddress, type ClientAdmission } from '../smtp/access';
 import { readHealth } from '../health/health';
 import { activity } from './activity';
 import { checkPassword, retryFailed, type RelayControl } from './actions';
@@ -61,7 +61,7 @@ function redirect(res: http.ServerResponse, params: Record<string, string>): voi
   res.end();
 }
 
-export function createStatusServer(control: RelayControl, opts: { remoteClients: boolean; title: string }): http.Server {
+export function createStatusServer(control: RelayControl, opts: { admission: ClientAdmission; title: string }): http.Server {
   const { log, spool } = control;
 
   async function page(url: URL, res: http.ServerResponse): Promise<void> {
@@ -98,8 +98,8 @@ export function createStatusServer(control: RelayControl, opts: { remoteClients:
 
   const server = http.createServer((req, res) => {
     const address = unmapAddress(req.socket.remoteAddress ?? '');
-    if (!opts.remoteClients && !isLocalAddress(address)) {
-      log.warn({ address }, 'status page request refused: not a local or private address (use --remote-clients to allow it)');
+    if (!admitsClient(opts.admission, address)) {
+      log.warn({ address }, `status page request refused: ${NOT_ADMITTED}`);
       return send(res, 403, 'text/plain; charset=utf-8', 'access denied\n');
     }
     const url = new URL(req.url ?? '/', 'http://relaybox.invalid');

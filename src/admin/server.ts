@@ -4,7 +4,7 @@
 // 30 unrecognised commands. relaybox extension: with --admin-password-file every command except
 // help and quit first needs "password <password>".
 import * as net from 'node:net';
-import { isLocalAddress, unmapAddress } from '../smtp/access';
+import { admitsClient, NOT_ADMITTED, unmapAddress, type ClientAdmission } from '../smtp/access';
 import { activity, type MessageStep, type StepFields } from './activity';
 import { checkPassword, retryAllFailed, type RelayControl } from './actions';
 import { queueSnapshot } from './queue';
@@ -250,11 +250,11 @@ class AdminSession {
 }
 
 /** The admin listener: refuses non-local peers unless --remote-clients, as the SMTP server does. */
-export function createAdminServer(control: RelayControl, remoteClients: boolean): net.Server {
+export function createAdminServer(control: RelayControl, admission: ClientAdmission): net.Server {
   const server = net.createServer((socket) => {
     const address = unmapAddress(socket.remoteAddress ?? '');
-    if (!remoteClients && !isLocalAddress(address)) {
-      control.log.warn({ address }, 'admin connection refused: not a local or private address (use --remote-clients to allow it)');
+    if (!admitsClient(admission, address)) {
+      control.log.warn({ address }, `admin connection refused: ${NOT_ADMITTED}`);
       socket.destroy();
       return;
     }

@@ -58,14 +58,14 @@ export async function startObservers(parts: ObserveParts): Promise<() => Promise
   // One net.Server per address, as for SMTP.
   if (o.adminPort !== null) {
     for (const host of listenAddressesFor(cfg, 'admin')) {
-      const s = createAdminServer(control, cfg.remoteClients);
+      const s = createAdminServer(control, cfg.admission);
       track(s);
       await listenAll(s, o.adminPort, [host], 'admin interface', log);
     }
   }
   if (o.statusPort !== null) {
     for (const host of listenAddressesFor(cfg, 'smtp')) {
-      const s = createStatusServer(control, { remoteClients: cfg.remoteClients, title: `relaybox on ${cfg.domain}` });
+      const s = createStatusServer(control, { admission: cfg.admission, title: `relaybox on ${cfg.domain}` });
       track(s);
       await listenAll(s, o.statusPort, [host], 'status page', log);
     }

@@ -225,8 +225,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     group: 'server',
     help: 'Accept connections from non-local addresses.',
     more:
-      'Without it only loopback, link-local and private (RFC 1918 / unique-local) addresses ' +
-      'may connect. Applies to the SMTP, POP and admin listeners.',
+      'Without it only loopback, link-local and private (RFC 1918 / unique-local) addresses, and those of ' +
+      '--allow-clients, may connect. Applies to the SMTP, POP and admin listeners.',
     support: 'yes',
   },
   {
@@ -784,6 +784,19 @@ export const OPTIONS: readonly OptionSpec[] = [
     more:
       'By default AUTH is offered without TLS only to loopback, private and link-local addresses, so that LAN ' +
       'devices that cannot do TLS keep working; others must use STARTTLS first (538 otherwise).',
+    support: 'yes',
+    extension: true,
+  },
+  {
+    name: 'allow-clients',
+    arg: 'address-ranges',
+    many: true,
+    group: 'relaybox',
+    help: 'Also accept connections from these addresses, without opening to everyone as --remote-clients does (comma list of address ranges, or "on-link").',
+    more:
+      'Loopback, private (RFC 1918, unique-local) and link-local addresses always may connect. Ranges are written as in ' +
+      'secrets files: 192.0.2.7, 198.51.100.0/24, 203.0.113.*, 2001:db8:1:2::/64. "on-link" admits the networks of ' +
+      'this machine\'s own interfaces, such as LAN devices with global IPv6 addresses. Applies to the SMTP, POP, admin and status listeners.',
     support: 'yes',
     extension: true,
   },

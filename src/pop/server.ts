@@ -4,7 +4,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { RelayConfig } from '../config';
 import type { Log } from '../log';
-import { isLocalAddress, unmapAddress } from '../smtp/access';
+import { admitsClient, NOT_ADMITTED, unmapAddress } from '../smtp/access';
 import { legacyTlsCiphers } from '../tls-files';
 import type { PopAccounts } from './accounts';
 import type { PopConfig } from './config';
@@ -38,8 +38,8 @@ export function createPopServer(cfg: RelayConfig, pop: PopConfig, accounts: PopA
   const server = net.createServer((socket) => {
     const address = unmapAddress(socket.remoteAddress ?? '');
     socket.on('error', () => undefined);
-    if (!cfg.remoteClients && !isLocalAddress(address)) {
-      log.warn({ address }, 'pop connection refused: not a local or private address (use --remote-clients to allow it)');
+    if (!admitsClient(cfg.admission, address)) {
+      log.warn({ address }, `pop connection refused: ${NOT_ADMITTED}`);
       socket.end('-ERR access denied\r\n');
       return;
     }

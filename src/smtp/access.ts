@@ -1,5 +1,8 @@
-// Without --remote-clients only loopback, private and link-local peers may connect (E-MailRelay 1.3).
+// Without --remote-clients only loopback, private and link-local peers may connect (E-MailRelay 1.3),
+// and those of relaybox's --allow-clients.
 import { BlockList, isIPv4 } from 'node:net';
+import { networkInterfaces } from 'node:os';
+import { parseAddressRange, rangeContains, type AddressRange } from '../auth/address-range';
 
 const local = new BlockList();
 local.addSubnet('127.0.0.0', 8, 'ipv4');
@@ -24,4 +27,44 @@ export function isLocalAddress(address: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Who may connect to a listener (SMTP, POP, admin, status page): loopback, private and link-local
+ * peers always; with --allow-clients also the ranges named there ("on-link": the networks of the
+ * machine's own interfaces, which covers LAN devices with global IPv6 addresses); with
+ * --remote-clients everyone.
+ */
+export interface ClientAdmission {
+  remoteClients: boolean;
+  ranges: readonly AddressRange[];
+  onLink: boolean;
+}
+
+export function admitsClient(admission: ClientAdmission, address: string): boolean {
+  if (admission.remoteClients || isLocalAddress(address)) return true;
+  if (admission.ranges.some((r) => rangeContains(r, address))) return true;
+  return admission.onLink && onLinkNetworks().some((r) => rangeContains(r, address));
+}
+
+/** The reason a refused peer's log line gives, with what would admit it. */
+export const NOT_ADMITTED = 'not a local, private or --allow-clients address (name its range in --allow-clients, or "on-link" for the LAN; --remote-clients admits everyone)';
+
+let onLinkCache: { at: number; ranges: AddressRange[] } | undefined;
+/** Interfaces change (DHCP, SLAAC): the list is looked at again after this long. */
+const ON_LINK_REFRESH_MS = 10_000;
+
+/** The networks of the machine's non-loopback interfaces (address/prefix of each). */
+export function onLinkNetworks(now = Date.now()): AddressRange[] {
+  if (onLinkCache && now - onLinkCache.at < ON_LINK_REFRESH_MS) return onLinkCache.ranges;
+  const ranges: AddressRange[] = [];
+  for (const addrs of Object.values(networkInterfaces())) {
+    for (const a of addrs ?? []) {
+      if (a.internal || !a.cidr) continue;
+      const r = parseAddressRange(a.cidr);
+      if (!('error' in r)) ranges.push(r);
+    }
+  }
+  onLinkCache = { at: now, ranges };
+  return ranges;
 }

@@ -8,7 +8,7 @@ import { smtpServerLogger } from '../log';
 import { isNoSpace } from '../spool/durable';
 import { newEnvelope, type ContentType } from '../spool/envelope';
 import type { NewMessage, Spool } from '../spool/store';
-import { isLocalAddress, unmapAddress } from './access';
+import { admitsClient, isLocalAddress, NOT_ADMITTED, unmapAddress } from './access';
 import { installBareLfPolicy, BARE_LF_OPTION, type BareLfPolicy } from './bare-lf-policy';
 import { installAddressParsing, LENIENT_OPTION, STRICT_REFUSAL_OPTION, type StrictRefusal } from './lenient';
 import { rangeContains } from '../auth/address-range';
@@ -212,8 +212,8 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
 
     onConnect(session, cb) {
       if (!activity.smtpEnabled) return cb(smtpError(421, 'service not available (disabled by the admin interface)'));
-      if (!cfg.remoteClients && !isLocalAddress(session.remoteAddress)) {
-        log.warn({ address: session.remoteAddress }, 'connection refused: not a local or private address (use --remote-clients to allow it)');
+      if (!admitsClient(cfg.admission, session.remoteAddress)) {
+        log.warn({ address: session.remoteAddress }, `connection refused: ${NOT_ADMITTED}`);
         return cb(smtpError(554, 'access denied'));
       }
       if (!access) {

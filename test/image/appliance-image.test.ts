@@ -170,7 +170,8 @@ test('the appliance image boots, relays, applies a new relaybox.conf after a reb
   defer(() => sink.close());
   const conf = mtype('relaybox.conf');
   assert.match(conf, /\r\n/, 'the templates on the card have CRLF line endings');
-  mwrite('relaybox.conf', conf.replace(/^forward-to .*$/m, 'forward-to 10.0.2.100:25\r'));
+  // The test upstream has a test certificate, which the system's CA list does not know.
+  mwrite('relaybox.conf', conf.replace(/^forward-to .*$/m, 'forward-to 10.0.2.100:25\r').replace(/^client-tls-verify <default>\r?$/m, '#client-tls-verify <default>\r'));
   mwrite('relaybox.secrets', mtype('relaybox.secrets').replace(/^client plain .*$/m, `client plain ${USER} ${PASSWORD}\r`));
   mwrite('network.conf', mtype('network.conf').replace(/^#ntp = .*$/m, 'ntp = 10.0.2.2\r'));
 

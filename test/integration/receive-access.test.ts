@@ -2,14 +2,17 @@
 // a private network namespace whose loopback interface also carries 198.51.100.1 (TEST-NET-2), so
 // the relay sees a public-looking peer without anything leaving the host. Skipped where network
 // namespaces cannot be made (not root, no `ip netns`). isLocalAddress itself: test/unit/access.test.ts.
+// --allow-clients admits named ranges, and "on-link" the networks of the machine's own interfaces
+// (a LAN device with a global IPv6 address), without opening the relay to everyone.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cleanups, type Defer } from '../lib/cleanup';
-import { relayFor } from '../lib/relay';
+import { BUNDLE, relayFor, scratchDir } from '../lib/relay';
 import { RawSmtp, dataBlock, runTool, swaks, swaksAccepted } from '../lib/smtp-client';
 import { readAll, spoolFiles, splitReceived } from '../lib/spool-files';
+import { NOT_ADMITTED } from '../../src/smtp/access';
 
-const REFUSED_LOG = 'connection refused: not a local or private address (use --remote-clients to allow it)';
+const REFUSED_LOG = `connection refused: ${NOT_ADMITTED}`;
 
 test('without --remote-clients a client on 127.0.0.1 is served', async (t) => {
   const defer = cleanups(t);
@@ -88,4 +91,45 @@ test('a peer with a public address is refused without --remote-clients and serve
   assert.equal(rec?.address, PUBLIC);
   assert.equal(rec?.helo, 'public.client.test');
   assert.ok(!open.logs.some((l) => l.msg === REFUSED_LOG));
+});
+
+test('--allow-clients admits a named range without opening to everyone; "on-link" admits the LAN\'s networks only (network namespace)', async (t) => {
+  const defer = cleanups(t);
+  const inside = await namespace(defer);
+  if (!inside) {
+    t.skip('cannot create a network namespace here (needs root and ip netns)');
+    return;
+  }
+  // A LAN in the namespace: a veth pair whose ends hold 203.0.113.1/24 (the box) and 203.0.113.9/24 (a
+  // device). PUBLIC stays on lo, so it is the machine's own address but on no LAN network.
+  for (const args of [
+    ['link', 'add', 'rbx0', 'type', 'veth', 'peer', 'name', 'rbx1'],
+    ['addr', 'add', '203.0.113.1/24', 'dev', 'rbx0'], ['addr', 'add', '203.0.113.9/24', 'dev', 'rbx1'],
+    ['link', 'set', 'rbx0', 'up'], ['link', 'set', 'rbx1', 'up'],
+  ]) {
+    const r = await runTool('ip', ['-n', NS, ...args]);
+    assert.equal(r.code, 0, `ip ${args.join(' ')}: ${r.stderr}`);
+  }
+  const from = (source: string, server: string, port: number) =>
+    runTool(inside[0], [...inside.slice(1), 'swaks', '--server', `${server}:${port}`, '--local-interface', source, '--from', `dev@${source}.test`, '--to', 'x@example.net', '--timeout', '15']);
+
+  const named = await relayFor(defer, ['--interface', `${PUBLIC},203.0.113.1`, '--allow-clients', '203.0.113.0/28'], { wrapper: inside });
+  assert.ok(swaksAccepted(await from('203.0.113.9', '203.0.113.1', named.port)), 'a device inside the named range is served');
+  const outside = await from(PUBLIC, PUBLIC, named.port);
+  assert.match(outside.stdout, /^<\*\*\s+554 /m, outside.stdout);
+  assert.equal((await named.waitForLog(REFUSED_LOG)).address, PUBLIC);
+
+  const onLink = await relayFor(defer, ['--interface', `${PUBLIC},203.0.113.1`, '--allow-clients', 'on-link'], { wrapper: inside });
+  const device = await from('203.0.113.9', '203.0.113.1', onLink.port);
+  assert.ok(swaksAccepted(device), device.stdout);
+  assert.deepEqual(readAll(onLink.spool).map((m) => m.envelope.client), ['203.0.113.9']);
+  const stranger = await from(PUBLIC, PUBLIC, onLink.port);
+  assert.match(stranger.stdout, /^<\*\*\s+554 /m, stranger.stdout);
+});
+
+test('--allow-clients with a bad range stops start-up naming the option', async (t) => {
+  const defer = cleanups(t);
+  const r = await runTool(process.execPath, [BUNDLE, '--no-daemon', '--port', '0', '--spool-dir', scratchDir(defer), '--allow-clients', '203.0.113.0/33']);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /--allow-clients: invalid prefix length in "203\.0\.113\.0\/33"/);
 });

@@ -4,41 +4,13 @@
 // read). Each sloppy dialogue must be accepted, stored as expected, and forwarded.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
-import * as path from 'node:path';
 import { cleanups, type Defer } from '../lib/cleanup';
 import { freePort, relayFor, scratchDir, tempDir, type RelayProcess } from '../lib/relay';
 import { RawSmtp } from '../lib/smtp-client';
 import { startSink, type Sink } from '../lib/sink';
 import { testPki } from '../lib/certs';
 import { readAll, splitReceived } from '../lib/spool-files';
-
-const APPLIANCE_CONF = path.resolve(__dirname, '../../image/boot/relaybox.conf');
-
-/** The appliance's configuration with the few lines that cannot run here replaced; throws if one is missing. */
-function applianceConfig(dir: string, port: number, spool: string, sinkPort: number): string {
-  const replace: Record<string, string | null> = {
-    'forward-to': `forward-to 127.0.0.1:${sinkPort}`,
-    'client-auth': `client-auth ${path.join(dir, 'relaybox.secrets')}`,
-    port: `port ${port}`,
-    'spool-dir': `spool-dir ${spool}`,
-    'log-format': null, // the test reads the JSON log lines
-  };
-  const seen = new Set<string>();
-  const lines = readFileSync(APPLIANCE_CONF, 'utf8').split('\n').flatMap((line) => {
-    const key = /^\s*([a-z0-9-]+)/.exec(line)?.[1];
-    if (!key || line.trimStart().startsWith('#') || !(key in replace)) return [line];
-    seen.add(key);
-    return replace[key] === null ? [] : [replace[key]!];
-  });
-  for (const key of Object.keys(replace)) assert.ok(seen.has(key), `${APPLIANCE_CONF} has no "${key}" line any more: update this test`);
-  writeFileSync(path.join(dir, 'relaybox.secrets'), 'client plain box@example.test box-password\n');
-  // Loopback only, in the foreground, as root (the test's own settings, not the appliance's).
-  lines.push('interface 127.0.0.1', 'no-daemon', 'user root');
-  const conf = path.join(dir, 'relaybox.conf');
-  writeFileSync(conf, lines.join('\n') + '\n');
-  return conf;
-}
+import { applianceConfig } from '../lib/appliance-conf';
 
 async function appliance(defer: Defer): Promise<{ r: RelayProcess; sink: Sink }> {
   const pki = testPki();
@@ -47,7 +19,7 @@ async function appliance(defer: Defer): Promise<{ r: RelayProcess; sink: Sink }>
   const dir = scratchDir(defer);
   const port = await freePort();
   const spool = tempDir('relaybox-spool-');
-  const conf = applianceConfig(dir, port, spool, sink.port);
+  const conf = applianceConfig(dir, { port, spool, sinkPort: sink.port, statusPort: await freePort() });
   const r = await relayFor(defer, [conf], { raw: true, port, spool });
   return { r, sink };
 }
