@@ -51,7 +51,8 @@ function delay(ms: number): Promise<void> {
   return ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve();
 }
 
-export function createServerAccess(access: AccessConfig, log: Log, tlsAvailable: boolean): ServerAccess {
+/** tlsRequired: --server-tls-required, so no AUTH before STARTTLS. */
+export function createServerAccess(access: AccessConfig, log: Log, tlsAvailable: boolean, tlsRequired = false): ServerAccess {
   const limits = new ConnectionLimits(access.maxConnections, access.maxConnectionsPerAddress);
   const throttle = new AuthThrottle({ limit: access.authFailureLimit, lockoutMs: access.authFailureLockoutMs, delayMs: access.authFailureDelayMs });
   const source = access.serverAuth;
@@ -106,6 +107,7 @@ export function createServerAccess(access: AccessConfig, log: Log, tlsAvailable:
 
     mechanisms(session, secure) {
       const withTls = tlsAvailable ? available(true) : [];
+      if (tlsRequired && !secure) return { offered: [], withTls, needsTls: true, tlsFirst: true };
       const needsTls = !secure && !access.plaintextAuthFromPublic && !isLocalAddress(session.remoteAddress);
       return { offered: needsTls ? [] : available(secure), withTls, needsTls };
     },

@@ -19,7 +19,7 @@ import type { FilterChain } from '../filters/chain';
 import type { Verdict, Verifier } from '../verifiers/verifier';
 import { installVrfy, VRFY_OPTION, type VrfyHandler } from './vrfy';
 import { installCramSha } from './sasl-cram';
-import { installPerConnectionMechanisms, installVrfyAuthGate, AUTH_GATE_OPTION, AUTH_MECHANISMS_OPTION, type AuthGate, type MechanismsFor } from './auth-advertise';
+import { installPerConnectionMechanisms, installVrfyAuthGate, AUTH_GATE_OPTION, AUTH_MECHANISMS_OPTION, TLS_FIRST, type AuthGate, type MechanismsFor } from './auth-advertise';
 import type { ServerAccess } from './server-access';
 import { activity } from '../admin/activity';
 
@@ -138,7 +138,7 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
     if (/[\0\r\n]/.test(a)) throw smtpError(553, `mailbox name not allowed: control characters in the ${what}`);
     if (tls?.required && !session.secure) {
       log.warn({ address: unmapAddress(session.remoteAddress) }, 'encryption required: this client sent MAIL FROM without STARTTLS, which --server-tls-required refuses');
-      throw smtpError(530, 'encryption required: use starttls');
+      throw smtpError(TLS_FIRST.code, TLS_FIRST.message);
     }
     if (what === 'sender') {
       const refusal = access?.mailGate(session, !!session.secure);
@@ -184,7 +184,7 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
     authMethods: [],
     allowInsecureAuth: true,
     [AUTH_MECHANISMS_OPTION]: access ? ((session, secure) => access.mechanisms(session, secure)) satisfies MechanismsFor : undefined,
-    [AUTH_GATE_OPTION]: access ? ((session, secure) => access.mailGate(session, secure)) satisfies AuthGate : undefined,
+    [AUTH_GATE_OPTION]: ((session, secure) => (tls?.required && !secure ? TLS_FIRST : access?.mailGate(session, secure) ?? null)) satisfies AuthGate,
     hidePIPELINING: !cfg.serverSmtp.pipelining,
     hideSMTPUTF8: !cfg.serverSmtp.smtputf8,
     hideSTARTTLS: !tls || tls.implicit,

@@ -6,7 +6,9 @@ import assert from 'node:assert/strict';
 import { testPki } from '../lib/certs';
 import { cleanups, type Defer } from '../lib/cleanup';
 import { type RelayProcess, relayFor, removeDir } from '../lib/relay';
-import { RawSmtp, dataBlock } from '../lib/smtp-client';
+import { writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { RawSmtp, dataBlock, swaks, swaksAccepted } from '../lib/smtp-client';
 import { readAll, splitReceived } from '../lib/spool-files';
 
 const pki = testPki();
@@ -47,3 +49,31 @@ for (const n of [2, 3]) {
     assert.deepEqual(froms, Array.from({ length: n }, (_, i) => `p${i + 1}@example.test`));
   });
 }
+
+// ---------------------------------------------------------------------------------------------
+// Item 3: --server-tls-required keeps AUTH behind TLS (E-MailRelay's documentation, Postfix's
+// smtpd_tls_auth_only): no AUTH in EHLO before STARTTLS, and AUTH before it gets 530.
+
+const b64 = (s: string) => Buffer.from(s).toString('base64');
+
+test('--server-tls-required: no AUTH offered before STARTTLS; AUTH, MAIL and VRFY get 530 5.7.0; after STARTTLS AUTH works', async (t) => {
+  const defer = cleanups(t);
+  const secrets = path.join(pki.dir, 'tls-required.auth');
+  writeFileSync(secrets, 'server plain alice alicepw\n');
+  const r = await relay(defer, ['--server-tls', '--server-tls-required', '--server-tls-certificate', pki.serverPemFile, '--server-auth', secrets]);
+  const smtp = await session(defer, r.port);
+  const ehlo = await smtp.command('EHLO plain.client.test');
+  assert.ok(ehlo.lines.some((l) => /STARTTLS/.test(l)), ehlo.text);
+  assert.ok(!ehlo.lines.some((l) => /AUTH/.test(l)), `AUTH offered before STARTTLS:\n${ehlo.text}`);
+  for (const command of [`AUTH PLAIN ${b64('\0alice\0alicepw')}`, 'AUTH LOGIN', 'AUTH CRAM-MD5', 'AUTH NONSENSE']) {
+    assert.equal((await smtp.command(command)).text, '530 5.7.0 Must issue a STARTTLS command first', command);
+  }
+  assert.equal((await smtp.command('MAIL FROM:<a@example.test>')).text, '530 5.7.0 Must issue a STARTTLS command first');
+  assert.equal((await smtp.command('VRFY alice')).code, 530);
+  assert.ok(readAll(r.spool).length === 0);
+
+  const overTls = await swaks({ port: r.port, extra: ['--tls', '--tls-verify', '--tls-ca-path', pki.caFile, '--auth', 'PLAIN', '--auth-user', 'alice', '--auth-password', 'alicepw'] });
+  assert.ok(swaksAccepted(overTls), overTls.stdout + overTls.stderr);
+  assert.match(overTls.stdout, /^<~ +250[- ]AUTH .*PLAIN/m, 'AUTH is offered after STARTTLS');
+  assert.match(overTls.stdout, /^<~ +235 /m);
+});
