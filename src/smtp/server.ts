@@ -201,6 +201,7 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
     [BARE_LF_OPTION]: bareLf,
     [IMMEDIATE_GREETING_OPTION]: true,
     disableReverseLookup: true,
+    maxCommandLength: cfg.smtpLimits.maxCommandLength,
     socketTimeout: cfg.idleTimeout * 1000,
     logger: smtpServerLogger(log) as never,
 
@@ -261,6 +262,8 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
     },
 
     onRcptTo(address: Recipient, session, cb) {
+      const limit = cfg.smtpLimits.maxRecipients;
+      if (limit && session.envelope.rcptTo.length >= limit) return cb(smtpError(452, '4.5.3 Too many recipients'));
       let recipient: string;
       try {
         recipient = checkAddress(address, session, 'recipient');

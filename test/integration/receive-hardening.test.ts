@@ -77,3 +77,58 @@ test('--server-tls-required: no AUTH offered before STARTTLS; AUTH, MAIL and VRF
   assert.match(overTls.stdout, /^<~ +250[- ]AUTH .*PLAIN/m, 'AUTH is offered after STARTTLS');
   assert.match(overTls.stdout, /^<~ +235 /m);
 });
+
+// ---------------------------------------------------------------------------------------------
+// Item 6: a recipient limit (Postfix's smtpd_recipient_limit, 1000), so the envelope is bounded;
+// and a bound on the command line, so no more than that is buffered before a line is parsed.
+
+test('the 1001st RCPT of a transaction gets 452 4.5.3 Too many recipients; the 1000 are stored', async (t) => {
+  const defer = cleanups(t);
+  const r = await relay(defer);
+  const smtp = await session(defer, r.port);
+  await smtp.command('EHLO many.client.test');
+  await smtp.command('MAIL FROM:<bulk@example.test>');
+  const rcpts = Array.from({ length: 1002 }, (_, i) => `RCPT TO:<r${i}@example.net>\r\n`).join('');
+  smtp.write(rcpts);
+  const replies = await smtp.nextReplies(1002, 20000);
+  assert.deepEqual(replies.slice(0, 1000).filter((x) => x.code !== 250).map((x) => x.text), []);
+  assert.equal(replies[1000].text, '452 4.5.3 Too many recipients');
+  assert.equal(replies[1001].text, '452 4.5.3 Too many recipients');
+  assert.equal((await smtp.command('DATA')).code, 354);
+  smtp.write(dataBlock(Buffer.from('Subject: bulk\r\n\r\nhello\r\n')));
+  assert.equal((await smtp.reply()).code, 250);
+  const [m] = readAll(r.spool);
+  assert.equal(m.envelope.toRemote.length, 1000);
+  assert.equal(m.envelope.toRemote[999], 'r999@example.net');
+});
+
+test('--max-recipients 3: the 4th RCPT gets 452; the limit is per transaction (RSET starts again)', async (t) => {
+  const defer = cleanups(t);
+  const r = await relay(defer, ['--max-recipients', '3']);
+  const smtp = await session(defer, r.port);
+  await smtp.command('EHLO few.client.test');
+  for (let round = 0; round < 2; round++) {
+    assert.equal((await smtp.command('MAIL FROM:<a@example.test>')).code, 250);
+    for (let i = 0; i < 3; i++) assert.equal((await smtp.command(`RCPT TO:<r${i}@example.net>`)).code, 250);
+    assert.equal((await smtp.command('RCPT TO:<r3@example.net>')).text, '452 4.5.3 Too many recipients');
+    assert.equal((await smtp.command('RSET')).code, 250);
+  }
+});
+
+test('a command line over --max-command-length (default 2048) gets 421 and the connection closes; 2048 bytes are read', async (t) => {
+  const defer = cleanups(t);
+  const r = await relay(defer);
+  const smtp = await session(defer, r.port);
+  await smtp.command('EHLO long.client.test');
+  const atLimit = await smtp.command('NOOP ' + 'x'.repeat(2048 - 5));
+  assert.notEqual(atLimit.code, 421, atLimit.text);
+  const over = await smtp.command('MAIL FROM:<' + 'x'.repeat(3000) + '@example.test>');
+  assert.equal(over.code, 421, over.text);
+  await smtp.waitClosed();
+
+  // a line that never ends: the relay stops buffering it at the limit
+  const endless = await session(defer, r.port);
+  endless.write('EHLO ' + 'y'.repeat(4000));
+  assert.equal((await endless.reply()).code, 421);
+  await endless.waitClosed();
+});
