@@ -164,7 +164,7 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
   };
   const bareLf: BareLfPolicy = {
     modeFor: bareLfMode,
-    idleMs: cfg.idleTimeout * 1000,
+    idleMs: 1000 * Math.min(cfg.idleTimeout, cfg.smtpLimits.commandTimeout),
     refused(session, after) {
       log.warn({ address: unmapAddress(session.remoteAddress), after },
         'DATA ended with a bare LF ("\\n.\\n"), which only CRLF.CRLF may do for this client: nothing was stored and the client was disconnected; fix the device, or name its address in --bare-lf-clients');
@@ -202,7 +202,6 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
     [IMMEDIATE_GREETING_OPTION]: true,
     disableReverseLookup: true,
     maxCommandLength: cfg.smtpLimits.maxCommandLength,
-    socketTimeout: cfg.idleTimeout * 1000,
     logger: smtpServerLogger(log) as never,
 
     onSecure(socket, session, cb) {
@@ -298,7 +297,17 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
     },
   };
   if (policy.verifier) options[VRFY_OPTION] = vrfy;
+  // smtp-server reads socketTimeout each time it arms a socket's timeout: the shorter of
+  // --command-timeout and --idle-timeout, cut to --stress-timeout while the relay is busy.
+  const limits = cfg.smtpLimits;
+  const timeoutMs = () => 1000 * Math.min(cfg.idleTimeout, limits.commandTimeout, access?.busy() ? limits.stressTimeout : Infinity);
+  Object.defineProperty(options, 'socketTimeout', { get: timeoutMs, enumerable: true });
   const server = new SMTPServer(options);
+  // Connections already open get the new timeout at once, counted from now.
+  access?.onBusyChange(() => {
+    const connections = (server as unknown as { connections: Set<{ _armTimeout?: () => void; _closing?: boolean }> }).connections;
+    for (const c of connections) if (!c._closing) c._armTimeout?.();
+  });
 
   async function verify(recipient: string, session: SMTPServerSession, from: string): Promise<Verdict> {
     const v = await policy.verifier!.verify({

@@ -132,3 +132,66 @@ test('a command line over --max-command-length (default 2048) gets 421 and the c
   assert.equal((await endless.reply()).code, 421);
   await endless.waitClosed();
 });
+
+// ---------------------------------------------------------------------------------------------
+// Item 7: connection slots cannot be held. A client that sends nothing is dropped after
+// --command-timeout (300 s, Postfix's smtpd_timeout), before its first command too; from 3/4 of
+// --max-connections open the relay is busy and every connection's timeout is cut to
+// --stress-timeout (10 s, Postfix's stress mode).
+
+/** Open n connections that read the greeting and then say nothing. */
+async function idleConnections(defer: Defer, port: number, n: number): Promise<RawSmtp[]> {
+  const out: RawSmtp[] = [];
+  for (let i = 0; i < n; i++) out.push(await session(defer, port, `127.0.0.${2 + i}`));
+  return out;
+}
+
+test('busy (3/4 of --max-connections open): idle connections that never sent EHLO are dropped after 10 s, and a real client is served', async (t) => {
+  const defer = cleanups(t);
+  const r = await relay(defer, ['--max-connections', '8']);
+  const idle = await idleConnections(defer, r.port, 8);
+  const refused = await RawSmtp.open(r.port);
+  defer(() => refused.smtp.destroy());
+  assert.equal(refused.greeting.code, 421, 'all slots are taken');
+  const started = Date.now();
+  for (const c of idle) {
+    await c.waitClosed(15000);
+    assert.match(c.replies.at(-1)!.text, /^421 /);
+  }
+  assert.ok(Date.now() - started < 14000, `dropped after ${Date.now() - started} ms`);
+  assert.ok(r.logs.some((l) => l.level === 40 && /^busy:/.test(l.msg)), 'a warning says the relay is busy');
+  const smtp = await session(defer, r.port);
+  await smtp.command('EHLO real.client.test');
+  assert.equal((await smtp.command('MAIL FROM:<real@example.test>')).code, 250);
+  assert.equal((await smtp.command('RCPT TO:<ops@example.net>')).code, 250);
+  assert.equal((await smtp.command('DATA')).code, 354);
+  smtp.write(dataBlock(Buffer.from('Subject: served\r\n\r\nhello\r\n')));
+  assert.equal((await smtp.reply()).code, 250);
+});
+
+test('--stress-timeout applies only from 3/4 of --max-connections, and to connections already open', async (t) => {
+  const defer = cleanups(t);
+  const r = await relay(defer, ['--max-connections', '8', '--stress-timeout', '1']);
+  const first = await idleConnections(defer, r.port, 5);
+  // below 3/4 (6 of 8) the 300 s timeout holds: after three stress timeouts all still answer
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+  for (const c of first) assert.equal((await c.command('NOOP')).code, 250);
+  await session(defer, r.port, '127.0.0.50');
+  await r.waitForLog((l) => /^busy:/.test(l.msg));
+  for (const c of first) await c.waitClosed(5000);
+  await r.waitForLog((l) => /^no longer busy/.test(l.msg));
+});
+
+test('--command-timeout: a client that sends nothing after the greeting is dropped; --idle-timeout stays the upper bound', async (t) => {
+  const defer = cleanups(t);
+  const r = await relay(defer, ['--command-timeout', '2']);
+  const smtp = await session(defer, r.port);
+  const started = Date.now();
+  await smtp.waitClosed(8000);
+  assert.match(smtp.replies.at(-1)!.text, /^421 /);
+  assert.ok(Date.now() - started >= 1500, 'not before the timeout');
+
+  const r2 = await relay(defer, ['--command-timeout', '600', '--idle-timeout', '1']);
+  const s2 = await session(defer, r2.port);
+  await s2.waitClosed(6000);
+});
