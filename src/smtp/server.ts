@@ -13,6 +13,7 @@ import { installBareLfPolicy, BARE_LF_OPTION, type BareLfPolicy } from './bare-l
 import { installAddressParsing, LENIENT_OPTION, STRICT_REFUSAL_OPTION, type StrictRefusal } from './lenient';
 import { rangeContains } from '../auth/address-range';
 import { receivedHeader } from './received';
+import { flushBareCr, newBareCrScan, replaceBareCr } from './bare-cr';
 import { installImmediateGreeting, IMMEDIATE_GREETING_OPTION } from './greeting';
 import { legacyTlsCiphers, readCaFiles } from '../tls-files';
 import type { FilterChain } from '../filters/chain';
@@ -356,10 +357,17 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
           date: new Date(),
         })));
       }
+      const mailArgs = ((session.envelope.mailFrom && session.envelope.mailFrom.args) || {}) as Record<string, unknown>;
+      const bareCr = contentType(mailArgs.BODY) === 'binarymime' ? null : newBareCrScan();
       try {
         for await (const chunk of stream) {
           if (stream.sizeExceeded) continue; // keep draining; nothing more goes to disk
-          await msg.write(chunk as Buffer);
+          const data = bareCr ? replaceBareCr(bareCr, chunk as Buffer) : (chunk as Buffer);
+          if (data.length) await msg.write(data);
+        }
+        if (bareCr && !stream.sizeExceeded) {
+          const rest = flushBareCr(bareCr);
+          if (rest.length) await msg.write(rest);
         }
       } catch (e) {
         throw (e as NodeJS.ErrnoException).syscall ? e : new ClientGone((e as Error).message);

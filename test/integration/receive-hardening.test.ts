@@ -5,10 +5,11 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { testPki } from '../lib/certs';
 import { cleanups, type Defer } from '../lib/cleanup';
-import { type RelayProcess, relayFor, removeDir } from '../lib/relay';
+import { type RelayProcess, freePort, relayFor, removeDir } from '../lib/relay';
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { RawSmtp, dataBlock, swaks, swaksAccepted } from '../lib/smtp-client';
+import { RawSmtp, dataBlock, runTool, swaks, swaksAccepted } from '../lib/smtp-client';
+import { startSink } from '../lib/sink';
 import { readAll, splitReceived } from '../lib/spool-files';
 
 const pki = testPki();
@@ -194,4 +195,44 @@ test('--command-timeout: a client that sends nothing after the greeting is dropp
   const r2 = await relay(defer, ['--command-timeout', '600', '--idle-timeout', '1']);
   const s2 = await session(defer, r2.port);
   await s2.waitClosed(6000);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Item 12: a bare CR is normalised once, at receipt (src/smtp/bare-cr.ts): as in Postfix only LF
+// ends a line, and the CR becomes a space, so filters (the spool file), POP RETR and the upstream
+// all see the same lines. "\r.\r\n" never ends DATA (receive-smuggling.test.ts).
+
+test('bare CR becomes a space at receipt: the spool file, POP RETR and the upstream get the same lines', async (t) => {
+  const defer = cleanups(t);
+  const sink = await startSink();
+  defer(() => sink.close());
+  const secrets = path.join(pki.dir, 'bare-cr.auth');
+  writeFileSync(secrets, 'server plain alice alicepw\n');
+  const pop = await freePort();
+  const r = await relay(defer, ['--pop', '--pop-port', String(pop), '--pop-auth', secrets, '--pop-no-delete',
+    '--forward-to', `127.0.0.1:${sink.port}`, '--forward-on-disconnect']);
+  const smtp = await session(defer, r.port);
+  await smtp.command('EHLO cr.client.test');
+  await smtp.command('MAIL FROM:<cr@example.test>');
+  await smtp.command('RCPT TO:<ops@example.net>');
+  assert.equal((await smtp.command('DATA')).code, 354);
+  // the data as sent (already dot-stuffed): a header with a CR in it, a line ending "\r.\r\n", a CR
+  // before CRLF, and a CR split from its successor by the write boundary below
+  smtp.write('Subject: x\rX-Injected: yes\r\n\r\nbody\r.\r\nmore\rtext\r\r\nsplit\r');
+  smtp.write('here\r\n.\r\n');
+  assert.equal((await smtp.reply()).code, 250, 'one message: "\\r.\\r\\n" did not end it');
+  const expected = 'Subject: x X-Injected: yes\r\n\r\nbody .\r\nmore text \r\nsplit here\r\n';
+  const [m] = readAll(r.spool);
+  const stored = splitReceived(m.content)!.rest.toString('latin1');
+  assert.equal(stored, expected, 'stored with the bare CRs made spaces');
+
+  const retr = await runTool('curl', ['-sS', '--max-time', '15', `pop3://127.0.0.1:${pop}/1`, '-u', 'alice:alicepw']);
+  assert.equal(retr.code, 0, retr.stderr);
+  assert.ok(retr.stdout.endsWith(expected), `POP RETR: ${JSON.stringify(retr.stdout.slice(-120))}`);
+
+  await smtp.command('QUIT');
+  await sink.waitFor(1, 15000);
+  const upstream = sink.messages[0].data.toString('latin1');
+  assert.ok(upstream.endsWith(expected), `upstream: ${JSON.stringify(upstream.slice(-120))}`);
+  assert.doesNotMatch(upstream, /^X-Injected:/m, 'no header line appears upstream that the filters did not see');
 });
