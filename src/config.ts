@@ -27,6 +27,17 @@ export interface KeyAndCert {
   files: string[];
 }
 
+export interface SmtpLimits {
+  /** --max-recipients; 0: no limit. */
+  maxRecipients: number;
+  /** --max-command-length, in bytes. */
+  maxCommandLength: number;
+  /** --command-timeout, in seconds. */
+  commandTimeout: number;
+  /** --stress-timeout, in seconds. */
+  stressTimeout: number;
+}
+
 export interface RelayConfig {
   spoolDir: string;
   smtp: boolean;
@@ -40,6 +51,8 @@ export interface RelayConfig {
   size: number;
   anonymous: Set<AnonymousScope>;
   idleTimeout: number;
+  /** Limits on the SMTP listener (README "Limits"); relaybox extensions. */
+  smtpLimits: SmtpLimits;
   serverSmtp: { pipelining: boolean; smtputf8: boolean; smtputf8strict: boolean; strictparsing: boolean; alabels: boolean };
   /** --bare-lf-clients: more clients (besides local, private and trusted ones) whose bare LF ends a line. */
   bareLfClients: AddressRange[];
@@ -387,6 +400,12 @@ export function buildConfig(rawValues: OptionValue[], baseDir = process.cwd()): 
     size,
     anonymous,
     idleTimeout: seconds(opts, 'idle-timeout', 1800, false),
+    smtpLimits: {
+      maxRecipients: integer(opts, 'max-recipients', 1000, 0, 1_000_000),
+      maxCommandLength: integer(opts, 'max-command-length', 2048, 512, 65536),
+      commandTimeout: seconds(opts, 'command-timeout', 300, false),
+      stressTimeout: seconds(opts, 'stress-timeout', 10, false),
+    },
     serverSmtp: server.switches,
     bareLfClients: addressRanges(opts, 'bare-lf-clients'),
     serverTls,

@@ -180,7 +180,7 @@ async function start(values: OptionValue[]): Promise<void> {
   if (cfg.smtp) {
     let access: ServerAccess;
     try {
-      access = createServerAccess(cfg.access, log, !!cfg.serverTls);
+      access = createServerAccess(cfg.access, log, !!cfg.serverTls, !!cfg.serverTls?.required);
     } catch (e) {
       log.error({ err: (e as Error).message }, 'cannot set up smtp authentication');
       log.flush();

@@ -5,7 +5,8 @@
 // (once, for the process) to run with the connection's own list; both handlers read the list
 // synchronously, so it is put in place just for the call. AUTH with a mechanism not on the list gets
 // E-MailRelay's 504 (": use starttls" when TLS would offer it), or 538 when the connection is refused
-// AUTH until it uses TLS.
+// AUTH until it uses TLS. With --server-tls-required, AUTH before STARTTLS is not offered and gets 530,
+// whatever the mechanism (Postfix's smtpd_tls_auth_only).
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 
 export const AUTH_MECHANISMS_OPTION = 'relayboxAuthMechanisms';
@@ -17,7 +18,12 @@ export interface ConnectionMechanisms {
   withTls: string[];
   /** AUTH is refused on this connection until it uses TLS (public peer, no TLS yet). */
   needsTls: boolean;
+  /** --server-tls-required and no TLS yet: any AUTH gets 530 (nothing is offered). */
+  tlsFirst?: boolean;
 }
+
+/** The reply to AUTH, MAIL and VRFY before STARTTLS when --server-tls-required is given (Postfix's text). */
+export const TLS_FIRST = { code: 530, message: '5.7.0 Must issue a STARTTLS command first' };
 
 export type MechanismsFor = (session: { id: string; remoteAddress: string; user?: unknown }, secure: boolean) => ConnectionMechanisms;
 
@@ -61,6 +67,10 @@ export function installPerConnectionMechanisms(): void {
     if (!mechanismsFor || this.session.user) return auth.call(this, command, callback);
     const method = (command.toString().trim().split(/\s+/)[1] ?? '').toUpperCase();
     const m = mechanismsFor(this.session, this.secure);
+    if (m.tlsFirst) {
+      this.send(TLS_FIRST.code, TLS_FIRST.message);
+      return callback();
+    }
     if (!m.offered.includes(method)) {
       if (m.needsTls) this.send(538, 'encryption required for requested authentication mechanism: use starttls');
       else if (!this.secure && m.withTls.includes(method)) this.send(504, 'unsupported authentication mechanism: use starttls');

@@ -1,5 +1,6 @@
 // Connection limits: at most `perAddress` open SMTP connections from one client address and at most
 // `total` altogether (0: no limit). Each accepted connection is counted once and released once.
+// From 3/4 of `total` open the relay is busy (Postfix's stress mode): timeouts are cut then.
 export class ConnectionLimits {
   private readonly byAddress = new Map<string, number>();
   private readonly counted = new Set<string>();
@@ -25,5 +26,12 @@ export class ConnectionLimits {
 
   open(): number {
     return this.counted.size;
+  }
+
+  /** The share of `total` from which the relay counts as busy. */
+  static readonly BUSY_SHARE = 3 / 4;
+
+  busy(): boolean {
+    return this.total > 0 && this.counted.size >= Math.ceil(this.total * ConnectionLimits.BUSY_SHARE);
   }
 }

@@ -45,13 +45,18 @@ export interface ServerAccess {
   mailGate(session: Session, secure: boolean): Refusal | null;
   /** The envelope's Authentication field: the SASL id, else the trust keyword. */
   authenticationField(session: Session): string;
+  /** 3/4 of --max-connections are open: timeouts are cut to --stress-timeout (Postfix's stress mode). */
+  busy(): boolean;
+  /** Called when the relay becomes busy, or stops being busy. */
+  onBusyChange(listener: (busy: boolean) => void): void;
 }
 
 function delay(ms: number): Promise<void> {
   return ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve();
 }
 
-export function createServerAccess(access: AccessConfig, log: Log, tlsAvailable: boolean): ServerAccess {
+/** tlsRequired: --server-tls-required, so no AUTH before STARTTLS. */
+export function createServerAccess(access: AccessConfig, log: Log, tlsAvailable: boolean, tlsRequired = false): ServerAccess {
   const limits = new ConnectionLimits(access.maxConnections, access.maxConnectionsPerAddress);
   const throttle = new AuthThrottle({ limit: access.authFailureLimit, lockoutMs: access.authFailureLockoutMs, delayMs: access.authFailureDelayMs });
   const source = access.serverAuth;
@@ -75,6 +80,17 @@ export function createServerAccess(access: AccessConfig, log: Log, tlsAvailable:
     return [];
   };
 
+  const busyListeners: ((busy: boolean) => void)[] = [];
+  let wasBusy = false;
+  const checkBusy = () => {
+    const busy = limits.busy();
+    if (busy === wasBusy) return;
+    wasBusy = busy;
+    if (busy) log.warn({ open: limits.open(), max: access.maxConnections }, 'busy: most connection slots are taken, SMTP timeouts are cut to --stress-timeout');
+    else log.info({ open: limits.open(), max: access.maxConnections }, 'no longer busy: SMTP timeouts are back to --command-timeout');
+    for (const l of busyListeners) l(busy);
+  };
+
   const trustKeyword = (address: string): string | undefined => (secrets ? findTrust(secrets.current(), address)?.keyword : undefined);
 
   return {
@@ -87,6 +103,7 @@ export function createServerAccess(access: AccessConfig, log: Log, tlsAvailable:
         log.warn({ address, open: limits.open() }, `connection refused: ${over}`);
         return { code: 421, message: `${over}: try again later` };
       }
+      checkBusy();
       if (access.dnsbl && !isLocalAddress(address) && !activity.dnsblSuspended()) {
         const verdict = await checkDnsbl(access.dnsbl, address);
         if (verdict.listedBy.length || verdict.timedOut) {
@@ -94,6 +111,7 @@ export function createServerAccess(access: AccessConfig, log: Log, tlsAvailable:
         }
         if (verdict.refuse) {
           limits.release(session.id, address);
+          checkBusy();
           return { code: 554, message: 'access denied' };
         }
       }
@@ -102,10 +120,18 @@ export function createServerAccess(access: AccessConfig, log: Log, tlsAvailable:
 
     disconnect(session) {
       limits.release(session.id, unmapAddress(session.remoteAddress));
+      checkBusy();
+    },
+
+    busy: () => limits.busy(),
+
+    onBusyChange(listener) {
+      busyListeners.push(listener);
     },
 
     mechanisms(session, secure) {
       const withTls = tlsAvailable ? available(true) : [];
+      if (tlsRequired && !secure) return { offered: [], withTls, needsTls: true, tlsFirst: true };
       const needsTls = !secure && !access.plaintextAuthFromPublic && !isLocalAddress(session.remoteAddress);
       return { offered: needsTls ? [] : available(secure), withTls, needsTls };
     },

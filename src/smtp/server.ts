@@ -13,13 +13,14 @@ import { installBareLfPolicy, BARE_LF_OPTION, type BareLfPolicy } from './bare-l
 import { installAddressParsing, LENIENT_OPTION, STRICT_REFUSAL_OPTION, type StrictRefusal } from './lenient';
 import { rangeContains } from '../auth/address-range';
 import { receivedHeader } from './received';
+import { flushBareCr, newBareCrScan, replaceBareCr } from './bare-cr';
 import { installImmediateGreeting, IMMEDIATE_GREETING_OPTION } from './greeting';
 import { legacyTlsCiphers, readCaFiles } from '../tls-files';
 import type { FilterChain } from '../filters/chain';
 import type { Verdict, Verifier } from '../verifiers/verifier';
 import { installVrfy, VRFY_OPTION, type VrfyHandler } from './vrfy';
 import { installCramSha } from './sasl-cram';
-import { installPerConnectionMechanisms, installVrfyAuthGate, AUTH_GATE_OPTION, AUTH_MECHANISMS_OPTION, type AuthGate, type MechanismsFor } from './auth-advertise';
+import { installPerConnectionMechanisms, installVrfyAuthGate, AUTH_GATE_OPTION, AUTH_MECHANISMS_OPTION, TLS_FIRST, type AuthGate, type MechanismsFor } from './auth-advertise';
 import type { ServerAccess } from './server-access';
 import { activity } from '../admin/activity';
 
@@ -138,7 +139,7 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
     if (/[\0\r\n]/.test(a)) throw smtpError(553, `mailbox name not allowed: control characters in the ${what}`);
     if (tls?.required && !session.secure) {
       log.warn({ address: unmapAddress(session.remoteAddress) }, 'encryption required: this client sent MAIL FROM without STARTTLS, which --server-tls-required refuses');
-      throw smtpError(530, 'encryption required: use starttls');
+      throw smtpError(TLS_FIRST.code, TLS_FIRST.message);
     }
     if (what === 'sender') {
       const refusal = access?.mailGate(session, !!session.secure);
@@ -164,7 +165,7 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
   };
   const bareLf: BareLfPolicy = {
     modeFor: bareLfMode,
-    idleMs: cfg.idleTimeout * 1000,
+    idleMs: 1000 * Math.min(cfg.idleTimeout, cfg.smtpLimits.commandTimeout),
     refused(session, after) {
       log.warn({ address: unmapAddress(session.remoteAddress), after },
         'DATA ended with a bare LF ("\\n.\\n"), which only CRLF.CRLF may do for this client: nothing was stored and the client was disconnected; fix the device, or name its address in --bare-lf-clients');
@@ -184,7 +185,7 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
     authMethods: [],
     allowInsecureAuth: true,
     [AUTH_MECHANISMS_OPTION]: access ? ((session, secure) => access.mechanisms(session, secure)) satisfies MechanismsFor : undefined,
-    [AUTH_GATE_OPTION]: access ? ((session, secure) => access.mailGate(session, secure)) satisfies AuthGate : undefined,
+    [AUTH_GATE_OPTION]: ((session, secure) => (tls?.required && !secure ? TLS_FIRST : access?.mailGate(session, secure) ?? null)) satisfies AuthGate,
     hidePIPELINING: !cfg.serverSmtp.pipelining,
     hideSMTPUTF8: !cfg.serverSmtp.smtputf8,
     hideSTARTTLS: !tls || tls.implicit,
@@ -201,7 +202,7 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
     [BARE_LF_OPTION]: bareLf,
     [IMMEDIATE_GREETING_OPTION]: true,
     disableReverseLookup: true,
-    socketTimeout: cfg.idleTimeout * 1000,
+    maxCommandLength: cfg.smtpLimits.maxCommandLength,
     logger: smtpServerLogger(log) as never,
 
     onSecure(socket, session, cb) {
@@ -261,6 +262,8 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
     },
 
     onRcptTo(address: Recipient, session, cb) {
+      const limit = cfg.smtpLimits.maxRecipients;
+      if (limit && session.envelope.rcptTo.length >= limit) return cb(smtpError(452, '4.5.3 Too many recipients'));
       let recipient: string;
       try {
         recipient = checkAddress(address, session, 'recipient');
@@ -295,7 +298,17 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
     },
   };
   if (policy.verifier) options[VRFY_OPTION] = vrfy;
+  // smtp-server reads socketTimeout each time it arms a socket's timeout: the shorter of
+  // --command-timeout and --idle-timeout, cut to --stress-timeout while the relay is busy.
+  const limits = cfg.smtpLimits;
+  const timeoutMs = () => 1000 * Math.min(cfg.idleTimeout, limits.commandTimeout, access?.busy() ? limits.stressTimeout : Infinity);
+  Object.defineProperty(options, 'socketTimeout', { get: timeoutMs, enumerable: true });
   const server = new SMTPServer(options);
+  // Connections already open get the new timeout at once, counted from now.
+  access?.onBusyChange(() => {
+    const connections = (server as unknown as { connections: Set<{ _armTimeout?: () => void; _closing?: boolean }> }).connections;
+    for (const c of connections) if (!c._closing) c._armTimeout?.();
+  });
 
   async function verify(recipient: string, session: SMTPServerSession, from: string): Promise<Verdict> {
     const v = await policy.verifier!.verify({
@@ -344,10 +357,17 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
           date: new Date(),
         })));
       }
+      const mailArgs = ((session.envelope.mailFrom && session.envelope.mailFrom.args) || {}) as Record<string, unknown>;
+      const bareCr = contentType(mailArgs.BODY) === 'binarymime' ? null : newBareCrScan();
       try {
         for await (const chunk of stream) {
           if (stream.sizeExceeded) continue; // keep draining; nothing more goes to disk
-          await msg.write(chunk as Buffer);
+          const data = bareCr ? replaceBareCr(bareCr, chunk as Buffer) : (chunk as Buffer);
+          if (data.length) await msg.write(data);
+        }
+        if (bareCr && !stream.sizeExceeded) {
+          const rest = flushBareCr(bareCr);
+          if (rest.length) await msg.write(rest);
         }
       } catch (e) {
         throw (e as NodeJS.ErrnoException).syscall ? e : new ClientGone((e as Error).message);

@@ -211,7 +211,7 @@ for (const [name, ending] of [['\\n.\\n', '\n.\n'], ['\\r\\n.\\n', '\r\n.\n'], [
   });
 }
 
-test('a loopback client\'s bare-LF lines are dot-unstuffed per line, and a bare CR is kept', async (t) => {
+test('a loopback client\'s bare-LF lines are dot-unstuffed per line, and a bare CR becomes a space (bare-cr.ts)', async (t) => {
   const defer = cleanups(t);
   const r = await relay(defer);
   const smtp = await session(defer, r.port);
@@ -219,7 +219,7 @@ test('a loopback client\'s bare-LF lines are dot-unstuffed per line, and a bare 
   const reply = await rawData(smtp, 'Subject: dots\n\n..one dot\n...two dots\r\n..\nbare\rCR\n.\n');
   assert.equal(reply.code, 250, reply.text);
   const [m] = readAll(r.spool);
-  assert.equal(splitReceived(m.content)!.rest.toString('latin1'), 'Subject: dots\r\n\r\n.one dot\r\n..two dots\r\n.\r\nbare\rCR\r\n');
+  assert.equal(splitReceived(m.content)!.rest.toString('latin1'), 'Subject: dots\r\n\r\n.one dot\r\n..two dots\r\n.\r\nbare CR\r\n');
 });
 
 test('--bare-lf-clients with a malformed range stops start-up with a message naming the option', async (t) => {

@@ -104,6 +104,7 @@ const PLANNED: ReadonlyArray<readonly [string, OptionGroup, number | undefined]>
 const EXTENSIONS = [
   'retry-delay', 'retry-max-delay', 'retry-max-age', 'no-retry',
   'auth-failure-limit', 'auth-failure-lockout', 'auth-failure-delay', 'max-connections', 'max-connections-per-address',
+  'max-recipients', 'max-command-length', 'command-timeout', 'stress-timeout',
   'plaintext-auth-from-public', 'allow-clients', 'bare-lf-clients', 'pam-concurrency',
   'forward-connections', 'forward-from-mailbox', 'oauth-authority',
   'admin-password-file', 'status-port', 'alert-to', 'alert-from', 'alert-interval', 'alert-disk-percent', 'alert-upstream-seconds', 'alert-expiry-days',
