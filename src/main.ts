@@ -35,6 +35,7 @@ import { parseForwardTarget, type ForwardTarget } from './forward/target';
 import { closePolicy, createPolicy, type Policy } from './policy';
 import type { Route } from './forward/runner';
 import { startObservers } from './admin/start';
+import { AuthThrottle } from './auth/throttle';
 
 declare const RELAYBOX_VERSION: string;
 export const VERSION = typeof RELAYBOX_VERSION === 'string' ? RELAYBOX_VERSION : '0.0.0-dev';
@@ -176,11 +177,13 @@ async function start(values: OptionValue[]): Promise<void> {
     return { ok: false, code: Number(last?.code) || undefined, text: last?.reason ?? 'forwarding failed' };
   };
 
+  // One count of failed passwords per client address for SMTP AUTH, POP and the admin password.
+  const authThrottle = new AuthThrottle({ limit: cfg.access.authFailureLimit, lockoutMs: cfg.access.authFailureLockoutMs, delayMs: cfg.access.authFailureDelayMs });
   const servers: SMTPServer[] = [];
   if (cfg.smtp) {
     let access: ServerAccess;
     try {
-      access = createServerAccess(cfg.access, log, !!cfg.serverTls, !!cfg.serverTls?.required);
+      access = createServerAccess(cfg.access, log, !!cfg.serverTls, authThrottle, !!cfg.serverTls?.required);
     } catch (e) {
       log.error({ err: (e as Error).message }, 'cannot set up smtp authentication');
       log.flush();
@@ -205,12 +208,12 @@ async function start(values: OptionValue[]): Promise<void> {
     }
   }
 
-  const stopObservers = await startObservers({ cfg, spool, log, runner, terminate: () => void shutdown('admin terminate') }).catch((e: Error) => {
+  const stopObservers = await startObservers({ cfg, spool, log, runner, authThrottle, terminate: () => void shutdown('admin terminate') }).catch((e: Error) => {
     log.error({ err: e.message }, 'cannot start the admin interface or status page');
     log.flush();
     return fail(e.message, e instanceof UsageError ? 2 : 1);
   });
-  const popServers = cfg.pop ? await startPop(cfg, cfg.pop, log, listenAddresses(cfg, 'pop')) : [];
+  const popServers = cfg.pop ? await startPop(cfg, cfg.pop, log, listenAddresses(cfg, 'pop'), authThrottle) : [];
 
   if (cfg.pidFile) writePidFile(cfg.pidFile);
   if (runAs) {

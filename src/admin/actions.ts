@@ -5,6 +5,7 @@ import type { Log } from '../log';
 import type { Spool } from '../spool/store';
 import type { RunSummary } from '../forward/runner';
 import { activity } from './activity';
+import { pause, type AuthThrottle } from '../auth/throttle';
 import { unfail, unfailAll, type Unfailed } from './queue';
 
 export interface RelayControl {
@@ -22,25 +23,33 @@ export interface RelayControl {
   adminTerminate: boolean;
   /** --dnsbl is configured (admin "dnsbl stop|start" can suspend it). */
   dnsbl: boolean;
+  /** Failed passwords per client address, shared with SMTP AUTH and POP. */
+  authThrottle: AuthThrottle;
 }
-
-/** Wrong passwords (both front ends) within the last minute; past the limit every attempt is refused. */
-const wrongPasswords: number[] = [];
-const WRONG_LIMIT = 10;
-const WRONG_WINDOW_MS = 60_000;
 
 export type PasswordCheck = 'ok' | 'wrong' | 'locked';
 
-/** Constant-time password check, refusing everything for a minute after 10 wrong passwords. */
-export function checkPassword(control: RelayControl, given: string, now = Date.now()): PasswordCheck {
+/**
+ * Constant-time check of the admin password given from `address` (both front ends). An address with
+ * too many failed passwords or logins (--auth-failure-limit, counted with SMTP AUTH and POP) is
+ * refused unchecked; other addresses are not. A wrong password is answered after the throttle's delay.
+ */
+export async function checkPassword(control: RelayControl, given: string, address: string): Promise<PasswordCheck> {
   if (control.adminPassword === null) return 'wrong';
-  while (wrongPasswords.length && wrongPasswords[0]! < now - WRONG_WINDOW_MS) wrongPasswords.shift();
-  if (wrongPasswords.length >= WRONG_LIMIT) return 'locked';
+  if (control.authThrottle.refusedFor(address) > 0) return 'locked';
   const a = createHash('sha256').update(given).digest();
   const b = createHash('sha256').update(control.adminPassword).digest();
-  if (timingSafeEqual(a, b)) return 'ok';
-  wrongPasswords.push(now);
+  if (timingSafeEqual(a, b)) {
+    control.authThrottle.succeeded(address);
+    return 'ok';
+  }
+  await pause(control.authThrottle.failed(address).delayMs);
   return 'wrong';
+}
+
+/** Whole seconds until `address` may give a password again. */
+export function lockedForSeconds(control: RelayControl, address: string): number {
+  return Math.ceil(control.authThrottle.refusedFor(address) / 1000);
 }
 
 function logUnfailed(control: RelayControl, id: string, old: Unfailed, by: string): void {

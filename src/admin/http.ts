@@ -42,7 +42,7 @@ function readForm(req: http.IncomingMessage): Promise<URLSearchParams | null> {
 const ERRORS: Record<string, string> = {
   'actions-off': 'Actions are off: start relaybox with --admin-password-file.',
   'wrong-password': 'Wrong admin password: nothing was retried.',
-  'locked': 'Too many wrong passwords: try again in a minute.',
+  'locked': 'Too many failed passwords from your address: try again later.',
   'no-such-message': 'There is no such failed message (already retried or deleted?).',
 };
 const ID = /^[A-Za-z0-9._-]{1,200}$/;
@@ -87,9 +87,9 @@ export function createStatusServer(control: RelayControl, opts: { admission: Cli
     if (!form) return send(res, 413, 'text/plain; charset=utf-8', 'form too large\n');
     const id = form.get('id') ?? '';
     if (control.adminPassword === null) return redirect(res, { error: 'actions-off' });
-    const check = checkPassword(control, form.get('password') ?? '');
+    const check = await checkPassword(control, form.get('password') ?? '', address);
     if (check !== 'ok') {
-      log.warn({ address, id }, check === 'locked' ? 'status page: admin password refused (too many wrong passwords in the last minute)' : 'status page: wrong admin password');
+      log.warn({ address, id }, check === 'locked' ? 'status page: admin password refused (too many failed passwords from this address)' : 'status page: wrong admin password');
       return redirect(res, { error: check === 'locked' ? 'locked' : 'wrong-password' });
     }
     if (!ID.test(id) || !(await retryFailed(control, id, `status page (${address})`))) return redirect(res, { error: 'no-such-message' });

@@ -6,7 +6,7 @@
 import * as net from 'node:net';
 import { admitsClient, NOT_ADMITTED, unmapAddress, type ClientAdmission } from '../smtp/access';
 import { activity, type MessageStep, type StepFields } from './activity';
-import { checkPassword, retryAllFailed, type RelayControl } from './actions';
+import { checkPassword, lockedForSeconds, retryAllFailed, type RelayControl } from './actions';
 import { queueSnapshot } from './queue';
 import { readHealth } from '../health/health';
 
@@ -147,13 +147,14 @@ class AdminSession {
     }
     if (cmd === 'help') return this.reply([commands(c)]);
     if (cmd === 'password' && c.adminPassword !== null) {
-      const check = checkPassword(c, line.trim().slice('password'.length).trim());
+      const address = unmapAddress(this.socket.remoteAddress ?? '');
+      const check = await checkPassword(c, line.trim().slice('password'.length).trim(), address);
       if (check === 'ok') {
         this.authenticated = true;
         return this.reply(['OK']);
       }
-      c.log.warn({ address: unmapAddress(this.socket.remoteAddress ?? '') }, check === 'locked' ? 'admin password refused: too many wrong passwords in the last minute' : 'admin client gave a wrong password');
-      return this.unrecognised(check === 'locked' ? 'error: too many wrong passwords: try again in a minute' : 'error: wrong password');
+      c.log.warn({ address }, check === 'locked' ? 'admin password refused: too many failed passwords from this address' : 'admin client gave a wrong password');
+      return this.unrecognised(check === 'locked' ? `error: too many failed passwords from your address: try again in ${lockedForSeconds(c, address)} s` : 'error: wrong password');
     }
     if (!this.authenticated) return this.unrecognised('error: password required: send "password <password>" first');
     switch (cmd) {

@@ -3,6 +3,7 @@
 import type { Server } from 'node:net';
 import type { RelayConfig } from '../config';
 import type { Log } from '../log';
+import type { AuthThrottle } from '../auth/throttle';
 import type { Spool } from '../spool/store';
 import type { QueueRunner } from '../forward/runner';
 import { UsageError } from '../options/parse';
@@ -17,6 +18,8 @@ export interface ObserveParts {
   spool: Spool;
   log: Log;
   runner: QueueRunner | null;
+  /** The failed-password counts SMTP AUTH and POP use too. */
+  authThrottle: AuthThrottle;
   terminate(): void;
 }
 
@@ -45,6 +48,7 @@ export async function startObservers(parts: ObserveParts): Promise<() => Promise
     adminPassword: o.adminPassword,
     adminTerminate: o.adminTerminate,
     dnsbl: !!cfg.access.dnsbl,
+    authThrottle: parts.authThrottle,
   };
   const servers: Server[] = [];
   const sockets = new Set<import('node:net').Socket>();

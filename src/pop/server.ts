@@ -1,16 +1,18 @@
 // The POP3 listener (--pop): a plain node:net server, --remote-clients access as for SMTP, STLS with
-// the --server-tls certificate, accounts from --pop-auth (accounts.ts).
+// the --server-tls certificate, accounts from --pop-auth (accounts.ts), failed logins counted in the
+// throttle SMTP AUTH and the admin password share (src/auth/throttle.ts).
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { RelayConfig } from '../config';
 import type { Log } from '../log';
+import type { AuthThrottle } from '../auth/throttle';
 import { admitsClient, NOT_ADMITTED, unmapAddress } from '../smtp/access';
 import { legacyTlsCiphers } from '../tls-files';
 import type { PopAccounts } from './accounts';
 import type { PopConfig } from './config';
 import { PopSession, type PopContext } from './session';
 
-export function createPopServer(cfg: RelayConfig, pop: PopConfig, accounts: PopAccounts, log: Log): net.Server {
+export function createPopServer(cfg: RelayConfig, pop: PopConfig, accounts: PopAccounts, log: Log, throttle: AuthThrottle): net.Server {
   const serverTls = cfg.serverTls;
   const ctx: PopContext = {
     spoolDir: cfg.spoolDir,
@@ -31,6 +33,7 @@ export function createPopServer(cfg: RelayConfig, pop: PopConfig, accounts: PopA
       : null,
     accounts,
     mechanismFilter: cfg.access.mechanismFilter,
+    throttle,
     log,
     idleTimeoutMs: cfg.idleTimeout * 1000,
     handshakeTimeoutMs: cfg.connectionTimeout * 1000,

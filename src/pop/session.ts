@@ -9,6 +9,7 @@ import type { Log } from '../log';
 import { SaslExchange, type SaslStep, type ServerMechanism } from '../auth/sasl-server';
 import { findServerAccount } from '../auth/secrets';
 import { applyFilter, type MechanismFilter } from '../auth/server-mechanisms';
+import { pause, type AuthThrottle } from '../auth/throttle';
 import type { PopAccounts } from './accounts';
 import { sendContent } from './content';
 import { LineSplitter, type InputLine } from './lines';
@@ -24,6 +25,8 @@ export interface PopContext {
   accounts: PopAccounts;
   /** --server-auth-config applies to POP too (E-MailRelay 1.6). */
   mechanismFilter: MechanismFilter;
+  /** Failed logins per client address, shared with SMTP AUTH and the admin password. */
+  throttle: AuthThrottle;
   log: Log;
   idleTimeoutMs: number;
   handshakeTimeoutMs: number;
@@ -218,6 +221,7 @@ export class PopSession {
     const user = this.userForPass;
     this.userForPass = null;
     if (user === null) return this.error('-ERR USER first');
+    if (await this.throttled(user, 'USER/PASS')) return;
     return this.checkPassword(user, password, 'USER/PASS');
   }
 
@@ -227,6 +231,7 @@ export class PopSession {
     if (!m) return this.error('-ERR APOP needs a name and a 32-digit MD5 digest');
     if (!this.timestamp) return this.error('-ERR APOP not available');
     const [, user, digest] = m as unknown as [string, string, string];
+    if (await this.throttled(user, 'APOP')) return;
     const account = findServerAccount(this.ctx.accounts.secrets(), 'plain', user);
     if (account) {
       const expected = createHash('md5').update(this.timestamp).update(account.secret.bytes()).digest();
@@ -242,6 +247,7 @@ export class PopSession {
     if (args.length === 0) return this.reply(['+OK', ...mechs, '.'].join('\r\n'));
     const mech = args[0].toUpperCase() as ServerMechanism;
     if (!mechs.includes(mech)) return this.error('-ERR unsupported authentication mechanism');
+    if (await this.throttled('', `AUTH ${mech}`)) return;
     let initial: Buffer | null = null;
     if (args.length > 1) {
       initial = decodeBase64(args[1]);
@@ -268,6 +274,8 @@ export class PopSession {
     const mech = this.sasl!.mechanism;
     if (step.kind === 'challenge') return this.reply(`+ ${step.data.toString('base64')}`);
     this.sasl = null;
+    // Checked again at the end: the address may have been locked out during the exchange.
+    if (await this.throttled(step.user ?? '', `AUTH ${mech}`)) return;
     if (step.kind === 'success') return this.loggedIn(step.user, `AUTH ${mech}`);
     if (step.kind === 'password') return this.checkPassword(step.user, step.password, `AUTH ${mech}`);
     return this.authFailed(step.user ?? '', `AUTH ${mech}`, step.reason);
@@ -283,9 +291,20 @@ export class PopSession {
     return this.authFailed(user, method, 'wrong user or password');
   }
 
+  /** Too many failures from this address (on any listener): refused unchecked, with -ERR [SYS/TEMP]. */
+  private async throttled(user: string, method: string): Promise<boolean> {
+    const wait = this.ctx.throttle.refusedFor(this.address);
+    if (wait === 0) return false;
+    this.ctx.log.warn({ address: this.address, user, method }, 'pop authentication refused: too many failures from this address');
+    await this.error(`-ERR [SYS/TEMP] too many failed authentication attempts from your address: try again in ${Math.ceil(wait / 1000)} s`);
+    return true;
+  }
+
   private async authFailed(user: string, method: string, reason: string): Promise<void> {
     this.authFailures++;
-    this.ctx.log.warn({ address: this.address, user, method, reason }, 'pop authentication failed');
+    const f = this.ctx.throttle.failed(this.address);
+    this.ctx.log.warn({ address: this.address, user, method, reason, failures: f.failures }, 'pop authentication failed');
+    await pause(f.delayMs);
     if (this.authFailures >= MAX_AUTH_FAILURES) {
       await this.reply('-ERR [AUTH] authentication failed: too many attempts').catch(() => undefined);
       this.close();
@@ -295,6 +314,7 @@ export class PopSession {
   }
 
   private async loggedIn(user: string, method: string): Promise<void> {
+    this.ctx.throttle.succeeded(this.address);
     if (this.ctx.byName && !isSafeMailboxName(user)) {
       this.ctx.log.warn({ address: this.address, user }, 'pop user name cannot name a --pop-by-name directory');
       return this.error('-ERR [SYS/PERM] this user name cannot be used as a mailbox directory name');

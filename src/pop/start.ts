@@ -2,6 +2,7 @@
 import type * as net from 'node:net';
 import type { RelayConfig } from '../config';
 import type { Log } from '../log';
+import type { AuthThrottle } from '../auth/throttle';
 import { UsageError } from '../options/parse';
 import type { PopConfig } from './config';
 import { popAccounts, type PopAccounts } from './accounts';
@@ -17,7 +18,7 @@ function listen(server: net.Server, port: number, host: string): Promise<void> {
   });
 }
 
-export async function startPop(cfg: RelayConfig, pop: PopConfig, log: Log, hosts: string[]): Promise<net.Server[]> {
+export async function startPop(cfg: RelayConfig, pop: PopConfig, log: Log, hosts: string[], throttle: AuthThrottle): Promise<net.Server[]> {
   let accounts: PopAccounts;
   try {
     accounts = popAccounts(pop.auth, cfg.access.pamConcurrency, log);
@@ -26,7 +27,7 @@ export async function startPop(cfg: RelayConfig, pop: PopConfig, log: Log, hosts
   }
   const servers: net.Server[] = [];
   for (const host of hosts) {
-    const server = createPopServer(cfg, pop, accounts, log);
+    const server = createPopServer(cfg, pop, accounts, log, throttle);
     try {
       await listen(server, pop.port, host);
     } catch (e) {

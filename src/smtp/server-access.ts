@@ -1,11 +1,11 @@
 // Who may send, at run time: connection limits and DNSBL when a client connects, the per-connection
-// SASL mechanisms, AUTH checks (secrets file or PAM) with failure throttling, trusted networks
-// (`server none` lines) and the MAIL FROM gate that makes AUTH required for everyone else.
+// SASL mechanisms, AUTH checks (secrets file or PAM) with failure throttling (one throttle shared with
+// POP and the admin password: src/auth/throttle.ts), trusted networks (`server none` lines) and the
+// MAIL FROM gate that makes AUTH required for everyone else.
 // One instance serves every listening socket.
 import type { Log } from '../log';
 import type { AccessConfig } from './access-config';
 import { isLocalAddress, unmapAddress } from './access';
-import { AuthThrottle } from './auth-throttle';
 import { ConnectionLimits } from './connection-limits';
 import { checkDnsbl } from './dnsbl';
 import type { ConnectionMechanisms } from './auth-advertise';
@@ -14,6 +14,7 @@ import { verifyWithSecrets, type AuthAttempt } from '../auth/server-verify';
 import { findTrust, watchSecrets, type SecretsWatcher } from '../auth/secrets';
 import { createPamChecker, loadPamAddon, type PamChecker } from '../auth/pam';
 import { activity } from '../admin/activity';
+import { pause, type AuthThrottle } from '../auth/throttle';
 
 export interface Refusal {
   code: number;
@@ -51,14 +52,9 @@ export interface ServerAccess {
   onBusyChange(listener: (busy: boolean) => void): void;
 }
 
-function delay(ms: number): Promise<void> {
-  return ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve();
-}
-
 /** tlsRequired: --server-tls-required, so no AUTH before STARTTLS. */
-export function createServerAccess(access: AccessConfig, log: Log, tlsAvailable: boolean, tlsRequired = false): ServerAccess {
+export function createServerAccess(access: AccessConfig, log: Log, tlsAvailable: boolean, throttle: AuthThrottle, tlsRequired = false): ServerAccess {
   const limits = new ConnectionLimits(access.maxConnections, access.maxConnectionsPerAddress);
-  const throttle = new AuthThrottle({ limit: access.authFailureLimit, lockoutMs: access.authFailureLockoutMs, delayMs: access.authFailureDelayMs });
   const source = access.serverAuth;
   let secrets: SecretsWatcher | null = null;
   let pam: PamChecker | null = null;
@@ -160,7 +156,7 @@ export function createServerAccess(access: AccessConfig, log: Log, tlsAvailable:
       }
       const f = throttle.failed(address);
       log.warn({ address, user: attempt.username, mechanism: attempt.method, failures: f.failures }, 'authentication failed');
-      await delay(f.delayMs);
+      await pause(f.delayMs);
       return { refusal: { code: 535, message: 'authentication failed' } };
     },
 

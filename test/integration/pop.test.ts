@@ -342,7 +342,7 @@ test('start-up errors: --pop needs --pop-auth, pop options need --pop, bad secre
 
 test('--idle-timeout closes an idle POP session; 5 failed logins close the connection', async (t) => {
   const defer = cleanups(t);
-  const { relay, pop } = await popRelay(defer, ['--idle-timeout', '1']);
+  const { relay, pop } = await popRelay(defer, ['--idle-timeout', '1', '--auth-failure-delay', '0']); // no delay: the shared throttle's is tested in auth-throttle-shared
   const { smtp: idle } = await RawSmtp.open(pop);
   defer(() => idle.destroy());
   await idle.waitClosed(5000);

@@ -24,9 +24,9 @@ export class AdminClient {
     });
   }
 
-  static connect(port: number, eol: '\r\n' | '\n' = '\r\n', host = '127.0.0.1'): Promise<AdminClient> {
+  static connect(port: number, eol: '\r\n' | '\n' = '\r\n', host = '127.0.0.1', localAddress?: string): Promise<AdminClient> {
     return new Promise((resolve, reject) => {
-      const s = net.connect({ port, host });
+      const s = net.connect({ port, host, localAddress });
       const timer = setTimeout(() => {
         s.destroy();
         reject(new Error(`admin connect to ${host}:${port} timed out`));

@@ -4,7 +4,7 @@ import { createHmac } from 'node:crypto';
 import { parseSecrets } from '../../src/auth/secrets';
 import { applyFilter, parseServerAuthConfig, secretsMechanisms } from '../../src/auth/server-mechanisms';
 import { verifyWithSecrets } from '../../src/auth/server-verify';
-import { AuthThrottle } from '../../src/smtp/auth-throttle';
+import { AuthThrottle } from '../../src/auth/throttle';
 import { ConnectionLimits } from '../../src/smtp/connection-limits';
 import { parseServerAuth } from '../../src/smtp/access-config';
 

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { renderPage, duration, type PageData } from '../../src/admin/page';
 import { classifyUpstreamError } from '../../src/admin/activity';
-import { checkPassword, type RelayControl } from '../../src/admin/actions';
+import { checkPassword, lockedForSeconds, type RelayControl } from '../../src/admin/actions';
+import { AuthThrottle } from '../../src/auth/throttle';
 
 const health = {
   spool: { path: '/s', freeBytes: 1, totalBytes: 2, freePercent: 50 },
@@ -63,12 +64,20 @@ test('upstream errors are sorted into classes', () => {
   assert.equal(classifyUpstreamError({ message: 'socket closed' }), 'network');
 });
 
-test('ten wrong admin passwords in a minute lock both front ends for the rest of that minute', () => {
-  const control = { adminPassword: 'right' } as unknown as RelayControl;
-  const t0 = 1_000_000;
-  assert.equal(checkPassword(control, 'right', t0), 'ok');
-  for (let i = 0; i < 10; i++) assert.equal(checkPassword(control, `wrong${i}`, t0 + i), 'wrong');
-  assert.equal(checkPassword(control, 'right', t0 + 100), 'locked', 'even the right one, while locked');
-  assert.equal(checkPassword(control, 'right', t0 + 61_000), 'ok', 'a minute later');
-  assert.equal(checkPassword({ adminPassword: null } as unknown as RelayControl, '', t0 + 62_000), 'wrong', 'no password configured: nothing matches');
+test('wrong admin passwords lock out the address they come from, on both front ends, and no other; SMTP and POP failures count too', async () => {
+  let now = 1_000_000;
+  const authThrottle = new AuthThrottle({ limit: 3, lockoutMs: 600_000, delayMs: 0 }, () => now);
+  const control = { adminPassword: 'right', authThrottle } as unknown as RelayControl;
+  assert.equal(await checkPassword(control, 'right', '192.168.1.9'), 'ok');
+  for (let i = 0; i < 3; i++) assert.equal(await checkPassword(control, `wrong${i}`, '192.168.1.66'), 'wrong');
+  assert.equal(await checkPassword(control, 'right', '192.168.1.66'), 'locked', 'even the right one, from the guessing address');
+  assert.equal(lockedForSeconds(control, '192.168.1.66'), 600);
+  assert.equal(await checkPassword(control, 'right', '192.168.1.9'), 'ok', 'the administrator elsewhere gets in');
+  authThrottle.failed('192.168.1.7'); // SMTP AUTH or POP failures from the same address count
+  authThrottle.failed('192.168.1.7');
+  assert.equal(await checkPassword(control, 'wrong', '192.168.1.7'), 'wrong');
+  assert.equal(await checkPassword(control, 'right', '192.168.1.7'), 'locked');
+  now += 600_000;
+  assert.equal(await checkPassword(control, 'right', '192.168.1.66'), 'ok', 'after the lockout');
+  assert.equal(await checkPassword({ adminPassword: null, authThrottle } as unknown as RelayControl, '', '192.168.1.9'), 'wrong', 'no password configured: nothing matches');
 });
