@@ -81,6 +81,7 @@ class AdminSession {
   private errors = 0;
   private authenticated: boolean;
   private working = false;
+  private toldSlow = false;
   private closed = false;
   private flushing = false;
   private notifying: ((step: MessageStep, f: StepFields) => void) | null = null;
@@ -118,7 +119,11 @@ class AdminSession {
           this.control.log.error({ err: (e as Error).stack ?? (e as Error).message }, 'admin command failed');
           this.reply([`error: ${(e as Error).message}`]);
         }
-        if (this.socket.writableNeedDrain && !this.closed) await this.drained();
+        if (this.socket.writableNeedDrain && !this.closed) {
+          if (!this.toldSlow) this.control.log.info({ address: unmapAddress(this.socket.remoteAddress ?? '') }, 'admin client is not taking its replies: reading from it paused until it does');
+          this.toldSlow = true;
+          await this.drained();
+        }
       }
       if (!this.closed && this.pending.length > MAX_LINE) {
         this.reply(['error: line too long']);
