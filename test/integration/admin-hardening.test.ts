@@ -64,7 +64,8 @@ test('admin: "help" sent without reading the replies: the relay stops reading, R
   let paused = false;
   // 16 MB of "help" lines owe about 400 MB of replies.
   const f = flood(s, Buffer.from('help\r\n'.repeat(10000)), 16e6, () => paused);
-  await relay.waitForLog('admin client is not taking its replies: reading from it paused until it does', 30000);
+  const pauseLogged = relay.waitForLog('admin client is not taking its replies: reading from it paused until it does', 30000);
+  await Promise.race([pauseLogged, f.done]); // f.done first: the relay took all 16 MB
   paused = true;
   const atPause = rssMb(pid);
   const other = await AdminClient.connect(port);
@@ -75,6 +76,8 @@ test('admin: "help" sent without reading the replies: the relay stops reading, R
   t.diagnostic(`${(f.written() / 1e6).toFixed(1)} MB of help lines written; RSS ${before.toFixed(1)} -> ${atPause.toFixed(1)} at the pause -> ${after.toFixed(1)} MB`);
   assert.equal(relay.proc.exitCode, null, 'the relay is still running');
   assert.ok(Math.max(atPause, after) - before < RSS_BOUND_MB, `RSS grew by ${(Math.max(atPause, after) - before).toFixed(1)} MB (bound ${RSS_BOUND_MB} MB)`);
+  assert.ok(f.written() < 16e6, 'the relay stopped reading before it had taken all 16 MB');
+  await pauseLogged;
   // Once the client reads, it gets well-formed replies again.
   let got = '';
   s.setEncoding('latin1');
