@@ -106,7 +106,7 @@ const EXTENSIONS = [
   'auth-failure-limit', 'auth-failure-lockout', 'auth-failure-delay', 'max-connections', 'max-connections-per-address',
   'plaintext-auth-from-public', 'bare-lf-clients', 'pam-concurrency',
   'forward-connections', 'forward-from-mailbox', 'oauth-authority',
-  'admin-password-file', 'status-port', 'alert-to', 'alert-from', 'alert-interval', 'alert-disk-percent', 'alert-upstream-seconds', 'alert-expiry-days',
+  'admin-password-file', 'status-port', 'status-host-names', 'alert-to', 'alert-from', 'alert-interval', 'alert-disk-percent', 'alert-upstream-seconds', 'alert-expiry-days',
 ];
 
 test('the reference list itself has 75 distinct names', () => {
