@@ -122,7 +122,7 @@ export function createStatusServer(control: RelayControl, opts: StatusServerOpti
     return redirect(res, { retried: id });
   }
 
-  const server = http.createServer((req, res) => {
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     const socket = req.socket;
     if (socket.destroyed) return;
     const pending = (inFlight.get(socket) ?? 0) + 1;
@@ -177,6 +177,16 @@ export function createStatusServer(control: RelayControl, opts: StatusServerOpti
       if (!res.headersSent) send(res, 500, 'text/plain; charset=utf-8', `internal error: ${e.message}\n`);
       else res.destroy();
     });
+  };
+  const server = http.createServer(onRequest);
+  // A client that asks first (Expect: 100-continue, as curl does for large bodies) is told 413 before it sends the body.
+  server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    if (Number(req.headers['content-length'] ?? 0) > MAX_BODY) {
+      log.warn({ address: unmapAddress(req.socket.remoteAddress ?? ''), route: `${req.method} ${req.url}`.slice(0, 100) }, `status page request refused: body larger than ${MAX_BODY} bytes`);
+      return refuse(res, 413, 'request body too large\n');
+    }
+    res.writeContinue();
+    onRequest(req, res);
   });
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
