@@ -1,16 +1,25 @@
 // The status HTTP server (--status-port): GET / (the status page), GET /metrics (Prometheus),
 // GET /health (JSON), POST /retry (retry one failed message; needs the admin password).
-// Admits the clients SMTP admits (src/smtp/access.ts, --remote-clients).
+// Admits the clients SMTP admits (src/smtp/access.ts, --remote-clients). Every request passes, in
+// this order: the client address, the Host header (own names only), for a POST the Origin and
+// Sec-Fetch-Site headers, then a body read of at most MAX_BODY bytes; a form's CSRF token is checked
+// before the admin password. A connection may have MAX_IN_FLIGHT requests unanswered (pipelined);
+// past that it is closed, so a client that sends and never reads cannot pile up replies.
 import * as http from 'node:http';
+import type { Socket } from 'node:net';
 import { admitsClient, NOT_ADMITTED, unmapAddress, type ClientAdmission } from '../smtp/access';
 import { readHealth } from '../health/health';
 import { activity } from './activity';
 import { checkPassword, retryFailed, type RelayControl } from './actions';
+import { checkFormToken, issueFormToken } from './form-token';
+import { hostAllowed, hostOf } from './host-names';
 import { renderMetrics } from './metrics';
 import { renderPage } from './page';
 import { queueSnapshot } from './queue';
+import { readBoundedBody } from './request-body';
 
-const MAX_FORM = 8 * 1024;
+const MAX_BODY = 8 * 1024;
+const MAX_IN_FLIGHT = 4;
 
 const SECURITY_HEADERS = {
   'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
@@ -24,18 +33,21 @@ function send(res: http.ServerResponse, status: number, type: string, body: stri
   res.end(body);
 }
 
-function readForm(req: http.IncomingMessage): Promise<URLSearchParams | null> {
-  return new Promise((resolve) => {
-    let body = '';
-    let tooBig = false;
-    req.setEncoding('utf8');
-    req.on('data', (c: string) => {
-      body += c;
-      if (body.length > MAX_FORM) tooBig = true;
-    });
-    req.on('end', () => resolve(tooBig ? null : new URLSearchParams(body)));
-    req.on('error', () => resolve(null));
-  });
+/** An answer after which the connection is closed: the rest of the request is never read. */
+function refuse(res: http.ServerResponse, status: number, text: string): void {
+  send(res, status, 'text/plain; charset=utf-8', text, { Connection: 'close' });
+}
+
+/** A POST sent by a page on another site, as the browser says (Origin, Sec-Fetch-Site). */
+function crossSite(req: http.IncomingMessage, names: readonly string[]): boolean {
+  if (req.headers['sec-fetch-site'] === 'cross-site' || req.headers['sec-fetch-site'] === 'same-site') return true;
+  const origin = req.headers.origin;
+  if (origin === undefined || origin === 'null') return false; // no-referrer pages send "null": the token decides
+  try {
+    return !hostAllowed(new URL(origin).host, names);
+  } catch {
+    return true;
+  }
 }
 
 /** What a redirect after an action may show: fixed texts only, so a crafted link cannot put words on the page. */
@@ -44,6 +56,7 @@ const ERRORS: Record<string, string> = {
   'wrong-password': 'Wrong admin password: nothing was retried.',
   'locked': 'Too many failed passwords from your address: try again later.',
   'no-such-message': 'There is no such failed message (already retried or deleted?).',
+  'form-expired': 'The page was too old: it has been reloaded, try again.',
 };
 const ID = /^[A-Za-z0-9._-]{1,200}$/;
 
@@ -61,10 +74,18 @@ function redirect(res: http.ServerResponse, params: Record<string, string>): voi
   res.end();
 }
 
-export function createStatusServer(control: RelayControl, opts: { admission: ClientAdmission; title: string }): http.Server {
-  const { log, spool } = control;
+export interface StatusServerOptions {
+  admission: ClientAdmission;
+  title: string;
+  /** Names besides the box's own that the Host header may carry (--domain, --status-host-names). */
+  hostNames: readonly string[];
+}
 
-  async function page(url: URL, res: http.ServerResponse): Promise<void> {
+export function createStatusServer(control: RelayControl, opts: StatusServerOptions): http.Server {
+  const { log, spool } = control;
+  const inFlight = new WeakMap<Socket, number>();
+
+  async function page(url: URL, res: http.ServerResponse, address: string): Promise<void> {
     const [queue, health] = await Promise.all([queueSnapshot(spool), readHealth(spool.dir)]);
     send(res, 200, 'text/html; charset=utf-8', renderPage({
       title: opts.title,
@@ -77,16 +98,21 @@ export function createStatusServer(control: RelayControl, opts: { admission: Cli
       smtpEnabled: activity.smtpEnabled,
       counts: activity.counts,
       actionsEnabled: control.adminPassword !== null,
+      formToken: issueFormToken(address),
       ...notices(url),
       now: Date.now(),
     }));
   }
 
-  async function retry(req: http.IncomingMessage, res: http.ServerResponse, address: string): Promise<void> {
-    const form = await readForm(req);
-    if (!form) return send(res, 413, 'text/plain; charset=utf-8', 'form too large\n');
+  async function retry(form: URLSearchParams, res: http.ServerResponse, address: string): Promise<void> {
     const id = form.get('id') ?? '';
     if (control.adminPassword === null) return redirect(res, { error: 'actions-off' });
+    const token = checkFormToken(form.get('token') ?? '', address);
+    if (token === 'expired') return redirect(res, { error: 'form-expired' });
+    if (token !== 'ok') {
+      log.warn({ address }, 'status page: form refused: no valid form token (not sent from the status page)');
+      return refuse(res, 403, 'form refused: reload the status page and use its form\n');
+    }
     const check = await checkPassword(control, form.get('password') ?? '', address);
     if (check !== 'ok') {
       log.warn({ address, id }, check === 'locked' ? 'status page: admin password refused (too many failed passwords from this address)' : 'status page: wrong admin password');
@@ -96,19 +122,43 @@ export function createStatusServer(control: RelayControl, opts: { admission: Cli
     return redirect(res, { retried: id });
   }
 
-  const server = http.createServer((req, res) => {
-    const address = unmapAddress(req.socket.remoteAddress ?? '');
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    const socket = req.socket;
+    if (socket.destroyed) return;
+    const pending = (inFlight.get(socket) ?? 0) + 1;
+    if (pending > MAX_IN_FLIGHT) {
+      log.warn({ address: unmapAddress(socket.remoteAddress ?? ''), unanswered: pending - 1 }, 'status page client dropped: it sends requests without reading the answers');
+      socket.destroy();
+      return;
+    }
+    inFlight.set(socket, pending);
+    res.once('close', () => inFlight.set(socket, (inFlight.get(socket) ?? 1) - 1));
+
+    const address = unmapAddress(socket.remoteAddress ?? '');
     if (!admitsClient(opts.admission, address)) {
       log.warn({ address }, `status page request refused: ${NOT_ADMITTED}`);
-      return send(res, 403, 'text/plain; charset=utf-8', 'access denied\n');
+      return refuse(res, 403, 'access denied\n');
+    }
+    if (!hostAllowed(req.headers.host, opts.hostNames)) {
+      log.warn({ address, host: hostOf(req.headers.host ?? '').slice(0, 100) }, 'status page request refused: the Host header is not a name or address of this box (add it with --status-host-names)');
+      return refuse(res, 421, 'unknown host name: use the name or address of the relay\n');
+    }
+    if (req.method === 'POST' && crossSite(req, opts.hostNames)) {
+      log.warn({ address, origin: String(req.headers.origin ?? '').slice(0, 100) }, 'status page: cross-site POST refused');
+      return refuse(res, 403, 'cross-site request refused\n');
     }
     const url = new URL(req.url ?? '/', 'http://relaybox.invalid');
     const route = `${req.method} ${url.pathname}`;
     const handle = async () => {
+      const read = await readBoundedBody(req, MAX_BODY);
+      if ('refused' in read) {
+        if (read.refused === 'too-large') log.warn({ address, route }, `status page request refused: body larger than ${MAX_BODY} bytes`);
+        return refuse(res, read.refused === 'too-large' ? 413 : 400, read.refused === 'too-large' ? 'request body too large\n' : 'broken request\n');
+      }
       switch (route) {
         case 'GET /':
         case 'HEAD /':
-          return page(url, res);
+          return page(url, res, address);
         case 'GET /metrics': {
           const [q, h] = await Promise.all([queueSnapshot(spool), readHealth(spool.dir)]);
           return send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', renderMetrics(q, h));
@@ -116,7 +166,7 @@ export function createStatusServer(control: RelayControl, opts: { admission: Cli
         case 'GET /health':
           return send(res, 200, 'application/json', JSON.stringify(await readHealth(spool.dir)) + '\n');
         case 'POST /retry':
-          return retry(req, res, address);
+          return retry(new URLSearchParams(read.body.toString('utf8')), res, address);
         default:
           if (['/', '/metrics', '/health', '/retry'].includes(url.pathname)) return send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n');
           return send(res, 404, 'text/plain; charset=utf-8', 'not found: try /, /metrics or /health\n');
@@ -127,6 +177,16 @@ export function createStatusServer(control: RelayControl, opts: { admission: Cli
       if (!res.headersSent) send(res, 500, 'text/plain; charset=utf-8', `internal error: ${e.message}\n`);
       else res.destroy();
     });
+  };
+  const server = http.createServer(onRequest);
+  // A client that asks first (Expect: 100-continue, as curl does for large bodies) is told 413 before it sends the body.
+  server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    if (Number(req.headers['content-length'] ?? 0) > MAX_BODY) {
+      log.warn({ address: unmapAddress(req.socket.remoteAddress ?? ''), route: `${req.method} ${req.url}`.slice(0, 100) }, `status page request refused: body larger than ${MAX_BODY} bytes`);
+      return refuse(res, 413, 'request body too large\n');
+    }
+    res.writeContinue();
+    onRequest(req, res);
   });
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;

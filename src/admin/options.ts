@@ -11,6 +11,8 @@ export interface ObserveConfig {
   /** From --admin-password-file; never logged. */
   adminPassword: string | null;
   statusPort: number | null;
+  /** --status-host-names: names the Host header may carry besides the box's own. */
+  statusHostNames: string[];
   alerts: null | {
     to: string;
     from: string;
@@ -49,6 +51,7 @@ export function parseObserveOptions(opts: OptionSet, baseDir: string, domain: st
     if (opts.has(name) && !opts.has(needed)) throw new UsageError(`${opts.where(name)}: ${msg}`);
   };
   requires('admin-terminate', 'admin', '--admin-terminate needs --admin');
+  requires('status-host-names', 'status-port', '--status-host-names needs --status-port');
   for (const o of ['alert-from', 'alert-interval', 'alert-disk-percent', 'alert-upstream-seconds', 'alert-expiry-days']) {
     requires(o, 'alert-to', `--${o} needs --alert-to (the address alerts go to)`);
   }
@@ -67,6 +70,7 @@ export function parseObserveOptions(opts: OptionSet, baseDir: string, domain: st
     adminTerminate: opts.has('admin-terminate'),
     adminPassword: readPassword(opts, baseDir),
     statusPort: opts.has('status-port') ? number(opts, 'status-port', 0, 1, 65535) : null,
+    statusHostNames: opts.list('status-host-names'),
     alerts: to === undefined ? null : {
       to,
       from,

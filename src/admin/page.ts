@@ -16,6 +16,8 @@ export interface PageData {
   smtpEnabled: boolean;
   counts: { received: number; forwarded: number; failed: number; retried: number };
   actionsEnabled: boolean;
+  /** The CSRF token every form carries (src/admin/form-token.ts). */
+  formToken: string;
   notice?: string;
   error?: string;
   now: number;
@@ -95,7 +97,7 @@ function failedSection(d: PageData): string {
 <div>From ${e(f.from ? `<${f.from}>` : '<>')} to ${e(f.to.map((t) => `<${t}>`).join(', ') || '(no remote recipients)')}</div>
 <div class="reason">${f.code && !f.reason.includes(f.code) ? `${e(f.code)} ` : ''}${e(f.reason)}</div>
 <div class="muted">${f.attempts} failure${f.attempts === 1 ? '' : 's'} recorded, received ${e(duration(f.ageSeconds))} ago</div>
-${d.actionsEnabled ? `<form class="retry" method="post" action="/retry"><input type="hidden" name="id" value="${e(f.id)}">
+${d.actionsEnabled ? `<form class="retry" method="post" action="/retry"><input type="hidden" name="token" value="${e(d.formToken)}"><input type="hidden" name="id" value="${e(f.id)}">
 <input type="password" name="password" placeholder="Admin password" aria-label="Admin password for ${e(f.id)}" required autocomplete="current-password">
 <button type="submit">Retry</button></form>` : ''}
 </div>`);

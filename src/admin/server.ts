@@ -2,7 +2,9 @@
 // CRLF or LF is detected from the client's first line and used in every reply; each reply ends with
 // the prompt "E-MailRelay> " (nothing is sent on connect); no idle timeout; a client is dropped after
 // 30 unrecognised commands. relaybox extension: with --admin-password-file every command except
-// help and quit first needs "password <password>".
+// help and quit first needs "password <password>", and until it is given every line counts towards
+// the 30. Lines are handled one at a time, and reading stops while replies wait to be taken
+// (backpressure), so a client that sends and never reads holds no more than a socket buffer.
 import * as net from 'node:net';
 import { admitsClient, NOT_ADMITTED, unmapAddress, type ClientAdmission } from '../smtp/access';
 import { activity, type MessageStep, type StepFields } from './activity';
@@ -13,6 +15,9 @@ import { readHealth } from '../health/health';
 export const PROMPT = 'E-MailRelay> ';
 const MAX_ERRORS = 30;
 const MAX_LINE = 10000;
+/** Notifications queued for a client that does not read them, past which it is dropped. */
+const MAX_UNREAD_EVENTS_BYTES = 1024 * 1024;
+const HANG_UP_GRACE_MS = 10_000;
 
 declare const RELAYBOX_VERSION: string;
 const VERSION = typeof RELAYBOX_VERSION === 'string' ? RELAYBOX_VERSION : '0.0.0-dev';
@@ -75,7 +80,8 @@ class AdminSession {
   private pending = '';
   private errors = 0;
   private authenticated: boolean;
-  private queue: Promise<void> = Promise.resolve();
+  private working = false;
+  private toldSlow = false;
   private closed = false;
   private flushing = false;
   private notifying: ((step: MessageStep, f: StepFields) => void) | null = null;
@@ -90,22 +96,64 @@ class AdminSession {
   }
 
   private onData(d: string): void {
+    if (this.closed) return;
     this.pending += d;
-    let nl: number;
-    while ((nl = this.pending.indexOf('\n')) >= 0) {
-      let line = this.pending.slice(0, nl);
-      this.pending = this.pending.slice(nl + 1);
-      if (this.eol === null) this.eol = line.endsWith('\r') ? '\r\n' : '\n';
-      line = line.replace(/\r+$/, '');
-      this.queue = this.queue.then(() => this.handle(line)).catch((e: Error) => {
-        this.control.log.error({ err: e.stack ?? e.message }, 'admin command failed');
-        this.reply([`error: ${e.message}`]);
-      });
+    void this.work();
+  }
+
+  /** Handles the complete lines received, one at a time; reading is paused until they are answered and taken. */
+  private async work(): Promise<void> {
+    if (this.working) return;
+    this.working = true;
+    this.socket.pause();
+    try {
+      let nl: number;
+      while (!this.closed && (nl = this.pending.indexOf('\n')) >= 0) {
+        let line = this.pending.slice(0, nl);
+        this.pending = this.pending.slice(nl + 1);
+        if (this.eol === null) this.eol = line.endsWith('\r') ? '\r\n' : '\n';
+        line = line.replace(/\r+$/, '');
+        try {
+          await this.handle(line);
+        } catch (e) {
+          this.control.log.error({ err: (e as Error).stack ?? (e as Error).message }, 'admin command failed');
+          this.reply([`error: ${(e as Error).message}`]);
+        }
+        if (this.socket.writableNeedDrain && !this.closed) {
+          if (!this.toldSlow) this.control.log.info({ address: unmapAddress(this.socket.remoteAddress ?? '') }, 'admin client is not taking its replies: reading from it paused until it does');
+          this.toldSlow = true;
+          await this.drained();
+        }
+      }
+      if (!this.closed && this.pending.length > MAX_LINE) {
+        this.reply(['error: line too long']);
+        this.hangUp();
+      }
+    } finally {
+      this.working = false;
+      if (!this.closed) this.socket.resume();
     }
-    if (this.pending.length > MAX_LINE) {
-      this.reply(['error: line too long']);
-      this.socket.end();
-    }
+  }
+
+  /** Resolves when the client has taken the queued replies, or the connection is gone. */
+  private drained(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        this.socket.off('drain', done);
+        this.socket.off('close', done);
+        resolve();
+      };
+      this.socket.on('drain', done);
+      this.socket.on('close', done);
+    });
+  }
+
+  /** Ends the session: nothing more is read or handled; queued replies still go out. */
+  private hangUp(): void {
+    this.closed = true;
+    this.pending = '';
+    this.socket.end();
+    this.socket.setTimeout(HANG_UP_GRACE_MS, () => this.socket.destroy()); // a client that never takes the last reply
   }
 
   private write(lines: string[], prompt: boolean): void {
@@ -114,23 +162,47 @@ class AdminSession {
     this.socket.write(lines.map((l) => l + eol).join('') + (prompt ? PROMPT : ''));
   }
 
+  /** A notification line, unless the client has left too many unread: then it is dropped. */
+  private event(line: string): void {
+    if (this.closed || this.socket.destroyed) return;
+    if (this.socket.writableLength > MAX_UNREAD_EVENTS_BYTES) {
+      this.control.log.warn({ address: unmapAddress(this.socket.remoteAddress ?? '') }, 'admin client dropped: it does not read its notifications');
+      this.cleanup();
+      this.socket.destroy();
+      return;
+    }
+    this.write([line], false);
+  }
+
   private reply(lines: string[]): void {
     this.write(lines, true);
   }
 
   private cleanup(): void {
     this.closed = true;
+    this.pending = '';
     if (this.notifying) activity.off('step', this.notifying);
     if (this.upstreamListener) activity.off('upstream', this.upstreamListener);
+    this.notifying = this.upstreamListener = null;
   }
 
   private unrecognised(text = 'error: unrecognised command'): void {
-    this.errors++;
     this.reply([text]);
+    this.countError();
+  }
+
+  private countError(): void {
+    this.errors++;
     if (this.errors >= MAX_ERRORS) {
-      this.control.log.warn({ address: unmapAddress(this.socket.remoteAddress ?? '') }, 'admin client dropped: too many unrecognised commands');
-      this.socket.end();
+      this.control.log.warn({ address: unmapAddress(this.socket.remoteAddress ?? '') }, this.authenticated ? 'admin client dropped: too many unrecognised commands' : 'admin client dropped: too many commands without the password');
+      this.hangUp();
     }
+  }
+
+  /** Before the password every line counts towards the error limit, help and empty lines too. */
+  private counted(lines: string[]): void {
+    this.reply(lines);
+    if (!this.authenticated) this.countError();
   }
 
   private async handle(line: string): Promise<void> {
@@ -139,13 +211,9 @@ class AdminSession {
     const cmd = (words[0] ?? '').toLowerCase();
     const arg = words.slice(1);
     const c = this.control;
-    if (!cmd) return this.reply([]);
-    if (cmd === 'quit') {
-      this.socket.end();
-      this.closed = true;
-      return;
-    }
-    if (cmd === 'help') return this.reply([commands(c)]);
+    if (cmd === 'quit') return this.hangUp();
+    if (!cmd) return this.counted([]);
+    if (cmd === 'help') return this.counted([commands(c)]);
     if (cmd === 'password' && c.adminPassword !== null) {
       const address = unmapAddress(this.socket.remoteAddress ?? '');
       const check = await checkPassword(c, line.trim().slice('password'.length).trim(), address);
@@ -239,11 +307,11 @@ class AdminSession {
       if (f.upstream) parts.push(f.upstream);
       const said = f.reason ?? f.response;
       if (said) parts.push(`"${String(said).slice(0, 200)}"`);
-      this.write([parts.join(' ')], false);
+      this.event(parts.join(' '));
     };
     this.upstreamListener = (what) => {
       const u = activity.upstream;
-      this.write([`EVENT: upstream ${what}${u ? ` ${u.address}` : ''}${what === 'error' && u ? ` "${u.lastError.slice(0, 200)}"` : ''}`], false);
+      this.event(`EVENT: upstream ${what}${u ? ` ${u.address}` : ''}${what === 'error' && u ? ` "${u.lastError.slice(0, 200)}"` : ''}`);
     };
     activity.on('step', this.notifying);
     activity.on('upstream', this.upstreamListener);

@@ -69,7 +69,7 @@ export async function startObservers(parts: ObserveParts): Promise<() => Promise
   }
   if (o.statusPort !== null) {
     for (const host of listenAddressesFor(cfg, 'smtp')) {
-      const s = createStatusServer(control, { admission: cfg.admission, title: `relaybox on ${cfg.domain}` });
+      const s = createStatusServer(control, { admission: cfg.admission, title: `relaybox on ${cfg.domain}`, hostNames: [cfg.domain, ...o.statusHostNames] });
       track(s);
       await listenAll(s, o.statusPort, [host], 'status page', log);
     }

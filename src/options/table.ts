@@ -903,6 +903,16 @@ export const OPTIONS: readonly OptionSpec[] = [
     extension: true,
   },
   {
+    name: 'status-host-names',
+    arg: 'list',
+    many: true,
+    group: 'relaybox',
+    help: 'More names the status page answers to, besides the host name, its .local name, --domain, localhost and the box\'s addresses.',
+    more: 'Comma list, e.g. relaybox.example.lan. A request whose Host header names anything else is refused (421), so DNS rebinding cannot read the page.',
+    support: 'yes',
+    extension: true,
+  },
+  {
     name: 'alert-to',
     arg: 'address',
     group: 'relaybox',

@@ -138,8 +138,9 @@ test('status page over HTTP: failed message with its reason, retry needs the pas
   assert.ok(html.includes(id));
   assert.ok(html.includes('550 5.1.1 &lt;bad@example.net&gt; no such user'), 'the reason, escaped');
   assert.match(html, /<b id="q-failed">1<\/b>/);
+  const token = /<input type="hidden" name="token" value="([^"]+)">/.exec(html)![1]!;
 
-  res = await fetch(`${base}/retry`, { method: 'POST', body: new URLSearchParams({ id, password: 'wrong' }), redirect: 'manual' });
+  res = await fetch(`${base}/retry`, { method: 'POST', body: new URLSearchParams({ token, id, password: 'wrong' }), redirect: 'manual' });
   assert.equal(res.status, 303);
   assert.equal(res.headers.get('location'), '/?error=wrong-password');
   assert.match(await (await fetch(`${base}/?error=wrong-password`)).text(), /<p class="error" role="alert">Wrong admin password: nothing was retried\.<\/p>/);
@@ -148,7 +149,7 @@ test('status page over HTTP: failed message with its reason, retry needs the pas
   await relay.waitForLog('status page: wrong admin password');
 
   refuse = false;
-  res = await fetch(`${base}/retry`, { method: 'POST', body: new URLSearchParams({ id, password: 's3cret-pw' }), redirect: 'manual' });
+  res = await fetch(`${base}/retry`, { method: 'POST', body: new URLSearchParams({ token, id, password: 's3cret-pw' }), redirect: 'manual' });
   assert.equal(res.status, 303);
   await sink.waitFor(1);
   await relay.waitForLog((l) => l.msg === 'message forwarded' && l.id === id);

@@ -107,7 +107,7 @@ const EXTENSIONS = [
   'max-recipients', 'max-command-length', 'command-timeout', 'stress-timeout',
   'plaintext-auth-from-public', 'allow-clients', 'bare-lf-clients', 'pam-concurrency',
   'forward-connections', 'forward-from-mailbox', 'oauth-authority',
-  'admin-password-file', 'status-port', 'alert-to', 'alert-from', 'alert-interval', 'alert-disk-percent', 'alert-upstream-seconds', 'alert-expiry-days',
+  'admin-password-file', 'status-port', 'status-host-names', 'alert-to', 'alert-from', 'alert-interval', 'alert-disk-percent', 'alert-upstream-seconds', 'alert-expiry-days',
 ];
 
 test('the reference list itself has 75 distinct names', () => {

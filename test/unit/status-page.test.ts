@@ -26,6 +26,7 @@ function page(over: Partial<PageData> = {}): string {
     smtpEnabled: true,
     counts: { received: 1, forwarded: 0, failed: 1, retried: 0 },
     actionsEnabled: true,
+    formToken: 'token-1',
     now: 0,
     ...over,
   });
