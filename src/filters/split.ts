@@ -20,7 +20,9 @@ export function splitFilter(params: string, ctx: FilterContext): Filter {
       for (const address of env.toRemote) {
         const domain = address.slice(address.lastIndexOf('@') + 1);
         const key = raw ? domain : domain.toLowerCase();
-        groups.set(key, [...(groups.get(key) ?? []), address]);
+        const group = groups.get(key);
+        if (group) group.push(address);
+        else groups.set(key, [address]);
       }
       const forwardTo = (addresses: string[]) => {
         const first = addresses[0]!;
