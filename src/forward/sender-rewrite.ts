@@ -62,7 +62,7 @@ export function rewriteFromHeader(message: Buffer, mailbox: string): Buffer {
   return Buffer.concat([rewriteHeaderSection(message.subarray(0, end), mailbox), message.subarray(end)]);
 }
 
-/** The header section of a content file and the offset where the rest begins; gives up once `limit` bytes hold no blank line. */
+/** The header section of a content file and the offset where the rest begins; a section over `limit` bytes is refused. */
 export async function readHeaderSection(file: string, limit = MAX_HEADER_SECTION): Promise<{ header: Buffer; end: number }> {
   const fh = await fsp.open(file, 'r');
   try {
@@ -70,13 +70,13 @@ export async function readHeaderSection(file: string, limit = MAX_HEADER_SECTION
     let data = Buffer.alloc(0);
     for (;;) {
       const { bytesRead } = await fh.read(chunk, 0, chunk.length, data.length);
-      if (!bytesRead) return { header: data, end: data.length }; // no blank line: all header
       data = Buffer.concat([data, chunk.subarray(0, bytesRead)]);
-      const end = headerSectionEnd(data);
-      if (end >= 0) return { header: data.subarray(0, end), end };
-      if (data.length > limit) {
+      const found = headerSectionEnd(data);
+      const end = found < 0 && !bytesRead ? data.length : found; // no blank line: all header
+      if (end > limit || (end < 0 && data.length > limit)) {
         throw new HeaderTooLarge(`the header section is larger than ${limit} bytes: its From line cannot be rewritten (--forward-from-mailbox)`);
       }
+      if (end >= 0) return { header: data.subarray(0, end), end };
     }
   } finally {
     await fh.close();
