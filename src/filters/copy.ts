@@ -22,9 +22,10 @@ export function copyFilter(params: string, ctx: FilterContext): Filter {
         return ok();
       }
       try {
+        const envelope = await fsp.readFile(input.envelopePath);
         for (const dir of dirs) {
           if (await isMaildir(dir)) await deliverToMaildir(dir, input.contentPath, hardlink);
-          else await copyMessage(input.id, input, dir, { hardlink, envelopeOnly: popOnly });
+          else await copyMessage(input.id, input.contentPath, envelope, dir, { hardlink, envelopeOnly: popOnly });
         }
       } catch (e) {
         return fail('failed', `copy: ${(e as Error).message}`);

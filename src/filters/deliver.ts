@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import type { Filter, FilterContext } from './filter';
 import { copyMessage, deliverToMaildir, filterParams, isMaildir, readEnvelopeFile, removeMessage } from './files';
 import { abandon, fail, ok } from './result';
+import { encodeEnvelope } from '../spool/envelope';
 
 function validMailbox(name: string): boolean {
   return /^[\x21-\x7e]+$/.test(name) && !name.includes('/') && name !== '.' && name !== '..';
@@ -23,11 +24,13 @@ export function deliverFilter(params: string, ctx: FilterContext): Filter {
       const bad = mailboxes.find((m) => !validMailbox(m));
       if (bad !== undefined) return fail('failed', `deliver: invalid mailbox name "${bad}"`);
       try {
+        // Every copy carries the whole envelope (all recipients), as E-MailRelay's does: encoded once.
+        const envelope = encodeEnvelope(env);
         for (const mailbox of mailboxes) {
           const dir = path.join(ctx.deliveryDir, mailbox);
           await fsp.mkdir(dir, { recursive: true, mode: 0o770 });
           if (await isMaildir(dir)) await deliverToMaildir(dir, input.contentPath, hardlink);
-          else await copyMessage(input.id, input, dir, { hardlink, envelope: env });
+          else await copyMessage(input.id, input.contentPath, envelope, dir, { hardlink });
           ctx.log.info({ id: input.id, mailbox }, 'message delivered to a local mailbox');
         }
       } catch (e) {

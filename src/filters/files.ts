@@ -45,17 +45,20 @@ export async function deliverToMaildir(dir: string, contentPath: string, hardlin
   return name;
 }
 
-/** Copy a message (envelope and, unless `envelopeOnly`, content) into another spool-like directory, committed. */
+/**
+ * Copy a message into another spool-like directory, committed: the envelope given as file bytes
+ * (encoded once by a caller that copies to many places) and, unless `envelopeOnly`, the content.
+ */
 export async function copyMessage(
   id: string,
-  files: { contentPath: string; envelopePath: string },
+  contentPath: string,
+  envelope: Buffer,
   dir: string,
-  opts: { hardlink: boolean; envelopeOnly?: boolean; envelope?: Envelope },
+  opts: { hardlink: boolean; envelopeOnly?: boolean },
 ): Promise<void> {
-  if (!opts.envelopeOnly) await linkOrCopy(files.contentPath, path.join(dir, `${id}.content`), opts.hardlink);
-  const data = opts.envelope ? encodeEnvelope(opts.envelope) : await fsp.readFile(files.envelopePath);
+  if (!opts.envelopeOnly) await linkOrCopy(contentPath, path.join(dir, `${id}.content`), opts.hardlink);
   const tmp = path.join(dir, `${id}.envelope.new`);
-  await writeFileSynced(tmp, data, 0o660, true);
+  await writeFileSynced(tmp, envelope, 0o660, true);
   await fsp.rename(tmp, path.join(dir, `${id}.envelope`));
   await syncPath(dir, true);
 }

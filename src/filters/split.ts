@@ -1,7 +1,7 @@
 // split: (section 4.6, server side only): one message per recipient domain, each with a ForwardTo
 // routing hint for a routing filter such as mx:. The extra parts are committed directly.
 import * as path from 'node:path';
-import { newEnvelope } from '../spool/envelope';
+import { encodeEnvelope, newEnvelope } from '../spool/envelope';
 import { newMessageId } from '../spool/store';
 import type { Filter, FilterContext } from './filter';
 import { copyMessage, filterParams, readEnvelopeFile, writeEnvelopeFile } from './files';
@@ -20,7 +20,9 @@ export function splitFilter(params: string, ctx: FilterContext): Filter {
       for (const address of env.toRemote) {
         const domain = address.slice(address.lastIndexOf('@') + 1);
         const key = raw ? domain : domain.toLowerCase();
-        groups.set(key, [...(groups.get(key) ?? []), address]);
+        const group = groups.get(key);
+        if (group) group.push(address);
+        else groups.set(key, [address]);
       }
       const forwardTo = (addresses: string[]) => {
         const first = addresses[0]!;
@@ -32,7 +34,7 @@ export function splitFilter(params: string, ctx: FilterContext): Filter {
       try {
         for (let i = 1; i < parts.length; i++) {
           const part = newEnvelope({ ...env, toLocal: [], toRemote: parts[i], forwardTo: forwardTo(parts[i]!), tail: [...env.tail, ...groupLines] });
-          await copyMessage(ids[i]!, input, path.dirname(input.contentPath), { hardlink: true, envelope: part });
+          await copyMessage(ids[i]!, input.contentPath, encodeEnvelope(part), path.dirname(input.contentPath), { hardlink: true });
         }
         await writeEnvelopeFile(input.envelopePath, { ...env, toRemote: parts[0]!, forwardTo: forwardTo(parts[0]!), tail: [...env.tail, ...groupLines] });
       } catch (e) {

@@ -368,7 +368,8 @@ export class QueueRunner {
   private async partial(id: string, env: Envelope, accepted: string[], rejected: { address: string; code?: number; response: string }[]): Promise<Outcome> {
     const { spool, cfg, log } = this.deps;
     const delivered = cfg.forwardToSome ? accepted : [];
-    const remaining = delivered.length ? env.toRemote.filter((a) => !delivered.includes(a)) : env.toRemote;
+    const deliveredSet = new Set(delivered);
+    const remaining = delivered.length ? env.toRemote.filter((a) => !deliveredSet.has(a)) : env.toRemote;
     const kept = { ...env, toRemote: remaining };
     const temporary = rejected.every((r) => r.code !== undefined && r.code < 500);
     const reason = `${accepted.length ? 'one or more recipients rejected' : 'all recipients rejected'}: ${printable(rejected.map((r) => `<${r.address}> ${r.response}`).join('; '))}`;

@@ -14,7 +14,7 @@ import { legacyTlsCiphers, readCaFiles } from '../tls-files';
 import { connectViaSocks } from './socks';
 import { OAuthError } from './oauth/token-errors';
 import { withAdvice } from './oauth/advice';
-import { rewriteSender } from './sender-rewrite';
+import { HeaderTooLarge, rewriteFromHeader, rewrittenContentStream } from './sender-rewrite';
 import { activity } from '../admin/activity';
 
 export interface SendResult {
@@ -247,7 +247,13 @@ export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, logi
       if (cfg.forwardFromMailbox) {
         const mailbox = login?.mailbox();
         if (!mailbox) return Promise.reject(new ForwardError('--forward-from-mailbox needs a client line whose user is a mailbox (user@domain)', undefined, true, false));
-        return rewriteSender(env, message, mailbox).then(({ env: e2, content }) => sendAs(e2, content, allOrNothing));
+        const rewritten = typeof message === 'string'
+          ? rewrittenContentStream(message, mailbox).catch((e: Error) => {
+              if (e instanceof HeaderTooLarge) throw new ForwardError(e.message, undefined, true, false);
+              throw new ForwardError(`cannot read the message content: ${e.message}`, undefined, false, false);
+            })
+          : Promise.resolve(rewriteFromHeader(message, mailbox));
+        return rewritten.then((content) => sendAs({ ...env, from: mailbox }, content, allOrNothing));
       }
       return sendAs(env, message, allOrNothing);
     },
@@ -261,7 +267,8 @@ export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, logi
     },
   };
 
-  function sendAs(env: Envelope, message: Buffer | string, allOrNothing: boolean): Promise<SendResult> {
+  /** `message`: the content, the path of its file, or a stream of it (read once). */
+  function sendAs(env: Envelope, message: Buffer | string | Readable, allOrNothing: boolean): Promise<SendResult> {
       return new Promise<SendResult>((resolve, reject) => {
         let aborted: NodemailerError[] | null = null;
         const rejectedOf = (errors: NodemailerError[]) => errors.map((r) => ({
@@ -269,7 +276,8 @@ export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, logi
           code: r.responseCode,
           response: String(r.response ?? r.message).trim(),
         }));
-        const file = typeof message === 'string' ? fs.createReadStream(message, { highWaterMark: 64 * 1024 }) : Readable.from([message]);
+        const file = typeof message === 'string' ? fs.createReadStream(message, { highWaterMark: 64 * 1024 })
+          : message instanceof Readable ? message : Readable.from([message]);
         // E-MailRelay's forward-to-all: if any recipient was refused, no recipient gets the message.
         // nodemailer sends DATA once any recipient is accepted, so the transaction is abandoned by
         // dropping the connection before the content's end (the server then discards it).
@@ -287,7 +295,7 @@ export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, logi
               }
               yield* file;
             })())
-          : typeof message === 'string' ? file : message;
+          : Buffer.isBuffer(message) ? message : file;
         file.on('error', (e: Error) => {
           broken = true;
           conn.close();

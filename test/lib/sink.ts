@@ -3,11 +3,16 @@
 import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
 import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
+import { createHash } from 'node:crypto';
 
 export interface SunkMessage {
   from: string;
   to: string[];
+  /** The content, or its first `keepBytes` bytes when the sink was told to keep no more. */
   data: Buffer;
+  /** The whole content's size and SHA-256 (hex), whatever `data` kept. */
+  size: number;
+  sha256: string;
   secure: boolean;
   user?: string;
   session: string;
@@ -36,6 +41,8 @@ export interface SinkOptions {
   dataDelayMs?: number;
   /** Listen on this port (default: any free port). */
   port?: number;
+  /** Keep only this many bytes of each message in memory (for large messages: compare size and sha256). */
+  keepBytes?: number;
 }
 
 export interface Sink {
@@ -91,12 +98,21 @@ export async function startSink(opts: SinkOptions = {}): Promise<Sink> {
     },
     onData(stream, session: SMTPServerSession, cb) {
       const chunks: Buffer[] = [];
-      stream.on('data', (c: Buffer) => chunks.push(c));
+      const hash = createHash('sha256');
+      let size = 0;
+      stream.on('data', (c: Buffer) => {
+        hash.update(c);
+        const room = (opts.keepBytes ?? Infinity) - size;
+        if (room > 0) chunks.push(room < c.length ? c.subarray(0, room) : c);
+        size += c.length;
+      });
       stream.on('end', () => {
         const msg: SunkMessage = {
           from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
           to: session.envelope.rcptTo.map((r) => r.address),
           data: Buffer.concat(chunks),
+          size,
+          sha256: hash.digest('hex'),
           secure: session.secure,
           user: session.user as string | undefined,
           session: session.id,
