@@ -86,7 +86,7 @@ export function masterCf(port: number): string {
     'scache    unix  -       -       n       -       1       scache',
     'postlog   unix-dgram n  -       n       -       1       postlogd',
   ];
-  return `# relaybox benchmark: private Postfix instance, no chroot\n${services.join('\n')}\n`;
+  return `# relaybox: private Postfix instance, no chroot\n${services.join('\n')}\n`;
 }
 
 /** Write the configuration and `postfix -c <dir> start` (which waits for the master to be ready). */

@@ -12,7 +12,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, writeFileSync } from 'n
 import * as path from 'node:path';
 import { freePort, removeDir } from './relay';
 import { testPki } from './certs';
-import { programOnPath, readIfThere, serverDir, waitFor, waitForGreeting } from './server-process';
+import { logFileOf, programOnPath, readIfThere, serverDir, waitForGreeting } from './server-process';
 
 export type DovecotMajor = '2.3' | '2.4';
 
@@ -240,12 +240,7 @@ export async function startDovecot(setup: DovecotSetup): Promise<Dovecot> {
   return {
     major, port: files.port, dir,
     authSocket: path.join(dir, 'run', 'auth-postfix'),
-    log: () => readIfThere(logFile),
-    async waitForLog(re, ms = 15000) {
-      let found: string | undefined;
-      await waitFor(() => !!(found = readIfThere(logFile).split('\n').find((l) => re.test(l))), `a Dovecot log line matching ${re}; log:\n${readIfThere(logFile)}`, ms);
-      return found!;
-    },
+    ...logFileOf(logFile, 'Dovecot'),
     stop,
   };
 }

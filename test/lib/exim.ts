@@ -15,7 +15,7 @@ import { chownSync, copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { testPki } from './certs';
 import { freePort, removeDir } from './relay';
-import { findProgram, readIfThere, serverDir, systemUser, waitFor, waitForGreeting } from './server-process';
+import { findProgram, logFileOf, readIfThere, serverDir, systemUser, waitForGreeting } from './server-process';
 
 export const EXIM_CACHE = process.env.RELAYBOX_EXIM_CACHE ?? '/var/cache/relaybox-test/exim';
 const EXIM_USER = 'Debian-exim';
@@ -154,12 +154,7 @@ export async function startExim(setup: EximSetup): Promise<Exim> {
   }
   return {
     port, dir,
-    log: () => readIfThere(logFile),
-    async waitForLog(re, ms = 15000) {
-      let found: string | undefined;
-      await waitFor(() => !!(found = readIfThere(logFile).split('\n').find((l) => re.test(l))), `an Exim log line matching ${re}; log:\n${readIfThere(logFile)}`, ms);
-      return found!;
-    },
+    ...logFileOf(logFile, 'Exim'),
     stop,
   };
 }

@@ -9,7 +9,8 @@ import * as path from 'node:path';
 import { processTree, readStat } from '../../scripts/bench/procfs';
 import { testPki } from './certs';
 import { freePort, removeDir } from './relay';
-import { programOnPath, readIfThere, serverDir, systemUser, waitFor, waitForGreeting } from './server-process';
+import { logFileOf, programOnPath, readIfThere, serverDir, systemUser, waitFor, waitForGreeting } from './server-process';
+import { masterCf } from '../../scripts/bench/postfix';
 
 export interface PostfixSetup {
   /** Where accepted mail is relayed (the test sink). */
@@ -71,33 +72,6 @@ smtpd_sasl_authenticated_header = no
 `;
 }
 
-export function postfixMasterCf(port: number): string {
-  const services = [
-    `127.0.0.1:${port} inet n - n - - smtpd`,
-    'pickup    unix  n       -       n       60      1       pickup',
-    'cleanup   unix  n       -       n       -       0       cleanup',
-    'qmgr      unix  n       -       n       300     1       qmgr',
-    'tlsmgr    unix  -       -       n       1000?   1       tlsmgr',
-    'rewrite   unix  -       -       n       -       -       trivial-rewrite',
-    'bounce    unix  -       -       n       -       0       bounce',
-    'defer     unix  -       -       n       -       0       bounce',
-    'trace     unix  -       -       n       -       0       bounce',
-    'verify    unix  -       -       n       -       1       verify',
-    'flush     unix  n       -       n       1000?   0       flush',
-    'proxymap  unix  -       -       n       -       -       proxymap',
-    'proxywrite unix -       -       n       -       1       proxymap',
-    'smtp      unix  -       -       n       -       -       smtp',
-    'relay     unix  -       -       n       -       -       smtp',
-    'showq     unix  n       -       n       -       -       showq',
-    'error     unix  -       -       n       -       -       error',
-    'retry     unix  -       -       n       -       -       error',
-    'discard   unix  -       -       n       -       -       discard',
-    'anvil     unix  -       -       n       -       1       anvil',
-    'scache    unix  -       -       n       -       1       scache',
-    'postlog   unix-dgram n  -       n       -       1       postlogd',
-  ];
-  return `# relaybox test: private Postfix instance, no chroot\n${services.join('\n')}\n`;
-}
 
 function run(cmd: string, args: string[], timeoutMs: number): Promise<{ code: number; out: string }> {
   return new Promise((resolve) => {
@@ -124,7 +98,7 @@ export async function startPostfix(setup: PostfixSetup): Promise<Postfix> {
   copyFileSync(pki.serverCertFile, path.join(dir, 'cert.pem'));
   copyFileSync(pki.serverKeyFile, path.join(dir, 'key.pem'));
   writeFileSync(path.join(configDir, 'main.cf'), postfixMainCf(dir, setup));
-  writeFileSync(path.join(configDir, 'master.cf'), postfixMasterCf(port));
+  writeFileSync(path.join(configDir, 'master.cf'), masterCf(port));
   const logFile = path.join(dir, 'maillog');
   const pidFile = path.join(dir, 'queue', 'pid', 'master.pid');
   const masterPid = () => (existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim()) : 0);
@@ -158,12 +132,7 @@ export async function startPostfix(setup: PostfixSetup): Promise<Postfix> {
   }
   return {
     port, dir,
-    log: () => readIfThere(logFile),
-    async waitForLog(re, ms = 15000) {
-      let found: string | undefined;
-      await waitFor(() => !!(found = readIfThere(logFile).split('\n').find((l) => re.test(l))), `a Postfix log line matching ${re}; log:\n${readIfThere(logFile)}`, ms);
-      return found!;
-    },
+    ...logFileOf(logFile, 'Postfix'),
     stop,
   };
 }

@@ -100,3 +100,15 @@ export function readIfThere(file: string): string {
     return '';
   }
 }
+
+/** A server's log file: its text so far, and a wait for the first line matching a pattern. */
+export function logFileOf(file: string, server: string): { log(): string; waitForLog(re: RegExp, ms?: number): Promise<string> } {
+  return {
+    log: () => readIfThere(file),
+    async waitForLog(re, ms = 15000) {
+      let found: string | undefined;
+      await waitFor(() => !!(found = readIfThere(file).split('\n').find((l) => re.test(l))), `a ${server} log line matching ${re}; log:\n${readIfThere(file)}`, ms);
+      return found!;
+    },
+  };
+}
