@@ -809,7 +809,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     arg: 'seconds',
     group: 'relaybox',
     help: 'The SMTP timeout while the relay is busy: 3/4 of --max-connections open (default 10, as Postfix\'s stress mode).',
-    more: 'Connections already open get it too; it ends once fewer connections are open.',
+    more: 'Connections already open get it too. Once fewer connections are open, each connection gets the longer timeout again with its next command.',
     support: 'yes',
     extension: true,
   },

@@ -304,8 +304,12 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
   const timeoutMs = () => 1000 * Math.min(cfg.idleTimeout, limits.commandTimeout, access?.busy() ? limits.stressTimeout : Infinity);
   Object.defineProperty(options, 'socketTimeout', { get: timeoutMs, enumerable: true });
   const server = new SMTPServer(options);
-  // Connections already open get the new timeout at once, counted from now.
-  access?.onBusyChange(() => {
+  // When the relay becomes busy, connections already open get the short timeout at once, counted
+  // from now. When it stops being busy, a connection keeps the timeout it was waiting with until its
+  // next command (as Postfix decides per read): otherwise the first drops would lift the stress and
+  // leave the rest of an idle flood holding their slots for the full timeout.
+  access?.onBusyChange((busy) => {
+    if (!busy) return;
     const connections = (server as unknown as { connections: Set<{ _armTimeout?: () => void; _closing?: boolean }> }).connections;
     for (const c of connections) if (!c._closing) c._armTimeout?.();
   });
