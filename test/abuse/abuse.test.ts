@@ -122,10 +122,15 @@ test('1. a huge POST to the status page (declared, then chunked)', { timeout: TE
       return framed;
     }, chunked ? (bytes / chunk.length) * framed.length : bytes, () => response.length > 0 || closed || ctx.overBound(), 10_000);
     const body = Math.round((result.written / framed.length) * chunk.length / 1024 / 1024);
+    const how = chunked ? 'chunked' : 'declared';
+    if (ctx.overBound() && !response && !closed) {
+      ctx.note(`${how}: stopped after ${body} MiB: RSS over the bound while the relay still read the body`);
+      socket.destroy();
+      return void (await normal);
+    }
     if (chunked && !response && !closed) socket.write('0\r\n\r\n');
     await within(new Promise<void>((r) => { const check = () => (response.includes('\r\n\r\n') || closed ? r() : setTimeout(check, 20)); check(); }), 15_000, undefined);
     const status = /^HTTP\/1\.1 (\d{3})/.exec(response)?.[1];
-    const how = chunked ? 'chunked' : 'declared';
     ctx.note(`${how}: ${body} MiB of ${bytes / 1024 / 1024} MiB sent, then ${status ? `HTTP ${status}` : closed ? 'closed' : 'nothing'}${result.stalled ? ' (the relay stopped reading)' : ''}`);
     if (result.written >= (chunked ? (bytes / chunk.length) * framed.length : bytes) && !ctx.overBound()) ctx.fail(`${how}: the relay read the whole ${bytes / 1024 / 1024} MiB body before answering (the body read must stop at the form limit)`);
     if (!status && !closed) ctx.fail(`${how}: no answer and the connection still open 15 s after the body`);
@@ -335,7 +340,6 @@ test('4. an admin client that sends "help" and never reads', { timeout: TEST_TIM
       const tags = [await normalTransaction(relay.port)];
       const admin = await AdminClient.connect(adminPort);
       try {
-        await admin.rawReply(); // the first prompt
         const pw = await admin.command('password admin-secret');
         if (pw.some((l) => /error/i.test(l))) throw new Error(`admin password refused: ${pw.join(' / ')}`);
         const help = await admin.command('help', 10_000);
@@ -431,7 +435,6 @@ async function rcptFlood(ctx: AttackContext, smtp: RawSmtp, n: number, domain: (
     ctx.fail(`MAIL refused: ${mail.text}`);
     return null;
   }
-  const first = smtp.replies.length;
   const per = 2000;
   let i = 0;
   const r = await writeAll(smtp.socket, () => {
@@ -441,10 +444,14 @@ async function rcptFlood(ctx: AttackContext, smtp: RawSmtp, n: number, domain: (
     return Buffer.from(lines.join(''));
   }, Infinity, () => i >= n || ctx.overBound(), 30_000);
   if (r.stalled) ctx.fail('the relay stopped reading RCPT commands for 30 s');
-  const wanted = first + i;
   const deadline = Date.now() + size(60_000, 600_000);
-  while (smtp.replies.length < wanted && !smtp.closed && Date.now() < deadline && !ctx.overBound()) await smtp.reply(deadline - Date.now()).catch(() => undefined);
-  return smtp.replies.slice(first, wanted).map((x) => x.code);
+  const codes: number[] = [];
+  while (codes.length < i && !ctx.overBound()) {
+    const reply = await smtp.reply(Math.max(1, deadline - Date.now())).catch(() => null);
+    if (!reply) break;
+    codes.push(reply.code);
+  }
+  return codes;
 }
 
 test('6. 100,000+ RCPTs in one transaction', { timeout: TEST_TIMEOUT }, async (t) => {
@@ -547,6 +554,7 @@ test('8. several whole transactions in one write', { timeout: TEST_TIMEOUT }, as
   const defer = cleanups(t);
   const relay = await relayFor(defer, []);
   const rounds = LONG ? Array.from({ length: 100 }, (_, i) => 2 + (i % 19)) : [2, 3, 5];
+  // The whole session in one write, EHLO included, as the review sent it.
 
   await attack(t, {
     item: 8, name: `${rounds.length} writes of ${Math.min(...rounds)}-${Math.max(...rounds)} transactions plus QUIT`, relay, store: inSpool(relay),
@@ -561,19 +569,18 @@ test('8. several whole transactions in one write', { timeout: TEST_TIMEOUT }, as
         const { smtp, greeting } = await RawSmtp.open(relay.port);
         try {
           assert.equal(greeting.code, 220);
-          await smtp.command('EHLO batch.test');
           const tags = Array.from({ length: k }, () => newTag('batch'));
-          smtp.write(Buffer.concat([...tags.flatMap((tag) => [
+          smtp.write(Buffer.concat([Buffer.from('EHLO batch.test\r\n'), ...tags.flatMap((tag) => [
             Buffer.from(`MAIL FROM:<batch@example.com>\r\nRCPT TO:<rcpt@example.net>\r\nDATA\r\n`),
             dataBlock(taggedMessage(tag)),
           ]), Buffer.from('QUIT\r\n')]));
-          const want = [...tags.flatMap(() => [250, 250, 354, 250]), 221];
+          const want = [250, ...tags.flatMap(() => [250, 250, 354, 250]), 221];
           const got: number[] = [];
           for (let i = 0; i < want.length; i++) {
             const r = await smtp.reply(10_000).catch(() => null);
             if (!r) break;
             got.push(r.code);
-            if (i % 4 === 3 && r.code === 250 && i < want.length - 1) ctx.acked(tags[(i - 3) / 4]!);
+            if (i > 0 && i % 4 === 0 && r.code === 250 && i < want.length - 1) ctx.acked(tags[i / 4 - 1]!);
           }
           stored += tags.length;
           if (got.join(',') !== want.join(',')) {
@@ -597,7 +604,7 @@ test('9. a large message forwarded with --forward-from-mailbox', { timeout: TEST
   const dir = scratchDir(defer);
   const sink = await startCountingSink({ user: 'box@example.test', pass: 'box-password' });
   defer(() => sink.close());
-  const mb = size(64, 300);
+  const mb = size(128, 300);
   const relay = await relayFor(defer, ['--forward-to', `127.0.0.1:${sink.port}`, '--forward-on-disconnect', '--size', String(2 * mb * 1024 * 1024),
     '--client-auth', file(dir, 'client.auth', 'client plain box@example.test box-password\n'), '--forward-from-mailbox']);
   const line = Buffer.from('0123456789abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ0123\r\n');
@@ -646,7 +653,7 @@ test('9. a large message forwarded with --forward-from-mailbox', { timeout: TEST
 // --------------------------------------------------------------------------------------------- 10
 test('10. the split: filter with tens of thousands of recipients in one domain', { timeout: TEST_TIMEOUT }, async (t) => {
   const defer = cleanups(t);
-  const n = size(10_000, 20_000);
+  const n = size(20_000, 50_000);
   // The recipient limit (item 6) would stop this at 1000: an administrator who raised it is the case here.
   const raise = hasOption('max-recipients') ? ['--max-recipients', String(n)] : [];
   const relay = await relayFor(defer, ['--filter', 'split:25', ...raise]);
@@ -669,20 +676,17 @@ test('10. the split: filter with tens of thousands of recipients in one domain',
       const data = await smtp.command('DATA');
       if (data.code !== 354) return ctx.fail(`DATA: ${data.text}`);
       const tag = newTag('split');
-      // Greeting probes, one every 100 ms, while the filter runs (from the end of data to its reply).
+      // Greeting probes while the filter runs (from the end of data to its reply): one connection
+      // at a time, so the slowest greeting is how long the relay stood still.
       const waits: number[] = [];
       let filtering = true;
-      const probe = async () => {
-        const start = Date.now();
-        const { smtp: p } = await RawSmtp.open(relay.port);
-        waits.push(Date.now() - start);
-        p.destroy();
-      };
-      const probes: Promise<void>[] = [];
-      const ticker = (async () => {
+      const prober = (async () => {
         while (filtering) {
-          probes.push(probe().catch(() => void waits.push(Infinity)));
-          await new Promise((r) => setTimeout(r, 100));
+          const start = Date.now();
+          const p = await RawSmtp.connect(relay.port).catch(() => null);
+          const greeting = await p?.reply(60_000).catch(() => null);
+          p?.destroy();
+          waits.push(greeting?.code === 220 ? Date.now() - start : Infinity);
         }
       })();
       const normal = ctx.normalClient();
@@ -691,8 +695,7 @@ test('10. the split: filter with tens of thousands of recipients in one domain',
       const done = await smtp.reply(size(60_000, 300_000)).catch((e: Error) => ({ code: 0, text: e.message }));
       const filterMs = Date.now() - started;
       filtering = false;
-      await ticker;
-      await Promise.all(probes);
+      await prober;
       await normal;
       const worst = Math.max(...waits);
       ctx.note(`end of data answered after ${(filterMs / 1000).toFixed(1)} s; ${waits.length} greeting probes, the slowest waited ${worst} ms`);
@@ -845,6 +848,7 @@ test('12. bare CR in headers and body: one reading for the spool, POP and the up
   await relay.waitForLog('listening for pop');
   await relay.waitForLog((l) => /^listening for the admin/.test(l.msg) && l.port === adminPort);
   const variants = (tag: string): string[] => [
+    `From: <dev@example.com>\r\nSubject: ${tag}\r\n\r\na control message without bare CR\r\n.dot line\r\n`,
     `From: <dev@example.com>\r\nSubject: ${tag}\r\nX-Note: x\rX-Injected: yes\r\n\r\nheader injection\r\n`,
     `From: <dev@example.com>\r\nSubject: ${tag}\r\n\r\nline one\r.\r\nline after a CR-dot\r\n`,
     `From: <dev@example.com>\r\nSubject: ${tag}\r\n\r\nbare\rCR\r\rin the body\r\n.\rend\r\n`,
@@ -852,7 +856,7 @@ test('12. bare CR in headers and body: one reading for the spool, POP and the up
   const rounds = size(1, 60);
 
   await attack(t, {
-    item: 12, name: `${rounds * 3} messages with bare CRs: spool, POP RETR and the forwarded copy compared`, relay,
+    item: 12, name: `${rounds * 4} messages (${rounds * 3} with bare CRs): spool, POP RETR and the forwarded copy compared`, relay,
     store: { spool: relay.spool, upstreamTags: sinkTags(sink) },
     rssBoundMb: 20,
     boundReason: 'Small messages; POP streams from the file.',
@@ -862,9 +866,12 @@ test('12. bare CR in headers and body: one reading for the spool, POP and the up
       defer(() => smtp.destroy());
       await smtp.command('EHLO device.test');
       const sent: string[] = [];
+      const variantOf = new Map<string, number>();
       for (let r = 0; r < rounds; r++) {
-        for (const text of variants(`${newTag('cr')}`)) {
+        for (const [v, text] of variants(newTag('cr')).entries()) {
           const tag = tagOf(text)!;
+          variantOf.set(tag, v);
+          // Written whole: the data block is dot-stuffed after CRLF only, so a bare CR reaches the relay as sent.
           const reply = await sendMessage(smtp, 'dev@example.com', ['rcpt@example.net'], Buffer.from(text, 'latin1'));
           if (reply.code === 250) {
             ctx.acked(tag);
@@ -876,10 +883,11 @@ test('12. bare CR in headers and body: one reading for the spool, POP and the up
       const normal = ctx.normalClient();
       const spooled = new Map(readAll(relay.spool).map((m) => [tagOf(m.content) ?? '', m.content] as const));
       const problems = new Set<string>();
+      const which = (tag: string) => (variantOf.get(tag) === 0 ? 'the control message (no bare CR)' : `variant ${variantOf.get(tag)}`);
       for (const tag of sent) {
         const content = spooled.get(tag);
         if (!content) problems.add(`acknowledged message ${tag} is not in the spool`);
-        else if (BARE_CR.test(content.toString('latin1'))) problems.add('the spool keeps bare CRs (normalise once, at receipt)');
+        else if (BARE_CR.test(content.toString('latin1'))) problems.add(`${which(tag)}: the spool keeps bare CRs (normalise once, at receipt)`);
       }
       // POP: each RETR, un-dot-stuffed, is the spooled text; no bare CR.
       const pop = await RawPop.open(popPort);
@@ -891,24 +899,23 @@ test('12. bare CR in headers and body: one reading for the spool, POP and the up
       for (let i = 1; i <= count; i++) {
         const raw = await pop.command(`RETR ${i}`, true);
         const text = raw.toString('latin1');
-        const payload = text.slice(text.indexOf('\r\n') + 2, -3).replace(/^\./gm, '');
+        const payload = text.slice(text.indexOf('\r\n') + 2, -3).split('\r\n').map((l) => (l.startsWith('.') ? l.slice(1) : l)).join('\r\n');
         const tag = tagOf(payload);
         if (!tag || !sent.includes(tag)) continue;
-        if (BARE_CR.test(text)) problems.add('POP RETR sends bare CRs');
-        if (payload !== spooled.get(tag)?.toString('latin1')) problems.add('POP RETR differs from the spooled text');
+        if (BARE_CR.test(text)) problems.add(`${which(tag)}: POP RETR sends bare CRs`);
+        if (payload !== spooled.get(tag)?.toString('latin1')) problems.add(`${which(tag)}: POP RETR differs from the spooled text`);
       }
       await pop.command('QUIT');
       // Forward now: the upstream must get the spooled text byte for byte.
       const admin = await AdminClient.connect(adminPort);
       defer(() => admin.close());
-      await admin.rawReply();
       await admin.command('forward');
       const deadline = Date.now() + 20_000;
       while (sent.some((tag) => !sink.messages.some((m) => tagOf(m.data) === tag)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       for (const tag of sent) {
         const up = sink.messages.find((m) => tagOf(m.data) === tag);
         if (!up) problems.add(`${tag} was not forwarded within 20 s`);
-        else if (up.data.toString('latin1') !== spooled.get(tag)?.toString('latin1')) problems.add('the upstream got other lines than the spool holds (a bare CR read one way here and another way there)');
+        else if (up.data.toString('latin1') !== spooled.get(tag)?.toString('latin1')) problems.add(`${which(tag)}: the upstream got other lines than the spool holds`);
       }
       for (const p of problems) ctx.fail(p);
       await normal;
