@@ -847,11 +847,12 @@ test('12. bare CR in headers and body: one reading for the spool, POP and the up
     '--pop-auth', file(dir, 'pop.auth', 'server plain alice alicepw\n'), '--admin', String(adminPort)]);
   await relay.waitForLog('listening for pop');
   await relay.waitForLog((l) => /^listening for the admin/.test(l.msg) && l.port === adminPort);
-  const variants = (tag: string): string[] => [
-    `From: <dev@example.com>\r\nSubject: ${tag}\r\n\r\na control message without bare CR\r\n.dot line\r\n`,
-    `From: <dev@example.com>\r\nSubject: ${tag}\r\nX-Note: x\rX-Injected: yes\r\n\r\nheader injection\r\n`,
-    `From: <dev@example.com>\r\nSubject: ${tag}\r\n\r\nline one\r.\r\nline after a CR-dot\r\n`,
-    `From: <dev@example.com>\r\nSubject: ${tag}\r\n\r\nbare\rCR\r\rin the body\r\n.\rend\r\n`,
+  // Each with its own tag: [0] is the control, without any bare CR.
+  const variants = (tag: (v: number) => string): string[] => [
+    `From: <dev@example.com>\r\nSubject: ${tag(0)}\r\n\r\na control message without bare CR\r\n.dot line\r\n`,
+    `From: <dev@example.com>\r\nSubject: ${tag(1)}\r\nX-Note: x\rX-Injected: yes\r\n\r\nheader injection\r\n`,
+    `From: <dev@example.com>\r\nSubject: ${tag(2)}\r\n\r\nline one\r.\r\nline after a CR-dot\r\n`,
+    `From: <dev@example.com>\r\nSubject: ${tag(3)}\r\n\r\nbare\rCR\r\rin the body\r\n.\rend\r\n`,
   ];
   const rounds = size(1, 60);
 
@@ -868,7 +869,7 @@ test('12. bare CR in headers and body: one reading for the spool, POP and the up
       const sent: string[] = [];
       const variantOf = new Map<string, number>();
       for (let r = 0; r < rounds; r++) {
-        for (const [v, text] of variants(newTag('cr')).entries()) {
+        for (const [v, text] of variants((v) => newTag(`cr${v}`)).entries()) {
           const tag = tagOf(text)!;
           variantOf.set(tag, v);
           // Written whole: the data block is dot-stuffed after CRLF only, so a bare CR reaches the relay as sent.
