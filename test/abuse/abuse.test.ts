@@ -213,8 +213,7 @@ test('2. relaying through the shipped appliance configuration from a public addr
   }
   const dir = scratchDir(defer);
   const [port, statusPort] = [await freePort(), await freePort()];
-  const spool = tempDir('relaybox-spool-');
-  defer(() => execFileSync('rm', ['-rf', spool]));
+  const spool = tempDir('relaybox-spool-'); // removed by relayFor
   const relay = await relayFor(defer, [applianceConfig(dir, port, spool, statusPort)], { raw: true, port, spool, wrapper: ns.wrapper });
   const tries = size(3, 100);
   const swaksIn = (args: string[]) => ns.run('swaks', ['--port', String(port), '--timeout', '15', ...args], { ms: 30_000 });
