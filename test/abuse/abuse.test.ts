@@ -7,7 +7,7 @@
 import { after, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -20,6 +20,7 @@ import { testPki } from '../lib/certs';
 import { publicNamespace, PUBLIC } from '../lib/netns';
 import { AdminClient } from '../lib/admin-client';
 import { readAll } from '../lib/spool-files';
+import { applianceConfig } from '../lib/appliance-conf';
 import {
   LONG, newTag, normalTransaction, rows, runAttack, size, skippedRow, tagOf, taggedMessage, writeTable,
   type AttackContext, type AttackRow, type AttackSpec,
@@ -179,31 +180,6 @@ function httpGet(port: number, p: string, host: string, localAddress?: string): 
 }
 
 // ---------------------------------------------------------------------------------------------- 2
-const APPLIANCE_CONF = path.resolve(__dirname, '../../image/boot/relaybox.conf');
-
-/** The shipped appliance configuration, with only what cannot run here replaced (as receive-legacy-appliance does). */
-function applianceConfig(dir: string, port: number, spool: string, statusPort: number): string {
-  const replace: Record<string, string | null> = {
-    'forward-to': 'forward-to 127.0.0.1:9', // nothing listens there inside the namespace: messages wait in the spool
-    'client-auth': `client-auth ${file(dir, 'relaybox.secrets', 'client plain box@example.test box-password\n')}`,
-    port: `port ${port}`,
-    'spool-dir': `spool-dir ${spool}`,
-    'status-port': `status-port ${statusPort}`,
-    'log-format': null,
-  };
-  const required = ['forward-to', 'client-auth', 'port', 'spool-dir'];
-  const seen = new Set<string>();
-  const lines = readFileSync(APPLIANCE_CONF, 'utf8').split('\n').flatMap((line) => {
-    const key = /^\s*([a-z0-9-]+)/.exec(line)?.[1];
-    if (!key || line.trimStart().startsWith('#') || !(key in replace)) return [line];
-    seen.add(key);
-    return replace[key] === null ? [] : [replace[key]!];
-  });
-  for (const key of required) assert.ok(seen.has(key), `${APPLIANCE_CONF} has no "${key}" line any more: update this test`);
-  lines.push(`interface ${PUBLIC},127.0.0.1`, 'no-daemon', 'user root');
-  return file(dir, 'relaybox.conf', lines.join('\n') + '\n');
-}
-
 test('2. relaying through the shipped appliance configuration from a public address', { timeout: TEST_TIMEOUT }, async (t) => {
   const defer = cleanups(t);
   const ns = await publicNamespace(defer);
@@ -214,7 +190,10 @@ test('2. relaying through the shipped appliance configuration from a public addr
   const dir = scratchDir(defer);
   const [port, statusPort] = [await freePort(), await freePort()];
   const spool = tempDir('relaybox-spool-'); // removed by relayFor
-  const relay = await relayFor(defer, [applianceConfig(dir, port, spool, statusPort)], { raw: true, port, spool, wrapper: ns.wrapper });
+  const relay = await relayFor(defer, [applianceConfig(dir, {
+    port, spool, statusPort, interfaces: `${PUBLIC},127.0.0.1`,
+    sinkPort: 9, // nothing listens there inside the namespace: messages wait in the spool
+  })], { raw: true, port, spool, wrapper: ns.wrapper });
   const tries = size(3, 100);
   const swaksIn = (args: string[]) => ns.run('swaks', ['--port', String(port), '--timeout', '15', ...args], { ms: 30_000 });
 

@@ -3,32 +3,18 @@
 // bounded memory and keep serving another admin client.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { once } from 'node:events';
-import * as path from 'node:path';
 import { AdminClient } from '../lib/admin-client';
-import { freePort, tempDir, removeDir, type RelayProcess } from '../lib/relay';
+import { adminPasswordArgs, freePort, rssMb, statusRelay, type RelayProcess } from '../lib/relay';
 import { cleanup, relayFor } from './forward-util';
 
 /** What the relay may grow by during an attack. */
 const RSS_BOUND_MB = 50;
 
-function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(m![1]) / 1024;
-}
-
 async function adminRelay(defer: (fn: () => unknown) => void, password?: string): Promise<{ relay: RelayProcess; port: number }> {
   const port = await freePort();
-  const extra: string[] = [];
-  if (password) {
-    const dir = tempDir();
-    defer(() => removeDir(dir));
-    writeFileSync(path.join(dir, 'pw'), password + '\n');
-    extra.push('--admin-password-file', path.join(dir, 'pw'));
-  }
-  const relay = await relayFor(defer, ['--admin', String(port), ...extra]);
+  const relay = await relayFor(defer, ['--admin', String(port), ...adminPasswordArgs(defer, password)]);
   await relay.waitForLog((l) => l.msg === 'listening for the admin interface' && l.port === port);
   return { relay, port };
 }
@@ -58,7 +44,7 @@ test('admin: "help" sent without reading the replies: the relay stops reading, R
   const defer = cleanup(t);
   const { relay, port } = await adminRelay(defer);
   const pid = relay.proc.pid!;
-  const before = rssMb(pid);
+  const before = rssMb(pid)!;
   const s = await rawConnect(port, defer);
   s.pause(); // never read
   let paused = false;
@@ -67,12 +53,12 @@ test('admin: "help" sent without reading the replies: the relay stops reading, R
   const pauseLogged = relay.waitForLog('admin client is not taking its replies: reading from it paused until it does', 30000);
   await Promise.race([pauseLogged, f.done]); // f.done first: the relay took all 16 MB
   paused = true;
-  const atPause = rssMb(pid);
+  const atPause = rssMb(pid)!;
   const other = await AdminClient.connect(port);
   defer(() => other.close());
   assert.deepEqual(await other.command('pid'), [String(pid)], 'another admin client is served');
   assert.match((await other.command('status')).join('\n'), /Messages received: 0/);
-  const after = rssMb(pid);
+  const after = rssMb(pid)!;
   t.diagnostic(`${(f.written() / 1e6).toFixed(1)} MB of help lines written; RSS ${before.toFixed(1)} -> ${atPause.toFixed(1)} at the pause -> ${after.toFixed(1)} MB`);
   assert.equal(relay.proc.exitCode, null, 'the relay is still running');
   assert.ok(Math.max(atPause, after) - before < RSS_BOUND_MB, `RSS grew by ${(Math.max(atPause, after) - before).toFixed(1)} MB (bound ${RSS_BOUND_MB} MB)`);
@@ -116,14 +102,14 @@ test('admin: an endless line is cut off and not read any further; RSS stays boun
   const defer = cleanup(t);
   const { relay, port } = await adminRelay(defer);
   const pid = relay.proc.pid!;
-  const before = rssMb(pid);
+  const before = rssMb(pid)!;
   const s = await rawConnect(port, defer);
   let got = '';
   s.setEncoding('latin1');
   s.on('data', (d: string) => (got += d));
   const f = flood(s, Buffer.alloc(1 << 20, 'x'), 256 * 1048576, () => false);
   await f.done; // ends when the relay closes the connection, or after 256 MiB
-  const after = rssMb(pid);
+  const after = rssMb(pid)!;
   t.diagnostic(`${(f.written() / 1048576).toFixed(0)} MiB sent; RSS ${before.toFixed(1)} -> ${after.toFixed(1)} MB`);
   assert.equal(relay.proc.exitCode, null, 'the relay is still running');
   assert.match(got, /^error: line too long\r?\nE-MailRelay> $/);

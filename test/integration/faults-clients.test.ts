@@ -3,18 +3,13 @@
 // normal client is served, and the relay's memory stays bounded.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { once } from 'node:events';
 import { RawSmtp, sendMessage } from '../lib/smtp-client';
 import { cleanup, relayFor, waitUntil } from './forward-util';
+import { rssMb } from '../lib/relay';
 
 const IDLE = Number(process.env.RELAYBOX_IDLE_CONNECTIONS ?? 1000);
-
-function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(m![1]) / 1024;
-}
 
 /** A connection from its own loopback source address (127.0.0.2 and up), so per-address limits do not apply. */
 function openFrom(port: number, i: number): Promise<net.Socket> {
@@ -39,7 +34,7 @@ test(`${IDLE} idle connections and slowloris clients: a normal client is still s
   const defer = cleanup(t);
   const relay = await relayFor(defer, ['--max-connections', String(IDLE + 50)]);
   const pid = relay.proc.pid!;
-  const before = rssMb(pid);
+  const before = rssMb(pid)!;
   const sockets: net.Socket[] = [];
   defer(() => { for (const s of sockets) s.destroy(); });
   let greetings = 0;
@@ -55,7 +50,7 @@ test(`${IDLE} idle connections and slowloris clients: a normal client is still s
   const text = 'EHLO slow.test\r\nMAIL FROM:<s@example.com>\r\n';
   for (let at = 0; at < text.length; at++) for (const s of slow) s.write(text[at]!);
   assert.equal(await normalMessage(relay.port, 'while-idle'), 250);
-  const during = rssMb(pid);
+  const during = rssMb(pid)!;
   t.diagnostic(`RSS: ${before.toFixed(1)} MB before, ${during.toFixed(1)} MB with ${IDLE} idle connections (${((during - before) * 1024 / IDLE).toFixed(1)} KB each)`);
   assert.ok(during - before < 100, `memory grew by ${(during - before).toFixed(1)} MB for ${IDLE} idle connections`);
   assert.equal(relay.proc.exitCode, null);
@@ -65,7 +60,7 @@ test('a pipelined flood from a client that never reads: the relay stops reading 
   const defer = cleanup(t);
   const relay = await relayFor(defer, []);
   const pid = relay.proc.pid!;
-  const before = rssMb(pid);
+  const before = rssMb(pid)!;
   const flood = await openFrom(relay.port, 0);
   defer(() => flood.destroy());
   flood.on('error', () => undefined);
@@ -83,7 +78,7 @@ test('a pipelined flood from a client that never reads: the relay stops reading 
   }
   assert.ok(stalled, `the relay kept reading all ${(written / 1e6).toFixed(1)} MB`);
   assert.equal(await normalMessage(relay.port, 'during-flood'), 250);
-  const after = rssMb(pid);
+  const after = rssMb(pid)!;
   t.diagnostic(`flood: ${(written / 1e6).toFixed(1)} MB taken before the relay stopped reading; RSS ${before.toFixed(1)} -> ${after.toFixed(1)} MB`);
   assert.ok(after - before < 50, `memory grew by ${(after - before).toFixed(1)} MB during the flood`);
 });

@@ -4,37 +4,18 @@
 // form that did not come from its own page.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { truncateSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import { once } from 'node:events';
 import * as path from 'node:path';
-import { freePort, tempDir, removeDir, type RelayProcess } from '../lib/relay';
+import { adminPasswordArgs, freePort, removeDir, rssMb, statusRelay, tempDir, type RelayProcess } from '../lib/relay';
 import { runTool } from '../lib/smtp-client';
 import { cleanup, filesEnding, makeMessage, relayFor, sendAll, sinkFor, waitUntil } from './forward-util';
 
 /** What the relay may grow by during an attack. */
 const RSS_BOUND_MB = 50;
-
-function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(m![1]) / 1024;
-}
-
-async function statusRelay(defer: (fn: () => unknown) => void, args: string[], password?: string): Promise<{ relay: RelayProcess; http: number }> {
-  const port = await freePort();
-  const extra: string[] = [];
-  if (password) {
-    const dir = tempDir();
-    defer(() => removeDir(dir));
-    writeFileSync(path.join(dir, 'pw'), password + '\n');
-    extra.push('--admin-password-file', path.join(dir, 'pw'));
-  }
-  const relay = await relayFor(defer, ['--status-port', String(port), ...extra, ...args]);
-  await relay.waitForLog((l) => l.msg === 'listening for the status page' && l.port === port);
-  return { relay, http: port };
-}
 
 async function connect(port: number, defer: (fn: () => unknown) => void): Promise<net.Socket> {
   const s = net.connect({ port, host: '127.0.0.1' });
@@ -60,11 +41,11 @@ async function streamBody(port: number, pid: number, defer: (fn: () => unknown) 
   s.write(head);
   const chunk = frame(Buffer.alloc(1 << 20, 'a'));
   let written = 0;
-  let peakMb = rssMb(pid);
+  let peakMb = rssMb(pid)!;
   while (written < cap && !answer && !gone) {
     written += chunk.length;
     if (!s.write(chunk)) await Promise.race([once(s, 'drain').catch(() => undefined), answered]);
-    peakMb = Math.max(peakMb, rssMb(pid));
+    peakMb = Math.max(peakMb, rssMb(pid)!);
   }
   if (!gone && !answer && written < cap) await answered;
   return { answer, written, peakMb, gone };
@@ -74,7 +55,7 @@ test('a 700 MB POST /retry (declared or chunked) is refused before its body is r
   const defer = cleanup(t);
   const { relay, http: port } = await statusRelay(defer, [], 'big-body-pw');
   const pid = relay.proc.pid!;
-  const before = rssMb(pid);
+  const before = rssMb(pid)!;
   const cap = 256 * 1048576; // what the client sends at most; the relay must answer long before
   const kinds: [string, string, (c: Buffer) => Buffer][] = [
     ['declared', `POST /retry HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${700 * 1048576}\r\n\r\n`, (c) => c],
@@ -104,14 +85,14 @@ test('a 700 MB POST /retry (declared or chunked) is refused before its body is r
   assert.equal(code, '413');
   assert.ok(Number(uploaded) < 1048576, `curl uploaded ${uploaded} bytes before the answer`);
   assert.equal((await fetch(`http://127.0.0.1:${port}/health`)).status, 200, 'others are still served');
-  assert.ok(rssMb(pid) - before < RSS_BOUND_MB);
+  assert.ok(rssMb(pid)! - before < RSS_BOUND_MB);
 });
 
 test('pipelined requests from a client that never reads: the relay closes the connection, RSS stays bounded', async (t) => {
   const defer = cleanup(t);
   const { relay, http: port } = await statusRelay(defer, []);
   const pid = relay.proc.pid!;
-  const before = rssMb(pid);
+  const before = rssMb(pid)!;
   const s = await connect(port, defer);
   s.pause(); // never read
   const closed = new Promise<'closed'>((r) => s.once('close', () => r('closed')));
@@ -128,7 +109,7 @@ test('pipelined requests from a client that never reads: the relay closes the co
       outcome = await Promise.race([once(s, 'drain').then(() => 'drain' as const, () => 'closed' as const), closed, bound]);
       clearTimeout(timer);
     }
-    peakMb = Math.max(peakMb, rssMb(pid));
+    peakMb = Math.max(peakMb, rssMb(pid)!);
   }
   if (outcome === 'drain' && s.destroyed) outcome = 'closed';
   t.diagnostic(`${(written / 1e6).toFixed(1)} MB of requests written; RSS ${before.toFixed(1)} -> peak ${peakMb.toFixed(1)} MB; ${outcome}`);

@@ -2,9 +2,7 @@
 // the page's content and its retry action over plain HTTP (the browser test drives it for real).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
-import * as path from 'node:path';
-import { freePort, tempDir, removeDir, type RelayProcess } from '../lib/relay';
+import { adminPasswordArgs, freePort, rssMb, statusRelay, type RelayProcess } from '../lib/relay';
 import { runTool } from '../lib/smtp-client';
 import { cleanup, filesEnding, makeMessage, relayFor, sendAll, sinkFor, waitUntil, FAST_RETRY } from './forward-util';
 
@@ -56,20 +54,6 @@ async function metrics(port: number): Promise<Sample[]> {
   assert.match(head!, /^HTTP\/1\.1 200/);
   assert.match(head!, /content-type: text\/plain; version=0\.0\.4/i);
   return parseMetrics(body!);
-}
-
-async function statusRelay(defer: (fn: () => unknown) => void, args: string[], password?: string): Promise<{ relay: RelayProcess; http: number }> {
-  const http = await freePort();
-  const extra: string[] = [];
-  if (password) {
-    const dir = tempDir();
-    defer(() => removeDir(dir));
-    writeFileSync(path.join(dir, 'pw'), password + '\n');
-    extra.push('--admin-password-file', path.join(dir, 'pw'));
-  }
-  const relay = await relayFor(defer, ['--status-port', String(http), ...extra, ...args]);
-  await relay.waitForLog((l) => l.msg === 'listening for the status page' && l.port === http);
-  return { relay, http };
 }
 
 test('/metrics after known traffic: received, forwarded, failed, deferred, retried, queue, latency, upstream errors, memory', async (t) => {

@@ -6,7 +6,7 @@
 // the spool or at the upstream). Each run becomes a row of the table written to test-output/abuse.md.
 import { mkdirSync, openSync, readFileSync, readSync, closeSync, readdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import type { RelayProcess } from './relay';
+import { rssMb, type RelayProcess } from './relay';
 import { RawSmtp, sendMessage } from './smtp-client';
 
 /** The long run (`make abuse`) or the short one (`make test`). */
@@ -17,14 +17,6 @@ export function size<T>(short: T, long: T): T {
   return LONG ? long : short;
 }
 
-export function rssMb(pid: number): number | null {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) / 1024 : null;
-  } catch {
-    return null;
-  }
-}
 
 /** Samples a process's RSS every `everyMs` and keeps the peak. */
 export class RssSampler {

@@ -1,6 +1,6 @@
 // Start the real bundle (dist/relaybox.js) as a child process and follow its JSON log.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -165,4 +165,30 @@ export async function relayFor(defer: (fn: () => unknown) => void, args: string[
     if (!opts.keepSpool) removeDir(relay.spool);
   });
   return relay;
+}
+
+/** A process's resident set size in MB (VmRSS), or null once it has gone. */
+export function rssMb(pid: number): number | null {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+/** `--admin-password-file <file>` with the password in a scratch file, or nothing without one. */
+export function adminPasswordArgs(defer: (fn: () => unknown) => void, password?: string): string[] {
+  if (!password) return [];
+  const file = path.join(scratchDir(defer), 'pw');
+  writeFileSync(file, password + '\n');
+  return ['--admin-password-file', file];
+}
+
+/** A relay with the status page on a free port (and the admin password, if given), once it listens. */
+export async function statusRelay(defer: (fn: () => unknown) => void, args: string[], password?: string): Promise<{ relay: RelayProcess; http: number }> {
+  const http = await freePort();
+  const relay = await relayFor(defer, ['--status-port', String(http), ...adminPasswordArgs(defer, password), ...args]);
+  await relay.waitForLog((l) => l.msg === 'listening for the status page' && l.port === http);
+  return { relay, http };
 }
