@@ -15,7 +15,7 @@ import { testPki } from '../lib/certs';
 import { publicNamespace, PUBLIC, type Namespace } from '../lib/netns';
 import { applianceConfig } from '../lib/appliance-conf';
 import { spoolFiles } from '../lib/spool-files';
-import { filesEnding, reasonsIn, waitUntil } from './forward-util';
+import { deferredMessage, filesEnding } from './forward-util';
 
 const BOX6 = '2001:db8:1::1';
 const DEVICE6 = '2001:db8:1::9';
@@ -73,9 +73,8 @@ test('the appliance configuration checks the upstream\'s certificate: an unknown
   const { r, sink } = await box(defer, null, { verify: 'client-tls-verify <default>' });
   const res = await runTool('swaks', ['--server', '127.0.0.1', '--port', String(r.port), '--from', 'scanner@example.test', '--to', 'x@example.net', '--timeout', '15']);
   assert.ok(swaksAccepted(res), res.stdout);
-  await waitUntil(() => filesEnding(r.spool, '.envelope').some((f) => reasonsIn(r.spool, f).length > 0), 'a deferred message with a reason');
-  const [envelope] = filesEnding(r.spool, '.envelope');
-  assert.match(reasonsIn(r.spool, envelope!)[0]!.reason, /certificate/i);
+  const { reasons } = await deferredMessage(r.spool);
+  assert.match(reasons[0]!.reason, /certificate/i);
   assert.equal(sink.messages.length, 0);
 });
 
