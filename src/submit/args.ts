@@ -47,8 +47,10 @@ received over SMTP.
   --to <addr>         a recipient (as many as needed; same as a recipient argument)
   -s, --spool-dir <dir>  spool directory (default: the spool-dir of the config file,
                       else /var/spool/emailrelay)
-  -C, --config <file> relaybox config file to take spool-dir from (default
-                      /etc/relaybox.conf when it exists)
+  -C, --config <file> relaybox config file to take spool-dir from (default: the
+                      first that exists of /etc/relaybox/relaybox.conf (.deb),
+                      /var/lib/relaybox/config/relaybox.conf (appliance),
+                      /etc/relaybox.conf)
   -B 7BIT|8BITMIME    body type for the envelope (default: from the content)
   -v, --verbose       print the path of the new content file
   -odb -odi -odq -odd -oem -oee -oep -oeq -oew -om -bm -U

@@ -15,13 +15,18 @@ import { addressesIn, envelopeAddress, finalHeader, inputLines, readHeader } fro
 
 declare const RELAYBOX_VERSION: string;
 
-export const DEFAULT_CONFIG = '/etc/relaybox.conf';
+/** Where each way of installing relaybox keeps its config file, in the order they are looked for. */
+export const DEFAULT_CONFIGS = [
+  '/etc/relaybox/relaybox.conf', // the .deb
+  '/var/lib/relaybox/config/relaybox.conf', // the appliance, imported from the card
+  '/etc/relaybox.conf', // installed by hand, as the README once showed
+];
 const DEFAULT_SPOOL = '/var/spool/emailrelay';
 
-/** --spool-dir, else spool-dir from the config file (-C, or /etc/relaybox.conf if present), else the default. */
-export function findSpoolDir(a: SubmitArgs, defaultConfig = DEFAULT_CONFIG): string {
+/** --spool-dir, else spool-dir from the config file (-C, or the first of DEFAULT_CONFIGS that exists), else the default. */
+export function findSpoolDir(a: SubmitArgs, defaultConfigs: readonly string[] = DEFAULT_CONFIGS): string {
   if (a.spoolDir) return path.resolve(a.spoolDir);
-  const file = a.configFile ?? (statSync(defaultConfig, { throwIfNoEntry: false }) ? defaultConfig : undefined);
+  const file = a.configFile ?? defaultConfigs.find((f) => statSync(f, { throwIfNoEntry: false }));
   if (!file) return DEFAULT_SPOOL;
   let values;
   try {

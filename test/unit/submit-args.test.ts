@@ -1,6 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseSubmitArgs, SubmitError } from '../../src/submit/args';
+import { findSpoolDir } from '../../src/submit/command';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { inputLines, readHeader, addressesIn, finalHeader } from '../../src/submit/message';
 
 test('sendmail and emailrelay-submit options', () => {
@@ -41,4 +45,21 @@ test('header: folded fields, groups, Bcc removed, missing fields added', async (
   assert.match(h, /^Message-ID: <[^>]+@box\.test>\r\n/m);
   assert.equal((h.match(/^Date:/gm) ?? []).length, 1, 'an existing Date: is kept, not doubled');
   assert.equal((h.match(/^From:/gm) ?? []).length, 1);
+});
+
+test('the spool directory comes from the first default config file that exists (.deb, appliance, /etc/relaybox.conf)', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'relaybox-submit-'));
+  try {
+    const deb = path.join(dir, 'deb.conf');
+    const appliance = path.join(dir, 'appliance.conf');
+    writeFileSync(appliance, 'spool-dir /var/lib/relaybox/spool\n');
+    const configs = [deb, appliance, path.join(dir, 'etc.conf')];
+    assert.equal(findSpoolDir(parseSubmitArgs([]), configs), '/var/lib/relaybox/spool');
+    writeFileSync(deb, 'spool-dir spool\n');
+    assert.equal(findSpoolDir(parseSubmitArgs([]), configs), path.join(dir, 'spool'), 'relative to the config file');
+    assert.equal(findSpoolDir(parseSubmitArgs(['--spool-dir', '/x']), configs), '/x');
+    assert.equal(findSpoolDir(parseSubmitArgs([]), [path.join(dir, 'none.conf')]), '/var/spool/emailrelay');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
