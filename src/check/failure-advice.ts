@@ -31,10 +31,15 @@ export interface Failure {
   response?: string;
 }
 
-/** A message of the form "advice [what happened]": the advice, and the rest. */
+/** OpenSSL's "...:error:0A00010B:SSL routines:ssl3_get_record:wrong version number:file:line:" as "TLS error: wrong version number". */
+function readable(text: string): string {
+  return text.replace(/[0-9A-F]{8,}:error:[0-9A-F]+:[^:]*:[^:]*:([^:]+):\S*/g, 'TLS error: $1').replace(/\s+/g, ' ').trim();
+}
+
+/** A message of the form "advice [what happened]": the advice, and the rest (on one line). */
 export function splitAdvice(message: string): { advice?: string; detail: string } {
-  const m = /^(.+?) \[(.+)\]$/s.exec(message);
-  return m ? { advice: m[1], detail: m[2]! } : { detail: message };
+  const m = /^(.+?) \[(.+)\]$/s.exec(message.trim());
+  return m ? { advice: m[1], detail: readable(m[2]!) } : { detail: readable(message) };
 }
 
 const secretsLine = (c: AdviceContext) =>
@@ -44,6 +49,8 @@ const portAdvice = '587 with client-tls, or 465 with client-tls-connection';
 
 interface Rule {
   steps: StepName[];
+  /** Tried only after the provider-specific advice (a catch-all for its step). */
+  fallback?: boolean;
   match: RegExp;
   when?: (c: AdviceContext) => boolean;
   advice: (c: AdviceContext, text: string) => string;
@@ -143,6 +150,7 @@ const RULES: Rule[] = [
     steps: ['logged in'],
     match: /^535\b|authentication failed|Authentication unsuccessful|Invalid credentials|bad credentials/i,
     when: (c) => !c.grant,
+    fallback: true,
     advice: (c) => `The server refused the user name or password in ${secretsLine(c)}. Check both: the user name is often the whole mail address, and some providers want an app password instead of the account's password.`,
   },
   {
@@ -168,6 +176,7 @@ const RULES: Rule[] = [
   {
     steps: ['MAIL FROM accepted', 'RCPT TO accepted', 'DATA accepted', 'logged in'],
     match: /^4\d\d\b/,
+    fallback: true,
     advice: () => 'The server refused for now (a temporary error): try again in a few minutes. Queued mail is retried by itself.',
   },
 ];
@@ -176,9 +185,8 @@ const RULES: Rule[] = [
 export function failureAdvice(step: StepName, failure: Failure, ctx: AdviceContext): string | undefined {
   const { advice: embedded, detail } = splitAdvice(failure.message);
   const text = failure.response ?? detail;
-  const rule = RULES.find((r) => r.steps.includes(step) && (r.match.test(text) || r.match.test(detail)) && (!r.when || r.when(ctx)));
-  if (rule) return rule.advice(ctx, text);
-  return embedded ?? providerAdvice(text, { grant: ctx.grant, mailbox: ctx.mailbox });
+  const fits = (fallback: boolean) => RULES.find((r) => !!r.fallback === fallback && r.steps.includes(step) && (r.match.test(text) || r.match.test(detail)) && (!r.when || r.when(ctx)));
+  return fits(false)?.advice(ctx, text) ?? embedded ?? providerAdvice(text, { grant: ctx.grant, mailbox: ctx.mailbox }) ?? fits(true)?.advice(ctx, text);
 }
 
 /** Advice about a TLS session that worked but is weaker than it should be. */

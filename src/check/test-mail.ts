@@ -116,7 +116,7 @@ class SessionRecord implements SessionObserver {
 const TLS_TROUBLE = /certificate|ssl|tls|wrong version|handshake|EPROTO|self[- ]signed|altnames|unable to (verify|get)/i;
 
 function tlsDetail(info: TlsInfo): string {
-  const cert = [info.subject && `certificate for ${info.subject}`, info.issuer && `from ${info.issuer}`, info.validTo && `valid until ${info.validTo}`].filter(Boolean).join(' ');
+  const cert = [[info.subject && `certificate for ${info.subject}`, info.issuer && `from ${info.issuer}`].filter(Boolean).join(' '), info.validTo && `valid until ${info.validTo}`].filter(Boolean).join(', ');
   const verified = info.checked ? 'verified' : info.verified ? 'not checked (it would pass)' : `not checked (it would fail: ${info.verifyError})`;
   return `${info.version}${cert ? `, ${cert}` : ''}; certificate ${verified}`;
 }
