@@ -250,7 +250,8 @@ export async function runTestMail(cfg: RelayConfig, req: TestMailRequest, opts: 
         steps.ok(name, reply);
         continue;
       }
-      if (reply || refused || failure) return steps.fail(name, refused ?? failure?.message ?? reply ?? 'no reply', refused ?? reply ?? failure?.response);
+      const refusal = refused ?? (reply && !/^[23]/.test(reply) ? reply : undefined);
+      if (refusal || failure) return steps.fail(name, refusal ?? failure!.message, refusal ?? failure?.response);
       steps.skip(name, 'not reached');
     }
     return steps.list;
