@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { testPki } from '../lib/certs';
 import { BUNDLE, freePort, scratchDir } from '../lib/relay';
 import { loadProfile, startReplay, type ReplayOptions } from '../lib/provider-replay';
+import { startSocksProxy } from '../lib/socks-proxy';
 import { cleanup, sinkFor } from './forward-util';
 import { caEnv, secretsFile, standInFor } from './oauth-util';
 
@@ -258,4 +259,49 @@ test('relaybox check through Microsoft Graph: token obtained, then sendMail acce
   assert.equal(denied.code, 1, denied.out + denied.err);
   assert.match(stepLine(denied.out, 'sendMail accepted'), /FAILED\s+sendMail accepted: Graph sendMail: HTTP 403/);
   assert.match(adviceAfter(denied.out, 'sendMail accepted'), /Mail\.Send with admin consent/);
+});
+
+test('relaybox check with an oauth-ms-secret line over SMTP: signed in with XOAUTH2; an app without FullAccess gets the 5.7.3 advice', async (t) => {
+  const defer = cleanup(t);
+  const s = await standInFor(defer);
+  const mailbox = 'scanner@contoso.test';
+  s.users.add(mailbox);
+  s.microsoftApps.set('smtp-app', { tenant: 'contoso.test', secret: 'smtp~Secret.1', smtpMailboxes: [mailbox] });
+  s.microsoftApps.set('other-app', { tenant: 'contoso.test', secret: 'smtp~Secret.2', smtpMailboxes: [] });
+  const pki = testPki();
+  const server = await startReplay({ profile: loadProfile('m365-smtp.office365.com'), key: pki.serverKey, cert: pki.serverCert, standIn: s });
+  defer(() => server.close());
+  const dir = scratchDir(defer);
+  const conf = (app: string, secret: string) => configFile(dir, [`forward-to localhost:${server.port}`, 'client-tls', 'client-tls-required', `client-tls-verify ${pki.caFile}`,
+    `oauth-authority ${s.url}`, `client-auth ${secretsFile(dir, [`client oauth-ms-secret ${mailbox} contoso.test:${app}:${secret}`])}`]);
+  const ok = await runCheck([conf('smtp-app', 'smtp~Secret.1'), '--to', TO], caEnv());
+  assert.equal(ok.code, 0, ok.out + ok.err);
+  assert.match(stepLine(ok.out, 'settings'), /sign in as scanner@contoso\.test \(oauth-ms-secret\)/);
+  assert.match(stepLine(ok.out, 'logged in'), /ok\s+logged in: as scanner@contoso\.test with AUTH XOAUTH2/);
+  assert.match(stepLine(ok.out, 'DATA accepted'), /ok\s+DATA accepted: 250 /);
+  assert.equal(server.messages.length, 1);
+
+  const refused = await runCheck([conf('other-app', 'smtp~Secret.2'), '--to', TO], caEnv());
+  assert.equal(refused.code, 1, refused.out + refused.err);
+  assert.match(stepLine(refused.out, 'logged in'), /FAILED\s+logged in: .*535 5\.7\.3 Authentication unsuccessful/);
+  assert.match(adviceAfter(refused.out, 'logged in'), /SMTP\.SendAsApp.*Add-MailboxPermission -Identity scanner@contoso\.test/);
+  assert.doesNotMatch(ok.out + refused.out, /smtp~Secret/);
+});
+
+test('relaybox check through a SOCKS5 proxy: the proxy looks up the name; connected through it', async (t) => {
+  const defer = cleanup(t);
+  const pki = testPki();
+  const sink = await sinkFor(defer, { tls: { key: pki.serverKey, cert: pki.serverCert }, auth: { user: MAILBOX, pass: PASSWORD } });
+  const proxy = await startSocksProxy({ names: new Map([[`relay.test:587`, sink.port]]), delivery: 'together' });
+  defer(() => proxy.close());
+  const dir = scratchDir(defer);
+  const conf = configFile(dir, [`forward-to relay.test:587@socks5://127.0.0.1:${proxy.port}`, 'client-tls', 'client-tls-required', `client-tls-verify ${pki.caFile}`,
+    `client-auth ${secretsFile(dir, [`client plain ${MAILBOX} ${PASSWORD}`])}`]);
+  const r = await runCheck([conf, '--to', TO]);
+  assert.equal(r.code, 0, r.out + r.err);
+  assert.match(stepLine(r.out, 'name resolved'), /skipped\s+name resolved: relay\.test is looked up by the SOCKS proxy 127\.0\.0\.1:/);
+  assert.match(stepLine(r.out, 'connected'), /ok\s+connected: 127\.0\.0\.1:\d+ \(the SOCKS proxy, which connected to relay\.test:587\)/);
+  assert.match(stepLine(r.out, 'TLS'), /certificate for relay\.test .*verified/);
+  assert.equal(proxy.requests[0]?.host, 'relay.test');
+  await sink.waitFor(1);
 });
