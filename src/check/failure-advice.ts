@@ -36,9 +36,12 @@ function readable(text: string): string {
   return text.replace(/[0-9A-F]{8,}:error:[0-9A-F]+:[^:]*:[^:]*:([^:]+):\S*/g, 'TLS error: $1').replace(/\s+/g, ' ').trim();
 }
 
-/** A message of the form "advice [what happened]": the advice, and the rest (on one line). */
+/**
+ * A message of the form "advice [what happened]": the advice, and the rest (on one line). A server's
+ * own reply ("550 5.7.60 ... [MW2PR...]", or "DATA: 550 ...") is not advice, whatever it ends with.
+ */
 export function splitAdvice(message: string): { advice?: string; detail: string } {
-  const m = /^(.+?) \[(.+)\]$/s.exec(message.trim());
+  const m = /^(?:[A-Z][A-Z ]*: )?\d{3}[ -]/.test(message.trim()) ? null : /^(.+?) \[(.+)\]$/s.exec(message.trim());
   return m ? { advice: m[1], detail: readable(m[2]!) } : { detail: readable(message) };
 }
 

@@ -27,6 +27,11 @@ test('465 vs 587: no greeting with STARTTLS means implicit TLS; a plain greeting
   const openssl = '802C8322AC7F0000:error:0A00010B:SSL routines:ssl3_get_record:wrong version number:../deps/openssl/openssl/ssl/record/ssl3_record.c:350:\n';
   assert.match(advice('TLS', openssl, undefined, { tlsMode: 'implicit', port: 587 })!, /port 587 starts in plain text and switches to TLS later with STARTTLS.*Replace client-tls-connection with client-tls/);
   assert.equal(splitAdvice(openssl).detail, 'TLS error: wrong version number');
+  // A server's reply ending in brackets is a reply, not "advice [reply]".
+  const ms = '550 5.7.60 SMTP; Client does not have permissions to send as this sender [MW2PR1901MB2155.namprd19.prod.outlook.com]';
+  assert.deepEqual(splitAdvice(ms), { detail: ms });
+  assert.deepEqual(splitAdvice(`DATA: ${ms}`), { detail: `DATA: ${ms}` });
+  assert.deepEqual(splitAdvice('send from the mailbox [DATA: 550 5.7.60 x [y]]'), { advice: 'send from the mailbox', detail: 'DATA: 550 5.7.60 x [y]' });
 });
 
 test('certificates: self-signed, expired, another name, unknown CA, each with its own words', () => {
