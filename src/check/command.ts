@@ -4,6 +4,7 @@
 import * as path from 'node:path';
 import { buildConfig, clientAuthProblems } from '../config';
 import { parseCommandLine, readConfigFile, type OptionValue } from '../options/parse';
+import { dropPrivileges, lookupUser } from '../process/daemon';
 import { runTestMail, type Step } from './test-mail';
 
 export const CHECK_USAGE = `usage: relaybox check [config-file] --to <address> [--from <address>] [relaybox options]
@@ -67,8 +68,13 @@ export async function runCheckCommand(argv: string[], out: NodeJS.WritableStream
     const cfg = buildConfig(values, baseDir);
     const problems = clientAuthProblems(cfg);
     if (problems.length) throw new Error(problems.join('; '));
+    // As root, the test runs as the relay would (--user, default daemon) once the secrets are read, so
+    // a token file or cache it rewrites stays the relay's own.
+    const userName = cfg.user ?? 'daemon';
+    const runAs = process.getuid?.() === 0 && userName !== 'root' ? await lookupUser(userName) : null;
+    if (process.getuid?.() === 0 && userName !== 'root' && !runAs) throw new Error(`there is no user "${userName}" to run as (the user option in ${configFile ?? 'the options'})`);
     out.write(`relaybox check: a test mail to ${args.to} through ${cfg.forwardTo?.text ?? '(no upstream)'}\n`);
-    steps = await runTestMail(cfg, { to: args.to, from: args.from }, { configFile: configFile ?? 'the command line' });
+    steps = await runTestMail(cfg, { to: args.to, from: args.from }, { configFile: configFile ?? 'the command line', afterSecretsRead: runAs ? () => dropPrivileges(runAs) : undefined });
   } catch (e) {
     steps = [{ name: 'settings', status: 'failed', detail: (e as Error).message, advice: `Correct ${configFile ?? 'the options'} where the message says.` }];
   }

@@ -194,6 +194,9 @@ export function failureAdvice(step: StepName, failure: Failure, ctx: AdviceConte
 
 /** Advice about a TLS session that worked but is weaker than it should be. */
 export function tlsWarning(info: TlsInfo | null, ctx: AdviceContext): string | undefined {
+  if (!info && ctx.tlsMode === 'starttls') {
+    return `The server did not offer STARTTLS, so the password and the mail crossed the internet readable. Add client-tls-required to ${ctx.configFile} so that relaybox never sends without TLS, and ask the provider which port encrypts (465 goes with client-tls-connection).`;
+  }
   if (!info) {
     return `The connection is not encrypted: the password and the mail cross the internet readable. Add client-tls and client-tls-required to ${ctx.configFile} (port 587), or client-tls-connection (port 465).`;
   }

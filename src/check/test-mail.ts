@@ -39,6 +39,8 @@ export interface TestMailOptions {
   configFile?: string;
   /** The relay's log; a probe from the command line logs nothing. */
   log?: Log;
+  /** Called once the secrets file has been read, before anything is sent (the command line drops root here). */
+  afterSecretsRead?(): void;
 }
 
 /** A probe waits at most this long for each thing (the status page's visitor is waiting). */
@@ -189,6 +191,7 @@ export async function runTestMail(cfg: RelayConfig, req: TestMailRequest, opts: 
     ctx.mailbox = login.mailbox();
     ctx.grant = login.grant()?.type;
   }
+  opts.afterSecretsRead?.();
   const from = req.from || ctx.mailbox;
   ctx.from = from;
   if (!isMailAddress(req.to)) {

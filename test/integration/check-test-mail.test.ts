@@ -34,10 +34,13 @@ function runCheck(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CheckRun
   });
 }
 
-/** A config file as a person writes it: one option per line, without dashes. */
+/**
+ * A config file as a person writes it: one option per line, without dashes. `user root`: the test
+ * files are root's own, as the relays of the other tests run (test/lib/relay.ts).
+ */
 function configFile(dir: string, lines: string[]): string {
   const file = path.join(dir, 'relaybox.conf');
-  writeFileSync(file, [...lines, `spool-dir ${path.join(dir, 'spool')}`].join('\n') + '\n');
+  writeFileSync(file, [...lines, `spool-dir ${path.join(dir, 'spool')}`, 'user root'].join('\n') + '\n');
   return file;
 }
 
@@ -156,6 +159,25 @@ test('relaybox check: a certificate the box cannot verify (unknown CA; another n
   assert.match(stepLine(otherName.out, 'TLS'), /FAILED\s+TLS: /);
   assert.match(adviceAfter(otherName.out, 'TLS'), /certificate is for another name than 127\.0\.0\.2/);
   assert.equal(sink.messages.length + other.messages.length, 0);
+});
+
+test('relaybox check: a certificate that is not checked, or no TLS at all, is a warning with advice; the mail still goes (exit 0)', async (t) => {
+  const defer = cleanup(t);
+  const pki = testPki();
+  const tlsSink = await sinkFor(defer, { tls: { key: pki.serverKey, cert: pki.serverCert } });
+  const plainSink = await sinkFor(defer, {});
+  const dir = scratchDir(defer);
+  const unchecked = await runCheck([configFile(dir, [`forward-to localhost:${tlsSink.port}`, 'client-tls', 'client-tls-required']), '--to', TO, '--from', MAILBOX]);
+  assert.equal(unchecked.code, 0, unchecked.out + unchecked.err);
+  assert.match(stepLine(unchecked.out, 'TLS'), /warning\s+TLS: TLSv1\.[23], .*certificate not checked \(it would fail: UNABLE_TO_VERIFY_LEAF_SIGNATURE\)/);
+  assert.match(adviceAfter(unchecked.out, 'TLS'), /Add client-tls-verify <default> to .*relaybox\.conf/);
+  assert.match(stepLine(unchecked.out, 'logged in'), /skipped\s+logged in: no sign-in/);
+  const plain = await runCheck([configFile(dir, [`forward-to 127.0.0.1:${plainSink.port}`]), '--to', TO, '--from', MAILBOX]);
+  assert.equal(plain.code, 0, plain.out + plain.err);
+  assert.match(stepLine(plain.out, 'TLS'), /warning\s+TLS: not used \(no client-tls\)/);
+  assert.match(adviceAfter(plain.out, 'TLS'), /not encrypted/);
+  await tlsSink.waitFor(1);
+  await plainSink.waitFor(1);
 });
 
 test('relaybox check: connection refused names the port and what to try', async (t) => {
