@@ -26,6 +26,7 @@ import { DAEMON_CHILD_ENV, dropPrivileges, type UserIds, lookupUser, removePidFi
 import { runPasswd } from './auth/passwd-command';
 import { startPop } from './pop/start';
 import { runSubmit } from './submit/command';
+import { runCheckCommand } from './check/command';
 import { reasons } from './spool/envelope';
 import { TokenSources } from './forward/oauth/tokens';
 import { SCOPE_OUTLOOK_APP } from './forward/oauth/grants';
@@ -275,6 +276,10 @@ export async function main(argv: string[], invokedAs = ''): Promise<void> {
   }
   if (argv[0] === 'oauth') {
     process.exitCode = await runOauthCommand(argv.slice(1));
+    return;
+  }
+  if (argv[0] === 'check') {
+    process.exitCode = await runCheckCommand(argv.slice(1));
     return;
   }
   if (argv[0] === 'passwd') {

@@ -7,6 +7,7 @@ import type { RunSummary } from '../forward/runner';
 import { activity } from './activity';
 import { pause, type AuthThrottle } from '../auth/throttle';
 import { unfail, unfailAll, type Unfailed } from './queue';
+import type { Step, TestMailRequest } from '../check/test-mail';
 
 export interface RelayControl {
   spool: Spool;
@@ -25,6 +26,8 @@ export interface RelayControl {
   dnsbl: boolean;
   /** Failed passwords per client address, shared with SMTP AUTH and POP. */
   authThrottle: AuthThrottle;
+  /** A test mail straight to the upstream, step by step (src/check/test-mail.ts). */
+  testMail?(req: TestMailRequest): Promise<Step[]>;
 }
 
 export type PasswordCheck = 'ok' | 'wrong' | 'locked';

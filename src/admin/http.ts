@@ -1,5 +1,6 @@
 // The status HTTP server (--status-port): GET / (the status page), GET /metrics (Prometheus),
-// GET /health (JSON), POST /retry (retry one failed message; needs the admin password).
+// GET /health (JSON), POST /retry (retry one failed message) and POST /test-mail (send a test mail
+// straight to the upstream, src/admin/test-mail-page.ts); both need the admin password.
 // Admits the clients SMTP admits (src/smtp/access.ts, --remote-clients). Every request passes, in
 // this order: the client address, the Host header (own names only), for a POST the Origin and
 // Sec-Fetch-Site headers, then a body read of at most MAX_BODY bytes; a form's CSRF token is checked
@@ -15,6 +16,7 @@ import { checkFormToken, issueFormToken } from './form-token';
 import { hostAllowed, hostOf } from './host-names';
 import { renderMetrics } from './metrics';
 import { renderPage } from './page';
+import { testMailAnswer } from './test-mail-page';
 import { queueSnapshot } from './queue';
 import { readBoundedBody } from './request-body';
 
@@ -104,22 +106,38 @@ export function createStatusServer(control: RelayControl, opts: StatusServerOpti
     }));
   }
 
-  async function retry(form: URLSearchParams, res: http.ServerResponse, address: string): Promise<void> {
-    const id = form.get('id') ?? '';
-    if (control.adminPassword === null) return redirect(res, { error: 'actions-off' });
+  /**
+   * A form's CSRF token, then the admin password. 'refused' has been answered (403); the other
+   * refusals are for the caller to show.
+   */
+  async function authorise(form: URLSearchParams, res: http.ServerResponse, address: string, fields: Record<string, string>): Promise<'ok' | 'refused' | 'actions-off' | 'form-expired' | 'wrong-password' | 'locked'> {
+    if (control.adminPassword === null) return 'actions-off';
     const token = checkFormToken(form.get('token') ?? '', address);
-    if (token === 'expired') return redirect(res, { error: 'form-expired' });
+    if (token === 'expired') return 'form-expired';
     if (token !== 'ok') {
       log.warn({ address }, 'status page: form refused: no valid form token (not sent from the status page)');
-      return refuse(res, 403, 'form refused: reload the status page and use its form\n');
+      refuse(res, 403, 'form refused: reload the status page and use its form\n');
+      return 'refused';
     }
     const check = await checkPassword(control, form.get('password') ?? '', address);
-    if (check !== 'ok') {
-      log.warn({ address, id }, check === 'locked' ? 'status page: admin password refused (too many failed passwords from this address)' : 'status page: wrong admin password');
-      return redirect(res, { error: check === 'locked' ? 'locked' : 'wrong-password' });
-    }
+    if (check === 'ok') return 'ok';
+    log.warn({ address, ...fields }, check === 'locked' ? 'status page: admin password refused (too many failed passwords from this address)' : 'status page: wrong admin password');
+    return check === 'locked' ? 'locked' : 'wrong-password';
+  }
+
+  async function retry(form: URLSearchParams, res: http.ServerResponse, address: string): Promise<void> {
+    const id = form.get('id') ?? '';
+    const allowed = await authorise(form, res, address, { id: id.slice(0, 200) });
+    if (allowed === 'refused') return;
+    if (allowed !== 'ok') return redirect(res, { error: allowed });
     if (!ID.test(id) || !(await retryFailed(control, id, `status page (${address})`))) return redirect(res, { error: 'no-such-message' });
     return redirect(res, { retried: id });
+  }
+
+  async function testMail(form: URLSearchParams, res: http.ServerResponse, address: string): Promise<void> {
+    const allowed = await authorise(form, res, address, { action: 'test mail' });
+    if (allowed === 'refused') return;
+    send(res, 200, 'text/html; charset=utf-8', await testMailAnswer(control, form, allowed, { address, title: opts.title, formToken: issueFormToken(address) }));
   }
 
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
@@ -167,8 +185,10 @@ export function createStatusServer(control: RelayControl, opts: StatusServerOpti
           return send(res, 200, 'application/json', JSON.stringify(await readHealth(spool.dir)) + '\n');
         case 'POST /retry':
           return retry(new URLSearchParams(read.body.toString('utf8')), res, address);
+        case 'POST /test-mail':
+          return testMail(new URLSearchParams(read.body.toString('utf8')), res, address);
         default:
-          if (['/', '/metrics', '/health', '/retry'].includes(url.pathname)) return send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n');
+          if (['/', '/metrics', '/health', '/retry', '/test-mail'].includes(url.pathname)) return send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n');
           return send(res, 404, 'text/plain; charset=utf-8', 'not found: try /, /metrics or /health\n');
       }
     };

@@ -3,6 +3,7 @@
 import type { Delivery, UpstreamState } from './activity';
 import type { QueueSnapshot } from './queue';
 import type { Health } from '../health/health';
+import { testMailSection } from './test-mail-page';
 
 export interface PageData {
   title: string;
@@ -51,7 +52,7 @@ function time(ms: number): string {
   return new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
 }
 
-const STYLE = `
+export const STYLE = `
 *{box-sizing:border-box}
 body{font:16px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;background:#f4f5f7;color:#1d2329}
 header{background:#1d3557;color:#fff;padding:.8rem 1rem}
@@ -147,6 +148,7 @@ ${queueSection(d)}
 ${failedSection(d)}
 ${recentSection(d)}
 ${upstreamSection(d)}
+${testMailSection(d.actionsEnabled, d.formToken)}
 ${healthSection(d.health)}
 <footer class="muted"><a href="/metrics">metrics</a> · <a href="/health">health (JSON)</a></footer>
 </main></body></html>

@@ -12,6 +12,7 @@ import type { RelayControl } from './actions';
 import { createStatusServer } from './http';
 import { hostPort, listenAddressesFor, listenOn } from './listen';
 import { createAdminServer } from './server';
+import { runTestMail } from '../check/test-mail';
 
 export interface ObserveParts {
   cfg: RelayConfig;
@@ -49,6 +50,7 @@ export async function startObservers(parts: ObserveParts): Promise<() => Promise
     adminTerminate: o.adminTerminate,
     dnsbl: !!cfg.access.dnsbl,
     authThrottle: parts.authThrottle,
+    testMail: (req) => runTestMail(cfg, req, { log }),
   };
   const servers: Server[] = [];
   const sockets = new Set<import('node:net').Socket>();

@@ -4,6 +4,7 @@ import * as net from 'node:net';
 import * as fs from 'node:fs';
 import { Readable } from 'node:stream';
 import * as tls from 'node:tls';
+import { format } from 'node:util';
 import type { RelayConfig } from '../config';
 import type { Envelope } from '../spool/envelope';
 import type { ForwardTarget } from './target';
@@ -164,7 +165,54 @@ function signIn(conn: SMTPConnection, login: ClientLogin, handler: SaslHandler, 
   });
 }
 
-export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, login: ClientLogin | null, log: Log): Promise<Upstream> {
+/** What a probe (relaybox check, the status page's test mail) is told of a session as it goes. */
+export interface SessionObserver {
+  /** The connection is up (with implicit TLS: after the handshake), to this address:port. */
+  connected(remote: string): void;
+  /** One line of the dialogue: a reply of the server, or a command (AUTH arguments masked). */
+  dialogue(from: 'server' | 'client', text: string): void;
+  /** The session is ready for AUTH: TLS as it is (null: not encrypted). */
+  tls(info: TlsInfo | null): void;
+  /** Signed in with this mechanism; null: the account needs no sign-in. */
+  signedIn(mechanism: string | null): void;
+}
+
+export interface TlsInfo {
+  version: string;
+  /** Does relaybox refuse a certificate it cannot verify (client-tls-verify)? */
+  checked: boolean;
+  /** Would the certificate pass verification, and if not, why (Node's code, e.g. DEPTH_ZERO_SELF_SIGNED_CERT). */
+  verified: boolean;
+  verifyError?: string;
+  subject?: string;
+  issuer?: string;
+  validTo?: string;
+}
+
+/** nodemailer's bunyan-style logger, turned into observer calls (its transaction log is the dialogue). */
+function observerLogger(observer: SessionObserver): Record<string, (entry: Record<string, unknown>, message: string, ...args: unknown[]) => void> {
+  const onEntry = (entry: Record<string, unknown>, message: string, ...args: unknown[]) => {
+    if (entry.tnx === 'server' || entry.tnx === 'client') observer.dialogue(entry.tnx, format(message, ...args));
+    else if (entry.tnx === 'network' && /established to/.test(message) && entry.remoteAddress) observer.connected(`${String(entry.remoteAddress).includes(':') ? `[${String(entry.remoteAddress)}]` : String(entry.remoteAddress)}:${String(entry.remotePort)}`);
+  };
+  return Object.fromEntries(['trace', 'debug', 'info', 'warn', 'error', 'fatal'].map((level) => [level, onEntry]));
+}
+
+function tlsInfoOf(socket: tls.TLSSocket, checked: boolean): TlsInfo {
+  const cert = socket.getPeerCertificate?.();
+  const name = (x: unknown) => (x && typeof x === 'object' && 'CN' in x ? String((x as { CN: unknown }).CN) : undefined);
+  return {
+    version: socket.getProtocol?.() ?? 'unknown',
+    checked,
+    verified: socket.authorized,
+    verifyError: socket.authorizationError ? String(socket.authorizationError) : undefined,
+    subject: name(cert?.subject),
+    issuer: name(cert?.issuer),
+    validTo: cert?.valid_to,
+  };
+}
+
+export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, login: ClientLogin | null, log: Log, observer?: SessionObserver): Promise<Upstream> {
   if (target.kind === 'graph') throw new Error('internal: a Graph target has no SMTP session');
   const saslHandler: SaslHandler = {};
   const t = cfg.clientTls;
@@ -181,6 +229,7 @@ export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, logi
     localAddress: cfg.clientInterface,
     customAuth: { [SASL_HANDLER]: (ctx) => saslHandler.run?.(ctx) },
   };
+  if (observer) Object.assign(options, { logger: observerLogger(observer), transactionLog: true });
   if (target.kind === 'tcp') {
     options.host = target.host;
     options.port = target.port;
@@ -210,6 +259,8 @@ export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, logi
     conn.close();
     throw toForwardError(e, true);
   });
+  const socket = (conn as unknown as { _socket?: tls.TLSSocket })._socket;
+  observer?.tls(conn.secure && socket ? tlsInfoOf(socket, options.tls?.rejectUnauthorized === true) : null);
   const loginGeneration = login?.generation() ?? 0;
   let signedIn: AuthResult | undefined;
   if (login?.needed()) {
@@ -221,6 +272,7 @@ export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, logi
       throw new ForwardError(`authentication failed: ${fe.message}`, fe.code, fe.permanent, true, fe.response);
     });
   }
+  observer?.signedIn(signedIn?.mechanism ?? null);
   const extensions: string[] = (conn as unknown as { _supportedExtensions?: string[] })._supportedExtensions ?? [];
   if (!cfg.clientSmtp.pipelining) {
     // --client-smtp-config -pipelining: nodemailer pipelines whenever the server offers it.
@@ -228,7 +280,7 @@ export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, logi
     if (i >= 0) extensions.splice(i, 1);
   }
   const description = target.text;
-  const tlsVersion = conn.secure ? (conn as unknown as { _socket?: tls.TLSSocket })._socket?.getProtocol?.() ?? 'yes' : 'no';
+  const tlsVersion = conn.secure ? socket?.getProtocol?.() ?? 'yes' : 'no';
   log.info({ upstream: description, tls: tlsVersion, auth: signedIn?.mechanism ?? 'no' }, 'connected to the upstream server');
   activity.upstreamConnected({ address: description, tls: tlsVersion, auth: signedIn?.mechanism ?? '', tokenExpiresAt: signedIn?.tokenExpiresAt });
 

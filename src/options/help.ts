@@ -30,6 +30,8 @@ function status(spec: OptionSpec): string {
 export function helpText(verbose: boolean): string {
   const out: string[] = [
     'usage: relaybox [options] [config-file]',
+    '       relaybox check [config-file] --to <address>  (send a test mail straight to the upstream,',
+    '                                step by step, saying what to change where a step fails)',
     '       relaybox passwd          (hash a password for a secrets file "md5" line)',
     '       relaybox oauth login ... (sign in once for a secrets file "oauth-refresh" line)',
     '       relaybox oauth check <secrets-file> (get a token for each OAuth2 grant line, to check them)',

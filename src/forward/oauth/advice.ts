@@ -43,8 +43,13 @@ const RULES: { match: RegExp; when?: (c: AdviceContext) => boolean; advice: (c: 
   },
 ];
 
+/** What to do about an upstream's refusal, or undefined when no rule knows it. */
+export function adviceFor(reason: string, ctx: AdviceContext): string | undefined {
+  return RULES.find((r) => r.match.test(reason) && (!r.when || r.when(ctx)))?.advice(ctx);
+}
+
 /** The reason with advice in front of it, or the reason unchanged when there is none. */
 export function withAdvice(reason: string, ctx: AdviceContext): string {
-  const rule = RULES.find((r) => r.match.test(reason) && (!r.when || r.when(ctx)));
-  return rule ? `${rule.advice(ctx)} [${reason}]` : reason;
+  const advice = adviceFor(reason, ctx);
+  return advice ? `${advice} [${reason}]` : reason;
 }
