@@ -244,7 +244,7 @@ test('STATUS.txt is written in CRLF and rewritten only when its content changes'
   const before = fs.statSync(file).mtimeMs;
   assert.equal(writeStatus(c.boot, text), false);
   assert.equal(fs.statSync(file).mtimeMs, before, 'not touched');
-  assert.equal(writeStatus(c.boot, text.replace('in order', 'in order!')), true);
+  assert.equal(writeStatus(c.boot, text.replace('STARTING', 'STARTING!')), true);
 });
 
 test('the queue summary counts waiting and failed messages and finds the last delivery error', (t) => {
