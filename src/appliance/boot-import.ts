@@ -97,7 +97,9 @@ function importSecrets(p: ImportPaths, now: Date): Section {
   }
   if (lines.some((l) => EXAMPLE_SECRET.test(l))) {
     s.ok = false;
-    s.lines.push('relaybox.secrets still holds the example line "client plain you@example.com your-password": put your own user and password there');
+    s.lines.push(lines.length > 1
+      ? 'relaybox.secrets still holds the example line "client plain you@example.com your-password" beside your own: put a # in front of the example'
+      : 'relaybox.secrets still holds the example line "client plain you@example.com your-password": put your own user and password there, or a line from README.txt');
     if (haveKept) s.lines.push('the secrets imported earlier stay in use');
     return s;
   }
@@ -212,7 +214,7 @@ export function validateRelayConfig(conf: string, dir: string, dataDir = DATA_MO
   }
   if (cfg.clientAuth && !cfg.clientAuth.startsWith('plain:')) {
     if (!fs.existsSync(cfg.clientAuth)) {
-      problems.push(`${where('client-auth')}: there are no secrets yet: put your user and password (or an OAuth2 line from README.txt) into relaybox.secrets on the card`);
+      problems.push(`${where('client-auth')}: no login has been imported yet: relaybox.secrets on the card needs a line the box can use (a template from README.txt; the Secrets part of STATUS.txt says what is wrong with it)`);
     } else {
       const serverLines = readSecretsFile(cfg.clientAuth).problems.filter((x) => x.level === 'error' && x.side === 'server');
       problems.push(...serverLines.map(formatProblem), ...clientAuthProblems(cfg));
