@@ -56,7 +56,7 @@ const importFile = (a: Args) => path.join(a.run, 'relaybox', 'import-status.json
 
 function runImport(a: Args): number {
   const owner = process.getuid?.() === 0 ? lookupOwner(a.user) : undefined;
-  const result = importBootPartition({ boot: a.boot, data: a.data, run: a.run, zoneinfo: a.zoneinfo, owner });
+  const result = importBootPartition({ boot: a.boot, data: a.data, run: a.run, zoneinfo: a.zoneinfo, owner, dataMount: a.data });
   const net = result.networkSettings;
   if (a.apply) {
     // Side effects on the running system: the hostname, /etc/localtime's target, SSH host keys.
