@@ -122,7 +122,7 @@ function importSecrets(p: ImportPaths, now: Date): Section {
   const keyNames = keys.files.filter((f) => f.data).map((f) => path.relative(p.boot, f.source));
   scrubFile(fat, scrubNote(now, [...new Set(keyNames)]));
   const removed = scrubKeyFiles(keys.files, p.boot);
-  s.lines.push(`imported ${lines.length} line${lines.length > 1 ? 's' : ''} on ${stamp(now)} and removed them from the card`);
+  s.lines.push(`imported ${lines.length} line${lines.length > 1 ? 's' : ''} on ${stamp(now)} and removed ${lines.length > 1 ? 'them' : 'it'} from the card`);
   if (removed.length) s.lines.push(`imported the key file${removed.length > 1 ? 's' : ''} ${removed.join(', ')} and removed ${removed.length > 1 ? 'them' : 'it'} from the card`);
   return s;
 }

@@ -133,8 +133,10 @@ async function runStatus(a: Args): Promise<number> {
     const q = summariseSpool(cfg.spoolDir);
     const last = readLastDelivery(path.join(cfg.spoolDir, '.relaybox'));
     relay.lines.push(`queue: ${q.waiting} waiting, ${q.failed} failed`);
-    if (last) relay.lines.push(`last delivery: ${last.outcome} at ${last.at}${last.outcome === 'forwarded' ? '' : `: ${deliveryAdvice(`${last.code ? `${last.code} ` : ''}${last.reason ?? ''}`)}`}`);
-    if (q.lastError) relay.lines.push(`last delivery error: ${deliveryAdvice(q.lastError)}`);
+    if (last) relay.lines.push(`last delivery: ${last.outcome} at ${last.at.replace(/\.\d+Z$/, 'Z')}`);
+    const lastError = q.lastError ?? (last && last.outcome !== 'forwarded' ? `${last.code ? `${last.code} ` : ''}${last.reason ?? ''}` : undefined);
+    if (lastError) relay.lines.push(`last delivery error: ${deliveryAdvice(lastError)}`);
+    relay.ok = smtp.ok && q.failed === 0 && (!last || last.outcome === 'forwarded');
     live = { answering: smtp.ok, queue: q, last, notSignedIn: notSignedIn(path.join(a.data, 'relaybox.secrets')) };
   }
   const changed = writeStatus(a.boot, renderStatus({ version: VERSION, bootedAt: saved.bootedAt ?? bootedAt() }, [...saved.sections, relay], live));
