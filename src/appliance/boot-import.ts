@@ -309,9 +309,11 @@ function importNetwork(p: ImportPaths): { section: Section; settings: NetworkSet
 export function importBootPartition(p: ImportPaths, now = new Date()): ImportResult {
   fs.mkdirSync(p.data, { recursive: true });
   const spool = path.join(p.data, 'spool');
-  if (!fs.existsSync(spool)) {
-    fs.mkdirSync(spool, { mode: 0o750 });
-    if (p.owner) fs.chownSync(spool, p.owner.uid, p.owner.gid);
+  // The spool, and its state directory, where the relay records its last delivery for STATUS.txt.
+  for (const [dir, mode] of [[spool, 0o750], [path.join(spool, '.relaybox'), 0o700]] as const) {
+    if (fs.existsSync(dir)) continue;
+    fs.mkdirSync(dir, { mode });
+    if (p.owner) fs.chownSync(dir, p.owner.uid, p.owner.gid);
   }
   const secrets = importSecrets(p, now);
   const config = importConfig(p, now);

@@ -1,6 +1,8 @@
 // The outcome of the last delivery attempt, kept in the spool's state directory, so that a process
 // other than the relay (the appliance's STATUS.txt) can tell whether forwarding works. Written when
 // the outcome changes, otherwise at most once a minute: an SD card is not worn by a busy relay.
+// Only where that directory exists (the appliance's importer makes it): a spool elsewhere stays as
+// E-MailRelay would leave it.
 import { promises as fsp, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { activity, type MessageStep, type StepFields } from '../admin/activity';
@@ -33,7 +35,7 @@ export function recordLastDelivery(stateDir: string, log: Log): () => void {
       ...(f.reason ? { reason: String(f.reason) } : {}), ...(f.code !== undefined ? { code: String(f.code) } : {}),
     };
     writing = writing.then(async () => {
-      await fsp.mkdir(stateDir, { recursive: true, mode: 0o700 });
+      if (!(await fsp.stat(stateDir).then((st) => st.isDirectory(), () => false))) return;
       await fsp.writeFile(`${file}.tmp`, JSON.stringify(record) + '\n', { mode: 0o644 });
       await fsp.rename(`${file}.tmp`, file);
     }).catch((e: Error) => log.warn({ err: e.message }, `cannot record the last delivery in ${file}`));
