@@ -12,7 +12,7 @@ import { clientSecretsProblems, type ClientSecretsContext } from '../auth/client
 import { normaliseText, meaningfulLines, forWindows } from './text';
 import { NETWORK_DEFAULTS, describeNetwork, parseNetworkConf, renderNetworkFiles, type NetworkSettings } from './network';
 import { readIfExists, scrubAndRemove, scrubFile, writeFileDurably, type Owner } from './fsutil';
-import { findKeyFiles, installKeyFiles, pointAtImportedKeys, scrubKeyFiles } from './key-files';
+import { findKeyFiles, installKeyFiles, pointAtImportedKeys, renewKeyFiles, scrubKeyFiles } from './key-files';
 import { plainProblem } from './plain-words';
 
 export interface ImportPaths {
@@ -77,6 +77,14 @@ function secretsUse(p: ImportPaths): SecretsUse {
   return { clientAuth: names.has('client-auth'), selectorsPossible: names.has('filter') || names.has('client-filter') };
 }
 
+/** The values the templates in relaybox.secrets hold in place of the user's own. */
+const PLACEHOLDERS = ['11111111-2222-3333-4444-555555555555', 'the-secret-Value', 'your-app-password', 'the-client-id', 'the-client-secret'];
+
+function templatePlaceholders(text: string): string[] {
+  return text.split('\n').flatMap((line, i) => (line.trim().startsWith('#') ? [] : PLACEHOLDERS.filter((x) => line.includes(x))
+    .map((x) => `relaybox.secrets(${i + 1}): "${x}" is the template's example: put your own value there (README.txt says where it comes from)`)));
+}
+
 /** Every reason the relay would refuse or misread these secrets, "relaybox.secrets(line): ...". */
 function secretsErrors(parsed: ParsedSecrets, use: SecretsUse): string[] {
   const errors = parsed.problems.filter((x) => x.level === 'error').map(formatProblem);
@@ -91,8 +99,14 @@ function importSecrets(p: ImportPaths, now: Date): Section {
   const haveKept = fs.existsSync(kept);
   const raw = readIfExists(fat);
   const lines = raw === undefined ? [] : meaningfulLines(raw);
+  const keysDir = path.join(p.data, 'keys');
   if (lines.length === 0) {
     s.lines.push(haveKept ? `in use: the secrets imported earlier (${stamp(fs.statSync(kept).mtime)})` : 'none: no relaybox.secrets has been imported');
+    if (!haveKept) return s;
+    const keys = renewKeyFiles(readSecretsFile(kept), p.boot, keysDir, p.owner);
+    for (const name of keys.renewed) s.lines.push(`imported the new key file ${name} over the one in use and removed it from the card`);
+    for (const x of keys.problems) s.lines.push(`error: ${x}`);
+    s.ok = keys.problems.length === 0;
     return s;
   }
   if (lines.some((l) => EXAMPLE_SECRET.test(l))) {
@@ -108,9 +122,8 @@ function importSecrets(p: ImportPaths, now: Date): Section {
   const onCard = parseSecrets(text, fat);
   const parsed: ParsedSecrets = { secrets: onCard.secrets, problems: onCard.problems.map((x) => ({ ...x, file: 'relaybox.secrets' })) };
   for (const w of parsed.problems.filter((x) => x.level === 'warning')) s.lines.push(`warning: ${plainProblem(formatProblem(w))}`);
-  const keysDir = path.join(p.data, 'keys');
   const keys = findKeyFiles(parsed, p.boot, keysDir);
-  const errors = [...secretsErrors(parsed, secretsUse(p)), ...keys.problems];
+  const errors = [...secretsErrors(parsed, secretsUse(p)), ...templatePlaceholders(text), ...keys.problems];
   if (errors.length) {
     s.ok = false;
     for (const e of errors) s.lines.push(`error: ${plainProblem(e)}`);

@@ -130,3 +130,30 @@ export function scrubKeyFiles(files: KeyFile[], boot: string): string[] {
   }
   return [...removed].map((s) => path.relative(boot, s));
 }
+
+/**
+ * A key file put on the card again under the name of one imported earlier (a renewed certificate,
+ * a new service-account key), while the secrets stay as they are: checked, written over the copy,
+ * scrubbed from the card. `parsed` is the secrets file in use (its lines name the copies).
+ */
+export function renewKeyFiles(parsed: ParsedSecrets, boot: string, keysDir: string, owner?: Owner): { renewed: string[]; problems: string[] } {
+  const renewed: string[] = [];
+  const problems: string[] = [];
+  for (const g of [...parsed.secrets.client.values()].map((a) => a.grant).filter(isKeyGrant)) {
+    const copy = keyFileOf(g);
+    const name = path.basename(copy);
+    const onCard = path.join(boot, name);
+    if (path.dirname(copy) !== keysDir || renewed.includes(name) || !fs.existsSync(onCard)) continue;
+    try {
+      const data = fs.readFileSync(onCard);
+      checkKey(g, data.toString('utf8'), `"${name}"`);
+      writeFileDurably(copy, data, 0o600, owner);
+    } catch (e) {
+      problems.push(`the new ${name} on the card was not imported (${(e as Error).message}); the one imported earlier stays in use`);
+      continue;
+    }
+    scrubAndRemove(onCard);
+    renewed.push(name);
+  }
+  return { renewed, problems };
+}

@@ -51,6 +51,11 @@ function templateLines(letter: string): string[] {
   return text.slice(start, end < 0 ? undefined : end).split('\n').filter((l) => l.startsWith('#client ')).map((l) => l.slice(1));
 }
 
+/** A template line with the user's own values in place of the template's examples. */
+const fill = (line: string) => line.replace('11111111-2222-3333-4444-555555555555', '0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d')
+  .replace('the-secret-Value', 'Qx8~abc.DEF_ghi-jkl').replace('your-app-password', 'abcdefghijklmnop')
+  .replace('the-client-id', '1234567890-abc.apps.googleusercontent.com').replace('the-client-secret', 'GOCSPX-abc');
+
 /** Use a template: its secrets line instead of the example, and its relaybox.conf changes. */
 function useTemplate(c: Card, secretsLine: string, conf: [RegExp, string][]): void {
   edit(c, 'relaybox.secrets', [[/^client plain you@example\.com your-password$/m, `#client plain you@example.com your-password\n${secretsLine}`]]);
@@ -87,8 +92,9 @@ test('every provider template (A to G) is imported as written in README.txt and 
     assert.match(readme, new RegExp(`^${letter}  `, 'm'), `README.txt explains template ${letter}`);
     const lines = letter === 'C' ? templateLines('A') : letter === 'F' ? ['client plain printer@provider.test Tr0ub4dor-and-3'] : templateLines(letter);
     assert.ok(lines.length, `template ${letter} has a line`);
-    for (const line of lines) {
+    for (const example of lines) {
       const c = card(t);
+      const line = fill(example);
       for (const [, to] of conf) if (to.startsWith('forward-to')) assert.ok(readme.includes(letter === 'F' ? 'forward-to <its name>:587' : to), `README.txt gives "${to}" for ${letter}`);
       useTemplate(c, line, conf);
       if (line.includes('app.pem')) fs.writeFileSync(path.join(c.boot, 'app.pem'), appPem(c.boot));
@@ -110,7 +116,7 @@ test('key files named by grant lines are imported 0600, the line points at the c
   fs.writeFileSync(path.join(c.boot, 'keys', 'sa.json'), sa);
   edit(c, 'relaybox.conf', [GOOGLE]);
   edit(c, 'relaybox.secrets', [[/^client plain .*$/m, [
-    'client oauth-ms-cert scanner@contoso.com contoso.onmicrosoft.com:11111111-2222-3333-4444-555555555555:app.pem ms',
+    'client oauth-ms-cert scanner@contoso.com contoso.onmicrosoft.com:0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d:app.pem ms',
     'client oauth-google-sa scanner@example.org keys/sa.json',
   ].join('\r\n')]]);
   // A hard link sees the card file's own bytes after the import: they must be zeros, not the key.
@@ -128,14 +134,14 @@ test('key files named by grant lines are imported 0600, the line points at the c
   for (const f of ['app.pem', 'sa.json']) assert.equal(fs.statSync(path.join(keys, f)).mode & 0o777, 0o600, f);
 
   const kept = fs.readFileSync(path.join(c.data, 'relaybox.secrets'), 'utf8');
-  assert.match(kept, new RegExp(`^client oauth-ms-cert scanner@contoso\\.com contoso\\.onmicrosoft\\.com:11111111-2222-3333-4444-555555555555:${keys}/app\\.pem ms$`, 'm'));
+  assert.match(kept, new RegExp(`^client oauth-ms-cert scanner@contoso\\.com contoso\\.onmicrosoft\\.com:0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d:${keys}/app\\.pem ms$`, 'm'));
   assert.match(kept, new RegExp(`^client oauth-google-sa scanner@example\\.org ${keys}/sa\\.json$`, 'm'));
   const note = fs.readFileSync(path.join(c.boot, 'relaybox.secrets'), 'utf8');
   assert.match(note, /The key file app\.pem was imported with them and removed from this card/);
   assert.ok(!note.includes('oauth-ms-cert'), 'the secrets left the card');
 
   // A later card names app.pem again without the file (it was taken away): the imported copy serves.
-  fs.writeFileSync(path.join(c.boot, 'relaybox.secrets'), 'client oauth-ms-cert scanner@contoso.com contoso.onmicrosoft.com:11111111-2222-3333-4444-555555555555:app.pem\n');
+  fs.writeFileSync(path.join(c.boot, 'relaybox.secrets'), 'client oauth-ms-cert scanner@contoso.com contoso.onmicrosoft.com:0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d:app.pem\n');
   const again = importBootPartition(c, LATER);
   assert.equal(again.secrets.ok, true, again.secrets.lines.join('\n'));
   assert.match(fs.readFileSync(path.join(c.data, 'relaybox.secrets'), 'utf8'), new RegExp(`:${keys}/app\\.pem$`, 'm'));
@@ -146,7 +152,7 @@ test('a missing, unreadable or wrong key file is an error naming the secrets lin
   edit(c, 'relaybox.conf', [MS]);
   const secrets = [
     '# the app',
-    'client oauth-ms-cert scanner@contoso.com contoso.onmicrosoft.com:11111111-2222-3333-4444-555555555555:app.pem',
+    'client oauth-ms-cert scanner@contoso.com contoso.onmicrosoft.com:0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d:app.pem',
     'client oauth-google-sa scanner@example.org sa.json s2',
     'client oauth-google-sa other@example.org other.json s3',
   ].join('\r\n');
@@ -256,4 +262,41 @@ test('the card\'s defaults: no remote-clients, the upstream certificate verified
   assert.equal(value('status-port'), '80');
   assert.equal(value('spool-dir'), '/var/lib/relaybox/spool');
   assert.equal(value('client-auth'), 'relaybox.secrets');
+});
+
+test('a template line still holding an example value is refused, naming the line and the value', (t) => {
+  const c = card(t);
+  edit(c, 'relaybox.conf', [MS]);
+  const [line] = templateLines('A');
+  useTemplate(c, line!.replace('scanner@contoso.com', 'printer@firm.test'), []);
+  const r = importBootPartition(c, NOW);
+  assert.equal(r.secrets.ok, false);
+  const at = fs.readFileSync(path.join(c.boot, 'relaybox.secrets'), 'utf8').split('\n').findIndex((l) => l.startsWith('client oauth-ms-secret')) + 1;
+  assert.match(r.secrets.lines.join('\n'), new RegExp(`relaybox\\.secrets, line ${at}: "11111111-2222-3333-4444-555555555555" is the template's example: put your own value there`));
+  assert.match(r.secrets.lines.join('\n'), /"the-secret-Value" is the template's example/);
+});
+
+test('a renewed key file put on the card under the imported name replaces the copy and is scrubbed; a broken one is refused and the copy kept', (t) => {
+  const c = card(t);
+  edit(c, 'relaybox.conf', [MS]);
+  const first = appPem(c.boot);
+  fs.writeFileSync(path.join(c.boot, 'app.pem'), first);
+  edit(c, 'relaybox.secrets', [[/^client plain .*$/m, 'client oauth-ms-cert scanner@contoso.com contoso.onmicrosoft.com:0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d:app.pem']]);
+  assert.equal(importBootPartition(c, NOW).secrets.ok, true);
+  const copy = path.join(c.data, 'keys', 'app.pem');
+
+  fs.writeFileSync(path.join(c.boot, 'app.pem'), 'not a key');
+  const broken = importBootPartition(c, LATER);
+  assert.equal(broken.secrets.ok, false);
+  assert.match(broken.secrets.lines.join('\n'), /the new app\.pem on the card was not imported \("app\.pem" holds no certificate.*\); the one imported earlier stays in use/);
+  assert.deepEqual(fs.readFileSync(copy), first);
+
+  const renewed = appPem(c.run);
+  fs.writeFileSync(path.join(c.boot, 'app.pem'), renewed);
+  const r = importBootPartition(c, LATER);
+  assert.equal(r.secrets.ok, true, r.secrets.lines.join('\n'));
+  assert.match(r.secrets.lines.join('\n'), /imported the new key file app\.pem over the one in use and removed it from the card/);
+  assert.deepEqual(fs.readFileSync(copy), renewed);
+  assert.equal(fs.statSync(copy).mode & 0o777, 0o600);
+  assert.ok(!fs.existsSync(path.join(c.boot, 'app.pem')));
 });
