@@ -236,6 +236,12 @@ export function validateRelayConfig(conf: string, dir: string, dataDir = DATA_MO
   return problems;
 }
 
+/** Zero and remove tls/ private keys from the card once they are in the configuration in use. */
+function scrubImportedKeys(boot: string, names: string[], s: Section): void {
+  for (const name of names) scrubAndRemove(path.join(boot, 'tls', name));
+  if (names.length) s.lines.push(`the private key${names.length > 1 ? 's' : ''} tls/${names.join(', tls/')} ${names.length > 1 ? 'were' : 'was'} imported and removed from the card`);
+}
+
 function importConfig(p: ImportPaths, now: Date): { section: Section; configured: boolean } {
   const s: Section = { title: 'Relay configuration (relaybox.conf, tls/)', lines: [], ok: true };
   const active = path.join(p.data, 'config');
@@ -251,6 +257,7 @@ function importConfig(p: ImportPaths, now: Date): { section: Section; configured
   }
   if (haveActive && readIfExists(path.join(active, 'source.sha256'))?.trim() === cand.digest) {
     s.lines.push(`unchanged: running the configuration imported on ${importedAt}`);
+    scrubImportedKeys(p.boot, cand.privateKeysOnCard, s); // left on the card by a version that did not scrub them
     return { section: s, configured: true };
   }
   const staging = path.join(p.data, 'config.new');
@@ -280,8 +287,7 @@ function importConfig(p: ImportPaths, now: Date): { section: Section; configured
   fs.fsyncSync(dfd);
   fs.closeSync(dfd);
   s.lines.push(`imported the new relaybox.conf${cand.tls.size ? ` and ${cand.tls.size} file(s) from tls/` : ''} on ${stamp(now)}`);
-  for (const name of cand.privateKeysOnCard) scrubAndRemove(path.join(p.boot, 'tls', name));
-  if (cand.privateKeysOnCard.length) s.lines.push(`the private key${cand.privateKeysOnCard.length > 1 ? 's' : ''} tls/${cand.privateKeysOnCard.join(', tls/')} ${cand.privateKeysOnCard.length > 1 ? 'were' : 'was'} imported and removed from the card`);
+  scrubImportedKeys(p.boot, cand.privateKeysOnCard, s);
   return { section: s, configured: true };
 }
 

@@ -15,7 +15,15 @@ function plainOptionNames(text: string): string {
   return text
     .replace(/turn on --([a-z0-9-]+)/g, 'add the line "$1" to relaybox.conf')
     .replace(/(^|[\s("])--([a-z][a-z0-9-]*)/g, '$1"$2"')
-    .replace(/""/g, '"');
+    .replace(/"("[a-z][a-z0-9-]*")"/g, '$1');
+}
+
+/** On the box, signing in again is done from its page, not with a command. */
+function signInOnThePage(text: string): string {
+  return text
+    .replace(/(run )?"relaybox oauth login" again/g, 'sign in again from the box\'s page')
+    .replace(/with "relaybox oauth login"( \(scope [^)]*\))?/g, 'from the box\'s page')
+    .replace(/ \(made by "relaybox oauth login"\)/g, '');
 }
 
 function editDistance(a: string, b: string): number {
@@ -66,7 +74,7 @@ export function plainProblem(text: string): string {
  * the relay's own advice for OAuth2 refusals is kept; a refused password gets advice here.
  */
 export function deliveryAdvice(reason: string): string {
-  const text = plainOptionNames(reason);
+  const text = signInOnThePage(plainOptionNames(reason));
   // The relay's own advice comes first ("... [authentication failed ...]"): a bare refusal has none.
   if (/^(\d{3} )?authentication failed/i.test(reason)) {
     return 'the provider refused the user or password from relaybox.secrets: write the "client plain" line again on the card with the right ones '

@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { importBootPartition } from '../../src/appliance/boot-import';
 import { headline, renderStatus, writeStatus, type LiveState } from '../../src/appliance/status';
-import { nearestOption, plainProblem } from '../../src/appliance/plain-words';
+import { deliveryAdvice, nearestOption, plainProblem } from '../../src/appliance/plain-words';
 import { parseConfigTextAll } from '../../src/options/parse';
 
 const TEMPLATES = path.join(__dirname, '..', '..', 'image', 'boot');
@@ -229,6 +229,11 @@ test('plain words: the nearest option for a typo, no command line, positions as 
   assert.equal(plainProblem('relaybox.conf:3: unknown option "xyzzy-plugh" (relaybox --help --verbose lists them all)'),
     'relaybox.conf, line 3: "xyzzy-plugh" is not a setting: check the spelling against the option table in the relaybox README, or remove the line');
   assert.equal(plainProblem('/var/lib/relaybox/config/relaybox.secrets(2): too few fields'), 'relaybox.secrets, line 2: too few fields');
+  // Delivery errors: the relay's own advice, in the card's words.
+  assert.match(deliveryAdvice('550 the mailbox a@b.test may not send as this message\'s sender: turn on --forward-from-mailbox to rewrite the sender [550 5.7.60 SendAsDenied]'),
+    /add the line "forward-from-mailbox" to relaybox\.conf to rewrite the sender/);
+  assert.equal(deliveryAdvice('the refresh token has expired or was revoked: run "relaybox oauth login" again'), 'the refresh token has expired or was revoked: sign in again from the box\'s page');
+  assert.ok(!/relaybox oauth|--[a-z]/.test(deliveryAdvice('Microsoft 365 refused the token for a@b.test: sign in as that mailbox with "relaybox oauth login" (scope SMTP.Send), and check --client-auth')));
   // Every problem the parser reports for a bad line comes back with its line.
   const { problems } = parseConfigTextAll('port 25\nbogus\n--log\nlog yes\n', 'relaybox.conf');
   assert.deepEqual(problems.map((p) => /^relaybox\.conf:(\d+)/.exec(p)?.[1]), ['2', '3', '4']);
