@@ -13,7 +13,7 @@ import { normaliseText, meaningfulLines, forWindows } from './text';
 import { NETWORK_DEFAULTS, describeNetwork, parseNetworkConf, renderNetworkFiles, type NetworkSettings } from './network';
 import { readIfExists, scrubAndRemove, scrubFile, writeFileDurably, type Owner } from './fsutil';
 import { findKeyFiles, installKeyFiles, pointAtImportedKeys, renewKeyFiles, scrubKeyFiles } from './key-files';
-import { plainProblem } from './plain-words';
+import { nearestOption, plainProblem } from './plain-words';
 
 export interface ImportPaths {
   /** The FAT boot partition (/boot/firmware). */
@@ -206,14 +206,34 @@ const lineOf = (problem: string) => Number(/^relaybox\.conf:(\d+):/.exec(problem
 /** Check a relay configuration in dir with the relay's own parser; returns every problem (file:line: ...). */
 export function validateRelayConfig(conf: string, dir: string, dataDir = DATA_MOUNT): string[] {
   const parsed = parseConfigTextAll(conf, 'relaybox.conf');
-  const built = buildAll(parsed.values, dir);
-  const problems = [...parsed.problems, ...built.problems]
-    .map((x) => x.split(`${dir}/`).join(''))
-    .sort((a, b) => lineOf(a) - lineOf(b));
-  const cfg = built.cfg;
-  if (!cfg) return problems;
+  // The rest is checked as if the unreadable lines said what they meant, so that one typo does not
+  // make the options depending on that line complain, and the values they hold are checked too.
+  const values = parseConfigTextAll(asMeant(conf, parsed.problems), 'relaybox.conf').values;
+  const built = buildAll(values, dir);
+  const problems = [...parsed.problems, ...built.problems, ...(built.cfg ? appliancePlace(built.cfg, values, dataDir) : [])];
+  return problems.map((x) => x.split(`${dir}/`).join('')).sort((a, b) => lineOf(a) - lineOf(b));
+}
+
+/** The configuration with a misspelt option name replaced by the nearest one and a switch's stray value left out. */
+function asMeant(conf: string, problems: string[]): string {
+  const lines = conf.split('\n');
+  for (const problem of problems) {
+    const i = lineOf(problem) - 1;
+    if (i < 0) continue;
+    const unknown = /: unknown option "([^"]+)"/.exec(problem);
+    const near = unknown && nearestOption(unknown[1]!);
+    const aSwitch = /: "([a-z0-9-]+)" is a switch and takes no value/.exec(problem);
+    if (near) lines[i] = lines[i]!.replace(unknown[1]!, near);
+    else if (aSwitch) lines[i] = aSwitch[1]!;
+  }
+  return lines.join('\n');
+}
+
+/** What the appliance adds to the relay's checks: the spool on the data partition, no example upstream, a usable login. */
+function appliancePlace(cfg: RelayConfig, values: OptionValue[], dataDir: string): string[] {
+  const problems: string[] = [];
   const under = (p: string, root: string) => p === root || p.startsWith(root.endsWith('/') ? root : `${root}/`);
-  const where = (name: string) => parsed.values.find((v) => v.spec.name === name)?.where ?? 'relaybox.conf';
+  const where = (name: string) => values.find((v) => v.spec.name === name)?.where ?? 'relaybox.conf';
   if (!under(cfg.spoolDir, dataDir)) {
     problems.push(`${where('spool-dir')}: the spool must be on the data partition: write "spool-dir ${dataDir}/spool"`);
   }

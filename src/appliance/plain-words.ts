@@ -64,6 +64,7 @@ function unknownOption(text: string): string {
 export function plainProblem(text: string): string {
   return plainOptionNames(unknownOption(plainPlace(text)))
     .replace(/ \(?relaybox --help[^)]*\)?/g, '')
+    .replace(/`([^`]*)`/g, '"$1"')
     .replace(/: ENOENT: no such file or directory, open '[^']*'/g, ': there is no such file')
     .replace(/: EACCES: permission denied, open '[^']*'/g, ': the box may not read it')
     .replace(/, or remove "client-auth"$/, '');

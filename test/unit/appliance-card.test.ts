@@ -195,7 +195,7 @@ test('STATUS.txt lists every mistake in relaybox.conf, relaybox.secrets and netw
   const conf = template('relaybox.conf').split('\n');
   const lineOf = (start: string) => conf.findIndex((l) => l.startsWith(start)) + 1;
   edit(c, 'relaybox.conf', [
-    [/^forward-to .*$/m, 'forward-to smtp.office365.com:587'],
+    [/^forward-to .*$/m, 'forward-too smtp.office365.com:587'],
     [/^poll 60$/m, 'poll sixty'],
     [/^port 25$/m, 'prot 25'],
     [/^size 36700160$/m, 'size -5'],
@@ -209,6 +209,7 @@ test('STATUS.txt lists every mistake in relaybox.conf, relaybox.secrets and netw
   const written = fs.readFileSync(path.join(c.boot, 'STATUS.txt'), 'utf8').replace(/\r\n/g, '\n');
   assert.match(written.split('\n')[0]!, /^PROBLEM: the settings on the card: Relay configuration \(relaybox\.conf, tls\/\); Secrets \(relaybox\.secrets\); Network \(network\.conf\)/);
   for (const expected of [
+    `relaybox.conf, line ${lineOf('forward-to')}: "forward-too" is not a setting: did you mean "forward-to"?`,
     `relaybox.conf, line ${lineOf('poll')}: "poll" needs a whole number of seconds, not "sixty"`,
     `relaybox.conf, line ${lineOf('port')}: "prot" is not a setting: did you mean "port"?`,
     `relaybox.conf, line ${lineOf('size')}: "size"`,
@@ -220,6 +221,8 @@ test('STATUS.txt lists every mistake in relaybox.conf, relaybox.secrets and netw
     'network.conf, line 3: ssh must be "on" or "off"',
   ]) assert.ok(written.includes(expected), `STATUS.txt has "${expected}":\n${written}`);
   assert.ok(!/--help|relaybox\.conf:\d|\(\d+\):|--[a-z]/.test(written), `no command-line words:\n${written}`);
+  assert.ok(!written.includes('needs a server to forward to'), `no knock-on errors of the misspelt forward-to:\n${written}`);
+  assert.equal(written.match(/^ {2}error: /gm)?.length, 11, written);
 });
 
 test('plain words: the nearest option for a typo, no command line, positions as "line N"', () => {
