@@ -77,13 +77,16 @@ export function plainProblem(text: string): string {
 export function deliveryAdvice(reason: string): string {
   const text = signInOnThePage(plainOptionNames(reason));
   // The relay's own advice comes first ("... [authentication failed ...]"): a bare refusal has none.
+  if (/^(\d{3} )?authentication failed/i.test(reason) && /XOAUTH2|OAUTHBEARER/.test(reason)) {
+    return `the provider refused the token of the OAuth2 line in relaybox.secrets: check the permissions its template in README.txt names [${text}]`;
+  }
   if (/^(\d{3} )?authentication failed/i.test(reason)) {
     return 'the provider refused the user or password from relaybox.secrets: write the "client plain" line again on the card with the right ones '
       + '(Gmail and Google Workspace: an app password, which needs 2-Step Verification; Microsoft 365: SMTP AUTH must be on for the mailbox, '
       + `and from the end of 2026 passwords are off by default: use an OAuth2 template from README.txt) [${text}]`;
   }
   if (/certificate|self[- ]signed|unable to verify/i.test(reason)) {
-    return `the provider's certificate could not be checked: make sure "forward-to" names the provider's own server name (like smtp.office365.com), not an address [${text}]`;
+    return `the provider's certificate was not accepted: check that "forward-to" in relaybox.conf names the server as the provider's help pages give it (like smtp.office365.com), not an IP address [${text}]`;
   }
   return text;
 }

@@ -237,6 +237,8 @@ test('plain words: the nearest option for a typo, no command line, positions as 
     /add the line "forward-from-mailbox" to relaybox\.conf to rewrite the sender/);
   assert.equal(deliveryAdvice('the refresh token has expired or was revoked: run "relaybox oauth login" again'), 'the refresh token has expired or was revoked: sign in again from the box\'s page');
   assert.ok(!/relaybox oauth|--[a-z]/.test(deliveryAdvice('Microsoft 365 refused the token for a@b.test: sign in as that mailbox with "relaybox oauth login" (scope SMTP.Send), and check --client-auth')));
+  assert.match(deliveryAdvice('535 authentication failed (tried XOAUTH2): 535 5.7.8 no'), /^the provider refused the token of the OAuth2 line/);
+  assert.match(deliveryAdvice('unable to verify the first certificate'), /^the provider's certificate was not accepted: check that "forward-to"/);
   // Every problem the parser reports for a bad line comes back with its line.
   const { problems } = parseConfigTextAll('port 25\nbogus\n--log\nlog yes\n', 'relaybox.conf');
   assert.deepEqual(problems.map((p) => /^relaybox\.conf:(\d+)/.exec(p)?.[1]), ['2', '3', '4']);
