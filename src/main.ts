@@ -11,6 +11,7 @@ import { setFlagsFromString as setV8Flags } from 'node:v8';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { SMTPServer } from 'smtp-server';
+import { recordLastDelivery } from './health/last-delivery';
 import { buildConfig, clientAuthProblems, type RelayConfig } from './config';
 import { createLog, type Log } from './log';
 import { helpText } from './options/help';
@@ -160,6 +161,7 @@ async function start(values: OptionValue[]): Promise<void> {
   const runner = target
     ? new QueueRunner({ cfg, spool, log, connect, clientFilter: policy.clientFilter })
     : null;
+  if (runner) recordLastDelivery(path.join(spool.dir, '.relaybox'), log);
 
   if (cfg.oneShot) {
     const summary = await runner!.runNow();

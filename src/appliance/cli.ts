@@ -10,7 +10,10 @@ import { parseConfigText, type OptionValue } from '../options/parse';
 import { OPTIONS_BY_NAME } from '../options/table';
 import { buildConfig } from '../config';
 import { importBootPartition, type Section } from './boot-import';
-import { lanAddresses, probe, renderStatus, summariseSpool, writeStatus } from './status';
+import { lanAddresses, probe, renderStatus, summariseSpool, writeStatus, type LiveState } from './status';
+import { readLastDelivery } from '../health/last-delivery';
+import { readSecretsFile } from '../auth/secrets';
+import { deliveryAdvice } from './plain-words';
 import { readIfExists, writeFileDurably } from './fsutil';
 
 declare const RELAYBOX_VERSION: string;
@@ -53,7 +56,7 @@ const importFile = (a: Args) => path.join(a.run, 'relaybox', 'import-status.json
 
 function runImport(a: Args): number {
   const owner = process.getuid?.() === 0 ? lookupOwner(a.user) : undefined;
-  const result = importBootPartition({ boot: a.boot, data: a.data, run: a.run, zoneinfo: a.zoneinfo, owner });
+  const result = importBootPartition({ boot: a.boot, data: a.data, run: a.run, zoneinfo: a.zoneinfo, owner, dataMount: a.data });
   const net = result.networkSettings;
   if (a.apply) {
     // Side effects on the running system: the hostname, /etc/localtime's target, SSH host keys.
@@ -89,11 +92,20 @@ function clockIsSet(run: string): boolean {
   return readIfExists('/sys/class/rtc/rtc0/hctosys')?.trim() === '1';
 }
 
+/** Mailboxes with an oauth-refresh line whose token file does not exist yet (nobody has signed in). */
+function notSignedIn(secretsFile: string): string[] {
+  if (!fs.existsSync(secretsFile)) return [];
+  return [...readSecretsFile(secretsFile).secrets.client.values()]
+    .map((acct) => acct.grant)
+    .flatMap((g) => (g?.type === 'oauth-refresh' && !fs.existsSync(g.tokenFile) ? [g.mailbox] : []));
+}
+
 async function runStatus(a: Args): Promise<number> {
   const saved = JSON.parse(readIfExists(importFile(a)) ?? '{"sections":[]}') as { bootedAt?: string; sections: Section[] };
   const relay: Section = { title: 'Relay', lines: [], ok: true };
   const confFile = path.join(a.data, 'config', 'relaybox.conf');
   const conf = readIfExists(confFile);
+  let live: LiveState | undefined;
   if (conf === undefined) {
     relay.ok = false;
     relay.lines.push('not running: no good configuration');
@@ -119,10 +131,15 @@ async function runStatus(a: Args): Promise<number> {
         : `upstream ${cfg.forwardTo.text}: NOT reachable (${up.text})`);
     }
     const q = summariseSpool(cfg.spoolDir);
+    const last = readLastDelivery(path.join(cfg.spoolDir, '.relaybox'));
     relay.lines.push(`queue: ${q.waiting} waiting, ${q.failed} failed`);
-    if (q.lastError) relay.lines.push(`last delivery error: ${q.lastError}`);
+    if (last) relay.lines.push(`last delivery: ${last.outcome} at ${last.at.replace(/\.\d+Z$/, 'Z')}`);
+    const lastError = q.lastError ?? (last && last.outcome !== 'forwarded' ? `${last.code ? `${last.code} ` : ''}${last.reason ?? ''}` : undefined);
+    if (lastError) relay.lines.push(`last delivery error: ${deliveryAdvice(lastError)}`);
+    relay.ok = smtp.ok && q.failed === 0 && (!last || last.outcome === 'forwarded');
+    live = { answering: smtp.ok, queue: q, last, notSignedIn: notSignedIn(path.join(a.data, 'relaybox.secrets')) };
   }
-  const changed = writeStatus(a.boot, renderStatus({ version: VERSION, bootedAt: saved.bootedAt ?? bootedAt() }, [...saved.sections, relay]));
+  const changed = writeStatus(a.boot, renderStatus({ version: VERSION, bootedAt: saved.bootedAt ?? bootedAt() }, [...saved.sections, relay], live));
   process.stdout.write(changed ? 'STATUS.txt updated\n' : 'STATUS.txt unchanged\n');
   return 0;
 }

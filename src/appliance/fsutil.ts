@@ -35,19 +35,37 @@ export function writeFileDurably(file: string, content: string | Buffer, mode = 
   fsyncDir(path.dirname(file));
 }
 
-/** Overwrite a file's bytes in place with zeros (the same clusters on FAT), then give it new text. */
+/** Overwrite a file's bytes in place with zeros (the same clusters on FAT) and sync them. */
+function zeroFile(fd: number, size: number): void {
+  fs.writeSync(fd, Buffer.alloc(size), 0, size, 0);
+  fs.fsyncSync(fd);
+}
+
+/** Zero a file's bytes, then give it new text. */
 export function scrubFile(file: string, replacement: string): void {
   const size = fs.statSync(file).size;
   const fd = fs.openSync(file, 'r+');
   try {
-    fs.writeSync(fd, Buffer.alloc(size), 0, size, 0);
-    fs.fsyncSync(fd);
+    zeroFile(fd, size);
     fs.ftruncateSync(fd, 0);
     fs.writeSync(fd, replacement, 0);
     fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** Zero a file's bytes, then remove it. */
+export function scrubAndRemove(file: string): void {
+  const size = fs.statSync(file).size;
+  const fd = fs.openSync(file, 'r+');
+  try {
+    zeroFile(fd, size);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.unlinkSync(file);
+  fsyncDir(path.dirname(file));
 }
 
 export function readIfExists(file: string): string | undefined {

@@ -8,15 +8,24 @@ import { decodeEnvelope, reasons } from '../spool/envelope';
 import type { Section } from './boot-import';
 import { forWindows } from './text';
 import { writeIfChanged } from './fsutil';
+import { deliveryAdvice } from './plain-words';
+import type { LastDelivery } from '../health/last-delivery';
 
 export interface QueueSummary {
   waiting: number;
   failed: number;
+  /** The newest delivery error recorded in any envelope. */
   lastError?: string;
+  /** The newest failed message's error. */
+  failedError?: string;
+  /** How long the oldest message that has been tried and is still waiting has waited (ms). */
+  oldestDeferredMs?: number;
 }
 
-/** Count the spool's messages and find the newest delivery error recorded in an envelope. */
-export function summariseSpool(spoolDir: string): QueueSummary {
+const errorText = (r: { code?: string | number; reason: string }) => `${r.code ? `${r.code} ` : ''}${r.reason}`;
+
+/** Count the spool's messages and find the newest delivery errors recorded in the envelopes. */
+export function summariseSpool(spoolDir: string, now = Date.now()): QueueSummary {
   const q: QueueSummary = { waiting: 0, failed: 0 };
   let names: string[];
   try {
@@ -25,19 +34,30 @@ export function summariseSpool(spoolDir: string): QueueSummary {
     return q;
   }
   let newest = -1;
+  let newestFailed = -1;
   for (const name of names) {
     const m = /\.envelope(\.busy|\.bad)?$/.exec(name);
     if (!m) continue;
-    if (m[1] === '.bad') q.failed++;
+    const bad = m[1] === '.bad';
+    if (bad) q.failed++;
     else q.waiting++;
     try {
       const file = path.join(spoolDir, name);
-      const mtime = fs.statSync(file).mtimeMs;
-      if (mtime <= newest) continue;
+      const st = fs.statSync(file);
       const last = reasons(decodeEnvelope(fs.readFileSync(file))).at(-1);
-      if (last) {
-        newest = mtime;
-        q.lastError = `${last.code ? `${last.code} ` : ''}${last.reason}`;
+      if (!last) continue;
+      if (st.mtimeMs > newest) {
+        newest = st.mtimeMs;
+        q.lastError = errorText(last);
+      }
+      if (bad && st.mtimeMs > newestFailed) {
+        newestFailed = st.mtimeMs;
+        q.failedError = errorText(last);
+      }
+      if (!bad) {
+        // The content file is written once, when the message arrives; the envelope at each attempt.
+        const received = fs.statSync(path.join(spoolDir, name.replace(/\.envelope(\.busy)?$/, '.content'))).mtimeMs;
+        q.oldestDeferredMs = Math.max(q.oldestDeferredMs ?? 0, now - received);
       }
     } catch {
       // a message being written or removed right now
@@ -73,12 +93,49 @@ export function lanAddresses(): string[] {
     (addrs ?? []).filter((a) => !a.internal && !a.address.startsWith('fe80')).map((a) => `${a.address} (${nic})`));
 }
 
-export function renderStatus(head: { version: string; bootedAt: string }, sections: Section[]): string {
-  const problems = sections.filter((s) => !s.ok).map((s) => s.title);
+/** What the relay is doing now, read by `relaybox-appliance status` (absent at boot, before it starts). */
+export interface LiveState {
+  answering: boolean;
+  queue: QueueSummary;
+  last?: LastDelivery;
+  /** Mailboxes whose secrets line signs in from the box's page and that have not signed in. */
+  notSignedIn: string[];
+}
+
+const LONG_DEFERRED_MS = 3600_000;
+const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+/** STATUS.txt's first line: OK only when the last delivery worked and nothing has failed. */
+export function headline(sections: Section[], live?: LiveState): string {
+  const attention: string[] = [];
+  const bad = sections.filter((s) => !s.ok && s.title !== 'Relay').map((s) => s.title);
+  if (bad.length) attention.push(`the settings on the card: ${bad.join('; ')}`);
+  if (live) {
+    if (!live.answering) attention.push('the relay does not answer on its SMTP port');
+    for (const m of live.notSignedIn) attention.push(`${m} has not signed in yet: sign in from the box's page`);
+    if (live.queue.failed) {
+      attention.push(`${plural(live.queue.failed, 'message')} failed${live.queue.failedError ? `: ${deliveryAdvice(live.queue.failedError)}` : ''}`);
+    } else if (live.last && live.last.outcome !== 'forwarded') {
+      attention.push(`the last attempt to forward a message failed: ${deliveryAdvice(`${live.last.code ? `${live.last.code} ` : ''}${live.last.reason ?? 'no reason given'}`)}`);
+    }
+    if ((live.queue.oldestDeferredMs ?? 0) > LONG_DEFERRED_MS) {
+      attention.push(`messages have waited for over ${Math.floor(live.queue.oldestDeferredMs! / 3600_000)} hour(s)${live.queue.lastError ? `: ${deliveryAdvice(live.queue.lastError)}` : ''}`);
+    }
+  } else if (sections.find((s) => s.title === 'Relay')?.ok === false) {
+    attention.push('the relay is not running');
+  }
+  if (attention.length) return `PROBLEM: ${attention.join('. Also: ')} (details below)`;
+  if (!live) return 'STARTING: the settings were accepted and the relay is starting; this file is written again within a few minutes';
+  if (live.last?.outcome === 'forwarded') return `OK: the last message was forwarded at ${live.last.at.replace(/\.\d+Z$/, 'Z')} and nothing has failed`;
+  return 'NOT TESTED YET: the settings were accepted and the relay runs, but no message has been forwarded yet: send one (scan to yourself) and look again';
+}
+
+export function renderStatus(head: { version: string; bootedAt: string }, sections: Section[], live?: LiveState): string {
   const out = [
+    headline(sections, live),
+    '',
     `relaybox appliance ${head.version}: STATUS`,
     `Boot: ${head.bootedAt}`,
-    problems.length ? `PROBLEMS in: ${problems.join('; ')} (details below)` : 'Everything is in order.',
     '',
   ];
   for (const s of sections) {

@@ -71,33 +71,50 @@ export function parseCommandLine(argv: readonly string[]): ParsedArgs {
   return { values, configFile: positional[0] };
 }
 
-/** Parse an E-MailRelay config file: `name value`, `name=value` or `name`, '#' comment lines. */
+/** Parse an E-MailRelay config file: `name value`, `name=value` or `name`, '#' comment lines. Throws at the first problem. */
 export function parseConfigText(text: string, file: string): OptionValue[] {
-  const values: OptionValue[] = [];
-  const lines = text.split(/\r?\n/);
-  lines.forEach((raw, index) => {
-    const where = `${file}:${index + 1}`;
-    if (raw.includes('\0')) throw new UsageError(`${where}: the line contains a NUL byte`);
-    const line = raw.replace(/^\uFEFF/, '').trim();
-    if (!line || line.startsWith('#')) return;
-    const m = /^([^\s=]+)(?:\s*=\s*|\s+)?(.*)$/.exec(line);
-    if (!m) throw new UsageError(`${where}: cannot read this line`);
-    const name = m[1];
-    let value = m[2] ?? '';
-    if (name.startsWith('-')) {
-      throw new UsageError(`${where}: write option names without dashes in a config file ("${name.replace(/^-+/, '')}")`);
-    }
-    const spec = lookupLong(name, where);
-    if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
-    if (!spec.arg && value) {
-      throw new UsageError(`${where}: "${name}" is a switch and takes no value (found "${value}"): write just "${name}", or remove the line to turn it off`);
-    }
-    if (spec.arg && !spec.optionalArg && !value) {
-      throw new UsageError(`${where}: "${name}" needs a value (${spec.arg})`);
-    }
-    values.push({ spec, value, where });
-  });
+  const { values, problems } = parseConfigTextAll(text, file);
+  if (problems.length) throw new UsageError(problems[0]);
   return values;
+}
+
+/** The same, reading every line: the values of the good lines and one "file:line: ..." problem per bad line. */
+export function parseConfigTextAll(text: string, file: string): { values: OptionValue[]; problems: string[] } {
+  const values: OptionValue[] = [];
+  const problems: string[] = [];
+  text.split(/\r?\n/).forEach((raw, index) => {
+    const where = `${file}:${index + 1}`;
+    try {
+      const value = parseConfigLine(raw, where);
+      if (value) values.push(value);
+    } catch (e) {
+      if (!(e instanceof UsageError)) throw e;
+      problems.push(e.message);
+    }
+  });
+  return { values, problems };
+}
+
+function parseConfigLine(raw: string, where: string): OptionValue | undefined {
+  if (raw.includes('\0')) throw new UsageError(`${where}: the line contains a NUL byte`);
+  const line = raw.replace(/^\uFEFF/, '').trim();
+  if (!line || line.startsWith('#')) return undefined;
+  const m = /^([^\s=]+)(?:\s*=\s*|\s+)?(.*)$/.exec(line);
+  if (!m) throw new UsageError(`${where}: cannot read this line`);
+  const name = m[1];
+  let value = m[2] ?? '';
+  if (name.startsWith('-')) {
+    throw new UsageError(`${where}: write option names without dashes in a config file ("${name.replace(/^-+/, '')}")`);
+  }
+  const spec = lookupLong(name, where);
+  if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
+  if (!spec.arg && value) {
+    throw new UsageError(`${where}: "${name}" is a switch and takes no value (found "${value}"): write just "${name}", or remove the line to turn it off`);
+  }
+  if (spec.arg && !spec.optionalArg && !value) {
+    throw new UsageError(`${where}: "${name}" needs a value (${spec.arg})`);
+  }
+  return { spec, value, where };
 }
 
 export function readConfigFile(file: string): OptionValue[] {

@@ -18,6 +18,10 @@ export interface ApplianceSetting {
   interfaces?: string;
   /** Replace the appliance's client-tls-verify line with this one (default: the test CA). */
   verify?: string;
+  /** The client-auth line's file (default: relaybox.secrets in dir, written with a password line). */
+  clientAuth?: string;
+  /** Lines added at the end. */
+  extra?: string[];
 }
 
 /** Writes relaybox.conf and relaybox.secrets into `dir`; throws if a line it replaces is gone. */
@@ -25,7 +29,7 @@ export function applianceConfig(dir: string, s: ApplianceSetting): string {
   const replace: Record<string, string | null> = {
     'forward-to': `forward-to 127.0.0.1:${s.sinkPort}`,
     'client-tls-verify': s.verify ?? `client-tls-verify ${testPki().caFile}`,
-    'client-auth': `client-auth ${path.join(dir, 'relaybox.secrets')}`,
+    'client-auth': `client-auth ${s.clientAuth ?? path.join(dir, 'relaybox.secrets')}`,
     port: `port ${s.port}`,
     'status-port': `status-port ${s.statusPort}`,
     'spool-dir': `spool-dir ${s.spool}`,
@@ -39,8 +43,8 @@ export function applianceConfig(dir: string, s: ApplianceSetting): string {
     return replace[key] === null ? [] : [replace[key]!];
   });
   for (const key of Object.keys(replace)) assert.ok(seen.has(key), `${APPLIANCE_CONF} has no "${key}" line any more: update test/lib/appliance-conf.ts`);
-  writeFileSync(path.join(dir, 'relaybox.secrets'), 'client plain box@example.test box-password\n');
-  lines.push(`interface ${s.interfaces ?? '127.0.0.1'}`, 'no-daemon', 'user root');
+  if (!s.clientAuth) writeFileSync(path.join(dir, 'relaybox.secrets'), 'client plain box@example.test box-password\n');
+  lines.push(`interface ${s.interfaces ?? '127.0.0.1'}`, 'no-daemon', 'user root', ...(s.extra ?? []));
   const conf = path.join(dir, 'relaybox.conf');
   writeFileSync(conf, lines.join('\n') + '\n');
   return conf;

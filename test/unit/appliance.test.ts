@@ -58,7 +58,7 @@ test('the untouched templates are refused with the example lines named, and noth
   assert.equal(fs.readFileSync(path.join(c.boot, 'relaybox.secrets'), 'utf8'), template('relaybox.secrets'), 'the template is left alone');
   const conf = r.config.lines.join('\n');
   const forwardLine = template('relaybox.conf').split('\n').findIndex((l) => l.startsWith('forward-to')) + 1;
-  assert.match(conf, new RegExp(`relaybox\\.conf:${forwardLine}: "forward-to smtp\\.example\\.com:587" is the example`));
+  assert.match(conf, new RegExp(`relaybox\\.conf, line ${forwardLine}: "forward-to smtp\\.example\\.com:587" is the example`));
   assert.ok(!fs.existsSync(path.join(c.data, 'config')));
 });
 
@@ -103,7 +103,10 @@ test('a broken new relaybox.conf leaves the last good one running and says which
   assert.equal(r.relayConfigured, true);
   const text = r.config.lines.join('\n');
   const portLine = template('relaybox.conf').split('\n').findIndex((l) => l === 'port 25') + 1;
-  assert.match(text, new RegExp(`relaybox\\.conf:${portLine}: unknown option "prot"`));
+  const pollLine = template('relaybox.conf').split('\n').findIndex((l) => l === 'poll 60') + 1;
+  assert.match(text, new RegExp(`relaybox\\.conf, line ${portLine}: "prot" is not a setting: did you mean "port"\\?`));
+  assert.match(text, new RegExp(`relaybox\\.conf, line ${pollLine}: "poll" needs a whole number of seconds, not "sixty"`), 'both errors, not only the first');
+  assert.ok(!/--help|relaybox\.conf:\d/.test(text), `plain words: ${text}`);
   assert.match(text, /still running the last good configuration, imported on 2026-11-28T04:00:00Z/);
   assert.match(fs.readFileSync(path.join(c.data, 'config', 'relaybox.conf'), 'utf8'), /^port 25$/m);
   assert.ok(!fs.existsSync(path.join(c.data, 'config.new')));
@@ -127,7 +130,7 @@ test('the appliance refuses a spool on the read-only root and secrets that canno
   fs.writeFileSync(path.join(c.boot, 'relaybox.secrets'), 'client plain onlyauser\r\n');
   const s = importBootPartition(c, LATER);
   assert.equal(s.secrets.ok, false);
-  assert.match(s.secrets.lines.join('\n'), /relaybox\.secrets\(1\)/);
+  assert.match(s.secrets.lines.join('\n'), /relaybox\.secrets, line 1: too few fields/);
   assert.match(s.secrets.lines.join('\n'), /the secrets imported earlier stay in use/);
   assert.match(fs.readFileSync(path.join(c.data, 'relaybox.secrets'), 'utf8'), new RegExp(PASSWORD));
 });
@@ -136,9 +139,15 @@ test('the appliance refuses secrets whose password has a space (read as the acco
   const c = card(t);
   editLikeWindows(path.join(c.boot, 'relaybox.conf'), [[/^forward-to .*$/m, 'forward-to mail.provider.test:587']]);
   editLikeWindows(path.join(c.boot, 'relaybox.secrets'), [[/^client plain .*$/m, 'client plain printer@provider.test my password']]);
+  const before = fs.readFileSync(path.join(c.boot, 'relaybox.secrets'));
   const r = importBootPartition(c, NOW);
   assert.equal(r.relayConfigured, false);
-  assert.match(r.config.lines.join('\n'), /relaybox\.secrets\(\d+\): the fifth field is an account selector.*write the space as \+20/);
+  assert.equal(r.secrets.ok, false, 'not imported as OK');
+  const line = fs.readFileSync(path.join(TEMPLATES, 'relaybox.secrets'), 'utf8').split('\n').findIndex((l) => l.startsWith('client plain')) + 1;
+  assert.match(r.secrets.lines.join('\n'), new RegExp(`relaybox\\.secrets, line ${line}: the fifth field is an account selector.*write the space as \\+20`));
+  assert.match(r.secrets.lines.join('\n'), /not imported, and left on the card as it is/);
+  assert.deepEqual(fs.readFileSync(path.join(c.boot, 'relaybox.secrets')), before, 'the card\'s file is not scrubbed');
+  assert.ok(!fs.existsSync(path.join(c.data, 'relaybox.secrets')));
 });
 
 test('tls/ on the card is copied beside the configuration and checked by the relay\'s parser', (t) => {
@@ -151,14 +160,23 @@ test('tls/ on the card is copied beside the configuration and checked by the rel
   fs.writeFileSync(conf, fs.readFileSync(conf, 'utf8').replace(/^#(server-tls.*)$/gm, '$1'));
   const missing = importBootPartition(c, NOW);
   assert.equal(missing.config.ok, false);
-  assert.match(missing.config.lines.join('\n'), /cannot read --server-tls-certificate file ".*tls\/cert\.pem"/);
+  assert.match(missing.config.lines.join('\n'), /relaybox\.conf, line \d+: cannot read "server-tls-certificate" file "tls\/cert\.pem": there is no such file/);
+  assert.ok(fs.existsSync(path.join(c.boot, 'tls', 'key.pem')), 'the key stays on the card while the configuration is refused');
 
   fs.writeFileSync(path.join(c.boot, 'tls', 'cert.pem'), pki.serverCert);
   const r = importBootPartition(c, LATER);
   assert.equal(r.config.ok, true, r.config.lines.join('\n'));
   assert.match(r.config.lines.join('\n'), /and 2 file\(s\) from tls\//);
   assert.deepEqual(fs.readFileSync(path.join(c.data, 'config', 'tls', 'cert.pem')), pki.serverCert);
-  assert.equal(fs.statSync(path.join(c.data, 'config', 'tls', 'key.pem')).mode & 0o777, 0o640);
+  assert.deepEqual(fs.readFileSync(path.join(c.data, 'config', 'tls', 'key.pem')), pki.serverKey);
+  assert.equal(fs.statSync(path.join(c.data, 'config', 'tls', 'key.pem')).mode & 0o777, 0o600);
+  assert.ok(!fs.existsSync(path.join(c.boot, 'tls', 'key.pem')), 'the private key is scrubbed from the card');
+  assert.ok(fs.existsSync(path.join(c.boot, 'tls', 'cert.pem')), 'the certificate (public) stays');
+  assert.match(r.config.lines.join('\n'), /the private key tls\/key\.pem was imported and removed from the card/);
+  // The next boot: the key is no longer on the card, and that is no change.
+  const again = importBootPartition(c, new Date(LATER.getTime() + 60000));
+  assert.match(again.config.lines.join('\n'), /unchanged/);
+  assert.deepEqual(fs.readFileSync(path.join(c.data, 'config', 'tls', 'key.pem')), pki.serverKey);
 });
 
 test('network.conf: static address, Wi-Fi, time and SSH become files for networkd, wpa_supplicant, timesyncd and sshd', (t) => {
@@ -193,11 +211,11 @@ test('a broken network.conf is reported line by line and the last good one stays
   const r = importBootPartition(c, LATER);
   assert.equal(r.network.ok, false);
   const text = r.network.lines.join('\n');
-  assert.match(text, /network\.conf:2: address "192\.168\.1\.300\/24" is not valid/);
-  assert.match(text, /network\.conf:3: timezone "Mars\/Olympus" is unknown/);
-  assert.match(text, /network\.conf:4: ssh = on needs at least one ssh_key/);
-  assert.match(text, /network\.conf:5: Wi-Fi needs wifi_country/);
-  assert.match(text, /network\.conf:6: unknown setting "foo"/);
+  assert.match(text, /network\.conf, line 2: address "192\.168\.1\.300\/24" is not valid/);
+  assert.match(text, /network\.conf, line 3: timezone "Mars\/Olympus" is unknown/);
+  assert.match(text, /network\.conf, line 4: ssh = on needs at least one ssh_key/);
+  assert.match(text, /network\.conf, line 5: Wi-Fi needs wifi_country/);
+  assert.match(text, /network\.conf, line 6: unknown setting "foo"/);
   assert.match(text, /using the last good one/);
   assert.match(fs.readFileSync(path.join(c.run, 'systemd/network/10-relaybox-wired.network'), 'utf8'), /^DHCP=yes$/m);
   assert.equal(fs.readFileSync(path.join(c.run, 'relaybox/hostname'), 'utf8'), 'relaybox\n');
@@ -219,14 +237,14 @@ test('STATUS.txt is written in CRLF and rewritten only when its content changes'
   assert.equal(writeStatus(c.boot, text), true);
   const file = path.join(c.boot, 'STATUS.txt');
   const written = fs.readFileSync(file, 'utf8');
-  assert.match(written, /^relaybox appliance 1\.2\.3: STATUS\r\n/);
-  assert.match(written, /Everything is in order\./);
+  assert.match(written, /^STARTING: the settings were accepted and the relay is starting/, 'no OK before anything was forwarded');
+  assert.match(written, /\r\nrelaybox appliance 1\.2\.3: STATUS\r\n/);
   assert.ok(!written.includes(PASSWORD));
   fs.utimesSync(file, new Date(NOW.getTime() - 60000), new Date(NOW.getTime() - 60000));
   const before = fs.statSync(file).mtimeMs;
   assert.equal(writeStatus(c.boot, text), false);
   assert.equal(fs.statSync(file).mtimeMs, before, 'not touched');
-  assert.equal(writeStatus(c.boot, text.replace('in order', 'in order!')), true);
+  assert.equal(writeStatus(c.boot, text.replace('STARTING', 'STARTING!')), true);
 });
 
 test('the queue summary counts waiting and failed messages and finds the last delivery error', (t) => {
