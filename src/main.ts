@@ -24,6 +24,7 @@ import { ForwardError, openUpstream } from './forward/upstream';
 import { createClientLogin, type ClientLogin } from './forward/client-auth';
 import { DAEMON_CHILD_ENV, dropPrivileges, type UserIds, lookupUser, removePidFile, runAsDaemon, signalReady, writePidFile } from './process/daemon';
 import { runPasswd } from './auth/passwd-command';
+import { runHardwareCommand } from './health/hardware-command';
 import { startPop } from './pop/start';
 import { runSubmit } from './submit/command';
 import { reasons } from './spool/envelope';
@@ -279,6 +280,10 @@ export async function main(argv: string[], invokedAs = ''): Promise<void> {
   }
   if (argv[0] === 'passwd') {
     process.exitCode = await runPasswd(argv.slice(1));
+    return;
+  }
+  if (argv[0] === 'hardware') {
+    process.exitCode = await runHardwareCommand(argv.slice(1));
     return;
   }
   try {
