@@ -12,6 +12,7 @@ import { buildConfig } from '../config';
 import { importBootPartition, type Section } from './boot-import';
 import { lanAddresses, probe, renderStatus, summariseSpool, writeStatus } from './status';
 import { readIfExists, writeFileDurably } from './fsutil';
+import { hardwareStatusSection } from './hardware-status';
 
 declare const RELAYBOX_VERSION: string;
 const VERSION = typeof RELAYBOX_VERSION === 'string' ? RELAYBOX_VERSION : '0.0.0-dev';
@@ -122,7 +123,8 @@ async function runStatus(a: Args): Promise<number> {
     relay.lines.push(`queue: ${q.waiting} waiting, ${q.failed} failed`);
     if (q.lastError) relay.lines.push(`last delivery error: ${q.lastError}`);
   }
-  const changed = writeStatus(a.boot, renderStatus({ version: VERSION, bootedAt: saved.bootedAt ?? bootedAt() }, [...saved.sections, relay]));
+  const hardware = await hardwareStatusSection(path.join(a.data, 'spool'));
+  const changed = writeStatus(a.boot, renderStatus({ version: VERSION, bootedAt: saved.bootedAt ?? bootedAt() }, [...saved.sections, relay, hardware]));
   process.stdout.write(changed ? 'STATUS.txt updated\n' : 'STATUS.txt unchanged\n');
   return 0;
 }

@@ -21,10 +21,12 @@ function throttlingRow(t: Throttling | null): HardwareRow | null {
   return { label: 'Power', value: 'no under-voltage or throttling' };
 }
 
-export function hardwareRows(h: Hardware): HardwareRow[] {
+/** `steady`: leave out what changes by the minute (uptime, a normal temperature), for a file that is
+ * rewritten only when its content changes (STATUS.txt on the card). */
+export function hardwareRows(h: Hardware, opts: { steady?: boolean } = {}): HardwareRow[] {
   const rows: HardwareRow[] = [{ label: 'Board', value: h.board ?? 'unknown' }];
-  if (h.socTemperatureCelsius !== null) {
-    const hot = h.socTemperatureCelsius >= 80;
+  const hot = h.socTemperatureCelsius !== null && h.socTemperatureCelsius >= 80;
+  if (h.socTemperatureCelsius !== null && (hot || !opts.steady)) {
     rows.push({ label: 'SoC temperature', value: `${h.socTemperatureCelsius.toFixed(1)} °C${hot ? ' (hot: the Pi slows down from 80 °C)' : ''}`, problem: hot });
   }
   const power = throttlingRow(h.throttling);
@@ -41,6 +43,6 @@ export function hardwareRows(h: Hardware): HardwareRow[] {
   for (const n of h.interfaces) {
     rows.push({ label: `Network ${n.name}`, value: `${n.addresses.join(', ') || 'no address'}${n.state && n.state !== 'unknown' ? ` (${n.state})` : ''}` });
   }
-  rows.push({ label: 'Up', value: duration(h.uptimeSeconds) });
+  if (!opts.steady) rows.push({ label: 'Up', value: duration(h.uptimeSeconds) });
   return rows;
 }
