@@ -25,6 +25,7 @@ import { createClientLogin, type ClientLogin } from './forward/client-auth';
 import { DAEMON_CHILD_ENV, dropPrivileges, type UserIds, lookupUser, removePidFile, runAsDaemon, signalReady, writePidFile } from './process/daemon';
 import { runPasswd } from './auth/passwd-command';
 import { runHardwareCommand } from './health/hardware-command';
+import { notifySystemdReady } from './process/systemd-notify';
 import { startPop } from './pop/start';
 import { runSubmit } from './submit/command';
 import { reasons } from './spool/envelope';
@@ -262,6 +263,7 @@ async function start(values: OptionValue[]): Promise<void> {
   });
   log.info({ version: VERSION }, 'relaybox started');
   signalReady();
+  notifySystemdReady(log, cfg.smtp ? `listening for SMTP on port ${cfg.port}` : 'running');
   if (cfg.closeStderr) {
     // fd 2 stays open (pointing nowhere) so a stray write cannot hit a reused descriptor.
     process.stderr.on('error', () => undefined);
