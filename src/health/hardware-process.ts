@@ -21,7 +21,8 @@ export function hardwareReadCount(): number {
   return reads;
 }
 
-function readInChild(spoolDir: string, command: readonly string[]): Promise<Hardware | null> {
+/** One read by `<command> hardware --json <spoolDir>`; null when it failed. */
+export function readHardwareInChild(spoolDir: string, command: readonly string[]): Promise<Hardware | null> {
   reads++;
   return new Promise((resolve) => {
     execFile(command[0]!, [...command.slice(1), 'hardware', '--json', spoolDir],
@@ -38,7 +39,7 @@ function readInChild(spoolDir: string, command: readonly string[]): Promise<Hard
 }
 
 function refresh(spoolDir: string, command: readonly string[]): Promise<Hardware | null> {
-  running ??= readInChild(spoolDir, command).then((hardware) => {
+  running ??= readHardwareInChild(spoolDir, command).then((hardware) => {
     // A failed read keeps showing the last good one until the next try.
     last = { hardware: hardware ?? last?.hardware ?? null, at: Date.now() };
     running = null;
