@@ -15,8 +15,8 @@ export interface PageData {
   /** Watched credential expiries (activity.expiries). */
   expiries?: ReadonlyMap<string, number>;
   health: Health;
-  /** The hardware panel; null: it could not be read; absent: not shown. */
-  hardware?: Hardware | null;
+  /** The hardware panel; null: it could not be read; 'reading': the first read has not finished; absent: not shown. */
+  hardware?: Hardware | null | 'reading';
   smtpEnabled: boolean;
   counts: { received: number; forwarded: number; failed: number; retried: number };
   actionsEnabled: boolean;

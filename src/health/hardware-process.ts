@@ -1,12 +1,14 @@
 // The relay's view of the hardware panel: read by a short-lived `relaybox hardware --json` process, so
 // that systeminformation's blocking calls and its memory never reach the relay's own process. The
-// first read is waited for; after that the page gets the last read at once, and a read older than
-// FRESH_MS starts one new read in the background (a storm of page refreshes starts one process).
+// first read is waited for up to FIRST_WAIT_MS (a Pi takes seconds to start node and read); after
+// that the page gets the last read at once, and a read older than FRESH_MS starts one new read in
+// the background (a storm of page refreshes starts one process).
 import { execFile } from 'node:child_process';
 import * as path from 'node:path';
 import type { Hardware } from './hardware';
 
 const FRESH_MS = 10_000;
+const FIRST_WAIT_MS = 3000;
 const READ_TIMEOUT_MS = 30_000;
 
 /** The command that prints the panel as JSON: this same program (the bundle) with `hardware --json`. */
@@ -48,9 +50,13 @@ function refresh(spoolDir: string, command: readonly string[]): Promise<Hardware
   return running;
 }
 
-/** The panel for the status page: null when it could not be read. */
-export async function hardwarePanel(spoolDir: string, command: readonly string[] = SELF): Promise<Hardware | null> {
-  if (!last) return refresh(spoolDir, command);
+/** The panel for the status page: null when it could not be read, 'reading' while the first read runs. */
+export async function hardwarePanel(spoolDir: string, command: readonly string[] = SELF): Promise<Hardware | null | 'reading'> {
+  if (!last) {
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise<'reading'>((resolve) => { timer = setTimeout(() => resolve('reading'), FIRST_WAIT_MS); });
+    return Promise.race([refresh(spoolDir, command), waited]).finally(() => clearTimeout(timer));
+  }
   if (Date.now() - last.at >= FRESH_MS) void refresh(spoolDir, command);
   return last.hardware;
 }

@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { BUNDLE, rssMb, scratchDir, statusRelay } from '../lib/relay';
 import { runTool } from '../lib/smtp-client';
-import { cleanup } from './forward-util';
+import { cleanup, waitUntil } from './forward-util';
 
 const APPLIANCE = path.resolve(__dirname, '../../dist/relaybox-appliance.js');
 
@@ -29,6 +29,7 @@ async function hardwareReads(port: number): Promise<number> {
 function panel(html: string): Map<string, string> {
   const section = /<section id="hardware">([\s\S]*?)<\/section>/.exec(html);
   assert.ok(section, 'the page has a hardware section');
+  assert.doesNotMatch(section[1]!, /Could not be read/);
   return new Map([...section[1]!.matchAll(/<dt>([^<]*)<\/dt><dd[^>]*>([^<]*)<\/dd>/g)].map((m) => [m[1]!, m[2]!]));
 }
 
@@ -45,8 +46,11 @@ test('status page: the hardware panel shows this machine (lo 127.0.0.1, disk siz
   assert.equal(await hardwareReads(http), 0, 'nothing read before the first page');
   const idle = rssMb(relay.proc.pid!)!;
 
-  const rows = panel(await get(http, '/'));
+  let rows = panel(await get(http, '/'));
   assert.equal(await hardwareReads(http), 1, 'the first page read started one reader process');
+  // A read that takes over 3 s (a loaded machine) shows "Being read" first: reload until it is there.
+  await waitUntil(async () => (rows = panel(await get(http, '/'))).size > 0, 'the hardware panel read', 60000);
+  assert.equal(await hardwareReads(http), 1, 'the reloads waited for the same reader process');
   assert.match(rows.get('Network lo') ?? '', /(^|, )127\.0\.0\.1(,|$)/, [...rows].join('\n'));
   for (const [name, addrs] of Object.entries(os.networkInterfaces())) {
     for (const a of addrs ?? []) assert.ok(rows.get(`Network ${name}`)?.includes(a.address), `${name} ${a.address} on the page`);

@@ -69,6 +69,7 @@ test('the page section escapes what it shows and says how old the read is', () =
   assert.match(html, /Read 12 s ago \(the read took 812 ms\)/);
   assert.match(html, /<dd class="reason">102\.4 MiB of 2\.0 GiB/);
   assert.match(hardwareSection(null, 0), /Could not be read this time/);
+  assert.match(hardwareSection('reading', 0), /Being read .*: reload the page/);
 });
 
 test('get_throttled: the bits of `vcgencmd get_throttled`', () => {
