@@ -93,8 +93,9 @@ async function disks(si: Si, spoolDir: string): Promise<{ card: Hardware['card']
   };
   add('spool', spool);
   if (system !== spool) add('system', system);
-  const rootDevice = path.basename(system?.fs ?? '');
-  const disk = blocks.find((b) => b.type === 'disk' && b.name === parentDisk(rootDevice));
+  // The disk holding the root partition, else the one holding the spool.
+  const names = [system, spool].map((f) => parentDisk(path.basename(f?.fs ?? '')));
+  const disk = names.map((n) => blocks.find((b) => b.type === 'disk' && b.name === n)).find(Boolean);
   return { card: disk ? { device: disk.device || `/dev/${disk.name}`, sizeBytes: disk.size } : null, disks: out };
 }
 
