@@ -42,6 +42,11 @@ type Si = typeof import('systeminformation');
 
 let loaded: Promise<Si> | null = null;
 
+/** Whether this process has imported systeminformation (the relay never should: see /metrics). */
+export function hardwareLibraryLoaded(): boolean {
+  return loaded !== null;
+}
+
 function library(): Promise<Si> {
   // A dynamic import: esbuild keeps the module in the bundle but evaluates it only on this first call.
   loaded ??= import('systeminformation');

@@ -67,6 +67,8 @@ test('status page: the hardware panel shows this machine (lo 127.0.0.1, disk siz
   // A refresh storm within the cache time starts no further process.
   await Promise.all([get(http, '/'), get(http, '/'), get(http, '/')]);
   assert.equal(await hardwareReads(http), 1);
+  const m = /^relaybox_hardware_library_loaded (\d)$/m.exec(await get(http, '/metrics'));
+  assert.equal(m?.[1], '0', 'systeminformation was not loaded into the relay');
   const after = rssMb(relay.proc.pid!)!;
   t.diagnostic(`relay RSS: ${idle.toFixed(1)} MB idle, ${after.toFixed(1)} MB after four page reads`);
   assert.ok(after - idle < 10, `RSS grew by ${(after - idle).toFixed(1)} MB`);
