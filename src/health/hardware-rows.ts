@@ -33,10 +33,10 @@ export function hardwareRows(h: Hardware, opts: { steady?: boolean } = {}): Hard
   if (power) rows.push(power);
   if (h.card) rows.push({ label: 'Card', value: `${bytes(h.card.sizeBytes)} (${h.card.device})` });
   for (const d of h.disks) {
-    const low = d.sizeBytes > 0 && d.freeBytes / d.sizeBytes < 0.1;
+    const low = !d.readOnly && d.sizeBytes > 0 && d.freeBytes / d.sizeBytes < 0.1;
     rows.push({
       label: d.role === 'spool' ? 'Mail storage free' : 'System free',
-      value: `${bytes(d.freeBytes)} of ${bytes(d.sizeBytes)} (${d.mount})${low ? ': almost full' : ''}`,
+      value: `${bytes(d.freeBytes)} of ${bytes(d.sizeBytes)} (${d.mount}${d.readOnly ? ', read-only' : ''})${low ? ': almost full' : ''}`,
       problem: low,
     });
   }

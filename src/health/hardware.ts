@@ -14,6 +14,8 @@ export interface DiskSpace {
   device: string;
   sizeBytes: number;
   freeBytes: number;
+  /** Mounted read-only (the appliance's root): it cannot fill up. */
+  readOnly: boolean;
 }
 
 export interface NetworkInterface {
@@ -94,7 +96,7 @@ async function disks(si: Si, spoolDir: string): Promise<{ card: Hardware['card']
   const spool = mountOf(fs, spoolPath);
   const out: DiskSpace[] = [];
   const add = (role: DiskSpace['role'], f: (typeof fs)[number] | undefined) => {
-    if (f) out.push({ role, mount: f.mount, device: f.fs, sizeBytes: f.size, freeBytes: f.available });
+    if (f) out.push({ role, mount: f.mount, device: f.fs, sizeBytes: f.size, freeBytes: f.available, readOnly: f.rw === false });
   };
   add('spool', spool);
   if (system !== spool) add('system', system);

@@ -18,8 +18,8 @@ const pi: Hardware = {
   throttling: { source: 'x', underVoltageNow: false, underVoltageSinceBoot: false, throttledNow: false, throttledSinceBoot: false },
   card: { device: '/dev/mmcblk0', sizeBytes: 32 * GiB },
   disks: [
-    { role: 'spool', mount: '/var/lib/relaybox', device: '/dev/mmcblk0p3', sizeBytes: 28 * GiB, freeBytes: 27.5 * GiB },
-    { role: 'system', mount: '/', device: '/dev/mmcblk0p2', sizeBytes: 2 * GiB, freeBytes: 0.1 * GiB },
+    { role: 'spool', mount: '/var/lib/relaybox', device: '/dev/mmcblk0p3', sizeBytes: 28 * GiB, freeBytes: 27.5 * GiB, readOnly: false },
+    { role: 'system', mount: '/', device: '/dev/mmcblk0p2', sizeBytes: 2 * GiB, freeBytes: 0.1 * GiB, readOnly: false },
   ],
   interfaces: [
     { name: 'lo', addresses: ['127.0.0.1', '::1'], state: 'unknown', mac: '00:00:00:00:00:00' },
@@ -54,6 +54,11 @@ test('STATUS.txt leaves out what changes by the minute, but keeps a hot SoC and 
   const hot = text({ ...pi, socTemperatureCelsius: 83.2, throttling: { ...pi.throttling!, underVoltageSinceBoot: true, throttledSinceBoot: true } }, true);
   assert.ok(hot.includes('!SoC temperature: 83.2 °C (hot: the Pi slows down from 80 °C)'), hot.join('\n'));
   assert.ok(hot.includes("!Power: under-voltage and throttling happened since the last start: check the power supply and the box's airflow"), hot.join('\n'));
+});
+
+test('a read-only file system (the appliance\'s root) is never "almost full"', () => {
+  const ro = text({ ...pi, disks: pi.disks.map((d) => (d.role === 'system' ? { ...d, readOnly: true } : d)) });
+  assert.ok(ro.includes(' System free: 102.4 MiB of 2.0 GiB (/, read-only)'), ro.join('\n'));
 });
 
 test('a PC or VM without sensors: no temperature or power row, an unknown board says so', () => {
