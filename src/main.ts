@@ -25,6 +25,8 @@ import { ForwardError, openUpstream } from './forward/upstream';
 import { createClientLogin, type ClientLogin } from './forward/client-auth';
 import { DAEMON_CHILD_ENV, dropPrivileges, type UserIds, lookupUser, removePidFile, runAsDaemon, signalReady, writePidFile } from './process/daemon';
 import { runPasswd } from './auth/passwd-command';
+import { runHardwareCommand } from './health/hardware-command';
+import { notifySystemdReady } from './process/systemd-notify';
 import { startPop } from './pop/start';
 import { runSubmit } from './submit/command';
 import { runCheckCommand } from './check/command';
@@ -264,6 +266,7 @@ async function start(values: OptionValue[]): Promise<void> {
   });
   log.info({ version: VERSION }, 'relaybox started');
   signalReady();
+  notifySystemdReady(log, cfg.smtp ? `listening for SMTP on port ${cfg.port}` : 'running');
   if (cfg.closeStderr) {
     // fd 2 stays open (pointing nowhere) so a stray write cannot hit a reused descriptor.
     process.stderr.on('error', () => undefined);
@@ -286,6 +289,10 @@ export async function main(argv: string[], invokedAs = ''): Promise<void> {
   }
   if (argv[0] === 'passwd') {
     process.exitCode = await runPasswd(argv.slice(1));
+    return;
+  }
+  if (argv[0] === 'hardware') {
+    process.exitCode = await runHardwareCommand(argv.slice(1));
     return;
   }
   try {

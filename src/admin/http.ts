@@ -10,6 +10,7 @@ import * as http from 'node:http';
 import type { Socket } from 'node:net';
 import { admitsClient, NOT_ADMITTED, unmapAddress, type ClientAdmission } from '../smtp/access';
 import { readHealth } from '../health/health';
+import { hardwarePanel } from '../health/hardware-process';
 import { activity } from './activity';
 import { checkPassword, retryFailed, type RelayControl } from './actions';
 import { checkFormToken, issueFormToken } from './form-token';
@@ -88,11 +89,12 @@ export function createStatusServer(control: RelayControl, opts: StatusServerOpti
   const inFlight = new WeakMap<Socket, number>();
 
   async function page(url: URL, res: http.ServerResponse, address: string): Promise<void> {
-    const [queue, health] = await Promise.all([queueSnapshot(spool), readHealth(spool.dir)]);
+    const [queue, health, hardware] = await Promise.all([queueSnapshot(spool), readHealth(spool.dir), hardwarePanel(spool.dir)]);
     send(res, 200, 'text/html; charset=utf-8', renderPage({
       title: opts.title,
       queue,
       health,
+      hardware,
       recent: activity.recent,
       upstreamAddress: control.upstream,
       upstream: activity.upstream,

@@ -2,6 +2,8 @@
 import { activity, LATENCY_BUCKETS } from './activity';
 import type { QueueSnapshot } from './queue';
 import type { Health } from '../health/health';
+import { hardwareReadCount } from '../health/hardware-process';
+import { hardwareLibraryLoaded } from '../health/hardware';
 
 type Sample = [labels: Record<string, string> | null, value: number];
 
@@ -39,6 +41,8 @@ export function renderMetrics(q: QueueSnapshot, h: Health): string {
   family(out, 'process_resident_memory_bytes', 'gauge', 'Resident memory of the relaybox process.', [[null, h.memory.processRssBytes]]);
   family(out, 'nodejs_heap_used_bytes', 'gauge', 'V8 heap in use.', [[null, h.memory.processHeapUsedBytes]]);
   family(out, 'process_uptime_seconds', 'gauge', 'Seconds since relaybox started.', [[null, Math.round(h.processUptimeSeconds)]]);
+  family(out, 'relaybox_hardware_reads_total', 'counter', 'Processes started to read the hardware panel for the status page (systeminformation runs in them, never in the relay).', [[null, hardwareReadCount()]]);
+  family(out, 'relaybox_hardware_library_loaded', 'gauge', '1 if systeminformation was loaded into the relay process itself (it should stay 0).', [[null, hardwareLibraryLoaded() ? 1 : 0]]);
   if (h.spool) {
     family(out, 'relaybox_spool_free_bytes', 'gauge', 'Free space for relaybox on the spool file system.', [[null, h.spool.freeBytes]]);
     family(out, 'relaybox_spool_size_bytes', 'gauge', 'Size of the spool file system.', [[null, h.spool.totalBytes]]);

@@ -4,6 +4,8 @@ import type { Delivery, UpstreamState } from './activity';
 import type { QueueSnapshot } from './queue';
 import type { Health } from '../health/health';
 import { testMailSection } from './test-mail-page';
+import type { Hardware } from '../health/hardware';
+import { hardwareSection } from './hardware-section';
 
 export interface PageData {
   title: string;
@@ -14,6 +16,8 @@ export interface PageData {
   /** Watched credential expiries (activity.expiries). */
   expiries?: ReadonlyMap<string, number>;
   health: Health;
+  /** The hardware panel; null: it could not be read; 'reading': the first read has not finished; absent: not shown. */
+  hardware?: Hardware | null | 'reading';
   smtpEnabled: boolean;
   counts: { received: number; forwarded: number; failed: number; retried: number };
   actionsEnabled: boolean;
@@ -38,7 +42,7 @@ export function duration(seconds: number): string {
   return `${Math.floor(s / 86400)} d ${Math.floor((s % 86400) / 3600)} h`;
 }
 
-function bytes(n: number): string {
+export function bytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let i = 0;
   while (n >= 1024 && i < units.length - 1) {
@@ -150,6 +154,7 @@ ${recentSection(d)}
 ${upstreamSection(d)}
 ${testMailSection(d.actionsEnabled, d.formToken)}
 ${healthSection(d.health)}
+${d.hardware === undefined ? '' : hardwareSection(d.hardware, d.now)}
 <footer class="muted"><a href="/metrics">metrics</a> · <a href="/health">health (JSON)</a></footer>
 </main></body></html>
 `;

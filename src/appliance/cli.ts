@@ -15,6 +15,7 @@ import { readLastDelivery } from '../health/last-delivery';
 import { readSecretsFile } from '../auth/secrets';
 import { deliveryAdvice } from './plain-words';
 import { readIfExists, writeFileDurably } from './fsutil';
+import { hardwareStatusSection } from './hardware-status';
 
 declare const RELAYBOX_VERSION: string;
 const VERSION = typeof RELAYBOX_VERSION === 'string' ? RELAYBOX_VERSION : '0.0.0-dev';
@@ -139,7 +140,8 @@ async function runStatus(a: Args): Promise<number> {
     relay.ok = smtp.ok && q.failed === 0 && (!last || last.outcome === 'forwarded');
     live = { answering: smtp.ok, queue: q, last, notSignedIn: notSignedIn(path.join(a.data, 'relaybox.secrets')) };
   }
-  const changed = writeStatus(a.boot, renderStatus({ version: VERSION, bootedAt: saved.bootedAt ?? bootedAt() }, [...saved.sections, relay], live));
+  const hardware = await hardwareStatusSection(path.join(a.data, 'spool'));
+  const changed = writeStatus(a.boot, renderStatus({ version: VERSION, bootedAt: saved.bootedAt ?? bootedAt() }, [...saved.sections, relay, hardware], live));
   process.stdout.write(changed ? 'STATUS.txt updated\n' : 'STATUS.txt unchanged\n');
   return 0;
 }

@@ -108,8 +108,10 @@ const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? o
 /** STATUS.txt's first line: OK only when the last delivery worked and nothing has failed. */
 export function headline(sections: Section[], live?: LiveState): string {
   const attention: string[] = [];
-  const bad = sections.filter((s) => !s.ok && s.title !== 'Relay').map((s) => s.title);
+  const bad = sections.filter((s) => !s.ok && s.title !== 'Relay' && s.title !== 'Hardware').map((s) => s.title);
   if (bad.length) attention.push(`the settings on the card: ${bad.join('; ')}`);
+  const hardware = sections.find((s) => s.title === 'Hardware' && !s.ok);
+  if (hardware) attention.push('the hardware (power supply, temperature or storage): see Hardware below');
   if (live) {
     if (!live.answering) attention.push('the relay does not answer on its SMTP port');
     for (const m of live.notSignedIn) attention.push(`${m} has not signed in yet: sign in from the box's page`);

@@ -35,6 +35,7 @@ export function helpText(verbose: boolean): string {
     '       relaybox passwd          (hash a password for a secrets file "md5" line)',
     '       relaybox oauth login ... (sign in once for a secrets file "oauth-refresh" line)',
     '       relaybox oauth check <secrets-file> (get a token for each OAuth2 grant line, to check them)',
+    '       relaybox hardware [--json] [spool-dir]  (board, temperature, power, card, network, uptime)',
     '       relaybox submit [options] recipient...  (put a message from stdin into the spool;',
     '                                as a link named "sendmail" it takes sendmail\'s options)',
     '',

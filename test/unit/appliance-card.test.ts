@@ -258,6 +258,8 @@ test('STATUS.txt\'s first line: OK only after a forwarded message with nothing f
   assert.match(headline([ok], live({ last: forwarded, notSignedIn: ['scanner@contoso.com'] })), /^PROBLEM: scanner@contoso\.com has not signed in yet: sign in from the box's page/);
   assert.match(headline([ok], live({ last: forwarded, answering: false })), /^PROBLEM: the relay does not answer on its SMTP port/);
   assert.match(headline([{ ...ok, ok: false }], live({ last: forwarded })), /^PROBLEM: the settings on the card: Secrets \(relaybox\.secrets\)/);
+  const underVoltage = { title: 'Hardware', lines: ['Power: UNDER-VOLTAGE now'], ok: false };
+  assert.match(headline([ok, underVoltage], live({ last: forwarded })), /^PROBLEM: the hardware \(power supply, temperature or storage\): see Hardware below \(details below\)$/);
 });
 
 test('the card\'s defaults: no remote-clients, the upstream certificate verified, the status page on, the spool on the data partition', () => {

@@ -44,7 +44,8 @@ test('one disk id everywhere: raspi-firmware\'s root=, fstab and the MBR written
 test('the systemd unit runs the relay unprivileged and sandboxed', () => {
   const unit = read('packaging/relaybox.service');
   for (const line of ['User=relaybox', 'AmbientCapabilities=CAP_NET_BIND_SERVICE', 'CapabilityBoundingSet=CAP_NET_BIND_SERVICE', 'NoNewPrivileges=yes',
-    'ProtectSystem=strict', 'PrivateTmp=yes', 'ReadWritePaths=/var/lib/relaybox', 'Restart=on-failure']) {
+    'ProtectSystem=strict', 'PrivateTmp=yes', 'ReadWritePaths=/var/lib/relaybox', 'Restart=on-failure',
+    'Type=notify', 'NotifyAccess=all', 'WatchdogSec=60s']) {
     assert.match(unit, new RegExp(`^${line.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}$`, 'm'), `relaybox.service lacks ${line}`);
   }
 });
