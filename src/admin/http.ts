@@ -1,5 +1,6 @@
 // The status HTTP server (--status-port): GET / (the status page), GET /metrics (Prometheus),
-// GET /health (JSON), POST /retry (retry one failed message; needs the admin password).
+// GET /health (JSON), POST /retry and POST /delete (one failed message), POST /signin (start the
+// sign-in of a "page:" secrets line's mailbox); every POST needs the admin password.
 // Admits the clients SMTP admits (src/smtp/access.ts, --remote-clients). Every request passes, in
 // this order: the client address, the Host header (own names only), for a POST the Origin and
 // Sec-Fetch-Site headers, then a body read of at most MAX_BODY bytes; a form's CSRF token is checked
@@ -10,7 +11,9 @@ import type { Socket } from 'node:net';
 import { admitsClient, NOT_ADMITTED, unmapAddress, type ClientAdmission } from '../smtp/access';
 import { readHealth } from '../health/health';
 import { activity } from './activity';
-import { checkPassword, retryFailed, type RelayControl } from './actions';
+import { checkPassword, deleteFailed, retryFailed, type RelayControl } from './actions';
+import type { EventLog } from './event-log';
+import type { PageSignIns } from '../forward/oauth/page-signins';
 import { checkFormToken, issueFormToken } from './form-token';
 import { hostAllowed, hostOf } from './host-names';
 import { renderMetrics } from './metrics';
@@ -53,19 +56,22 @@ function crossSite(req: http.IncomingMessage, names: readonly string[]): boolean
 /** What a redirect after an action may show: fixed texts only, so a crafted link cannot put words on the page. */
 const ERRORS: Record<string, string> = {
   'actions-off': 'Actions are off: start relaybox with --admin-password-file.',
-  'wrong-password': 'Wrong admin password: nothing was retried.',
+  'wrong-password': 'Wrong admin password: nothing was done.',
   'locked': 'Too many failed passwords from your address: try again later.',
   'no-such-message': 'There is no such failed message (already retried or deleted?).',
+  'no-such-mailbox': 'There is no such mailbox to sign in (was relaybox.secrets changed?): reload the page.',
   'form-expired': 'The page was too old: it has been reloaded, try again.',
 };
 const ID = /^[A-Za-z0-9._-]{1,200}$/;
 
 function notices(url: URL): { notice?: string; error?: string } {
   const retried = url.searchParams.get('retried');
-  return {
-    notice: retried && ID.test(retried) ? `Message ${retried} is queued for another attempt.` : undefined,
-    error: ERRORS[url.searchParams.get('error') ?? ''],
-  };
+  const deleted = url.searchParams.get('deleted');
+  let notice: string | undefined;
+  if (retried && ID.test(retried)) notice = `Message ${retried} is queued for another attempt.`;
+  else if (deleted && ID.test(deleted)) notice = `Message ${deleted} was deleted.`;
+  else if (url.searchParams.has('signin')) notice = 'Sign-in started: follow the steps under "Sign in" below. This page shows the result once you have signed in.';
+  return { notice, error: ERRORS[url.searchParams.get('error') ?? ''] };
 }
 
 function redirect(res: http.ServerResponse, params: Record<string, string>): void {
@@ -79,6 +85,10 @@ export interface StatusServerOptions {
   title: string;
   /** Names besides the box's own that the Host header may carry (--domain, --status-host-names). */
   hostNames: readonly string[];
+  /** The mailboxes that sign in from this page ("page:" secrets lines). */
+  signIns?: PageSignIns;
+  /** The recent log shown on the page. */
+  events?: EventLog;
 }
 
 export function createStatusServer(control: RelayControl, opts: StatusServerOptions): http.Server {
@@ -86,12 +96,14 @@ export function createStatusServer(control: RelayControl, opts: StatusServerOpti
   const inFlight = new WeakMap<Socket, number>();
 
   async function page(url: URL, res: http.ServerResponse, address: string): Promise<void> {
-    const [queue, health] = await Promise.all([queueSnapshot(spool), readHealth(spool.dir)]);
+    const [queue, health, signIns] = await Promise.all([queueSnapshot(spool), readHealth(spool.dir), opts.signIns?.list() ?? []]);
     send(res, 200, 'text/html; charset=utf-8', renderPage({
       title: opts.title,
       queue,
       health,
       recent: activity.recent,
+      events: opts.events?.entries() ?? [],
+      signIns,
       upstreamAddress: control.upstream,
       upstream: activity.upstream,
       expiries: activity.expiries,
@@ -104,8 +116,11 @@ export function createStatusServer(control: RelayControl, opts: StatusServerOpti
     }));
   }
 
-  async function retry(form: URLSearchParams, res: http.ServerResponse, address: string): Promise<void> {
-    const id = form.get('id') ?? '';
+  /**
+   * A form's action, once its CSRF token and the admin password have passed; the action redirects.
+   * Without --admin-password-file nothing is done.
+   */
+  async function guarded(form: URLSearchParams, res: http.ServerResponse, address: string, route: string, action: () => Promise<void>): Promise<void> {
     if (control.adminPassword === null) return redirect(res, { error: 'actions-off' });
     const token = checkFormToken(form.get('token') ?? '', address);
     if (token === 'expired') return redirect(res, { error: 'form-expired' });
@@ -115,11 +130,36 @@ export function createStatusServer(control: RelayControl, opts: StatusServerOpti
     }
     const check = await checkPassword(control, form.get('password') ?? '', address);
     if (check !== 'ok') {
-      log.warn({ address, id }, check === 'locked' ? 'status page: admin password refused (too many failed passwords from this address)' : 'status page: wrong admin password');
+      log.warn({ address, route }, check === 'locked' ? 'status page: admin password refused (too many failed passwords from this address)' : 'status page: wrong admin password');
       return redirect(res, { error: check === 'locked' ? 'locked' : 'wrong-password' });
     }
-    if (!ID.test(id) || !(await retryFailed(control, id, `status page (${address})`))) return redirect(res, { error: 'no-such-message' });
-    return redirect(res, { retried: id });
+    return action();
+  }
+
+  function retry(form: URLSearchParams, res: http.ServerResponse, address: string): Promise<void> {
+    const id = form.get('id') ?? '';
+    return guarded(form, res, address, 'retry', async () => {
+      if (!ID.test(id) || !(await retryFailed(control, id, `status page (${address})`))) return redirect(res, { error: 'no-such-message' });
+      return redirect(res, { retried: id });
+    });
+  }
+
+  function remove(form: URLSearchParams, res: http.ServerResponse, address: string): Promise<void> {
+    const id = form.get('id') ?? '';
+    return guarded(form, res, address, 'delete', async () => {
+      if (!ID.test(id) || !(await deleteFailed(control, id, `status page (${address})`))) return redirect(res, { error: 'no-such-message' });
+      return redirect(res, { deleted: id });
+    });
+  }
+
+  function signIn(form: URLSearchParams, res: http.ServerResponse, address: string): Promise<void> {
+    const id = form.get('id') ?? '';
+    return guarded(form, res, address, 'signin', async () => {
+      const mailbox = ID.test(id) ? await opts.signIns?.start(id) : null;
+      if (!mailbox) return redirect(res, { error: 'no-such-mailbox' });
+      log.info({ address, mailbox }, 'status page: sign-in requested');
+      return redirect(res, { signin: '1' });
+    });
   }
 
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
@@ -167,8 +207,12 @@ export function createStatusServer(control: RelayControl, opts: StatusServerOpti
           return send(res, 200, 'application/json', JSON.stringify(await readHealth(spool.dir)) + '\n');
         case 'POST /retry':
           return retry(new URLSearchParams(read.body.toString('utf8')), res, address);
+        case 'POST /delete':
+          return remove(new URLSearchParams(read.body.toString('utf8')), res, address);
+        case 'POST /signin':
+          return signIn(new URLSearchParams(read.body.toString('utf8')), res, address);
         default:
-          if (['/', '/metrics', '/health', '/retry'].includes(url.pathname)) return send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n');
+          if (['/', '/metrics', '/health', '/retry', '/delete', '/signin'].includes(url.pathname)) return send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n');
           return send(res, 404, 'text/plain; charset=utf-8', 'not found: try /, /metrics or /health\n');
       }
     };
