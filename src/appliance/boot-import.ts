@@ -11,6 +11,7 @@ import { parseSecrets, readSecretsFile, formatProblem } from '../auth/secrets';
 import { normaliseText, meaningfulLines, forWindows } from './text';
 import { NETWORK_DEFAULTS, describeNetwork, parseNetworkConf, renderNetworkFiles, type NetworkSettings } from './network';
 import { readIfExists, scrubFile, writeFileDurably, type Owner } from './fsutil';
+import { ADMIN_PASSWORD_FILE, importAdminPassword } from './admin-password';
 
 export interface ImportPaths {
   /** The FAT boot partition (/boot/firmware). */
@@ -35,6 +36,7 @@ export interface Section {
 export interface ImportResult {
   config: Section;
   secrets: Section;
+  adminPassword: Section;
   network: Section;
   /** The settings now in force (the new ones, the last good ones, or the defaults). */
   networkSettings: NetworkSettings;
@@ -176,6 +178,7 @@ function importConfig(p: ImportPaths, now: Date): { section: Section; configured
   fs.rmSync(staging, { recursive: true, force: true });
   fs.mkdirSync(path.join(staging, 'tls'), { recursive: true, mode: 0o755 });
   fs.symlinkSync('../relaybox.secrets', path.join(staging, 'relaybox.secrets'));
+  fs.symlinkSync(`../${ADMIN_PASSWORD_FILE}`, path.join(staging, ADMIN_PASSWORD_FILE));
   for (const [name, data] of cand.tls) {
     writeFileDurably(path.join(staging, 'tls', name), data, 0o640, p.owner ? { uid: 0, gid: p.owner.gid } : undefined);
   }
@@ -244,7 +247,8 @@ export function importBootPartition(p: ImportPaths, now = new Date()): ImportRes
     if (p.owner) fs.chownSync(spool, p.owner.uid, p.owner.gid);
   }
   const secrets = importSecrets(p, now);
+  const adminPassword = importAdminPassword(p, now);
   const config = importConfig(p, now);
   const network = importNetwork(p);
-  return { config: config.section, secrets, network: network.section, networkSettings: network.settings, relayConfigured: config.configured };
+  return { config: config.section, secrets, adminPassword, network: network.section, networkSettings: network.settings, relayConfigured: config.configured };
 }

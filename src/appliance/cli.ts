@@ -73,7 +73,7 @@ function runImport(a: Args): number {
       }
     }
   }
-  const sections = [result.config, result.secrets, result.network];
+  const sections = [result.config, result.secrets, result.adminPassword, result.network];
   writeFileDurably(importFile(a), JSON.stringify({ bootedAt: bootedAt(), sections }, null, 1));
   const relay: Section = { title: 'Relay', lines: [result.relayConfigured ? 'starting' : 'not started: no good configuration'], ok: result.relayConfigured };
   writeStatus(a.boot, renderStatus({ version: VERSION, bootedAt: bootedAt() }, [...sections, relay]));
