@@ -5,7 +5,7 @@
 // ends without a token (declined, expired, slow_down on the way), each said on the page.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { adminPasswordArgs, freePort, type RelayProcess } from '../lib/relay';
 import type { StandIn } from '../lib/oauth-standin';
@@ -112,16 +112,22 @@ test('page sign-in (Microsoft): code, address and QR code on the page; after the
   assert.ok(!after.includes(issued.value) && !after.includes(saved.refresh_token), 'no token on the page');
   assertNotLogged(relay, [issued.value, saved.refresh_token, code]);
 
-  // After a restart the kept refresh token is used: nobody signs in again.
+  // After a restart, without the cached access token, the kept refresh token gets a new one (and
+  // Microsoft's new refresh token is kept): nobody signs in again.
   await relay.stop();
+  rmSync(path.join(relay.spool, '.relaybox', 'oauth'), { recursive: true, force: true });
   const again = await relayFor(defer, args, { env: caEnv(), keepSpool: true, spool: relay.spool });
   await sendAll(again.port, [makeMessage('after-restart')]);
   await sink.waitFor(2, 10000);
   assert.ok(sink.uses.at(-1)!.ok);
-  assertNotLogged(again, [saved.refresh_token]);
+  assert.deepEqual(s.tokenRequests.filter((r) => r.grant === 'refresh_token').map((r) => r.status), [200]);
+  const rotated = JSON.parse(readFileSync(tokenFile, 'utf8'));
+  assert.notEqual(rotated.refresh_token, saved.refresh_token, 'the new refresh token was kept');
+  assert.equal(statSync(tokenFile).mode & 0o777, 0o600);
+  assertNotLogged(again, [saved.refresh_token, rotated.refresh_token]);
 });
 
-test('page sign-in (Google): slow_down is obeyed, a declined sign-in and an expired code are said on the page, nothing is kept', async (t) => {
+test('page sign-in (Google): slow_down is obeyed, a declined sign-in and an expired code are said on the page and keep nothing; then a sign-in that works', async (t) => {
   const defer = cleanup(t);
   const s = await standInFor(defer);
   const user = 'me@example.org';
@@ -150,5 +156,15 @@ test('page sign-in (Google): slow_down is obeyed, a declined sign-in and an expi
   assert.match(page, /the code expired before anyone signed in: press Sign in again/);
   assert.match(page, /not signed in yet/);
   assert.throws(() => readdirSync(path.join(relay.spool, '.relaybox', 'signin')), /ENOENT/, 'no token file without a sign-in');
-  assertNotLogged(relay, ['GOCSPX-s3cret']);
+
+  // Signed in at last: a message goes with Google's token for the user (334/535-style upstream).
+  s.device.lifetimeSeconds = 120;
+  assert.equal((await pressSignIn(http)).status, 303);
+  s.approve(await userCodeOnPage(http), user);
+  await relay.waitForLog((l) => /signed in; the refresh token is kept/.test(l.msg) && l.mailbox === user);
+  await sendAll(relay.port, [makeMessage('google-after-signin')]);
+  await sink.waitFor(1, 10000);
+  assert.equal(sink.messages[0]!.user, user);
+  assert.equal(s.tokens.find((tk) => tk.value === sink.uses.at(-1)!.token)?.kind, 'google');
+  assertNotLogged(relay, ['GOCSPX-s3cret', ...s.tokens.map((tk) => tk.value)]);
 });
