@@ -128,7 +128,7 @@ type PageGrant = Extract<GrantLine, { page: PageSignIn }>;
 
 /** A mailbox that signs in from the status page: until it has, and after its sign-in is revoked, messages wait. */
 async function refreshPageGrant(grant: PageGrant, ctx: GrantContext): Promise<TokenAnswer> {
-  if (!ctx.stateDir) throw new OAuthError(`${grant.mailbox} signs in from the box's status page: the relay itself checks it`, false);
+  if (!ctx.stateDir) throw new OAuthError(`${grant.mailbox} signs in on the box's status page: its state is shown there, not checked here`, false);
   const tokenFile = pageTokenFile(ctx.stateDir, grant.mailbox, grant.page);
   if (!existsSync(tokenFile)) throw new OAuthError(notSignedInReason(grant.mailbox), false);
   try {
