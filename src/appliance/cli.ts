@@ -12,6 +12,7 @@ import { buildConfig } from '../config';
 import { importBootPartition, type Section } from './boot-import';
 import { lanAddresses, probe, renderStatus, summariseSpool, writeStatus } from './status';
 import { readIfExists, writeFileDurably } from './fsutil';
+import { signInStatus } from './signin-status';
 
 declare const RELAYBOX_VERSION: string;
 const VERSION = typeof RELAYBOX_VERSION === 'string' ? RELAYBOX_VERSION : '0.0.0-dev';
@@ -117,6 +118,11 @@ async function runStatus(a: Args): Promise<number> {
       relay.lines.push(up.ok || up.text.startsWith('220')
         ? `upstream ${cfg.forwardTo.text}: reachable`
         : `upstream ${cfg.forwardTo.text}: NOT reachable (${up.text})`);
+    }
+    if (cfg.clientAuth && !cfg.clientAuth.startsWith('plain:')) {
+      const signIns = signInStatus(cfg.clientAuth, cfg.spoolDir);
+      relay.lines.push(...signIns.lines);
+      if (!signIns.ok) relay.ok = false;
     }
     const q = summariseSpool(cfg.spoolDir);
     relay.lines.push(`queue: ${q.waiting} waiting, ${q.failed} failed`);

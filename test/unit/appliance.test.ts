@@ -9,6 +9,8 @@ import { importBootPartition, validateRelayConfig } from '../../src/appliance/bo
 import { parseNetworkConf, renderNetworkFiles } from '../../src/appliance/network';
 import { renderStatus, summariseSpool, writeStatus } from '../../src/appliance/status';
 import { normaliseText } from '../../src/appliance/text';
+import { signInStatus } from '../../src/appliance/signin-status';
+import { pageTokenFile } from '../../src/forward/oauth/page-grant';
 import { testPki } from '../lib/certs';
 import { encodeEnvelope, newEnvelope, withReason } from '../../src/spool/envelope';
 
@@ -286,4 +288,21 @@ test('the status page admin password: made at first boot and shown in STATUS.txt
   const after = importBootPartition(c, LATER);
   assert.match(after.adminPassword.lines.join('\n'), /in use: the password you put on the card earlier/);
   assert.equal(fs.readFileSync(kept, 'utf8'), `${own}\n`);
+});
+
+test('STATUS.txt names each mailbox of a page: line, signed in or waiting for the Sign in button', (t) => {
+  const c = card(t);
+  const secrets = path.join(c.data, 'relaybox.secrets');
+  fs.writeFileSync(secrets, 'client oauth-refresh scanner@contoso.com page:microsoft:contoso.com:app-1\nclient oauth-refresh fax@contoso.com page:microsoft:contoso.com:app-1 fax\nclient plain other@x.test pw3 other\n');
+  const spool = path.join(c.data, 'spool');
+  const before = signInStatus(secrets, spool);
+  assert.equal(before.ok, false);
+  assert.match(before.lines.join('\n'), /mailbox scanner@contoso\.com: NOT signed in yet: open the status page .* press Sign in/);
+  assert.equal(before.lines.length, 2);
+  const file = pageTokenFile(path.join(spool, '.relaybox'), 'scanner@contoso.com', { provider: 'microsoft', tenant: 'contoso.com', clientId: 'app-1' });
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, '{}');
+  const after = signInStatus(secrets, spool);
+  assert.deepEqual(after.lines[0], 'mailbox scanner@contoso.com: signed in');
+  assert.equal(after.ok, false, 'fax@ still waits');
 });

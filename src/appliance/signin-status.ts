@@ -1,0 +1,29 @@
+// STATUS.txt's word on the mailboxes that sign in on the status page ("page:" secrets lines):
+// which are signed in, and which still wait for someone to press Sign in.
+import { existsSync } from 'node:fs';
+import * as path from 'node:path';
+import { readSecretsFile } from '../auth/secrets';
+import { pageTokenFile } from '../forward/oauth/page-grant';
+
+export interface SignInStatus {
+  lines: string[];
+  /** Every such mailbox is signed in (true when there is none). */
+  ok: boolean;
+}
+
+export function signInStatus(secretsFile: string, spoolDir: string): SignInStatus {
+  const out: SignInStatus = { lines: [], ok: true };
+  if (!existsSync(secretsFile)) return out;
+  const stateDir = path.join(spoolDir, '.relaybox');
+  for (const account of readSecretsFile(secretsFile).secrets.client.values()) {
+    const g = account.grant;
+    if (g?.type !== 'oauth-refresh' || !g.page) continue;
+    if (existsSync(pageTokenFile(stateDir, g.mailbox, g.page))) {
+      out.lines.push(`mailbox ${g.mailbox}: signed in`);
+    } else {
+      out.ok = false;
+      out.lines.push(`mailbox ${g.mailbox}: NOT signed in yet: open the status page (http://<this box>/), type the admin password and press Sign in; its messages wait until then`);
+    }
+  }
+  return out;
+}
