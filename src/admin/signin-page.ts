@@ -59,7 +59,7 @@ export function signInSection(d: SignInSectionData): string {
 <input type="password" name="password" placeholder="Admin password" aria-label="Admin password to sign in ${e(s.mailbox)}" required autocomplete="current-password">
 <button type="submit">Sign in${s.signedInAt === null ? '' : ' again'}</button></form>`
       : '';
-    return `<div class="msg" id="signin-${e(s.id)}"><div><b>${e(s.mailbox)}</b> <span class="muted">${e(PROVIDER[s.provider])}, relaybox.secrets line ${s.line}</span></div>
+    return `<div class="msg" id="signin-${e(s.id)}"><div><b>${e(s.mailbox)}</b> <span class="muted">${e(PROVIDER[s.provider])}, ${e(s.file)} line ${s.line}</span></div>
 <dl>${rows.map(([k, v]) => `<dt>${e(k)}</dt><dd>${e(v)}</dd>`).join('')}</dl>
 ${s.pending ? pendingBlock(s, d.now) : ''}${form}</div>`;
   });

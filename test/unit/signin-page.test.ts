@@ -39,7 +39,7 @@ test('the token file is per mailbox and application, under the state directory; 
 });
 
 function view(over: Partial<SignInView> = {}): SignInView {
-  return { id: 'abc123', mailbox: 'scanner@contoso.com', provider: 'microsoft', line: 3, signedInAt: null,
+  return { id: 'abc123', mailbox: 'scanner@contoso.com', provider: 'microsoft', file: 'relaybox.secrets', line: 3, signedInAt: null,
     token: { validUntil: 0, lastRefreshAt: 0, lastError: '', lastErrorAt: 0 }, pending: null, problem: '', ...over };
 }
 
@@ -47,6 +47,7 @@ test('the sign-in section: state, code and QR code while pending, escaped, and a
   const now = Date.parse('2026-12-03T08:00:00Z');
   const idle = signInSection({ signIns: [view()], actionsEnabled: true, formToken: 'tok', now });
   assert.match(idle, /not signed in yet/);
+  assert.match(idle, /Microsoft 365, relaybox\.secrets line 3/);
   assert.match(idle, /<form class="retry" method="post" action="\/signin">.*name="id" value="abc123"/s);
   assert.match(idle, /<button type="submit">Sign in<\/button>/);
   const pending = signInSection({ signIns: [view({ pending: { userCode: 'AB<CD', verificationUrl: 'https://microsoft.com/devicelogin?x="y"', expiresAt: now + 600_000 } })], actionsEnabled: true, formToken: 'tok', now });

@@ -25,6 +25,8 @@ export interface SignInView {
   id: string;
   mailbox: string;
   provider: PageSignIn['provider'];
+  /** The secrets file's name and the line, to say where the mailbox is set. */
+  file: string;
   line: number;
   /** When someone last signed in (from the token file), or null. */
   signedInAt: number | null;
@@ -85,7 +87,7 @@ export class PageSignIns {
       const flow = this.flows.get(g.key);
       const pending = flow?.pending && flow.pending.expiresAt > this.now() ? flow.pending : null;
       return {
-        id: g.key, mailbox: g.mailbox, provider: g.page.provider, line: g.line,
+        id: g.key, mailbox: g.mailbox, provider: g.page.provider, file: path.basename(this.deps.secretsFile ?? ''), line: g.line,
         signedInAt: this.signedInAt(g),
         token: await this.deps.tokens.for(g).state(),
         pending,
