@@ -83,6 +83,8 @@ export interface RelayConfig {
   /** relaybox extensions of issue 6: sender rewriting and the Microsoft identity platform's URL. */
   forwardFromMailbox: boolean;
   oauthAuthority: string;
+  /** --oauth-google-authority: Google's device-code and token endpoints for the status page's sign-in. */
+  oauthGoogleAuthority: string;
 
   /** Filter chain items (split at commas) for --filter and --client-filter. */
   filters: { server: string[]; client: string[] };
@@ -249,16 +251,16 @@ function refuseRepeats(values: OptionValue[]): OptionValue[] {
   return kept;
 }
 
-function oauthAuthority(opts: OptionSet): string {
-  const v = opts.get('oauth-authority');
-  if (v === undefined) return 'https://login.microsoftonline.com';
+function oauthAuthority(opts: OptionSet, name = 'oauth-authority', fallback = 'https://login.microsoftonline.com', example = 'https://login.microsoftonline.us'): string {
+  const v = opts.get(name);
+  if (v === undefined) return fallback;
   let url: URL | undefined;
   try {
     url = new URL(v);
   } catch {
     url = undefined;
   }
-  if (!url || url.protocol !== 'https:') throw new UsageError(`${opts.where('oauth-authority')}: --oauth-authority must be an https URL such as https://login.microsoftonline.us, not "${v}"`);
+  if (!url || url.protocol !== 'https:') throw new UsageError(`${opts.where(name)}: --${name} must be an https URL such as ${example}, not "${v}"`);
   return url.origin + url.pathname.replace(/\/+$/, '');
 }
 
@@ -443,6 +445,7 @@ export function buildConfig(rawValues: OptionValue[], baseDir = process.cwd()): 
     forwardConnections: integer(opts, 'forward-connections', 2, 1, 64),
     forwardFromMailbox: opts.has('forward-from-mailbox'),
     oauthAuthority: oauthAuthority(opts),
+    oauthGoogleAuthority: oauthAuthority(opts, 'oauth-google-authority', 'https://oauth2.googleapis.com', 'https://oauth2.googleapis.com'),
     filters: { server: opts.list('filter'), client: opts.list('client-filter') },
     filterTimeout: seconds(opts, 'filter-timeout', 60, false),
     addressVerifier: opts.get('address-verifier'),

@@ -67,7 +67,10 @@ class TextLines implements DestinationStream {
   }
 }
 
-export function createLog(cfg: Pick<RelayConfig, 'log'>): Log {
+/** Sees each line that is written (level, fields, message): the status page's recent log. */
+export type LogTap = (level: number, fields: Record<string, unknown>, msg: string) => void;
+
+export function createLog(cfg: Pick<RelayConfig, 'log'>, tap?: LogTap): Log {
   const base: DestinationStream = cfg.log.file ? new RotatingFile(cfg.log.file) : pino.destination({ dest: 1, sync: false });
   const stream = cfg.log.format === 'text' ? new TextLines(base, cfg.log.fields) : base;
   return pino(
@@ -77,6 +80,15 @@ export function createLog(cfg: Pick<RelayConfig, 'log'>): Log {
       timestamp: cfg.log.format === 'json' || cfg.log.fields.has('time') ? pino.stdTimeFunctions.epochTime : false,
       // Belt and braces: anything named like a secret is never written.
       redact: { paths: ['pass', 'password', 'secret', '*.pass', '*.password', '*.secret', 'auth.pass'], censor: '[secret]' },
+      ...(tap ? {
+        hooks: {
+          logMethod(this: Logger, args: unknown[], method: (...a: unknown[]) => void, level: number) {
+            const [first, second] = args;
+            if (first && typeof first === 'object' && typeof second === 'string') tap(level, first as Record<string, unknown>, second);
+            return method.apply(this, args);
+          },
+        },
+      } : {}),
     },
     stream,
   );

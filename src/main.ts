@@ -40,6 +40,10 @@ import { closePolicy, createPolicy, type Policy } from './policy';
 import type { Route } from './forward/runner';
 import { startObservers } from './admin/start';
 import { AuthThrottle } from './auth/throttle';
+import { isInlineClientAuth } from './auth/secrets';
+import { PageSignIns } from './forward/oauth/page-signins';
+import { activity } from './admin/activity';
+import { deviceWarnings, EventLog, recordSteps } from './admin/event-log';
 
 declare const RELAYBOX_VERSION: string;
 export const VERSION = typeof RELAYBOX_VERSION === 'string' ? RELAYBOX_VERSION : '0.0.0-dev';
@@ -112,7 +116,10 @@ async function start(values: OptionValue[]): Promise<void> {
     process.exit(await runAsDaemon(process.argv.slice(1), cfg.closeStderr));
   }
 
-  const log = createLog(cfg);
+  // The status page's recent log: message steps and warnings about devices, the last 200.
+  const events = cfg.observe.statusPort !== null ? new EventLog() : null;
+  const log = createLog(cfg, events ? deviceWarnings(events) : undefined);
+  if (events) recordSteps(activity, events);
   for (const w of cfg.warnings) log.warn(w);
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   const userName = cfg.user ?? 'daemon';
@@ -132,12 +139,14 @@ async function start(values: OptionValue[]): Promise<void> {
 
   const target = cfg.forwardTo;
   // OAuth2 grant lines: tokens are cached in the spool's state directory (not a message directory).
+  const stateDir = path.join(spool.dir, '.relaybox');
   const tokens = new TokenSources({
     authority: cfg.oauthAuthority,
     microsoftScope: target?.kind === 'graph' ? graphScope(target.baseUrl) : SCOPE_OUTLOOK_APP,
+    stateDir,
     now: Date.now,
     warn: (m) => log.warn(m),
-  }, path.join(spool.dir, '.relaybox'), log);
+  }, stateDir, log);
   let login: ClientLogin | null = null;
   if (cfg.clientAuth) {
     login = createClientLogin(cfg.clientAuth, cfg.clientAuthConfig, {
@@ -213,7 +222,17 @@ async function start(values: OptionValue[]): Promise<void> {
     }
   }
 
-  const stopObservers = await startObservers({ cfg, spool, log, runner, authThrottle, terminate: () => void shutdown('admin terminate') }).catch((e: Error) => {
+  // Mailboxes of "page:" secrets lines sign in from the status page; then what waits is tried at once.
+  const signIns = new PageSignIns({
+    secretsFile: cfg.clientAuth && !isInlineClientAuth(cfg.clientAuth) ? cfg.clientAuth : undefined,
+    stateDir,
+    tokens,
+    authorities: { microsoft: cfg.oauthAuthority, google: cfg.oauthGoogleAuthority },
+    graph: target?.kind === 'graph',
+    log,
+    signedIn: (mailbox) => runner?.retryWaitingNow(`${mailbox} signed in on the status page`),
+  });
+  const stopObservers = await startObservers({ cfg, spool, log, runner, authThrottle, signIns, events, terminate: () => void shutdown('admin terminate') }).catch((e: Error) => {
     log.error({ err: e.message }, 'cannot start the admin interface or status page');
     log.flush();
     return fail(e.message, e instanceof UsageError ? 2 : 1);
@@ -243,6 +262,7 @@ async function start(values: OptionValue[]): Promise<void> {
     stopping = true;
     log.info({ signal }, 'stopping');
     runner?.stop();
+    signIns.stop();
     await Promise.race([
       Promise.all([...[...servers, ...popServers].map((s) => new Promise<void>((r) => s.close(() => r()))), stopObservers()]),
       new Promise((r) => setTimeout(r, 5000).unref()),

@@ -6,7 +6,7 @@ import type { Spool } from '../spool/store';
 import type { RunSummary } from '../forward/runner';
 import { activity } from './activity';
 import { pause, type AuthThrottle } from '../auth/throttle';
-import { unfail, unfailAll, type Unfailed } from './queue';
+import { removeFailed, unfail, unfailAll, type Unfailed } from './queue';
 import type { Step, TestMailRequest } from '../check/test-mail';
 
 export interface RelayControl {
@@ -73,4 +73,12 @@ export async function retryAllFailed(control: RelayControl, by: string): Promise
   const done = await unfailAll(control.spool);
   for (const [id, old] of done) logUnfailed(control, id, old, by);
   return done.size;
+}
+
+/** Delete one failed message (its .bad envelope and its content), logged with what it was. */
+export async function deleteFailed(control: RelayControl, id: string, by: string): Promise<boolean> {
+  const gone = await removeFailed(control.spool, id);
+  if (!gone) return false;
+  activity.step(control.log, 'deleted', { id, client: gone.client, from: gone.from, to: gone.to.length, by, clearedReasons: gone.reasons.map((r) => `${r.code ? r.code + ' ' : ''}${r.reason}`) }, 'failed message deleted');
+  return true;
 }

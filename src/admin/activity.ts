@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import type { Log } from '../log';
 
-export type MessageStep = 'filtered' | 'received' | 'retrying' | 'forwarded' | 'partial' | 'deferred' | 'failed' | 'unfailed';
+export type MessageStep = 'filtered' | 'received' | 'retrying' | 'forwarded' | 'partial' | 'deferred' | 'failed' | 'unfailed' | 'deleted';
 
 export interface StepFields {
   id: string;

@@ -1,6 +1,7 @@
 // The status HTTP server (--status-port): GET / (the status page), GET /metrics (Prometheus),
-// GET /health (JSON), POST /retry (retry one failed message) and POST /test-mail (send a test mail
-// straight to the upstream, src/admin/test-mail-page.ts); both need the admin password.
+// GET /health (JSON), POST /retry and POST /delete (one failed message), POST /signin (start the
+// sign-in of a "page:" secrets line's mailbox) and POST /test-mail (send a test mail straight to the
+// upstream, src/admin/test-mail-page.ts); every POST needs the admin password.
 // Admits the clients SMTP admits (src/smtp/access.ts, --remote-clients). Every request passes, in
 // this order: the client address, the Host header (own names only), for a POST the Origin and
 // Sec-Fetch-Site headers, then a body read of at most MAX_BODY bytes; a form's CSRF token is checked
@@ -12,7 +13,9 @@ import { admitsClient, NOT_ADMITTED, unmapAddress, type ClientAdmission } from '
 import { readHealth } from '../health/health';
 import { hardwarePanel } from '../health/hardware-process';
 import { activity } from './activity';
-import { checkPassword, retryFailed, type RelayControl } from './actions';
+import { checkPassword, deleteFailed, retryFailed, type RelayControl } from './actions';
+import type { EventLog } from './event-log';
+import type { PageSignIns } from '../forward/oauth/page-signins';
 import { checkFormToken, issueFormToken } from './form-token';
 import { hostAllowed, hostOf } from './host-names';
 import { renderMetrics } from './metrics';
@@ -56,19 +59,22 @@ function crossSite(req: http.IncomingMessage, names: readonly string[]): boolean
 /** What a redirect after an action may show: fixed texts only, so a crafted link cannot put words on the page. */
 const ERRORS: Record<string, string> = {
   'actions-off': 'Actions are off: start relaybox with --admin-password-file.',
-  'wrong-password': 'Wrong admin password: nothing was retried.',
+  'wrong-password': 'Wrong admin password: nothing was done.',
   'locked': 'Too many failed passwords from your address: try again later.',
   'no-such-message': 'There is no such failed message (already retried or deleted?).',
+  'no-such-mailbox': 'There is no such mailbox to sign in (was relaybox.secrets changed?): reload the page.',
   'form-expired': 'The page was too old: it has been reloaded, try again.',
 };
 const ID = /^[A-Za-z0-9._-]{1,200}$/;
 
 function notices(url: URL): { notice?: string; error?: string } {
   const retried = url.searchParams.get('retried');
-  return {
-    notice: retried && ID.test(retried) ? `Message ${retried} is queued for another attempt.` : undefined,
-    error: ERRORS[url.searchParams.get('error') ?? ''],
-  };
+  const deleted = url.searchParams.get('deleted');
+  let notice: string | undefined;
+  if (retried && ID.test(retried)) notice = `Message ${retried} is queued for another attempt.`;
+  else if (deleted && ID.test(deleted)) notice = `Message ${deleted} was deleted.`;
+  else if (url.searchParams.has('signin')) notice = 'Sign-in started: follow the steps under "Sign in" below. This page shows the result once you have signed in.';
+  return { notice, error: ERRORS[url.searchParams.get('error') ?? ''] };
 }
 
 function redirect(res: http.ServerResponse, params: Record<string, string>): void {
@@ -82,6 +88,10 @@ export interface StatusServerOptions {
   title: string;
   /** Names besides the box's own that the Host header may carry (--domain, --status-host-names). */
   hostNames: readonly string[];
+  /** The mailboxes that sign in from this page ("page:" secrets lines). */
+  signIns?: PageSignIns;
+  /** The recent log shown on the page. */
+  events?: EventLog;
 }
 
 export function createStatusServer(control: RelayControl, opts: StatusServerOptions): http.Server {
@@ -89,13 +99,15 @@ export function createStatusServer(control: RelayControl, opts: StatusServerOpti
   const inFlight = new WeakMap<Socket, number>();
 
   async function page(url: URL, res: http.ServerResponse, address: string): Promise<void> {
-    const [queue, health, hardware] = await Promise.all([queueSnapshot(spool), readHealth(spool.dir), hardwarePanel(spool.dir)]);
+    const [queue, health, hardware, signIns] = await Promise.all([queueSnapshot(spool), readHealth(spool.dir), hardwarePanel(spool.dir), opts.signIns?.list() ?? []]);
     send(res, 200, 'text/html; charset=utf-8', renderPage({
       title: opts.title,
       queue,
       health,
       hardware,
       recent: activity.recent,
+      events: opts.events?.entries() ?? [],
+      signIns,
       upstreamAddress: control.upstream,
       upstream: activity.upstream,
       expiries: activity.expiries,
@@ -127,13 +139,38 @@ export function createStatusServer(control: RelayControl, opts: StatusServerOpti
     return check === 'locked' ? 'locked' : 'wrong-password';
   }
 
-  async function retry(form: URLSearchParams, res: http.ServerResponse, address: string): Promise<void> {
-    const id = form.get('id') ?? '';
-    const allowed = await authorise(form, res, address, { id: id.slice(0, 200) });
+  /** A form's action, once authorise() let it through; the action redirects, and so does a refusal. */
+  async function guarded(form: URLSearchParams, res: http.ServerResponse, address: string, route: string, action: () => Promise<void>): Promise<void> {
+    const allowed = await authorise(form, res, address, { route });
     if (allowed === 'refused') return;
     if (allowed !== 'ok') return redirect(res, { error: allowed });
-    if (!ID.test(id) || !(await retryFailed(control, id, `status page (${address})`))) return redirect(res, { error: 'no-such-message' });
-    return redirect(res, { retried: id });
+    return action();
+  }
+
+  function retry(form: URLSearchParams, res: http.ServerResponse, address: string): Promise<void> {
+    const id = form.get('id') ?? '';
+    return guarded(form, res, address, 'retry', async () => {
+      if (!ID.test(id) || !(await retryFailed(control, id, `status page (${address})`))) return redirect(res, { error: 'no-such-message' });
+      return redirect(res, { retried: id });
+    });
+  }
+
+  function remove(form: URLSearchParams, res: http.ServerResponse, address: string): Promise<void> {
+    const id = form.get('id') ?? '';
+    return guarded(form, res, address, 'delete', async () => {
+      if (!ID.test(id) || !(await deleteFailed(control, id, `status page (${address})`))) return redirect(res, { error: 'no-such-message' });
+      return redirect(res, { deleted: id });
+    });
+  }
+
+  function signIn(form: URLSearchParams, res: http.ServerResponse, address: string): Promise<void> {
+    const id = form.get('id') ?? '';
+    return guarded(form, res, address, 'signin', async () => {
+      const mailbox = ID.test(id) ? await opts.signIns?.start(id) : null;
+      if (!mailbox) return redirect(res, { error: 'no-such-mailbox' });
+      log.info({ address, mailbox }, 'status page: sign-in requested');
+      return redirect(res, { signin: '1' });
+    });
   }
 
   async function testMail(form: URLSearchParams, res: http.ServerResponse, address: string): Promise<void> {
@@ -189,8 +226,12 @@ export function createStatusServer(control: RelayControl, opts: StatusServerOpti
           return retry(new URLSearchParams(read.body.toString('utf8')), res, address);
         case 'POST /test-mail':
           return testMail(new URLSearchParams(read.body.toString('utf8')), res, address);
+        case 'POST /delete':
+          return remove(new URLSearchParams(read.body.toString('utf8')), res, address);
+        case 'POST /signin':
+          return signIn(new URLSearchParams(read.body.toString('utf8')), res, address);
         default:
-          if (['/', '/metrics', '/health', '/retry', '/test-mail'].includes(url.pathname)) return send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n');
+          if (['/', '/metrics', '/health', '/retry', '/test-mail', '/delete', '/signin'].includes(url.pathname)) return send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n');
           return send(res, 404, 'text/plain; charset=utf-8', 'not found: try /, /metrics or /health\n');
       }
     };

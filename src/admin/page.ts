@@ -6,11 +6,20 @@ import type { Health } from '../health/health';
 import { testMailSection } from './test-mail-page';
 import type { Hardware } from '../health/hardware';
 import { hardwareSection } from './hardware-section';
+import { bytes, duration, escapeHtml, time } from './page-format';
+import { STYLE } from './page-style';
+import type { LogEvent } from './event-log';
+import type { SignInView } from '../forward/oauth/page-signins';
+import { PENDING_REFRESH_SECONDS, signInPending, signInSection } from './signin-page';
 
 export interface PageData {
   title: string;
   queue: QueueSnapshot;
   recent: Delivery[];
+  /** The recent log, newest first (src/admin/event-log.ts). */
+  events?: LogEvent[];
+  /** The mailboxes that sign in from this page. */
+  signIns?: SignInView[];
   upstreamAddress?: string;
   upstream: UpstreamState | null;
   /** Watched credential expiries (activity.expiries). */
@@ -28,62 +37,10 @@ export interface PageData {
   now: number;
 }
 
-export function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
-}
+export { bytes, escapeHtml, duration } from './page-format';
 
 const e = escapeHtml;
 
-export function duration(seconds: number): string {
-  const s = Math.round(seconds);
-  if (s < 60) return `${s} s`;
-  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
-  if (s < 86400) return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
-  return `${Math.floor(s / 86400)} d ${Math.floor((s % 86400) / 3600)} h`;
-}
-
-export function bytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) {
-    n /= 1024;
-    i++;
-  }
-  return `${n.toFixed(i ? 1 : 0)} ${units[i]}`;
-}
-
-function time(ms: number): string {
-  return new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
-}
-
-export const STYLE = `
-*{box-sizing:border-box}
-body{font:16px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;background:#f4f5f7;color:#1d2329}
-header{background:#1d3557;color:#fff;padding:.8rem 1rem}
-header h1{font-size:1.2rem;margin:0}
-header p{margin:.2rem 0 0;opacity:.85;font-size:.9rem}
-main{max-width:60rem;margin:0 auto;padding:.5rem .8rem 2rem}
-section{background:#fff;border-radius:.5rem;padding:.8rem 1rem;margin:.8rem 0;box-shadow:0 1px 2px rgba(0,0,0,.08)}
-h2{font-size:1.05rem;margin:0 0 .6rem}
-.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(7.5rem,1fr));gap:.5rem}
-.card{background:#f4f5f7;border-radius:.4rem;padding:.5rem .7rem}
-.card b{display:block;font-size:1.5rem}
-.card.bad b{color:#b00020}
-.notice{background:#e3f4e8;border-left:4px solid #2e7d32;padding:.6rem .8rem;border-radius:.3rem}
-.error{background:#fdecea;border-left:4px solid #b00020;padding:.6rem .8rem;border-radius:.3rem}
-.msg{border-top:1px solid #e2e5e9;padding:.6rem 0}
-.msg:first-of-type{border-top:0}
-.id{font-family:ui-monospace,Menlo,monospace;font-size:.85rem;word-break:break-all}
-.reason{color:#b00020;word-break:break-word}
-dl{display:grid;grid-template-columns:minmax(8rem,auto) 1fr;gap:.2rem .8rem;margin:0}
-dt{color:#56606b}
-dd{margin:0;word-break:break-word}
-form.retry{display:flex;flex-wrap:wrap;gap:.4rem;margin-top:.4rem;align-items:center}
-input[type=password]{font-size:1rem;padding:.45rem;border:1px solid #aab2bb;border-radius:.3rem;min-width:0;flex:1 1 10rem}
-button{font-size:1rem;padding:.45rem 1.1rem;border:0;border-radius:.3rem;background:#1d3557;color:#fff}
-.muted{color:#56606b}
-footer{text-align:center;font-size:.85rem}
-`;
 
 function queueSection(d: PageData): string {
   const q = d.queue;
@@ -104,10 +61,10 @@ function failedSection(d: PageData): string {
 <div class="muted">${f.attempts} failure${f.attempts === 1 ? '' : 's'} recorded, received ${e(duration(f.ageSeconds))} ago</div>
 ${d.actionsEnabled ? `<form class="retry" method="post" action="/retry"><input type="hidden" name="token" value="${e(d.formToken)}"><input type="hidden" name="id" value="${e(f.id)}">
 <input type="password" name="password" placeholder="Admin password" aria-label="Admin password for ${e(f.id)}" required autocomplete="current-password">
-<button type="submit">Retry</button></form>` : ''}
+<span class="actions"><button type="submit">Retry</button><button type="submit" class="delete" formaction="/delete">Delete</button></span></form>` : ''}
 </div>`);
   const more = d.queue.failed > d.queue.failures.length ? `<p class="muted">${d.queue.failed - d.queue.failures.length} more not shown.</p>` : '';
-  const off = d.actionsEnabled || !d.queue.failed ? '' : '<p class="muted">Retrying from this page needs an admin password: start relaybox with --admin-password-file.</p>';
+  const off = d.actionsEnabled || !d.queue.failed ? '' : '<p class="muted">Retrying or deleting from this page needs an admin password: start relaybox with --admin-password-file.</p>';
   return `<section id="failed"><h2>Failed messages</h2>${items.join('\n') || '<p class="muted">None.</p>'}${more}${off}</section>`;
 }
 
@@ -115,6 +72,14 @@ function recentSection(d: PageData): string {
   const items = d.recent.map((r) => `<div class="msg" id="delivered-${e(r.id)}"><div class="id">${e(r.id)}</div>
 <div class="muted">${e(time(r.at))} · ${r.ms} ms · ${e(r.upstream)}</div><div>${e(r.response)}</div></div>`);
   return `<section id="recent"><h2>Recent deliveries</h2>${items.join('\n') || '<p class="muted">None since start.</p>'}</section>`;
+}
+
+function eventsSection(d: PageData): string {
+  if (!d.events) return '';
+  const items = d.events.map((ev) => ev.kind === 'message'
+    ? `<li class="message"><span class="muted">${e(time(ev.at))}</span> <span class="id">${e(ev.id ?? '')}</span> ${e(ev.text)}</li>`
+    : `<li class="device"><span class="muted">${e(time(ev.at))}</span> device ${e(ev.address ?? '')}: ${e(ev.text)}</li>`);
+  return `<section id="log"><h2>Recent log</h2>${items.length ? `<ul class="events">${items.join('\n')}</ul>` : '<p class="muted">Nothing since start.</p>'}</section>`;
 }
 
 function upstreamSection(d: PageData): string {
@@ -144,13 +109,15 @@ function healthSection(h: Health): string {
 export function renderPage(d: PageData): string {
   return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>${e(d.title)}</title><style>${STYLE}</style></head>
+<title>${e(d.title)}</title>${signInPending({ signIns: d.signIns ?? [] }) ? `<meta http-equiv="refresh" content="${PENDING_REFRESH_SECONDS};url=/">` : ''}<style>${STYLE}</style></head>
 <body><header><h1>${e(d.title)}</h1><p>${e(time(d.now))} · <a href="/" style="color:#fff">refresh</a></p></header>
 <main>
 ${d.notice ? `<p class="notice" role="status">${e(d.notice)}</p>` : ''}${d.error ? `<p class="error" role="alert">${e(d.error)}</p>` : ''}
+${signInSection({ signIns: d.signIns ?? [], actionsEnabled: d.actionsEnabled, formToken: d.formToken, now: d.now })}
 ${queueSection(d)}
 ${failedSection(d)}
 ${recentSection(d)}
+${eventsSection(d)}
 ${upstreamSection(d)}
 ${testMailSection(d.actionsEnabled, d.formToken)}
 ${healthSection(d.health)}

@@ -93,8 +93,11 @@ export interface Unfailed {
   client: string;
 }
 
+/** An id that names a file in the spool directory and nothing else. */
+const spoolId = (id: string) => /^[^/\\\0]+$/.test(id) && !id.startsWith('.');
+
 export async function unfail(spool: Spool, id: string): Promise<Unfailed | null> {
-  if (!/^[^/\\\0]+$/.test(id) || id.startsWith('.')) return null;
+  if (!spoolId(id)) return null;
   const bad = spool.envelopePath(id, 'bad');
   let env: Envelope;
   try {
@@ -122,4 +125,33 @@ export async function unfailAll(spool: Spool): Promise<Map<string, Unfailed>> {
     if (old) done.set(id, old);
   }
   return done;
+}
+
+export interface Removed extends Unfailed {
+  from: string;
+  to: string[];
+}
+
+/**
+ * Delete one failed message: its envelope first (then the message is gone for every reader), then
+ * its content. Returns what it was, for the log, or null when there is no such failed message.
+ */
+export async function removeFailed(spool: Spool, id: string): Promise<Removed | null> {
+  if (!spoolId(id)) return null;
+  let env: Envelope | null = null;
+  try {
+    env = await spool.readEnvelope(id, 'bad');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    // an unreadable envelope is deleted all the same: that is what the user asked for
+  }
+  try {
+    await fsp.unlink(spool.envelopePath(id, 'bad'));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
+  await spool.remove(id, 'bad');
+  await spool.syncDir();
+  return { reasons: env ? reasons(env) : [], client: env?.client ?? '', from: env?.from ?? '', to: env?.toRemote ?? [] };
 }

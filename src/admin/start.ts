@@ -13,6 +13,8 @@ import { createStatusServer } from './http';
 import { hostPort, listenAddressesFor, listenOn } from './listen';
 import { createAdminServer } from './server';
 import { runTestMail } from '../check/test-mail';
+import type { PageSignIns } from '../forward/oauth/page-signins';
+import type { EventLog } from './event-log';
 
 export interface ObserveParts {
   cfg: RelayConfig;
@@ -21,6 +23,10 @@ export interface ObserveParts {
   runner: QueueRunner | null;
   /** The failed-password counts SMTP AUTH and POP use too. */
   authThrottle: AuthThrottle;
+  /** The sign-ins of "page:" secrets lines, for the status page. */
+  signIns?: PageSignIns;
+  /** The status page's recent log (made when there is a status page). */
+  events?: EventLog | null;
   terminate(): void;
 }
 
@@ -71,7 +77,10 @@ export async function startObservers(parts: ObserveParts): Promise<() => Promise
   }
   if (o.statusPort !== null) {
     for (const host of listenAddressesFor(cfg, 'smtp')) {
-      const s = createStatusServer(control, { admission: cfg.admission, title: `relaybox on ${cfg.domain}`, hostNames: [cfg.domain, ...o.statusHostNames] });
+      const s = createStatusServer(control, {
+        admission: cfg.admission, title: `relaybox on ${cfg.domain}`, hostNames: [cfg.domain, ...o.statusHostNames],
+        signIns: parts.signIns, events: parts.events ?? undefined,
+      });
       track(s);
       await listenAll(s, o.statusPort, [host], 'status page', log);
     }

@@ -3,7 +3,8 @@
 // waits for the steps (each bounded, see PROBE_TIMEOUT_SECONDS) and answers with the list.
 import type { Step, TestMailRequest } from '../check/test-mail';
 import type { RelayControl } from './actions';
-import { escapeHtml as e, STYLE } from './page';
+import { escapeHtml as e } from './page-format';
+import { STYLE } from './page-style';
 
 /** One test mail at a time: a second visitor is told to wait. */
 let running = false;

@@ -14,6 +14,7 @@ import { NETWORK_DEFAULTS, describeNetwork, parseNetworkConf, renderNetworkFiles
 import { readIfExists, scrubAndRemove, scrubFile, writeFileDurably, type Owner } from './fsutil';
 import { findKeyFiles, installKeyFiles, pointAtImportedKeys, renewKeyFiles, scrubKeyFiles } from './key-files';
 import { nearestOption, plainProblem } from './plain-words';
+import { ADMIN_PASSWORD_FILE, importAdminPassword } from './admin-password';
 
 export interface ImportPaths {
   /** The FAT boot partition (/boot/firmware). */
@@ -38,6 +39,7 @@ export interface Section {
 export interface ImportResult {
   config: Section;
   secrets: Section;
+  adminPassword: Section;
   network: Section;
   /** The settings now in force (the new ones, the last good ones, or the defaults). */
   networkSettings: NetworkSettings;
@@ -284,6 +286,7 @@ function importConfig(p: ImportPaths, now: Date): { section: Section; configured
   fs.rmSync(staging, { recursive: true, force: true });
   fs.mkdirSync(path.join(staging, 'tls'), { recursive: true, mode: 0o755 });
   fs.symlinkSync('../relaybox.secrets', path.join(staging, 'relaybox.secrets'));
+  fs.symlinkSync(`../${ADMIN_PASSWORD_FILE}`, path.join(staging, ADMIN_PASSWORD_FILE));
   for (const [name, data] of cand.tls) {
     writeFileDurably(path.join(staging, 'tls', name), data, 0o600, p.owner);
   }
@@ -355,7 +358,8 @@ export function importBootPartition(p: ImportPaths, now = new Date()): ImportRes
     if (p.owner) fs.chownSync(dir, p.owner.uid, p.owner.gid);
   }
   const secrets = importSecrets(p, now);
+  const adminPassword = importAdminPassword(p, now);
   const config = importConfig(p, now);
   const network = importNetwork(p);
-  return { config: config.section, secrets, network: network.section, networkSettings: network.settings, relayConfigured: config.configured };
+  return { config: config.section, secrets, adminPassword, network: network.section, networkSettings: network.settings, relayConfigured: config.configured };
 }

@@ -12,10 +12,10 @@ import { buildConfig } from '../config';
 import { importBootPartition, type Section } from './boot-import';
 import { lanAddresses, probe, renderStatus, summariseSpool, writeStatus, type LiveState } from './status';
 import { readLastDelivery } from '../health/last-delivery';
-import { readSecretsFile } from '../auth/secrets';
 import { deliveryAdvice } from './plain-words';
 import { readIfExists, writeFileDurably } from './fsutil';
 import { hardwareStatusSection } from './hardware-status';
+import { signInStatus } from './signin-status';
 
 declare const RELAYBOX_VERSION: string;
 const VERSION = typeof RELAYBOX_VERSION === 'string' ? RELAYBOX_VERSION : '0.0.0-dev';
@@ -77,7 +77,7 @@ function runImport(a: Args): number {
       }
     }
   }
-  const sections = [result.config, result.secrets, result.network];
+  const sections = [result.config, result.secrets, result.adminPassword, result.network];
   writeFileDurably(importFile(a), JSON.stringify({ bootedAt: bootedAt(), sections }, null, 1));
   const relay: Section = { title: 'Relay', lines: [result.relayConfigured ? 'starting' : 'not started: no good configuration'], ok: result.relayConfigured };
   writeStatus(a.boot, renderStatus({ version: VERSION, bootedAt: bootedAt() }, [...sections, relay]));
@@ -94,13 +94,6 @@ function clockIsSet(run: string): boolean {
 }
 
 /** Mailboxes with an oauth-refresh line whose token file does not exist yet (nobody has signed in). */
-function notSignedIn(secretsFile: string): string[] {
-  if (!fs.existsSync(secretsFile)) return [];
-  return [...readSecretsFile(secretsFile).secrets.client.values()]
-    .map((acct) => acct.grant)
-    .flatMap((g) => (g?.type === 'oauth-refresh' && !fs.existsSync(g.tokenFile) ? [g.mailbox] : []));
-}
-
 async function runStatus(a: Args): Promise<number> {
   const saved = JSON.parse(readIfExists(importFile(a)) ?? '{"sections":[]}') as { bootedAt?: string; sections: Section[] };
   const relay: Section = { title: 'Relay', lines: [], ok: true };
@@ -131,14 +124,16 @@ async function runStatus(a: Args): Promise<number> {
         ? `upstream ${cfg.forwardTo.text}: reachable`
         : `upstream ${cfg.forwardTo.text}: NOT reachable (${up.text})`);
     }
+    const signIns = cfg.clientAuth && !cfg.clientAuth.startsWith('plain:') ? signInStatus(cfg.clientAuth, cfg.spoolDir) : undefined;
+    relay.lines.push(...(signIns?.lines ?? []));
     const q = summariseSpool(cfg.spoolDir);
     const last = readLastDelivery(path.join(cfg.spoolDir, '.relaybox'));
     relay.lines.push(`queue: ${q.waiting} waiting, ${q.failed} failed`);
     if (last) relay.lines.push(`last delivery: ${last.outcome} at ${last.at.replace(/\.\d+Z$/, 'Z')}`);
     const lastError = q.lastError ?? (last && last.outcome !== 'forwarded' ? `${last.code ? `${last.code} ` : ''}${last.reason ?? ''}` : undefined);
     if (lastError) relay.lines.push(`last delivery error: ${deliveryAdvice(lastError)}`);
-    relay.ok = smtp.ok && q.failed === 0 && (!last || last.outcome === 'forwarded');
-    live = { answering: smtp.ok, queue: q, last, notSignedIn: notSignedIn(path.join(a.data, 'relaybox.secrets')) };
+    relay.ok = smtp.ok && q.failed === 0 && (!last || last.outcome === 'forwarded') && (signIns?.ok ?? true);
+    live = { answering: smtp.ok, queue: q, last, notSignedIn: signIns?.notSignedIn ?? [] };
   }
   const hardware = await hardwareStatusSection(path.join(a.data, 'spool'));
   const changed = writeStatus(a.boot, renderStatus({ version: VERSION, bootedAt: saved.bootedAt ?? bootedAt() }, [...saved.sections, relay, hardware], live));

@@ -5,6 +5,11 @@
 //   client oauth-ms-cert   <mailbox> <tenant>:<client-id>:<pem-file>      [selector]
 //   client oauth-google-sa <mailbox> <service-account-key.json>          [selector]
 //   client oauth-refresh   <mailbox> <token-file from `relaybox oauth login`> [selector]
+//   client oauth-refresh   <mailbox> page:microsoft:<tenant>:<client-id>          [selector]
+//   client oauth-refresh   <mailbox> page:google:<client-id>:<client-secret>      [selector]
+//
+// A "page:" line signs in from the status page (device code): the refresh token is kept in the
+// spool's state directory, never in the secrets file.
 //
 // The mailbox and the client secret are xtext (write "+" as "+2B", "=" as "+3D", a space as "+20").
 // A relative file name is relative to the secrets file's directory.
@@ -21,7 +26,15 @@ export type GrantLine =
   | { type: 'oauth-ms-secret'; mailbox: string; tenant: string; clientId: string; secret: SecretValue; line: number; key: string }
   | { type: 'oauth-ms-cert'; mailbox: string; tenant: string; clientId: string; pemFile: string; line: number; key: string }
   | { type: 'oauth-google-sa'; mailbox: string; keyFile: string; line: number; key: string }
-  | { type: 'oauth-refresh'; mailbox: string; tokenFile: string; line: number; key: string };
+  | { type: 'oauth-refresh'; mailbox: string; tokenFile: string; line: number; key: string; page?: undefined }
+  | { type: 'oauth-refresh'; mailbox: string; tokenFile?: undefined; line: number; key: string; page: PageSignIn };
+
+/** A mailbox that signs in from the status page: the application it signs in to. */
+export type PageSignIn =
+  | { provider: 'microsoft'; tenant: string; clientId: string }
+  | { provider: 'google'; clientId: string; clientSecret: SecretValue };
+
+export const PAGE_PREFIX = 'page:';
 
 export function isGrantType(t: string): t is GrantType {
   return (GRANT_TYPES as readonly string[]).includes(t);
@@ -61,7 +74,30 @@ export function parseGrantLine(
     if (secret === null || !secret.length) return `${type}: invalid xtext encoding in the client secret`;
     return { type, mailbox, tenant, clientId, secret: secretValue(secret), line: lineNo, key };
   }
+  if (type === 'oauth-refresh' && secretField.startsWith(PAGE_PREFIX)) {
+    const page = parsePageField(secretField.slice(PAGE_PREFIX.length), secretValue);
+    return typeof page === 'string' ? `oauth-refresh: ${page}` : { type, mailbox, page, line: lineNo, key };
+  }
   if (!secretField) return `${type}: the fourth field must name a file`;
   if (type === 'oauth-google-sa') return { type, mailbox, keyFile: file(secretField), line: lineNo, key };
   return { type, mailbox, tokenFile: file(secretField), line: lineNo, key };
+}
+
+const PAGE_FORMS = 'page:microsoft:<tenant>:<client-id> or page:google:<client-id>:<client-secret>';
+
+function parsePageField(rest: string, secretValue: (b: Uint8Array) => SecretValue): PageSignIn | string {
+  const [provider, a = '', ...more] = rest.split(':');
+  const b = more.join(':');
+  if (provider === 'microsoft') {
+    if (!TENANT_RE.test(a)) return `"${a}" is not a tenant (use the directory id or a domain such as contoso.onmicrosoft.com): write ${PAGE_FORMS}`;
+    if (!CLIENT_ID_RE.test(b)) return `"${b}" is not an application (client) id: write ${PAGE_FORMS}`;
+    return { provider, tenant: a, clientId: b };
+  }
+  if (provider === 'google') {
+    if (!CLIENT_ID_RE.test(a)) return `"${a}" is not a Google OAuth client id: write ${PAGE_FORMS}`;
+    const secret = decodeXtextBytes(b);
+    if (secret === null || !secret.length) return `the Google client secret is missing or not valid xtext: write ${PAGE_FORMS}`;
+    return { provider, clientId: a, clientSecret: secretValue(secret) };
+  }
+  return `"page:${provider}" names no provider: write ${PAGE_FORMS}`;
 }

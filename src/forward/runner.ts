@@ -76,6 +76,8 @@ export class QueueRunner {
   private readonly idleSessions: Upstream[] = [];
   private idleTimer: NodeJS.Timeout | null = null;
   private readonly now: () => number;
+  /** Messages deferred before this time are tried at once (retryWaitingNow), whatever their back-off. */
+  private backoffClearedAt = 0;
 
   constructor(private readonly deps: RunnerDeps) {
     this.now = deps.now ?? Date.now;
@@ -101,6 +103,18 @@ export class QueueRunner {
           this.request('queued trigger');
         }
       });
+  }
+
+  /**
+   * Something that held every message up is fixed (a mailbox signed in on the status page): forget
+   * the back-off of the upstream and of every waiting message, and run now.
+   */
+  retryWaitingNow(why: string): void {
+    this.deferredUntil.clear();
+    this.upstreamFailures = 0;
+    this.upstreamRetryAt = 0;
+    this.backoffClearedAt = this.now();
+    this.request(why);
   }
 
   /** Resolves once no run is active (and none is queued). */
@@ -274,9 +288,10 @@ export class QueueRunner {
     }
     const failures = reasons(env).length;
     if (failures > 0 && cfg.retry.enabled) {
-      const due = (await spool.envelopeMtimeMs(id, 'busy')) + retryDelayMs(cfg.retry, failures);
+      const deferredAt = await spool.envelopeMtimeMs(id, 'busy');
+      const due = deferredAt + retryDelayMs(cfg.retry, failures);
       // The back-off paces automatic triggers; a one-shot run (--as-client) tries every message, as E-MailRelay does.
-      if (due > this.now() && !cfg.oneShot) {
+      if (due > this.now() && !cfg.oneShot && deferredAt > this.backoffClearedAt) {
         await spool.unlock(id);
         this.deferredUntil.set(id, due);
         return 'skipped';

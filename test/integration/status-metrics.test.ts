@@ -127,7 +127,7 @@ test('status page over HTTP: failed message with its reason, retry needs the pas
   res = await fetch(`${base}/retry`, { method: 'POST', body: new URLSearchParams({ token, id, password: 'wrong' }), redirect: 'manual' });
   assert.equal(res.status, 303);
   assert.equal(res.headers.get('location'), '/?error=wrong-password');
-  assert.match(await (await fetch(`${base}/?error=wrong-password`)).text(), /<p class="error" role="alert">Wrong admin password: nothing was retried\.<\/p>/);
+  assert.match(await (await fetch(`${base}/?error=wrong-password`)).text(), /<p class="error" role="alert">Wrong admin password: nothing was done\.<\/p>/);
   assert.doesNotMatch(await (await fetch(`${base}/?error=Call+this+number`)).text(), /Call this number/, 'a crafted link puts no words on the page');
   assert.equal(filesEnding(relay.spool, '.bad').length, 1, 'nothing retried');
   await relay.waitForLog('status page: wrong admin password');

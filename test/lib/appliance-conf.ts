@@ -9,6 +9,9 @@ import { testPki } from './certs';
 
 export const APPLIANCE_CONF = path.resolve(__dirname, '../../image/boot/relaybox.conf');
 
+/** The admin password the test configuration's admin-password-file holds. */
+export const APPLIANCE_ADMIN_PASSWORD = 'appliance-admin-pw';
+
 export interface ApplianceSetting {
   port: number;
   spool: string;
@@ -32,6 +35,7 @@ export function applianceConfig(dir: string, s: ApplianceSetting): string {
     'client-auth': `client-auth ${s.clientAuth ?? path.join(dir, 'relaybox.secrets')}`,
     port: `port ${s.port}`,
     'status-port': `status-port ${s.statusPort}`,
+    'admin-password-file': `admin-password-file ${path.join(dir, 'admin-password.txt')}`,
     'spool-dir': `spool-dir ${s.spool}`,
     'log-format': null, // the test reads the JSON log lines
   };
@@ -44,6 +48,7 @@ export function applianceConfig(dir: string, s: ApplianceSetting): string {
   });
   for (const key of Object.keys(replace)) assert.ok(seen.has(key), `${APPLIANCE_CONF} has no "${key}" line any more: update test/lib/appliance-conf.ts`);
   if (!s.clientAuth) writeFileSync(path.join(dir, 'relaybox.secrets'), 'client plain box@example.test box-password\n');
+  writeFileSync(path.join(dir, 'admin-password.txt'), `${APPLIANCE_ADMIN_PASSWORD}\n`, { mode: 0o600 });
   lines.push(`interface ${s.interfaces ?? '127.0.0.1'}`, 'no-daemon', 'user root', ...(s.extra ?? []));
   const conf = path.join(dir, 'relaybox.conf');
   writeFileSync(conf, lines.join('\n') + '\n');

@@ -123,7 +123,15 @@ export interface StandIn {
   graphDelayMs: number;
   /** Approve a pending device-code sign-in as `user`. */
   approve(userCode: string, user: string): void;
+  /** The user declines the sign-in (Microsoft: authorization_declined, Google: access_denied). */
+  decline(userCode: string): void;
   pendingUserCodes(): string[];
+  /** expires_in and interval of the device codes handed out from now on. */
+  device: { lifetimeSeconds: number; intervalSeconds: number };
+  /** Answer the next n device-code polls with slow_down (as a service under load does, RFC 8628 3.5). */
+  slowDowns: number;
+  /** Every device-code poll: when, and the error answered ('' for a token). */
+  devicePolls: { at: number; error: string }[];
   /** Is this token valid now for this scope (and user, when given)? */
   check(token: string, scopes: string[], user?: string): { ok: true; token: IssuedToken } | { ok: false; why: string };
   close(): Promise<void>;
@@ -176,7 +184,7 @@ export async function startStandIn(): Promise<StandIn> {
   const pki = testPki();
   const tokens: IssuedToken[] = [];
   const refreshTokens = new Map<string, { clientId: string; user: string; scope: string; kind: 'ms-user' | 'google' }>();
-  const devices = new Map<string, { userCode: string; clientId: string; scope: string; approvedAs?: string; kind: 'ms-user' | 'google' }>();
+  const devices = new Map<string, { userCode: string; clientId: string; scope: string; approvedAs?: string; declined?: boolean; expiresAt: number; kind: 'ms-user' | 'google' }>();
   const drafts = new Map<string, Draft>();
   const uploads = new Map<string, UploadSession>();
   let port = 0;
@@ -194,7 +202,15 @@ export async function startStandIn(): Promise<StandIn> {
       if (!d) throw new Error(`no pending sign-in with code ${userCode}`);
       d.approvedAs = user;
     },
-    pendingUserCodes: () => [...devices.values()].filter((d) => !d.approvedAs).map((d) => d.userCode),
+    decline(userCode) {
+      const d = [...devices.values()].find((x) => x.userCode === userCode);
+      if (!d) throw new Error(`no pending sign-in with code ${userCode}`);
+      d.declined = true;
+    },
+    pendingUserCodes: () => [...devices.values()].filter((d) => !d.approvedAs && !d.declined).map((d) => d.userCode),
+    device: { lifetimeSeconds: 120, intervalSeconds: 1 },
+    slowDowns: 0,
+    devicePolls: [],
     check(value, scopes, user) {
       const t = tokens.find((x) => x.value === value);
       if (!t) return { ok: false, why: 'unknown token' };
@@ -271,13 +287,41 @@ export async function startStandIn(): Promise<StandIn> {
     return msError(400, 'unsupported_grant_type', 70003, `The app requested an unsupported grant type '${grant}'.`);
   }
 
+  // The polling answers as the providers document them. Microsoft (learn.microsoft.com, "Microsoft
+  // identity platform and the OAuth 2.0 device authorization grant flow", Expected errors):
+  // authorization_pending, authorization_declined, expired_token, all HTTP 400. Google
+  // (developers.google.com/identity/protocols/oauth2/limited-input-device, step 6): authorization_pending
+  // 428 "Precondition Required", slow_down and access_denied 403 "Forbidden", expired_token 400.
+  // slow_down is RFC 8628's (section 3.5); Microsoft's page does not list it, so it is Google's here
+  // and the plain RFC answer (400) for Microsoft.
   function devicePoll(form: URLSearchParams, kind: 'ms-user' | 'google'): Reply {
+    const answer = (google: Reply, microsoft: Reply): Reply => {
+      const r = kind === 'google' ? google : microsoft;
+      s.devicePolls.push({ at: Date.now(), error: (r.body as { error?: string } | undefined)?.error ?? '' });
+      return r;
+    };
     const d = devices.get(form.get('device_code') ?? '');
-    if (!d || d.kind !== kind) return { status: 400, body: { error: 'invalid_grant', error_description: 'unknown device code' } };
-    if (!d.approvedAs) return { status: 400, body: { error: 'authorization_pending', error_description: 'The user has not yet completed the sign-in.' } };
+    if (!d || d.kind !== kind) {
+      return answer(gError('invalid_grant', 'Malformed auth code.'), { status: 400, body: { error: 'bad_verification_code', error_description: 'The device_code sent to the /token endpoint wasn\'t recognized.' } });
+    }
+    if (Date.now() >= d.expiresAt) {
+      devices.delete(form.get('device_code')!);
+      return answer({ status: 400, body: { error: 'expired_token', error_description: 'Bad Request' } }, { status: 400, body: { error: 'expired_token', error_description: 'AADSTS70020: The provided value for the input parameter \'device_code\' is not valid. This device code has expired.' } });
+    }
+    if (s.slowDowns > 0) {
+      s.slowDowns--;
+      return answer({ status: 403, body: { error: 'slow_down', error_description: 'Forbidden' } }, { status: 400, body: { error: 'slow_down', error_description: 'The client is polling too quickly.' } });
+    }
+    if (d.declined) {
+      devices.delete(form.get('device_code')!);
+      return answer({ status: 403, body: { error: 'access_denied', error_description: 'Forbidden' } }, { status: 400, body: { error: 'authorization_declined', error_description: 'The end user denied the authorization request.' } });
+    }
+    if (!d.approvedAs) {
+      return answer({ status: 428, body: { error: 'authorization_pending', error_description: 'Precondition Required' } }, { status: 400, body: { error: 'authorization_pending', error_description: 'The user has not yet completed the sign-in.' } });
+    }
     devices.delete(form.get('device_code')!);
     const t = issue(kind, d.clientId, d.scope, d.approvedAs);
-    return { status: 200, body: tokenAnswer(t, newRefresh(d.clientId, d.approvedAs, d.scope, kind)) };
+    return answer({ status: 200, body: tokenAnswer(t, newRefresh(d.clientId, d.approvedAs, d.scope, kind)) }, { status: 200, body: tokenAnswer(t, newRefresh(d.clientId, d.approvedAs, d.scope, kind)) });
   }
 
   function deviceCode(form: URLSearchParams, kind: 'ms-user' | 'google', tenant?: string): Reply {
@@ -292,13 +336,14 @@ export async function startStandIn(): Promise<StandIn> {
     }
     const device = randomBytes(16).toString('hex');
     const userCode = randomBytes(4).toString('hex').toUpperCase();
-    devices.set(device, { userCode, clientId, scope, kind });
+    const { lifetimeSeconds, intervalSeconds } = s.device;
+    devices.set(device, { userCode, clientId, scope, kind, expiresAt: Date.now() + lifetimeSeconds * 1000 });
     const verification = `${s.url}/devicelogin`;
     return {
       status: 200,
       body: kind === 'ms-user'
-        ? { device_code: device, user_code: userCode, verification_uri: verification, expires_in: 120, interval: 1, message: `To sign in, use a web browser to open the page ${verification} and enter the code ${userCode} to authenticate.` }
-        : { device_code: device, user_code: userCode, verification_url: verification, expires_in: 120, interval: 1 },
+        ? { device_code: device, user_code: userCode, verification_uri: verification, expires_in: lifetimeSeconds, interval: intervalSeconds, message: `To sign in, use a web browser to open the page ${verification} and enter the code ${userCode} to authenticate.` }
+        : { device_code: device, user_code: userCode, verification_url: verification, expires_in: lifetimeSeconds, interval: intervalSeconds },
     };
   }
 

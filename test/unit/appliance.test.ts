@@ -9,6 +9,8 @@ import { importBootPartition, validateRelayConfig } from '../../src/appliance/bo
 import { parseNetworkConf, renderNetworkFiles } from '../../src/appliance/network';
 import { renderStatus, summariseSpool, writeStatus } from '../../src/appliance/status';
 import { normaliseText } from '../../src/appliance/text';
+import { signInStatus } from '../../src/appliance/signin-status';
+import { pageTokenFile } from '../../src/forward/oauth/page-grant';
 import { testPki } from '../lib/certs';
 import { encodeEnvelope, newEnvelope, withReason } from '../../src/spool/envelope';
 
@@ -258,4 +260,67 @@ test('the queue summary counts waiting and failed messages and finds the last de
   assert.equal(q.waiting, 1);
   assert.equal(q.failed, 1);
   assert.equal(q.lastError, '535 authentication failed');
+});
+
+test('the status page admin password: made at first boot and shown in STATUS.txt; one on the card is imported, scrubbed, and no longer shown', (t) => {
+  const c = card(t);
+  configure(c);
+  const r = importBootPartition(c, NOW);
+  assert.equal(r.config.ok, true, r.config.lines.join('\n'));
+  const kept = path.join(c.data, 'admin-password.txt');
+  assert.equal(fs.statSync(kept).mode & 0o777, 0o600);
+  const made = fs.readFileSync(kept, 'utf8').trim();
+  assert.match(made, /^[a-z2-9]{4}-[a-z2-9]{4}-[a-z2-9]{4}$/);
+  const status = renderStatus({ version: 't', bootedAt: 'b' }, [r.config, r.secrets, r.adminPassword, r.network]);
+  assert.ok(status.includes(`the box made this password at its first start: ${made}`), status);
+  const active = path.join(c.data, 'config');
+  assert.equal(fs.readlinkSync(path.join(active, 'admin-password.txt')), '../admin-password.txt');
+  const conf = fs.readFileSync(path.join(active, 'relaybox.conf'), 'utf8');
+  assert.match(conf, /^admin-password-file admin-password\.txt$/m);
+  assert.deepEqual(validateRelayConfig(conf, active), [], 'the relay reads the imported password');
+
+  // The next boot keeps it and still shows it.
+  const again = importBootPartition(c, LATER);
+  assert.equal(fs.readFileSync(kept, 'utf8').trim(), made);
+  assert.match(again.adminPassword.lines.join('\n'), new RegExp(made));
+
+  // Too short: refused, the one in use stays.
+  fs.writeFileSync(path.join(c.boot, 'admin-password.txt'), 'short\r\n');
+  const short = importBootPartition(c, LATER);
+  assert.equal(short.adminPassword.ok, false);
+  assert.match(short.adminPassword.lines.join('\n'), /shorter than 8 characters; it was not imported/);
+  assert.equal(fs.readFileSync(kept, 'utf8').trim(), made);
+
+  // The user's own password, saved by Notepad: imported, gone from the card, not in STATUS.txt.
+  const own = 'my own page pw 42';
+  fs.writeFileSync(path.join(c.boot, 'admin-password.txt'), `\uFEFF${own}  \r\n`);
+  const mine = importBootPartition(c, LATER);
+  assert.equal(mine.adminPassword.ok, true, mine.adminPassword.lines.join('\n'));
+  assert.equal(fs.readFileSync(kept, 'utf8'), `${own}\n`);
+  const onCard = fs.readFileSync(path.join(c.boot, 'admin-password.txt'), 'utf8');
+  assert.ok(!onCard.includes(own), 'the password is gone from the card');
+  assert.match(onCard, /imported into the box on 2026-11-29T09:30:00Z/);
+  const text = renderStatus({ version: 't', bootedAt: 'b' }, [mine.adminPassword]);
+  assert.ok(!text.includes(own) && !text.includes(made), text);
+  // And the scrub note is not taken for a new password at the boot after.
+  const after = importBootPartition(c, LATER);
+  assert.match(after.adminPassword.lines.join('\n'), /in use: the password you put on the card earlier/);
+  assert.equal(fs.readFileSync(kept, 'utf8'), `${own}\n`);
+});
+
+test('STATUS.txt names each mailbox of a page: line, signed in or waiting for the Sign in button', (t) => {
+  const c = card(t);
+  const secrets = path.join(c.data, 'relaybox.secrets');
+  fs.writeFileSync(secrets, 'client oauth-refresh scanner@contoso.com page:microsoft:contoso.com:app-1\nclient oauth-refresh fax@contoso.com page:microsoft:contoso.com:app-1 fax\nclient plain other@x.test pw3 other\n');
+  const spool = path.join(c.data, 'spool');
+  const before = signInStatus(secrets, spool);
+  assert.equal(before.ok, false);
+  assert.match(before.lines.join('\n'), /mailbox scanner@contoso\.com: NOT signed in yet: open the status page .* press Sign in/);
+  assert.equal(before.lines.length, 2);
+  const file = pageTokenFile(path.join(spool, '.relaybox'), 'scanner@contoso.com', { provider: 'microsoft', tenant: 'contoso.com', clientId: 'app-1' });
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, '{}');
+  const after = signInStatus(secrets, spool);
+  assert.deepEqual(after.lines[0], 'mailbox scanner@contoso.com: signed in');
+  assert.equal(after.ok, false, 'fax@ still waits');
 });

@@ -47,6 +47,8 @@ test('E-MailRelay usage checks', () => {
   assert.throws(() => cfg(['--forward-from-mailbox', '--forward-to', 'a:25']), /--forward-from-mailbox needs --client-auth/);
   assert.throws(() => cfg(['--oauth-authority', 'http://login.example']), /--oauth-authority must be an https URL/);
   assert.equal(cfg(['--oauth-authority', 'https://login.microsoftonline.us/']).oauthAuthority, 'https://login.microsoftonline.us');
+  assert.throws(() => cfg(['--oauth-google-authority', 'http://127.0.0.1:1']), /--oauth-google-authority must be an https URL/);
+  assert.equal(cfg(['--oauth-google-authority', 'https://127.0.0.1:9/']).oauthGoogleAuthority, 'https://127.0.0.1:9');
 });
 
 test('shorthands, defaults and the command line winning over the config file', () => {

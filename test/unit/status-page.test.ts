@@ -43,6 +43,9 @@ test('the status page escapes everything from the spool and the network', () => 
 
 test('retry forms only when actions are enabled', () => {
   assert.match(page(), /<form class="retry" method="post" action="\/retry">/);
+  assert.match(page(), /<button type="submit" class="delete" formaction="\/delete">Delete<\/button>/);
+  const logged = page({ events: [{ at: 0, kind: 'device', address: '10.0.0.9', text: 'refused <b>: use starttls' }] });
+  assert.match(logged, /<li class="device">.*device 10\.0\.0\.9: refused &lt;b&gt;: use starttls<\/li>/);
   const off = page({ actionsEnabled: false });
   assert.doesNotMatch(off, /<form/);
   assert.match(off, /--admin-password-file/);

@@ -30,7 +30,7 @@ const RULES: { match: RegExp; when?: (c: AdviceContext) => boolean; advice: (c: 
   {
     match: /5\.7\.3\b/,
     when: (c) => c.grant === 'oauth-refresh',
-    advice: (c) => `Microsoft 365 refused the token for ${c.mailbox}: sign in as that mailbox with "relaybox oauth login" (scope SMTP.Send), and check that SMTP AUTH is on for it`,
+    advice: (c) => `Microsoft 365 refused the token for ${c.mailbox}: sign in as that mailbox (the Sign in button on the box's status page for a "page:" line, otherwise "relaybox oauth login" with scope SMTP.Send), and check that SMTP AUTH is on for it`,
   },
   {
     match: /5\.7\.8\b|Username and Password not accepted/i,

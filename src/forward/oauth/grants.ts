@@ -1,7 +1,8 @@
 // The token requests of each grant. Each returns the token endpoint's JSON answer.
 import { activity } from '../../admin/activity';
-import { readFileSync } from 'node:fs';
-import type { GrantLine } from '../../auth/oauth-lines';
+import { existsSync, readFileSync } from 'node:fs';
+import type { GrantLine, PageSignIn } from '../../auth/oauth-lines';
+import { notSignedInReason, pageClient, pageScope, pageTokenFile } from './page-grant';
 import { postForm } from './http';
 import { clientAssertion, parseServiceAccountKey, readCertificateCredential, serviceAccountAssertion } from './jwt';
 import { describeTokenRefusal, OAuthError } from './token-errors';
@@ -24,6 +25,8 @@ export interface GrantContext {
   authority: string;
   /** The scope the transport needs (SMTP or Graph) for an app-only Microsoft grant. */
   microsoftScope: string;
+  /** Where "page:" lines keep their refresh tokens (the spool's state directory); unset outside the relay. */
+  stateDir?: string;
   now(): number;
   warn(msg: string): void;
 }
@@ -57,7 +60,7 @@ async function requestToken(url: string, form: Record<string, string>): Promise<
 /** The scope this grant asks for (part of the cache key). */
 export function grantScope(grant: GrantLine, ctx: GrantContext): string {
   if (grant.type === 'oauth-google-sa') return SCOPE_GOOGLE_MAIL;
-  if (grant.type === 'oauth-refresh') return readTokenFile(grant.tokenFile).scope;
+  if (grant.type === 'oauth-refresh') return grant.page ? pageScope(grant.page, ctx.microsoftScope === SCOPE_GRAPH_APP) : readTokenFile(grant.tokenFile).scope;
   return ctx.microsoftScope;
 }
 
@@ -101,18 +104,37 @@ export async function fetchToken(grant: GrantLine, ctx: GrantContext): Promise<T
         assertion: serviceAccountAssertion(sa, grant.mailbox, SCOPE_GOOGLE_MAIL, ctx.now()),
       });
     }
-    case 'oauth-refresh': {
-      const file = readTokenFile(grant.tokenFile);
-      const answer = await requestToken(file.token_url, {
-        grant_type: 'refresh_token', client_id: file.client_id, refresh_token: file.refresh_token, scope: file.scope,
-        ...(file.client_secret ? { client_secret: file.client_secret } : {}),
-      });
-      // Microsoft hands out a new refresh token each time: keep it for next time.
-      if (answer.refresh_token && answer.refresh_token !== file.refresh_token) {
-        await saveTokenFile(grant.tokenFile, { ...file, refresh_token: answer.refresh_token }).catch((e: Error) =>
-          ctx.warn(`cannot save the new refresh token in ${grant.tokenFile} (${e.message}): let relaybox's user write to that file, or the old token will stop working once it expires`));
-      }
-      return answer;
-    }
+    case 'oauth-refresh':
+      return grant.page ? refreshPageGrant(grant, ctx) : refreshFromFile(grant.tokenFile, {}, ctx);
+  }
+}
+
+/** A refresh-token grant; Microsoft hands out a new refresh token each time, kept for next time. */
+async function refreshFromFile(tokenFile: string, client: { client_id?: string; client_secret?: string }, ctx: GrantContext): Promise<TokenAnswer> {
+  const file = readTokenFile(tokenFile);
+  const secret = client.client_secret ?? file.client_secret;
+  const answer = await requestToken(file.token_url, {
+    grant_type: 'refresh_token', client_id: client.client_id ?? file.client_id, refresh_token: file.refresh_token, scope: file.scope,
+    ...(secret ? { client_secret: secret } : {}),
+  });
+  if (answer.refresh_token && answer.refresh_token !== file.refresh_token) {
+    await saveTokenFile(tokenFile, { ...file, refresh_token: answer.refresh_token }).catch((e: Error) =>
+      ctx.warn(`cannot save the new refresh token in ${tokenFile} (${e.message}): let relaybox's user write to that file, or the old token will stop working once it expires`));
+  }
+  return answer;
+}
+
+type PageGrant = Extract<GrantLine, { page: PageSignIn }>;
+
+/** A mailbox that signs in from the status page: until it has, and after its sign-in is revoked, messages wait. */
+async function refreshPageGrant(grant: PageGrant, ctx: GrantContext): Promise<TokenAnswer> {
+  if (!ctx.stateDir) throw new OAuthError(`${grant.mailbox} signs in on the box's status page: its state is shown there, not checked here`, false);
+  const tokenFile = pageTokenFile(ctx.stateDir, grant.mailbox, grant.page);
+  if (!existsSync(tokenFile)) throw new OAuthError(notSignedInReason(grant.mailbox), false);
+  try {
+    return await refreshFromFile(tokenFile, pageClient(grant.page), ctx);
+  } catch (e) {
+    if (!(e instanceof OAuthError) || !e.permanent) throw e;
+    throw new OAuthError(`mailbox ${grant.mailbox} must sign in again: open the box's page and press Sign in [${e.message}]`, false);
   }
 }

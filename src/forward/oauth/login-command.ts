@@ -5,8 +5,8 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { fetchToken, MICROSOFT_AUTHORITY, SCOPE_GOOGLE_MAIL, SCOPE_GRAPH_APP, SCOPE_OUTLOOK_APP } from './grants';
 import { readSecretsFile, formatProblem } from '../../auth/secrets';
-import { postForm } from './http';
-import { describeTokenRefusal } from './token-errors';
+import { pollDeviceFlow, SLOW_DOWN_STEP_MS, startDeviceFlow } from './device-flow';
+import { GOOGLE_AUTHORITY, googleDeviceEndpoints, microsoftDeviceEndpoints, SCOPE_SMTP_DELEGATED, type DeviceEndpoints } from './page-grant';
 import { saveTokenFile, type TokenFile } from './token-file';
 
 const USAGE = `usage:
@@ -18,16 +18,6 @@ const USAGE = `usage:
         [--scope https://mail.google.com/] [--device-url <url>] [--token-url <url>]
 (--client-secret <secret> works too, but shows the secret to anyone who can list processes.)
 Then name the file in the secrets file:  client oauth-refresh <mailbox> <file>`;
-
-interface DeviceAnswer {
-  device_code: string;
-  user_code: string;
-  verification_uri?: string;
-  verification_url?: string;
-  expires_in: number;
-  interval?: number;
-  message?: string;
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -64,60 +54,43 @@ export async function runOauthCommand(argv: string[], out: NodeJS.WritableStream
   if (provider !== 'microsoft' && provider !== 'google') return missing('provider microsoft|google');
   if (!v['client-id']) return missing('client-id');
   if (!v.out) return missing('out');
-  let deviceUrl: string;
-  let tokenUrl: string;
+  let endpoints: DeviceEndpoints;
   let scope: string;
   if (provider === 'microsoft') {
     if (!v.tenant) return missing('tenant');
-    const base = `${(v.authority ?? MICROSOFT_AUTHORITY).replace(/\/+$/, '')}/${encodeURIComponent(v.tenant)}/oauth2/v2.0`;
-    deviceUrl = `${base}/devicecode`;
-    tokenUrl = `${base}/token`;
-    scope = v.scope ?? 'https://outlook.office.com/SMTP.Send offline_access';
+    endpoints = microsoftDeviceEndpoints(v.authority ?? MICROSOFT_AUTHORITY, v.tenant);
+    scope = v.scope ?? SCOPE_SMTP_DELEGATED;
   } else {
     if (!v['client-secret']) return missing('client-secret (Google asks for it even for a device client)');
-    deviceUrl = v['device-url'] ?? 'https://oauth2.googleapis.com/device/code';
-    tokenUrl = v['token-url'] ?? 'https://oauth2.googleapis.com/token';
+    const google = googleDeviceEndpoints(GOOGLE_AUTHORITY);
+    endpoints = { deviceUrl: v['device-url'] ?? google.deviceUrl, tokenUrl: v['token-url'] ?? google.tokenUrl };
     scope = v.scope ?? SCOPE_GOOGLE_MAIL;
   }
+  const { deviceUrl, tokenUrl } = endpoints;
   const client = { client_id: v['client-id'], ...(v['client-secret'] ? { client_secret: v['client-secret'] } : {}) };
   try {
-    const dev = await postForm(deviceUrl, { ...client, scope });
-    if (dev.status !== 200) throw describeTokenRefusal(dev.status, dev.text);
-    const d = JSON.parse(dev.text) as DeviceAnswer;
-    out.write(`${d.message ?? `To sign in, open ${d.verification_uri ?? d.verification_url} and enter the code ${d.user_code}`}\n`);
-    let interval = Math.max(1, d.interval ?? 5) * 1000;
-    const deadline = Date.now() + d.expires_in * 1000;
-    while (Date.now() < deadline) {
+    const d = await startDeviceFlow(deviceUrl, client, scope);
+    out.write(`${d.message ?? `To sign in, open ${d.verificationUrl} and enter the code ${d.userCode}`}\n`);
+    let interval = d.intervalMs;
+    while (Date.now() < d.expiresAt) {
       await sleep(interval);
-      const res = await postForm(tokenUrl, { ...client, grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: d.device_code });
-      if (res.status === 200) {
-        const tok = JSON.parse(res.text) as { refresh_token?: string; scope?: string };
-        if (!tok.refresh_token) {
+      const poll = await pollDeviceFlow(tokenUrl, client, d.deviceCode);
+      if (poll.kind === 'token') {
+        if (!poll.token.refresh_token) {
           err.write('relaybox oauth login: signed in, but no refresh token came back: add offline_access to --scope\n');
           return 1;
         }
-        const file: TokenFile = { provider, token_url: tokenUrl, ...client, scope, refresh_token: tok.refresh_token };
+        const file: TokenFile = { provider, token_url: tokenUrl, ...client, scope, refresh_token: poll.token.refresh_token };
         await saveTokenFile(v.out, file);
         out.write(`signed in: the refresh token is in ${v.out}\nadd to the secrets file:  client oauth-refresh <mailbox> ${v.out}\n`);
         return 0;
       }
-      let code = '';
-      try {
-        code = (JSON.parse(res.text) as { error?: string }).error ?? '';
-      } catch {
-        // not JSON
-      }
-      if (code === 'authorization_pending') continue;
-      if (code === 'slow_down') {
-        interval += 5000;
-        continue;
-      }
-      if (code === 'expired_token') break;
-      if (code === 'access_denied' || code === 'authorization_declined') {
+      if (poll.kind === 'slow-down') interval += SLOW_DOWN_STEP_MS;
+      if (poll.kind === 'expired') break;
+      if (poll.kind === 'declined') {
         err.write('relaybox oauth login: the sign-in was declined\n');
         return 1;
       }
-      throw describeTokenRefusal(res.status, res.text);
     }
     err.write('relaybox oauth login: the code expired before anyone signed in; run the command again\n');
     return 1;

@@ -11,6 +11,9 @@ export interface TokenFile {
   client_secret?: string;
   scope: string;
   refresh_token: string;
+  /** Written by the status page's sign-in: who signed in, when (ISO time). */
+  mailbox?: string;
+  signed_in_at?: string;
 }
 
 export function readTokenFile(file: string): TokenFile {

@@ -30,8 +30,21 @@ interface CacheEntry {
   issued_at: number;
 }
 
+/** What the status page shows of a token source. */
+export interface TokenState {
+  /** When the access token in hand expires (0: none). */
+  validUntil: number;
+  /** When the last token was obtained (0: not since start). */
+  lastRefreshAt: number;
+  lastError: string;
+  lastErrorAt: number;
+}
+
 export class TokenSource {
   private current: CacheEntry | null = null;
+  private lastRefreshAt = 0;
+  private lastError = '';
+  private lastErrorAt = 0;
   private loading: Promise<void> | null = null;
   private inFlight: Promise<AccessToken> | null = null;
   readonly scope: string;
@@ -90,16 +103,36 @@ export class TokenSource {
   refresh(): Promise<AccessToken> {
     this.inFlight ??= (async () => {
       const issued = this.ctx.now();
-      const answer = await fetchToken(this.grant, this.ctx);
-      const entry: CacheEntry = { access_token: answer.access_token, issued_at: issued, expires_at: issued + answer.expires_in * 1000 };
-      this.current = entry;
-      this.log.info({ grant: this.grant.type, mailbox: this.grant.mailbox, expiresInSeconds: answer.expires_in }, 'obtained an OAuth2 access token');
-      await this.save(entry);
-      return { token: entry.access_token, expiresAt: entry.expires_at, fresh: true };
+      let answer;
+      try {
+        answer = await fetchToken(this.grant, this.ctx);
+      } catch (e) {
+        this.lastError = (e as Error).message;
+        this.lastErrorAt = this.ctx.now();
+        throw e;
+      }
+      return this.accept(answer, issued);
     })().finally(() => {
       this.inFlight = null;
     });
     return this.inFlight;
+  }
+
+  /** Keep a token obtained elsewhere (the status page's sign-in) as the current one. */
+  async accept(answer: { access_token: string; expires_in: number }, issued = this.ctx.now()): Promise<AccessToken> {
+    await this.load();
+    const entry: CacheEntry = { access_token: answer.access_token, issued_at: issued, expires_at: issued + answer.expires_in * 1000 };
+    this.current = entry;
+    this.lastRefreshAt = issued;
+    this.lastError = '';
+    this.log.info({ grant: this.grant.type, mailbox: this.grant.mailbox, expiresInSeconds: answer.expires_in }, 'obtained an OAuth2 access token');
+    await this.save(entry);
+    return { token: entry.access_token, expiresAt: entry.expires_at, fresh: true };
+  }
+
+  async state(): Promise<TokenState> {
+    await this.load();
+    return { validUntil: this.current?.expires_at ?? 0, lastRefreshAt: this.lastRefreshAt || (this.current?.issued_at ?? 0), lastError: this.lastError, lastErrorAt: this.lastErrorAt };
   }
 
   /** The upstream refused this token: forget it, so the next get() fetches another. */
