@@ -14,6 +14,7 @@ import type { SMTPServer } from 'smtp-server';
 import { buildConfig, clientAuthProblems, type RelayConfig } from './config';
 import { createLog, type Log } from './log';
 import { helpText } from './options/help';
+import { versionText } from './options/version';
 import { parseCommandLine, readConfigFile, UsageError, type OptionValue } from './options/parse';
 import { createSmtpServer, type ImmediateResult } from './smtp/server';
 import { createServerAccess, type ServerAccess } from './smtp/server-access';
@@ -295,7 +296,7 @@ export async function main(argv: string[], invokedAs = ''): Promise<void> {
       return;
     }
     if (names.has('version')) {
-      process.stdout.write(`relaybox ${VERSION}\n${verbose ? `node ${process.version}\nTLS library: OpenSSL ${process.versions.openssl}\nPOP server: yes\nAdmin server: yes\n` : ''}`);
+      process.stdout.write(versionText(VERSION, verbose));
       return;
     }
     const values = [...parsed.values];
