@@ -231,7 +231,8 @@ async function start(values: OptionValue[]): Promise<void> {
     log.info({ upstream: target.text, spool: spool.dir }, 'forwarding to the upstream server');
     if (cfg.forwardAtStart) runner!.request('start-up (--forward)');
     else if (cfg.retry.enabled && (cfg.forwardOnDisconnect || cfg.pollSeconds)) runner!.request('start-up: retry what is already in the spool');
-    if (cfg.pollSeconds) setInterval(() => runner!.request('poll'), cfg.pollSeconds * 1000).unref();
+    // Not unref'd: with --no-smtp or --dont-serve and no admin, polling is what keeps the relay running.
+    if (cfg.pollSeconds) setInterval(() => runner!.request('poll'), cfg.pollSeconds * 1000);
   }
 
   let stopping = false;
