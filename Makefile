@@ -6,7 +6,7 @@ INTEGRATION := $(wildcard test/integration/*.test.ts)
 # The abuse suite, short (RELAYBOX_ABUSE_LONG unset); `make abuse` runs it long.
 ABUSE := test/abuse/abuse.test.ts
 
-.PHONY: all deps build run test test-unit test-integration typecheck bench profile clean readme-options fuzz faults soak abuse
+.PHONY: all deps build run test test-unit test-integration typecheck bench profile clean readme-options fuzz faults soak abuse emailrelay-suite
 
 all: build
 
@@ -61,6 +61,11 @@ bench: build
 # One relaybox run (10 clients, a connection per message) under node --cpu-prof: where the main thread's time goes.
 profile: build
 	BENCH_PROFILE=1 scripts/bench/run
+
+# E-MailRelay's own test suite against the bundle (README: "Two commands"); not part of `make test`.
+emailrelay-suite: build
+	@test -n "$(EMAILRELAY_SRC)" || { echo "make emailrelay-suite EMAILRELAY_SRC=<E-MailRelay source checkout>"; exit 2; }
+	scripts/compat/emailrelay-suite $(EMAILRELAY_SUITE_ARGS) "$(EMAILRELAY_SRC)"
 
 clean:
 	rm -rf dist var test-output

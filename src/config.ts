@@ -69,6 +69,7 @@ export interface RelayConfig {
   pollSeconds: number;
   immediate: boolean;
   forwardToSome: boolean;
+  /** Forward the spool once and exit: --dont-serve (or --as-client) without --poll, as E-MailRelay. */
   oneShot: boolean;
   clientInterface?: string;
   connectionTimeout: number;
@@ -420,7 +421,7 @@ export function buildConfig(rawValues: OptionValue[], baseDir = process.cwd()): 
     pollSeconds: seconds(opts, 'poll', 0),
     immediate: opts.has('immediate'),
     forwardToSome: opts.has('forward-to-some'),
-    oneShot: opts.has('dont-serve'),
+    oneShot: opts.has('dont-serve') && !opts.has('poll'),
     clientInterface: opts.get('client-interface'),
     connectionTimeout: seconds(opts, 'connection-timeout', 40, false),
     responseTimeout: seconds(opts, 'response-timeout', 1800, false),

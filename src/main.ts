@@ -15,6 +15,7 @@ import { recordLastDelivery } from './health/last-delivery';
 import { buildConfig, clientAuthProblems, type RelayConfig } from './config';
 import { createLog, type Log } from './log';
 import { helpText } from './options/help';
+import { versionText } from './options/version';
 import { parseCommandLine, readConfigFile, UsageError, type OptionValue } from './options/parse';
 import { createSmtpServer, type ImmediateResult } from './smtp/server';
 import { createServerAccess, type ServerAccess } from './smtp/server-access';
@@ -184,8 +185,10 @@ async function start(values: OptionValue[]): Promise<void> {
   }
 
   const immediate = async (id: string): Promise<ImmediateResult> => {
-    const outcome = await runner!.forwardImmediate(id);
+    const { outcome, filterResponse } = await runner!.forwardImmediate(id);
     if (outcome === 'sent' || outcome === 'skipped') return { ok: true, text: 'message processed' };
+    // A failing client or routing filter: 452 (temporary) with its response, as E-MailRelay answers.
+    if (filterResponse !== undefined) return { ok: false, code: 452, text: filterResponse };
     const env = await spool.readEnvelope(id, outcome === 'failed' ? 'bad' : 'ready').catch(() => null);
     const last = env ? reasons(env).at(-1) : undefined;
     return { ok: false, code: Number(last?.code) || undefined, text: last?.reason ?? 'forwarding failed' };
@@ -253,7 +256,8 @@ async function start(values: OptionValue[]): Promise<void> {
     log.info({ upstream: target.text, spool: spool.dir }, 'forwarding to the upstream server');
     if (cfg.forwardAtStart) runner!.request('start-up (--forward)');
     else if (cfg.retry.enabled && (cfg.forwardOnDisconnect || cfg.pollSeconds)) runner!.request('start-up: retry what is already in the spool');
-    if (cfg.pollSeconds) setInterval(() => runner!.request('poll'), cfg.pollSeconds * 1000).unref();
+    // Not unref'd: with --no-smtp or --dont-serve and no admin, polling is what keeps the relay running.
+    if (cfg.pollSeconds) setInterval(() => runner!.request('poll'), cfg.pollSeconds * 1000);
   }
 
   let stopping = false;
@@ -324,7 +328,7 @@ export async function main(argv: string[], invokedAs = ''): Promise<void> {
       return;
     }
     if (names.has('version')) {
-      process.stdout.write(`relaybox ${VERSION}\n${verbose ? `node ${process.version}\nTLS library: OpenSSL ${process.versions.openssl}\nPOP server: yes\nAdmin server: yes\n` : ''}`);
+      process.stdout.write(versionText(VERSION, verbose));
       return;
     }
     const values = [...parsed.values];

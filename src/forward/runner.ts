@@ -18,6 +18,8 @@ export interface RunSummary {
 }
 
 export type Outcome = 'sent' | 'failed' | 'deferred' | 'skipped';
+/** Set when a client or routing filter failed the message: the response E-MailRelay gives in proxy mode. */
+export interface FilterRefusal { response?: string }
 
 /** A message's own next hop or client account, from its envelope (per-message routing). */
 export interface Route {
@@ -253,12 +255,13 @@ export class QueueRunner {
   }
 
   /** --immediate: forward a just-committed message on a connection of its own. */
-  async forwardImmediate(id: string): Promise<Outcome> {
+  async forwardImmediate(id: string): Promise<{ outcome: Outcome; filterResponse?: string }> {
     let up: Upstream | null = null;
+    const refusal: FilterRefusal = {};
     try {
-      return await this.forwardOne(id, async () => (up = await this.deps.connect()));
+      return { outcome: await this.forwardOne(id, async () => (up = await this.deps.connect()), undefined, refusal), filterResponse: refusal.response };
     } catch (e) {
-      if (e instanceof UpstreamUnreachable) return e.outcome;
+      if (e instanceof UpstreamUnreachable) return { outcome: e.outcome };
       throw e;
     } finally {
       (up as Upstream | null)?.close();
@@ -269,7 +272,7 @@ export class QueueRunner {
    * Forward one ready message. Throws UpstreamUnreachable when no session with the default next
    * hop could be opened; `defaultDown` says one already failed in this run (the message then waits).
    */
-  async forwardOne(id: string, upstream: () => Promise<Upstream>, defaultDown: () => boolean = () => false): Promise<Outcome> {
+  async forwardOne(id: string, upstream: () => Promise<Upstream>, defaultDown: () => boolean = () => false, refusal: FilterRefusal = {}): Promise<Outcome> {
     const { spool, cfg, log } = this.deps;
     if (!(await spool.lock(id))) return 'skipped';
     const committed = spool.recent.take(id);
@@ -309,7 +312,7 @@ export class QueueRunner {
     let filtered = false;
     if (filter && env.forwardTo) {
       // A routing filter: it runs before connecting, to say where the message goes.
-      const r = await this.runClientFilter(id, env, true);
+      const r = await this.runClientFilter(id, env, true, refusal);
       if (typeof r === 'string') return r;
       [env, content, filtered] = [r, undefined, true];
     }
@@ -331,7 +334,7 @@ export class QueueRunner {
     }
     try {
       if (filter && !filtered) {
-        const r = await this.runClientFilter(id, env, false);
+        const r = await this.runClientFilter(id, env, false, refusal);
         if (typeof r === 'string') return r;
         [env, content] = [r, undefined];
       }
@@ -359,7 +362,7 @@ export class QueueRunner {
    * --client-filter on a busy message. Ok: the envelope as the filter left it. Otherwise what became
    * of the message: failed (ReasonCode 550 unless the filter gave a code), or skipped (abandoned).
    */
-  private async runClientFilter(id: string, env: Envelope, routing: boolean): Promise<Envelope | Outcome> {
+  private async runClientFilter(id: string, env: Envelope, routing: boolean, refusal: FilterRefusal): Promise<Envelope | Outcome> {
     const { spool, log } = this.deps;
     const r = await this.deps.clientFilter!.run({ id, contentPath: spool.contentPath(id), envelopePath: spool.envelopePath(id, 'busy') });
     if (r.special) this.stopScan = true;
@@ -375,6 +378,7 @@ export class QueueRunner {
     }
     const reason = r.outcome === 'ok' ? 'the client filter left an unreadable envelope' : routing ? `routing filter failed: ${r.reason}` : r.reason;
     await spool.fail(id, current ?? env, reason, r.code ?? 550);
+    refusal.response = routing ? 'routing failed' : r.response || 'rejected';
     activity.step(log, 'failed', { id, client: env.client, filter: r.filter, reason, code: r.code ?? 550 }, 'message failed by the client filter', 'warn');
     return 'failed';
   }

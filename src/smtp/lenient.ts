@@ -3,6 +3,10 @@
 // - the address is kept as the client wrote it: smtp-server turns xn-- domains into Unicode, which
 //   with `noalabels` would store an A-label address as UTF-8 (and flag the message as needing SMTPUTF8);
 // - a quoted local part may hold spaces ("john doe"@example.com): smtp-server splits the command on them;
+// - an address smtp-server finds malformed but E-MailRelay takes (a domain with "_", a sender
+//   without a domain such as <scanner>, "a..b@host") is accepted: E-MailRelay's only rules are
+//   "printable, valid UTF-8, not starting or ending with @" (GStore::MessageStore::addressStyle).
+//   Control and invisible characters, unquoted spaces (splitPath) and malformed parameters are still refused;
 // - `nostrictparsing`: MAIL FROM:user@host and RCPT TO:user@host without angle brackets are accepted,
 //   as E-MailRelay 2.6 does, only for servers created with the marker option. Without it they get
 //   a 501 that names the fix, and the server's STRICT_REFUSAL_OPTION callback (if any) hears of it.
@@ -22,6 +26,15 @@ const BARE = /^(\s*(?:MAIL\s+FROM|RCPT\s+TO)\s*:\s*)([^<>\s]+)(\s.*)?$/i;
 const QUOTED = /"(?:[^"\\]|\\.)*"/g;
 const PATH = /^(\s*(?:MAIL\s+FROM|RCPT\s+TO)\s*:\s*)<((?:"(?:[^"\\]|\\.)*"|[^<>"\s])*)>/i;
 const SOURCE_ROUTE = /^@[^\s,:@]+(?:,@[^\s,:@]+)*:/;
+// smtp-server's ADDRESS_UNSAFE_CHARS: control characters, DEL, C1 and zero-width characters.
+const UNSAFE = /[\x00-\x1F\x7F-\x9F\u200B\u2060\uFEFF]/;
+// Stands in for an address smtp-server would refuse, so that it still parses the parameters.
+const PLACEHOLDER = '<postmaster@relaybox.invalid>';
+
+/** E-MailRelay's address rule: anything printable that neither starts nor ends with "@". */
+export function emailRelayAccepts(address: string): boolean {
+  return address !== '' && !address.startsWith('@') && !address.endsWith('@') && !UNSAFE.test(address);
+}
 
 export function addBrackets(command: string): string {
   const m = BARE.exec(command);
@@ -65,7 +78,10 @@ export function installAddressParsing(): void {
     const path = splitPath(text);
     const parsed = original.call(this, name, path ? path.command : text) as { address?: string } | false;
     if (parsed && path && parsed.address) parsed.address = path.address;
-    return parsed;
+    if (parsed || !path || !emailRelayAccepts(path.address)) return parsed;
+    const retried = original.call(this, name, path.command.replace(/<[^<>]*>/, PLACEHOLDER)) as { address?: string } | false;
+    if (retried) retried.address = path.address;
+    return retried;
   };
   for (const name of ['handler_MAIL', 'handler_RCPT']) {
     const handler = proto[name] as Handler | undefined;

@@ -19,6 +19,7 @@ import { legacyTlsCiphers, readCaFiles } from '../tls-files';
 import type { FilterChain } from '../filters/chain';
 import type { Verdict, Verifier } from '../verifiers/verifier';
 import { installVrfy, VRFY_OPTION, type VrfyHandler } from './vrfy';
+import { installClientErrorLimit, CLIENT_ERROR_LIMIT_OPTION, EMAILRELAY_CLIENT_ERROR_LIMIT } from './client-errors';
 import { installCramSha } from './sasl-cram';
 import { installPerConnectionMechanisms, installVrfyAuthGate, AUTH_GATE_OPTION, AUTH_MECHANISMS_OPTION, TLS_FIRST, type AuthGate, type MechanismsFor } from './auth-advertise';
 import type { ServerAccess } from './server-access';
@@ -124,6 +125,7 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
   installCramSha();
   installPerConnectionMechanisms();
   installVrfyAuthGate(); // after installVrfy: the gate comes first
+  installClientErrorLimit();
   const access = hooks.access;
   const authOn = !!access?.authConfigured;
   const disabled = [...(authOn ? [] : ['AUTH']), 'WIZ', 'SHELL', 'KILL', 'XCLIENT', 'XFORWARD'];
@@ -201,6 +203,7 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
     [STRICT_REFUSAL_OPTION]: strictRefusal,
     [BARE_LF_OPTION]: bareLf,
     [IMMEDIATE_GREETING_OPTION]: true,
+    [CLIENT_ERROR_LIMIT_OPTION]: EMAILRELAY_CLIENT_ERROR_LIMIT,
     disableReverseLookup: true,
     maxCommandLength: cfg.smtpLimits.maxCommandLength,
     logger: smtpServerLogger(log) as never,

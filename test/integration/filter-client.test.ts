@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { removeDir, scratchDir, startRelay, tempDir } from '../lib/relay';
 import { shellScript } from '../lib/programs';
 import { startDns } from '../lib/dns';
+import { RawSmtp, dataBlock } from '../lib/smtp-client';
 import {
   cleanup, filesEnding, makeMessage, readEnvelopeFile, reasonsIn, relayFor, sendAll, sinkFor, spoolFiles,
   waitUntil, writeSpooled,
@@ -117,3 +118,31 @@ test('ClientAccountSelector picks the client line with that selector', async (t)
   assert.match(reasons[0]!.reason, /no "client" line for the envelope's ClientAccountSelector "nosuch"/);
   assert.ok(readEnvelopeFile(spool, 'emailrelay.1.1.2.envelope.bad'));
 });
+
+// Issue 16 item 8: in proxy mode (--immediate) a failing client or routing filter gets 452 (temporary)
+// with the filter's response, as E-MailRelay answers; the message is kept as .bad with ReasonCode 550.
+for (const routing of [false, true]) {
+  test(`--immediate: a failing ${routing ? 'routing' : 'client'} filter gets "452 ${routing ? 'routing failed' : 'rejected'}"`, async (t) => {
+    const defer = cleanup(t);
+    const dir = scratchDir(defer, 'relaybox-cfilter-');
+    const sink = await sinkFor(defer);
+    // A server filter giving the message a next hop of its own makes the client filter a routing filter.
+    const route = shellScript(dir, 'route.sh', `sed -i 's/^X-MailRelay-ForwardTo:.*\\r$/X-MailRelay-ForwardTo: localhost\\r/' "$2"`);
+    const relay = await relayFor(defer, ['--forward-to', `127.0.0.1:${sink.port}`, '--immediate', '--client-filter', 'exit:1',
+      ...(routing ? ['--filter', route] : [])]);
+    const { smtp } = await RawSmtp.open(relay.port);
+    defer(() => smtp.destroy());
+    await smtp.command('EHLO proxy.client.test');
+    await smtp.command('MAIL FROM:<dev@lan.example>');
+    await smtp.command('RCPT TO:<boss@example.com>');
+    assert.equal((await smtp.command('DATA')).code, 354);
+    smtp.write(dataBlock(Buffer.from('Subject: proxied\r\n\r\nhello\r\n')));
+    const reply = await smtp.reply();
+    assert.equal(reply.text, routing ? '452 routing failed' : '452 rejected');
+    const [bad] = filesEnding(relay.spool, '.envelope.bad');
+    assert.ok(bad, 'the message is kept as .bad');
+    assert.equal(reasonsIn(relay.spool, bad!)[0]!.code, '550');
+    if (routing) assert.match(readFileSync(path.join(relay.spool, bad!), 'latin1'), /^X-MailRelay-ForwardTo: localhost\r$/m);
+    assert.equal(sink.messages.length, 0);
+  });
+}

@@ -204,3 +204,27 @@ test('one upstream connection carries many messages (--forward-connections 1)', 
   await waitUntil(() => spoolFiles(relay.spool).length === 0, 'an empty spool');
 });
 
+
+// Issue 16 item 2: with nothing listening, polling alone keeps the relay running (E-MailRelay's
+// unit.cpp: quit when sent only without --poll). Before, it exited once a run left nothing open.
+for (const mode of ['--no-smtp', '--dont-serve'] as const) {
+  test(`${mode} --poll 1 without --admin keeps polling: a message spooled after some empty runs is forwarded`, async (t) => {
+    const defer = cleanup(t);
+    const spool = tempDir('relaybox-spool-');
+    defer(() => removeDir(spool));
+    const pidDir = tempDir('relaybox-pid-');
+    defer(() => removeDir(pidDir));
+    const pidFile = path.join(pidDir, 'pid');
+    const sink = await sinkFor(defer);
+    const relay = await startRelay(['--no-daemon', '--log', '--verbose', '--user', 'root', '--spool-dir', spool, mode,
+      '--forward-to', `127.0.0.1:${sink.port}`, '--poll', '1', '--pid-file', pidFile], { raw: true, spool });
+    defer(() => relay.kill9());
+    await relay.waitForCount((l) => l.msg === 'forwarding run requested' && l.why === 'poll', 2);
+    assert.equal(relay.proc.exitCode, null, 'still running after two empty runs');
+    assert.ok(existsSync(pidFile), 'the pid file is there while it runs');
+    writeSpooled(spool, 'emailrelay.001', makeMessage('polled-late'));
+    await sink.waitFor(1);
+    assert.equal(await relay.stop(), 0);
+    assert.ok(!existsSync(pidFile), 'the pid file is removed on a clean stop');
+  });
+}

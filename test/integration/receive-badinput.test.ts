@@ -165,3 +165,26 @@ test('STARTTLS without --server-tls is refused (smtp-server would otherwise use 
   assert.equal((await smtp.command('NOOP')).code, 250, 'the session goes on in plain text');
   await stillServing();
 });
+
+// Issue 16 item 9: E-MailRelay drops a client after its 8th protocol error (unknown command or
+// command out of sequence) in a connection; an accepted message in between does not wipe the count.
+test('a client repeating unknown commands is disconnected after the 8th error, in E-MailRelay\'s words', async (t) => {
+  const smtp = await open(t);
+  const helo = await smtp.command('HELO');
+  assert.equal(helo.text, '501 parameter required', 'a missing parameter is not counted');
+  for (let i = 1; i <= 3; i++) assert.equal((await smtp.command('FOO')).text, '500 command unrecognized');
+  assert.equal((await smtp.command('DATA')).code, 503, 'out of sequence counts too (4)');
+  assert.equal((await smtp.command('EHLO junk.client.test')).code, 250);
+  assert.equal((await smtp.command('MAIL FROM:<junk@example.test>')).code, 250);
+  assert.equal((await smtp.command('RCPT TO:<still@example.net>')).code, 250);
+  assert.equal((await smtp.command('DATA')).code, 354);
+  smtp.write(dataBlock(Buffer.from('Subject: between the junk\r\n\r\nhello\r\n')));
+  assert.equal((await smtp.reply()).code, 250, 'a message in between is taken');
+  for (let i = 5; i <= 7; i++) assert.equal((await smtp.command('FOO')).text, '500 command unrecognized', `error ${i}`);
+  assert.equal((await smtp.command('NOOP')).code, 250, 'still connected after 7 errors');
+  const eighth = await smtp.command('FOO');
+  assert.equal(eighth.text, '500 command unrecognized', 'the 8th error is still answered');
+  await smtp.waitClosed();
+  assert.equal(smtp.replies.at(-1), eighth, 'nothing after the 8th error is answered');
+  await stillServing();
+});

@@ -259,3 +259,28 @@ test('strict mode: MAIL FROM:user@host and RCPT TO:bob@host get a 501 naming the
   assert.equal(warning.address, '127.0.0.1');
   assert.match(String(warning.msg), /nostrictparsing/);
 });
+
+// Issue 16 item 1: E-MailRelay takes any printable address that neither starts nor ends with "@";
+// scanners send MAIL FROM:<scanner> and LAN hosts have "_" in their names.
+test('sloppy addresses E-MailRelay accepts are stored: a sender without a domain, "_" in a domain, dots', async (t) => {
+  const env = await oneMessage(cleanups(t), [], '<scanner>', ['<alerts@mail_host.lan>', '<a..b@x_y.example>', '<user@[300.1.1.1]>']);
+  assert.equal(env.from, 'scanner');
+  assert.deepEqual(env.toRemote, ['alerts@mail_host.lan', 'a..b@x_y.example', 'user@[300.1.1.1]']);
+});
+
+test('what E-MailRelay refuses stays refused: control and invisible characters, a leading or trailing @, bad parameters', async (t) => {
+  const defer = cleanups(t);
+  const r = await relay(defer);
+  const smtp = await session(defer, r.port);
+  await smtp.command('EHLO address.client.test');
+  for (const bad of ['<a\x01b@x_y.lan>', '<a\u200bb@x_y.lan>', '<@x_y.lan>', '<scanner@>', '<a b@x_y.lan>', '<scanner> BODY=8BIT+0D+0AX']) {
+    const reply = await smtp.command(Buffer.from(`MAIL FROM:${bad}`, 'utf8').toString('latin1'));
+    assert.equal(reply.code, 501, `MAIL FROM:${JSON.stringify(bad)}: ${reply.text}`);
+  }
+  assert.equal((await smtp.command('MAIL FROM:<scanner>')).code, 250);
+  for (const bad of ['<>', '<a\x7fb@x_y.lan>', '<x_y.lan@>', '<a\ufeff@x_y.lan>']) {
+    const reply = await smtp.command(Buffer.from(`RCPT TO:${bad}`, 'utf8').toString('latin1'));
+    assert.equal(reply.code, 501, `RCPT TO:${JSON.stringify(bad)}: ${reply.text}`);
+  }
+  assert.equal((await smtp.command('RCPT TO:<ok@x_y.lan>')).code, 250);
+});
