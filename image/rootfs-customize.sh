@@ -22,6 +22,8 @@ cat >"$root/etc/default/raspi-firmware-custom" <<'CONF'
 # relaybox: headless, no camera or display; the hardware watchdog is driven by systemd.
 dtparam=watchdog=on
 disable_splash=1
+# The serial console on GPIO 14/15 (ttyS1 on a Pi 3/4): the boot can be watched without a screen.
+enable_uart=1
 CONF
 
 kver=$(ls "$root/usr/lib/modules" | sort -V | tail -1)

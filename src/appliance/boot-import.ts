@@ -11,6 +11,7 @@ import { parseSecrets, readSecretsFile, formatProblem } from '../auth/secrets';
 import { normaliseText, meaningfulLines, forWindows } from './text';
 import { NETWORK_DEFAULTS, describeNetwork, parseNetworkConf, renderNetworkFiles, type NetworkSettings } from './network';
 import { readIfExists, scrubFile, writeFileDurably, type Owner } from './fsutil';
+import { importUsers, type Accounts } from './users-import';
 
 export interface ImportPaths {
   /** The FAT boot partition (/boot/firmware). */
@@ -24,6 +25,8 @@ export interface ImportPaths {
   owner?: Owner;
   /** Where the data partition is mounted at run time, which the spool must be under (default: /var/lib/relaybox). */
   dataMount?: string;
+  /** The box's accounts, for the users file (left alone without). */
+  accounts?: Accounts;
 }
 
 export interface Section {
@@ -36,6 +39,8 @@ export interface ImportResult {
   config: Section;
   secrets: Section;
   network: Section;
+  /** Only when the card has a users file with lines in it. */
+  users?: Section;
   /** The settings now in force (the new ones, the last good ones, or the defaults). */
   networkSettings: NetworkSettings;
   /** A working relay configuration exists (new or last good). */
@@ -246,5 +251,6 @@ export function importBootPartition(p: ImportPaths, now = new Date()): ImportRes
   const secrets = importSecrets(p, now);
   const config = importConfig(p, now);
   const network = importNetwork(p);
-  return { config: config.section, secrets, network: network.section, networkSettings: network.settings, relayConfigured: config.configured };
+  const users = p.accounts && importUsers(p.boot, now, p.accounts);
+  return { config: config.section, secrets, network: network.section, users, networkSettings: network.settings, relayConfigured: config.configured };
 }

@@ -12,6 +12,7 @@ import { buildConfig } from '../config';
 import { importBootPartition, type Section } from './boot-import';
 import { lanAddresses, probe, renderStatus, summariseSpool, writeStatus } from './status';
 import { readIfExists, writeFileDurably } from './fsutil';
+import { systemAccounts } from './users-import';
 
 declare const RELAYBOX_VERSION: string;
 const VERSION = typeof RELAYBOX_VERSION === 'string' ? RELAYBOX_VERSION : '0.0.0-dev';
@@ -53,7 +54,8 @@ const importFile = (a: Args) => path.join(a.run, 'relaybox', 'import-status.json
 
 function runImport(a: Args): number {
   const owner = process.getuid?.() === 0 ? lookupOwner(a.user) : undefined;
-  const result = importBootPartition({ boot: a.boot, data: a.data, run: a.run, zoneinfo: a.zoneinfo, owner });
+  const accounts = a.apply ? systemAccounts : undefined;
+  const result = importBootPartition({ boot: a.boot, data: a.data, run: a.run, zoneinfo: a.zoneinfo, owner, accounts });
   const net = result.networkSettings;
   if (a.apply) {
     // Side effects on the running system: the hostname, /etc/localtime's target, SSH host keys.
@@ -73,7 +75,7 @@ function runImport(a: Args): number {
       }
     }
   }
-  const sections = [result.config, result.secrets, result.network];
+  const sections = [result.config, result.secrets, result.network, ...(result.users ? [result.users] : [])];
   writeFileDurably(importFile(a), JSON.stringify({ bootedAt: bootedAt(), sections }, null, 1));
   const relay: Section = { title: 'Relay', lines: [result.relayConfigured ? 'starting' : 'not started: no good configuration'], ok: result.relayConfigured };
   writeStatus(a.boot, renderStatus({ version: VERSION, bootedAt: bootedAt() }, [...sections, relay]));
