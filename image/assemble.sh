@@ -26,14 +26,10 @@ tar -x -C "$root" --numeric-owner -f "$tarball"
 
 # The relay, as the .deb installs it (without running its maintainer scripts under emulation).
 dpkg-deb -x "$deb" "$root"
-# The PAM addon (--server-auth pam:), built for arm64, ships beside the bundle when there is one.
-pam_addon="${PAM_ADDON_ARM64:-$top/dist/arm64/node-linux-pam.node}"
-if [ -e "$pam_addon" ]; then
-  file -L "$pam_addon" | grep -q 'ARM aarch64' || { echo "assemble.sh: $pam_addon is not an arm64 binary" >&2; exit 1; }
-  install -m 0644 "$pam_addon" "$root/usr/lib/relaybox/node-linux-pam.node"
-else
-  echo "assemble.sh: no arm64 PAM addon ($pam_addon): --server-auth pam: will not be available on the image" >&2
-fi
+# The PAM addon (--server-auth pam:), cross-compiled for arm64 against this root's libpam, ships beside the bundle.
+pam_addon="${PAM_ADDON_ARM64:-$("$here/pam-addon.sh" "$tarball")}"
+file -L "$pam_addon" | grep -q 'ARM aarch64' || { echo "assemble.sh: $pam_addon is not an arm64 binary" >&2; exit 1; }
+install -m 0644 "$pam_addon" "$root/usr/lib/relaybox/node-linux-pam.node"
 install -m 0755 "$top/dist/relaybox-appliance.js" "$root/usr/lib/relaybox/relaybox-appliance.js"
 cp -a --no-preserve=ownership "$here/overlay/." "$root/"
 systemd-sysusers --root="$root" relaybox.conf
@@ -53,9 +49,10 @@ rm -f "$root"/boot/vmlinuz-* "$root"/boot/initrd.img-* "$root"/boot/System.map-*
 # The boot partition: firmware, kernel, config.txt/cmdline.txt from raspi-firmware, the user's files.
 mv "$root/boot/firmware" "$stage/firmware"
 mkdir -p "$root/boot/firmware"
-cp "$here/boot/relaybox.conf" "$here/boot/relaybox.secrets" "$here/boot/network.conf" "$here/boot/README.txt" "$stage/firmware/"
+card_files=(relaybox.conf relaybox.secrets network.conf users.txt README.txt)
+for f in "${card_files[@]}"; do cp "$here/boot/$f" "$stage/firmware/"; done
 mkdir -p "$stage/firmware/tls"
-for f in relaybox.conf relaybox.secrets network.conf README.txt; do sed -i 's/$/\r/' "$stage/firmware/$f"; done
+for f in "${card_files[@]}"; do sed -i 's/$/\r/' "$stage/firmware/$f"; done
 mkfs.vfat -C -F 32 -n RELAYBOOT -i 52656c79 "$out/boot.vfat" $(( boot_mib * 1024 )) >/dev/null
 mcopy -s -p -m -i "$out/boot.vfat" "$stage/firmware"/* ::
 

@@ -21,18 +21,20 @@ const SERVICE = `relaybox-test-${tag}`;
 const NOW = new Date('2026-12-03T07:00:00Z');
 
 test('sha512Crypt gives what openssl passwd -6 gives (salts, lengths, non-ASCII, rounds)', () => {
-  const cases: [string, string, number?][] = [
+  const cases: [string, string][] = [
     ['Hello world!', 'saltstring'],
     ['a', 'abc'],
     ['x'.repeat(200), 'abcdefgh'],
     ['Pässwörd mit Leerzeichen', 'ABCDEFGHIJKLMNOP'],
-    ['short', 'saltstringsaltstringlonger', 10000],
+    ['short', 'saltstringsaltstringlonger'],
   ];
-  for (const [pw, salt, rounds] of cases) {
-    const args = ['passwd', '-6', '-salt', salt, ...(rounds ? ['-rounds', String(rounds)] : []), '-stdin'];
-    const expected = execFileSync('openssl', args, { input: `${pw}\n`, encoding: 'utf8' }).trim();
-    assert.equal(sha512Crypt(pw, salt, rounds), expected, `${JSON.stringify(pw)} / ${salt}`);
+  for (const [pw, salt] of cases) {
+    const expected = execFileSync('openssl', ['passwd', '-6', '-salt', salt, '-stdin'], { input: `${pw}\n`, encoding: 'utf8' }).trim();
+    assert.equal(sha512Crypt(pw, salt), expected, `${JSON.stringify(pw)} / ${salt}`);
   }
+  // openssl has no rounds option: the specification's own test vector (Drepper, "Unix crypt using SHA-256 and SHA-512")
+  assert.equal(sha512Crypt('Hello world!', 'saltstringsaltstring', 10000),
+    '$6$rounds=10000$saltstringsaltst$OW1/O6BYHV6BcXZu8QVeXbDWra3Oeqh0sbHbbMCVNSnCM/UrjmM0Dp8vOuZeHBy/YTBmSK6H9qs/y3RnOaw5v.');
 });
 
 function bootDir(t: { after(fn: () => void): void }, content: string, name = 'users.txt'): string {
