@@ -36,7 +36,7 @@ systemd-sysusers --root="$root" relaybox.conf
 mkdir -p "$root/var/lib/relaybox"
 chmod 0755 "$root/var/lib/relaybox"
 systemctl --root="$root" enable relaybox.service relaybox-firstboot.service relaybox-import.service \
-  relaybox-status.service relaybox-status.timer systemd-networkd.service systemd-resolved.service systemd-timesyncd.service \
+  relaybox-status.service relaybox-status.timer relaybox-boot-report.service systemd-networkd.service systemd-resolved.service systemd-timesyncd.service \
   wpa_supplicant@wlan0.service 2>&1 | grep -v '^Created symlink' >&2 || true
 # ssh.service is enabled by openssh-server itself; it runs only when network.conf says "ssh = on".
 # Read-only root: what the system would write to /etc lives in /run.

@@ -11,7 +11,7 @@ import { sha512Crypt } from './sha512-crypt';
 import type { Section } from './boot-import';
 
 export const USERS_FILES = ['users.txt', 'users'];
-export const USERS_NOTE_MARK = '# relaybox: the users';
+export const USERS_NOTE_MARK = '# relaybox: users imported into the box on';
 const NAME = /^[a-z_][a-z0-9_-]{0,31}$/;
 const MIN_PASSWORD = 8;
 /** Accounts below this uid belong to the system (root, relaybox, daemons): never touched. */
@@ -84,7 +84,7 @@ function parseUsers(text: string, file: string, accounts: Accounts): { entries: 
 
 function scrubNote(names: string[], stamp: string): string {
   return forWindows([
-    `${USERS_NOTE_MARK} ${names.join(', ')} were imported into the box on ${stamp} and their passwords removed from this card.`,
+    `${USERS_NOTE_MARK} ${stamp}: ${names.join(', ')} (their passwords were removed from this card).`,
     '# To add a user or change a password, write lines "name password" below (one user a line) and restart the box.',
     '# Users not named here keep their passwords. Lines starting with # are ignored.',
     '',

@@ -21,6 +21,10 @@ const FAT = `${DISK}@@4M`; // mtools: the boot partition starts at 4 MiB
 const BANNER_BOUND_MS = Number(process.env.BANNER_BOUND_S ?? 1200) * 1000;
 const USER = 'printer@sink.test';
 const PASSWORD = 'S3cret-pass-for-the-sink';
+// A device's account on the box, made from users.txt on the card and checked through PAM.
+const BOX_USER = 'scanner';
+const BOX_PASSWORD = 'Scan to mail 2026';
+const REPORT_BOUND_MS = 600_000;
 const results: string[] = [];
 
 function mtype(file: string): string {
@@ -81,7 +85,7 @@ async function boot(n: number, sinkPort: number, kernel: string, initrd: string)
     '-n', '19', 'ionice', '-c3', 'qemu-system-aarch64', '-M', 'virt', '-cpu', 'cortex-a72', '-smp', '2', '-m', '1024',
     '-display', 'none', '-serial', `file:${path.join(OUT, `console-${n}.log`)}`, '-monitor', `unix:${monitor},server,nowait`,
     '-kernel', kernel, '-initrd', initrd,
-    '-append', 'root=PARTUUID=52656c79-02 ro rootwait console=ttyAMA0 fsck.repair=yes relaybox.clock=trusted',
+    '-append', 'root=PARTUUID=52656c79-02 ro rootwait console=ttyAMA0 fsck.repair=yes relaybox.clock=trusted relaybox.boot-report',
     '-drive', `if=none,file=${DISK},format=raw,id=d0`, '-device', 'virtio-blk-pci,drive=d0',
     '-netdev', `user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:${port}-:25,guestfwd=tcp:10.0.2.100:25-${bridge}`,
     '-device', 'virtio-net-pci,netdev=n0,romfile=',
@@ -99,6 +103,24 @@ async function boot(n: number, sinkPort: number, kernel: string, initrd: string)
     qemu.kill('SIGKILL');
     throw new Error(`${(e as Error).message}; qemu: ${stderr.trim()}; console: image/out/console-${n}.log`);
   }
+}
+
+/** The guest's own account of its boot (relaybox-boot-report.service on the console): systemd-analyze
+ * time, the critical chain to relaybox.service, blame, the relay's RSS. Bounded. */
+async function bootReport(n: number): Promise<string> {
+  const log = path.join(OUT, `console-${n}.log`);
+  const deadline = Date.now() + REPORT_BOUND_MS;
+  while (Date.now() < deadline) {
+    const text = fs.readFileSync(log, 'latin1').replace(/\r/g, '');
+    const m = /relaybox-boot-report: begin\n([\s\S]*?)relaybox-boot-report: end/.exec(text);
+    if (m) {
+      progress(`boot ${n}: report\n${m[1]}`);
+      results.push(`boot ${n}: the guest's boot report\n${m[1]}`);
+      return m[1];
+    }
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+  throw new Error(`no boot report on image/out/console-${n}.log within ${REPORT_BOUND_MS / 1000} s`);
 }
 
 /** Progress lines, live (the test reporter prints only at the end). */
@@ -144,10 +166,19 @@ async function waitForStatus(pattern: RegExp, ms: number): Promise<boolean> {
   return false;
 }
 
-function swaks(port: number, subject: string): string {
+function swaks(port: number, subject: string, extra: string[] = []): string {
   return execFileSync('swaks', ['--server', '127.0.0.1', '--port', String(port), '--from', 'scanner@lan.test', '--to', 'office@example.test',
-    '--header', `Subject: ${subject}`, '--body', `sent through the relaybox appliance: ${subject}`, '--timeout', '120'], { encoding: 'utf8' });
+    '--header', `Subject: ${subject}`, '--body', `sent through the relaybox appliance: ${subject}`, '--timeout', '120', ...extra], { encoding: 'utf8' });
 }
+/** swaks expected to fail: its output (it exits non-zero). */
+function swaksRefused(port: number, extra: string[]): string {
+  try {
+    return `accepted: ${swaks(port, 'must be refused', extra)}`;
+  } catch (e) {
+    return String((e as { stdout?: string }).stdout);
+  }
+}
+const boxLogin = (password: string) => ['--auth', 'PLAIN', '--auth-user', BOX_USER, '--auth-password', password];
 
 async function sinkOn(port?: number): Promise<Sink> {
   const pki = testPki();
@@ -175,6 +206,8 @@ test('the appliance image boots, relays, applies a new relaybox.conf after a reb
   mwrite('relaybox.secrets', mtype('relaybox.secrets').replace(/^client plain .*$/m, `client plain ${USER} ${PASSWORD}\r`));
   mwrite('network.conf', mtype('network.conf').replace(/^#ntp = .*$/m, 'ntp = 10.0.2.2\r'));
 
+  const xz = `${IMAGE}.xz`;
+  if (fs.existsSync(xz)) results.push(`image: ${(fs.statSync(xz).size / 1048576).toFixed(0)} MiB as .img.xz, ${(fs.statSync(IMAGE).size / 1048576).toFixed(0)} MiB raw`);
   const files = mlist();
   const kernelName = files.find((f) => /^vmlinuz-/.test(f));
   const initrdName = files.find((f) => /^initrd\.img-/.test(f));
@@ -190,6 +223,8 @@ test('the appliance image boots, relays, applies a new relaybox.conf after a reb
   // Boot 1: first start (data partition made), mail flows to the sink.
   const vm1 = await boot(1, sink.port, kernel, initrd);
   defer(() => vm1.qemu.kill('SIGKILL'));
+  const report1 = await bootReport(1);
+  assert.match(report1, /VmRSS:\s+\d+ kB/, 'the relay runs and its memory is reported');
   assert.match(swaks(vm1.port, 'first message'), /<- {2}250 /);
   progress('boot 1: swaks got 250');
   await sink.waitFor(1, 600_000);
@@ -211,18 +246,29 @@ test('the appliance image boots, relays, applies a new relaybox.conf after a reb
   assert.match(status1, /upstream 10\.0\.2\.100:25: reachable/);
   results.push(`STATUS.txt after boot 1:\n${status1.replace(/\r/g, '')}`);
 
-  // Boot 2: a changed relaybox.conf (edited on the card) takes effect.
-  mwrite('relaybox.conf', mtype('relaybox.conf').replace(/^port 25\r$/m, 'port 25\r\ndomain second-boot.test\r'));
+  // Boot 2: a changed relaybox.conf (edited on the card) takes effect; it asks devices to log in with
+  // an account on the box (PAM), made from users.txt.
+  mwrite('relaybox.conf', mtype('relaybox.conf').replace(/^port 25\r$/m, 'port 25\r\ndomain second-boot.test\r\nserver-auth pam:\r'));
+  mwrite('users.txt', `${mtype('users.txt')}${BOX_USER} ${BOX_PASSWORD}\r\n`);
   const vm2 = await boot(2, sink.port, kernel, initrd);
   defer(() => vm2.qemu.kill('SIGKILL'));
   assert.match(vm2.banner, /second-boot\.test/, 'the new domain from the edited relaybox.conf is in the banner');
+  await bootReport(2);
+  assert.match(swaksRefused(vm2.port, boxLogin('Scan to mail 2025')), /^<\*\* +535 /m, 'a wrong password is refused by PAM');
+  assert.match(swaksRefused(vm2.port, []), /^<\*\* +5\d\d /m, 'mail without logging in is refused');
+  progress('boot 2: PAM refused a wrong password and a client without AUTH');
 
   // The power is pulled right after a 250: the upstream is down, so the message is only in the spool.
   await sink.close();
-  assert.match(swaks(vm2.port, 'survives a power cut'), /<- {2}250 /);
+  assert.match(swaks(vm2.port, 'survives a power cut', boxLogin(BOX_PASSWORD)), /<- {2}250 /, 'the account from users.txt logs in through PAM');
   vm2.qemu.kill('SIGKILL');
   await waitExit(vm2, 10_000);
   progress('boot 2: power pulled right after the 250');
+
+  const users = mtype('users.txt');
+  assert.ok(!users.includes(BOX_PASSWORD), 'the password is scrubbed from users.txt');
+  assert.match(users, /users imported into the box on \S+: scanner \(/);
+  assert.match(mtype('STATUS.txt'), /== Users \(users\.txt\): OK\r\n {2}added scanner\r\n/);
 
   // Boot 3: the upstream is back; the message is delivered from the spool.
   sink2 = await sinkOn(sink.port);

@@ -77,7 +77,7 @@ test('a users file made in Notepad becomes accounts that PAM accepts; the passwo
 
   const card = fs.readFileSync(path.join(boot, 'users.txt'), 'utf8');
   assert.ok(!card.includes('Scan to mail') && !card.includes('Pr1nter'), 'no password left on the card');
-  assert.ok(card.startsWith(`${USERS_NOTE_MARK} ${scanner}, ${printer} were imported`), card);
+  assert.ok(card.startsWith(`${USERS_NOTE_MARK} 2026-12-03T07:00:00Z: ${scanner}, ${printer} (their passwords were removed`), card);
   assert.match(card, /\r\n/, 'the note is in CRLF for Notepad');
 
   const pam = createPamChecker(loadPamAddon(), SERVICE, 2);
