@@ -71,7 +71,7 @@ readme-options: deps
 dist/relaybox-appliance.js: $(shell find src -name '*.ts') package.json scripts/build-appliance.mjs
 	$(NODE) scripts/build-appliance.mjs
 
-.PHONY: deb deb-test image image-deps image-test
+.PHONY: deb deb-test image image-deps image-test image-test-raspi3b
 
 # The .deb and the Raspberry Pi appliance image (README: "The appliance"). Not part of `make test`:
 # deb-test takes 2-6 minutes, image 20-40 (the first time; the root file system is then cached under
@@ -91,3 +91,9 @@ image: build image-deps
 image-test: build image-deps
 	@test -s image/out/relaybox-$$($(NODE) -p "require('./package.json').version")-arm64.img || XZ=0 nice -n 19 ionice -c3 image/assemble.sh
 	$(NODE) --import tsx --test --test-reporter=spec test/image/appliance-image.test.ts
+
+# The same image under qemu -M raspi3b (the card's own device tree and cmdline.txt, SD card, mini UART
+# console): 10-20 minutes for one boot under emulation, so kept out of image-test (and CI).
+image-test-raspi3b: build image-deps
+	@test -s image/out/relaybox-$$($(NODE) -p "require('./package.json').version")-arm64.img || XZ=0 nice -n 19 ionice -c3 image/assemble.sh
+	$(NODE) --import tsx --test --test-reporter=spec test/image/raspi3b.test.ts
