@@ -37,7 +37,11 @@ mkdir -p "$root/var/lib/relaybox"
 chmod 0755 "$root/var/lib/relaybox"
 systemctl --root="$root" enable relaybox.service relaybox-firstboot.service relaybox-import.service \
   relaybox-status.service relaybox-status.timer relaybox-boot-report.service systemd-networkd.service systemd-resolved.service systemd-timesyncd.service \
-  wpa_supplicant@wlan0.service 2>&1 | grep -v '^Created symlink' >&2 || true
+  2>&1 | grep -v '^Created symlink' >&2 || true
+# Wi-Fi starts when there is a wlan0 (wanted by its device, not by multi-user.target): a box without
+# one (a Pi 2, a VM) does not wait 90 s for a device that never comes.
+mkdir -p "$root/etc/systemd/system/sys-subsystem-net-devices-wlan0.device.wants"
+ln -sfn /usr/lib/systemd/system/wpa_supplicant@.service "$root/etc/systemd/system/sys-subsystem-net-devices-wlan0.device.wants/wpa_supplicant@wlan0.service"
 # ssh.service is enabled by openssh-server itself; it runs only when network.conf says "ssh = on".
 # Read-only root: what the system would write to /etc lives in /run.
 ln -sfn /run/systemd/resolve/stub-resolv.conf "$root/etc/resolv.conf"
