@@ -50,6 +50,15 @@ mkdir -p "$root/etc/wpa_supplicant"
 # The kernel and initramfs are booted from the FAT partition: the copies in /boot only cost space.
 rm -f "$root"/boot/vmlinuz-* "$root"/boot/initrd.img-* "$root"/boot/System.map-* "$root"/boot/config-*
 
+# /etc and /var are up to date with /usr (what systemd-update-done would record at the first boot). Without
+# this, ConditionNeedsUpdate= starts ldconfig, systemd-hwdb-update (ahead of udev), the journal
+# catalog and sysusers on every boot, each trying to write to the read-only root.
+usr_ns=$(stat -c %.9Y "$root/usr" | tr -d .)
+for f in "$root/etc/.updated" "$root/var/.updated"; do
+  printf '# The modification time of /usr for which /etc and /var were last updated (image/assemble.sh).\nTIMESTAMP_NSEC=%s\n' "$usr_ns" >"$f"
+  touch -r "$root/usr" "$f"
+done
+
 # The boot partition: firmware, kernel, config.txt/cmdline.txt from raspi-firmware, the user's files.
 mv "$root/boot/firmware" "$stage/firmware"
 mkdir -p "$root/boot/firmware"
