@@ -38,6 +38,10 @@ chmod 0755 "$root/var/lib/relaybox"
 systemctl --root="$root" enable relaybox.service relaybox-firstboot.service relaybox-import.service \
   relaybox-status.service relaybox-status.timer relaybox-boot-report.service systemd-networkd.service systemd-resolved.service systemd-timesyncd.service \
   2>&1 | grep -v '^Created symlink' >&2 || true
+# Not on the appliance: the D-Bus wpa_supplicant (the wlan0 instance below is used), LVM snapshot
+# scrubbing, package updates and dpkg's database backup (the root is read-only).
+systemctl --root="$root" disable wpa_supplicant.service e2scrub_reap.service e2scrub_all.timer \
+  apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer 2>&1 | grep -v '^Removed' >&2 || true
 # Wi-Fi starts when there is a wlan0 (wanted by its device, not by multi-user.target): a box without
 # one (a Pi 2, a VM) does not wait 90 s for a device that never comes.
 mkdir -p "$root/etc/systemd/system/sys-subsystem-net-devices-wlan0.device.wants"

@@ -117,7 +117,7 @@ export function progress(line: string): void {
 export async function bootReport(consoleLog: string, what: string): Promise<string> {
   const deadline = Date.now() + REPORT_BOUND_MS;
   while (Date.now() < deadline) {
-    const text = fs.existsSync(consoleLog) ? fs.readFileSync(consoleLog, 'latin1').replace(/\r/g, '') : '';
+    const text = fs.existsSync(consoleLog) ? fs.readFileSync(consoleLog, 'utf8').replace(/\r/g, '') : '';
     const m = /relaybox-boot-report: begin\n([\s\S]*?)relaybox-boot-report: end/.exec(text);
     if (m) {
       progress(`${what}: the guest's boot report\n${m[1]}`);

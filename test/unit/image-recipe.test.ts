@@ -15,7 +15,7 @@ test('the image and packaging scripts are valid bash/sh', () => {
     'scripts/install-image-deps', 'scripts/debian-mirror']) {
     execFileSync('bash', ['-n', path.join(TOP, f)]);
   }
-  for (const f of ['image/overlay/usr/lib/relaybox/firstboot.sh', 'image/overlay/usr/lib/relaybox/boot-report.sh', 'packaging/deb/postinst', 'packaging/deb/prerm', 'packaging/deb/postrm']) {
+  for (const f of ['image/overlay/usr/lib/relaybox/firstboot.sh', 'image/overlay/usr/lib/relaybox/boot-report.sh', 'image/overlay/usr/lib/relaybox/wait-clock.sh', 'packaging/deb/postinst', 'packaging/deb/prerm', 'packaging/deb/postrm']) {
     execFileSync('sh', ['-n', path.join(TOP, f)]);
   }
 });
