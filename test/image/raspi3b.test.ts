@@ -7,9 +7,12 @@
 //                                   arms it (no countdown is emulated); a real Pi's watchdog counts down.
 //   relaybox.clock=trusted          no NTP server is reachable from the test.
 //   relaybox.boot-report            systemd-analyze on the console.
-// qemu has no model of the Pi 3's LAN9514 Ethernet: a usb-net device stands in, with a fixed address
-// (network.conf), because qemu 7.2's USB network got no DHCP lease in earlier tries. Separate from
-// make image-test: one boot takes 10-20 minutes under emulation on a busy 2-core machine.
+// qemu has no model of the Pi 3's LAN9514 Ethernet: a usb-net device stands in. Its MAC is a globally
+// administered one (the Raspberry Pi OUI b8:27:eb): with qemu's default locally administered MAC the
+// kernel names a CDC Ethernet device usb0, not eth0 (cmdline.txt has net.ifnames=0), and the box's
+// network file (eth* en*) does not take it, which is why earlier tries got no DHCP lease. The address is
+// fixed in network.conf all the same, one uncertainty fewer. Separate from make image-test: one boot
+// takes 10-20 minutes under emulation on a busy 2-core machine.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
@@ -52,7 +55,7 @@ test('-M raspi3b: the card boots from the SD card with its own cmdline.txt and d
     '-kernel', kernel, '-initrd', initrd, '-dtb', dtb, '-append', `${cmdline} ${TEST_ONLY_CMDLINE}`,
     '-drive', `if=sd,file=${DISK},format=raw`,
     '-netdev', `user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:${port}-10.0.2.15:25,${guestfwdToSink(sink.port)}`,
-    '-device', 'usb-net,netdev=n0',
+    '-device', 'usb-net,netdev=n0,mac=b8:27:eb:00:00:01',
   ];
   const started = Date.now();
   const qemu = spawn('nice', args, { stdio: ['ignore', 'ignore', 'pipe'] });
