@@ -32,6 +32,13 @@ file -L "$pam_addon" | grep -q 'ARM aarch64' || { echo "assemble.sh: $pam_addon 
 install -m 0644 "$pam_addon" "$root/usr/lib/relaybox/node-linux-pam.node"
 install -m 0755 "$top/dist/relaybox-appliance.js" "$root/usr/lib/relaybox/relaybox-appliance.js"
 cp -a --no-preserve=ownership "$here/overlay/." "$root/"
+# The appliance's relay unit is the packaged one without its wait for network-online.target: the relay
+# listens on every address, and waits for the clock (relaybox-clock), which on a box without an RTC
+# means NTP and so the network anyway. In a VM or with an RTC the relay starts ~10 s earlier.
+unit="$root/usr/lib/systemd/system/relaybox.service"
+grep -v -x -e 'After=network-online.target' -e 'Wants=network-online.target' "$unit" >"$root/etc/systemd/system/relaybox.service"
+[ "$(grep -c network-online "$root/etc/systemd/system/relaybox.service")" = 0 ] && [ "$(grep -c network-online "$unit")" = 2 ] ||
+  { echo "assemble.sh: $unit no longer has the two network-online lines this script removes" >&2; exit 1; }
 systemd-sysusers --root="$root" relaybox.conf
 mkdir -p "$root/var/lib/relaybox"
 chmod 0755 "$root/var/lib/relaybox"
