@@ -10,7 +10,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { type Sink } from '../lib/sink';
 import { cleanups } from '../lib/cleanup';
-import { Card, IMAGE, OUT, PASSWORD, USER, bootReport, freePort, guestfwdToSink, progress, sinkOn, subjectOf, swaks, swaksRefused, waitExit, waitForBanner } from './vm';
+import { Card, EMULATION_CMDLINE, IMAGE, OUT, PASSWORD, USER, bootReport, freePort, guestfwdToSink, progress, sinkOn, subjectOf, swaks, swaksRefused, waitExit, waitForBanner } from './vm';
 
 const DISK = path.join(OUT, 'test.img');
 const card = new Card(DISK);
@@ -32,7 +32,7 @@ async function boot(n: number, sinkPort: number, kernel: string, initrd: string)
     '-n', '19', 'ionice', '-c3', 'qemu-system-aarch64', '-M', 'virt', '-cpu', 'cortex-a72', '-smp', '2', '-m', '1024',
     '-display', 'none', '-serial', `file:${path.join(OUT, `console-${n}.log`)}`, '-monitor', `unix:${monitor},server,nowait`,
     '-kernel', kernel, '-initrd', initrd,
-    '-append', 'root=PARTUUID=52656c79-02 ro rootwait console=ttyAMA0 fsck.repair=yes relaybox.clock=trusted relaybox.boot-report',
+    '-append', `root=PARTUUID=52656c79-02 ro rootwait console=ttyAMA0 fsck.repair=yes ${EMULATION_CMDLINE}`,
     '-drive', `if=none,file=${DISK},format=raw,id=d0`, '-device', 'virtio-blk-pci,drive=d0',
     '-netdev', `user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:${port}-:25,${guestfwdToSink(sinkPort)}`,
     '-device', 'virtio-net-pci,netdev=n0,romfile=',

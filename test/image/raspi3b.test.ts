@@ -5,8 +5,8 @@
 // Test-only additions to the command line, none of which the image carries:
 //   modprobe.blacklist=bcm2835_wdt  qemu's BCM2835 watchdog model resets the machine as soon as systemd
 //                                   arms it (no countdown is emulated); a real Pi's watchdog counts down.
-//   relaybox.clock=trusted          no NTP server is reachable from the test.
-//   relaybox.boot-report            systemd-analyze on the console.
+//   EMULATION_CMDLINE (vm.ts)       longer device and start timeouts, relaybox.clock=trusted (no NTP
+//                                   server is reachable), relaybox.boot-report (systemd-analyze).
 // qemu has no model of the Pi 3's LAN9514 Ethernet: a usb-net device stands in. Its MAC is a globally
 // administered one (the Raspberry Pi OUI b8:27:eb): with qemu's default locally administered MAC the
 // kernel names a CDC Ethernet device usb0, not eth0 (cmdline.txt has net.ifnames=0), and the box's
@@ -19,11 +19,11 @@ import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { cleanups } from '../lib/cleanup';
-import { Card, IMAGE, OUT, USER, bootReport, freePort, guestfwdToSink, progress, sinkOn, subjectOf, swaks, waitExit, waitForBanner } from './vm';
+import { Card, EMULATION_CMDLINE, IMAGE, OUT, USER, bootReport, freePort, guestfwdToSink, progress, sinkOn, subjectOf, swaks, waitExit, waitForBanner } from './vm';
 
 const DISK = path.join(OUT, 'test-raspi3b.img');
 const BOUND_MS = Number(process.env.RASPI_BOUND_S ?? 2400) * 1000;
-const TEST_ONLY_CMDLINE = 'modprobe.blacklist=bcm2835_wdt relaybox.clock=trusted relaybox.boot-report';
+const TEST_ONLY_CMDLINE = `modprobe.blacklist=bcm2835_wdt ${EMULATION_CMDLINE}`;
 
 test('-M raspi3b: the card boots from the SD card with its own cmdline.txt and device tree, answers SMTP and relays a message', { timeout: BOUND_MS + 900_000 }, async (t) => {
   const defer = cleanups(t);

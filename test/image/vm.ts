@@ -15,6 +15,9 @@ const VERSION = JSON.parse(fs.readFileSync(path.join(TOP, 'package.json'), 'utf8
 export const IMAGE = process.env.IMAGE ?? path.join(OUT, `relaybox-${VERSION}-arm64.img`);
 export const BANNER_BOUND_MS = Number(process.env.BANNER_BOUND_S ?? 1200) * 1000;
 const REPORT_BOUND_MS = 600_000;
+/** Test-only kernel command line: under TCG emulation on shared cores udev, modprobe and mounts can
+ * take minutes, beyond the image's own timeouts (system.conf.d/timeouts.conf, fstab) meant for a Pi. */
+export const EMULATION_CMDLINE = 'systemd.default_device_timeout_sec=900 systemd.default_timeout_start_sec=900 relaybox.clock=trusted relaybox.boot-report';
 /** The relay's login at the test upstream (the sink). */
 export const USER = 'printer@sink.test';
 export const PASSWORD = 'S3cret-pass-for-the-sink';
