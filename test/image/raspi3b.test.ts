@@ -11,8 +11,9 @@
 // administered one (the Raspberry Pi OUI b8:27:eb): with qemu's default locally administered MAC the
 // kernel names a CDC Ethernet device usb0, not eth0 (cmdline.txt has net.ifnames=0), and the box's
 // network file (eth* en*) does not take it, which is why earlier tries got no DHCP lease. The address is
-// fixed in network.conf all the same, one uncertainty fewer. Separate from make image-test: one boot
-// takes 10-20 minutes under emulation on a busy 2-core machine.
+// fixed in network.conf all the same, one uncertainty fewer. Run by make image-test after the -M virt
+// test (and alone by make image-test-raspi3b): the first boot took 257 s to the banner on a busy
+// 2-core machine.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
