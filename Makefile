@@ -76,11 +76,11 @@ readme-options: deps
 dist/relaybox-appliance.js: $(shell find src -name '*.ts') package.json scripts/build-appliance.mjs
 	$(NODE) scripts/build-appliance.mjs
 
-.PHONY: deb deb-test image image-deps image-test
+.PHONY: deb deb-test image image-deps image-test image-test-raspi3b
 
 # The .deb and the Raspberry Pi appliance image (README: "The appliance"). Not part of `make test`:
 # deb-test takes 2-6 minutes, image 20-40 (the first time; the root file system is then cached under
-# image/out), image-test 10-30. Host packages: scripts/install-image-deps. Heavy steps run niced.
+# image/out), image-test 12-20. Host packages: scripts/install-image-deps. Heavy steps run niced.
 deb: build
 	packaging/build-deb
 
@@ -93,6 +93,12 @@ image-deps:
 image: build image-deps
 	nice -n 19 ionice -c3 image/assemble.sh
 
+# image-test: three boots under qemu -M virt, then one under -M raspi3b (the card's own device tree and
+# cmdline.txt, the SD card, the mini UART console; about 5 minutes). image-test-raspi3b: only the latter.
 image-test: build image-deps
 	@test -s image/out/relaybox-$$($(NODE) -p "require('./package.json').version")-arm64.img || XZ=0 nice -n 19 ionice -c3 image/assemble.sh
-	$(NODE) --import tsx --test --test-reporter=spec test/image/appliance-image.test.ts
+	$(NODE) --import tsx --test --test-concurrency=1 --test-reporter=spec test/image/appliance-image.test.ts test/image/raspi3b.test.ts
+
+image-test-raspi3b: build image-deps
+	@test -s image/out/relaybox-$$($(NODE) -p "require('./package.json').version")-arm64.img || XZ=0 nice -n 19 ionice -c3 image/assemble.sh
+	$(NODE) --import tsx --test --test-reporter=spec test/image/raspi3b.test.ts

@@ -26,22 +26,33 @@ tar -x -C "$root" --numeric-owner -f "$tarball"
 
 # The relay, as the .deb installs it (without running its maintainer scripts under emulation).
 dpkg-deb -x "$deb" "$root"
-# The PAM addon (--server-auth pam:), built for arm64, ships beside the bundle when there is one.
-pam_addon="${PAM_ADDON_ARM64:-$top/dist/arm64/node-linux-pam.node}"
-if [ -e "$pam_addon" ]; then
-  file -L "$pam_addon" | grep -q 'ARM aarch64' || { echo "assemble.sh: $pam_addon is not an arm64 binary" >&2; exit 1; }
-  install -m 0644 "$pam_addon" "$root/usr/lib/relaybox/node-linux-pam.node"
-else
-  echo "assemble.sh: no arm64 PAM addon ($pam_addon): --server-auth pam: will not be available on the image" >&2
-fi
+# The PAM addon (--server-auth pam:), cross-compiled for arm64 against this root's libpam, ships beside the bundle.
+pam_addon="${PAM_ADDON_ARM64:-$("$here/pam-addon.sh" "$tarball")}"
+file -L "$pam_addon" | grep -q 'ARM aarch64' || { echo "assemble.sh: $pam_addon is not an arm64 binary" >&2; exit 1; }
+install -m 0644 "$pam_addon" "$root/usr/lib/relaybox/node-linux-pam.node"
 install -m 0755 "$top/dist/relaybox-appliance.js" "$root/usr/lib/relaybox/relaybox-appliance.js"
 cp -a --no-preserve=ownership "$here/overlay/." "$root/"
+# The appliance's relay unit is the packaged one without its wait for network-online.target: the relay
+# listens on every address, and waits for the clock (relaybox-clock), which on a box without an RTC
+# means NTP and so the network anyway. In a VM or with an RTC the relay starts ~10 s earlier.
+unit="$root/usr/lib/systemd/system/relaybox.service"
+grep -v -x -e 'After=network-online.target' -e 'Wants=network-online.target' "$unit" >"$root/etc/systemd/system/relaybox.service"
+[ "$(grep -c network-online "$root/etc/systemd/system/relaybox.service")" = 0 ] && [ "$(grep -c network-online "$unit")" = 2 ] ||
+  { echo "assemble.sh: $unit no longer has the two network-online lines this script removes" >&2; exit 1; }
 systemd-sysusers --root="$root" relaybox.conf
 mkdir -p "$root/var/lib/relaybox"
 chmod 0755 "$root/var/lib/relaybox"
 systemctl --root="$root" enable relaybox.service relaybox-firstboot.service relaybox-import.service \
-  relaybox-status.service relaybox-status.timer systemd-networkd.service systemd-resolved.service systemd-timesyncd.service \
-  wpa_supplicant@wlan0.service 2>&1 | grep -v '^Created symlink' >&2 || true
+  relaybox-status.service relaybox-status.timer relaybox-boot-report.service systemd-networkd.service systemd-resolved.service systemd-timesyncd.service \
+  2>&1 | grep -v '^Created symlink' >&2 || true
+# Not on the appliance: the D-Bus wpa_supplicant (the wlan0 instance below is used), LVM snapshot
+# scrubbing, package updates and dpkg's database backup (the root is read-only).
+systemctl --root="$root" disable wpa_supplicant.service e2scrub_reap.service e2scrub_all.timer \
+  apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer 2>&1 | grep -v '^Removed' >&2 || true
+# Wi-Fi starts when there is a wlan0 (wanted by its device, not by multi-user.target): a box without
+# one (a Pi 2, a VM) does not wait 90 s for a device that never comes.
+mkdir -p "$root/etc/systemd/system/sys-subsystem-net-devices-wlan0.device.wants"
+ln -sfn /usr/lib/systemd/system/wpa_supplicant@.service "$root/etc/systemd/system/sys-subsystem-net-devices-wlan0.device.wants/wpa_supplicant@wlan0.service"
 # ssh.service is enabled by openssh-server itself; it runs only when network.conf says "ssh = on".
 # Read-only root: what the system would write to /etc lives in /run.
 ln -sfn /run/systemd/resolve/stub-resolv.conf "$root/etc/resolv.conf"
@@ -50,12 +61,22 @@ mkdir -p "$root/etc/wpa_supplicant"
 # The kernel and initramfs are booted from the FAT partition: the copies in /boot only cost space.
 rm -f "$root"/boot/vmlinuz-* "$root"/boot/initrd.img-* "$root"/boot/System.map-* "$root"/boot/config-*
 
+# /etc and /var are up to date with /usr (what systemd-update-done would record at the first boot). Without
+# this, ConditionNeedsUpdate= starts ldconfig, systemd-hwdb-update (ahead of udev), the journal
+# catalog and sysusers on every boot, each trying to write to the read-only root.
+usr_ns=$(stat -c %.9Y "$root/usr" | tr -d .)
+for f in "$root/etc/.updated" "$root/var/.updated"; do
+  printf '# The modification time of /usr for which /etc and /var were last updated (image/assemble.sh).\nTIMESTAMP_NSEC=%s\n' "$usr_ns" >"$f"
+  touch -r "$root/usr" "$f"
+done
+
 # The boot partition: firmware, kernel, config.txt/cmdline.txt from raspi-firmware, the user's files.
 mv "$root/boot/firmware" "$stage/firmware"
 mkdir -p "$root/boot/firmware"
-cp "$here/boot/relaybox.conf" "$here/boot/relaybox.secrets" "$here/boot/network.conf" "$here/boot/README.txt" "$stage/firmware/"
+card_files=(relaybox.conf relaybox.secrets network.conf users.txt README.txt)
+for f in "${card_files[@]}"; do cp "$here/boot/$f" "$stage/firmware/"; done
 mkdir -p "$stage/firmware/tls"
-for f in relaybox.conf relaybox.secrets network.conf README.txt; do sed -i 's/$/\r/' "$stage/firmware/$f"; done
+for f in "${card_files[@]}"; do sed -i 's/$/\r/' "$stage/firmware/$f"; done
 mkfs.vfat -C -F 32 -n RELAYBOOT -i 52656c79 "$out/boot.vfat" $(( boot_mib * 1024 )) >/dev/null
 mcopy -s -p -m -i "$out/boot.vfat" "$stage/firmware"/* ::
 

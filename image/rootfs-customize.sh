@@ -13,7 +13,10 @@ chroot "$root" dpkg-divert --quiet --local --rename --remove /usr/sbin/update-in
 # 0x5265_6c79 ("Rely") is fixed in image/assemble.sh, so PARTUUID names the root partition.
 cat >"$root/etc/default/raspi-firmware" <<'CONF'
 ROOTPART=PARTUUID=52656c79-02
-CONSOLES="auto"
+# "auto" looks for /dev/ttyS1 on the build machine and finds none. The serial console on GPIO 14/15
+# (the mini UART, ttyS1 on a Pi 3/4; raspi-firmware's config.txt has enable_uart=1) comes last, so
+# systemd's messages go there too: a box without a screen can be watched with a USB serial cable.
+CONSOLES="tty0 ttyS1,115200"
 CMA=0
 KERNEL_ARCH="arm64"
 CONF
@@ -25,7 +28,9 @@ disable_splash=1
 CONF
 
 kver=$(ls "$root/usr/lib/modules" | sort -V | tail -1)
-chroot "$root" /etc/kernel/postinst.d/z50-raspi-firmware "$kver"
+# (update-initramfs runs this hook again, through /etc/initramfs/post-update.d; without
+# DEB_MAINT_PARAMS=configure the hook does nothing.)
+DEB_MAINT_PARAMS=configure chroot "$root" /etc/kernel/postinst.d/z50-raspi-firmware "$kver"
 chroot "$root" update-initramfs -c -k "$kver"
 ls -l "$root/boot/firmware" >&2
 

@@ -15,6 +15,7 @@ import { readIfExists, scrubAndRemove, scrubFile, writeFileDurably, type Owner }
 import { findKeyFiles, installKeyFiles, pointAtImportedKeys, renewKeyFiles, scrubKeyFiles } from './key-files';
 import { nearestOption, plainProblem } from './plain-words';
 import { ADMIN_PASSWORD_FILE, importAdminPassword } from './admin-password';
+import { importUsers, type Accounts } from './users-import';
 
 export interface ImportPaths {
   /** The FAT boot partition (/boot/firmware). */
@@ -28,6 +29,8 @@ export interface ImportPaths {
   owner?: Owner;
   /** Where the data partition is mounted at run time, which the spool must be under (default: /var/lib/relaybox). */
   dataMount?: string;
+  /** The box's accounts, for the users file (left alone without). */
+  accounts?: Accounts;
 }
 
 export interface Section {
@@ -41,6 +44,8 @@ export interface ImportResult {
   secrets: Section;
   adminPassword: Section;
   network: Section;
+  /** Only when the card has a users file with lines in it. */
+  users?: Section;
   /** The settings now in force (the new ones, the last good ones, or the defaults). */
   networkSettings: NetworkSettings;
   /** A working relay configuration exists (new or last good). */
@@ -361,5 +366,6 @@ export function importBootPartition(p: ImportPaths, now = new Date()): ImportRes
   const adminPassword = importAdminPassword(p, now);
   const config = importConfig(p, now);
   const network = importNetwork(p);
-  return { config: config.section, secrets, adminPassword, network: network.section, networkSettings: network.settings, relayConfigured: config.configured };
+  const users = p.accounts && importUsers(p.boot, now, p.accounts);
+  return { config: config.section, secrets, adminPassword, network: network.section, users, networkSettings: network.settings, relayConfigured: config.configured };
 }

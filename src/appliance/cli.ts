@@ -1,7 +1,6 @@
 // relaybox-appliance: the appliance's boot-time helper (dist/relaybox-appliance.js).
 //   import      boot partition -> data partition and /run; writes STATUS.txt
 //   status      adds the live state (SMTP port, upstream, queue, clock) to STATUS.txt
-//   wait-clock  returns once the clock is set (NTP synchronised, or a battery-backed RTC)
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -16,6 +15,7 @@ import { deliveryAdvice } from './plain-words';
 import { readIfExists, writeFileDurably } from './fsutil';
 import { hardwareStatusSection } from './hardware-status';
 import { signInStatus } from './signin-status';
+import { systemAccounts } from './users-import';
 
 declare const RELAYBOX_VERSION: string;
 const VERSION = typeof RELAYBOX_VERSION === 'string' ? RELAYBOX_VERSION : '0.0.0-dev';
@@ -57,7 +57,8 @@ const importFile = (a: Args) => path.join(a.run, 'relaybox', 'import-status.json
 
 function runImport(a: Args): number {
   const owner = process.getuid?.() === 0 ? lookupOwner(a.user) : undefined;
-  const result = importBootPartition({ boot: a.boot, data: a.data, run: a.run, zoneinfo: a.zoneinfo, owner, dataMount: a.data });
+  const accounts = a.apply ? systemAccounts : undefined;
+  const result = importBootPartition({ boot: a.boot, data: a.data, run: a.run, zoneinfo: a.zoneinfo, owner, dataMount: a.data, accounts });
   const net = result.networkSettings;
   if (a.apply) {
     // Side effects on the running system: the hostname, /etc/localtime's target, SSH host keys.
@@ -77,7 +78,7 @@ function runImport(a: Args): number {
       }
     }
   }
-  const sections = [result.config, result.secrets, result.adminPassword, result.network];
+  const sections = [result.config, result.secrets, result.adminPassword, result.network, ...(result.users ? [result.users] : [])];
   writeFileDurably(importFile(a), JSON.stringify({ bootedAt: bootedAt(), sections }, null, 1));
   const relay: Section = { title: 'Relay', lines: [result.relayConfigured ? 'starting' : 'not started: no good configuration'], ok: result.relayConfigured };
   writeStatus(a.boot, renderStatus({ version: VERSION, bootedAt: bootedAt() }, [...sections, relay]));
@@ -86,7 +87,8 @@ function runImport(a: Args): number {
 }
 
 /** NTP has synchronised the clock, a battery-backed RTC set it at boot, or the kernel command line
- * says `relaybox.clock=trusted` (a virtual machine or a board whose clock is set some other way). */
+ * says `relaybox.clock=trusted` (a virtual machine or a board whose clock is set some other way).
+ * relaybox-clock.service waits for the same with image/overlay/usr/lib/relaybox/wait-clock.sh. */
 function clockIsSet(run: string): boolean {
   if (fs.existsSync(path.join(run, 'systemd', 'timesync', 'synchronized'))) return true;
   if (/(^|\s)relaybox\.clock=trusted(\s|$)/.test(readIfExists('/proc/cmdline') ?? '')) return true;
@@ -141,25 +143,12 @@ async function runStatus(a: Args): Promise<number> {
   return 0;
 }
 
-async function waitClock(a: Args): Promise<number> {
-  let said = false;
-  // Runs until the clock is set; systemd bounds it (TimeoutStartSec) and stops it at shutdown.
-  while (!clockIsSet(a.run)) {
-    if (!said) process.stdout.write('waiting for the clock to be set (NTP) before forwarding mail\n');
-    said = true;
-    await new Promise((r) => setTimeout(r, 2000));
-  }
-  process.stdout.write('the clock is set\n');
-  return 0;
-}
-
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   const a = parseArgs(rest);
   if (cmd === 'import') return runImport(a);
   if (cmd === 'status') return runStatus(a);
-  if (cmd === 'wait-clock') return waitClock(a);
-  throw new Error(`usage: relaybox-appliance import|status|wait-clock [--boot=DIR --data=DIR --run=DIR --user=NAME --apply]`);
+  throw new Error(`usage: relaybox-appliance import|status [--boot=DIR --data=DIR --run=DIR --user=NAME --apply]`);
 }
 
 main(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (e: Error) => {

@@ -8,67 +8,19 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { startSink, type Sink } from '../lib/sink';
-import { testPki } from '../lib/certs';
+import { type Sink } from '../lib/sink';
 import { cleanups } from '../lib/cleanup';
+import { Card, EMULATION_CMDLINE, IMAGE, OUT, PASSWORD, USER, bootReport, freePort, guestfwdToSink, progress, sinkOn, subjectOf, swaks, swaksRefused, waitExit, waitForBanner } from './vm';
 
-const TOP = path.join(__dirname, '..', '..');
-const OUT = path.join(TOP, 'image', 'out');
-const VERSION = JSON.parse(fs.readFileSync(path.join(TOP, 'package.json'), 'utf8')).version as string;
-const IMAGE = process.env.IMAGE ?? path.join(OUT, `relaybox-${VERSION}-arm64.img`);
 const DISK = path.join(OUT, 'test.img');
-const FAT = `${DISK}@@4M`; // mtools: the boot partition starts at 4 MiB
-const BANNER_BOUND_MS = Number(process.env.BANNER_BOUND_S ?? 1200) * 1000;
-const USER = 'printer@sink.test';
-const PASSWORD = 'S3cret-pass-for-the-sink';
+const card = new Card(DISK);
+const mtype = (f: string) => card.read(f);
+const mwrite = (f: string, text: string) => card.write(f, text);
+// A device's account on the box, made from users.txt on the card and checked through PAM.
+const BOX_USER = 'scanner';
+const BOX_PASSWORD = 'Scan to mail 2026';
+const boxLogin = (password: string) => ['--auth', 'PLAIN', '--auth-user', BOX_USER, '--auth-password', password];
 const results: string[] = [];
-
-function mtype(file: string): string {
-  return execFileSync('mtype', ['-i', FAT, `::${file}`], { encoding: 'latin1' });
-}
-function mwrite(file: string, text: string): void {
-  const tmp = path.join(OUT, `edit-${path.basename(file)}`);
-  fs.writeFileSync(tmp, text);
-  execFileSync('mcopy', ['-o', '-i', FAT, tmp, `::${file}`]);
-  fs.rmSync(tmp);
-}
-function mlist(): string[] {
-  return execFileSync('mdir', ['-b', '-i', FAT, '::'], { encoding: 'utf8' }).split('\n').map((l) => l.trim().replace(/^::\/?/, '')).filter(Boolean);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-    s.on('error', reject);
-  });
-}
-
-/** The first line the guest's port 25 sends, once it sends one; bounded. */
-async function waitForBanner(port: number, since: number, qemu: ChildProcess): Promise<{ banner: string; ms: number }> {
-  const deadline = since + BANNER_BOUND_MS;
-  while (Date.now() < deadline) {
-    if (qemu.exitCode !== null) throw new Error(`qemu exited (${qemu.exitCode}) before the SMTP banner`);
-    const line = await new Promise<string>((resolve) => {
-      const s = net.connect({ host: '127.0.0.1', port });
-      let buf = '';
-      const t = setTimeout(() => { s.destroy(); resolve(''); }, 5000);
-      s.setEncoding('latin1');
-      s.on('data', (d: string) => {
-        buf += d;
-        if (buf.includes('\n')) { clearTimeout(t); s.end('QUIT\r\n'); resolve(buf.split('\n')[0].trim()); }
-      });
-      s.on('error', () => { clearTimeout(t); resolve(''); });
-      s.on('close', () => { clearTimeout(t); resolve(buf.split('\n')[0].trim()); });
-    });
-    if (line.startsWith('220')) return { banner: line, ms: Date.now() - since };
-    await new Promise((r) => setTimeout(r, 2000));
-  }
-  throw new Error(`no SMTP banner within ${BANNER_BOUND_MS / 1000} s`);
-}
 
 interface Vm { qemu: ChildProcess; port: number; monitor: string }
 
@@ -76,14 +28,13 @@ async function boot(n: number, sinkPort: number, kernel: string, initrd: string)
   const port = await freePort();
   const monitor = path.join(OUT, `qemu-monitor-${n}.sock`);
   fs.rmSync(monitor, { force: true });
-  const bridge = `cmd:node ${path.join(__dirname, 'stdio-tcp.cjs')} 127.0.0.1 ${sinkPort}`;
   const args = [
     '-n', '19', 'ionice', '-c3', 'qemu-system-aarch64', '-M', 'virt', '-cpu', 'cortex-a72', '-smp', '2', '-m', '1024',
     '-display', 'none', '-serial', `file:${path.join(OUT, `console-${n}.log`)}`, '-monitor', `unix:${monitor},server,nowait`,
     '-kernel', kernel, '-initrd', initrd,
-    '-append', 'root=PARTUUID=52656c79-02 ro rootwait console=ttyAMA0 fsck.repair=yes relaybox.clock=trusted',
+    '-append', `root=PARTUUID=52656c79-02 ro rootwait console=ttyAMA0 fsck.repair=yes ${EMULATION_CMDLINE}`,
     '-drive', `if=none,file=${DISK},format=raw,id=d0`, '-device', 'virtio-blk-pci,drive=d0',
-    '-netdev', `user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:${port}-:25,guestfwd=tcp:10.0.2.100:25-${bridge}`,
+    '-netdev', `user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:${port}-:25,${guestfwdToSink(sinkPort)}`,
     '-device', 'virtio-net-pci,netdev=n0,romfile=',
   ];
   const started = Date.now();
@@ -99,19 +50,6 @@ async function boot(n: number, sinkPort: number, kernel: string, initrd: string)
     qemu.kill('SIGKILL');
     throw new Error(`${(e as Error).message}; qemu: ${stderr.trim()}; console: image/out/console-${n}.log`);
   }
-}
-
-/** Progress lines, live (the test reporter prints only at the end). */
-function progress(line: string): void {
-  fs.appendFileSync(path.join(OUT, 'image-test-progress.log'), `${new Date().toISOString()} ${line}\n`);
-}
-
-async function waitExit(vm: Vm, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (vm.qemu.exitCode === null && vm.qemu.signalCode === null && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  return vm.qemu.exitCode !== null || vm.qemu.signalCode !== null;
 }
 
 /** A clean shutdown through the power button (pressed again every 20 s, in case the guest was not
@@ -135,7 +73,7 @@ async function waitForStatus(pattern: RegExp, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
     try {
-      if (pattern.test(execFileSync('mtype', ['-i', FAT, '::STATUS.txt'], { encoding: 'latin1', stdio: ['ignore', 'pipe', 'ignore'] }))) return true;
+      if (pattern.test(execFileSync('mtype', ['-i', card.fat, '::STATUS.txt'], { encoding: 'latin1', stdio: ['ignore', 'pipe', 'ignore'] }))) return true;
     } catch {
       // the guest is writing the FAT right now
     }
@@ -143,18 +81,6 @@ async function waitForStatus(pattern: RegExp, ms: number): Promise<boolean> {
   }
   return false;
 }
-
-function swaks(port: number, subject: string): string {
-  return execFileSync('swaks', ['--server', '127.0.0.1', '--port', String(port), '--from', 'scanner@lan.test', '--to', 'office@example.test',
-    '--header', `Subject: ${subject}`, '--body', `sent through the relaybox appliance: ${subject}`, '--timeout', '120'], { encoding: 'utf8' });
-}
-
-async function sinkOn(port?: number): Promise<Sink> {
-  const pki = testPki();
-  return startSink({ port, tls: { key: pki.serverKey, cert: pki.serverCert }, auth: { user: USER, pass: PASSWORD } });
-}
-
-const subjectOf = (m: { data: Buffer }) => /^Subject: (.*)$/m.exec(m.data.toString('latin1'))?.[1]?.trim();
 
 test('the appliance image boots, relays, applies a new relaybox.conf after a reboot, and keeps a message across a power cut', { timeout: 4 * 3600_000 }, async (t) => {
   const defer = cleanups(t);
@@ -168,28 +94,18 @@ test('the appliance image boots, relays, applies a new relaybox.conf after a reb
   let sink2: Sink | undefined;
   defer(() => sink2?.close());
   defer(() => sink.close());
-  const conf = mtype('relaybox.conf');
-  assert.match(conf, /\r\n/, 'the templates on the card have CRLF line endings');
-  // The test upstream has a test certificate, which the system's CA list does not know.
-  mwrite('relaybox.conf', conf.replace(/^forward-to .*$/m, 'forward-to 10.0.2.100:25\r').replace(/^client-tls-verify <default>\r?$/m, '#client-tls-verify <default>\r'));
-  mwrite('relaybox.secrets', mtype('relaybox.secrets').replace(/^client plain .*$/m, `client plain ${USER} ${PASSWORD}\r`));
-  mwrite('network.conf', mtype('network.conf').replace(/^#ntp = .*$/m, 'ntp = 10.0.2.2\r'));
+  card.configureForSink();
 
-  const files = mlist();
-  const kernelName = files.find((f) => /^vmlinuz-/.test(f));
-  const initrdName = files.find((f) => /^initrd\.img-/.test(f));
-  assert.ok(kernelName && initrdName, `kernel and initramfs on the boot partition: ${files.join(' ')}`);
-  const kernel = path.join(OUT, 'test-vmlinuz');
-  const initrd = path.join(OUT, 'test-initrd');
-  execFileSync('mcopy', ['-o', '-i', FAT, `::${kernelName}`, kernel]);
-  execFileSync('mcopy', ['-o', '-i', FAT, `::${initrdName}`, initrd]);
-  if (fs.readFileSync(kernel).subarray(0, 2).equals(Buffer.from([0x1f, 0x8b]))) {
-    fs.writeFileSync(kernel, execFileSync('gzip', ['-dc', kernel], { maxBuffer: 256 << 20 })); // qemu wants the raw Image
-  }
+  const xz = `${IMAGE}.xz`;
+  if (fs.existsSync(xz)) results.push(`image: ${(fs.statSync(xz).size / 1048576).toFixed(0)} MiB as .img.xz, ${(fs.statSync(IMAGE).size / 1048576).toFixed(0)} MiB raw`);
+  const { kernel, initrd } = card.kernelAndInitrd('test');
 
   // Boot 1: first start (data partition made), mail flows to the sink.
   const vm1 = await boot(1, sink.port, kernel, initrd);
   defer(() => vm1.qemu.kill('SIGKILL'));
+  const report1 = await bootReport(path.join(OUT, 'console-1.log'), 'boot 1');
+  results.push(`boot 1: the guest's boot report\n${report1}`);
+  assert.match(report1, /VmRSS:\s+\d+ kB/, 'the relay runs and its memory is reported');
   assert.match(swaks(vm1.port, 'first message'), /<- {2}250 /);
   progress('boot 1: swaks got 250');
   await sink.waitFor(1, 600_000);
@@ -211,18 +127,29 @@ test('the appliance image boots, relays, applies a new relaybox.conf after a reb
   assert.match(status1, /upstream 10\.0\.2\.100:25: reachable/);
   results.push(`STATUS.txt after boot 1:\n${status1.replace(/\r/g, '')}`);
 
-  // Boot 2: a changed relaybox.conf (edited on the card) takes effect.
-  mwrite('relaybox.conf', mtype('relaybox.conf').replace(/^port 25\r$/m, 'port 25\r\ndomain second-boot.test\r'));
+  // Boot 2: a changed relaybox.conf (edited on the card) takes effect; it asks devices to log in with
+  // an account on the box (PAM), made from users.txt.
+  mwrite('relaybox.conf', mtype('relaybox.conf').replace(/^port 25\r$/m, 'port 25\r\ndomain second-boot.test\r\nserver-auth pam:\r'));
+  mwrite('users.txt', `${mtype('users.txt')}${BOX_USER} ${BOX_PASSWORD}\r\n`);
   const vm2 = await boot(2, sink.port, kernel, initrd);
   defer(() => vm2.qemu.kill('SIGKILL'));
   assert.match(vm2.banner, /second-boot\.test/, 'the new domain from the edited relaybox.conf is in the banner');
+  results.push(`boot 2: the guest's boot report\n${await bootReport(path.join(OUT, 'console-2.log'), 'boot 2')}`);
+  assert.match(swaksRefused(vm2.port, boxLogin('Scan to mail 2025')), /^<\*\* +535 /m, 'a wrong password is refused by PAM');
+  assert.match(swaksRefused(vm2.port, []), /^<\*\* +5\d\d /m, 'mail without logging in is refused');
+  progress('boot 2: PAM refused a wrong password and a client without AUTH');
 
   // The power is pulled right after a 250: the upstream is down, so the message is only in the spool.
   await sink.close();
-  assert.match(swaks(vm2.port, 'survives a power cut'), /<- {2}250 /);
+  assert.match(swaks(vm2.port, 'survives a power cut', boxLogin(BOX_PASSWORD)), /<- {2}250 /, 'the account from users.txt logs in through PAM');
   vm2.qemu.kill('SIGKILL');
   await waitExit(vm2, 10_000);
   progress('boot 2: power pulled right after the 250');
+
+  const users = mtype('users.txt');
+  assert.ok(!users.includes(BOX_PASSWORD), 'the password is scrubbed from users.txt');
+  assert.match(users, /users imported into the box on \S+: scanner \(/);
+  assert.match(mtype('STATUS.txt'), /== Users \(users\.txt\): OK\r\n {2}added scanner\r\n/);
 
   // Boot 3: the upstream is back; the message is delivered from the spool.
   sink2 = await sinkOn(sink.port);

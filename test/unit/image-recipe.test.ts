@@ -11,11 +11,11 @@ const TOP = path.join(__dirname, '..', '..');
 const read = (rel: string) => fs.readFileSync(path.join(TOP, rel), 'utf8');
 
 test('the image and packaging scripts are valid bash/sh', () => {
-  for (const f of ['image/rootfs.sh', 'image/rootfs-customize.sh', 'image/assemble.sh', 'packaging/build-deb', 'packaging/test-deb',
+  for (const f of ['image/rootfs.sh', 'image/rootfs-customize.sh', 'image/assemble.sh', 'image/pam-addon.sh', 'packaging/build-deb', 'packaging/test-deb',
     'scripts/install-image-deps', 'scripts/debian-mirror']) {
     execFileSync('bash', ['-n', path.join(TOP, f)]);
   }
-  for (const f of ['image/overlay/usr/lib/relaybox/firstboot.sh', 'packaging/deb/postinst', 'packaging/deb/prerm', 'packaging/deb/postrm']) {
+  for (const f of ['image/overlay/usr/lib/relaybox/firstboot.sh', 'image/overlay/usr/lib/relaybox/boot-report.sh', 'image/overlay/usr/lib/relaybox/wait-clock.sh', 'packaging/deb/postinst', 'packaging/deb/prerm', 'packaging/deb/postrm']) {
     execFileSync('sh', ['-n', path.join(TOP, f)]);
   }
 });
