@@ -6,10 +6,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { type Sink } from '../lib/sink';
 import { cleanups } from '../lib/cleanup';
+import { testPki } from '../lib/certs';
 import { Card, EMULATION_CMDLINE, IMAGE, OUT, PASSWORD, USER, bootReport, freePort, guestfwdToSink, progress, sinkOn, subjectOf, swaks, swaksRefused, waitExit, waitForBanner } from './vm';
 
 const DISK = path.join(OUT, 'test.img');
@@ -22,10 +24,11 @@ const BOX_PASSWORD = 'Scan to mail 2026';
 const boxLogin = (password: string) => ['--auth', 'PLAIN', '--auth-user', BOX_USER, '--auth-password', password];
 const results: string[] = [];
 
-interface Vm { qemu: ChildProcess; port: number; monitor: string }
+interface Vm { qemu: ChildProcess; port: number; httpPort: number; monitor: string }
 
 async function boot(n: number, sinkPort: number, kernel: string, initrd: string): Promise<Vm & { banner: string; ms: number }> {
   const port = await freePort();
+  const httpPort = await freePort();
   const monitor = path.join(OUT, `qemu-monitor-${n}.sock`);
   fs.rmSync(monitor, { force: true });
   const args = [
@@ -34,7 +37,7 @@ async function boot(n: number, sinkPort: number, kernel: string, initrd: string)
     '-kernel', kernel, '-initrd', initrd,
     '-append', `root=PARTUUID=52656c79-02 ro rootwait console=ttyAMA0 fsck.repair=yes ${EMULATION_CMDLINE}`,
     '-drive', `if=none,file=${DISK},format=raw,id=d0`, '-device', 'virtio-blk-pci,drive=d0',
-    '-netdev', `user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:${port}-:25,${guestfwdToSink(sinkPort)}`,
+    '-netdev', `user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:${port}-:25,hostfwd=tcp:127.0.0.1:${httpPort}-:80,${guestfwdToSink(sinkPort)}`,
     '-device', 'virtio-net-pci,netdev=n0,romfile=',
   ];
   const started = Date.now();
@@ -45,11 +48,28 @@ async function boot(n: number, sinkPort: number, kernel: string, initrd: string)
     const b = await waitForBanner(port, started, qemu);
     progress(`boot ${n}: banner after ${(b.ms / 1000).toFixed(0)} s: ${b.banner}`);
     results.push(`boot ${n}: SMTP banner ${(b.ms / 1000).toFixed(0)} s after qemu started: ${b.banner}`);
-    return { qemu, port, monitor, ...b };
+    return { qemu, port, httpPort, monitor, ...b };
   } catch (e) {
     qemu.kill('SIGKILL');
     throw new Error(`${(e as Error).message}; qemu: ${stderr.trim()}; console: image/out/console-${n}.log`);
   }
+}
+
+/** The status page through the hostfwd, as a browser on the LAN asks for it (Host: the box's name); bounded. */
+function statusPage(port: number, method: 'GET' | 'POST', urlPath: string, form?: URLSearchParams): Promise<{ status: number; body: string }> {
+  const body = form?.toString() ?? '';
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path: urlPath, timeout: 180_000,
+      headers: { Host: 'localhost', ...(form ? { 'Content-Type': 'application/x-www-form-urlencoded', 'Content-Length': Buffer.byteLength(body) } : {}) } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => { text += d; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer from the status page (${method} ${urlPath}) within 180 s`)));
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 /** A clean shutdown through the power button (pressed again every 20 s, in case the guest was not
@@ -82,7 +102,7 @@ async function waitForStatus(pattern: RegExp, ms: number): Promise<boolean> {
   return false;
 }
 
-test('the appliance image boots, relays, applies a new relaybox.conf after a reboot, and keeps a message across a power cut', { timeout: 4 * 3600_000 }, async (t) => {
+test('the appliance image boots, relays, applies a new relaybox.conf after a reboot, keeps a message across a power cut, lists every error on the card at once, and imports a key file', { timeout: 4 * 3600_000 }, async (t) => {
   const defer = cleanups(t);
   assert.ok(fs.existsSync(IMAGE), `${IMAGE} is missing: run make image`);
   execFileSync('cp', ['--sparse=always', IMAGE, DISK]);
@@ -151,17 +171,70 @@ test('the appliance image boots, relays, applies a new relaybox.conf after a reb
   assert.match(users, /users imported into the box on \S+: scanner \(/);
   assert.match(mtype('STATUS.txt'), /== Users \(users\.txt\): OK\r\n {2}added scanner\r\n/);
 
-  // Boot 3: the upstream is back; the message is delivered from the spool.
+  // Boot 3: the upstream is back; the message is delivered from the spool. The card now has two typos
+  // in relaybox.conf and a bad secrets line: STATUS.txt lists all three at once, and the box keeps
+  // running what it imported before.
+  const goodConf = mtype('relaybox.conf');
+  mwrite('relaybox.conf', goodConf.replace(/^port 25\r$/m, 'prot 25\r').replace(/^domain second-boot\.test\r$/m, 'domian third-boot.test\r'));
+  mwrite('relaybox.secrets', `client plian ${USER} ${PASSWORD}\r\n`);
   sink2 = await sinkOn(sink.port);
   const vm3 = await boot(3, sink2.port, kernel, initrd);
   defer(() => vm3.qemu.kill('SIGKILL'));
+  assert.match(vm3.banner, /second-boot\.test/, 'the last good relaybox.conf still runs');
   await sink2.waitFor(1, 900_000);
   progress('boot 3: the message from before the power cut arrived');
   assert.equal(subjectOf(sink2.messages[0]), 'survives a power cut');
+  assert.equal(sink2.messages[0].user, USER, 'the secrets imported earlier stay in use');
   await powerOff(vm3);
   const status3 = mtype('STATUS.txt');
-  assert.match(status3, /unchanged: running the configuration imported on/);
   results.push(`STATUS.txt after boot 3:\n${status3.replace(/\r/g, '')}`);
+  const errors3 = status3.split('\r\n').filter((l) => /^ {2}error: /.test(l));
+  assert.ok(errors3.length >= 3, `three errors listed at once: ${errors3.join(' | ')}`);
+  assert.ok(errors3.some((l) => /relaybox\.conf, line \d+: /.test(l) && /"prot"/.test(l)), `the first typo, with its line: ${errors3.join(' | ')}`);
+  assert.ok(errors3.some((l) => /relaybox\.conf, line \d+: /.test(l) && /"domian"/.test(l)), `the second typo, with its line: ${errors3.join(' | ')}`);
+  assert.ok(errors3.some((l) => /relaybox\.secrets, line 1: /.test(l)), `the bad secrets line, with its line: ${errors3.join(' | ')}`);
+  assert.match(status3, /the new relaybox\.conf was not applied; still running the last good configuration/);
+  assert.match(status3, /not imported, and left on the card as it is: the secrets imported earlier stay in use/);
+  assert.match(mtype('relaybox.secrets'), /client plian/, 'the bad secrets are left on the card to be fixed');
+
+  // Boot 4: the typos fixed, and a secrets line for Microsoft 365 with a certificate (under its own
+  // selector, next to the sink's login): app.pem on the card is imported and scrubbed from it.
+  mwrite('relaybox.conf', goodConf);
+  const pki = testPki();
+  mwrite('app.pem', Buffer.concat([pki.serverKey, pki.serverCert]).toString('latin1'));
+  mwrite('relaybox.secrets', `client plain ${USER} ${PASSWORD}\r\nclient oauth-ms-cert scanner@contoso.test relaybox-test.onmicrosoft.com:6d1f3a52-8c47-4b0e-9a3d-2f5e7c9b1a64:app.pem m365\r\n`);
+  assert.ok(card.list().includes('app.pem'));
+  const vm4 = await boot(4, sink2.port, kernel, initrd);
+  defer(() => vm4.qemu.kill('SIGKILL'));
+  assert.ok(await waitForStatus(/imported the key file app\.pem/, 300_000), 'STATUS.txt reports the key file import');
+  assert.match(swaks(vm4.port, 'after the key file import', boxLogin(BOX_PASSWORD)), /<- {2}250 /);
+  await sink2.waitFor(2, 600_000);
+  assert.equal(sink2.messages[1].user, USER, 'the sink\'s login, imported with the certificate line, is in use');
+
+  // The test-mail button: the admin password the box made at its first start, read from STATUS.txt.
+  const adminPassword = /the box made this password at its first start: (\S+)/.exec(mtype('STATUS.txt'))?.[1];
+  assert.ok(adminPassword, 'STATUS.txt shows the admin password made at the first start');
+  const page = await statusPage(vm4.httpPort, 'GET', '/');
+  assert.equal(page.status, 200);
+  const token = /<form class="test-mail"[^>]*><input type="hidden" name="token" value="([^"]+)">/.exec(page.body)?.[1];
+  assert.ok(token, 'the status page has the test-mail form with its token');
+  const sent = await statusPage(vm4.httpPort, 'POST', '/test-mail', new URLSearchParams({ token, to: 'office@example.test', from: '', password: adminPassword }));
+  assert.equal(sent.status, 200);
+  const steps = [...sent.body.matchAll(/<li class="(\w+)" data-step="([^"]+)">/g)].map((m) => `${m[2]}: ${m[1]}`);
+  results.push(`boot 4: test mail from the status page: ${steps.join(', ')}`);
+  assert.ok(steps.length >= 5 && steps.every((x) => x.endsWith(': ok')), `every step ok: ${steps.join(', ')}`);
+  assert.match(sent.body, /The upstream server accepted the test mail for office@example\.test\./);
+  await sink2.waitFor(3, 120_000);
+  assert.deepEqual(sink2.messages[2].to, ['office@example.test']);
+  progress('boot 4: the test mail from the status page reached the sink');
+  await powerOff(vm4);
+  assert.ok(!card.list().includes('app.pem'), `app.pem is gone from the card: ${card.list().join(' ')}`);
+  const secrets4 = mtype('relaybox.secrets');
+  assert.ok(!secrets4.includes(PASSWORD), 'the secrets are scrubbed from the card');
+  assert.match(secrets4, /The key file app\.pem was imported with them and removed from this card/);
+  const status4 = mtype('STATUS.txt');
+  assert.match(status4, /imported the key file app\.pem and removed it from the card/);
+  results.push(`STATUS.txt after boot 4:\n${status4.replace(/\r/g, '')}`);
   fs.writeFileSync(path.join(OUT, 'image-test-results.txt'), results.join('\n') + '\n');
   process.stdout.write(results.join('\n') + '\n');
 });
