@@ -443,7 +443,7 @@ export function buildConfig(rawValues: OptionValue[], baseDir = process.cwd()): 
       maxDelay: retryMaxDelay,
       maxAge: seconds(opts, 'retry-max-age', 432000, false),
     },
-    forwardConnections: integer(opts, 'forward-connections', 2, 1, 64),
+    forwardConnections: integer(opts, 'forward-connections', 1, 1, 64),
     forwardFromMailbox: opts.has('forward-from-mailbox'),
     oauthAuthority: oauthAuthority(opts),
     oauthGoogleAuthority: oauthAuthority(opts, 'oauth-google-authority', 'https://oauth2.googleapis.com', 'https://oauth2.googleapis.com'),

@@ -406,31 +406,35 @@ export class QueueRunner {
     return 'failed';
   }
 
+  /**
+   * A failed attempt. A failed session (sign-in, TLS, greeting, no connection) says nothing about the
+   * message: with automatic retry it waits like the rest of the queue, whatever the reply's code, so a
+   * password that expires overnight does not turn the queue into failures. With --no-retry, as
+   * E-MailRelay: a server that could not be reached fails nothing, any other failure fails the message in hand.
+   */
   private async transientOrFail(id: string, env: Envelope, e: ForwardError, atConnect: boolean): Promise<Outcome> {
     const { spool, cfg, log } = this.deps;
     const reason = printable(e.message);
     const upstream = routeOf(env)?.address ?? cfg.forwardTo?.text;
     const step = { id, client: env.client, upstream, reason, code: e.code };
-    activity.upstreamError(upstream, classifyUpstreamError({ ...e, message: reason, atConnect }), reason);
-    if (e.permanent) {
-      await spool.fail(id, env, reason, e.code ?? '');
-      activity.step(log, 'failed', step, 'message failed: the upstream refused it permanently', 'warn');
-      return 'failed';
-    }
-    if (cfg.retry.enabled) {
+    const session = atConnect || e.atConnect;
+    activity.upstreamError(upstream, classifyUpstreamError({ ...e, message: reason, atConnect: session }), reason);
+    if (cfg.retry.enabled && (session || !e.permanent)) {
       await spool.defer(id, env, reason, e.code ?? '');
       // An upstream's Retry-After (Graph throttling) is honoured when it asks for longer than the back-off.
       const due = this.now() + Math.max(retryDelayMs(cfg.retry, reasons(env).length + 1), e.retryAfterMs ?? 0);
       this.deferredUntil.set(id, due);
-      activity.step(log, 'deferred', { ...step, retryInSeconds: cfg.oneShot ? undefined : Math.round((due - this.now()) / 1000) }, 'message deferred: temporary failure', 'warn');
+      const what = session && e.permanent ? 'message deferred: the upstream refused the session' : 'message deferred: temporary failure';
+      activity.step(log, 'deferred', { ...step, retryInSeconds: cfg.oneShot ? undefined : Math.round((due - this.now()) / 1000) }, what, 'warn');
       return 'deferred';
     }
-    if (atConnect) {
-      await spool.unlock(id); // E-MailRelay: a connection failure fails nothing
+    if (session && e.unreached) {
+      await spool.unlock(id);
       return 'deferred';
     }
     await spool.fail(id, env, reason, e.code ?? '');
-    activity.step(log, 'failed', step, 'message failed (automatic retry is off)', 'warn');
+    if (e.permanent) activity.step(log, 'failed', step, 'message failed: the upstream refused it permanently', 'warn');
+    else activity.step(log, 'failed', step, 'message failed (automatic retry is off)', 'warn');
     return 'failed';
   }
 }

@@ -32,7 +32,11 @@ export interface Upstream {
   close(): void;
 }
 
-/** An error of the forwarding client: `atConnect` means nothing was sent for any message. */
+/**
+ * An error of the forwarding client: `atConnect` means the session failed before any message was
+ * sent (connect, greeting, TLS, sign-in); `unreached` that no connection was made at all (refused,
+ * no route, DNS, connect timeout).
+ */
 export class ForwardError extends Error {
   constructor(
     message: string,
@@ -42,6 +46,7 @@ export class ForwardError extends Error {
     readonly response?: string,
     /** The upstream asked to wait this long before trying again (HTTP Retry-After). */
     readonly retryAfterMs?: number,
+    readonly unreached = false,
   ) {
     super(message);
   }
@@ -52,7 +57,17 @@ export function oauthForwardError(e: OAuthError): ForwardError {
   return new ForwardError(e.message, undefined, e.permanent, true, undefined, e.retryAfterMs);
 }
 
-type NodemailerError = Error & { code?: string; responseCode?: number; response?: string; permanent?: boolean; command?: string };
+type NodemailerError = Error & { code?: string; originalCode?: string; timeoutType?: string; responseCode?: number; response?: string; permanent?: boolean; command?: string };
+
+/** System error codes of a connection that was never made. */
+const NOT_CONNECTED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME']);
+
+/** Did nodemailer fail before a connection with the server was made? (It keeps the system code in originalCode.) */
+function neverConnected(err: NodemailerError): boolean {
+  if (err.code === 'EDNS') return true;
+  if (err.code === 'ETIMEDOUT') return err.timeoutType === 'CONNECT_TIMEOUT';
+  return NOT_CONNECTED.has(err.originalCode ?? err.code ?? '');
+}
 
 function toForwardError(e: unknown, atConnect: boolean): ForwardError {
   if (e instanceof ForwardError) return e;
@@ -64,7 +79,7 @@ function toForwardError(e: unknown, atConnect: boolean): ForwardError {
   // A failed TLS set-up (no STARTTLS with --client-tls-required, a refused upgrade) is the session's
   // problem, not a refusal of the message: it is retried.
   const permanent = err.code !== 'ETLS' && (err.permanent === true || (code !== undefined && code >= 500 && code !== 503));
-  return new ForwardError(text, code, permanent, atConnect, response);
+  return new ForwardError(text, code, permanent, atConnect, response, undefined, atConnect && neverConnected(err));
 }
 
 
@@ -236,7 +251,7 @@ export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, logi
     if (target.socks) {
       const proxy = target.socks;
       options.connection = await connectViaSocks(proxy, target.host, target.port, cfg.connectionTimeout * 1000, cfg.clientInterface).catch((e: Error) => {
-        throw new ForwardError(`cannot connect to ${target.host}:${target.port} through the SOCKS${proxy.version === 4 ? '4a' : '5'} proxy ${proxy.host}:${proxy.port}: ${e.message}`, undefined, false, true);
+        throw new ForwardError(`cannot connect to ${target.host}:${target.port} through the SOCKS${proxy.version === 4 ? '4a' : '5'} proxy ${proxy.host}:${proxy.port}: ${e.message}`, undefined, false, true, undefined, undefined, true);
       });
     }
   } else {
@@ -244,7 +259,7 @@ export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, logi
       const s = net.connect(target.path, () => resolve(s));
       s.once('error', reject);
     }).catch((e: Error) => {
-      throw new ForwardError(`cannot connect to ${target.path}: ${e.message}`, undefined, false, true);
+      throw new ForwardError(`cannot connect to ${target.path}: ${e.message}`, undefined, false, true, undefined, undefined, true);
     });
   }
   const conn = new SMTPConnection(options);

@@ -7,9 +7,9 @@ import { execFileSync } from 'node:child_process';
 import { utimesSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { BUNDLE, removeDir, tempDir, type RelayProcess } from '../lib/relay';
+import { BUNDLE, removeDir, scratchDir, startRelay, statusRelay, tempDir, type RelayProcess } from '../lib/relay';
 import type { SinkOptions } from '../lib/sink';
-import { cleanup, filesEnding, makeMessage, readEnvelopeFile, reasonsIn, relayFor, sendAll, sinkFor, spoolFiles, waitUntil } from './forward-util';
+import { cleanup, filesEnding, makeMessage, readEnvelopeFile, reasonsIn, relayFor, sendAll, sinkFor, spoolFiles, waitUntil, writeSpooled } from './forward-util';
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
 
@@ -59,21 +59,50 @@ test('inline --client-auth plain:<base64 user>:<base64 password>', async (t) => 
   assertNoSecret(relay, 'bob smith', ['p@ss w:rd']);
 });
 
-test('a wrong password: 535, the message ends .bad with ReasonCode 535 and a reason', async (t) => {
+// Issue 16: a refused session (here a password that no longer works) must not eat the queue.
+test('a wrong password with automatic retry: no message fails, all wait, the reason is on the envelope and the status page', async (t) => {
   const defer = cleanup(t);
   const sink = await sinkFor(defer, { auth: { user: 'alice', pass: 'right-one', methods: ['PLAIN', 'LOGIN'] } });
   const secrets = secretsFile(defer, 'client plain alice wrong-one\n');
-  const relay = await relayFor(defer, ['--forward-to', `127.0.0.1:${sink.port}`, '--forward-on-disconnect', '--client-auth', secrets, '--verbose']);
-  await sendAll(relay.port, [makeMessage('auth-wrong')]);
-  await waitUntil(() => filesEnding(relay.spool, '.bad').length === 1, 'a .bad envelope');
-  const bad = filesEnding(relay.spool, '.bad')[0]!;
-  const r = reasonsIn(relay.spool, bad);
+  const { relay, http } = await statusRelay(defer, ['--forward-to', `127.0.0.1:${sink.port}`, '--forward-on-disconnect', '--client-auth', secrets, '--verbose']);
+  await sendAll(relay.port, [1, 2, 3].map((i) => makeMessage(`auth-wrong-${i}`)));
+  await relay.waitForLog('cannot forward: the upstream server is not reachable or refused the session');
+  await relay.waitForLog('message deferred: the upstream refused the session');
+  await waitUntil(() => filesEnding(relay.spool, '.busy').length === 0, 'no message in flight');
+  assert.deepEqual(filesEnding(relay.spool, '.bad'), [], 'no message failed');
+  const waiting = filesEnding(relay.spool, '.envelope');
+  assert.equal(waiting.length, 3, 'every message is still queued');
+  const tried = waiting.map((name) => reasonsIn(relay.spool, name)).filter((r) => r.length);
+  assert.ok(tried.length >= 1, 'the message in hand records why');
+  assert.equal(tried[0]![0]!.code, '535');
+  assert.match(tried[0]![0]!.reason, /authentication failed/i);
+  const page = await (await fetch(`http://127.0.0.1:${http}/`)).text();
+  assert.match(page, /authentication failed/i, 'the status page shows the failure');
+  assert.equal(sink.messages.length, 0);
+  assertNoSecret(relay, 'alice', ['wrong-one', 'right-one']);
+});
+
+test('a wrong password with --no-retry: one message ends .bad with ReasonCode 535, the other stays queued (as E-MailRelay)', async (t) => {
+  const defer = cleanup(t);
+  const sink = await sinkFor(defer, { auth: { user: 'alice', pass: 'right-one', methods: ['PLAIN', 'LOGIN'] } });
+  const secrets = secretsFile(defer, 'client plain alice wrong-one\n');
+  const spool = scratchDir(defer, 'relaybox-spool-');
+  writeSpooled(spool, 'emailrelay.1.1.1', makeMessage('auth-wrong-1'));
+  writeSpooled(spool, 'emailrelay.1.1.2', makeMessage('auth-wrong-2'));
+  const run = await startRelay(['--as-client', `127.0.0.1:${sink.port}`, '--spool-dir', spool, '--user', 'root', '--client-auth', secrets, '--no-retry'],
+    { raw: true, readyMessage: null, spool });
+  assert.equal(await run.exited, 1, 'the run ended with an error, as E-MailRelay\'s --as-client does');
+  const bad = filesEnding(spool, '.bad');
+  assert.equal(bad.length, 1);
+  const r = reasonsIn(spool, bad[0]!);
   assert.equal(r.length, 1);
   assert.equal(r[0]!.code, '535');
   assert.match(r[0]!.reason, /authentication failed/i);
-  assert.deepEqual(readEnvelopeFile(relay.spool, bad).toRemote, ['rcpt@example.net']);
+  assert.deepEqual(readEnvelopeFile(spool, bad[0]!).toRemote, ['rcpt@example.net']);
+  const waiting = filesEnding(spool, '.envelope');
+  assert.equal(waiting.length, 1, 'the other message is untouched');
+  assert.deepEqual(reasonsIn(spool, waiting[0]!), []);
   assert.equal(sink.messages.length, 0);
-  assertNoSecret(relay, 'alice', ['wrong-one', 'right-one']);
 });
 
 test('CRAM-MD5 with a "client md5" line made by `relaybox passwd`', async (t) => {

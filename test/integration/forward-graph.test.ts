@@ -114,21 +114,22 @@ test('Graph 503 with a long Retry-After: the message waits in the spool (deferre
   assert.ok((deferred.retryInSeconds as number) >= 119, `retry in ${deferred.retryInSeconds} s honours Retry-After`);
 });
 
-test('Graph without the Mail.Send permission: one message parked .bad saying which permission to add, the run stops', async (t) => {
+test('Graph without the Mail.Send permission: no message fails, the one tried waits saying which permission to add, the run stops', async (t) => {
   const defer = cleanup(t);
   const s = await standInFor(defer);
   s.microsoftApps.set('graph-app', { tenant: TENANT, secret: SECRET, smtpMailboxes: [], graphMailSend: false });
   const relay = await graphRelay(defer, s, ['--forward-connections', '1']);
   await sendAll(relay.port, [1, 2, 3].map((i) => makeMessage(`graph-403-${i}`, { from: MB })));
   await relay.waitForLog('cannot forward: the upstream server is not reachable or refused the session');
-  assert.equal(filesEnding(relay.spool, '.bad').length, 1);
-  const r = reasonsIn(relay.spool, filesEnding(relay.spool, '.bad')[0]!)[0]!;
+  // A refused session fails no message (issue 16): the one tried waits with the reason.
+  assert.deepEqual(filesEnding(relay.spool, '.bad'), []);
+  const waiting = filesEnding(relay.spool, '.envelope');
+  assert.equal(waiting.length, 3);
+  const tried = waiting.map((name) => reasonsIn(relay.spool, name)).filter((r) => r.length);
+  assert.equal(tried.length, 1, 'one message was tried; the other two wait with no reason recorded');
+  const r = tried[0]![0]!;
   assert.match(r.reason, /Microsoft Graph application permission Mail\.Send with admin consent.*ErrorAccessDenied/);
   assert.equal(r.code, '403');
-  // The other two were not tried: still waiting, with no reason recorded.
-  const waiting = filesEnding(relay.spool, '.envelope');
-  assert.equal(waiting.length, 2);
-  for (const name of waiting) assert.deepEqual(reasonsIn(relay.spool, name), []);
   assert.equal(s.graphRequests.filter((q) => q.path.endsWith('/sendMail')).length, 1);
 });
 
