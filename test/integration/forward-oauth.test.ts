@@ -1,7 +1,7 @@
 // OAuth2 on SMTP (XOAUTH2) with tokens relaybox gets and refreshes itself, against HTTPS stand-ins
 // for Microsoft's and Google's token endpoints and an SMTP upstream that checks every token:
 // one end-to-end test per grant, refresh before expiry, the on-disk cache across restarts, a revoked
-// cached token, `relaybox oauth login` (device code), and configuration errors parked as .bad with
+// cached token, `relaybox oauth login` (device code), and configuration errors that hold the queue (no message fails) with
 // a reason that says what to fix.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { BUNDLE } from '../lib/relay';
 import { SCOPE_SMTP_DELEGATED, type StandIn } from '../lib/oauth-standin';
 import { testPki } from '../lib/certs';
-import { cleanup, filesEnding, makeMessage, reasonsIn, relayFor, sendAll, sinkFor, spoolFiles, waitUntil, writeSpooled, FAST_RETRY } from './forward-util';
+import { cleanup, deferredMessage, filesEnding, makeMessage, reasonsIn, relayFor, sendAll, sinkFor, spoolFiles, waitUntil, writeSpooled, FAST_RETRY } from './forward-util';
 import { removeDir, tempDir } from '../lib/relay';
 import { appCertificate, assertNotLogged, caEnv, oauthSinkFor, secretsFile, serviceAccountKey, standInFor, workDir } from './oauth-util';
 
@@ -283,7 +283,7 @@ const CONFIG_ERRORS: { name: string; setup: (s: Awaited<ReturnType<typeof standI
 ];
 
 for (const c of CONFIG_ERRORS) {
-  test(`configuration error, ${c.name}: the message is parked .bad with what to fix, and not retried`, async (t) => {
+  test(`configuration error, ${c.name}: the message waits with what to fix, nothing fails (issue 16)`, async (t) => {
     const defer = cleanup(t);
     const s = await standInFor(defer);
     s.users.add(MB);
@@ -291,15 +291,16 @@ for (const c of CONFIG_ERRORS) {
     const sink = await oauthSinkFor(defer, s);
     const dir = workDir(defer);
     const secrets = secretsFile(dir, [c.line]);
-    const relay = await relayFor(defer, relayArgs(sink.port, secrets, s.url, ['--retry-delay', '1']), { env: caEnv() });
+    const relay = await relayFor(defer, relayArgs(sink.port, secrets, s.url, ['--retry-delay', '60']), { env: caEnv() });
     await sendAll(relay.port, [makeMessage('config-error')]);
-    await waitUntil(() => filesEnding(relay.spool, '.bad').length === 1, 'a .bad envelope');
-    const r = reasonsIn(relay.spool, filesEnding(relay.spool, '.bad')[0]!);
+    await relay.waitForLog('message deferred: the upstream refused the session');
+    const { reasons: r } = await deferredMessage(relay.spool);
+    assert.deepEqual(filesEnding(relay.spool, '.bad'), [], 'a refused session fails no message');
     assert.equal(r.length, 1);
     assert.match(r[0]!.reason, c.reason);
     if (c.code) assert.equal(r[0]!.code, c.code);
     assert.equal(sink.messages.length, 0);
-    // Parked, not retried: one token request (and at most one AUTH) for the one message.
+    // It waits for the back-off: one token request (and at most one AUTH) so far.
     assert.equal(s.tokenRequests.length, 1);
     assert.ok(sink.uses.length <= 1);
     assertNotLogged(relay, [SECRET]);

@@ -33,7 +33,7 @@ const mailbox = (p: ProviderProfile, kind: Kind) => `${kind}@${domainOf(p)}`;
 
 interface Expectation {
   mechanism?: string;
-  /** Every pattern must match the .bad (or deferred) reason. */
+  /** Every pattern must match the reason on the waiting message. */
   reason?: RegExp[];
   code?: string;
   deferred?: boolean;
@@ -202,6 +202,7 @@ async function runScenario(t: TestContext, sc: Scenario): Promise<{ outcomes: Ou
   await relay.waitForLog('forwarding run finished', 30000);
   await waitUntil(() => !filesEnding(spool, '.busy').length, 'no message in flight', 10000);
 
+  assert.deepEqual(filesEnding(spool, '.bad'), [], 'a refused sign-in fails no message');
   const outcomes: Outcome[] = [];
   for (const k of kinds) {
     const id = ids.get(k)!;
@@ -211,11 +212,12 @@ async function runScenario(t: TestContext, sc: Scenario): Promise<{ outcomes: Ou
     const o: Outcome = { kind: k, seen, expected: expectation(p, k, passwordsAllowed) };
     if (msg) o.delivered = { mechanism: msg.mechanism };
     else {
-      const bad = filesEnding(spool, '.bad').find((n) => n.startsWith(`${id}.`));
       const waiting = existsSync(path.join(spool, `${id}.envelope`)) ? `${id}.envelope` : undefined;
-      const name = bad ?? waiting;
-      const r = name ? reasonsIn(spool, name).at(-1) : undefined;
-      o.failed = { reason: r?.reason ?? '(not tried: the run stopped after another session failed)', code: r?.code ?? '', deferred: !bad };
+      const r = waiting ? reasonsIn(spool, waiting).at(-1) : undefined;
+      // A refused sign-in fails no message (issue 16): it waits either way, and the relay's log says
+      // whether it judged the refusal temporary (4xx) or a refused session that needs fixing.
+      const refused = relay.logs.some((l) => l.id === id && l.msg === 'message deferred: the upstream refused the session');
+      o.failed = { reason: r?.reason ?? '(not tried: the run stopped after another session failed)', code: r?.code ?? '', deferred: !refused };
     }
     outcomes.push(o);
   }
@@ -238,7 +240,7 @@ function assertOutcome(o: Outcome): void {
     return;
   }
   assert.ok(o.failed, `expected a failure; ${what}`);
-  assert.equal(o.failed.deferred, !!e.deferred, `${e.deferred ? 'expected a retry later (4xx)' : 'expected a permanent failure (.bad)'}; ${what}`);
+  assert.equal(o.failed.deferred, !!e.deferred, `${e.deferred ? 'expected a retry later (4xx)' : 'expected a refused session'}; ${what}`);
   for (const re of e.reason ?? []) assert.match(o.failed.reason, re, what);
   if (e.code) assert.equal(o.failed.code, e.code, what);
 }
@@ -345,7 +347,7 @@ function writeMatrix(): void {
     if (!o) return '—';
     const got = o.delivered
       ? `**${o.delivered.mechanism ?? 'no AUTH'}**`
-      : `${o.failed!.deferred ? 'retried later' : 'fails'}: ${o.failed!.code} ${short(o.failed!.reason)}`;
+      : `${o.failed!.deferred ? 'retried later' : 'refused, waits'}: ${o.failed!.code} ${short(o.failed!.reason)}`;
     const e = o.expected;
     const ok = e.mechanism ? o.delivered?.mechanism === e.mechanism : !!o.failed && o.failed.deferred === !!e.deferred && (e.reason ?? []).every((re) => re.test(o.failed!.reason));
     return ok ? got : `✗ ${got} (expected ${e.mechanism ?? `failure matching ${(e.reason ?? []).map(String).join(' ')}`})`;
@@ -354,7 +356,7 @@ function writeMatrix(): void {
   const text = [
     '# Provider profile x secrets kind (test/integration/provider-dialogues.test.ts)',
     '',
-    'Bold: delivered, signed in with that mechanism. "fails": parked as .bad with that reason. "retried later": 4xx, waiting for a retry. ✗: not what client-auth-spec.md expects. —: not applicable to this provider.',
+    'Bold: delivered, signed in with that mechanism. "refused, waits": the sign-in was refused for good; no message fails, the queue waits (with the back-off) until the account is fixed. "retried later": 4xx, waiting for a retry. ✗: not what client-auth-spec.md expects. —: not applicable to this provider.',
     '',
     `| profile | ${KINDS.join(' | ')} |`,
     `|---|${KINDS.map(() => '---').join('|')}|`,
