@@ -41,7 +41,8 @@ export function splitFilter(params: string, ctx: FilterContext): Filter {
         return fail('failed', `split: ${(e as Error).message}`);
       }
       if (parts.length > 1) ctx.log.info({ id: input.id, parts: ids }, 'message split by recipient domain');
-      return ok(parts.length > 1);
+      // No rescan: the parts wait for the next forwarding trigger, as E-MailRelay's gsplitfilter.cpp leaves them.
+      return ok();
     },
   };
 }

@@ -199,10 +199,12 @@ test('copy:nodelete;hardlink keeps the original and links the content', async (t
   assert.ok(fs.existsSync(path.join(spool, 'pop-user', content)));
 });
 
-test('split: one envelope per recipient domain, each with ForwardTo and the split-group lines', async (t) => {
+test('split: one envelope per recipient domain, each with ForwardTo and the split-group lines; no rescan (as E-MailRelay)', async (t) => {
   const defer = cleanup(t);
-  const relay = await relayFor(defer, ['--filter', 'split:2525']);
+  const relay = await relayFor(defer, ['--filter', 'split:2525', '--forward-to', '127.0.0.1:9', '--verbose']);
   assert.equal((await submit(relay.port, BODY, ['x@One.example', 'y@two.example', 'z@one.EXAMPLE'])).code, 250);
+  // The rescan would have been asked for before the 250 (server.ts): nothing asked for a forwarding run.
+  assert.deepEqual(relay.logs.filter((l) => l.msg === 'forwarding run requested'), []);
   const envs = filesEnding(relay.spool, '.envelope').map((f) => ({ f, env: readEnvelopeFile(relay.spool, f) }));
   assert.equal(envs.length, 2);
   const one = envs.find((e) => e.env.toRemote.length === 2)!;
