@@ -466,8 +466,8 @@ export function buildConfig(rawValues: OptionValue[], baseDir = process.cwd()): 
  * Start-up check of the --client-auth secrets file (not the inline plain:<b64>:<b64> form): problems
  * that would leave relaybox forwarding without authenticating, each naming the file and line.
  */
-export function clientAuthProblems(cfg: RelayConfig): string[] {
-  if (!cfg.clientAuth || cfg.clientAuth.startsWith('plain:')) return [];
+export function clientAuthProblems(cfg: RelayConfig, requireClientLine = false): { problems: string[]; warnings: string[] } {
+  if (!cfg.clientAuth || cfg.clientAuth.startsWith('plain:')) return { problems: [], warnings: [] };
   const selectorsPossible = cfg.filters.server.length > 0 || cfg.filters.client.length > 0;
-  return checkClientSecretsFile(cfg.clientAuth, { selectorsPossible });
+  return checkClientSecretsFile(cfg.clientAuth, { selectorsPossible, requireClientLine });
 }

@@ -109,8 +109,8 @@ async function prepareSpool(cfg: RelayConfig, log: Log, owner: UserIds | null): 
 async function start(values: OptionValue[]): Promise<void> {
   const baseDir = process.env[BASE_DIR_ENV] ?? process.cwd();
   const cfg = buildConfig(values, baseDir);
-  const secretsProblems = clientAuthProblems(cfg);
-  if (secretsProblems.length) throw new UsageError(secretsProblems.join('\n'));
+  const secretsCheck = clientAuthProblems(cfg);
+  if (secretsCheck.problems.length) throw new UsageError(secretsCheck.problems.join('\n'));
 
   if (cfg.daemon && !process.env[DAEMON_CHILD_ENV]) {
     process.env[BASE_DIR_ENV] = baseDir;
@@ -121,7 +121,7 @@ async function start(values: OptionValue[]): Promise<void> {
   const events = cfg.observe.statusPort !== null ? new EventLog() : null;
   const log = createLog(cfg, events ? deviceWarnings(events) : undefined);
   if (events) recordSteps(activity, events);
-  for (const w of cfg.warnings) log.warn(w);
+  for (const w of [...cfg.warnings, ...secretsCheck.warnings]) log.warn(w);
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   const userName = cfg.user ?? 'daemon';
   let runAs: UserIds | null = null;

@@ -79,9 +79,10 @@ interface SecretsUse extends ClientSecretsContext {
 /** How relaybox.conf (the card's, else the one in use) uses the secrets, for checking them as the relay will. */
 function secretsUse(p: ImportPaths): SecretsUse {
   const conf = readIfExists(path.join(p.boot, 'relaybox.conf')) ?? readIfExists(path.join(p.data, 'config', 'relaybox.conf'));
-  if (conf === undefined) return { clientAuth: true, selectorsPossible: false };
+  // The card's secrets exist to sign in: a file without a client line is a forgotten login.
+  if (conf === undefined) return { clientAuth: true, selectorsPossible: false, requireClientLine: true };
   const names = new Set(expandShorthands(parseConfigTextAll(normaliseText(conf), 'relaybox.conf').values).map((v) => v.spec.name));
-  return { clientAuth: names.has('client-auth'), selectorsPossible: names.has('filter') || names.has('client-filter') };
+  return { clientAuth: names.has('client-auth'), selectorsPossible: names.has('filter') || names.has('client-filter'), requireClientLine: true };
 }
 
 /** The values the templates in relaybox.secrets hold in place of the user's own. */
@@ -257,7 +258,7 @@ function appliancePlace(cfg: RelayConfig, values: OptionValue[], dataDir: string
       problems.push(`${where('client-auth')}: no login has been imported yet: relaybox.secrets on the card needs a line the box can use (a template from README.txt; the Secrets part of STATUS.txt says what is wrong with it)`);
     } else {
       const serverLines = readSecretsFile(cfg.clientAuth).problems.filter((x) => x.level === 'error' && x.side === 'server');
-      problems.push(...serverLines.map(formatProblem), ...clientAuthProblems(cfg));
+      problems.push(...serverLines.map(formatProblem), ...clientAuthProblems(cfg, true).problems);
     }
   }
   return problems;

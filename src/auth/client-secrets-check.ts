@@ -8,6 +8,11 @@ import { formatProblem, readSecretsFile, XTEXT_HINT, type ParsedSecrets, type Se
 export interface ClientSecretsContext {
   /** Can anything set an envelope's ClientAccountSelector (a --filter or --client-filter)? */
   readonly selectorsPossible: boolean;
+  /**
+   * Is a file with no client line at all an error? The card's relaybox.secrets: yes (the login was
+   * forgotten). A --client-auth file elsewhere: no, E-MailRelay forwards without AUTH (a warning).
+   */
+  readonly requireClientLine?: boolean;
 }
 
 /** Errors on client lines, and on lines whose first field is neither client nor server (a misspelt "client"). */
@@ -15,6 +20,13 @@ function clientLineErrors(parsed: ParsedSecrets): string[] {
   return parsed.problems
     .filter((p) => p.level === 'error' && !p.fatal && p.side !== 'server')
     .map(formatProblem);
+}
+
+/** A file with no client line at all, and no broken one: E-MailRelay forwards without authenticating. */
+export function clientSecretsWarnings(file: string, parsed: ParsedSecrets): string[] {
+  if (parsed.problems.some((p) => p.fatal) || clientLineErrors(parsed).length || parsed.secrets.client.size) return [];
+  return [`${file}: there is no "client" line, so relaybox forwards without authenticating, as E-MailRelay does. `
+    + `To sign in, add one such as "client plain <user> <password>" (${XTEXT_HINT})`];
 }
 
 function noClientLine(file: string): string {
@@ -38,7 +50,7 @@ export function clientSecretsProblems(file: string, parsed: ParsedSecrets, ctx: 
   const errors = clientLineErrors(parsed);
   if (errors.length) return errors;
   const { client } = parsed.secrets;
-  if (client.size === 0) return [noClientLine(file)];
+  if (client.size === 0) return ctx.requireClientLine ? [noClientLine(file)] : [];
   // Only a password line can have been split by a space; token lines and "client plain:b = = <selector>"
   // lines with a selector are deliberate (a spool filled elsewhere may carry selectors).
   const splitPassword = [...client.values()].find((a) => a.selector !== '' && a.secrets.plain);
@@ -52,9 +64,11 @@ export function clientSecretsProblems(file: string, parsed: ParsedSecrets, ctx: 
   return [];
 }
 
-/** Start-up: read and check the file named by --client-auth. */
-export function checkClientSecretsFile(file: string, ctx: ClientSecretsContext): string[] {
-  return clientSecretsProblems(file, readSecretsFile(file), ctx);
+/** Start-up: read and check the file named by --client-auth: what stops the relay, and what is only worth a warning. */
+export function checkClientSecretsFile(file: string, ctx: ClientSecretsContext): { problems: string[]; warnings: string[] } {
+  const parsed = readSecretsFile(file);
+  const problems = clientSecretsProblems(file, parsed, ctx);
+  return { problems, warnings: problems.length ? [] : clientSecretsWarnings(file, parsed) };
 }
 
 /**
@@ -66,7 +80,8 @@ export function refuseClientReread(file: string): (next: ParsedSecrets, previous
   return (next, previous) => {
     const errors = clientLineErrors(next);
     if (errors.length) return errors;
-    if (next.secrets.client.size === 0) return [noClientLine(file)];
+    // A file that never had a client line may stay without one; one whose accounts are in use may not lose them all.
+    if (next.secrets.client.size === 0 && previous.client.size > 0) return [noClientLine(file)];
     if (previous.client.has('') && !next.secrets.client.has('')) {
       const line = firstSelectorLine(next.secrets);
       return [`${file}${line ? `(${line})` : ''}: the new version has no client line without a fifth field, so the default account would be gone`

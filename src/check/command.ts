@@ -66,8 +66,9 @@ export async function runCheckCommand(argv: string[], out: NodeJS.WritableStream
   try {
     if (configFile) values.push(...readConfigFile(path.resolve(baseDir, configFile)));
     const cfg = buildConfig(values, baseDir);
-    const problems = clientAuthProblems(cfg);
+    const { problems, warnings } = clientAuthProblems(cfg);
     if (problems.length) throw new Error(problems.join('; '));
+    for (const w of warnings) out.write(`relaybox check: warning: ${w}\n`);
     // As root, the test runs as the relay would (--user, default daemon) once the secrets are read, so
     // a token file or cache it rewrites stays the relay's own.
     const userName = cfg.user ?? 'daemon';

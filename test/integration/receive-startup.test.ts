@@ -152,10 +152,18 @@ test('--client-auth: a missing file, a misspelt type, a raw "+", bad base64, too
   await expectSecretsRefused(s, 'clinet plain me@example.com pw\n', (f) => new RegExp(`${f}\\(1\\): invalid value in first field`));
 });
 
-test('--client-auth: no client line at all, or a password with a space read as a selector: start-up refuses', async (t) => {
+test('--client-auth: no client line at all starts with a warning, as E-MailRelay (issue 16)', async (t) => {
   const s = await scratch(cleanups(t));
-  await expectSecretsRefused(s, 'server plain alice alicepw\n', (f) => new RegExp(`${f}: there is no usable "client" line, so relaybox would forward without authenticating`));
-  await expectSecretsRefused(s, '', (f) => new RegExp(`${f}: there is no usable "client" line`));
+  for (const [name, text] of [['server-only.auth', 'server plain alice alicepw\n'], ['empty.auth', ''], ['comment.auth', '# empty\n']]) {
+    const f = s.file(name, text);
+    const r = await relaybox(['--as-client', '127.0.0.1:9', '--spool-dir', path.join(s.dir, 'spool'), '--user', 'root', '--client-auth', f]);
+    assert.equal(r.code, 0, `${name}: ${r.stderr}`);
+    assert.match(r.stdout + r.stderr, new RegExp(`${escape(f)}: there is no \\\\?"client\\\\?" line, so relaybox forwards without authenticating, as E-MailRelay does`), name);
+  }
+});
+
+test('--client-auth: a password with a space read as a selector: start-up refuses', async (t) => {
+  const s = await scratch(cleanups(t));
   const r = await relaybox([...s.safe, '--forward-to', '127.0.0.1:9', '--client-auth', s.file('space.auth', 'client plain me@example.com my secret\n')]);
   assert.equal(r.code, 1, r.stderr);
   assert.match(r.stderr, /space\.auth\(1\): the fifth field is an account selector, and nothing sets one .*If the fifth field is part of the password, write the space as \+20/);

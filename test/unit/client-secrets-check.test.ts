@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkClientSecretsFile, clientSecretsProblems, refuseClientReread } from '../../src/auth/client-secrets-check';
+import { checkClientSecretsFile, clientSecretsProblems, clientSecretsWarnings, refuseClientReread } from '../../src/auth/client-secrets-check';
 import { findClientAccount, parseSecrets, watchSecrets, type SecretsLogger } from '../../src/auth/secrets';
 
 const F = 'client.auth';
@@ -42,8 +42,18 @@ test('client secrets check: each broken client line is named with what to write 
 });
 
 test('client secrets check: no client line, and a password with a space read as the selector', () => {
-  assert.match(check('server plain alice pw')[0]!, /^client\.auth: there is no usable "client" line, so relaybox would forward without authenticating: add one such as "client plain <user> <password>"/);
-  assert.match(check('')[0]!, /no usable "client" line/);
+  // E-MailRelay forwards without AUTH when there is no client line (its suite writes "# empty"): a warning.
+  for (const text of ['server plain alice pw', '', '# empty']) {
+    assert.deepEqual(check(text), [], text);
+    assert.match(clientSecretsWarnings(F, parseSecrets(text, F))[0]!, /^client\.auth: there is no "client" line, so relaybox forwards without authenticating, as E-MailRelay does\. To sign in, add one such as "client plain <user> <password>"/);
+  }
+  // The card's relaybox.secrets: a forgotten login is an error.
+  const card = { selectorsPossible: false, requireClientLine: true };
+  assert.match(check('server plain alice pw', card)[0]!, /^client\.auth: there is no usable "client" line, so relaybox would forward without authenticating: add one such as "client plain <user> <password>"/);
+  assert.match(check('', card)[0]!, /no usable "client" line/);
+  // A broken client line is still an error, and no warning is added to it.
+  assert.equal(check('client plian me pw').length, 1);
+  assert.deepEqual(clientSecretsWarnings(F, parseSecrets('client plian me pw', F)), []);
   const space = check('# the password is "my secret"\nclient plain me@example.com my secret');
   assert.equal(space.length, 1);
   assert.match(space[0]!, /^client\.auth\(2\): the fifth field is an account selector, and nothing sets one \(there is no --filter or --client-filter\).*write the space as \+20/);
@@ -55,11 +65,11 @@ test('client secrets check: no client line, and a password with a space read as 
 test('client secrets check: an unreadable file', () => {
   const dir = mkdtempSync(join(tmpdir(), 'relaybox-csc-'));
   try {
-    const [msg] = checkClientSecretsFile(join(dir, 'missing.auth'), NO_FILTER);
+    const [msg] = checkClientSecretsFile(join(dir, 'missing.auth'), NO_FILTER).problems;
     assert.match(msg!, /missing\.auth: cannot read secrets file: ENOENT.*\(the file named by --client-auth\)/);
     const good = join(dir, 'good.auth');
     writeFileSync(good, 'client plain me pw\n');
-    assert.deepEqual(checkClientSecretsFile(good, NO_FILTER), []);
+    assert.deepEqual(checkClientSecretsFile(good, NO_FILTER), { problems: [], warnings: [] });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
