@@ -76,7 +76,7 @@ export interface RelayConfig {
   responseTimeout: number;
   promptTimeout: number;
   clientSmtp: { pipelining: boolean; smtputf8strict: boolean; eightbitstrict: boolean; binarymimestrict: boolean };
-  clientTls: { mode: 'none' | 'starttls' | 'implicit'; required: boolean; keyCert?: KeyAndCert; verify?: string; verifyName?: string; serverName?: string };
+  clientTls: { mode: 'none' | 'starttls' | 'implicit'; required: boolean; keyCert?: KeyAndCert; verify?: string; verifyName?: string; verifyHost: boolean; serverName?: string };
   clientAuth?: string;
   clientAuthConfig?: string;
   retry: { enabled: boolean; delay: number; maxDelay: number; maxAge: number };
@@ -433,6 +433,7 @@ export function buildConfig(rawValues: OptionValue[], baseDir = process.cwd()): 
       keyCert: opts.has('client-tls-certificate') ? readKeyCert(opts, 'client-tls-certificate', baseDir) : undefined,
       verify: resolveCa(opts.get('client-tls-verify')),
       verifyName: opts.get('client-tls-verify-name'),
+      verifyHost: opts.has('client-tls-verify-host'),
       serverName: opts.get('client-tls-server-name'),
     },
     clientAuth: clientAuth && !clientAuth.startsWith('plain:') ? path.resolve(baseDir, clientAuth) : clientAuth,

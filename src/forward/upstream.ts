@@ -101,13 +101,15 @@ export function tlsOptions(cfg: RelayConfig, target: ForwardTarget): tls.Connect
     opts.key = t.keyCert.key;
     opts.cert = t.keyCert.cert;
   }
-  if (verify && t.verifyName) {
+  if (verify) {
+    // E-MailRelay's --client-tls-verify checks the chain only, and --client-tls-verify-name the subject CN;
+    // the host-name check is relaybox's --client-tls-verify-host.
     const want = t.verifyName;
-    // E-MailRelay's --client-tls-verify-name: the subject CN must equal the given name.
-    opts.checkServerIdentity = (_host, cert) =>
-      cert.subject?.CN === want ? undefined : new Error(`server certificate name "${cert.subject?.CN}" is not "${want}"`);
-  } else if (verify && host && net.isIP(host) && !t.serverName) {
-    opts.checkServerIdentity = (_h, cert) => tls.checkServerIdentity(host, cert);
+    const hostName = t.verifyHost ? serverName ?? host : undefined;
+    opts.checkServerIdentity = (_host, cert) => {
+      if (want !== undefined && cert.subject?.CN !== want) return new Error(`server certificate name "${cert.subject?.CN}" is not "${want}"`);
+      return hostName ? tls.checkServerIdentity(hostName, cert) : undefined;
+    };
   }
   return opts;
 }

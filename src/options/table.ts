@@ -479,7 +479,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     arg: 'ca-list',
     group: 'tls',
     help: 'Verify the server certificate against these CA certificates.',
-    more: 'A file or directory of CA certificates, or <default> for the system set.',
+    more: 'A file or directory of CA certificates, or <default> for the system set. Checks the chain only; --client-tls-verify-host also checks the host name.',
     support: 'yes',
   },
   {
@@ -854,6 +854,16 @@ export const OPTIONS: readonly OptionSpec[] = [
     group: 'relaybox',
     help: 'Most PAM password checks running at once with --server-auth pam: (default 2).',
     more: 'A few more wait in a queue; beyond that AUTH gets a temporary failure (454).',
+    support: 'yes',
+    extension: true,
+  },
+  {
+    name: 'client-tls-verify-host',
+    group: 'relaybox',
+    help: 'With --client-tls-verify, also check that the server certificate is for the forward-to host name.',
+    more:
+      'The name checked is --client-tls-server-name if given, else the forward-to host (name or IP address), against the ' +
+      'certificate\'s subject alternative names. Without this option --client-tls-verify checks only the certificate chain, as E-MailRelay does.',
     support: 'yes',
     extension: true,
   },

@@ -1,5 +1,6 @@
 // Client TLS when forwarding: STARTTLS, implicit TLS, TLS required, certificate verification with
-// the CA, SNI/host-name check (--client-tls-server-name) and the CN check (--client-tls-verify-name).
+// the CA (the chain only, as E-MailRelay), the host-name check (--client-tls-verify-host, with
+// --client-tls-server-name) and the CN check (--client-tls-verify-name).
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { removeDir, type RelayProcess } from '../lib/relay';
@@ -68,12 +69,28 @@ test('--client-tls-verify with the CA and --client-tls-server-name relay.test (a
   await delivered(relay, sink, 'verified');
 });
 
-test('--client-tls-verify with --client-tls-server-name wrong.test: the name is not in the certificate, not delivered', async (t) => {
+test('--client-tls-verify-host with --client-tls-server-name wrong.test: the name is not in the certificate, not delivered', async (t) => {
   const defer = cleanup(t);
   const sink = await sinkFor(defer, { tls: tlsKeys });
   const relay = await relayFor(defer, ['--forward-to', `127.0.0.1:${sink.port}`, '--forward-on-disconnect', '--client-tls',
-    '--client-tls-verify', pki.caFile, '--client-tls-server-name', 'wrong.test', ...FAST_RETRY]);
+    '--client-tls-verify', pki.caFile, '--client-tls-verify-host', '--client-tls-server-name', 'wrong.test', ...FAST_RETRY]);
   await deferred(relay, sink, 'wrong-name', /wrong\.test|altnames|does not match/i);
+});
+
+test('--client-tls-verify alone checks the chain only, as E-MailRelay: a name not in the certificate is delivered', async (t) => {
+  const defer = cleanup(t);
+  const sink = await sinkFor(defer, { tls: tlsKeys });
+  const relay = await relayFor(defer, ['--forward-to', `127.0.0.1:${sink.port}`, '--forward-on-disconnect', '--client-tls',
+    '--client-tls-verify', pki.caFile, '--client-tls-server-name', 'wrong.test']);
+  await delivered(relay, sink, 'chain-only');
+});
+
+test('--client-tls-verify-host with the forward-to address 127.0.0.1 (an IP in the certificate): delivered', async (t) => {
+  const defer = cleanup(t);
+  const sink = await sinkFor(defer, { tls: tlsKeys });
+  const relay = await relayFor(defer, ['--forward-to', `127.0.0.1:${sink.port}`, '--forward-on-disconnect', '--client-tls',
+    '--client-tls-verify', pki.caFile, '--client-tls-verify-host']);
+  await delivered(relay, sink, 'ip-in-cert');
 });
 
 test('--client-tls-verify with a CA that did not sign the upstream certificate: not delivered', async (t) => {

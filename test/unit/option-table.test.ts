@@ -106,7 +106,7 @@ const EXTENSIONS = [
   'auth-failure-limit', 'auth-failure-lockout', 'auth-failure-delay', 'max-connections', 'max-connections-per-address',
   'max-recipients', 'max-command-length', 'command-timeout', 'stress-timeout',
   'plaintext-auth-from-public', 'allow-clients', 'bare-lf-clients', 'pam-concurrency',
-  'forward-connections', 'forward-from-mailbox', 'oauth-authority', 'oauth-google-authority',
+  'client-tls-verify-host', 'forward-connections', 'forward-from-mailbox', 'oauth-authority', 'oauth-google-authority',
   'admin-password-file', 'status-port', 'status-host-names', 'alert-to', 'alert-from', 'alert-interval', 'alert-disk-percent', 'alert-upstream-seconds', 'alert-expiry-days',
 ];
 
