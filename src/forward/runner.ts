@@ -254,17 +254,21 @@ export class QueueRunner {
     return summary;
   }
 
-  /** --immediate: forward a just-committed message on a connection of its own. */
+  /**
+   * --immediate: forward a just-committed message. The session stays open for the next one (as the
+   * runs' sessions do), so a client sending several messages costs one upstream session, as E-MailRelay's proxy.
+   */
   async forwardImmediate(id: string): Promise<{ outcome: Outcome; filterResponse?: string }> {
     let up: Upstream | null = null;
     const refusal: FilterRefusal = {};
     try {
-      return { outcome: await this.forwardOne(id, async () => (up = await this.deps.connect()), undefined, refusal), filterResponse: refusal.response };
+      return { outcome: await this.forwardOne(id, async () => (up = this.takeIdle() ?? await this.deps.connect()), undefined, refusal), filterResponse: refusal.response };
     } catch (e) {
       if (e instanceof UpstreamUnreachable) return { outcome: e.outcome };
       throw e;
     } finally {
-      (up as Upstream | null)?.close();
+      const session = up as Upstream | null;
+      if (session) this.release(session);
     }
   }
 

@@ -6,6 +6,7 @@ import { existsSync, readFileSync, readdirSync, statSync, chmodSync, writeFileSy
 import * as path from 'node:path';
 import { BUNDLE, freePort, removeDir, startRelay, tempDir } from '../lib/relay';
 import { startSink } from '../lib/sink';
+import { makeMessage, sendAll } from './forward-util';
 
 function run(args: string[], opts: { cwd?: string } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -89,6 +90,20 @@ test('--immediate forwards before the 250, and passes the upstream refusal back 
     assert.match(bad.out, /<\*\* +550 .*5\.1\.1 no such user/);
     assert.equal(sink.messages.length, 1);
     assert.equal(readdirSync(relay.spool).filter((f) => f.endsWith('.envelope.bad')).length, 1);
+  } finally {
+    await relay.stop();
+    await sink.close();
+    removeDir(relay.spool);
+  }
+});
+
+test('--immediate: four messages in one client session go over one upstream session (as E-MailRelay\'s proxy)', async () => {
+  const sink = await startSink();
+  const relay = await startRelay(['--forward-to', `127.0.0.1:${sink.port}`, '--immediate']);
+  try {
+    await sendAll(relay.port, [1, 2, 3, 4].map((i) => makeMessage(`proxy-${i}`)));
+    assert.equal(sink.messages.length, 4, 'each delivered before its 250');
+    assert.equal(sink.connections, 1, 'one upstream connection');
   } finally {
     await relay.stop();
     await sink.close();
