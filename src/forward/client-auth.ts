@@ -42,6 +42,8 @@ export interface AuthSession {
 
 export interface AuthResult {
   mechanism: SaslMechanism;
+  /** The SASL user id that signed in (for MAIL FROM's AUTH= parameter). */
+  user?: string;
   /** When an access token relaybox got itself expires. */
   tokenExpiresAt?: number;
 }
@@ -169,8 +171,11 @@ export function createClientLogin(spec: string, config: string | undefined, log:
     let refusal: SmtpReply | undefined;
     for (const m of candidates) {
       let reply: SmtpReply;
+      let user: string | undefined;
       try {
-        reply = await runMechanism(m, await credentialFor(m), session.send);
+        const credential = await credentialFor(m);
+        user = credential.user;
+        reply = await runMechanism(m, credential, session.send);
         // A cached token may have been revoked or expired early: one more try with a new one.
         if (reply.code !== 235 && source && token && !token.fresh) {
           source.invalidate(token.token);
@@ -183,7 +188,7 @@ export function createClientLogin(spec: string, config: string | undefined, log:
         if (refusal && !(e instanceof OAuthError)) break;
         throw e;
       }
-      if (reply.code === 235) return { mechanism: m, tokenExpiresAt: token?.expiresAt };
+      if (reply.code === 235) return { mechanism: m, user, tokenExpiresAt: token?.expiresAt };
       tried.push(m);
       refusal = reply;
       // A temporary refusal (454 too many attempts, 421 closing) is about the session, not the mechanism.

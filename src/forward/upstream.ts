@@ -17,6 +17,7 @@ import { OAuthError } from './oauth/token-errors';
 import { withAdvice } from './oauth/advice';
 import { HeaderTooLarge, rewriteFromHeader, rewrittenContentStream } from './sender-rewrite';
 import { activity } from '../admin/activity';
+import { encodeXtext, isXtext } from '../auth/xtext';
 
 export interface SendResult {
   accepted: string[];
@@ -112,6 +113,17 @@ export function tlsOptions(cfg: RelayConfig, target: ForwardTarget): tls.Connect
     };
   }
   return opts;
+}
+
+/**
+ * MAIL FROM's AUTH= parameter (RFC 4954 5), sent only on a signed-in session, as E-MailRelay words
+ * it: <> with --anonymous=client; else the envelope's MailFromAuthOut when it is valid xtext, the
+ * signed-in user id when that is empty, and <> otherwise.
+ */
+export function mailFromAuth(env: Envelope, user: string | undefined, anonymous: boolean): string {
+  if (anonymous) return '<>';
+  if (env.mailFromAuthOut) return isXtext(env.mailFromAuthOut) ? env.mailFromAuthOut : '<>';
+  return user ? encodeXtext(user) : '<>';
 }
 
 function ehloName(domain: string): string | undefined {
@@ -290,6 +302,13 @@ export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, logi
     });
   }
   observer?.signedIn(signedIn?.mechanism ?? null);
+  // nodemailer has no AUTH= parameter: it is added to the MAIL command on its way out.
+  let authParam: string | undefined;
+  if (signedIn) {
+    const raw = conn as unknown as { _sendCommand(cmd: string, ...rest: unknown[]): void };
+    const sendCommand = raw._sendCommand.bind(conn);
+    raw._sendCommand = (cmd, ...rest) => sendCommand(authParam && /^MAIL FROM:/i.test(cmd) ? `${cmd} AUTH=${authParam}` : cmd, ...rest);
+  }
   const extensions: string[] = (conn as unknown as { _supportedExtensions?: string[] })._supportedExtensions ?? [];
   if (!cfg.clientSmtp.pipelining) {
     // --client-smtp-config -pipelining: nodemailer pipelines whenever the server offers it.
@@ -338,6 +357,7 @@ export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, logi
 
   /** `message`: the content, the path of its file, or a stream of it (read once). */
   function sendAs(env: Envelope, message: Buffer | string | Readable, allOrNothing: boolean): Promise<SendResult> {
+      if (signedIn) authParam = mailFromAuth(env, signedIn.user, cfg.anonymous.has('client'));
       return new Promise<SendResult>((resolve, reject) => {
         let aborted: NodemailerError[] | null = null;
         const rejectedOf = (errors: NodemailerError[]) => errors.map((r) => ({

@@ -152,9 +152,10 @@ test('relaybox check: a certificate the box cannot verify (unknown CA; another n
   assert.match(stepLine(unknownCa.out, 'TLS'), /FAILED\s+TLS: .*(unable to verify|local issuer)/);
   assert.match(adviceAfter(unknownCa.out, 'TLS'), /signed by an authority the box does not know.*client-tls-verify/);
 
-  // The certificate is for localhost, relay.test and 127.0.0.1, not 127.0.0.2.
+  // The certificate is for localhost, relay.test and 127.0.0.1, not 127.0.0.2 (the host name is checked with
+  // client-tls-verify-host, as the card's relaybox.conf has it).
   const other = await sinkFor(defer, { host: '127.0.0.2', tls: { key: pki.serverKey, cert: pki.serverCert }, auth: { user: MAILBOX, pass: PASSWORD } });
-  const otherName = await runCheck([configFile(dir, [`forward-to 127.0.0.2:${other.port}`, 'client-tls', 'client-tls-required', `client-tls-verify ${pki.caFile}`, secrets]), '--to', TO]);
+  const otherName = await runCheck([configFile(dir, [`forward-to 127.0.0.2:${other.port}`, 'client-tls', 'client-tls-required', `client-tls-verify ${pki.caFile}`, 'client-tls-verify-host', secrets]), '--to', TO]);
   assert.equal(otherName.code, 1, otherName.out + otherName.err);
   assert.match(stepLine(otherName.out, 'TLS'), /FAILED\s+TLS: /);
   assert.match(adviceAfter(otherName.out, 'TLS'), /certificate is for another name than 127\.0\.0\.2/);

@@ -41,6 +41,8 @@ for (const method of ['PLAIN', 'LOGIN']) {
     await sendAll(relay.port, [makeMessage(`auth-${method}`)]);
     await sink.waitFor(1);
     assert.equal(sink.messages[0]!.user, 'alice');
+    // MAIL FROM names the signed-in user in xtext (RFC 4954 5), as E-MailRelay sends it.
+    assert.equal(sink.messages[0]!.mailArgs.AUTH, 'alice');
     const connected = await relay.waitForLog('connected to the upstream server');
     assert.equal(connected.auth, method);
     await waitUntil(() => spoolFiles(relay.spool).length === 0, 'an empty spool');
@@ -56,6 +58,8 @@ test('inline --client-auth plain:<base64 user>:<base64 password>', async (t) => 
   await sendAll(relay.port, [makeMessage('auth-inline')]);
   await sink.waitFor(1);
   assert.equal(sink.messages[0]!.user, 'bob smith');
+  // Sent as AUTH=bob+20smith: the sink decodes xtext (sent raw, the space would have ended the parameter at "bob").
+  assert.equal(sink.messages[0]!.mailArgs.AUTH, 'bob smith', 'the user id, xtext-encoded on the wire');
   assertNoSecret(relay, 'bob smith', ['p@ss w:rd']);
 });
 

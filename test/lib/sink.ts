@@ -16,6 +16,8 @@ export interface SunkMessage {
   secure: boolean;
   user?: string;
   session: string;
+  /** MAIL FROM's parameters, names in upper case (AUTH=, BODY=, ...). */
+  mailArgs: Record<string, string>;
 }
 
 export interface SinkOptions {
@@ -116,6 +118,7 @@ export async function startSink(opts: SinkOptions = {}): Promise<Sink> {
           secure: session.secure,
           user: session.user as string | undefined,
           session: session.id,
+          mailArgs: (session.envelope.mailFrom && (session.envelope.mailFrom as { args?: Record<string, string> | false }).args) || {},
         };
         attempts++;
         const refusal = opts.data?.(msg, attempts);
