@@ -73,6 +73,24 @@ test('upstream down: the message stays .envelope with a Reason line, and is deli
   await waitUntil(() => spoolFiles(relay.spool).length === 0, 'an empty spool');
 });
 
+test('--no-retry, upstream down: nothing fails, no Reason line; the next --poll delivers once it is up (as E-MailRelay)', async (t) => {
+  const defer = cleanup(t);
+  const port = await freePort(); // nothing listens here yet
+  const relay = await relayFor(defer, ['--forward-to', `127.0.0.1:${port}`, '--forward-on-disconnect', '--poll', '1', '--no-retry']);
+  await sendAll(relay.port, [makeMessage('no-retry-down')]);
+  await relay.waitForLog('cannot forward: the upstream server is not reachable or refused the session');
+  await waitUntil(() => filesEnding(relay.spool, '.busy').length === 0, 'no message in flight');
+  assert.deepEqual(filesEnding(relay.spool, '.bad'), [], 'a connection failure fails nothing');
+  const [waiting] = filesEnding(relay.spool, '.envelope');
+  assert.ok(waiting, 'the message is still queued');
+  assert.deepEqual(reasonsIn(relay.spool, waiting), [], 'and untouched');
+
+  const sink = await startSink({ port });
+  defer(() => sink.close());
+  await sink.waitFor(1, 10000); // no back-off: the next poll tries it
+  await waitUntil(() => spoolFiles(relay.spool).length === 0, 'an empty spool');
+});
+
 test('--no-retry with a 451: the message ends .bad at once', async (t) => {
   const defer = cleanup(t);
   const sink = await sinkFor(defer, { data: () => ({ code: 451, text: '4.3.0 not now' }) });

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { removeDir, type RelayProcess } from '../lib/relay';
 import { testPki } from '../lib/certs';
 import type { Sink } from '../lib/sink';
-import { cleanup, deferredMessage, filesEnding, makeMessage, relayFor, sendAll, sinkFor, spoolFiles, waitUntil, FAST_RETRY } from './forward-util';
+import { cleanup, deferredMessage, filesEnding, makeMessage, reasonsIn, relayFor, sendAll, sinkFor, spoolFiles, waitUntil, FAST_RETRY } from './forward-util';
 
 const pki = testPki();
 after(() => removeDir(pki.dir));
@@ -101,6 +101,19 @@ test('--client-tls-verify with a CA that did not sign the upstream certificate: 
     '--client-tls-verify', pki.serverCertFile, ...FAST_RETRY]);
   await deferred(relay, sink, 'wrong-ca', /certificate|verify|issuer/i);
 });
+
+for (const implicit of [false, true]) {
+  test(`--no-retry: a certificate that fails --client-tls-verify fails the message (.bad), as E-MailRelay (${implicit ? 'implicit TLS' : 'STARTTLS'})`, async (t) => {
+    const defer = cleanup(t);
+    const sink = await sinkFor(defer, { tls: { ...tlsKeys, implicit } });
+    const relay = await relayFor(defer, ['--forward-to', `127.0.0.1:${sink.port}`, '--forward-on-disconnect', implicit ? '--client-tls-connection' : '--client-tls',
+      '--client-tls-verify', pki.serverCertFile, '--no-retry']);
+    await sendAll(relay.port, [makeMessage('no-retry-wrong-ca')]);
+    await waitUntil(() => filesEnding(relay.spool, '.bad').length === 1, 'a .bad envelope');
+    assert.match(reasonsIn(relay.spool, filesEnding(relay.spool, '.bad')[0]!)[0]!.reason, /certificate|verify|issuer/i);
+    assert.equal(sink.messages.length, 0);
+  });
+}
 
 test('--client-tls-verify-name relay.test (subject CN): delivered; another CN: not delivered', async (t) => {
   const defer = cleanup(t);
