@@ -731,6 +731,11 @@ export const OPTIONS: readonly OptionSpec[] = [
     name: 'no-retry',
     group: 'relaybox',
     help: 'Fail a message at once on a temporary failure, as E-MailRelay does.',
+    more:
+      'E-MailRelay\'s forwarding outcomes: a 4xx reply, or a session that fails after connecting (sign-in, TLS, a certificate ' +
+      'that fails --client-tls-verify), fails the message in hand and ends the run; a server that cannot be reached fails ' +
+      'nothing; every trigger (--poll, a client disconnecting) tries every queued message, with no back-off. Without it, ' +
+      'such failures wait for a retry and a failed session fails no message.',
     support: 'yes',
     extension: true,
   },
