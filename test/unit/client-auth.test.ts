@@ -47,7 +47,7 @@ async function failure(p: Promise<unknown>): Promise<AuthFailure> {
 test('a password account facing Gmail\'s AUTH list uses PLAIN, never XOAUTH2 with its password', async (t) => {
   const login = createClientLogin(secretsFile(t, 'client plain scanner@gmail.com app+20pass\n'), undefined, quiet);
   const s = session(GMAIL, (l) => (l === `AUTH PLAIN ${b64('\0scanner@gmail.com\0app pass')}` ? '235 2.7.0 Accepted' : '535 5.7.8 no'));
-  assert.deepEqual(await login.authenticate(s), { mechanism: 'PLAIN', tokenExpiresAt: undefined });
+  assert.deepEqual(await login.authenticate(s), { mechanism: 'PLAIN', user: 'scanner@gmail.com', tokenExpiresAt: undefined });
   assert.equal(s.sent.length, 1);
 });
 
