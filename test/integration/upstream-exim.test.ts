@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { startExim, eximMissing, type Exim } from '../lib/exim';
 import { BUNDLE } from '../lib/relay';
-import { cleanup, filesEnding, makeMessage, reasonsIn, relayFor, sendAll, sinkFor, spoolFiles, waitUntil } from './forward-util';
+import { cleanup, deferredMessage, filesEnding, makeMessage, reasonsIn, relayFor, sendAll, sinkFor, spoolFiles, waitUntil } from './forward-util';
 import { assertNotLogged, caEnv, secretsFile, workDir } from './oauth-util';
 
 const skip = eximMissing();
@@ -57,15 +57,17 @@ test('Exim: a `client md5` line (relaybox passwd) signs in with CRAM-MD5', { ski
   assertNotLogged(relay, [PASSWORD, hash]);
 });
 
-test('Exim: a wrong password parks the message as .bad with Exim\'s 535 reply, after CRAM-MD5 and then PLAIN were refused', { skip }, async (t) => {
+test('Exim: a wrong password: the message waits with Exim\'s 535 reply, nothing fails, after CRAM-MD5 and then PLAIN were refused', { skip }, async (t) => {
   const defer = cleanup(t);
   const sink = await sinkFor(defer);
   const exim = await eximFor(defer, sink.port);
   const dir = workDir(defer);
   const relay = await relayFor(defer, relayArgs(exim.port, secretsFile(dir, [`client plain ${USER} not-the-password`])), { env: caEnv() });
   await sendAll(relay.port, [makeMessage('exim-wrong')]);
-  await waitUntil(() => filesEnding(relay.spool, '.bad').length === 1, 'the message to be moved to .bad', 30000);
-  const reason = reasonsIn(relay.spool, filesEnding(relay.spool, '.bad')[0]!).map((r) => `${r.code} ${r.reason}`).join(' | ');
+  // A refused sign-in fails no message (issue 16): it waits with the reply.
+  const { reasons: waiting } = await deferredMessage(relay.spool, 30000);
+  assert.deepEqual(filesEnding(relay.spool, '.bad'), []);
+  const reason = waiting.map((r) => `${r.code} ${r.reason}`).join(' | ');
   assert.match(reason, /535/);
   assert.match(reason, /Incorrect authentication data/);
   assert.equal(sink.messages.length, 0);
