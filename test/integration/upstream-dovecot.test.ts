@@ -158,7 +158,7 @@ test('Dovecot offering only OAUTHBEARER: a static `client oauth` line and a gran
   assert.equal(s.introspections[1]!.token, s.tokens.at(-1)!.value, 'Dovecot checked the token relaybox got from the grant');
 });
 
-test('Dovecot oauth2: an expired static token is refused (introspection says inactive); the message is parked with Dovecot\'s reply', { skip }, async (t) => {
+test('Dovecot oauth2: an expired static token is refused (introspection says inactive); the message waits with Dovecot\'s reply', { skip }, async (t) => {
   const defer = cleanup(t);
   const { s, url } = await introspectingStandIn(defer);
   const sink = await sinkFor(defer);
