@@ -436,6 +436,8 @@ export class QueueRunner {
       await spool.unlock(id);
       return 'deferred';
     }
+    // E-MailRelay ends the run after a failed session, whatever the message's route: the rest wait for the next trigger.
+    if (session) this.stopScan = true;
     await spool.fail(id, env, reason, e.code ?? '');
     if (e.permanent) activity.step(log, 'failed', step, 'message failed: the upstream refused it permanently', 'warn');
     else activity.step(log, 'failed', step, 'message failed (automatic retry is off)', 'warn');

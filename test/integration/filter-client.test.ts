@@ -101,7 +101,7 @@ test('mx: failures fail the message ("routing filter failed"); an address litera
   assert.match(reasons[0]!.reason, /^routing filter failed: mx: nothere\.example: no such domain$/);
 });
 
-test('ClientAccountSelector picks the client line with that selector', async (t) => {
+test('ClientAccountSelector picks the client line with that selector; an unknown one fails its message and, with --no-retry, ends the run', async (t) => {
   const defer = cleanup(t);
   const dir = scratchDir(defer, 'relaybox-cfilter-');
   const sink = await sinkFor(defer, { auth: { user: 'scanner-account', pass: 'scanner-pass' } });
@@ -111,8 +111,11 @@ test('ClientAccountSelector picks the client line with that selector', async (t)
   defer(() => removeDir(spool));
   writeSpooled(spool, 'emailrelay.1.1.1', makeMessage('selected'), { clientAccountSelector: 'scanners' });
   writeSpooled(spool, 'emailrelay.1.1.2', makeMessage('unknown-selector'), { clientAccountSelector: 'nosuch' });
+  writeSpooled(spool, 'emailrelay.1.1.3', makeMessage('after-the-failure'), { clientAccountSelector: 'scanners' });
   await asClient(spool, `127.0.0.1:${sink.port}`, ['--client-auth', secrets, '--no-retry']);
   assert.equal(sink.messages.length, 1);
+  // With --no-retry a failed session ends the run, as E-MailRelay's does: the next message waits, untouched.
+  assert.deepEqual(reasonsIn(spool, 'emailrelay.1.1.3.envelope'), []);
   assert.equal(sink.messages[0]!.user, 'scanner-account');
   const reasons = reasonsIn(spool, 'emailrelay.1.1.2.envelope.bad');
   assert.match(reasons[0]!.reason, /no "client" line for the envelope's ClientAccountSelector "nosuch"/);
