@@ -21,6 +21,17 @@ export type Outcome = 'sent' | 'failed' | 'deferred' | 'skipped';
 /** Set when a client or routing filter failed the message: the response E-MailRelay gives in proxy mode. */
 export interface FilterRefusal { response?: string }
 
+/**
+ * The session to a message's own route, kept while the next messages have the same route: a change of
+ * route (or account) drops it and opens another, as E-MailRelay does.
+ */
+interface RoutedSession { key?: string; up?: Upstream }
+
+function closeRouted(routed: RoutedSession): void {
+  routed.up?.close();
+  routed.up = undefined;
+}
+
 /** A message's own next hop or client account, from its envelope (per-message routing). */
 export interface Route {
   /** ForwardToAddress, when set. */
@@ -211,6 +222,7 @@ export class QueueRunner {
     this.stopScan = false;
     const worker = async () => {
       let upstream: Upstream | null = this.takeIdle();
+      const routed: RoutedSession = {};
       try {
         while (!this.stopScan && !this.stopped) {
           const id = ids.shift();
@@ -222,7 +234,7 @@ export class QueueRunner {
               upstream = await this.deps.connect();
             }
             return upstream;
-          }, () => defaultDown).catch((e: unknown) => {
+          }, () => defaultDown, {}, routed).catch((e: unknown) => {
             if (!(e instanceof UpstreamUnreachable)) throw e;
             defaultDown = true;
             summary.error = e.message;
@@ -233,6 +245,7 @@ export class QueueRunner {
           else if (result === 'deferred') summary.deferred++;
         }
       } finally {
+        closeRouted(routed);
         if (upstream) this.release(upstream);
       }
     };
@@ -261,12 +274,14 @@ export class QueueRunner {
   async forwardImmediate(id: string): Promise<{ outcome: Outcome; filterResponse?: string }> {
     let up: Upstream | null = null;
     const refusal: FilterRefusal = {};
+    const routed: RoutedSession = {};
     try {
-      return { outcome: await this.forwardOne(id, async () => (up = this.takeIdle() ?? await this.deps.connect()), undefined, refusal), filterResponse: refusal.response };
+      return { outcome: await this.forwardOne(id, async () => (up = this.takeIdle() ?? await this.deps.connect()), () => false, refusal, routed), filterResponse: refusal.response };
     } catch (e) {
       if (e instanceof UpstreamUnreachable) return { outcome: e.outcome };
       throw e;
     } finally {
+      closeRouted(routed);
       const session = up as Upstream | null;
       if (session) this.release(session);
     }
@@ -276,7 +291,7 @@ export class QueueRunner {
    * Forward one ready message. Throws UpstreamUnreachable when no session with the default next
    * hop could be opened; `defaultDown` says one already failed in this run (the message then waits).
    */
-  async forwardOne(id: string, upstream: () => Promise<Upstream>, defaultDown: () => boolean = () => false, refusal: FilterRefusal = {}): Promise<Outcome> {
+  async forwardOne(id: string, upstream: () => Promise<Upstream>, defaultDown: () => boolean, refusal: FilterRefusal, routed: RoutedSession): Promise<Outcome> {
     const { spool, cfg, log } = this.deps;
     if (!(await spool.lock(id))) return 'skipped';
     const committed = spool.recent.take(id);
@@ -328,7 +343,13 @@ export class QueueRunner {
     const route = routeOf(env);
     let up: Upstream;
     try {
-      up = route ? await this.deps.connect(route) : await upstream();
+      if (route) {
+        const key = `${route.address ?? ''}\n${route.selector ?? ''}`;
+        if (routed.up && (routed.key !== key || !routed.up.usable)) closeRouted(routed);
+        routed.up ??= await this.deps.connect(route);
+        routed.key = key;
+        up = routed.up;
+      } else up = await upstream();
     } catch (e) {
       const fe = e instanceof ForwardError ? e : new ForwardError((e as Error).message, undefined, false, true);
       if (!route) throw new UpstreamUnreachable(fe.message, await this.transientOrFail(id, env, fe, true));
@@ -357,8 +378,6 @@ export class QueueRunner {
       // next message would fare no better, so the run stops and backs off (a routed hop: only its own).
       if (fe.atConnect && !route) throw new UpstreamUnreachable(fe.message, outcome);
       return outcome;
-    } finally {
-      if (route) up.close();
     }
   }
 

@@ -122,6 +122,21 @@ test('ClientAccountSelector picks the client line with that selector; an unknown
   assert.ok(readEnvelopeFile(spool, 'emailrelay.1.1.2.envelope.bad'));
 });
 
+test('consecutive messages with the same ClientAccountSelector share one upstream session (as E-MailRelay)', async (t) => {
+  const defer = cleanup(t);
+  const dir = scratchDir(defer, 'relaybox-cfilter-');
+  const sink = await sinkFor(defer, { auth: { user: 'scanner-account', pass: 'scanner-pass' } });
+  const secrets = path.join(dir, 'secrets');
+  writeFileSync(secrets, 'client plain scanner-account scanner-pass\nclient plain scanner-account scanner-pass scanners\n');
+  const spool = scratchDir(defer, 'relaybox-spool-');
+  writeSpooled(spool, 'emailrelay.1.1.1', makeMessage('first'), { clientAccountSelector: 'scanners' });
+  writeSpooled(spool, 'emailrelay.1.1.2', makeMessage('second'), { clientAccountSelector: 'scanners' });
+  writeSpooled(spool, 'emailrelay.1.1.3', makeMessage('default-account'));
+  assert.equal(await asClient(spool, `127.0.0.1:${sink.port}`, ['--client-auth', secrets]), 0);
+  assert.equal(sink.messages.length, 3);
+  assert.equal(sink.connections, 2, 'one session for the two "scanners" messages, one for the default account');
+});
+
 // Issue 16 item 8: in proxy mode (--immediate) a failing client or routing filter gets 452 (temporary)
 // with the filter's response, as E-MailRelay answers; the message is kept as .bad with ReasonCode 550.
 for (const routing of [false, true]) {
