@@ -101,17 +101,20 @@ test('mx: failures fail the message ("routing filter failed"); an address litera
   assert.match(reasons[0]!.reason, /^routing filter failed: mx: nothere\.example: no such domain$/);
 });
 
-test('ClientAccountSelector picks the client line with that selector; an unknown one fails its message and, with --no-retry, ends the run', async (t) => {
-  const defer = cleanup(t);
+/** A sink that takes scanner-account's password, a secrets file with these lines, and a spool with these [selector, tag] messages. */
+async function selectorSetup(defer: (fn: () => unknown) => void, lines: string[], messages: [string, string][]) {
   const dir = scratchDir(defer, 'relaybox-cfilter-');
   const sink = await sinkFor(defer, { auth: { user: 'scanner-account', pass: 'scanner-pass' } });
   const secrets = path.join(dir, 'secrets');
-  writeFileSync(secrets, 'client plain default-user default-pass\nclient plain scanner-account scanner-pass scanners\n');
-  const spool = tempDir('relaybox-spool-');
-  defer(() => removeDir(spool));
-  writeSpooled(spool, 'emailrelay.1.1.1', makeMessage('selected'), { clientAccountSelector: 'scanners' });
-  writeSpooled(spool, 'emailrelay.1.1.2', makeMessage('unknown-selector'), { clientAccountSelector: 'nosuch' });
-  writeSpooled(spool, 'emailrelay.1.1.3', makeMessage('after-the-failure'), { clientAccountSelector: 'scanners' });
+  writeFileSync(secrets, lines.join('\n') + '\n');
+  const spool = scratchDir(defer, 'relaybox-spool-');
+  messages.forEach(([selector, tag], i) => writeSpooled(spool, `emailrelay.1.1.${i + 1}`, makeMessage(tag), selector ? { clientAccountSelector: selector } : {}));
+  return { sink, secrets, spool };
+}
+
+test('ClientAccountSelector picks the client line with that selector; an unknown one fails its message and, with --no-retry, ends the run', async (t) => {
+  const { sink, secrets, spool } = await selectorSetup(cleanup(t), ['client plain default-user default-pass', 'client plain scanner-account scanner-pass scanners'],
+    [['scanners', 'selected'], ['nosuch', 'unknown-selector'], ['scanners', 'after-the-failure']]);
   await asClient(spool, `127.0.0.1:${sink.port}`, ['--client-auth', secrets, '--no-retry']);
   assert.equal(sink.messages.length, 1);
   // With --no-retry a failed session ends the run, as E-MailRelay's does: the next message waits, untouched.
@@ -123,15 +126,8 @@ test('ClientAccountSelector picks the client line with that selector; an unknown
 });
 
 test('consecutive messages with the same ClientAccountSelector share one upstream session (as E-MailRelay)', async (t) => {
-  const defer = cleanup(t);
-  const dir = scratchDir(defer, 'relaybox-cfilter-');
-  const sink = await sinkFor(defer, { auth: { user: 'scanner-account', pass: 'scanner-pass' } });
-  const secrets = path.join(dir, 'secrets');
-  writeFileSync(secrets, 'client plain scanner-account scanner-pass\nclient plain scanner-account scanner-pass scanners\n');
-  const spool = scratchDir(defer, 'relaybox-spool-');
-  writeSpooled(spool, 'emailrelay.1.1.1', makeMessage('first'), { clientAccountSelector: 'scanners' });
-  writeSpooled(spool, 'emailrelay.1.1.2', makeMessage('second'), { clientAccountSelector: 'scanners' });
-  writeSpooled(spool, 'emailrelay.1.1.3', makeMessage('default-account'));
+  const { sink, secrets, spool } = await selectorSetup(cleanup(t), ['client plain scanner-account scanner-pass', 'client plain scanner-account scanner-pass scanners'],
+    [['scanners', 'first'], ['scanners', 'second'], ['', 'default-account']]);
   assert.equal(await asClient(spool, `127.0.0.1:${sink.port}`, ['--client-auth', secrets]), 0);
   assert.equal(sink.messages.length, 3);
   assert.equal(sink.connections, 2, 'one session for the two "scanners" messages, one for the default account');
