@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import { existsSync, readFileSync } from 'node:fs';
 import { UsageError, type OptionValue } from './options/parse';
 import { parseSwitches } from './options/switches';
-import { parseForwardTarget, type ForwardTarget } from './forward/target';
+import { parseForwardTarget, type ForwardTarget } from './net/target';
 import { buildPopConfig, type PopConfig } from './pop/config';
 import { accessConfig, type AccessConfig } from './smtp/access-config';
 import { parseObserveOptions, type ObserveConfig } from './admin/options';

@@ -5,7 +5,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { decodeEnvelope, reasons } from '../spool/envelope';
-import type { Section } from './boot-import';
+import type { Section } from './section';
 import { forWindows } from './text';
 import { writeIfChanged } from './fsutil';
 import { deliveryAdvice } from './plain-words';
