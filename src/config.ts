@@ -9,9 +9,9 @@ import { parseForwardTarget, type ForwardTarget } from './net/target';
 import { buildPopConfig, type PopConfig } from './pop/config';
 import { accessConfig, type AccessConfig } from './smtp/access-config';
 import { parseObserveOptions, type ObserveConfig } from './admin/options';
-import { parseAddressRange, type AddressRange } from './auth/address-range';
+import { parseAddressRange, type AddressRange } from './net/address-range';
 import { checkClientSecretsFile } from './auth/client-secrets-check';
-import type { ClientAdmission } from './smtp/access';
+import type { ClientAdmission } from './net/client-admission';
 
 export type AnonymousScope = 'vrfy' | 'server' | 'content' | 'client';
 export type LogField = 'time' | 'unit' | 'address' | 'port' | 'msgid';

@@ -24,7 +24,7 @@
 import { readFileSync, statSync, type Stats } from 'node:fs';
 import { decodeXtextBytes } from './xtext';
 import { dottedToState, isDotted } from './cram';
-import { bestMatch, parseAddressRange, type AddressRange } from './address-range';
+import { bestMatch, parseAddressRange, type AddressRange } from '../net/address-range';
 import { isGrantType, parseGrantLine, type GrantLine } from './oauth-lines';
 import { secretValue, type SecretValue } from './secret-value';
 

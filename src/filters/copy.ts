@@ -3,12 +3,13 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { Filter, FilterContext } from './filter';
-import { copyMessage, deliverToMaildir, filterParams, isMaildir, removeMessage } from './files';
+import { copyMessage, deliverToMaildir, isMaildir, removeMessage } from './files';
+import { specParams } from '../options/spec-params';
 import { abandon, fail, ok } from './result';
 import { unlinkQuiet } from '../spool/durable';
 
 export function copyFilter(params: string, ctx: FilterContext): Filter {
-  const { words } = filterParams(params);
+  const { words } = specParams(params);
   const nodelete = words.has('nodelete') || words.has('no_delete') || words.has('n');
   const hardlink = words.has('hardlink') || words.has('h');
   const popOnly = words.has('pop') || words.has('p');

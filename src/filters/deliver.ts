@@ -3,7 +3,8 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { Filter, FilterContext } from './filter';
-import { copyMessage, deliverToMaildir, filterParams, isMaildir, readEnvelopeFile, removeMessage } from './files';
+import { copyMessage, deliverToMaildir, isMaildir, readEnvelopeFile, removeMessage } from './files';
+import { specParams } from '../options/spec-params';
 import { abandon, fail, ok } from './result';
 import { encodeEnvelope } from '../spool/envelope';
 
@@ -12,7 +13,7 @@ function validMailbox(name: string): boolean {
 }
 
 export function deliverFilter(params: string, ctx: FilterContext): Filter {
-  const { words } = filterParams(params);
+  const { words } = specParams(params);
   const hardlink = words.has('hardlink') || words.has('h');
   const nodelete = words.has('nodelete') || words.has('n');
   return {

@@ -79,14 +79,4 @@ export async function removeMessage(files: { contentPath: string; envelopePath: 
   await unlinkQuiet(files.contentPath);
 }
 
-/** Filter parameters: "a;b=c;d" -> a set of words and a map of values. */
-export function filterParams(text: string): { words: Set<string>; values: Map<string, string> } {
-  const words = new Set<string>();
-  const values = new Map<string, string>();
-  for (const part of text.split(';').map((s) => s.trim()).filter(Boolean)) {
-    const eq = part.indexOf('=');
-    if (eq > 0) values.set(part.slice(0, eq).toLowerCase(), part.slice(eq + 1));
-    else words.add(part.toLowerCase());
-  }
-  return { words, values };
-}
+

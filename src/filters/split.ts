@@ -4,11 +4,12 @@ import * as path from 'node:path';
 import { encodeEnvelope, newEnvelope } from '../spool/envelope';
 import { newMessageId } from '../spool/store';
 import type { Filter, FilterContext } from './filter';
-import { copyMessage, filterParams, readEnvelopeFile, writeEnvelopeFile } from './files';
+import { copyMessage, readEnvelopeFile, writeEnvelopeFile } from './files';
+import { specParams } from '../options/spec-params';
 import { fail, ok } from './result';
 
 export function splitFilter(params: string, ctx: FilterContext): Filter {
-  const { words } = filterParams(params);
+  const { words } = specParams(params);
   const raw = words.has('raw');
   const port = [...words].find((w) => /^\d+$/.test(w));
   return {
