@@ -1,6 +1,6 @@
 // File operations the built-in filters share: durable copies and links, maildir delivery, and the
 // envelope read/write round trip that keeps fields a filter does not touch.
-import { promises as fsp, constants as FS } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { decodeEnvelope, encodeEnvelope, type Envelope } from '../spool/envelope';

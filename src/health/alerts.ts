@@ -174,7 +174,7 @@ export class AlertMonitor {
       '-- ',
       'relaybox alert (--alert-to)',
     ];
-    let id = '';
+    let id: string;
     try {
       const msg = await spool.newMessage();
       id = msg.id;
