@@ -9,19 +9,17 @@ import { isNoSpace } from '../spool/durable';
 import { newEnvelope, type ContentType } from '../spool/envelope';
 import type { NewMessage, Spool } from '../spool/store';
 import { admitsClient, isLocalAddress, NOT_ADMITTED, unmapAddress } from '../net/client-admission';
-import { installBareLfPolicy, BARE_LF_OPTION, type BareLfPolicy } from './bare-lf-policy';
-import { installAddressParsing, LENIENT_OPTION, STRICT_REFUSAL_OPTION, type StrictRefusal } from './lenient';
+import { BARE_LF_OPTION, type BareLfPolicy } from './bare-lf-policy';
+import { LENIENT_OPTION, STRICT_REFUSAL_OPTION, type StrictRefusal } from './lenient';
 import { rangeContains } from '../net/address-range';
 import { receivedHeader } from './received';
 import { flushBareCr, newBareCrScan, replaceBareCr } from './bare-cr';
-import { installImmediateGreeting, IMMEDIATE_GREETING_OPTION } from './greeting';
 import { legacyTlsCiphers, readCaFiles } from '../tls-files';
 import type { FilterChain } from '../filters/chain';
 import type { Verdict, Verifier } from '../verifiers/verifier';
-import { installVrfy, VRFY_OPTION, type VrfyHandler } from './vrfy';
-import { installClientErrorLimit, CLIENT_ERROR_LIMIT_OPTION, EMAILRELAY_CLIENT_ERROR_LIMIT } from './client-errors';
-import { installCramSha } from './sasl-cram';
-import { installPerConnectionMechanisms, installVrfyAuthGate, AUTH_GATE_OPTION, AUTH_MECHANISMS_OPTION, TLS_FIRST, type AuthGate, type MechanismsFor } from './auth-advertise';
+import { CLIENT_ERROR_LIMIT_OPTION, EMAILRELAY_CLIENT_ERROR_LIMIT } from './client-errors';
+import { dropSessionConnection, IMMEDIATE_GREETING_OPTION, installSmtpServerAdapter, rearmTimeouts, VRFY_OPTION, type VrfyHandler } from './smtp-server-adapter';
+import { AUTH_GATE_OPTION, AUTH_MECHANISMS_OPTION, TLS_FIRST, type AuthGate, type MechanismsFor } from './auth-advertise';
 import type { ServerAccess } from './server-access';
 import { activity } from '../admin/activity';
 
@@ -118,14 +116,7 @@ function clientCertificateOptions(verify: string | undefined): Partial<SMTPServe
 
 export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks: ServerHooks, policy: ServerPolicy = {}): SMTPServer {
   const lenient = !cfg.serverSmtp.strictparsing;
-  installAddressParsing();
-  installImmediateGreeting();
-  installBareLfPolicy();
-  installVrfy();
-  installCramSha();
-  installPerConnectionMechanisms();
-  installVrfyAuthGate(); // after installVrfy: the gate comes first
-  installClientErrorLimit();
+  installSmtpServerAdapter();
   const access = hooks.access;
   const authOn = !!access?.authConfigured;
   const disabled = [...(authOn ? [] : ['AUTH']), 'WIZ', 'SHELL', 'KILL', 'XCLIENT', 'XFORWARD'];
@@ -313,8 +304,7 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
   // leave the rest of an idle flood holding their slots for the full timeout.
   access?.onBusyChange((busy) => {
     if (!busy) return;
-    const connections = (server as unknown as { connections: Set<{ _armTimeout?: () => void; _closing?: boolean }> }).connections;
-    for (const c of connections) if (!c._closing) c._armTimeout?.();
+    rearmTimeouts(server);
   });
 
   async function verify(recipient: string, session: SMTPServerSession, from: string): Promise<Verdict> {
@@ -334,8 +324,7 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
   }
 
   function dropConnection(session: SMTPServerSession): void {
-    const connections = (server as unknown as { connections: Set<{ session: SMTPServerSession; _socket: { destroy(): void } }> }).connections;
-    for (const c of connections) if (c.session === session) c._socket.destroy();
+    dropSessionConnection(server, session);
   }
 
   async function vrfy(address: string, session: SMTPServerSession): ReturnType<VrfyHandler> {
