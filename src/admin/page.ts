@@ -1,6 +1,6 @@
 // The status page: server-rendered HTML, no JavaScript, one column on a phone. Everything from the
 // spool and the network is escaped.
-import type { Delivery, UpstreamState } from './activity';
+import type { Delivery, UpstreamState } from '../events/activity';
 import type { QueueSnapshot } from './queue';
 import type { Health } from '../health/health';
 import { testMailSection } from './test-mail-page';

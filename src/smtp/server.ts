@@ -21,7 +21,8 @@ import { CLIENT_ERROR_LIMIT_OPTION, EMAILRELAY_CLIENT_ERROR_LIMIT } from './clie
 import { dropSessionConnection, IMMEDIATE_GREETING_OPTION, installSmtpServerAdapter, rearmTimeouts, VRFY_OPTION, type VrfyHandler } from './smtp-server-adapter';
 import { AUTH_GATE_OPTION, AUTH_MECHANISMS_OPTION, TLS_FIRST, type AuthGate, type MechanismsFor } from './auth-advertise';
 import type { ServerAccess } from './server-access';
-import { activity } from '../admin/activity';
+import type { RelayEvents } from '../events/relay-events';
+import type { SmtpControls } from './controls';
 
 export interface ImmediateResult {
   ok: boolean;
@@ -38,6 +39,10 @@ export interface ServerHooks {
   rescan?(): void;
   /** Who may send (server-access.ts): limits, DNSBL, AUTH and trusted networks; shared by all listeners. */
   access?: ServerAccess;
+  /** Where each message's steps are announced. */
+  events: RelayEvents;
+  /** What the admin interface switches (SMTP disabled). */
+  controls: SmtpControls;
 }
 
 /** The admin's policy hooks: --filter and --address-verifier. */
@@ -206,7 +211,7 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
     },
 
     onConnect(session, cb) {
-      if (!activity.smtpEnabled) return cb(smtpError(421, 'service not available (disabled by the admin interface)'));
+      if (!hooks.controls.enabled) return cb(smtpError(421, 'service not available (disabled by the admin interface)'));
       if (!admitsClient(cfg.admission, session.remoteAddress)) {
         log.warn({ address: session.remoteAddress }, `connection refused: ${NOT_ADMITTED}`);
         return cb(smtpError(554, 'access denied'));
@@ -402,7 +407,7 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
       throw spoolWriteError(e);
     }
     if (msg.abandoned) return 'message processed';
-    activity.step(log, 'received', { id: msg.id, client: address, address, from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.length, bytes: msg.bytes }, 'message received');
+    hooks.events.step(log, 'received', { id: msg.id, client: address, address, from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.length, bytes: msg.bytes }, 'message received');
     if (hooks.forwardNow) {
       const r = await hooks.forwardNow(msg.id);
       if (!r.ok) throw smtpError(r.code && r.code >= 400 ? r.code : 452, r.text);
@@ -416,19 +421,19 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
     // A rescan looks at the spool once this message's fate is on disk.
     const rescan = () => { if (r.special) hooks.rescan?.(); };
     if (r.outcome === 'ok') {
-      activity.step(log, 'filtered', { id: msg.id, client: address, filter: r.filter, outcome: 'ok' }, 'message passed the filter');
+      hooks.events.step(log, 'filtered', { id: msg.id, client: address, filter: r.filter, outcome: 'ok' }, 'message passed the filter');
       return msg.commitPrepared().then(rescan);
     }
     if (r.outcome === 'abandon') {
       await msg.commitPrepared(true);
       msg.abandoned = true;
       rescan();
-      activity.step(log, 'filtered', { id: msg.id, client: address, address, filter: r.filter, outcome: 'abandon' }, 'message abandoned by the filter');
+      hooks.events.step(log, 'filtered', { id: msg.id, client: address, address, filter: r.filter, outcome: 'abandon' }, 'message abandoned by the filter');
       return;
     }
     await msg.rollback();
     rescan();
-    activity.step(log, 'filtered', { id: msg.id, client: address, address, filter: r.filter, outcome: 'rejected', reason: r.reason }, 'message rejected by filter');
+    hooks.events.step(log, 'filtered', { id: msg.id, client: address, address, filter: r.filter, outcome: 'rejected', reason: r.reason }, 'message rejected by filter');
     throw smtpError(r.code ?? 452, r.response);
   }
 

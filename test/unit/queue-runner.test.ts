@@ -12,6 +12,7 @@ import { newEnvelope, reasons, type Envelope } from '../../src/spool/envelope';
 import { Spool } from '../../src/spool/store';
 import { QueueRunner, type Route } from '../../src/forward/runner';
 import { ForwardError, type SendResult, type Upstream } from '../../src/forward/upstream';
+import { RelayEvents } from '../../src/events/relay-events';
 
 const silent = pino({ level: 'silent' });
 
@@ -74,6 +75,7 @@ function harness(cfg: Partial<RelayConfig> = {}): Harness {
     cfg: config,
     spool,
     log: silent,
+    events: new RelayEvents(),
     now: () => Date.now() + clock.offset,
     async connect(route) {
       connects.push(route);
