@@ -36,14 +36,16 @@ import { TokenSources } from './forward/oauth/tokens';
 import { SCOPE_OUTLOOK_APP } from './forward/oauth/grants';
 import { graphScope, openGraphUpstream } from './forward/graph';
 import { runOauthCommand } from './forward/oauth/login-command';
-import { parseForwardTarget, type ForwardTarget } from './forward/target';
+import { parseForwardTarget, type ForwardTarget } from './net/target';
 import { closePolicy, createPolicy, type Policy } from './policy';
 import type { Route } from './forward/runner';
 import { startObservers } from './admin/start';
 import { AuthThrottle } from './auth/throttle';
 import { isInlineClientAuth } from './auth/secrets';
 import { PageSignIns } from './forward/oauth/page-signins';
-import { activity } from './admin/activity';
+import { RelayEvents } from './events/relay-events';
+import { Activity } from './events/activity';
+import { SmtpControls } from './smtp/controls';
 import { deviceWarnings, EventLog, recordSteps } from './admin/event-log';
 
 declare const RELAYBOX_VERSION: string;
@@ -118,9 +120,13 @@ async function start(values: OptionValue[]): Promise<void> {
   }
 
   // The status page's recent log: message steps and warnings about devices, the last 200.
-  const events = cfg.observe.statusPort !== null ? new EventLog() : null;
-  const log = createLog(cfg, events ? deviceWarnings(events) : undefined);
-  if (events) recordSteps(activity, events);
+  const recentLog = cfg.observe.statusPort !== null ? new EventLog() : null;
+  const log = createLog(cfg, recentLog ? deviceWarnings(recentLog) : undefined);
+  // What happens to messages and the upstream, announced by the parts that see it; kept in `activity`.
+  const events = new RelayEvents();
+  const activity = new Activity(events);
+  const smtpControls = new SmtpControls();
+  if (recentLog) recordSteps(activity, recentLog);
   for (const w of [...cfg.warnings, ...secretsCheck.warnings]) log.warn(w);
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   const userName = cfg.user ?? 'daemon';
@@ -147,6 +153,7 @@ async function start(values: OptionValue[]): Promise<void> {
     stateDir,
     now: Date.now,
     warn: (m) => log.warn(m),
+    expiry: (name, at) => events.setExpiry(name, at),
   }, stateDir, log);
   let login: ClientLogin | null = null;
   if (cfg.clientAuth) {
@@ -165,15 +172,15 @@ async function start(values: OptionValue[]): Promise<void> {
     return l;
   };
   const open = (t: ForwardTarget, l: ClientLogin | null) => {
-    if (t.kind !== 'graph') return openUpstream(cfg, t, l, log);
+    if (t.kind !== 'graph') return openUpstream(cfg, t, l, log, events);
     if (!l) throw new ForwardError('forwarding through Microsoft Graph needs --client-auth with an OAuth2 grant line', undefined, true, true);
     return openGraphUpstream(cfg, t, l, tokens, log);
   };
   const connect = async (route?: Route) => open(route?.address ? parseForwardTarget(route.address) : target!, loginFor(route?.selector));
   const runner = target
-    ? new QueueRunner({ cfg, spool, log, connect, clientFilter: policy.clientFilter })
+    ? new QueueRunner({ cfg, spool, log, connect, clientFilter: policy.clientFilter, events })
     : null;
-  if (runner) recordLastDelivery(path.join(spool.dir, '.relaybox'), log);
+  if (runner) recordLastDelivery(path.join(spool.dir, '.relaybox'), log, activity);
 
   if (cfg.oneShot) {
     const summary = await runner!.runNow();
@@ -200,7 +207,7 @@ async function start(values: OptionValue[]): Promise<void> {
   if (cfg.smtp) {
     let access: ServerAccess;
     try {
-      access = createServerAccess(cfg.access, log, !!cfg.serverTls, authThrottle, !!cfg.serverTls?.required);
+      access = createServerAccess(cfg.access, log, !!cfg.serverTls, authThrottle, smtpControls, !!cfg.serverTls?.required);
     } catch (e) {
       log.error({ err: (e as Error).message }, 'cannot set up smtp authentication');
       log.flush();
@@ -212,6 +219,8 @@ async function start(values: OptionValue[]): Promise<void> {
         forwardNow: cfg.immediate && runner ? immediate : undefined,
         rescan: () => runner?.request('a filter asked for the spool to be scanned'),
         access,
+        events,
+        controls: smtpControls,
       }, { filter: policy.serverFilter, verifier: policy.verifier });
       try {
         await listen(server, cfg.port, host);
@@ -235,7 +244,7 @@ async function start(values: OptionValue[]): Promise<void> {
     log,
     signedIn: (mailbox) => runner?.retryWaitingNow(`${mailbox} signed in on the status page`),
   });
-  const stopObservers = await startObservers({ cfg, spool, log, runner, authThrottle, signIns, events, terminate: () => void shutdown('admin terminate') }).catch((e: Error) => {
+  const stopObservers = await startObservers({ cfg, spool, log, runner, authThrottle, signIns, recentLog, events, activity, smtp: smtpControls, terminate: () => void shutdown('admin terminate') }).catch((e: Error) => {
     log.error({ err: e.message }, 'cannot start the admin interface or status page');
     log.flush();
     return fail(e.message, e instanceof UsageError ? 2 : 1);

@@ -4,7 +4,9 @@ import { timingSafeEqual, createHash } from 'node:crypto';
 import type { Log } from '../log';
 import type { Spool } from '../spool/store';
 import type { RunSummary } from '../forward/runner';
-import { activity } from './activity';
+import type { RelayEvents } from '../events/relay-events';
+import type { Activity } from '../events/activity';
+import type { SmtpControls } from '../smtp/controls';
 import { pause, type AuthThrottle } from '../auth/throttle';
 import { removeFailed, unfail, unfailAll, type Unfailed } from './queue';
 import type { Step, TestMailRequest } from '../check/test-mail';
@@ -28,6 +30,12 @@ export interface RelayControl {
   authThrottle: AuthThrottle;
   /** A test mail straight to the upstream, step by step (src/check/test-mail.ts). */
   testMail?(req: TestMailRequest): Promise<Step[]>;
+  /** Where a retry or delete is announced. */
+  events: RelayEvents;
+  /** What the relay has been doing (counters, the upstream's state), for status and metrics. */
+  activity: Activity;
+  /** "smtp disable" and "dnsbl stop". */
+  smtp: SmtpControls;
 }
 
 export type PasswordCheck = 'ok' | 'wrong' | 'locked';
@@ -56,7 +64,7 @@ export function lockedForSeconds(control: RelayControl, address: string): number
 }
 
 function logUnfailed(control: RelayControl, id: string, old: Unfailed, by: string): void {
-  activity.step(control.log, 'unfailed', { id, client: old.client, upstream: control.upstream, by, clearedReasons: old.reasons.map((r) => `${r.code ? r.code + ' ' : ''}${r.reason}`) }, 'failed message made ready again');
+  control.events.step(control.log, 'unfailed', { id, client: old.client, upstream: control.upstream, by, clearedReasons: old.reasons.map((r) => `${r.code ? r.code + ' ' : ''}${r.reason}`) }, 'failed message made ready again');
 }
 
 /** Retry one failed message: ready again, reasons cleared, a forwarding run requested. */
@@ -79,6 +87,6 @@ export async function retryAllFailed(control: RelayControl, by: string): Promise
 export async function deleteFailed(control: RelayControl, id: string, by: string): Promise<boolean> {
   const gone = await removeFailed(control.spool, id);
   if (!gone) return false;
-  activity.step(control.log, 'deleted', { id, client: gone.client, from: gone.from, to: gone.to.length, by, clearedReasons: gone.reasons.map((r) => `${r.code ? r.code + ' ' : ''}${r.reason}`) }, 'failed message deleted');
+  control.events.step(control.log, 'deleted', { id, client: gone.client, from: gone.from, to: gone.to.length, by, clearedReasons: gone.reasons.map((r) => `${r.code ? r.code + ' ' : ''}${r.reason}`) }, 'failed message deleted');
   return true;
 }

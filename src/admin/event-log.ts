@@ -3,7 +3,7 @@
 // address and the hint of what to change). A ring of the last LIMIT events, in memory only; main.ts
 // makes one and feeds it from the activity's step events and from the log's warnings.
 import type { EventEmitter } from 'node:events';
-import type { MessageStep, StepFields } from './activity';
+import type { MessageStep, StepFields } from '../events/relay-events';
 
 export const EVENT_LOG_LIMIT = 200;
 

@@ -9,10 +9,9 @@
 // past that it is closed, so a client that sends and never reads cannot pile up replies.
 import * as http from 'node:http';
 import type { Socket } from 'node:net';
-import { admitsClient, NOT_ADMITTED, unmapAddress, type ClientAdmission } from '../smtp/access';
+import { admitsClient, NOT_ADMITTED, unmapAddress, type ClientAdmission } from '../net/client-admission';
 import { readHealth } from '../health/health';
 import { hardwarePanel } from '../health/hardware-process';
-import { activity } from './activity';
 import { checkPassword, deleteFailed, retryFailed, type RelayControl } from './actions';
 import type { EventLog } from './event-log';
 import type { PageSignIns } from '../forward/oauth/page-signins';
@@ -105,14 +104,14 @@ export function createStatusServer(control: RelayControl, opts: StatusServerOpti
       queue,
       health,
       hardware,
-      recent: activity.recent,
+      recent: control.activity.recent,
       events: opts.events?.entries() ?? [],
       signIns,
       upstreamAddress: control.upstream,
-      upstream: activity.upstream,
-      expiries: activity.expiries,
-      smtpEnabled: activity.smtpEnabled,
-      counts: activity.counts,
+      upstream: control.activity.upstream,
+      expiries: control.activity.expiries,
+      smtpEnabled: control.smtp.enabled,
+      counts: control.activity.counts,
       actionsEnabled: control.adminPassword !== null,
       formToken: issueFormToken(address),
       ...notices(url),
@@ -218,7 +217,7 @@ export function createStatusServer(control: RelayControl, opts: StatusServerOpti
           return page(url, res, address);
         case 'GET /metrics': {
           const [q, h] = await Promise.all([queueSnapshot(spool), readHealth(spool.dir)]);
-          return send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', renderMetrics(q, h));
+          return send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', renderMetrics(q, h, control.activity, control.smtp));
         }
         case 'GET /health':
           return send(res, 200, 'application/json', JSON.stringify(await readHealth(spool.dir)) + '\n');

@@ -1,5 +1,6 @@
 // /metrics in the Prometheus text exposition format (version 0.0.4).
-import { activity, LATENCY_BUCKETS } from './activity';
+import { LATENCY_BUCKETS, type Activity } from '../events/activity';
+import type { SmtpControls } from '../smtp/controls';
 import type { QueueSnapshot } from './queue';
 import type { Health } from '../health/health';
 import { hardwareReadCount } from '../health/hardware-process';
@@ -17,7 +18,7 @@ function family(out: string[], name: string, type: 'counter' | 'gauge' | 'histog
   for (const [l, v] of samples) out.push(`${name}${suffix}${labels(l)} ${Number.isFinite(v) ? v : 'NaN'}`);
 }
 
-export function renderMetrics(q: QueueSnapshot, h: Health): string {
+export function renderMetrics(q: QueueSnapshot, h: Health, activity: Activity, smtp: SmtpControls): string {
   const out: string[] = [];
   const c = activity.counts;
   family(out, 'relaybox_messages_received_total', 'counter', 'Messages received and stored in the spool.', [[null, c.received]]);
@@ -37,7 +38,7 @@ export function renderMetrics(q: QueueSnapshot, h: Health): string {
     [...activity.upstreamErrors].sort().map(([cls, n]) => [{ class: cls }, n] as Sample));
   family(out, 'relaybox_upstream_failing_seconds', 'gauge', 'How long every attempt to use the upstream has failed (0: it works).',
     [[null, activity.upstream?.failingSince ? Math.round((Date.now() - activity.upstream.failingSince) / 1000) : 0]]);
-  family(out, 'relaybox_smtp_enabled', 'gauge', '1 when the SMTP server accepts new sessions (admin "smtp disable" sets 0).', [[null, activity.smtpEnabled ? 1 : 0]]);
+  family(out, 'relaybox_smtp_enabled', 'gauge', '1 when the SMTP server accepts new sessions (admin "smtp disable" sets 0).', [[null, smtp.enabled ? 1 : 0]]);
   family(out, 'process_resident_memory_bytes', 'gauge', 'Resident memory of the relaybox process.', [[null, h.memory.processRssBytes]]);
   family(out, 'nodejs_heap_used_bytes', 'gauge', 'V8 heap in use.', [[null, h.memory.processHeapUsedBytes]]);
   family(out, 'process_uptime_seconds', 'gauge', 'Seconds since relaybox started.', [[null, Math.round(h.processUptimeSeconds)]]);

@@ -1,12 +1,13 @@
 // The status page: server-rendered HTML, no JavaScript, one column on a phone. Everything from the
 // spool and the network is escaped.
-import type { Delivery, UpstreamState } from './activity';
+import type { Delivery, UpstreamState } from '../events/activity';
 import type { QueueSnapshot } from './queue';
 import type { Health } from '../health/health';
 import { testMailSection } from './test-mail-page';
 import type { Hardware } from '../health/hardware';
 import { hardwareSection } from './hardware-section';
-import { bytes, duration, escapeHtml, time } from './page-format';
+import { escapeHtml } from './page-format';
+import { bytes, duration, time } from '../format';
 import { STYLE } from './page-style';
 import type { LogEvent } from './event-log';
 import type { SignInView } from '../forward/oauth/page-signins';
@@ -37,7 +38,6 @@ export interface PageData {
   now: number;
 }
 
-export { bytes, escapeHtml, duration } from './page-format';
 
 const e = escapeHtml;
 

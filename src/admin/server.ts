@@ -6,8 +6,8 @@
 // the 30. Lines are handled one at a time, and reading stops while replies wait to be taken
 // (backpressure), so a client that sends and never reads holds no more than a socket buffer.
 import * as net from 'node:net';
-import { admitsClient, NOT_ADMITTED, unmapAddress, type ClientAdmission } from '../smtp/access';
-import { activity, type MessageStep, type StepFields } from './activity';
+import { admitsClient, NOT_ADMITTED, unmapAddress, type ClientAdmission } from '../net/client-admission';
+import type { MessageStep, StepFields } from '../events/relay-events';
 import { checkPassword, lockedForSeconds, retryAllFailed, type RelayControl } from './actions';
 import { queueSnapshot } from './queue';
 import { readHealth } from '../health/health';
@@ -48,8 +48,8 @@ function seconds(s: number | null): string {
 
 export async function statusLines(control: RelayControl): Promise<string[]> {
   const q = await queueSnapshot(control.spool);
-  const c = activity.counts;
-  const u = activity.upstream;
+  const c = control.activity.counts;
+  const u = control.activity.upstream;
   const lines = [
     `Messages received: ${c.received}`,
     `Messages forwarded: ${c.forwarded}`,
@@ -57,7 +57,7 @@ export async function statusLines(control: RelayControl): Promise<string[]> {
     `Messages retried: ${c.retried}`,
     `Queue: ${q.ready} ready, ${q.busy} busy, ${q.failed} failed`,
     `Oldest waiting message: ${seconds(q.oldestAgeSeconds)}`,
-    `SMTP server: ${activity.smtpEnabled ? 'enabled' : 'disabled'}`,
+    `SMTP server: ${control.smtp.enabled ? 'enabled' : 'disabled'}`,
     `Upstream: ${control.upstream ?? 'none (no --forward-to)'}`,
   ];
   if (u) {
@@ -70,7 +70,7 @@ export async function statusLines(control: RelayControl): Promise<string[]> {
   lines.push(`Memory: ${Math.round(h.memory.processRssBytes / 1048576)} MiB used by relaybox, ${Math.round(h.memory.availableBytes / 1048576)} MiB available`);
   lines.push(`Load: ${h.load.map((l) => l.toFixed(2)).join(' ')}`);
   if (h.cpuTemperatureCelsius !== null) lines.push(`CPU temperature: ${h.cpuTemperatureCelsius.toFixed(1)} C`);
-  lines.push(`Uptime: ${Math.round((Date.now() - activity.startedAt) / 1000)} s`);
+  lines.push(`Uptime: ${Math.round((Date.now() - control.activity.startedAt) / 1000)} s`);
   return lines;
 }
 
@@ -181,8 +181,8 @@ class AdminSession {
   private cleanup(): void {
     this.closed = true;
     this.pending = '';
-    if (this.notifying) activity.off('step', this.notifying);
-    if (this.upstreamListener) activity.off('upstream', this.upstreamListener);
+    if (this.notifying) this.control.activity.off('step', this.notifying);
+    if (this.upstreamListener) this.control.activity.off('upstream', this.upstreamListener);
     this.notifying = this.upstreamListener = null;
   }
 
@@ -265,7 +265,7 @@ class AdminSession {
       case 'smtp': {
         const what = (arg[0] ?? '').toLowerCase();
         if (what !== 'enable' && what !== 'disable') return this.unrecognised('error: usage: smtp enable|disable');
-        activity.smtpEnabled = what === 'enable';
+        c.smtp.enabled = what === 'enable';
         c.log.info({ smtp: what }, `smtp server ${what}d by the admin interface`);
         return this.reply(['OK']);
       }
@@ -281,10 +281,10 @@ class AdminSession {
         }
         if (!c.dnsbl) return this.reply(['error: no dnsbl checking: start relaybox with --dnsbl']);
         if (what === 'start') {
-          activity.dnsblSuspendedUntil = 0;
+          c.smtp.dnsblSuspendedUntil = 0;
           c.log.info('dnsbl checks resumed by the admin interface');
         } else {
-          activity.dnsblSuspendedUntil = secs && Number(secs) > 0 ? Date.now() + Number(secs) * 1000 : Infinity;
+          c.smtp.dnsblSuspendedUntil = secs && Number(secs) > 0 ? Date.now() + Number(secs) * 1000 : Infinity;
           c.log.info({ seconds: secs && Number(secs) > 0 ? Number(secs) : undefined }, 'dnsbl checks suspended by the admin interface');
         }
         return this.reply(['OK']);
@@ -310,11 +310,11 @@ class AdminSession {
       this.event(parts.join(' '));
     };
     this.upstreamListener = (what) => {
-      const u = activity.upstream;
+      const u = this.control.activity.upstream;
       this.event(`EVENT: upstream ${what}${u ? ` ${u.address}` : ''}${what === 'error' && u ? ` "${u.lastError.slice(0, 200)}"` : ''}`);
     };
-    activity.on('step', this.notifying);
-    activity.on('upstream', this.upstreamListener);
+    this.control.activity.on('step', this.notifying);
+    this.control.activity.on('upstream', this.upstreamListener);
   }
 }
 

@@ -15,6 +15,9 @@ import { createAdminServer } from './server';
 import { runTestMail } from '../check/test-mail';
 import type { PageSignIns } from '../forward/oauth/page-signins';
 import type { EventLog } from './event-log';
+import type { RelayEvents } from '../events/relay-events';
+import type { Activity } from '../events/activity';
+import type { SmtpControls } from '../smtp/controls';
 
 export interface ObserveParts {
   cfg: RelayConfig;
@@ -26,7 +29,10 @@ export interface ObserveParts {
   /** The sign-ins of "page:" secrets lines, for the status page. */
   signIns?: PageSignIns;
   /** The status page's recent log (made when there is a status page). */
-  events?: EventLog | null;
+  recentLog?: EventLog | null;
+  events: RelayEvents;
+  activity: Activity;
+  smtp: SmtpControls;
   terminate(): void;
 }
 
@@ -56,7 +62,10 @@ export async function startObservers(parts: ObserveParts): Promise<() => Promise
     adminTerminate: o.adminTerminate,
     dnsbl: !!cfg.access.dnsbl,
     authThrottle: parts.authThrottle,
-    testMail: (req) => runTestMail(cfg, req, { log }),
+    testMail: (req) => runTestMail(cfg, req, { log, events: parts.events }),
+    events: parts.events,
+    activity: parts.activity,
+    smtp: parts.smtp,
   };
   const servers: Server[] = [];
   const sockets = new Set<import('node:net').Socket>();
@@ -79,7 +88,7 @@ export async function startObservers(parts: ObserveParts): Promise<() => Promise
     for (const host of listenAddressesFor(cfg, 'smtp')) {
       const s = createStatusServer(control, {
         admission: cfg.admission, title: `relaybox on ${cfg.domain}`, hostNames: [cfg.domain, ...o.statusHostNames],
-        signIns: parts.signIns, events: parts.events ?? undefined,
+        signIns: parts.signIns, events: parts.recentLog ?? undefined,
       });
       track(s);
       await listenAll(s, o.statusPort, [host], 'status page', log);
@@ -92,7 +101,7 @@ export async function startObservers(parts: ObserveParts): Promise<() => Promise
       ...(cfg.serverTls ? [{ name: `server certificate (${cfg.serverTls.keyCert.files.at(-1)})`, pem: cfg.serverTls.keyCert.cert }] : []),
       ...(cfg.clientTls.keyCert ? [{ name: `client certificate (${cfg.clientTls.keyCert.files.at(-1)})`, pem: cfg.clientTls.keyCert.cert }] : []),
     ];
-    alerts = new AlertMonitor({ config: o.alerts, spool, log, domain: cfg.domain, requestForward: control.requestForward, certificates });
+    alerts = new AlertMonitor({ config: o.alerts, spool, log, domain: cfg.domain, requestForward: control.requestForward, certificates, activity: parts.activity });
     alerts.start();
   }
   return async () => {

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import pino from 'pino';
 import type { RelayConfig } from '../config';
 import type { Log } from '../log';
+import { RelayEvents } from '../events/relay-events';
 import { newEnvelope } from '../spool/envelope';
 import { createClientLogin, type ClientLogin } from '../forward/client-auth';
 import { openUpstream, type SessionObserver, type TlsInfo, type Upstream } from '../forward/upstream';
@@ -16,7 +17,7 @@ import { graphScope, openGraphUpstream } from '../forward/graph';
 import { TokenSources } from '../forward/oauth/tokens';
 import { SCOPE_OUTLOOK_APP } from '../forward/oauth/grants';
 import { findClientAccount, isInlineClientAuth, readSecretsFile } from '../auth/secrets';
-import type { ForwardTarget } from '../forward/target';
+import type { ForwardTarget } from '../net/target';
 import { failureAdvice, splitAdvice, tlsWarning, type AdviceContext, type StepName } from './failure-advice';
 
 export type StepStatus = 'ok' | 'warning' | 'failed' | 'skipped';
@@ -41,6 +42,8 @@ export interface TestMailOptions {
   log?: Log;
   /** Called once the secrets file has been read, before anything is sent (the command line drops root here). */
   afterSecretsRead?(): void;
+  /** The relay's events, so that the status page shows the session a test mail opened. */
+  events?: RelayEvents;
 }
 
 /** A probe waits at most this long for each thing (the status page's visitor is waiting). */
@@ -176,6 +179,7 @@ export async function runTestMail(cfg: RelayConfig, req: TestMailRequest, opts: 
     microsoftScope: target.kind === 'graph' ? graphScope(target.baseUrl) : SCOPE_OUTLOOK_APP,
     now: Date.now,
     warn: (m) => log.warn(m),
+    expiry: opts.events ? (name, at) => opts.events!.setExpiry(name, at) : undefined,
   }, path.join(cfg.spoolDir, '.relaybox'), log);
   if (cfg.clientAuth) {
     try {
@@ -231,7 +235,7 @@ export async function runTestMail(cfg: RelayConfig, req: TestMailRequest, opts: 
   const record = new SessionRecord();
   let upstream: Upstream;
   try {
-    upstream = await openUpstream(probeCfg, target, login, log, record);
+    upstream = await openUpstream(probeCfg, target, login, log, opts.events ?? new RelayEvents(), record);
   } catch (e) {
     const err = e as Error & { response?: string };
     return failedOpen(steps, record, cfg, target, err.message, err.response);

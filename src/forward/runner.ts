@@ -7,7 +7,7 @@ import { reasons, type Envelope } from '../spool/envelope';
 import type { Spool } from '../spool/store';
 import { ForwardError, type Upstream } from './upstream';
 import type { FilterChain } from '../filters/chain';
-import { activity, classifyUpstreamError } from '../admin/activity';
+import { classifyUpstreamError, type RelayEvents } from '../events/relay-events';
 
 export interface RunSummary {
   sent: number;
@@ -47,6 +47,8 @@ export interface RunnerDeps {
   /** A session with --forward-to, or with a message's own route. */
   connect(route?: Route): Promise<Upstream>;
   clientFilter?: FilterChain;
+  /** Where each message's steps and the upstream's troubles are announced. */
+  events: RelayEvents;
   now?: () => number;
 }
 
@@ -299,7 +301,7 @@ export class QueueRunner {
     try {
       env = committed?.env ?? (await spool.readEnvelope(id, 'busy'));
     } catch (e) {
-      activity.step(log, 'failed', { id, reason: (e as Error).message }, 'envelope cannot be read: message failed (fix or delete the .bad file)', 'error');
+      this.deps.events.step(log, 'failed', { id, reason: (e as Error).message }, 'envelope cannot be read: message failed (fix or delete the .bad file)', 'error');
       await spool.move(id, 'busy', 'bad');
       return 'failed';
     }
@@ -321,10 +323,10 @@ export class QueueRunner {
       if ((await spool.contentAgeMs(id, this.now())) > cfg.retry.maxAge * 1000) {
         const last = reasons(env).at(-1);
         await spool.fail(id, env, `expired: not delivered within ${cfg.retry.maxAge} seconds (last error: ${last?.reason ?? 'unknown'})`, last?.code ? Number(last.code) || '' : '');
-        activity.step(log, 'failed', { id, client: env.client, upstream: cfg.forwardTo?.text, reason: last?.reason, attempts: failures }, 'message failed: retried for too long', 'warn');
+        this.deps.events.step(log, 'failed', { id, client: env.client, upstream: cfg.forwardTo?.text, reason: last?.reason, attempts: failures }, 'message failed: retried for too long', 'warn');
         return 'failed';
       }
-      activity.step(log, 'retrying', { id, client: env.client, upstream: cfg.forwardTo?.text, attempt: failures + 1 }, 'retrying a message');
+      this.deps.events.step(log, 'retrying', { id, client: env.client, upstream: cfg.forwardTo?.text, attempt: failures + 1 }, 'retrying a message');
     }
     let content = committed?.content;
     const filter = this.deps.clientFilter;
@@ -337,7 +339,7 @@ export class QueueRunner {
     }
     if (!env.toRemote.length) {
       await spool.fail(id, env, 'no remote recipients', '');
-      activity.step(log, 'failed', { id, client: env.client, reason: 'no remote recipients' }, 'message failed: no remote recipients', 'warn');
+      this.deps.events.step(log, 'failed', { id, client: env.client, reason: 'no remote recipients' }, 'message failed: no remote recipients', 'warn');
       return 'failed';
     }
     const route = routeOf(env);
@@ -367,7 +369,7 @@ export class QueueRunner {
       const result = await up.send(env, content ?? spool.contentPath(id), !cfg.forwardToSome);
       if (!result.rejected.length) {
         await spool.remove(id);
-        activity.step(log, 'forwarded', { id, client: env.client, upstream: up.description, to: env.toRemote.length, ms: this.now() - started, response: printable(result.response) }, 'message forwarded');
+        this.deps.events.step(log, 'forwarded', { id, client: env.client, upstream: up.description, to: env.toRemote.length, ms: this.now() - started, response: printable(result.response) }, 'message forwarded');
         return 'sent';
       }
       return await this.partial(id, env, result.accepted, result.rejected);
@@ -391,18 +393,18 @@ export class QueueRunner {
     if (r.special) this.stopScan = true;
     if (r.outcome === 'abandon') {
       await spool.unlock(id);
-      activity.step(log, 'filtered', { id, client: env.client, filter: r.filter, outcome: 'abandon' }, 'message abandoned by the client filter');
+      this.deps.events.step(log, 'filtered', { id, client: env.client, filter: r.filter, outcome: 'abandon' }, 'message abandoned by the client filter');
       return 'skipped';
     }
     const current = await spool.readEnvelope(id, 'busy').catch(() => null);
     if (r.outcome === 'ok' && current) {
-      activity.step(log, 'filtered', { id, client: env.client, filter: r.filter, outcome: 'ok' }, 'message passed the client filter');
+      this.deps.events.step(log, 'filtered', { id, client: env.client, filter: r.filter, outcome: 'ok' }, 'message passed the client filter');
       return current;
     }
     const reason = r.outcome === 'ok' ? 'the client filter left an unreadable envelope' : routing ? `routing filter failed: ${r.reason}` : r.reason;
     await spool.fail(id, current ?? env, reason, r.code ?? 550);
     refusal.response = routing ? 'routing failed' : r.response || 'rejected';
-    activity.step(log, 'failed', { id, client: env.client, filter: r.filter, reason, code: r.code ?? 550 }, 'message failed by the client filter', 'warn');
+    this.deps.events.step(log, 'failed', { id, client: env.client, filter: r.filter, reason, code: r.code ?? 550 }, 'message failed by the client filter', 'warn');
     return 'failed';
   }
 
@@ -417,15 +419,15 @@ export class QueueRunner {
     const reason = `${accepted.length ? 'one or more recipients rejected' : 'all recipients rejected'}: ${printable(rejected.map((r) => `<${r.address}> ${r.response}`).join('; '))}`;
     const code = rejected.find((r) => r.code)?.code ?? '';
     const step = { id, client: env.client, upstream: routeOf(env)?.address ?? cfg.forwardTo?.text, reason, code };
-    activity.upstreamError(step.upstream, 'rejected', reason);
-    if (delivered.length) activity.step(log, 'partial', { ...step, delivered: delivered.length }, 'message forwarded to some recipients');
+    this.deps.events.upstreamError(step.upstream, 'rejected', reason);
+    if (delivered.length) this.deps.events.step(log, 'partial', { ...step, delivered: delivered.length }, 'message forwarded to some recipients');
     if (temporary && cfg.retry.enabled) {
       await spool.defer(id, kept, reason, code);
-      activity.step(log, 'deferred', step, 'message deferred: recipients temporarily refused', 'warn');
+      this.deps.events.step(log, 'deferred', step, 'message deferred: recipients temporarily refused', 'warn');
       return 'deferred';
     }
     await spool.fail(id, kept, reason, code);
-    activity.step(log, 'failed', step, 'message failed: recipients refused', 'warn');
+    this.deps.events.step(log, 'failed', step, 'message failed: recipients refused', 'warn');
     return 'failed';
   }
 
@@ -441,14 +443,14 @@ export class QueueRunner {
     const upstream = routeOf(env)?.address ?? cfg.forwardTo?.text;
     const step = { id, client: env.client, upstream, reason, code: e.code };
     const session = atConnect || e.atConnect;
-    activity.upstreamError(upstream, classifyUpstreamError({ ...e, message: reason, atConnect: session }), reason);
+    this.deps.events.upstreamError(upstream, classifyUpstreamError({ ...e, message: reason, atConnect: session }), reason);
     if (cfg.retry.enabled && (session || !e.permanent)) {
       await spool.defer(id, env, reason, e.code ?? '');
       // An upstream's Retry-After (Graph throttling) is honoured when it asks for longer than the back-off.
       const due = this.now() + Math.max(retryDelayMs(cfg.retry, reasons(env).length + 1), e.retryAfterMs ?? 0);
       this.deferredUntil.set(id, due);
       const what = session && e.permanent ? 'message deferred: the upstream refused the session' : 'message deferred: temporary failure';
-      activity.step(log, 'deferred', { ...step, retryInSeconds: cfg.oneShot ? undefined : Math.round((due - this.now()) / 1000) }, what, 'warn');
+      this.deps.events.step(log, 'deferred', { ...step, retryInSeconds: cfg.oneShot ? undefined : Math.round((due - this.now()) / 1000) }, what, 'warn');
       return 'deferred';
     }
     if (session && e.unreached) {
@@ -458,8 +460,8 @@ export class QueueRunner {
     // E-MailRelay ends the run after a failed session, whatever the message's route: the rest wait for the next trigger.
     if (session) this.stopScan = true;
     await spool.fail(id, env, reason, e.code ?? '');
-    if (e.permanent) activity.step(log, 'failed', step, 'message failed: the upstream refused it permanently', 'warn');
-    else activity.step(log, 'failed', step, 'message failed (automatic retry is off)', 'warn');
+    if (e.permanent) this.deps.events.step(log, 'failed', step, 'message failed: the upstream refused it permanently', 'warn');
+    else this.deps.events.step(log, 'failed', step, 'message failed (automatic retry is off)', 'warn');
     return 'failed';
   }
 }

@@ -7,16 +7,16 @@ import * as tls from 'node:tls';
 import { format } from 'node:util';
 import type { RelayConfig } from '../config';
 import type { Envelope } from '../spool/envelope';
-import type { ForwardTarget } from './target';
+import type { ForwardTarget } from '../net/target';
 import type { Log } from '../log';
 import { AuthFailure, type AuthResult, type ClientLogin } from './client-auth';
 import { offeredMechanisms, replyOf } from './sasl-client';
 import { legacyTlsCiphers, readCaFiles } from '../tls-files';
-import { connectViaSocks } from './socks';
+import { connectViaSocks } from '../net/socks';
 import { OAuthError } from './oauth/token-errors';
 import { withAdvice } from './oauth/advice';
 import { HeaderTooLarge, rewriteFromHeader, rewrittenContentStream } from './sender-rewrite';
-import { activity } from '../admin/activity';
+import type { RelayEvents } from '../events/relay-events';
 import { encodeXtext, isXtext } from '../auth/xtext';
 
 export interface SendResult {
@@ -241,7 +241,7 @@ function tlsInfoOf(socket: tls.TLSSocket, checked: boolean): TlsInfo {
   };
 }
 
-export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, login: ClientLogin | null, log: Log, observer?: SessionObserver): Promise<Upstream> {
+export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, login: ClientLogin | null, log: Log, events: RelayEvents, observer?: SessionObserver): Promise<Upstream> {
   if (target.kind === 'graph') throw new Error('internal: a Graph target has no SMTP session');
   const saslHandler: SaslHandler = {};
   const t = cfg.clientTls;
@@ -318,7 +318,7 @@ export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, logi
   const description = target.text;
   const tlsVersion = conn.secure ? socket?.getProtocol?.() ?? 'yes' : 'no';
   log.info({ upstream: description, tls: tlsVersion, auth: signedIn?.mechanism ?? 'no' }, 'connected to the upstream server');
-  activity.upstreamConnected({ address: description, tls: tlsVersion, auth: signedIn?.mechanism ?? '', tokenExpiresAt: signedIn?.tokenExpiresAt });
+  events.upstreamConnected({ address: description, tls: tlsVersion, auth: signedIn?.mechanism ?? '', tokenExpiresAt: signedIn?.tokenExpiresAt });
 
   return {
     description,

@@ -6,11 +6,12 @@
 import { X509Certificate } from 'node:crypto';
 import type { Log } from '../log';
 import type { ObserveConfig } from '../admin/options';
-import { activity, type MessageStep, type StepFields } from '../admin/activity';
+import type { Activity } from '../events/activity';
+import type { MessageStep, StepFields } from '../events/relay-events';
 import { newEnvelope } from '../spool/envelope';
 import type { Spool } from '../spool/store';
 import { spoolSpace } from './health';
-import { duration } from '../admin/page';
+import { duration } from '../format';
 
 export type AlertKind = 'disk' | 'upstream' | 'failed' | 'certificate';
 
@@ -23,6 +24,8 @@ export interface AlertDeps {
   requestForward: ((why: string) => void) | null;
   /** Certificates in use, to watch for expiry: a name for the alert and the PEM text. */
   certificates: { name: string; pem: Buffer }[];
+  /** The relay's activity: message steps, the upstream's state, other watched expiries. */
+  activity: Activity;
 }
 
 const PERIODIC_MS = 60_000;
@@ -47,8 +50,8 @@ export class AlertMonitor {
   constructor(private readonly deps: AlertDeps) {}
 
   start(): void {
-    activity.on('step', this.onStep);
-    activity.on('upstream', this.onUpstream);
+    this.deps.activity.on('step', this.onStep);
+    this.deps.activity.on('upstream', this.onUpstream);
     this.timer = setInterval(() => void this.checkAll(), PERIODIC_MS);
     this.timer.unref();
     void this.checkAll();
@@ -56,8 +59,8 @@ export class AlertMonitor {
 
   stop(): void {
     this.stopped = true;
-    activity.off('step', this.onStep);
-    activity.off('upstream', this.onUpstream);
+    this.deps.activity.off('step', this.onStep);
+    this.deps.activity.off('upstream', this.onUpstream);
     if (this.timer) clearInterval(this.timer);
   }
 
@@ -110,7 +113,7 @@ export class AlertMonitor {
   }
 
   private async checkUpstream(): Promise<void> {
-    const u = activity.upstream;
+    const u = this.deps.activity.upstream;
     if (!u?.failingSince) return;
     const seconds = (Date.now() - u.failingSince) / 1000;
     if (seconds < this.deps.config.upstreamSeconds) return;
@@ -135,7 +138,7 @@ export class AlertMonitor {
       }
       if (validTo <= limit) expiring.push(`  ${c.name}: ${validTo < Date.now() ? 'expired' : 'expires'} ${new Date(validTo).toISOString()}`);
     }
-    for (const [name, at] of activity.expiries) {
+    for (const [name, at] of this.deps.activity.expiries) {
       if (at <= limit) expiring.push(`  ${name}: ${at < Date.now() ? 'expired' : 'expires'} ${new Date(at).toISOString()}`);
     }
     if (!expiring.length) return;
@@ -174,7 +177,7 @@ export class AlertMonitor {
       '-- ',
       'relaybox alert (--alert-to)',
     ];
-    let id = '';
+    let id: string;
     try {
       const msg = await spool.newMessage();
       id = msg.id;

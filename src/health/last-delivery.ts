@@ -5,7 +5,8 @@
 // E-MailRelay would leave it.
 import { promises as fsp, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { activity, type MessageStep, type StepFields } from '../admin/activity';
+import type { Activity } from '../events/activity';
+import type { MessageStep, StepFields } from '../events/relay-events';
 import type { Log } from '../log';
 
 export interface LastDelivery {
@@ -21,7 +22,7 @@ export const LAST_DELIVERY_FILE = 'last-delivery.json';
 const REWRITE_SAME_MS = 60_000;
 
 /** Start recording (the relay's state directory, <spool>/.relaybox); returns the function that stops it. */
-export function recordLastDelivery(stateDir: string, log: Log): () => void {
+export function recordLastDelivery(stateDir: string, log: Log, activity: Activity): () => void {
   const file = path.join(stateDir, LAST_DELIVERY_FILE);
   let written: { outcome: string; ms: number } | undefined;
   let writing = Promise.resolve();

@@ -1,5 +1,5 @@
-// What a bare LF means inside DATA, decided per client when DATA starts (installed once, for the
-// process, on smtp-server's SMTPStream):
+// What a bare LF means inside DATA, decided per client when DATA starts (smtp-server-adapter.ts
+// applies it to smtp-server's SMTPStream):
 //
 // - 'crlf' (loopback, private and link-local clients, `server none` trusted ones, --bare-lf-clients):
 //   a bare LF ends a line, as Postfix 3.7 and Postfix 3.9's $mynetworks exclusion have it. Each bare
@@ -13,7 +13,6 @@
 //
 // Only bytes up to the end-of-data line are touched, because smtp-server feeds whatever follows that
 // line (pipelined commands) back into _write in command mode.
-import { SMTPStream } from 'smtp-server/lib/smtp-stream.js';
 
 const CR = 0x0d;
 const LF = 0x0a;
@@ -109,61 +108,3 @@ export function crlfLineEnds(scan: DataScan, chunk: Buffer): Buffer {
   parts.push(chunk.subarray(from));
   return Buffer.concat(parts);
 }
-
-type Continue = (this: { _continueCallback: unknown }) => void;
-
-type Write = (this: StreamLike, chunk: Buffer, encoding: BufferEncoding, next: (err?: Error | null) => void) => void;
-type Start = (this: StreamLike, ...args: unknown[]) => unknown;
-interface StreamLike {
-  _dataMode: boolean;
-  /** Set by the connection before DATA starts (server.ts); 'exact' when unset. */
-  relayboxBareLfMode?: BareLfMode;
-  /** Called after each data chunk with the scan (server.ts watches for a client stuck after a bare LF). */
-  relayboxOnDataChunk?: (scan: DataScan) => void;
-}
-
-const scans = new WeakMap<StreamLike, DataScan>();
-let installed = false;
-
-/** The scan of the data in progress on a parser (undefined outside DATA). */
-export function currentScan(parser: object): DataScan | undefined {
-  const s = parser as StreamLike;
-  return s._dataMode ? scans.get(s) : undefined;
-}
-
-export function installBareLfHandling(): void {
-  if (installed) return;
-  const proto = SMTPStream.prototype as unknown as Record<string, unknown>;
-  const write = proto._write as Write | undefined;
-  const start = proto.startDataMode as Start | undefined;
-  if (typeof write !== 'function' || typeof start !== 'function') {
-    throw new Error('smtp-server has changed: SMTPStream._write/startDataMode are missing (the bare-LF handling needs the pinned smtp-server 3.21.6)');
-  }
-  // smtp-server's continue() runs the pending continuation and only then clears it. The continuation
-  // feeds the pipelined input after a message back in; when that holds a whole second message and the
-  // handlers answer synchronously, the second message's continuation is set inside the call and then
-  // cleared: the commands after it (QUIT, a third message) were never read. Cleared first here.
-  if (typeof proto.continue !== 'function') throw new Error('smtp-server has changed: SMTPStream.continue is missing (relaybox needs the pinned smtp-server 3.21.6)');
-  proto.continue = function (this: { _continueCallback: unknown }) {
-    const pending = this._continueCallback;
-    if (typeof pending === 'function') {
-      this._continueCallback = false;
-      (pending as () => void)();
-    } else this._continueCallback = true;
-  } satisfies Continue;
-  proto.startDataMode = function (this: StreamLike, ...args: unknown[]) {
-    scans.set(this, newDataScan(this.relayboxBareLfMode ?? 'exact'));
-    return start.apply(this, args);
-  };
-  proto._write = function (this: StreamLike, chunk: Buffer, encoding: BufferEncoding, next: (err?: Error | null) => void) {
-    const scan = scans.get(this);
-    if (!(this._dataMode && scan && !scan.ended && Buffer.isBuffer(chunk) && chunk.length)) return write.call(this, chunk, encoding, next);
-    const data = scan.mode === 'crlf' ? crlfLineEnds(scan, chunk) : stuffBareLfDots(scan, chunk);
-    this.relayboxOnDataChunk?.(scan);
-    return write.call(this, data, encoding, next);
-  };
-  installed = true;
-}
-
-/** The former name, for the unit tests of the 'exact' mode. */
-export const installBareLfDotFix = installBareLfHandling;

@@ -5,8 +5,7 @@
 // one message between bursts of junk stay forever. Postfix, for comparison, slows a client down
 // after smtpd_soft_error_limit (10) errors and drops it at smtpd_hard_error_limit (20).
 // The two replies E-MailRelay's clients match on are worded as E-MailRelay words them.
-// Wrapped once, for the process, for servers created with the marker option (the limit).
-import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
+// The wrapper is in smtp-server-adapter.ts, for servers created with the marker option (the limit).
 
 export const CLIENT_ERROR_LIMIT_OPTION = 'relayboxClientErrorLimit';
 /** E-MailRelay's ServerProtocol::Config::client_error_limit. */
@@ -28,37 +27,4 @@ export function emailRelayWords(code: number, text: unknown): unknown {
 /** True for a reply that E-MailRelay counts against the client. */
 export function isClientError(code: number): boolean {
   return code === 500 || code === 503;
-}
-
-interface Connection {
-  _server: { options: Record<string, unknown> };
-  _closing?: boolean;
-  _socket: { destroySoon(): void };
-  relayboxClientErrors?: number;
-  close(): void;
-}
-type Send = (this: Connection, code: number, data: unknown, context?: unknown) => void;
-
-let installed = false;
-
-export function installClientErrorLimit(): void {
-  if (installed) return;
-  const proto = (SMTPConnection as unknown as { prototype: Record<string, unknown> }).prototype;
-  const send = proto.send as Send | undefined;
-  if (typeof send !== 'function' || typeof proto.close !== 'function') {
-    throw new Error('smtp-server has changed: send/close are missing (relaybox needs the pinned smtp-server 3.21.6)');
-  }
-  proto.send = function (this: Connection, code: number, data: unknown, context?: unknown) {
-    const limit = this._server.options[CLIENT_ERROR_LIMIT_OPTION] as number | undefined;
-    if (!limit) return send.call(this, code, data, context);
-    send.call(this, code, emailRelayWords(code, data), context);
-    if (!isClientError(code)) return;
-    this.relayboxClientErrors = (this.relayboxClientErrors ?? 0) + 1;
-    if (this.relayboxClientErrors < limit || this._closing) return;
-    this.close();
-    // Closed outright once the reply is out, as E-MailRelay does: what the client still sends is
-    // refused by the kernel (a reset) rather than read and discarded.
-    this._socket.destroySoon();
-  };
-  installed = true;
 }

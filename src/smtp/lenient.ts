@@ -1,5 +1,5 @@
-// Address parsing as E-MailRelay does it, on top of smtp-server's parser (wrapped once, for the
-// process):
+// Address parsing as E-MailRelay does it, on top of smtp-server's parser (the wrapper is in
+// smtp-server-adapter.ts):
 // - the address is kept as the client wrote it: smtp-server turns xn-- domains into Unicode, which
 //   with `noalabels` would store an A-label address as UTF-8 (and flag the message as needing SMTPUTF8);
 // - a quoted local part may hold spaces ("john doe"@example.com): smtp-server splits the command on them;
@@ -10,7 +10,6 @@
 // - `nostrictparsing`: MAIL FROM:user@host and RCPT TO:user@host without angle brackets are accepted,
 //   as E-MailRelay 2.6 does, only for servers created with the marker option. Without it they get
 //   a 501 that names the fix, and the server's STRICT_REFUSAL_OPTION callback (if any) hears of it.
-import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import type { SMTPServerSession } from 'smtp-server';
 
 export const LENIENT_OPTION = 'relayboxAddBrackets';
@@ -19,8 +18,6 @@ export const STRICT_REFUSAL_OPTION = 'relayboxStrictRefusal';
 /** Told when an address without angle brackets is refused: the session and the reply sent. */
 export type StrictRefusal = (session: SMTPServerSession, reply: string) => void;
 
-type Parser = (this: { _server: { options: Record<string, unknown> } }, name: string, command: unknown) => unknown;
-let installed = false;
 
 const BARE = /^(\s*(?:MAIL\s+FROM|RCPT\s+TO)\s*:\s*)([^<>\s]+)(\s.*)?$/i;
 const QUOTED = /"(?:[^"\\]|\\.)*"/g;
@@ -28,8 +25,6 @@ const PATH = /^(\s*(?:MAIL\s+FROM|RCPT\s+TO)\s*:\s*)<((?:"(?:[^"\\]|\\.)*"|[^<>"
 const SOURCE_ROUTE = /^@[^\s,:@]+(?:,@[^\s,:@]+)*:/;
 // smtp-server's ADDRESS_UNSAFE_CHARS: control characters, DEL, C1 and zero-width characters.
 const UNSAFE = /[\x00-\x1F\x7F-\x9F\u200B\u2060\uFEFF]/;
-// Stands in for an address smtp-server would refuse, so that it still parses the parameters.
-const PLACEHOLDER = '<postmaster@relaybox.invalid>';
 
 /** E-MailRelay's address rule: anything printable that neither starts nor ends with "@". */
 export function emailRelayAccepts(address: string): boolean {
@@ -56,43 +51,4 @@ export function missingBracketsReply(command: string): string | null {
   if (!m) return null;
   const verb = /^\s*MAIL/i.test(m[1]) ? 'MAIL FROM' : 'RCPT TO';
   return `5.5.4 ${verb} needs angle brackets: ${verb}:<${m[2]}> (or set server-smtp-config nostrictparsing)`;
-}
-
-interface Connection {
-  _server: { options: Record<string, unknown> };
-  session: SMTPServerSession;
-  send(code: number, text: string, context?: unknown): void;
-}
-type Handler = (this: Connection, command: unknown, callback: () => void) => unknown;
-
-export function installAddressParsing(): void {
-  if (installed) return;
-  const proto = (SMTPConnection as unknown as { prototype: Record<string, unknown> }).prototype;
-  const original = proto._parseAddressCommand as Parser | undefined;
-  if (typeof original !== 'function') {
-    throw new Error('smtp-server has changed: _parseAddressCommand is missing (relaybox needs the pinned smtp-server 3.21.6)');
-  }
-  proto._parseAddressCommand = function (this: { _server: { options: Record<string, unknown> } }, name: string, command: unknown) {
-    if (command === undefined || command === null) return original.call(this, name, command);
-    const text = this._server.options[LENIENT_OPTION] ? addBrackets(command.toString()) : command.toString();
-    const path = splitPath(text);
-    const parsed = original.call(this, name, path ? path.command : text) as { address?: string } | false;
-    if (parsed && path && parsed.address) parsed.address = path.address;
-    if (parsed || !path || !emailRelayAccepts(path.address)) return parsed;
-    const retried = original.call(this, name, path.command.replace(/<[^<>]*>/, PLACEHOLDER)) as { address?: string } | false;
-    if (retried) retried.address = path.address;
-    return retried;
-  };
-  for (const name of ['handler_MAIL', 'handler_RCPT']) {
-    const handler = proto[name] as Handler | undefined;
-    if (typeof handler !== 'function') throw new Error(`smtp-server has changed: ${name} is missing (relaybox needs the pinned smtp-server 3.21.6)`);
-    proto[name] = function (this: Connection, command: unknown, callback: () => void) {
-      const reply = this._server.options[LENIENT_OPTION] ? null : missingBracketsReply(String(command ?? ''));
-      if (!reply) return handler.call(this, command, callback);
-      (this._server.options[STRICT_REFUSAL_OPTION] as StrictRefusal | undefined)?.(this.session, reply);
-      this.send(501, reply);
-      return callback();
-    };
-  }
-  installed = true;
 }

@@ -5,7 +5,7 @@
 // One instance serves every listening socket.
 import type { Log } from '../log';
 import type { AccessConfig } from './access-config';
-import { isLocalAddress, unmapAddress } from './access';
+import { isLocalAddress, unmapAddress } from '../net/client-admission';
 import { ConnectionLimits } from './connection-limits';
 import { checkDnsbl } from './dnsbl';
 import type { ConnectionMechanisms } from './auth-advertise';
@@ -13,7 +13,7 @@ import { applyFilter, PAM_MECHANISMS, secretsMechanisms } from '../auth/server-m
 import { verifyWithSecrets, type AuthAttempt } from '../auth/server-verify';
 import { findTrust, watchSecrets, type SecretsWatcher } from '../auth/secrets';
 import { createPamChecker, loadPamAddon, type PamChecker } from '../auth/pam';
-import { activity } from '../admin/activity';
+import type { SmtpControls } from './controls';
 import { pause, type AuthThrottle } from '../auth/throttle';
 
 export interface Refusal {
@@ -53,7 +53,7 @@ export interface ServerAccess {
 }
 
 /** tlsRequired: --server-tls-required, so no AUTH before STARTTLS. */
-export function createServerAccess(access: AccessConfig, log: Log, tlsAvailable: boolean, throttle: AuthThrottle, tlsRequired = false): ServerAccess {
+export function createServerAccess(access: AccessConfig, log: Log, tlsAvailable: boolean, throttle: AuthThrottle, controls: SmtpControls, tlsRequired = false): ServerAccess {
   const limits = new ConnectionLimits(access.maxConnections, access.maxConnectionsPerAddress);
   const source = access.serverAuth;
   let secrets: SecretsWatcher | null = null;
@@ -100,7 +100,7 @@ export function createServerAccess(access: AccessConfig, log: Log, tlsAvailable:
         return { code: 421, message: `${over}: try again later` };
       }
       checkBusy();
-      if (access.dnsbl && !isLocalAddress(address) && !activity.dnsblSuspended()) {
+      if (access.dnsbl && !isLocalAddress(address) && !controls.dnsblSuspended()) {
         const verdict = await checkDnsbl(access.dnsbl, address);
         if (verdict.listedBy.length || verdict.timedOut) {
           log.warn({ address, listedBy: verdict.listedBy, unanswered: verdict.unanswered, refused: verdict.refuse }, verdict.refuse ? 'dnsbl: connection refused' : 'dnsbl: connection allowed');

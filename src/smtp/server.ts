@@ -8,22 +8,21 @@ import { smtpServerLogger } from '../log';
 import { isNoSpace } from '../spool/durable';
 import { newEnvelope, type ContentType } from '../spool/envelope';
 import type { NewMessage, Spool } from '../spool/store';
-import { admitsClient, isLocalAddress, NOT_ADMITTED, unmapAddress } from './access';
-import { installBareLfPolicy, BARE_LF_OPTION, type BareLfPolicy } from './bare-lf-policy';
-import { installAddressParsing, LENIENT_OPTION, STRICT_REFUSAL_OPTION, type StrictRefusal } from './lenient';
-import { rangeContains } from '../auth/address-range';
+import { admitsClient, isLocalAddress, NOT_ADMITTED, unmapAddress } from '../net/client-admission';
+import { BARE_LF_OPTION, type BareLfPolicy } from './bare-lf-policy';
+import { LENIENT_OPTION, STRICT_REFUSAL_OPTION, type StrictRefusal } from './lenient';
+import { rangeContains } from '../net/address-range';
 import { receivedHeader } from './received';
 import { flushBareCr, newBareCrScan, replaceBareCr } from './bare-cr';
-import { installImmediateGreeting, IMMEDIATE_GREETING_OPTION } from './greeting';
 import { legacyTlsCiphers, readCaFiles } from '../tls-files';
 import type { FilterChain } from '../filters/chain';
 import type { Verdict, Verifier } from '../verifiers/verifier';
-import { installVrfy, VRFY_OPTION, type VrfyHandler } from './vrfy';
-import { installClientErrorLimit, CLIENT_ERROR_LIMIT_OPTION, EMAILRELAY_CLIENT_ERROR_LIMIT } from './client-errors';
-import { installCramSha } from './sasl-cram';
-import { installPerConnectionMechanisms, installVrfyAuthGate, AUTH_GATE_OPTION, AUTH_MECHANISMS_OPTION, TLS_FIRST, type AuthGate, type MechanismsFor } from './auth-advertise';
+import { CLIENT_ERROR_LIMIT_OPTION, EMAILRELAY_CLIENT_ERROR_LIMIT } from './client-errors';
+import { dropSessionConnection, IMMEDIATE_GREETING_OPTION, installSmtpServerAdapter, rearmTimeouts, VRFY_OPTION, type VrfyHandler } from './smtp-server-adapter';
+import { AUTH_GATE_OPTION, AUTH_MECHANISMS_OPTION, TLS_FIRST, type AuthGate, type MechanismsFor } from './auth-advertise';
 import type { ServerAccess } from './server-access';
-import { activity } from '../admin/activity';
+import type { RelayEvents } from '../events/relay-events';
+import type { SmtpControls } from './controls';
 
 export interface ImmediateResult {
   ok: boolean;
@@ -40,6 +39,10 @@ export interface ServerHooks {
   rescan?(): void;
   /** Who may send (server-access.ts): limits, DNSBL, AUTH and trusted networks; shared by all listeners. */
   access?: ServerAccess;
+  /** Where each message's steps are announced. */
+  events: RelayEvents;
+  /** What the admin interface switches (SMTP disabled). */
+  controls: SmtpControls;
 }
 
 /** The admin's policy hooks: --filter and --address-verifier. */
@@ -118,14 +121,7 @@ function clientCertificateOptions(verify: string | undefined): Partial<SMTPServe
 
 export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks: ServerHooks, policy: ServerPolicy = {}): SMTPServer {
   const lenient = !cfg.serverSmtp.strictparsing;
-  installAddressParsing();
-  installImmediateGreeting();
-  installBareLfPolicy();
-  installVrfy();
-  installCramSha();
-  installPerConnectionMechanisms();
-  installVrfyAuthGate(); // after installVrfy: the gate comes first
-  installClientErrorLimit();
+  installSmtpServerAdapter();
   const access = hooks.access;
   const authOn = !!access?.authConfigured;
   const disabled = [...(authOn ? [] : ['AUTH']), 'WIZ', 'SHELL', 'KILL', 'XCLIENT', 'XFORWARD'];
@@ -215,7 +211,7 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
     },
 
     onConnect(session, cb) {
-      if (!activity.smtpEnabled) return cb(smtpError(421, 'service not available (disabled by the admin interface)'));
+      if (!hooks.controls.enabled) return cb(smtpError(421, 'service not available (disabled by the admin interface)'));
       if (!admitsClient(cfg.admission, session.remoteAddress)) {
         log.warn({ address: session.remoteAddress }, `connection refused: ${NOT_ADMITTED}`);
         return cb(smtpError(554, 'access denied'));
@@ -313,8 +309,7 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
   // leave the rest of an idle flood holding their slots for the full timeout.
   access?.onBusyChange((busy) => {
     if (!busy) return;
-    const connections = (server as unknown as { connections: Set<{ _armTimeout?: () => void; _closing?: boolean }> }).connections;
-    for (const c of connections) if (!c._closing) c._armTimeout?.();
+    rearmTimeouts(server);
   });
 
   async function verify(recipient: string, session: SMTPServerSession, from: string): Promise<Verdict> {
@@ -334,8 +329,7 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
   }
 
   function dropConnection(session: SMTPServerSession): void {
-    const connections = (server as unknown as { connections: Set<{ session: SMTPServerSession; _socket: { destroy(): void } }> }).connections;
-    for (const c of connections) if (c.session === session) c._socket.destroy();
+    dropSessionConnection(server, session);
   }
 
   async function vrfy(address: string, session: SMTPServerSession): ReturnType<VrfyHandler> {
@@ -413,7 +407,7 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
       throw spoolWriteError(e);
     }
     if (msg.abandoned) return 'message processed';
-    activity.step(log, 'received', { id: msg.id, client: address, address, from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.length, bytes: msg.bytes }, 'message received');
+    hooks.events.step(log, 'received', { id: msg.id, client: address, address, from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.length, bytes: msg.bytes }, 'message received');
     if (hooks.forwardNow) {
       const r = await hooks.forwardNow(msg.id);
       if (!r.ok) throw smtpError(r.code && r.code >= 400 ? r.code : 452, r.text);
@@ -427,19 +421,19 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
     // A rescan looks at the spool once this message's fate is on disk.
     const rescan = () => { if (r.special) hooks.rescan?.(); };
     if (r.outcome === 'ok') {
-      activity.step(log, 'filtered', { id: msg.id, client: address, filter: r.filter, outcome: 'ok' }, 'message passed the filter');
+      hooks.events.step(log, 'filtered', { id: msg.id, client: address, filter: r.filter, outcome: 'ok' }, 'message passed the filter');
       return msg.commitPrepared().then(rescan);
     }
     if (r.outcome === 'abandon') {
       await msg.commitPrepared(true);
       msg.abandoned = true;
       rescan();
-      activity.step(log, 'filtered', { id: msg.id, client: address, address, filter: r.filter, outcome: 'abandon' }, 'message abandoned by the filter');
+      hooks.events.step(log, 'filtered', { id: msg.id, client: address, address, filter: r.filter, outcome: 'abandon' }, 'message abandoned by the filter');
       return;
     }
     await msg.rollback();
     rescan();
-    activity.step(log, 'filtered', { id: msg.id, client: address, address, filter: r.filter, outcome: 'rejected', reason: r.reason }, 'message rejected by filter');
+    hooks.events.step(log, 'filtered', { id: msg.id, client: address, address, filter: r.filter, outcome: 'rejected', reason: r.reason }, 'message rejected by filter');
     throw smtpError(r.code ?? 452, r.response);
   }
 

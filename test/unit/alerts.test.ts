@@ -1,11 +1,12 @@
 // AlertMonitor on a real spool directory: a watched secret's expiry (set by other code through
-// activity.setExpiry) raises one alert message in the spool, and the next is held back.
+// the relay's events) raises one alert message in the spool, and the next is held back.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { AlertMonitor } from '../../src/health/alerts';
-import { activity } from '../../src/admin/activity';
+import { Activity } from '../../src/events/activity';
+import { RelayEvents } from '../../src/events/relay-events';
 import { Spool } from '../../src/spool/store';
 import { decodeEnvelope } from '../../src/spool/envelope';
 import type { Log } from '../../src/log';
@@ -19,11 +20,12 @@ test('a watched secret expiring within --alert-expiry-days: one alert in the spo
   const log = { info: record('info'), warn: record('warn'), error: record('error'), debug: record('debug') } as unknown as Log;
   const requests: string[] = [];
   const name = 'Microsoft client secret (test)';
-  activity.setExpiry(name, Date.now() + 3 * 86_400_000);
-  t.after(() => activity.setExpiry(name, null));
+  const events = new RelayEvents();
+  const activity = new Activity(events);
+  events.setExpiry(name, Date.now() + 3 * 86_400_000);
   const monitor = new AlertMonitor({
     config: { to: 'ops@example.org', from: 'relaybox@box.lan', intervalSeconds: 3600, diskPercent: 0, upstreamSeconds: 1800, expiryDays: 14 },
-    spool: new Spool(dir), log, domain: 'box.lan', requestForward: (why) => requests.push(why), certificates: [],
+    spool: new Spool(dir), log, domain: 'box.lan', requestForward: (why) => requests.push(why), certificates: [], activity,
   });
   t.after(() => monitor.stop());
   monitor.start();

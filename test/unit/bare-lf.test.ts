@@ -2,9 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SMTPStream } from 'smtp-server/lib/smtp-stream.js';
 
-import { installBareLfDotFix } from '../../src/smtp/bare-lf';
+import { installSmtpServerAdapter } from '../../src/smtp/smtp-server-adapter';
 
-installBareLfDotFix();
+installSmtpServerAdapter();
 
 /** E-MailRelay's reading of message text: CRLF lines, one leading dot removed, "." alone ends it. */
 function reference(block: string): string {

@@ -1,5 +1,4 @@
 // The token requests of each grant. Each returns the token endpoint's JSON answer.
-import { activity } from '../../admin/activity';
 import { existsSync, readFileSync } from 'node:fs';
 import type { GrantLine, PageSignIn } from '../../auth/oauth-lines';
 import { notSignedInReason, pageClient, pageScope, pageTokenFile } from './page-grant';
@@ -29,6 +28,8 @@ export interface GrantContext {
   stateDir?: string;
   now(): number;
   warn(msg: string): void;
+  /** The expiry of a credential the alerts should watch (a certificate's notAfter). */
+  expiry?(name: string, expiresAt: number): void;
 }
 
 export function microsoftTokenUrl(authority: string, tenant: string): string {
@@ -82,7 +83,7 @@ export async function fetchToken(grant: GrantLine, ctx: GrantContext): Promise<T
       if (cred.notAfter.getTime() < ctx.now()) {
         throw new OAuthError(`the certificate in ${grant.pemFile} expired on ${cred.notAfter.toISOString().slice(0, 10)}: make a new one, upload it to the app registration (Certificates & secrets) and replace the file`, true);
       }
-      activity.setExpiry(`OAuth2 certificate ${grant.pemFile}`, cred.notAfter.getTime());
+      ctx.expiry?.(`OAuth2 certificate ${grant.pemFile}`, cred.notAfter.getTime());
       if (cred.notAfter.getTime() - ctx.now() < 30 * 86400_000) {
         ctx.warn(`the certificate in ${grant.pemFile} expires on ${cred.notAfter.toISOString().slice(0, 10)}: make a new one and upload it to the app registration before then`);
       }

@@ -1,0 +1,261 @@
+// The queue runner in-process (issue 17): a real spool in a temporary directory, an upstream that does
+// what each case scripts, and the runner's clock moved by the test. Fast enough for a seeded random
+// schedule of hundreds of faults, with the spool's invariants checked after each run.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import pino from 'pino';
+import type { RelayConfig } from '../../src/config';
+import { newEnvelope, reasons, type Envelope } from '../../src/spool/envelope';
+import { Spool } from '../../src/spool/store';
+import { QueueRunner, type Route } from '../../src/forward/runner';
+import { ForwardError, type SendResult, type Upstream } from '../../src/forward/upstream';
+import { RelayEvents } from '../../src/events/relay-events';
+
+const silent = pino({ level: 'silent' });
+
+/** What the scripted upstream does with one message. */
+type Reply =
+  | { kind: 'accept' }
+  | { kind: 'refuse'; code: number } // MAIL FROM / DATA refused: a ForwardError for the message
+  | { kind: 'recipients'; refused: string[]; code: number } // some RCPT TO refused
+  | { kind: 'drop' }; // the connection breaks while sending
+
+interface Sent { id: string; to: string[]; route?: Route }
+
+class ScriptedUpstream implements Upstream {
+  usable = true;
+  constructor(readonly description: string, private readonly script: (env: Envelope) => Reply, private readonly sent: Sent[], private readonly route?: Route) {}
+  async send(env: Envelope, _content: Buffer | string, allOrNothing: boolean): Promise<SendResult> {
+    const reply = this.script(env);
+    if (reply.kind === 'drop') {
+      this.usable = false;
+      throw new ForwardError('connection closed by the server', undefined, false, false);
+    }
+    if (reply.kind === 'refuse') throw new ForwardError(`${reply.code} refused`, reply.code, reply.code >= 500, false);
+    const refused = reply.kind === 'recipients' ? env.toRemote.filter((a) => reply.refused.includes(a)) : [];
+    const accepted = env.toRemote.filter((a) => !refused.includes(a));
+    if (!refused.length || !allOrNothing) this.sent.push({ id: env.from, to: accepted, route: this.route });
+    return { accepted, rejected: refused.map((address) => ({ address, code: (reply as { code: number }).code, response: `${(reply as { code: number }).code} no` })), response: '250 ok' };
+  }
+  close(): void {
+    this.usable = false;
+  }
+}
+
+interface Harness {
+  dir: string;
+  spool: Spool;
+  runner: QueueRunner;
+  clock: { offset: number };
+  sent: Sent[];
+  connects: (Route | undefined)[];
+  script: { reply: (env: Envelope) => Reply; connect?: () => ForwardError | null };
+  cleanup(): void;
+}
+
+function harness(cfg: Partial<RelayConfig> = {}): Harness {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'relaybox-runner-'));
+  const spool = new Spool(dir);
+  const clock = { offset: 0 };
+  const sent: Sent[] = [];
+  const connects: (Route | undefined)[] = [];
+  const script: Harness['script'] = { reply: () => ({ kind: 'accept' }) };
+  const config = {
+    retry: { enabled: true, delay: 60, maxDelay: 3600, maxAge: 5 * 86400 },
+    forwardConnections: 1,
+    oneShot: false,
+    forwardToSome: false,
+    forwardTo: { kind: 'tcp', host: 'upstream.test', port: 25, text: 'upstream.test:25' },
+    ...cfg,
+  } as unknown as RelayConfig;
+  const runner = new QueueRunner({
+    cfg: config,
+    spool,
+    log: silent,
+    events: new RelayEvents(),
+    now: () => Date.now() + clock.offset,
+    async connect(route) {
+      connects.push(route);
+      const refusal = script.connect?.();
+      if (refusal) throw refusal;
+      return new ScriptedUpstream(route?.address ?? 'upstream.test:25', (env) => script.reply(env), sent, route);
+    },
+  });
+  return { dir, spool, runner, clock, sent, connects, script, cleanup: () => { runner.stop(); fs.rmSync(dir, { recursive: true, force: true }); } };
+}
+
+/** Commit a message; its sender names it, so the test can follow it through the upstream. */
+async function enqueue(spool: Spool, name: string, to: string[], extra: Partial<Envelope> = {}): Promise<string> {
+  const msg = await spool.newMessage();
+  await msg.write(Buffer.from(`Subject: ${name}\r\n\r\nbody\r\n`));
+  await msg.commit(newEnvelope({ from: name, toRemote: to, ...extra }));
+  return msg.id;
+}
+
+async function envelopeOf(spool: Spool, id: string): Promise<{ state: 'ready' | 'bad'; env: Envelope } | null> {
+  for (const state of ['ready', 'bad'] as const) {
+    try {
+      return { state, env: await spool.readEnvelope(id, state) };
+    } catch {
+      // not in this state
+    }
+  }
+  return null;
+}
+
+test('every message is forwarded once and leaves the spool', async (t) => {
+  const h = harness();
+  t.after(() => h.cleanup());
+  for (let i = 0; i < 5; i++) await enqueue(h.spool, `m${i}`, [`r${i}@example.com`]);
+  const summary = await h.runner.runNow();
+  assert.deepEqual({ sent: summary.sent, failed: summary.failed, deferred: summary.deferred }, { sent: 5, failed: 0, deferred: 0 });
+  assert.deepEqual(h.sent.map((s) => s.id).sort(), ['m0', 'm1', 'm2', 'm3', 'm4']);
+  assert.deepEqual(await h.spool.listStates(), { new: [], ready: [], busy: [], bad: [] });
+  assert.equal(h.connects.length, 1, 'one session carried them all');
+});
+
+test('a permanent refusal fails that message with its reason and code; the others go', async (t) => {
+  const h = harness();
+  t.after(() => h.cleanup());
+  const bad = await enqueue(h.spool, 'bad', ['a@example.com']);
+  await enqueue(h.spool, 'good', ['b@example.com']);
+  h.script.reply = (env) => (env.from === 'bad' ? { kind: 'refuse', code: 550 } : { kind: 'accept' });
+  await h.runner.runNow();
+  const left = await envelopeOf(h.spool, bad);
+  assert.equal(left?.state, 'bad');
+  assert.deepEqual(reasons(left!.env), [{ reason: '550 refused', code: '550' }]);
+  assert.deepEqual(h.sent.map((s) => s.id), ['good']);
+});
+
+test('a temporary refusal defers the message; it waits for its back-off, then goes', async (t) => {
+  const h = harness();
+  t.after(() => h.cleanup());
+  const id = await enqueue(h.spool, 'later', ['a@example.com']);
+  let refusals = 1;
+  h.script.reply = () => (refusals-- > 0 ? { kind: 'refuse', code: 451 } : { kind: 'accept' });
+  h.runner.request('test');
+  await h.runner.idle();
+  const deferred = await envelopeOf(h.spool, id);
+  assert.equal(deferred?.state, 'ready');
+  assert.equal(reasons(deferred!.env).length, 1, 'one Reason line: one attempt');
+  h.runner.request('too early');
+  await h.runner.idle();
+  assert.equal(h.sent.length, 0, 'not tried again before the back-off');
+  h.clock.offset = 61_000;
+  h.runner.request('after the back-off');
+  await h.runner.idle();
+  assert.deepEqual(h.sent.map((s) => s.id), ['later']);
+  assert.equal(await envelopeOf(h.spool, id), null);
+});
+
+test('with --forward-to-some, the accepted recipients are done and only the refused ones wait', async (t) => {
+  const h = harness({ forwardToSome: true });
+  t.after(() => h.cleanup());
+  const id = await enqueue(h.spool, 'partial', ['yes@example.com', 'no@example.com']);
+  h.script.reply = () => ({ kind: 'recipients', refused: ['no@example.com'], code: 452 });
+  await h.runner.runNow();
+  assert.deepEqual(h.sent, [{ id: 'partial', to: ['yes@example.com'], route: undefined }]);
+  const kept = await envelopeOf(h.spool, id);
+  assert.equal(kept?.state, 'ready');
+  assert.deepEqual(kept!.env.toRemote, ['no@example.com']);
+  assert.match(reasons(kept!.env)[0]!.reason, /one or more recipients rejected: <no@example.com>/);
+});
+
+test('without --forward-to-some, one refused recipient (5xx) fails the whole message and nothing is sent', async (t) => {
+  const h = harness();
+  t.after(() => h.cleanup());
+  const id = await enqueue(h.spool, 'all-or-nothing', ['yes@example.com', 'no@example.com']);
+  h.script.reply = () => ({ kind: 'recipients', refused: ['no@example.com'], code: 550 });
+  await h.runner.runNow();
+  assert.deepEqual(h.sent, []);
+  const kept = await envelopeOf(h.spool, id);
+  assert.equal(kept?.state, 'bad');
+  assert.deepEqual(kept!.env.toRemote, ['yes@example.com', 'no@example.com']);
+});
+
+test('a message with its own route goes to its own next hop; the others to --forward-to', async (t) => {
+  const h = harness();
+  t.after(() => h.cleanup());
+  await enqueue(h.spool, 'routed', ['a@example.org'], { forwardToAddress: 'mx.example.org:25' });
+  await enqueue(h.spool, 'default', ['b@example.com']);
+  await h.runner.runNow();
+  const byId = Object.fromEntries(h.sent.map((s) => [s.id, s.route?.address ?? 'default']));
+  assert.deepEqual(byId, { routed: 'mx.example.org:25', default: 'default' });
+});
+
+test('a message retried past --retry-max-age fails as expired, naming the last error', async (t) => {
+  const h = harness({ retry: { enabled: true, delay: 60, maxDelay: 3600, maxAge: 600 } } as Partial<RelayConfig>);
+  t.after(() => h.cleanup());
+  const id = await enqueue(h.spool, 'old', ['a@example.com']);
+  h.script.reply = () => ({ kind: 'refuse', code: 451 });
+  await h.runner.runNow();
+  h.clock.offset = 700_000;
+  h.runner.request('much later');
+  await h.runner.idle();
+  const left = await envelopeOf(h.spool, id);
+  assert.equal(left?.state, 'bad');
+  assert.match(reasons(left!.env).at(-1)!.reason, /^expired: not delivered within 600 seconds \(last error: 451 refused\)/);
+});
+
+/** A small deterministic generator (mulberry32), so that a failing seed can be replayed. */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+test('a seeded random schedule of refusals and dropped connections loses no message and records every attempt', async () => {
+  const seeds = Number(process.env.RUNNER_SEEDS ?? 40);
+  for (let seed = 1; seed <= seeds; seed++) {
+    const h = harness({ forwardToSome: seed % 2 === 0, forwardConnections: 1 + (seed % 3) } as Partial<RelayConfig>);
+    const next = random(seed);
+    const ids = new Map<string, string>();
+    for (let i = 0; i < 6; i++) ids.set(`s${seed}m${i}`, await enqueue(h.spool, `s${seed}m${i}`, [`a${i}@example.com`, `b${i}@example.com`]));
+    /** Per message: attempts the upstream saw, and whether it ended (sent or refused permanently). */
+    const attempts = new Map<string, number>();
+    const ended = new Set<string>();
+    h.script.reply = (env) => {
+      attempts.set(env.from, (attempts.get(env.from) ?? 0) + 1);
+      const r = next();
+      if (r < 0.4) return { kind: 'accept' };
+      if (r < 0.55) return { kind: 'refuse', code: 451 };
+      if (r < 0.65) return { kind: 'refuse', code: 554 };
+      if (r < 0.8) return { kind: 'recipients', refused: [env.toRemote[0]!], code: next() < 0.5 ? 450 : 550 };
+      return { kind: 'drop' };
+    };
+    for (let round = 0; round < 12; round++) {
+      h.runner.request(`round ${round}`);
+      await h.runner.idle();
+      h.clock.offset += 3600_000 + 1000; // past the longest back-off
+      const states = await h.spool.listStates();
+      assert.deepEqual(states.busy, [], `seed ${seed}: nothing is left busy after a run`);
+      assert.deepEqual(states.new, [], `seed ${seed}: nothing is left half-received`);
+      for (const [name, id] of ids) {
+        const where = await envelopeOf(h.spool, id);
+        const seen = attempts.get(name) ?? 0;
+        if (!where) {
+          assert.ok(h.sent.some((s) => s.id === name), `seed ${seed}: ${name} left the spool only by being sent`);
+          ended.add(name);
+          continue;
+        }
+        const recorded = reasons(where.env).length;
+        assert.equal(recorded, seen, `seed ${seed}: ${name} has a Reason line for each of its ${seen} attempts`);
+        if (where.state === 'bad') ended.add(name);
+      }
+    }
+    // A message that ended (sent, or failed) is never tried again, and 12 rounds end most of them.
+    const final = new Map([...attempts]);
+    h.runner.request('one more');
+    await h.runner.idle();
+    for (const name of ended) assert.equal(attempts.get(name), final.get(name), `seed ${seed}: ${name} was tried after it ended`);
+    h.cleanup();
+  }
+});
