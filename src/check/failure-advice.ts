@@ -18,6 +18,8 @@ export interface AdviceContext {
   host?: string;
   port?: number;
   tlsMode: 'none' | 'starttls' | 'implicit';
+  /** client-tls-verify-host: the certificate must name the server, not only chain to a trusted CA. */
+  hostChecked?: boolean;
   mailbox?: string;
   /** The account's grant line type (oauth-ms-secret, ...), when it has one. */
   grant?: string;
@@ -201,7 +203,10 @@ export function tlsWarning(info: TlsInfo | null, ctx: AdviceContext): string | u
     return `The connection is not encrypted: the password and the mail cross the internet readable. Add client-tls and client-tls-required to ${ctx.configFile} (port 587), or client-tls-connection (port 465).`;
   }
   if (!info.checked) {
-    return `The server's certificate is not checked, so the password would also go to an impostor. Add client-tls-verify <default> to ${ctx.configFile}${info.verified ? '' : ` (it would fail now: ${info.verifyError}, see the advice for that)`}.`;
+    return `The server's certificate is not checked, so the password would also go to an impostor. Add client-tls-verify <default> and client-tls-verify-host to ${ctx.configFile}${info.verified ? '' : ` (it would fail now: ${info.verifyError}, see the advice for that)`}.`;
+  }
+  if (ctx.hostChecked === false) {
+    return `The server's certificate is checked against the trusted authorities, but not that it was issued for ${ctx.host ?? 'the server'}: any site's certificate would pass. Add client-tls-verify-host to ${ctx.configFile}.`;
   }
   return undefined;
 }

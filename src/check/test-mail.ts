@@ -165,6 +165,7 @@ export async function runTestMail(cfg: RelayConfig, req: TestMailRequest, opts: 
   const ctx: AdviceContext = {
     configFile: opts.configFile ?? 'relaybox.conf',
     tlsMode: cfg.clientTls.mode,
+    hostChecked: cfg.clientTls.verifyHost,
     to: req.to,
     ...(target?.kind === 'tcp' ? { host: target.host, port: target.port } : {}),
   };

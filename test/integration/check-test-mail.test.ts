@@ -64,7 +64,7 @@ test('relaybox check: a test mail through STARTTLS with a verified certificate a
   const pki = testPki();
   const sink = await sinkFor(defer, { tls: { key: pki.serverKey, cert: pki.serverCert }, auth: { user: MAILBOX, pass: PASSWORD } });
   const dir = scratchDir(defer);
-  const conf = configFile(dir, [`forward-to localhost:${sink.port}`, 'client-tls', 'client-tls-required', `client-tls-verify ${pki.caFile}`,
+  const conf = configFile(dir, [`forward-to localhost:${sink.port}`, 'client-tls', 'client-tls-required', `client-tls-verify ${pki.caFile}`, 'client-tls-verify-host',
     `client-auth ${secretsFile(dir, [`client plain ${MAILBOX} ${PASSWORD}`])}`]);
   const r = await runCheck([conf, '--to', TO]);
   assert.equal(r.code, 0, r.out + r.err);
@@ -162,7 +162,7 @@ test('relaybox check: a certificate the box cannot verify (unknown CA; another n
   assert.equal(sink.messages.length + other.messages.length, 0);
 });
 
-test('relaybox check: a certificate that is not checked, or no TLS at all, is a warning with advice; the mail still goes (exit 0)', async (t) => {
+test('relaybox check: a certificate that is not checked, a host name that is not, or no TLS at all, is a warning with advice; the mail still goes (exit 0)', async (t) => {
   const defer = cleanup(t);
   const pki = testPki();
   const tlsSink = await sinkFor(defer, { tls: { key: pki.serverKey, cert: pki.serverCert } });
@@ -171,13 +171,17 @@ test('relaybox check: a certificate that is not checked, or no TLS at all, is a 
   const unchecked = await runCheck([configFile(dir, [`forward-to localhost:${tlsSink.port}`, 'client-tls', 'client-tls-required']), '--to', TO, '--from', MAILBOX]);
   assert.equal(unchecked.code, 0, unchecked.out + unchecked.err);
   assert.match(stepLine(unchecked.out, 'TLS'), /warning\s+TLS: TLSv1\.[23], .*certificate not checked \(it would fail: UNABLE_TO_VERIFY_LEAF_SIGNATURE\)/);
-  assert.match(adviceAfter(unchecked.out, 'TLS'), /Add client-tls-verify <default> to .*relaybox\.conf/);
+  assert.match(adviceAfter(unchecked.out, 'TLS'), /Add client-tls-verify <default> and client-tls-verify-host to .*relaybox\.conf/);
   assert.match(stepLine(unchecked.out, 'logged in'), /skipped\s+logged in: no sign-in/);
+  const chainOnly = await runCheck([configFile(dir, [`forward-to localhost:${tlsSink.port}`, 'client-tls', 'client-tls-required', `client-tls-verify ${pki.caFile}`]), '--to', TO, '--from', MAILBOX]);
+  assert.equal(chainOnly.code, 0, chainOnly.out + chainOnly.err);
+  assert.match(stepLine(chainOnly.out, 'TLS'), /warning\s+TLS: .*certificate verified/);
+  assert.match(adviceAfter(chainOnly.out, 'TLS'), /not that it was issued for localhost.*Add client-tls-verify-host to .*relaybox\.conf/);
   const plain = await runCheck([configFile(dir, [`forward-to 127.0.0.1:${plainSink.port}`]), '--to', TO, '--from', MAILBOX]);
   assert.equal(plain.code, 0, plain.out + plain.err);
   assert.match(stepLine(plain.out, 'TLS'), /warning\s+TLS: not used \(no client-tls\)/);
   assert.match(adviceAfter(plain.out, 'TLS'), /not encrypted/);
-  await tlsSink.waitFor(1);
+  await tlsSink.waitFor(2);
   await plainSink.waitFor(1);
 });
 

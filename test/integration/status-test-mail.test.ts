@@ -33,7 +33,7 @@ async function upstream(defer: (fn: () => unknown) => void): Promise<Sink> {
 async function relayWithTestMail(defer: (fn: () => unknown) => void, sink: Sink, password: string | undefined) {
   const dir = scratchDir(defer);
   const secrets = secretsFile(dir, [`client plain ${MAILBOX} ${MAIL_PASSWORD}`]);
-  return statusRelay(defer, ['--forward-to', `localhost:${sink.port}`, '--client-tls', '--client-tls-required', '--client-tls-verify', testPki().caFile,
+  return statusRelay(defer, ['--forward-to', `localhost:${sink.port}`, '--client-tls', '--client-tls-required', '--client-tls-verify', testPki().caFile, '--client-tls-verify-host',
     '--client-auth', secrets, '--domain', 'relaybox.lan'], password);
 }
 

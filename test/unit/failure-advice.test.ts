@@ -66,10 +66,12 @@ test('the mail transaction: SendAsDenied, relaying denied, an unknown recipient,
   assert.equal(advice('DATA accepted', 'x', '552 5.3.4 Message size exceeds fixed limit'), undefined);
 });
 
-test('a TLS session weaker than it should be: not encrypted, certificate not checked', () => {
+test('a TLS session weaker than it should be: not encrypted, certificate not checked, host name not checked', () => {
   assert.match(tlsWarning(null, { ...ctx, tlsMode: 'none' })!, /not encrypted.*client-tls and client-tls-required to relaybox\.conf/);
   assert.match(tlsWarning(null, ctx)!, /did not offer STARTTLS.*Add client-tls-required to relaybox\.conf/);
   const unchecked = tlsWarning({ version: 'TLSv1.3', checked: false, verified: false, verifyError: 'DEPTH_ZERO_SELF_SIGNED_CERT' }, ctx)!;
-  assert.match(unchecked, /not checked.*client-tls-verify <default> to relaybox\.conf \(it would fail now: DEPTH_ZERO_SELF_SIGNED_CERT/);
+  assert.match(unchecked, /not checked.*client-tls-verify <default> and client-tls-verify-host to relaybox\.conf \(it would fail now: DEPTH_ZERO_SELF_SIGNED_CERT/);
   assert.equal(tlsWarning({ version: 'TLSv1.3', checked: true, verified: true }, ctx), undefined);
+  assert.equal(tlsWarning({ version: 'TLSv1.3', checked: true, verified: true }, { ...ctx, hostChecked: true }), undefined);
+  assert.match(tlsWarning({ version: 'TLSv1.3', checked: true, verified: true }, { ...ctx, hostChecked: false })!, /not that it was issued for .*Add client-tls-verify-host to relaybox\.conf/);
 });
