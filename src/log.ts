@@ -1,7 +1,10 @@
 // pino without transports (they break in a one-file bundle): JSON lines, or E-MailRelay-style
 // text lines with --log-format; to stdout, or to --log-file with %d/%h rotation.
 import pino, { type Logger, type DestinationStream } from 'pino';
+import { mkdirSync, openSync } from 'node:fs';
+import * as path from 'node:path';
 import type { RelayConfig } from './config';
+import { asRoot } from './process/privilege';
 
 export type Log = Logger;
 
@@ -16,16 +19,44 @@ export function expandLogName(pattern: string, d = new Date()): string {
     .replace(/%h/g, pad(d.getHours()));
 }
 
+/** --log-file could not be opened: which file, and why. */
+export class LogFileError extends Error {}
+
+/**
+ * The log file, opened when the name changes: as root when running as root with --user (E-MailRelay
+ * claims root for it too), so a root-owned log file works. The first open happens at once, so a
+ * file that cannot be written stops start-up with a plain error.
+ */
 class RotatingFile implements DestinationStream {
   private name = '';
   private dest: ReturnType<typeof pino.destination> | null = null;
-  constructor(private readonly pattern: string) {}
+  constructor(private readonly pattern: string) {
+    this.open(expandLogName(pattern));
+  }
+  private open(name: string): void {
+    let fd: number;
+    try {
+      fd = asRoot(() => {
+        mkdirSync(path.dirname(name), { recursive: true });
+        return openSync(name, 'a', 0o640);
+      });
+    } catch (e) {
+      throw new LogFileError(`cannot open the log file ${name} (--log-file): ${(e as Error).message}; name a file in a directory that exists, or that can be made`);
+    }
+    this.dest?.end();
+    this.dest = pino.destination({ dest: fd, sync: false });
+    this.name = name;
+  }
   write(line: string): void {
     const name = expandLogName(this.pattern);
     if (name !== this.name) {
-      this.dest?.end();
-      this.dest = pino.destination({ dest: name, sync: false, mkdir: true });
-      this.name = name;
+      try {
+        this.open(name);
+      } catch (e) {
+        // Keep writing to the old file rather than lose the log; say so once per name.
+        this.name = name;
+        this.dest!.write(`${(e as Error).message}\n`);
+      }
     }
     this.dest!.write(line);
   }

@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import type { SMTPServer } from 'smtp-server';
 import { recordLastDelivery } from './health/last-delivery';
 import { buildConfig, clientAuthProblems, type RelayConfig } from './config';
-import { createLog, type Log } from './log';
+import { createLog, LogFileError, type Log } from './log';
 import { helpText } from './options/help';
 import { versionText } from './options/version';
 import { parseCommandLine, readConfigFile, UsageError, type OptionValue } from './options/parse';
@@ -24,7 +24,8 @@ import { claimSpool, recoverSpool, releaseSpool } from './spool/recover';
 import { QueueRunner } from './forward/runner';
 import { ForwardError, openUpstream } from './forward/upstream';
 import { createClientLogin, type ClientLogin } from './forward/client-auth';
-import { DAEMON_CHILD_ENV, dropPrivileges, type UserIds, lookupUser, removePidFile, runAsDaemon, signalReady, writePidFile } from './process/daemon';
+import { becomeOrdinary } from './process/privilege';
+import { DAEMON_CHILD_ENV, type UserIds, lookupUser, removePidFile, runAsDaemon, signalReady, writePidFile } from './process/daemon';
 import { runPasswd } from './auth/passwd-command';
 import { runHardwareCommand } from './health/hardware-command';
 import { notifySystemdReady } from './process/systemd-notify';
@@ -119,7 +120,13 @@ async function start(values: OptionValue[]): Promise<void> {
 
   // The status page's recent log: message steps and warnings about devices, the last 200.
   const events = cfg.observe.statusPort !== null ? new EventLog() : null;
-  const log = createLog(cfg, events ? deviceWarnings(events) : undefined);
+  let log: Log;
+  try {
+    log = createLog(cfg, events ? deviceWarnings(events) : undefined);
+  } catch (e) {
+    if (e instanceof LogFileError) fail(e.message);
+    throw e;
+  }
   if (events) recordSteps(activity, events);
   for (const w of cfg.warnings) log.warn(w);
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
@@ -242,13 +249,12 @@ async function start(values: OptionValue[]): Promise<void> {
   });
   const popServers = cfg.pop ? await startPop(cfg, cfg.pop, log, listenAddresses(cfg, 'pop'), authThrottle) : [];
 
-  if (cfg.pidFile) writePidFile(cfg.pidFile);
   if (runAs) {
-    dropPrivileges(runAs);
-    await fsp.access(spool.dir, FS.W_OK).catch(() =>
-      fail(`user "${runAs!.name}" cannot write to the spool directory ${spool.dir}: chown it to ${runAs!.name}, or choose another --user`));
+    // As E-MailRelay: the real ids stay root, to claim back for the spool, pid and log files.
+    becomeOrdinary(runAs);
     log.info({ user: runAs.name }, 'running as an unprivileged user');
   }
+  if (cfg.pidFile) writePidFile(cfg.pidFile);
 
   if (!target) {
     log.warn({ spool: spool.dir }, 'no upstream server configured (--forward-to): messages are stored in the spool until one is named');

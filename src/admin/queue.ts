@@ -1,6 +1,6 @@
 // The spool as the admin side sees it: counts per state, the oldest waiting message, the failed
 // messages with their reasons, and un-failing (E-MailRelay's "unfail-all", section 3.3).
-import { promises as fsp } from 'node:fs';
+import { spoolFs } from '../process/privilege';
 import { writeFileSynced } from '../spool/durable';
 import { decodeEnvelope, encodeEnvelope, FIELD_PREFIX, reasons, type Envelope } from '../spool/envelope';
 import { stateOf, type Spool } from '../spool/store';
@@ -30,14 +30,14 @@ const LISTED_FAILURES = 100;
 
 async function ageSeconds(spool: Spool, id: string, now: number): Promise<number | null> {
   try {
-    return Math.max(0, (now - (await fsp.stat(spool.contentPath(id))).mtimeMs) / 1000);
+    return Math.max(0, (now - (await spoolFs.stat(spool.contentPath(id))).mtimeMs) / 1000);
   } catch {
     return null;
   }
 }
 
 export async function queueSnapshot(spool: Spool, now = Date.now()): Promise<QueueSnapshot> {
-  const names = await fsp.readdir(spool.dir);
+  const names = await spoolFs.readdir(spool.dir);
   const ids = { ready: [] as string[], busy: [] as string[], bad: [] as string[] };
   for (const n of names) {
     const state = stateOf(n);
@@ -101,7 +101,7 @@ export async function unfail(spool: Spool, id: string): Promise<Unfailed | null>
   const bad = spool.envelopePath(id, 'bad');
   let env: Envelope;
   try {
-    env = decodeEnvelope(await fsp.readFile(bad));
+    env = decodeEnvelope(await spoolFs.readFile(bad));
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
     // An envelope we cannot parse is renamed back unchanged, as E-MailRelay's unfail-all does.
@@ -111,7 +111,7 @@ export async function unfail(spool: Spool, id: string): Promise<Unfailed | null>
   }
   const tmp = bad + '.tmp';
   await writeFileSynced(tmp, encodeEnvelope(withoutReasons(env)), 0o660, true);
-  await fsp.rename(tmp, bad);
+  await spoolFs.rename(tmp, bad);
   if (!(await spool.move(id, 'bad', 'ready'))) return null;
   await spool.syncDir();
   return { reasons: reasons(env), client: env.client };
@@ -146,7 +146,7 @@ export async function removeFailed(spool: Spool, id: string): Promise<Removed | 
     // an unreadable envelope is deleted all the same: that is what the user asked for
   }
   try {
-    await fsp.unlink(spool.envelopePath(id, 'bad'));
+    await spoolFs.unlink(spool.envelopePath(id, 'bad'));
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw e;

@@ -1,6 +1,7 @@
 // File operations the built-in filters share: durable copies and links, maildir delivery, and the
 // envelope read/write round trip that keeps fields a filter does not touch.
-import { promises as fsp, constants as FS } from 'node:fs';
+import { constants as FS } from 'node:fs';
+import { spoolFs } from '../process/privilege';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { decodeEnvelope, encodeEnvelope, type Envelope } from '../spool/envelope';
@@ -12,19 +13,19 @@ export { syncPath };
 export async function linkOrCopy(from: string, to: string, hardlink: boolean): Promise<void> {
   if (hardlink) {
     try {
-      await fsp.link(from, to);
+      await spoolFs.link(from, to);
       return;
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'EMLINK') throw e;
     }
   }
-  await fsp.copyFile(from, to, FS.COPYFILE_EXCL);
+  await spoolFs.copyFile(from, to, FS.COPYFILE_EXCL);
   await syncPath(to);
 }
 
 export async function isDirectory(p: string): Promise<boolean> {
-  return fsp.stat(p).then((s) => s.isDirectory(), () => false);
+  return spoolFs.stat(p).then((s) => s.isDirectory(), () => false);
 }
 
 export async function isMaildir(dir: string): Promise<boolean> {
@@ -40,7 +41,7 @@ export async function deliverToMaildir(dir: string, contentPath: string, hardlin
   const name = `${Math.floor(Date.now() / 1000)}.${process.pid}.${os.hostname().replace(/[/:]/g, '_')}.${maildirSequence}`;
   const tmp = path.join(dir, 'tmp', name);
   await linkOrCopy(contentPath, tmp, hardlink);
-  await fsp.rename(tmp, path.join(dir, 'new', name));
+  await spoolFs.rename(tmp, path.join(dir, 'new', name));
   await syncPath(path.join(dir, 'new'), true);
   return name;
 }
@@ -59,19 +60,19 @@ export async function copyMessage(
   if (!opts.envelopeOnly) await linkOrCopy(contentPath, path.join(dir, `${id}.content`), opts.hardlink);
   const tmp = path.join(dir, `${id}.envelope.new`);
   await writeFileSynced(tmp, envelope, 0o660, true);
-  await fsp.rename(tmp, path.join(dir, `${id}.envelope`));
+  await spoolFs.rename(tmp, path.join(dir, `${id}.envelope`));
   await syncPath(dir, true);
 }
 
 export async function readEnvelopeFile(p: string): Promise<Envelope> {
-  return decodeEnvelope(await fsp.readFile(p));
+  return decodeEnvelope(await spoolFs.readFile(p));
 }
 
 /** Rewrite an envelope in place, durably (a temporary file renamed over it). */
 export async function writeEnvelopeFile(p: string, env: Envelope): Promise<void> {
   const tmp = `${p}.tmp`;
   await writeFileSynced(tmp, encodeEnvelope(env), 0o660, true);
-  await fsp.rename(tmp, p);
+  await spoolFs.rename(tmp, p);
 }
 
 export async function removeMessage(files: { contentPath: string; envelopePath: string }): Promise<void> {

@@ -1,6 +1,7 @@
 // The spool: E-MailRelay's directory of <id>.content and <id>.envelope[.new|.busy|.bad] files.
 // A message's state is the suffix of its envelope file; every state change is one rename.
-import { promises as fsp, constants as FS } from 'node:fs';
+import { constants as FS } from 'node:fs';
+import { spoolFs } from '../process/privilege';
 import * as path from 'node:path';
 import { DirSyncer, join, syncPath, unlinkQuiet, writeFileSynced } from './durable';
 import { decodeEnvelope, encodeEnvelope, withReason, type Envelope } from './envelope';
@@ -87,7 +88,7 @@ export class Spool {
     for (let attempt = 0; ; attempt++) {
       const id = newMessageId();
       try {
-        const fh = await fsp.open(this.contentPath(id), FS.O_WRONLY | FS.O_CREAT | FS.O_EXCL, 0o660);
+        const fh = await spoolFs.open(this.contentPath(id), FS.O_WRONLY | FS.O_CREAT | FS.O_EXCL, 0o660);
         return new NewMessage(this, id, fh);
       } catch (e) {
         // A restarted process can reuse a pid within the same second: take the next number.
@@ -107,18 +108,18 @@ export class Spool {
   }
 
   async listState(state: EnvelopeState): Promise<string[]> {
-    const names = await fsp.readdir(this.dir);
+    const names = await spoolFs.readdir(this.dir);
     const suffix = SUFFIX[state];
     return names.filter((n) => stateOf(n) === state).map((n) => n.slice(0, -suffix.length));
   }
 
   async readEnvelope(id: string, state: EnvelopeState): Promise<Envelope> {
-    return decodeEnvelope(await fsp.readFile(this.envelopePath(id, state)));
+    return decodeEnvelope(await spoolFs.readFile(this.envelopePath(id, state)));
   }
 
   async move(id: string, from: EnvelopeState, to: EnvelopeState): Promise<boolean> {
     try {
-      await fsp.rename(this.envelopePath(id, from), this.envelopePath(id, to));
+      await spoolFs.rename(this.envelopePath(id, from), this.envelopePath(id, to));
       return true;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
@@ -146,8 +147,8 @@ export class Spool {
     const busy = this.envelopePath(id, 'busy');
     const tmp = busy + '.tmp';
     await writeFileSynced(tmp, encodeEnvelope(env), 0o660, true);
-    await fsp.rename(tmp, busy);
-    if (to !== 'busy') await fsp.rename(busy, this.envelopePath(id, to));
+    await spoolFs.rename(tmp, busy);
+    if (to !== 'busy') await spoolFs.rename(busy, this.envelopePath(id, to));
     await this.syncDir();
   }
 
@@ -162,12 +163,12 @@ export class Spool {
   }
 
   async contentAgeMs(id: string, now = Date.now()): Promise<number> {
-    const st = await fsp.stat(this.contentPath(id));
+    const st = await spoolFs.stat(this.contentPath(id));
     return now - st.mtimeMs;
   }
 
   async envelopeMtimeMs(id: string, state: EnvelopeState): Promise<number> {
-    return (await fsp.stat(this.envelopePath(id, state))).mtimeMs;
+    return (await spoolFs.stat(this.envelopePath(id, state))).mtimeMs;
   }
 }
 
@@ -248,7 +249,7 @@ export class NewMessage {
     if (bestEffort) {
       this.done = true;
       await Promise.all([syncPath(this.spool.contentPath(this.id)), syncPath(envNew)]).catch(() => undefined);
-      await fsp.rename(envNew, this.spool.envelopePath(this.id, 'ready')).catch(() => undefined);
+      await spoolFs.rename(envNew, this.spool.envelopePath(this.id, 'ready')).catch(() => undefined);
       await this.spool.syncDir().catch(() => undefined);
       return;
     }
@@ -262,7 +263,7 @@ export class NewMessage {
   private async publish(): Promise<void> {
     if (this.done) throw new Error('message already finished');
     try {
-      await fsp.rename(this.spool.envelopePath(this.id, 'new'), this.spool.envelopePath(this.id, 'ready'));
+      await spoolFs.rename(this.spool.envelopePath(this.id, 'new'), this.spool.envelopePath(this.id, 'ready'));
       await this.spool.syncDir();
       this.done = true;
     } catch (e) {
