@@ -1,10 +1,11 @@
-// pino without transports (they break in a one-file bundle): JSON lines, or E-MailRelay-style
-// text lines with --log-format; to stdout, or to --log-file with %d/%h rotation.
+// pino without transports (they break in a one-file bundle): E-MailRelay's text lines on stderr, or
+// relaybox's JSON lines on stdout with --log-format=json; or either to --log-file with %d/%h rotation.
 import pino, { type Logger, type DestinationStream } from 'pino';
 import { mkdirSync, openSync } from 'node:fs';
 import * as path from 'node:path';
 import type { RelayConfig } from './config';
 import { asRoot } from './process/privilege';
+import { emailrelayWording } from './log-wording';
 
 export type Log = Logger;
 
@@ -65,7 +66,8 @@ class RotatingFile implements DestinationStream {
   }
 }
 
-const LEVEL_NAMES: Record<number, string> = { 10: 'debug', 20: 'debug', 30: 'info', 40: 'warning', 50: 'error', 60: 'error' };
+// --verbose lines (pino's debug) are E-MailRelay's verbose "info"; --debug lines (trace) its "debug".
+const LEVEL_NAMES: Record<number, string> = { 10: 'debug', 20: 'info', 30: 'info', 40: 'warning', 50: 'error', 60: 'error' };
 const SKIP = new Set(['level', 'time', 'pid', 'hostname', 'msg']);
 
 function textTime(ms: number): string {
@@ -73,7 +75,7 @@ function textTime(ms: number): string {
   return `${d.getFullYear()}${pad(d.getMonth() + 1)}${pad(d.getDate())}.${pad(d.getHours())}${pad(d.getMinutes())}${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
 }
 
-/** Formats pino's JSON as `relaybox: [time: ]level: [address ]text key=value ...`. */
+/** Formats pino's JSON as E-MailRelay's `relaybox: [time: ]level: [address ]text key=value ...`, key lines in its words. */
 class TextLines implements DestinationStream {
   constructor(private readonly out: DestinationStream, private readonly fields: Set<string>) {}
   write(json: string): void {
@@ -89,9 +91,10 @@ class TextLines implements DestinationStream {
     parts.push((LEVEL_NAMES[o.level as number] ?? 'info') + ':');
     if (this.fields.has('address') && o.address) parts.push(`${o.address}${this.fields.has('port') && o.port ? ':' + o.port : ''}`);
     if (this.fields.has('msgid') && o.id) parts.push(`${o.id}:`);
-    parts.push(String(o.msg ?? ''));
+    const worded = emailrelayWording(String(o.msg ?? ''), o);
+    parts.push(worded ? worded.text : String(o.msg ?? ''));
     for (const [k, v] of Object.entries(o)) {
-      if (SKIP.has(k)) continue;
+      if (SKIP.has(k) || worded?.used.includes(k)) continue;
       parts.push(`${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`);
     }
     this.out.write(parts.join(' ') + '\n');
@@ -102,7 +105,11 @@ class TextLines implements DestinationStream {
 export type LogTap = (level: number, fields: Record<string, unknown>, msg: string) => void;
 
 export function createLog(cfg: Pick<RelayConfig, 'log'>, tap?: LogTap): Log {
-  const base: DestinationStream = cfg.log.file ? new RotatingFile(cfg.log.file) : pino.destination({ dest: 1, sync: false });
+  // Text on stderr, as E-MailRelay logs (through process.stderr, so --close-stderr silences it);
+  // relaybox's JSON on stdout, as before.
+  const base: DestinationStream = cfg.log.file
+    ? new RotatingFile(cfg.log.file)
+    : cfg.log.format === 'text' ? process.stderr : pino.destination({ dest: 1, sync: false });
   const stream = cfg.log.format === 'text' ? new TextLines(base, cfg.log.fields) : base;
   return pino(
     {
@@ -128,6 +135,19 @@ export function createLog(cfg: Pick<RelayConfig, 'log'>, tap?: LogTap): Log {
 /** A client's socket going away (reset, broken pipe, timeout) is its business, not an error of ours. */
 const CLIENT_SOCKET_ERRORS = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED', 'EHOSTUNREACH']);
 
+/**
+ * smtp-server's dialogue lines (`'C:', line`, `'S:', reply`, `'C: <%s bytes of DATA>'`) as E-MailRelay
+ * writes them: `rx<<: "EHLO x"`, `tx>>: "250 ok"`, one line per reply line. smtp-server has
+ * already hidden AUTH credentials.
+ */
+function protocolTrace(args: unknown[]): string[] | null {
+  const [tag, payload] = args;
+  if (tag === 'C:') return [`rx<<: "${String(payload)}"`];
+  if (tag === 'S:') return String(payload).split('\r\n').map((l) => `tx>>: "${l}"`);
+  if (typeof tag === 'string' && tag.startsWith('C: <')) return ['rx<<: [message content not logged]', 'rx<<: "."'];
+  return null;
+}
+
 /** smtp-server logs bunyan-style (`debug(meta, 'S:', payload)`); pino drops the extra arguments. */
 export function smtpServerLogger(log: Log): Record<string, (...args: unknown[]) => void> {
   const util = require('node:util') as typeof import('node:util');
@@ -138,6 +158,12 @@ export function smtpServerLogger(log: Log): Record<string, (...args: unknown[]) 
     if ((lvl === 'error' || lvl === 'warn') && code && CLIENT_SOCKET_ERRORS.has(code)) lvl = 'debug';
     // A client that botches its TLS handshake is worth a line, but it is not the relay's error.
     else if ((lvl === 'error' || lvl === 'warn') && code && code.startsWith('ERR_SSL_')) lvl = 'info';
+    const trace = protocolTrace(args);
+    if (trace) {
+      // The SMTP dialogue, at --verbose, in E-MailRelay's rx<</tx>> form.
+      if (log.isLevelEnabled('debug')) for (const line of trace) log.debug(line);
+      return;
+    }
     if (!log.isLevelEnabled(lvl)) return;
     if (meta && typeof meta === 'object') log[lvl]({ ...(meta as object), component: 'smtp-server' }, util.format(...args));
     else log[lvl]({ component: 'smtp-server' }, util.format(meta, ...args));

@@ -257,7 +257,8 @@ async function start(values: OptionValue[]): Promise<void> {
   if (cfg.pidFile) writePidFile(cfg.pidFile);
 
   if (!target) {
-    log.warn({ spool: spool.dir }, 'no upstream server configured (--forward-to): messages are stored in the spool until one is named');
+    // Info, not a warning: a spool that POP or a script empties is a setup E-MailRelay users run.
+    log.info({ spool: spool.dir }, 'no upstream server configured (--forward-to): messages are stored in the spool until one is named');
   } else {
     log.info({ upstream: target.text, spool: spool.dir }, 'forwarding to the upstream server');
     if (cfg.forwardAtStart) runner!.request('start-up (--forward)');

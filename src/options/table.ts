@@ -654,9 +654,9 @@ export const OPTIONS: readonly OptionSpec[] = [
     group: 'logging',
     help: 'Extra fields in each log line.',
     more:
-      'Keywords: time, unit (instance name), address (remote IP), port, msgid. relaybox writes ' +
-      'JSON, one object per line, unless a keyword or the relaybox keyword "text" is given, which ' +
-      'selects E-MailRelay-style text lines; "json" forces JSON.',
+      'Keywords: time, unit (instance name), address (remote IP), port, msgid. Lines are ' +
+      "E-MailRelay's text lines, on stderr or in --log-file. The relaybox keyword \"json\" writes " +
+      'JSON instead, one object per line, on stdout or in --log-file ("text" names the default).',
     support: 'yes',
   },
   {

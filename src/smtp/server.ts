@@ -209,8 +209,10 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
     logger: smtpServerLogger(log) as never,
 
     onSecure(socket, session, cb) {
-      const peer = (socket as import('node:tls').TLSSocket).getPeerCertificate?.();
+      const tlsSocket = socket as import('node:tls').TLSSocket;
+      const peer = tlsSocket.getPeerCertificate?.();
       if (peer && peer.raw) peerCertificates.set(session.id, toPem(peer.raw));
+      log.debug({ address: session.remoteAddress, port: session.remotePort, protocol: tlsSocket.getProtocol?.(), cipher: tlsSocket.getCipher?.()?.name }, 'tls established');
       cb();
     },
 
@@ -296,7 +298,7 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
     onClose(session) {
       peerCertificates.delete(session.id);
       access?.disconnect(session);
-      log.debug({ address: session.remoteAddress }, 'smtp connection closed');
+      log.debug({ address: session.remoteAddress, port: session.remotePort }, 'smtp connection closed');
       hooks.disconnected();
     },
   };

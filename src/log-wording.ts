@@ -1,0 +1,55 @@
+// E-MailRelay's wording for the text log's key lines, the ones scripts and monitoring grep for
+// (E-MailRelay 2.6: gmultiserver.cpp, gsmtpserver.cpp, gpopserver.cpp, gsocketprotocol.cpp,
+// unit.cpp, gsmtpforward.cpp). The JSON log keeps relaybox's own messages and fields.
+
+type Fields = Record<string, unknown>;
+
+/** A text line, and the fields it has used up (the rest follow it as key=value). */
+export interface Worded {
+  text: string;
+  used: string[];
+}
+
+/** E-MailRelay's display form of an address and port: a.b.c.d:port, or ipv6.port. */
+function peer(f: Fields): string {
+  const address = String(f.address ?? '');
+  if (f.port === undefined) return address;
+  return address.includes(':') ? `${address}.${f.port}` : `${address}:${f.port}`;
+}
+
+/** relaybox's reasons for a forwarding run, in E-MailRelay's words (unit.cpp). */
+function forwardingReason(why: string): string {
+  if (why === 'poll') return 'poll';
+  if (/filter asked for the spool to be scanned/.test(why)) return 'rescan';
+  if (/^client disconnected/.test(why)) return 'client disconnect';
+  if (/^start-up/.test(why)) return 'startup';
+  if (/admin/.test(why)) return 'admin';
+  return why;
+}
+
+const SERVER_NAMES: Record<string, string> = {
+  'listening for smtp': 'smtp',
+  'listening for pop': 'pop',
+  'listening for the admin interface': 'admin',
+};
+
+const WORDING: Record<string, (f: Fields) => Worded> = {
+  'smtp connection': (f) => ({ text: `smtp connection from ${peer(f)}`, used: ['address', 'port'] }),
+  'smtp connection closed': (f) => ({ text: `smtp connection closed: ${peer(f)}`, used: ['address', 'port'] }),
+  'pop connection': (f) => ({ text: `pop connection from ${peer(f)}`, used: ['address', 'port'] }),
+  'pop connection closed': (f) => ({ text: `pop connection closed: ${peer(f)}`, used: ['address', 'port'] }),
+  'tls established': (f) => ({
+    text: `tls protocol established with ${peer(f)} protocol ${String(f.protocol)} cipher ${String(f.cipher)}`,
+    used: ['address', 'port', 'protocol', 'cipher'],
+  }),
+  'forwarding run requested': (f) => ({ text: `forwarding: [${forwardingReason(String(f.why ?? ''))}]`, used: ['why'] }),
+  'no messages to send': () => ({ text: 'forwarding: no messages to send', used: [] }),
+  'forwarding run finished': () => ({ text: 'forwarding: no more messages to send', used: [] }),
+};
+
+/** E-MailRelay's words for one of the key lines, or null to write relaybox's own message. */
+export function emailrelayWording(msg: string, fields: Fields): Worded | null {
+  const server = SERVER_NAMES[msg];
+  if (server) return { text: `${server} server on ${peer(fields)}`, used: ['address', 'port', 'tls'] };
+  return WORDING[msg]?.(fields) ?? null;
+}
