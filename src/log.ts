@@ -45,7 +45,8 @@ class RotatingFile implements DestinationStream {
       throw new LogFileError(`cannot open the log file ${name} (--log-file): ${(e as Error).message}; name a file in a directory that exists, or that can be made`);
     }
     this.dest?.end();
-    this.dest = pino.destination({ dest: fd, sync: false });
+    // Written as each line comes, as E-MailRelay does: a script that reads the file after a reply finds its line.
+    this.dest = pino.destination({ dest: fd, sync: true });
     this.name = name;
   }
   write(line: string): void {
@@ -170,4 +171,19 @@ export function smtpServerLogger(log: Log): Record<string, (...args: unknown[]) 
   };
   // smtp-server's info lines are per-connection chatter: they belong to --debug.
   return { trace: adapt('trace'), debug: adapt('trace'), info: adapt('trace'), warn: adapt('warn'), error: adapt('error'), fatal: adapt('fatal') };
+}
+
+/**
+ * nodemailer's transaction log (the forwarding client's dialogue) at --verbose, in E-MailRelay's
+ * client form: `tx>>: "EHLO x"` for what we send, `rx<<: "250 ok"` for each reply line. nodemailer
+ * has already hidden AUTH credentials.
+ */
+export function clientDialogueLogger(log: Log): Record<string, (entry: Record<string, unknown>, message: string, ...args: unknown[]) => void> {
+  const util = require('node:util') as typeof import('node:util');
+  const onEntry = (entry: Record<string, unknown>, message: string, ...args: unknown[]) => {
+    if (entry?.tnx !== 'client' && entry?.tnx !== 'server') return;
+    const arrow = entry.tnx === 'client' ? 'tx>>' : 'rx<<';
+    for (const line of util.format(message, ...args).split(/\r?\n/)) if (line) log.debug(`${arrow}: "${line}"`);
+  };
+  return Object.fromEntries(['trace', 'debug', 'info', 'warn', 'error', 'fatal'].map((level) => [level, onEntry]));
 }

@@ -688,7 +688,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     arg: 'facility',
     optionalArg: true,
     group: 'logging',
-    help: 'Log to syslog; not supported, relaybox logs go to stdout (or journald).',
+    help: 'Log to syslog; not supported, relaybox logs go to stderr (or journald).',
     more: 'E-MailRelay facilities: mail (default), user, daemon, local0 to local7.',
     support: 'planned',
   },

@@ -72,7 +72,7 @@ test('STARTTLS is logged as "tls protocol established with <peer> protocol <vers
   await stderrHas(relay, /^relaybox: info: tls protocol established with 127\.0\.0\.1:\d+ protocol TLSv1\.[23] cipher \S+$/m);
 });
 
-test('a forwarding run is logged as "forwarding: [poll]" and its end as "forwarding: no more messages to send"', async (t) => {
+test('a forwarding run is logged as "forwarding: [poll]", its end as "forwarding: no more messages to send", the client dialogue as tx>>/rx<<', async (t) => {
   const defer = cleanups(t);
   const sink = await startSink();
   defer(() => sink.close());
@@ -83,6 +83,9 @@ test('a forwarding run is logged as "forwarding: [poll]" and its end as "forward
   await sink.waitFor(1);
   await stderrHas(relay, /^relaybox: info: forwarding: \[poll\]$/m);
   await stderrHas(relay, /^relaybox: info: forwarding: no more messages to send/m);
+  // The forwarding client's side of the dialogue, as E-MailRelay's client logs it.
+  assert.match(relay.stderr, /^relaybox: info: tx>>: "MAIL FROM:<sender@example\.test>"$/m);
+  assert.match(relay.stderr, /^relaybox: info: rx<<: "250 /m);
 });
 
 test('admin flush that cannot reach the upstream answers in E-MailRelay\'s words, not node\'s', async (t) => {
