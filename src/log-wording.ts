@@ -27,6 +27,12 @@ function forwardingReason(why: string): string {
   return why;
 }
 
+const FILTER_OUTCOMES: Record<string, string> = { ok: 'ok', fail: 'failed', abandon: 'ok(abandon)' };
+
+function filterType(f: Fields): string {
+  return f.side === 'client' ? 'client-filter' : 'filter';
+}
+
 const SERVER_NAMES: Record<string, string> = {
   'listening for smtp': 'smtp',
   'listening for pop': 'pop',
@@ -44,11 +50,23 @@ const WORDING: Record<string, (f: Fields) => Worded> = {
   }),
   'forwarding run requested': (f) => ({ text: `forwarding: [${forwardingReason(String(f.why ?? ''))}]`, used: ['why'] }),
   'no messages to send': () => ({ text: 'forwarding: no messages to send', used: [] }),
+  // gexecutablefilter.cpp and gfilter.cpp: "<type> [<filter>]: [<id>]: running <program>", and the result.
+  'filter running': (f) => ({ text: `${filterType(f)} [${String(f.filter)}]: [${String(f.id)}]: running ${String(f.filter)}`, used: ['side', 'filter', 'id'] }),
+  'filter result': (f) => ({
+    text: `${filterType(f)} [${String(f.filter)}]: [${String(f.id)}]: ${FILTER_OUTCOMES[String(f.outcome)] ?? String(f.outcome)}`
+      + (f.outcome === 'fail' ? ` response=[${String(f.response ?? '')}] reason=[${String(f.reason ?? '')}]` : ''),
+    used: ['side', 'filter', 'id', 'outcome', 'response', 'reason'],
+  }),
+  'message rejected by filter': (f) => ({ text: `rejected by filter: [${String(f.reason ?? '')}]`, used: ['reason'] }),
   'forwarding run finished': () => ({ text: 'forwarding: no more messages to send', used: [] }),
 };
 
 /** E-MailRelay's words for one of the key lines, or null to write relaybox's own message. */
 export function emailrelayWording(msg: string, fields: Fields): Worded | null {
+  // gstoredfile.cpp: every message failed is "failing envelope [<busy>] -> [<bad>]"; relaybox's why follows.
+  if (fields.step === 'failed' && typeof fields.id === 'string') {
+    return { text: `failing envelope [${fields.id}.envelope.busy] -> [${fields.id}.envelope.bad]: ${msg}`, used: ['step'] };
+  }
   const server = SERVER_NAMES[msg];
   if (server) return { text: `${server} server on ${peer(fields)}`, used: ['address', 'port', 'tls'] };
   return WORDING[msg]?.(fields) ?? null;

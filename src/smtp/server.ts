@@ -56,7 +56,7 @@ class ClientGone extends Error {}
 
 /** A spool write that failed: 452, saying whether the disk is full. */
 function spoolWriteError(e: unknown): Error {
-  return smtpError(452, isNoSpace(e) ? 'insufficient storage: the spool is full' : 'rejected: cannot write to the spool');
+  return smtpError(452, isNoSpace(e) ? 'insufficient storage: the spool is full' : 'rejected');
 }
 
 function smtpError(code: number, message: string): Error {

@@ -12,6 +12,7 @@ import { freePort, relayFor, removeDir, scratchDir, type RelayProcess } from '..
 import { swaks, swaksAccepted } from '../lib/smtp-client';
 import { pollUntil } from '../lib/spool-files';
 import { startSink } from '../lib/sink';
+import { shellScript } from '../lib/programs';
 import { networkErrorWords } from '../../src/net/error-words';
 
 const pki = testPki();
@@ -112,4 +113,27 @@ test('node\'s resolver and connect errors in E-MailRelay\'s words', () => {
   assert.equal(networkErrorWords('getaddrinfo EAI_AGAIN smtp.example.com'), 'dns error: no such host: "smtp.example.com" (temporary failure in name resolution)');
   assert.equal(networkErrorWords('connect ECONNREFUSED 127.0.0.1:9'), 'cannot connect to 127.0.0.1:9: connection refused');
   assert.equal(networkErrorWords('535 5.7.8 authentication failed'), '535 5.7.8 authentication failed');
+});
+
+test('a filter is logged as E-MailRelay logs it: running, its result, "rejected by filter: [...]"', async (t) => {
+  const defer = cleanups(t);
+  const dir = scratchDir(defer);
+  const filter = shellScript(dir, 'refuse.sh', 'echo "<<foo bar>>"; exit 3');
+  const relay = await relayFor(defer, ['--verbose', '--filter', filter], { textLog: true, readyMessage: null });
+  await stderrHas(relay, /relaybox started/);
+  const sent = await swaks({ port: relay.port });
+  assert.match(sent.stdout, /<\*\* +452 foo bar/);
+  const id = (await stderrHas(relay, /^relaybox: info: filter \[[^\]]*refuse\.sh\]: \[(emailrelay\.[\d.]+)\]: running \S*refuse\.sh$/m)).match(/\[(emailrelay\.[\d.]+)\]/)![1];
+  await stderrHas(relay, new RegExp(`^relaybox: info: filter \\[[^\\]]*refuse\\.sh\\]: \\[${id.replace(/\./g, '\\.')}\\]: failed response=\\[foo bar\\] reason=\\[foo bar\\]$`, 'm'));
+  await stderrHas(relay, /^relaybox: info: rejected by filter: \[foo bar\]/m);
+});
+
+test('a message that fails is logged as "failing envelope [<id>.envelope.busy] -> [<id>.envelope.bad]"', async (t) => {
+  const defer = cleanups(t);
+  const sink = await startSink({ rcpt: () => ({ code: 550, text: '5.1.1 no such user' }) });
+  defer(() => sink.close());
+  const relay = await relayFor(defer, ['--forward-to', `127.0.0.1:${sink.port}`, '--forward-on-disconnect'], { textLog: true, readyMessage: null });
+  await stderrHas(relay, /relaybox started/);
+  await swaks({ port: relay.port });
+  await stderrHas(relay, /^relaybox: warning: failing envelope \[emailrelay\.[\d.]+\.envelope\.busy\] -> \[emailrelay\.[\d.]+\.envelope\.bad\]: message failed/m);
 });
