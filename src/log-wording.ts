@@ -67,6 +67,8 @@ export function emailrelayWording(msg: string, fields: Fields): Worded | null {
   if (fields.step === 'failed' && typeof fields.id === 'string') {
     return { text: `failing envelope [${fields.id}.envelope.busy] -> [${fields.id}.envelope.bad]: ${msg}`, used: ['step'] };
   }
+  // gssl_openssl.cpp: a failed handshake is a "tls error: ..."; relaybox's advice follows.
+  if (msg.startsWith('TLS handshake with a client failed')) return { text: `tls error: ${String(fields.err ?? '')}: ${msg}`, used: ['err'] };
   const server = SERVER_NAMES[msg];
   if (server) return { text: `${server} server on ${peer(fields)}`, used: ['address', 'port', 'tls'] };
   return WORDING[msg]?.(fields) ?? null;

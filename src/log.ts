@@ -98,7 +98,8 @@ class TextLines implements DestinationStream {
       if (SKIP.has(k) || worded?.used.includes(k)) continue;
       parts.push(`${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`);
     }
-    this.out.write(parts.join(' ') + '\n');
+    // One line per entry, as E-MailRelay writes: line breaks inside a text (an OpenSSL error) become spaces.
+    this.out.write(parts.join(' ').replace(/\s*[\r\n]+\s*/g, ' ').trimEnd() + '\n');
   }
 }
 

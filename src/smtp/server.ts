@@ -205,6 +205,8 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
     [IMMEDIATE_GREETING_OPTION]: true,
     [CLIENT_ERROR_LIMIT_OPTION]: EMAILRELAY_CLIENT_ERROR_LIMIT,
     disableReverseLookup: true,
+    // E-MailRelay's EHLO/HELO reply ("<domain> says hello"), which scripts and its test suite match.
+    heloResponse: '%s says hello',
     maxCommandLength: cfg.smtpLimits.maxCommandLength,
     logger: smtpServerLogger(log) as never,
 

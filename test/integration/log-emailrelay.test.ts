@@ -137,3 +137,27 @@ test('a message that fails is logged as "failing envelope [<id>.envelope.busy] -
   await swaks({ port: relay.port });
   await stderrHas(relay, /^relaybox: warning: failing envelope \[emailrelay\.[\d.]+\.envelope\.busy\] -> \[emailrelay\.[\d.]+\.envelope\.bad\]: message failed/m);
 });
+
+test('a client\'s failed TLS handshake is logged as "tls error: ..."', async (t) => {
+  const defer = cleanups(t);
+  const relay = await relayFor(defer, ['--server-tls', '--server-tls-certificate', pki.serverPemFile], { textLog: true, readyMessage: null });
+  await stderrHas(relay, /relaybox started/);
+  await new Promise<void>((resolve, reject) => {
+    const s = net.connect(relay.port, '127.0.0.1');
+    let got = '';
+    s.setTimeout(10000, () => { s.destroy(); reject(new Error(`no STARTTLS go-ahead: ${got}`)); });
+    s.on('data', (d) => {
+      got += d.toString();
+      if (/^220 .*\r\n/m.test(got) && !got.includes('STARTTLS-sent')) {
+        got += 'STARTTLS-sent';
+        s.write('EHLO client.test\r\nSTARTTLS\r\n');
+      } else if (/^220 .*ready to start TLS|^220 2\.0\.0/im.test(got.split('STARTTLS-sent')[1] ?? '')) {
+        s.end('this is not a TLS client hello\r\n\r\n');
+      }
+    });
+    s.on('close', () => resolve());
+    s.on('error', () => resolve());
+  });
+  await stderrHas(relay, /^relaybox: warning: tls error: .*TLS handshake with a client failed/m);
+  assert.doesNotMatch(relay.stderr, /tls protocol established/);
+});
