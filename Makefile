@@ -6,7 +6,7 @@ INTEGRATION := $(wildcard test/integration/*.test.ts)
 # The abuse suite, short (RELAYBOX_ABUSE_LONG unset); `make abuse` runs it long.
 ABUSE := test/abuse/abuse.test.ts
 
-.PHONY: all deps build run test test-unit test-integration typecheck bench profile clean readme-options fuzz faults soak abuse emailrelay-suite
+.PHONY: all deps build run test test-unit test-integration typecheck lint format bench profile clean readme-options fuzz faults soak abuse emailrelay-suite
 
 all: build
 
@@ -20,6 +20,15 @@ build: deps dist/relaybox.js dist/relaybox-appliance.js
 
 typecheck: deps
 	npx tsc --noEmit -p .
+
+# The layout (prettier) and the linter (eslint, typescript-eslint); `make format` rewrites the layout.
+LINTED := src test scripts eslint.config.mjs
+lint: deps
+	npx prettier --check --log-level warn $(LINTED)
+	npx eslint $(LINTED)
+
+format: deps
+	npx prettier --write --log-level warn $(LINTED)
 
 run: build
 	@mkdir -p var/spool

@@ -4,13 +4,14 @@ import * as os from 'node:os';
 import { existsSync, readFileSync } from 'node:fs';
 import { UsageError, type OptionValue } from './options/parse';
 import { parseSwitches } from './options/switches';
-import { parseForwardTarget, type ForwardTarget } from './forward/target';
+import { OptionSet, readSeconds, readWholeNumber } from './options/option-set';
+import { parseForwardTarget, type ForwardTarget } from './net/target';
 import { buildPopConfig, type PopConfig } from './pop/config';
 import { accessConfig, type AccessConfig } from './smtp/access-config';
 import { parseObserveOptions, type ObserveConfig } from './admin/options';
-import { parseAddressRange, type AddressRange } from './auth/address-range';
+import { parseAddressRange, type AddressRange } from './net/address-range';
 import { checkClientSecretsFile } from './auth/client-secrets-check';
-import type { ClientAdmission } from './smtp/access';
+import type { ClientAdmission } from './net/client-admission';
 
 export type AnonymousScope = 'vrfy' | 'server' | 'content' | 'client';
 export type LogField = 'time' | 'unit' | 'address' | 'port' | 'msgid';
@@ -105,27 +106,6 @@ export interface RelayConfig {
   warnings: string[];
 }
 
-/** Collected option values: lookups by long name. */
-export class OptionSet {
-  constructor(readonly values: OptionValue[]) {}
-  has(name: string): boolean {
-    return this.values.some((v) => v.spec.name === name);
-  }
-  all(name: string): OptionValue[] {
-    return this.values.filter((v) => v.spec.name === name);
-  }
-  /** The single value of an option (the first, for `many` options use list()). */
-  get(name: string): string | undefined {
-    return this.all(name)[0]?.value;
-  }
-  list(name: string): string[] {
-    return this.all(name).flatMap((v) => v.value.split(',')).map((s) => s.trim()).filter(Boolean);
-  }
-  where(name: string): string {
-    return this.all(name)[0]?.where ?? 'defaults';
-  }
-}
-
 /** A comma list of address ranges (as in `server none` lines): --bare-lf-clients, --allow-clients. */
 function addressRanges(opts: OptionSet, name: string, texts = opts.list(name)): AddressRange[] {
   return texts.map((text) => {
@@ -140,23 +120,6 @@ function clientAdmission(opts: OptionSet): ClientAdmission {
   const items = opts.list('allow-clients');
   const onLink = items.some((t) => t.toLowerCase() === 'on-link');
   return { remoteClients: opts.has('remote-clients'), onLink, ranges: addressRanges(opts, 'allow-clients', items.filter((t) => t.toLowerCase() !== 'on-link')) };
-}
-
-function seconds(opts: OptionSet, name: string, def: number, allowZero = true): number {
-  const v = opts.get(name);
-  if (v === undefined) return def;
-  if (!/^\d+$/.test(v) || (!allowZero && Number(v) === 0)) {
-    throw new UsageError(`${opts.where(name)}: --${name} needs a whole number of seconds${allowZero ? '' : ' greater than 0'}, not "${v}"`);
-  }
-  return Number(v);
-}
-
-function integer(opts: OptionSet, name: string, def: number, min: number, max: number): number {
-  const v = opts.get(name);
-  if (v === undefined) return def;
-  const n = Number(v);
-  if (!/^\d+$/.test(v) || n < min || n > max) throw new UsageError(`${opts.where(name)}: --${name} must be a number from ${min} to ${max}, not "${v}"`);
-  return n;
 }
 
 function readKeyCert(opts: OptionSet, name: string, base: string): KeyAndCert {
@@ -354,8 +317,8 @@ export function buildConfig(rawValues: OptionValue[], baseDir = process.cwd()): 
     '--client-smtp-config');
   warnings.push(...client.unknown);
 
-  const size = integer(opts, 'size', 0, 0, Number.MAX_SAFE_INTEGER);
-  const port = integer(opts, 'port', 25, 0, 65535);
+  const size = readWholeNumber(opts, 'size', 0, 0, Number.MAX_SAFE_INTEGER);
+  const port = readWholeNumber(opts, 'port', 25, 0, 65535);
 
   const formats = opts.list('log-format').map((f) => f.toLowerCase());
   for (const f of formats) {
@@ -379,8 +342,8 @@ export function buildConfig(rawValues: OptionValue[], baseDir = process.cwd()): 
   const clientTlsMode = opts.has('client-tls-connection') ? 'implicit' : opts.has('client-tls') ? 'starttls' : 'none';
   const clientAuth = opts.get('client-auth');
 
-  const retryDelay = seconds(opts, 'retry-delay', 60, false);
-  const retryMaxDelay = seconds(opts, 'retry-max-delay', 3600, false);
+  const retryDelay = readSeconds(opts, 'retry-delay', 60, false);
+  const retryMaxDelay = readSeconds(opts, 'retry-max-delay', 3600, false);
   if (retryMaxDelay < retryDelay) usage('retry-max-delay', `--retry-max-delay (${retryMaxDelay}) must not be less than --retry-delay (${retryDelay})`);
 
   function resolveCa(v: string | undefined): string | undefined {
@@ -403,12 +366,12 @@ export function buildConfig(rawValues: OptionValue[], baseDir = process.cwd()): 
     domain,
     size,
     anonymous,
-    idleTimeout: seconds(opts, 'idle-timeout', 1800, false),
+    idleTimeout: readSeconds(opts, 'idle-timeout', 1800, false),
     smtpLimits: {
-      maxRecipients: integer(opts, 'max-recipients', 1000, 0, 1_000_000),
-      maxCommandLength: integer(opts, 'max-command-length', 2048, 512, 65536),
-      commandTimeout: seconds(opts, 'command-timeout', 300, false),
-      stressTimeout: seconds(opts, 'stress-timeout', 10, false),
+      maxRecipients: readWholeNumber(opts, 'max-recipients', 1000, 0, 1_000_000),
+      maxCommandLength: readWholeNumber(opts, 'max-command-length', 2048, 512, 65536),
+      commandTimeout: readSeconds(opts, 'command-timeout', 300, false),
+      stressTimeout: readSeconds(opts, 'stress-timeout', 10, false),
     },
     serverSmtp: server.switches,
     bareLfClients: addressRanges(opts, 'bare-lf-clients'),
@@ -419,14 +382,14 @@ export function buildConfig(rawValues: OptionValue[], baseDir = process.cwd()): 
     forwardTo,
     forwardAtStart: opts.has('forward'),
     forwardOnDisconnect: opts.has('forward-on-disconnect'),
-    pollSeconds: seconds(opts, 'poll', 0),
+    pollSeconds: readSeconds(opts, 'poll', 0),
     immediate: opts.has('immediate'),
     forwardToSome: opts.has('forward-to-some'),
     oneShot: opts.has('dont-serve') && !opts.has('poll'),
     clientInterface: opts.get('client-interface'),
-    connectionTimeout: seconds(opts, 'connection-timeout', 40, false),
-    responseTimeout: seconds(opts, 'response-timeout', 1800, false),
-    promptTimeout: seconds(opts, 'prompt-timeout', 20, false),
+    connectionTimeout: readSeconds(opts, 'connection-timeout', 40, false),
+    responseTimeout: readSeconds(opts, 'response-timeout', 1800, false),
+    promptTimeout: readSeconds(opts, 'prompt-timeout', 20, false),
     clientSmtp: client.switches,
     clientTls: {
       mode: clientTlsMode,
@@ -442,14 +405,14 @@ export function buildConfig(rawValues: OptionValue[], baseDir = process.cwd()): 
       enabled: !opts.has('no-retry'),
       delay: retryDelay,
       maxDelay: retryMaxDelay,
-      maxAge: seconds(opts, 'retry-max-age', 432000, false),
+      maxAge: readSeconds(opts, 'retry-max-age', 432000, false),
     },
-    forwardConnections: integer(opts, 'forward-connections', 2, 1, 64),
+    forwardConnections: readWholeNumber(opts, 'forward-connections', 2, 1, 64),
     forwardFromMailbox: opts.has('forward-from-mailbox'),
     oauthAuthority: oauthAuthority(opts),
     oauthGoogleAuthority: oauthAuthority(opts, 'oauth-google-authority', 'https://oauth2.googleapis.com', 'https://oauth2.googleapis.com'),
     filters: { server: opts.list('filter'), client: opts.list('client-filter') },
-    filterTimeout: seconds(opts, 'filter-timeout', 60, false),
+    filterTimeout: readSeconds(opts, 'filter-timeout', 60, false),
     addressVerifier: opts.get('address-verifier'),
     deliveryDir: resolvePath(opts.get('delivery-dir')) ?? spoolDir,
     baseDir,

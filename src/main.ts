@@ -37,7 +37,7 @@ import { TokenSources } from './forward/oauth/tokens';
 import { SCOPE_OUTLOOK_APP } from './forward/oauth/grants';
 import { graphScope, openGraphUpstream } from './forward/graph';
 import { runOauthCommand } from './forward/oauth/login-command';
-import { parseForwardTarget, type ForwardTarget } from './forward/target';
+import { parseForwardTarget, type ForwardTarget } from './net/target';
 import { closePolicy, createPolicy, type Policy } from './policy';
 import type { Route } from './forward/runner';
 import { startObservers } from './admin/start';

@@ -5,7 +5,8 @@ import type { RelayConfig } from './config';
 import type { Log } from './log';
 import { createFilterChain, type FilterChain } from './filters/chain';
 import type { FilterSide } from './filters/result';
-import { createVerifier, type Verifier } from './verifiers/verifier';
+import { createVerifier } from './verifiers/create';
+import type { Verifier } from './verifiers/verifier';
 
 export interface Policy {
   serverFilter?: FilterChain;

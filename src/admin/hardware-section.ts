@@ -1,7 +1,8 @@
 // The status page's hardware panel (read through src/health/hardware.ts, lazily and cached).
 import type { Hardware } from '../health/hardware';
 import { hardwareRows } from '../health/hardware-rows';
-import { duration, escapeHtml as e } from './page-format';
+import { escapeHtml as e } from './page-format';
+import { duration } from '../format';
 
 export function hardwareSection(h: Hardware | null | 'reading', now: number): string {
   if (h === 'reading') return '<section id="hardware"><h2>Hardware</h2><p class="muted">Being read (a few seconds on a Raspberry Pi): reload the page.</p></section>';

@@ -9,7 +9,7 @@
 // past that it is closed, so a client that sends and never reads cannot pile up replies.
 import * as http from 'node:http';
 import type { Socket } from 'node:net';
-import { admitsClient, NOT_ADMITTED, unmapAddress, type ClientAdmission } from '../smtp/access';
+import { admitsClient, NOT_ADMITTED, unmapAddress, type ClientAdmission } from '../net/client-admission';
 import { readHealth } from '../health/health';
 import { hardwarePanel } from '../health/hardware-process';
 import { activity } from './activity';

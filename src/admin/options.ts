@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { UsageError } from '../options/parse';
-import type { OptionSet } from '../config';
+import { readWholeNumber, type OptionSet } from '../options/option-set';
 
 export interface ObserveConfig {
   /** --admin port, or null. */
@@ -21,14 +21,6 @@ export interface ObserveConfig {
     upstreamSeconds: number;
     expiryDays: number;
   };
-}
-
-function number(opts: OptionSet, name: string, def: number, min: number, max: number): number {
-  const v = opts.get(name);
-  if (v === undefined) return def;
-  const n = Number(v);
-  if (!/^\d+$/.test(v) || n < min || n > max) throw new UsageError(`${opts.where(name)}: --${name} must be a whole number from ${min} to ${max}, not "${v}"`);
-  return n;
 }
 
 function readPassword(opts: OptionSet, baseDir: string): string | null {
@@ -66,18 +58,18 @@ export function parseObserveOptions(opts: OptionSet, baseDir: string, domain: st
   const from = opts.get('alert-from') ?? `relaybox@${domain}`;
   if (!/^[^\s@<>]+@[^\s@<>]+$/.test(from)) throw new UsageError(`${opts.where('alert-from')}: --alert-from needs a mail address, not "${from}"`);
   return {
-    adminPort: opts.has('admin') ? number(opts, 'admin', 0, 1, 65535) : null,
+    adminPort: opts.has('admin') ? readWholeNumber(opts, 'admin', 0, 1, 65535) : null,
     adminTerminate: opts.has('admin-terminate'),
     adminPassword: readPassword(opts, baseDir),
-    statusPort: opts.has('status-port') ? number(opts, 'status-port', 0, 1, 65535) : null,
+    statusPort: opts.has('status-port') ? readWholeNumber(opts, 'status-port', 0, 1, 65535) : null,
     statusHostNames: opts.list('status-host-names'),
     alerts: to === undefined ? null : {
       to,
       from,
-      intervalSeconds: number(opts, 'alert-interval', 3600, 1, 365 * 86400),
-      diskPercent: number(opts, 'alert-disk-percent', 10, 0, 100),
-      upstreamSeconds: number(opts, 'alert-upstream-seconds', 1800, 1, 365 * 86400),
-      expiryDays: number(opts, 'alert-expiry-days', 14, 0, 36500),
+      intervalSeconds: readWholeNumber(opts, 'alert-interval', 3600, 1, 365 * 86400),
+      diskPercent: readWholeNumber(opts, 'alert-disk-percent', 10, 0, 100),
+      upstreamSeconds: readWholeNumber(opts, 'alert-upstream-seconds', 1800, 1, 365 * 86400),
+      expiryDays: readWholeNumber(opts, 'alert-expiry-days', 14, 0, 36500),
     },
   };
 }

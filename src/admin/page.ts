@@ -6,7 +6,8 @@ import type { Health } from '../health/health';
 import { testMailSection } from './test-mail-page';
 import type { Hardware } from '../health/hardware';
 import { hardwareSection } from './hardware-section';
-import { bytes, duration, escapeHtml, time } from './page-format';
+import { escapeHtml } from './page-format';
+import { bytes, duration, time } from '../format';
 import { STYLE } from './page-style';
 import type { LogEvent } from './event-log';
 import type { SignInView } from '../forward/oauth/page-signins';
@@ -37,7 +38,6 @@ export interface PageData {
   now: number;
 }
 
-export { bytes, escapeHtml, duration } from './page-format';
 
 const e = escapeHtml;
 

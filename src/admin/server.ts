@@ -6,7 +6,7 @@
 // the 30. Lines are handled one at a time, and reading stops while replies wait to be taken
 // (backpressure), so a client that sends and never reads holds no more than a socket buffer.
 import * as net from 'node:net';
-import { admitsClient, NOT_ADMITTED, unmapAddress, type ClientAdmission } from '../smtp/access';
+import { admitsClient, NOT_ADMITTED, unmapAddress, type ClientAdmission } from '../net/client-admission';
 import { activity, type MessageStep, type StepFields } from './activity';
 import { checkPassword, lockedForSeconds, retryAllFailed, type RelayControl } from './actions';
 import { queueSnapshot } from './queue';

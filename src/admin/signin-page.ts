@@ -4,7 +4,8 @@
 // the page still loads nothing from elsewhere).
 import { renderSVG } from 'uqr';
 import type { SignInView } from '../forward/oauth/page-signins';
-import { escapeHtml as e, duration, time } from './page-format';
+import { escapeHtml as e } from './page-format';
+import { duration, time } from '../format';
 
 const PROVIDER = { microsoft: 'Microsoft 365', google: 'Google' } as const;
 

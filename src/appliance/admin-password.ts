@@ -7,7 +7,8 @@ import * as path from 'node:path';
 import { randomInt } from 'node:crypto';
 import { forWindows, meaningfulLines } from './text';
 import { readIfExists, scrubFile, writeFileDurably } from './fsutil';
-import type { ImportPaths, Section } from './boot-import';
+import type { ImportPaths } from './import-paths';
+import type { Section } from './section';
 
 export const ADMIN_PASSWORD_FILE = 'admin-password.txt';
 /** Beside the data partition's password: says it was generated (and may be shown in STATUS.txt). */

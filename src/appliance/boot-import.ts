@@ -11,33 +11,14 @@ import { parseSecrets, readSecretsFile, formatProblem, type ParsedSecrets } from
 import { clientSecretsProblems, type ClientSecretsContext } from '../auth/client-secrets-check';
 import { normaliseText, meaningfulLines, forWindows } from './text';
 import { NETWORK_DEFAULTS, describeNetwork, parseNetworkConf, renderNetworkFiles, type NetworkSettings } from './network';
-import { readIfExists, scrubAndRemove, scrubFile, writeFileDurably, type Owner } from './fsutil';
+import { readIfExists, scrubAndRemove, scrubFile, writeFileDurably } from './fsutil';
 import { findKeyFiles, installKeyFiles, pointAtImportedKeys, renewKeyFiles, scrubKeyFiles } from './key-files';
 import { nearestOption, plainProblem } from './plain-words';
 import { ADMIN_PASSWORD_FILE, importAdminPassword } from './admin-password';
-import { importUsers, type Accounts } from './users-import';
+import { importUsers } from './users-import';
+import type { ImportPaths } from './import-paths';
+import type { Section } from './section';
 
-export interface ImportPaths {
-  /** The FAT boot partition (/boot/firmware). */
-  boot: string;
-  /** The data partition (/var/lib/relaybox): secrets, the working configuration, the spool. */
-  data: string;
-  /** Where generated network, time and SSH settings go (/run). */
-  run: string;
-  zoneinfo?: string;
-  /** The relay's user: owns the secrets and the spool. */
-  owner?: Owner;
-  /** Where the data partition is mounted at run time, which the spool must be under (default: /var/lib/relaybox). */
-  dataMount?: string;
-  /** The box's accounts, for the users file (left alone without). */
-  accounts?: Accounts;
-}
-
-export interface Section {
-  title: string;
-  lines: string[];
-  ok: boolean;
-}
 
 export interface ImportResult {
   config: Section;

@@ -3,7 +3,7 @@
 // this one (`relaybox.js hardware --json`), which keeps systeminformation out of relaybox-appliance.js,
 // the small program every boot runs before the network and the relay start.
 import * as path from 'node:path';
-import type { Section } from './boot-import';
+import type { Section } from './section';
 import { readHardwareInChild } from '../health/hardware-process';
 import { hardwareRows } from '../health/hardware-rows';
 

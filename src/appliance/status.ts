@@ -5,7 +5,8 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { decodeEnvelope, reasons } from '../spool/envelope';
-import type { Section } from './boot-import';
+import { contentName, parseSpoolName } from '../spool/names';
+import type { Section } from './section';
 import { forWindows } from './text';
 import { writeIfChanged } from './fsutil';
 import { deliveryAdvice } from './plain-words';
@@ -36,9 +37,9 @@ export function summariseSpool(spoolDir: string, now = Date.now()): QueueSummary
   let newest = -1;
   let newestFailed = -1;
   for (const name of names) {
-    const m = /\.envelope(\.busy|\.bad)?$/.exec(name);
-    if (!m) continue;
-    const bad = m[1] === '.bad';
+    const parsed = parseSpoolName(name);
+    if (parsed?.kind !== 'envelope' || parsed.state === 'new') continue;
+    const bad = parsed.state === 'bad';
     if (bad) q.failed++;
     else q.waiting++;
     try {
@@ -56,7 +57,7 @@ export function summariseSpool(spoolDir: string, now = Date.now()): QueueSummary
       }
       if (!bad) {
         // The content file is written once, when the message arrives; the envelope at each attempt.
-        const received = fs.statSync(path.join(spoolDir, name.replace(/\.envelope(\.busy)?$/, '.content'))).mtimeMs;
+        const received = fs.statSync(path.join(spoolDir, contentName(parsed.id))).mtimeMs;
         q.oldestDeferredMs = Math.max(q.oldestDeferredMs ?? 0, now - received);
       }
     } catch {

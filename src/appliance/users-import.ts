@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { normaliseText, forWindows } from './text';
 import { readIfExists, scrubFile } from './fsutil';
 import { sha512Crypt } from './sha512-crypt';
-import type { Section } from './boot-import';
+import type { Section } from './section';
 
 export const USERS_FILES = ['users.txt', 'users'];
 export const USERS_NOTE_MARK = '# relaybox: users imported into the box on';

@@ -16,7 +16,7 @@
 import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import { decodeXtextBytes } from './xtext';
-import type { SecretValue } from './secrets';
+import type { SecretValue } from './secret-value';
 
 export type GrantType = 'oauth-ms-secret' | 'oauth-ms-cert' | 'oauth-google-sa' | 'oauth-refresh';
 

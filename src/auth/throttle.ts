@@ -14,7 +14,7 @@
 //
 // Memory is bounded: an entry is forgotten `lockoutMs` after its last failure, and at most
 // MAX_TRACKED entries are kept (the one with the oldest failure goes first).
-import { addressBytes } from './address-range';
+import { addressBytes } from '../net/address-range';
 
 export interface ThrottleSettings {
   /** Failures before an address is refused for a while; 0: never refused. */

@@ -16,7 +16,7 @@ import { graphScope, openGraphUpstream } from '../forward/graph';
 import { TokenSources } from '../forward/oauth/tokens';
 import { SCOPE_OUTLOOK_APP } from '../forward/oauth/grants';
 import { findClientAccount, isInlineClientAuth, readSecretsFile } from '../auth/secrets';
-import type { ForwardTarget } from '../forward/target';
+import type { ForwardTarget } from '../net/target';
 import { failureAdvice, splitAdvice, tlsWarning, type AdviceContext, type StepName } from './failure-advice';
 
 export type StepStatus = 'ok' | 'warning' | 'failed' | 'skipped';

@@ -1,7 +1,5 @@
 // A filter spec (section 4.1) is a comma-separated chain: programs, net:, spam:, spam-edit: and the
 // built-ins. The chain runs in order and stops at the first result that is not ok.
-import { accessSync, constants as FS, statSync } from 'node:fs';
-import * as path from 'node:path';
 import { copyFilter } from './copy';
 import { deliverFilter } from './deliver';
 import type { Filter, FilterContext, FilterInput } from './filter';
@@ -9,6 +7,7 @@ import { msgidFilter } from './msgid';
 import { mxFilter } from './mx';
 import { netFilter } from './net';
 import { programFilter } from './program';
+import { resolveProgram } from '../process/resolve-program';
 import { ok, programResult, type FilterResult } from './result';
 import { spamFilter } from './spamd';
 import { splitFilter } from './split';
@@ -30,25 +29,6 @@ function sleepFilter(arg: string): Filter {
   return { name: `sleepms:${arg}`, run: () => new Promise((r) => setTimeout(() => r(ok()), Number(arg))) };
 }
 
-/** A program path: relative to the start-up directory, "@app" the directory relaybox is installed in. */
-export function resolveProgram(spec: string, baseDir: string, appDir: string): string {
-  const p = spec.startsWith('@app') ? path.join(appDir, spec.slice(4)) : path.resolve(baseDir, spec);
-  let st;
-  try {
-    st = statSync(p);
-  } catch {
-    throw new Error(`"${p}": no such program`);
-  }
-  if (!st.isFile()) throw new Error(`"${p}" is not a file`);
-  if (!/\.(m?js|cjs)$/.test(p)) {
-    try {
-      accessSync(p, FS.X_OK);
-    } catch {
-      throw new Error(`"${p}" is not executable (chmod +x it)`);
-    }
-  }
-  return p;
-}
 
 export function createFilter(spec: string, ctx: FilterContext, dirs: { baseDir: string; appDir: string }): Filter {
   const colon = spec.indexOf(':');

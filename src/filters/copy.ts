@@ -3,12 +3,14 @@
 import { spoolFs } from '../process/privilege';
 import * as path from 'node:path';
 import type { Filter, FilterContext } from './filter';
-import { copyMessage, deliverToMaildir, filterParams, isMaildir, removeMessage } from './files';
+import { deliverToMaildir, isMaildir, removeMessage } from './files';
+import { specParams } from '../options/spec-params';
 import { abandon, fail, ok } from './result';
 import { unlinkQuiet } from '../spool/durable';
+import { Spool } from '../spool/store';
 
 export function copyFilter(params: string, ctx: FilterContext): Filter {
-  const { words } = filterParams(params);
+  const { words } = specParams(params);
   const nodelete = words.has('nodelete') || words.has('no_delete') || words.has('n');
   const hardlink = words.has('hardlink') || words.has('h');
   const popOnly = words.has('pop') || words.has('p');
@@ -25,7 +27,7 @@ export function copyFilter(params: string, ctx: FilterContext): Filter {
         const envelope = await spoolFs.readFile(input.envelopePath);
         for (const dir of dirs) {
           if (await isMaildir(dir)) await deliverToMaildir(dir, input.contentPath, hardlink);
-          else await copyMessage(input.id, input.contentPath, envelope, dir, { hardlink, envelopeOnly: popOnly });
+          else await new Spool(dir).receiveCopy(input.id, input.contentPath, envelope, { hardlink, envelopeOnly: popOnly });
         }
       } catch (e) {
         return fail('failed', `copy: ${(e as Error).message}`);

@@ -3,16 +3,18 @@
 import { spoolFs } from '../process/privilege';
 import * as path from 'node:path';
 import type { Filter, FilterContext } from './filter';
-import { copyMessage, deliverToMaildir, filterParams, isMaildir, readEnvelopeFile, removeMessage } from './files';
+import { deliverToMaildir, isMaildir, readEnvelopeFile, removeMessage } from './files';
+import { specParams } from '../options/spec-params';
 import { abandon, fail, ok } from './result';
 import { encodeEnvelope } from '../spool/envelope';
+import { Spool } from '../spool/store';
 
 function validMailbox(name: string): boolean {
   return /^[\x21-\x7e]+$/.test(name) && !name.includes('/') && name !== '.' && name !== '..';
 }
 
 export function deliverFilter(params: string, ctx: FilterContext): Filter {
-  const { words } = filterParams(params);
+  const { words } = specParams(params);
   const hardlink = words.has('hardlink') || words.has('h');
   const nodelete = words.has('nodelete') || words.has('n');
   return {
@@ -30,7 +32,7 @@ export function deliverFilter(params: string, ctx: FilterContext): Filter {
           const dir = path.join(ctx.deliveryDir, mailbox);
           await spoolFs.mkdir(dir, { recursive: true, mode: 0o770 });
           if (await isMaildir(dir)) await deliverToMaildir(dir, input.contentPath, hardlink);
-          else await copyMessage(input.id, input.contentPath, envelope, dir, { hardlink });
+          else await new Spool(dir).receiveCopy(input.id, input.contentPath, envelope, { hardlink });
           ctx.log.info({ id: input.id, mailbox }, 'message delivered to a local mailbox');
         }
       } catch (e) {

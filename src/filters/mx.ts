@@ -4,7 +4,8 @@
 import { Resolver } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { Filter, FilterContext } from './filter';
-import { filterParams, readEnvelopeFile, writeEnvelopeFile } from './files';
+import { readEnvelopeFile, writeEnvelopeFile } from './files';
+import { specParams } from '../options/spec-params';
 import { fail, ok } from './result';
 
 export interface MxOptions {
@@ -24,7 +25,7 @@ function nameserver(text: string): string {
 }
 
 export function parseMxParams(params: string, filterTimeoutMs: number): MxOptions {
-  const { words, values } = filterParams(params);
+  const { words, values } = specParams(params);
   const seconds = (name: string, def: number) => {
     const v = values.get(name);
     if (v === undefined) return def * 1000;

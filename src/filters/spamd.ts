@@ -5,7 +5,7 @@ import * as net from 'node:net';
 import { createReadStream } from 'node:fs';
 import { spoolFs } from '../process/privilege';
 import { once } from 'node:events';
-import { parseNetAddress } from '../forward/target';
+import { parseNetAddress } from '../net/target';
 import type { Filter, FilterContext } from './filter';
 import { syncPath } from './files';
 import { fail, ok, type FilterResult } from './result';

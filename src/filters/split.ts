@@ -2,13 +2,14 @@
 // routing hint for a routing filter such as mx:. The extra parts are committed directly.
 import * as path from 'node:path';
 import { encodeEnvelope, newEnvelope } from '../spool/envelope';
-import { newMessageId } from '../spool/store';
+import { newMessageId, Spool } from '../spool/store';
 import type { Filter, FilterContext } from './filter';
-import { copyMessage, filterParams, readEnvelopeFile, writeEnvelopeFile } from './files';
+import { readEnvelopeFile, writeEnvelopeFile } from './files';
+import { specParams } from '../options/spec-params';
 import { fail, ok } from './result';
 
 export function splitFilter(params: string, ctx: FilterContext): Filter {
-  const { words } = filterParams(params);
+  const { words } = specParams(params);
   const raw = words.has('raw');
   const port = [...words].find((w) => /^\d+$/.test(w));
   return {
@@ -34,7 +35,7 @@ export function splitFilter(params: string, ctx: FilterContext): Filter {
       try {
         for (let i = 1; i < parts.length; i++) {
           const part = newEnvelope({ ...env, toLocal: [], toRemote: parts[i], forwardTo: forwardTo(parts[i]!), tail: [...env.tail, ...groupLines] });
-          await copyMessage(ids[i]!, input.contentPath, encodeEnvelope(part), path.dirname(input.contentPath), { hardlink: true });
+          await new Spool(path.dirname(input.contentPath)).receiveCopy(ids[i]!, input.contentPath, encodeEnvelope(part), { hardlink: true });
         }
         await writeEnvelopeFile(input.envelopePath, { ...env, toRemote: parts[0]!, forwardTo: forwardTo(parts[0]!), tail: [...env.tail, ...groupLines] });
       } catch (e) {

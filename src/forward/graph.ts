@@ -15,7 +15,7 @@ import { SCOPE_GRAPH_APP } from './oauth/grants';
 import { OAuthError } from './oauth/token-errors';
 import type { TokenSource, TokenSources } from './oauth/tokens';
 import { rewriteFromHeader } from './sender-rewrite';
-import type { ForwardTarget } from './target';
+import type { ForwardTarget } from '../net/target';
 import { ForwardError, oauthForwardError, type SendResult, type Upstream } from './upstream';
 
 /** Largest base64 request body sent in one piece (Graph's limit is about 4 MB). */

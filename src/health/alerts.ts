@@ -10,7 +10,7 @@ import { activity, type MessageStep, type StepFields } from '../admin/activity';
 import { newEnvelope } from '../spool/envelope';
 import type { Spool } from '../spool/store';
 import { spoolSpace } from './health';
-import { duration } from '../admin/page';
+import { duration } from '../format';
 
 export type AlertKind = 'disk' | 'upstream' | 'failed' | 'certificate';
 
@@ -174,7 +174,7 @@ export class AlertMonitor {
       '-- ',
       'relaybox alert (--alert-to)',
     ];
-    let id = '';
+    let id: string;
     try {
       const msg = await spool.newMessage();
       id = msg.id;

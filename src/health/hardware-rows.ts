@@ -1,7 +1,7 @@
 // The hardware panel as label/value rows, in words: the same rows on the status page and in STATUS.txt.
 import type { Hardware } from './hardware';
 import type { Throttling } from './throttling';
-import { bytes, duration } from '../admin/page-format';
+import { bytes, duration } from '../format';
 
 export interface HardwareRow {
   label: string;

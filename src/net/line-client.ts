@@ -2,7 +2,7 @@
 // protocol of E-MailRelay's network filter and network verifier (net:<address>). The connection is
 // made on first use and made again after it breaks.
 import * as net from 'node:net';
-import { parseNetAddress } from '../forward/target';
+import { parseNetAddress } from './target';
 
 export class LineClientError extends Error {
   constructor(message: string, readonly disconnected: boolean) {

@@ -3,6 +3,7 @@
 import * as path from 'node:path';
 import { existsSync } from 'node:fs';
 import { UsageError } from '../options/parse';
+import { readWholeNumber, type OptionLookup } from '../options/option-set';
 import { DEFAULT_PAM_SERVICE } from '../auth/pam';
 
 /** Where POP accounts come from: the `server` lines of a secrets file, or PAM. */
@@ -15,12 +16,7 @@ export interface PopConfig {
   noDelete: boolean;
 }
 
-/** The lookups of config.ts's OptionSet that this needs. */
-interface Options {
-  has(name: string): boolean;
-  get(name: string): string | undefined;
-  where(name: string): string;
-}
+type Options = Pick<OptionLookup, 'has' | 'get' | 'where'>;
 
 export function buildPopConfig(opts: Options, baseDir: string, warnings: string[]): PopConfig | null {
   const usage = (name: string, msg: string): never => {
@@ -48,11 +44,6 @@ export function buildPopConfig(opts: Options, baseDir: string, warnings: string[
     if (!existsSync(file)) usage('pop-auth', `--pop-auth: there is no secrets file "${file}" (or use pam: for PAM)`);
     popAuth = { kind: 'secrets', file };
   }
-  let port = 110;
-  const p = opts.get('pop-port');
-  if (p !== undefined) {
-    if (!/^\d+$/.test(p) || Number(p) > 65535) usage('pop-port', `--pop-port must be a number from 0 to 65535, not "${p}"`);
-    port = Number(p);
-  }
+  const port = readWholeNumber(opts, 'pop-port', 110, 0, 65535);
   return { port, auth: popAuth, byName: opts.has('pop-by-name'), noDelete: opts.has('pop-no-delete') };
 }

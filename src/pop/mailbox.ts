@@ -4,7 +4,7 @@
 import { constants as FS } from 'node:fs';
 import { spoolFs } from '../process/privilege';
 import * as path from 'node:path';
-import { stateOf } from '../spool/store';
+import { contentName, parseSpoolName } from '../spool/names';
 import { unlinkQuiet } from '../spool/durable';
 
 export interface MailboxMessage {
@@ -29,15 +29,17 @@ export function mailboxDir(spoolDir: string, user: string, byName: boolean): str
 
 /** The committed messages of a mailbox directory, in file-name order (E-MailRelay's order). */
 export async function listMailbox(spoolDir: string, dir: string): Promise<MailboxMessage[]> {
-  const names = (await spoolFs.readdir(dir)).filter((n) => stateOf(n) === 'ready').sort();
+  const names = (await spoolFs.readdir(dir)).sort();
   const out: MailboxMessage[] = [];
   for (const name of names) {
-    const id = name.slice(0, -'.envelope'.length);
-    let content = path.join(dir, `${id}.content`);
+    const parsed = parseSpoolName(name);
+    if (parsed?.kind !== 'envelope' || parsed.state !== 'ready') continue;
+    const id = parsed.id;
+    let content = path.join(dir, contentName(id));
     let shared = false;
     let st = await spoolFs.stat(content).catch(() => null);
     if (!st && dir !== spoolDir) {
-      content = path.join(spoolDir, `${id}.content`);
+      content = path.join(spoolDir, contentName(id));
       shared = true;
       st = await spoolFs.stat(content).catch(() => null);
     }
@@ -50,7 +52,10 @@ export async function listMailbox(spoolDir: string, dir: string): Promise<Mailbo
 /** Does any envelope (in any state) for `id` remain in the spool directory or a sub-directory? */
 async function envelopeRemains(spoolDir: string, id: string): Promise<boolean> {
   const entries = await spoolFs.readdir(spoolDir, { withFileTypes: true });
-  const isOurs = (n: string) => n.startsWith(`${id}.envelope`) && stateOf(n) !== null;
+  const isOurs = (n: string) => {
+    const parsed = parseSpoolName(n);
+    return parsed?.kind === 'envelope' && parsed.id === id;
+  };
   if (entries.some((e) => !e.isDirectory() && isOurs(e.name))) return true;
   for (const sub of entries.filter((e) => e.isDirectory() && !e.name.startsWith('.'))) {
     const names = await spoolFs.readdir(path.join(spoolDir, sub.name)).catch(() => [] as string[]);

@@ -6,7 +6,7 @@ import * as tls from 'node:tls';
 import type { RelayConfig } from '../config';
 import type { Log } from '../log';
 import type { AuthThrottle } from '../auth/throttle';
-import { admitsClient, NOT_ADMITTED, unmapAddress } from '../smtp/access';
+import { admitsClient, NOT_ADMITTED, unmapAddress } from '../net/client-admission';
 import { legacyTlsCiphers } from '../tls-files';
 import type { PopAccounts } from './accounts';
 import type { PopConfig } from './config';

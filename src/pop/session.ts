@@ -15,6 +15,7 @@ import type { PopAccounts } from './accounts';
 import { sendContent } from './content';
 import { LineSplitter, type InputLine } from './lines';
 import { isSafeMailboxName, listMailbox, mailboxDir, removeMessages, type MailboxMessage } from './mailbox';
+import { contentName } from '../spool/names';
 
 export interface PopContext {
   spoolDir: string;
@@ -407,10 +408,10 @@ export class PopSession {
   private async uidl(args: string[]): Promise<void> {
     if (args.length) {
       const m = await this.message(args[0]);
-      if (m) await this.reply(`+OK ${m.n} ${m.msg.id}.content`);
+      if (m) await this.reply(`+OK ${m.n} ${contentName(m.msg.id)}`);
       return;
     }
-    await this.reply(['+OK', ...this.live().map((x) => `${x.n} ${x.msg.id}.content`), '.'].join('\r\n'));
+    await this.reply(['+OK', ...this.live().map((x) => `${x.n} ${contentName(x.msg.id)}`), '.'].join('\r\n'));
   }
 
   private async retr(args: string[]): Promise<void> {

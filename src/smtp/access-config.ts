@@ -3,16 +3,12 @@
 import * as path from 'node:path';
 import { existsSync } from 'node:fs';
 import { UsageError } from '../options/parse';
+import { readWholeNumber, type OptionLookup } from '../options/option-set';
 import { parseServerAuthConfig, type MechanismFilter } from '../auth/server-mechanisms';
 import { DEFAULT_PAM_SERVICE } from '../auth/pam';
 import { parseDnsblConfig, type DnsblConfig } from './dnsbl';
 
-interface Options {
-  has(name: string): boolean;
-  get(name: string): string | undefined;
-  list(name: string): string[];
-  where(name: string): string;
-}
+type Options = OptionLookup;
 
 export type ServerAuthSource = { kind: 'secrets'; file: string } | { kind: 'pam'; service: string };
 
@@ -27,15 +23,6 @@ export interface AccessConfig {
   maxConnectionsPerAddress: number;
   plaintextAuthFromPublic: boolean;
   pamConcurrency: number;
-}
-
-function whole(opts: Options, name: string, def: number, min: number, max: number): number {
-  const v = opts.get(name);
-  if (v === undefined) return def;
-  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) {
-    throw new UsageError(`${opts.where(name)}: --${name} must be a whole number from ${min} to ${max}, not "${v}"`);
-  }
-  return Number(v);
 }
 
 /** "pam:", "pam:<service>" (relaybox extension) and E-MailRelay's deprecated "/pam". */
@@ -88,12 +75,12 @@ export function accessConfig(opts: Options, baseDir: string, warnings: string[])
     serverAuth,
     mechanismFilter,
     dnsbl,
-    authFailureLimit: whole(opts, 'auth-failure-limit', 5, 0, 1000),
-    authFailureLockoutMs: whole(opts, 'auth-failure-lockout', 600, 1, 86400) * 1000,
-    authFailureDelayMs: whole(opts, 'auth-failure-delay', 1000, 0, 60000),
-    maxConnections: whole(opts, 'max-connections', 200, 0, 100000),
-    maxConnectionsPerAddress: whole(opts, 'max-connections-per-address', 20, 0, 100000),
+    authFailureLimit: readWholeNumber(opts, 'auth-failure-limit', 5, 0, 1000),
+    authFailureLockoutMs: readWholeNumber(opts, 'auth-failure-lockout', 600, 1, 86400) * 1000,
+    authFailureDelayMs: readWholeNumber(opts, 'auth-failure-delay', 1000, 0, 60000),
+    maxConnections: readWholeNumber(opts, 'max-connections', 200, 0, 100000),
+    maxConnectionsPerAddress: readWholeNumber(opts, 'max-connections-per-address', 20, 0, 100000),
     plaintextAuthFromPublic: opts.has('plaintext-auth-from-public'),
-    pamConcurrency: whole(opts, 'pam-concurrency', 2, 1, 64),
+    pamConcurrency: readWholeNumber(opts, 'pam-concurrency', 2, 1, 64),
   };
 }

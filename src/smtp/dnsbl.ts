@@ -9,8 +9,8 @@
 // with an AAAA query of its 32 reversed nibbles; any answer means "listed".
 import { Resolver, getServers } from 'node:dns';
 import { isIP } from 'node:net';
-import { addressBytes } from '../auth/address-range';
-import { unmapAddress } from './access';
+import { addressBytes } from '../net/address-range';
+import { unmapAddress } from '../net/client-admission';
 
 export interface DnsblConfig {
   zones: string[];

@@ -5,7 +5,7 @@
 // One instance serves every listening socket.
 import type { Log } from '../log';
 import type { AccessConfig } from './access-config';
-import { isLocalAddress, unmapAddress } from './access';
+import { isLocalAddress, unmapAddress } from '../net/client-admission';
 import { ConnectionLimits } from './connection-limits';
 import { checkDnsbl } from './dnsbl';
 import type { ConnectionMechanisms } from './auth-advertise';

@@ -78,3 +78,18 @@ export function isNoSpace(e: unknown): boolean {
 export function join(dir: string, name: string): string {
   return path.join(dir, name);
 }
+
+/** A hard link when asked for and possible, else a copy; fsync'd either way. */
+export async function linkOrCopy(from: string, to: string, hardlink: boolean): Promise<void> {
+  if (hardlink) {
+    try {
+      await spoolFs.link(from, to);
+      return;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'EMLINK') throw e;
+    }
+  }
+  await spoolFs.copyFile(from, to, FS.COPYFILE_EXCL);
+  await syncPath(to);
+}

@@ -3,7 +3,8 @@
 import { readFileSync } from 'node:fs';
 import { spoolFs } from '../process/privilege';
 import { join, unlinkQuiet, writeFileSynced } from './durable';
-import { stateOf, type Spool } from './store';
+import { parseSpoolName } from './names';
+import type { Spool } from './store';
 
 export interface RecoveryLog {
   info(obj: object, msg: string): void;
@@ -81,36 +82,37 @@ export async function recoverSpool(spool: Spool, log: RecoveryLog): Promise<Reco
   const names = entries.filter((e) => !e.isDirectory()).map((e) => e.name);
   const withEnvelope = new Set<string>();
   const noteEnvelope = (name: string) => {
-    const state = stateOf(name);
-    if (state && state !== 'new') withEnvelope.add(name.slice(0, name.indexOf('.envelope')));
+    const parsed = parseSpoolName(name);
+    if (parsed?.kind === 'envelope' && parsed.state !== 'new') withEnvelope.add(parsed.id);
   };
   names.forEach(noteEnvelope);
   // --pop-by-name and copy:pop keep envelopes in sub-directories and the content here.
   for (const sub of entries.filter((e) => e.isDirectory() && !e.name.startsWith('.'))) {
     (await spoolFs.readdir(join(spool.dir, sub.name)).catch(() => [] as string[])).forEach(noteEnvelope);
   }
+  const hasNewEnvelope = new Set(names.map(parseSpoolName).flatMap((p) => (p?.kind === 'envelope' && p.state === 'new' ? [p.id] : [])));
   for (const name of names) {
-    const state = stateOf(name);
-    if (state === 'busy') {
-      const id = name.slice(0, -'.envelope.busy'.length);
+    const parsed = parseSpoolName(name);
+    if (parsed?.kind === 'envelope' && parsed.state === 'busy') {
+      const id = parsed.id;
       if (await spool.unlock(id)) {
         report.unlocked.push(id);
         log.info({ id }, 'recovered a message that was being forwarded when relaybox stopped: it will be forwarded again');
       }
-    } else if (state === 'new') {
-      const id = name.slice(0, -'.envelope.new'.length);
+    } else if (parsed?.kind === 'envelope' && parsed.state === 'new') {
+      const id = parsed.id;
       if (beingWritten(id)) continue;
       await unlinkQuiet(spool.envelopePath(id, 'new'));
       if (!withEnvelope.has(id)) await unlinkQuiet(spool.contentPath(id));
       report.removedNew.push(id);
       log.warn({ id }, 'removed a message whose reception was interrupted (it was never acknowledged)');
-    } else if (name.endsWith('.tmp')) {
+    } else if (parsed?.kind === 'rewrite') {
       await unlinkQuiet(join(spool.dir, name));
       report.removedTemp.push(name);
       log.info({ file: name }, 'removed a temporary file left by an interrupted envelope update');
-    } else if (name.endsWith('.content')) {
-      const id = name.slice(0, -'.content'.length);
-      if (!withEnvelope.has(id) && !names.includes(`${id}.envelope.new`) && !beingWritten(id)) {
+    } else if (parsed?.kind === 'content') {
+      const id = parsed.id;
+      if (!withEnvelope.has(id) && !hasNewEnvelope.has(id) && !beingWritten(id)) {
         await unlinkQuiet(join(spool.dir, name));
         report.removedOrphans.push(id);
         log.warn({ id }, 'removed message content that has no envelope (a half-received message)');

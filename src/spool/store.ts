@@ -1,19 +1,39 @@
-// The spool: E-MailRelay's directory of <id>.content and <id>.envelope[.new|.busy|.bad] files.
-// A message's state is the suffix of its envelope file; every state change is one rename.
+// The spool: E-MailRelay's directory of <id>.content and <id>.envelope[.new|.busy|.bad] files
+// (names.ts spells them). A message's state is the suffix of its envelope file, and every state change
+// is one rename, so a crash leaves each message in exactly one state.
+//
+// States and moves (as Postfix's qmgr documents its queues):
+//
+//   (none) --newMessage()--> content only, invisible --prepare()--> new --publish()--> ready
+//     receive: smtp/ and submit/ make a NewMessage; the server filter sees it as .new (prepare, then
+//     commitPrepared); only after the rename to ready and the directory fsync may 250 be said.
+//     rollback() removes a message that was never acknowledged.
+//   ready --lock()--> busy           forward/runner takes a message; losing the rename race to another
+//                                    relay on the same spool is normal ("skipped").
+//   busy --remove()--> (gone)        forwarded (or every recipient refused and nothing to report).
+//   busy --defer()--> ready          temporary failure: a Reason line is appended, envelope rewritten.
+//   busy --fail()--> bad             permanent failure, or retried for too long.
+//   busy --unlock()--> ready         runner gave up its turn (back-off not due); recover.ts at start-up.
+//   bad --unfail()--> ready          admin/status page "retry" (reasons cleared) and unfail-all.
+//   bad --removeFailed()--> (gone)   status page "delete".
+//   ready --(POP DELE)--> (gone)     pop/mailbox.ts removes what a POP client deleted.
+//   receiveCopy(): (none) --> ready  copy:, split: and deliver: filters enqueue into this or another spool.
+//
+// Retry state lives in the envelope itself, so that nothing is lost when the relay restarts: each
+// failed attempt appends a Reason line (and ReasonCode), so the number of Reason lines is the number
+// of attempts; the envelope's mtime is when the last attempt failed; the content file's mtime is when
+// the message arrived (its age, for --retry-max-age). The admin's unfail starts the history afresh.
+//
+// The commit cache keeps what this process just committed (envelope, and content up to 64 KiB) so the
+// forwarder need not read it back; it is only a shortcut, and everything in it is also on disk.
 import { constants as FS } from 'node:fs';
 import { spoolFs } from '../process/privilege';
 import * as path from 'node:path';
-import { DirSyncer, join, syncPath, unlinkQuiet, writeFileSynced } from './durable';
+import { DirSyncer, join, linkOrCopy, syncPath, unlinkQuiet, writeFileSynced } from './durable';
 import { decodeEnvelope, encodeEnvelope, withReason, type Envelope } from './envelope';
 
-export type EnvelopeState = 'new' | 'ready' | 'busy' | 'bad';
+import { contentName, envelopeName, isSpoolId, parseSpoolName, REWRITE_SUFFIX, type EnvelopeState } from './names';
 
-const SUFFIX: Record<EnvelopeState, string> = {
-  new: '.envelope.new',
-  ready: '.envelope',
-  busy: '.envelope.busy',
-  bad: '.envelope.bad',
-};
 
 const WRITE_BUFFER = 64 * 1024;
 let sequence = 0;
@@ -76,11 +96,11 @@ export class Spool {
   }
 
   contentPath(id: string): string {
-    return join(this.dir, `${id}.content`);
+    return join(this.dir, contentName(id));
   }
 
   envelopePath(id: string, state: EnvelopeState): string {
-    return join(this.dir, id + SUFFIX[state]);
+    return join(this.dir, envelopeName(id, state));
   }
 
   /** Start a new message: its content file is created now, nothing is visible until commit(). */
@@ -108,9 +128,17 @@ export class Spool {
   }
 
   async listState(state: EnvelopeState): Promise<string[]> {
-    const names = await spoolFs.readdir(this.dir);
-    const suffix = SUFFIX[state];
-    return names.filter((n) => stateOf(n) === state).map((n) => n.slice(0, -suffix.length));
+    return (await this.listStates())[state];
+  }
+
+  /** Every message's id by the state of its envelope, from one reading of the directory. */
+  async listStates(): Promise<Record<EnvelopeState, string[]>> {
+    const ids: Record<EnvelopeState, string[]> = { new: [], ready: [], busy: [], bad: [] };
+    for (const name of await spoolFs.readdir(this.dir)) {
+      const parsed = parseSpoolName(name);
+      if (parsed?.kind === 'envelope') ids[parsed.state].push(parsed.id);
+    }
+    return ids;
   }
 
   async readEnvelope(id: string, state: EnvelopeState): Promise<Envelope> {
@@ -142,13 +170,73 @@ export class Spool {
     await unlinkQuiet(this.contentPath(id));
   }
 
-  /** Rewrite a busy envelope (via a .tmp file renamed over it) and move it to `to`. */
-  async rewriteAndMove(id: string, env: Envelope, to: EnvelopeState): Promise<void> {
-    const busy = this.envelopePath(id, 'busy');
-    const tmp = busy + '.tmp';
+  /** Rewrite an envelope in place: a temporary file, fsync'd, renamed over it. */
+  async rewrite(id: string, state: EnvelopeState, env: Envelope): Promise<void> {
+    const file = this.envelopePath(id, state);
+    const tmp = file + REWRITE_SUFFIX;
     await writeFileSynced(tmp, encodeEnvelope(env), 0o660, true);
-    await spoolFs.rename(tmp, busy);
-    if (to !== 'busy') await spoolFs.rename(busy, this.envelopePath(id, to));
+    await spoolFs.rename(tmp, file);
+  }
+
+  /** Rewrite a busy envelope and move it to `to`. */
+  async rewriteAndMove(id: string, env: Envelope, to: EnvelopeState): Promise<void> {
+    await this.rewrite(id, 'busy', env);
+    if (to !== 'busy') await spoolFs.rename(this.envelopePath(id, 'busy'), this.envelopePath(id, to));
+    await this.syncDir();
+  }
+
+  /**
+   * A failed message back to ready, its envelope rewritten first by `clean` (the admin's "unfail" clears
+   * the failure reasons). Returns the envelope it had (null when it could not be parsed: then it is moved
+   * back unchanged, as E-MailRelay's unfail-all does), or undefined when there is no such failed message.
+   */
+  async unfail(id: string, clean: (env: Envelope) => Envelope): Promise<{ env: Envelope | null } | undefined> {
+    if (!isSpoolId(id)) return undefined;
+    let env: Envelope | null = null;
+    try {
+      env = await this.readEnvelope(id, 'bad');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    }
+    if (env) await this.rewrite(id, 'bad', clean(env));
+    if (!(await this.move(id, 'bad', 'ready'))) return undefined;
+    await this.syncDir();
+    return { env };
+  }
+
+  /**
+   * Delete a failed message: its envelope first (then it is gone for every reader), then its content.
+   * Returns the envelope it had (null when unreadable: deleted all the same), or undefined when there is
+   * no such failed message.
+   */
+  async removeFailed(id: string): Promise<{ env: Envelope | null } | undefined> {
+    if (!isSpoolId(id)) return undefined;
+    let env: Envelope | null = null;
+    try {
+      env = await this.readEnvelope(id, 'bad');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    }
+    try {
+      await spoolFs.unlink(this.envelopePath(id, 'bad'));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw e;
+    }
+    await unlinkQuiet(this.contentPath(id));
+    await this.syncDir();
+    return { env };
+  }
+
+  /**
+   * Take in a copy of another spool's message (the copy: and split: filters, copy:pop): the content
+   * linked or copied unless `envelopeOnly`, then the envelope bytes committed under the same id.
+   */
+  async receiveCopy(id: string, contentFrom: string, envelope: Buffer, opts: { hardlink: boolean; envelopeOnly?: boolean }): Promise<void> {
+    if (!opts.envelopeOnly) await linkOrCopy(contentFrom, this.contentPath(id), opts.hardlink);
+    const pending = this.envelopePath(id, 'new');
+    await writeFileSynced(pending, envelope, 0o660, true);
+    await spoolFs.rename(pending, this.envelopePath(id, 'ready'));
     await this.syncDir();
   }
 
@@ -172,13 +260,6 @@ export class Spool {
   }
 }
 
-export function stateOf(name: string): EnvelopeState | null {
-  if (name.endsWith('.envelope')) return 'ready';
-  if (name.endsWith('.envelope.busy')) return 'busy';
-  if (name.endsWith('.envelope.bad')) return 'bad';
-  if (name.endsWith('.envelope.new')) return 'new';
-  return null;
-}
 
 /** A message being received: add content, then commit() or rollback(). Never both. */
 export class NewMessage {

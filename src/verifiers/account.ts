@@ -1,7 +1,7 @@
 // account: (section 5.4): recipients at --domain whose local part is a system account (uid in
 // range) are local, with the account name as the mailbox.
 import { readFile } from 'node:fs/promises';
-import { filterParams } from '../filters/files';
+import { specParams } from '../options/spec-params';
 import { invalid, type Verifier, type VerifierContext } from './verifier';
 
 export interface AccountOptions {
@@ -14,7 +14,7 @@ export interface AccountOptions {
 
 export function parseAccountParams(params: string): AccountOptions {
   const opts: AccountOptions = { low: 1000, high: 32767, lowercase: false, check: false, remote: false };
-  for (const word of filterParams(params).words) {
+  for (const word of specParams(params).words) {
     const range = /^(\d+)-(\d+)$/.exec(word);
     if (range) {
       opts.low = Number(range[1]);

@@ -1,9 +1,5 @@
 // Address verifiers (section 5): each RCPT TO is judged local (a mailbox name), remote (an address,
 // perhaps rewritten), invalid (550 or 450), or the connection is dropped.
-import { accountVerifier } from './account';
-import { netVerifier } from './net';
-import { programVerifier } from './program';
-import { resolveProgram } from '../filters/chain';
 
 export type Verdict =
   | { kind: 'local'; mailbox: string; fullName: string }
@@ -40,23 +36,4 @@ export interface VerifierContext {
 
 export function invalid(response: string, reason = response, temporary = false): Verdict {
   return { kind: 'invalid', temporary, response, reason };
-}
-
-export function createVerifier(spec: string, ctx: VerifierContext): Verifier {
-  const colon = spec.indexOf(':');
-  const scheme = colon > 0 ? spec.slice(0, colon) : '';
-  const arg = colon > 0 ? spec.slice(colon + 1) : '';
-  try {
-    switch (scheme) {
-      case 'net': return netVerifier(arg, ctx);
-      case 'account': return accountVerifier(arg, ctx);
-      case 'exit':
-        // E-MailRelay parses the number and ignores it: every address is accepted as remote.
-        return { name: spec, verify: async (req) => ({ kind: 'remote', address: req.recipient }) };
-      case 'file': return programVerifier(resolveProgram(arg, ctx.baseDir, ctx.appDir), ctx);
-      default: return programVerifier(resolveProgram(spec, ctx.baseDir, ctx.appDir), ctx);
-    }
-  } catch (e) {
-    throw new Error(`--address-verifier ${spec}: ${(e as Error).message}`);
-  }
 }

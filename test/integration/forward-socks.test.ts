@@ -10,7 +10,7 @@ import * as net from 'node:net';
 import { testPki } from '../lib/certs';
 import { freePort } from '../lib/relay';
 import { startSocksProxy, type SocksDelivery } from '../lib/socks-proxy';
-import { connectViaSocks } from '../../src/forward/socks';
+import { connectViaSocks } from '../../src/net/socks';
 import { cleanup, deferredMessage, makeMessage, relayFor, sendAll, sinkFor, waitUntil } from './forward-util';
 import type { Defer } from './oauth-util';
 

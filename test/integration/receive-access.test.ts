@@ -10,7 +10,7 @@ import { cleanups, type Defer } from '../lib/cleanup';
 import { BUNDLE, relayFor, scratchDir } from '../lib/relay';
 import { RawSmtp, dataBlock, runTool, swaks, swaksAccepted } from '../lib/smtp-client';
 import { readAll, spoolFiles, splitReceived } from '../lib/spool-files';
-import { NOT_ADMITTED } from '../../src/smtp/access';
+import { NOT_ADMITTED } from '../../src/net/client-admission';
 
 const REFUSED_LOG = `connection refused: ${NOT_ADMITTED}`;
 

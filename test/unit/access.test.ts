@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { isLocalAddress, unmapAddress } from '../../src/smtp/access';
+import { isLocalAddress, unmapAddress } from '../../src/net/client-admission';
 
 // Without --remote-clients only these may connect (E-MailRelay 1.3): 127/8, 10/8, 172.16/12,
 // 192.168/16, 169.254/16, ::1, fe80::/10, fc00::/7 and the IPv4-mapped forms of the IPv4 ranges.

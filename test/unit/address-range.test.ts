@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { addressBytes, parseAddressRange, rangeContains, type AddressRange } from '../../src/auth/address-range';
+import { addressBytes, parseAddressRange, rangeContains, type AddressRange } from '../../src/net/address-range';
 import { findTrust, parseSecrets } from '../../src/auth/secrets';
 
 function range(text: string): AddressRange {

@@ -7,7 +7,7 @@ import { generateKeyPairSync, verify } from 'node:crypto';
 import { inspect } from 'node:util';
 import { parseSecrets, findClientAccount, mustAuthenticate } from '../../src/auth/secrets';
 import { xoauth2Response } from '../../src/forward/oauth/xoauth2';
-import { parseForwardTarget } from '../../src/forward/target';
+import { parseForwardTarget } from '../../src/net/target';
 import { signJwt } from '../../src/forward/oauth/jwt';
 import { describeTokenRefusal } from '../../src/forward/oauth/token-errors';
 import { withAdvice } from '../../src/forward/oauth/advice';

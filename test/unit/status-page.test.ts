@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { renderPage, duration, type PageData } from '../../src/admin/page';
+import { renderPage, type PageData } from '../../src/admin/page';
+import { duration } from '../../src/format';
 import { classifyUpstreamError } from '../../src/admin/activity';
 import { checkPassword, lockedForSeconds, type RelayControl } from '../../src/admin/actions';
 import { AuthThrottle } from '../../src/auth/throttle';

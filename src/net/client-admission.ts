@@ -2,7 +2,7 @@
 // and those of relaybox's --allow-clients.
 import { BlockList, isIPv4 } from 'node:net';
 import { networkInterfaces } from 'node:os';
-import { parseAddressRange, rangeContains, type AddressRange } from '../auth/address-range';
+import { parseAddressRange, rangeContains, type AddressRange } from './address-range';
 
 const local = new BlockList();
 local.addSubnet('127.0.0.0', 8, 'ipv4');
