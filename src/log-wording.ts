@@ -63,9 +63,10 @@ const WORDING: Record<string, (f: Fields) => Worded> = {
 
 /** E-MailRelay's words for one of the key lines, or null to write relaybox's own message. */
 export function emailrelayWording(msg: string, fields: Fields): Worded | null {
-  // gstoredfile.cpp: every message failed is "failing envelope [<busy>] -> [<bad>]"; relaybox's why follows.
+  // gstoredfile.cpp: every message failed is "failing envelope [...]" (there with the two file names;
+  // here the id, as spool/names.ts alone spells file names); relaybox's why follows.
   if (fields.step === 'failed' && typeof fields.id === 'string') {
-    return { text: `failing envelope [${fields.id}.envelope.busy] -> [${fields.id}.envelope.bad]: ${msg}`, used: ['step'] };
+    return { text: `failing envelope [${fields.id}]: ${msg}`, used: ['step', 'id'] };
   }
   // gssl_openssl.cpp: a failed handshake is a "tls error: ..."; relaybox's advice follows.
   if (msg.startsWith('TLS handshake with a client failed')) return { text: `tls error: ${String(fields.err ?? '')}: ${msg}`, used: ['err'] };

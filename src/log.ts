@@ -4,7 +4,7 @@ import pino, { type Logger, type DestinationStream } from 'pino';
 import { mkdirSync, openSync } from 'node:fs';
 import * as path from 'node:path';
 import type { RelayConfig } from './config';
-import { asRoot } from './process/privilege';
+import { asRoot } from './privilege';
 import { emailrelayWording } from './log-wording';
 
 export type Log = Logger;

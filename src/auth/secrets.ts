@@ -22,7 +22,7 @@
 //   (the file cannot be read at all).
 
 import { readFileSync, statSync, type Stats } from 'node:fs';
-import { asRoot } from '../process/privilege';
+import { asRoot } from '../privilege';
 import { decodeXtextBytes } from './xtext';
 import { dottedToState, isDotted } from './cram';
 import { bestMatch, parseAddressRange, type AddressRange } from '../net/address-range';

@@ -1,6 +1,6 @@
 // copy: (section 4.6): the message is copied into every sub-directory of the spool directory (a
 // maildir gets the content only), then the original is removed and the filter abandons it.
-import { spoolFs } from '../process/privilege';
+import { spoolFs } from '../privilege';
 import * as path from 'node:path';
 import type { Filter, FilterContext } from './filter';
 import { deliverToMaildir, isMaildir, removeMessage } from './files';

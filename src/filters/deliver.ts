@@ -1,6 +1,6 @@
 // deliver: (section 4.6): local recipients (To-Local, from an address verifier) get a copy in
 // <delivery-dir>/<mailbox>/; a message with no remote recipients is then removed.
-import { spoolFs } from '../process/privilege';
+import { spoolFs } from '../privilege';
 import * as path from 'node:path';
 import type { Filter, FilterContext } from './filter';
 import { deliverToMaildir, isMaildir, readEnvelopeFile, removeMessage } from './files';

@@ -1,6 +1,6 @@
 // File operations the built-in filters share: durable copies and links, maildir delivery, and the
 // envelope read/write round trip that keeps fields a filter does not touch.
-import { spoolFs } from '../process/privilege';
+import { spoolFs } from '../privilege';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { decodeEnvelope, encodeEnvelope, type Envelope } from '../spool/envelope';

@@ -1,6 +1,6 @@
 // msgid: (section 4.6): adds a Message-ID header field to a message that has none.
 import { createReadStream } from 'node:fs';
-import { spoolFs } from '../process/privilege';
+import { spoolFs } from '../privilege';
 import { pipeline } from 'node:stream/promises';
 import type { Filter, FilterContext } from './filter';
 import { syncPath } from './files';

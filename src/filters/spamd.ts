@@ -3,7 +3,7 @@
 // content with spamd's rewritten message.
 import * as net from 'node:net';
 import { createReadStream } from 'node:fs';
-import { spoolFs } from '../process/privilege';
+import { spoolFs } from '../privilege';
 import { once } from 'node:events';
 import { parseNetAddress } from '../net/target';
 import type { Filter, FilterContext } from './filter';

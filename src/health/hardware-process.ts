@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import * as path from 'node:path';
 import type { Hardware } from './hardware';
-import { startAsUser } from '../process/privilege';
+import { startAsUser } from '../privilege';
 
 const FRESH_MS = 10_000;
 const FIRST_WAIT_MS = 3000;

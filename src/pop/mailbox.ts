@@ -2,7 +2,7 @@
 // or of `<spool>/<user>/` with --pop-by-name, whose content may be in that directory or, for copies
 // made by `copy:pop`, in the main spool directory. A message's size is its content file's size.
 import { constants as FS } from 'node:fs';
-import { spoolFs } from '../process/privilege';
+import { spoolFs } from '../privilege';
 import * as path from 'node:path';
 import { contentName, parseSpoolName } from '../spool/names';
 import { unlinkQuiet } from '../spool/durable';

@@ -3,7 +3,7 @@
 // Commands are handled one at a time, in order; bad input gets -ERR, never an exception.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
-import { spoolFs } from '../process/privilege';
+import { spoolFs } from '../privilege';
 import type * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { Log } from '../log';

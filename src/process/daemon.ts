@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process';
 import { promises as fsp, mkdirSync, writeFileSync, unlinkSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { asRoot } from './privilege';
+import { asRoot } from '../privilege';
 
 export const DAEMON_CHILD_ENV = 'RELAYBOX_DAEMON_CHILD';
 

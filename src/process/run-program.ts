@@ -3,7 +3,7 @@
 // of its own so that a timeout can stop everything the program started; as the --user, every id.
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
-import { startAsUser } from './privilege';
+import { startAsUser } from '../privilege';
 
 export interface ProgramResult {
   /** The exit code; 128+n when killed by signal n; 127 when it could not be run. */

@@ -1,6 +1,6 @@
 // Durable file operations: what is acknowledged must survive kill -9 and power loss.
 import { constants as FS } from 'node:fs';
-import { spoolFs } from '../process/privilege';
+import { spoolFs } from '../privilege';
 import * as path from 'node:path';
 
 /** Write a whole file, fsync it, close it. Exclusive create unless `replace`. */

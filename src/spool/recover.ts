@@ -1,7 +1,7 @@
 // Start-up recovery: put back what a crash left behind, but never touch the files of another
 // live relaybox on the same spool (it may be receiving into .new or forwarding a .busy).
 import { readFileSync } from 'node:fs';
-import { spoolFs } from '../process/privilege';
+import { spoolFs } from '../privilege';
 import { join, unlinkQuiet, writeFileSynced } from './durable';
 import { parseSpoolName } from './names';
 import type { Spool } from './store';

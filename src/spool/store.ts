@@ -27,7 +27,7 @@
 // The commit cache keeps what this process just committed (envelope, and content up to 64 KiB) so the
 // forwarder need not read it back; it is only a shortcut, and everything in it is also on disk.
 import { constants as FS } from 'node:fs';
-import { spoolFs } from '../process/privilege';
+import { spoolFs } from '../privilege';
 import * as path from 'node:path';
 import { DirSyncer, join, linkOrCopy, syncPath, unlinkQuiet, writeFileSynced } from './durable';
 import { decodeEnvelope, encodeEnvelope, withReason, type Envelope } from './envelope';

@@ -128,14 +128,14 @@ test('a filter is logged as E-MailRelay logs it: running, its result, "rejected 
   await stderrHas(relay, /^relaybox: info: rejected by filter: \[foo bar\]/m);
 });
 
-test('a message that fails is logged as "failing envelope [<id>.envelope.busy] -> [<id>.envelope.bad]"', async (t) => {
+test('a message that fails is logged as "failing envelope [<id>]: ..."', async (t) => {
   const defer = cleanups(t);
   const sink = await startSink({ rcpt: () => ({ code: 550, text: '5.1.1 no such user' }) });
   defer(() => sink.close());
   const relay = await relayFor(defer, ['--forward-to', `127.0.0.1:${sink.port}`, '--forward-on-disconnect'], { textLog: true, readyMessage: null });
   await stderrHas(relay, /relaybox started/);
   await swaks({ port: relay.port });
-  await stderrHas(relay, /^relaybox: warning: failing envelope \[emailrelay\.[\d.]+\.envelope\.busy\] -> \[emailrelay\.[\d.]+\.envelope\.bad\]: message failed/m);
+  await stderrHas(relay, /^relaybox: warning: failing envelope \[emailrelay\.[\d.]+\]: message failed/m);
 });
 
 test('a client\'s failed TLS handshake is logged as "tls error: ..."', async (t) => {
