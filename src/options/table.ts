@@ -588,8 +588,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     short: 'u',
     arg: 'username',
     group: 'process',
-    help: 'User to switch to when started as root (default daemon).',
-    more: '"root" disables switching.',
+    help: 'User to run as when started as root (default daemon).',
+    more: "As E-MailRelay: the effective ids become the user's, the real ids stay root for writing the spool, pid and log files; filters run as the user. \"root\" disables switching.",
     support: 'yes',
   },
   {
