@@ -45,7 +45,7 @@ const WORDING: Record<string, (f: Fields) => Worded> = {
   'pop connection': (f) => ({ text: `pop connection from ${peer(f)}`, used: ['address', 'port'] }),
   'pop connection closed': (f) => ({ text: `pop connection closed: ${peer(f)}`, used: ['address', 'port'] }),
   'tls established': (f) => ({
-    text: `tls protocol established with ${peer(f)} protocol ${String(f.protocol)} cipher ${String(f.cipher)}`,
+    text: `tls protocol established with ${peer(f)}${f.protocol ? ` protocol ${String(f.protocol)}` : ''}${f.cipher ? ` cipher ${String(f.cipher)}` : ''}`,
     used: ['address', 'port', 'protocol', 'cipher'],
   }),
   'forwarding run requested': (f) => ({ text: `forwarding: [${forwardingReason(String(f.why ?? ''))}]`, used: ['why'] }),

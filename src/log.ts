@@ -181,7 +181,11 @@ export function smtpServerLogger(log: Log): Record<string, (...args: unknown[]) 
  */
 export function clientDialogueLogger(log: Log): Record<string, (entry: Record<string, unknown>, message: string, ...args: unknown[]) => void> {
   const util = require('node:util') as typeof import('node:util');
+  let peer = '';
   const onEntry = (entry: Record<string, unknown>, message: string, ...args: unknown[]) => {
+    if (entry?.remoteAddress) peer = `${String(entry.remoteAddress)}:${String(entry.remotePort)}`;
+    // Implicit TLS ("Secure connection established to ...") or STARTTLS done: E-MailRelay's line.
+    if (/^Secure connection established|^Connection upgraded with STARTTLS/.test(message)) log.debug({ address: peer }, 'tls established');
     if (entry?.tnx !== 'client' && entry?.tnx !== 'server') return;
     const arrow = entry.tnx === 'client' ? 'tx>>' : 'rx<<';
     for (const line of util.format(message, ...args).split(/\r?\n/)) if (line) log.debug(`${arrow}: "${line}"`);

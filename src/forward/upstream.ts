@@ -282,7 +282,6 @@ export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, logi
   }
   const description = target.text;
   const tlsVersion = conn.secure ? socket?.getProtocol?.() ?? 'yes' : 'no';
-  if (conn.secure && socket) log.debug({ address: description, protocol: socket.getProtocol?.(), cipher: socket.getCipher?.()?.name }, 'tls established');
   log.info({ upstream: description, tls: tlsVersion, auth: signedIn?.mechanism ?? 'no' }, 'connected to the upstream server');
   activity.upstreamConnected({ address: description, tls: tlsVersion, auth: signedIn?.mechanism ?? '', tokenExpiresAt: signedIn?.tokenExpiresAt });
 

@@ -161,3 +161,14 @@ test('a client\'s failed TLS handshake is logged as "tls error: ..."', async (t)
   await stderrHas(relay, /^relaybox: warning: tls error: .*TLS handshake with a client failed/m);
   assert.doesNotMatch(relay.stderr, /tls protocol established/);
 });
+
+test('the forwarding client logs its STARTTLS as "tls protocol established with <upstream>"', async (t) => {
+  const defer = cleanups(t);
+  const upstream = await relayFor(defer, ['--server-tls', '--server-tls-certificate', pki.serverPemFile]);
+  const client = await relayFor(defer, ['--verbose', '--forward-to', `127.0.0.1:${upstream.port}`, '--client-tls', '--forward-on-disconnect'], { textLog: true, readyMessage: null });
+  await stderrHas(client, /relaybox started/);
+  const sent = await swaks({ port: client.port });
+  assert.ok(swaksAccepted(sent), sent.stdout);
+  await stderrHas(client, new RegExp(`^relaybox: info: tls protocol established with 127\\.0\\.0\\.1:${upstream.port}$`, 'm'));
+  await stderrHas(client, /^relaybox: info: tx>>: "STARTTLS"$/m);
+});
