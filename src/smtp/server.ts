@@ -83,14 +83,20 @@ function contentType(body: unknown): ContentType {
   return 'unknown';
 }
 
+/** OpenSSL's verify codes for a client certificate that --server-tls-verify refuses (node's err.code). */
+const CLIENT_CERTIFICATE_REFUSED = /CERT|SELF_SIGNED|^UNABLE_TO_|^INVALID_CA$|^PATH_LENGTH_EXCEEDED$|^INVALID_PURPOSE$/;
+
 /** A client's TLS handshake failed (smtp-server passes it on as a server error). */
 function isTlsHandshakeError(err: { code?: string; message: string }): boolean {
-  return !!err.code && (err.code.startsWith('ERR_SSL_') || err.code === 'TLSError' || err.code === 'ECONNRESET' && /TLS/i.test(err.message));
+  return !!err.code && (err.code.startsWith('ERR_SSL_') || err.code === 'TLSError' || err.code === 'ECONNRESET' && /TLS/i.test(err.message) || CLIENT_CERTIFICATE_REFUSED.test(err.code));
 }
 
 /** One line on what to do about a failed client handshake. */
 function tlsHint(err: { code?: string; message: string; meta?: { message?: string } }, minVersion: string): string {
   const text = `${err.code ?? ''} ${err.message} ${err.meta?.message ?? ''}`;
+  if (err.code && CLIENT_CERTIFICATE_REFUSED.test(err.code)) {
+    return 'the client\'s certificate is not signed by a CA that --server-tls-verify names: give the device a certificate from that CA, or add its CA';
+  }
   if (/VERSION|PROTOCOL/i.test(text)) {
     return `the client offered a TLS version this relay refuses (the minimum is ${minVersion}): for an old device, allow older versions with --tls-config tlsv1.0, or let it send without TLS`;
   }
