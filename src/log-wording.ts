@@ -57,6 +57,8 @@ const WORDING: Record<string, (f: Fields) => Worded> = {
       + (f.outcome === 'fail' ? ` response=[${String(f.response ?? '')}] reason=[${String(f.reason ?? '')}]` : ''),
     used: ['side', 'filter', 'id', 'outcome', 'response', 'reason'],
   }),
+  // gnewfile.cpp (there at the .new envelope; here once the message is committed).
+  'new envelope file': (f) => ({ text: `new envelope file [${String(f.id)}]`, used: ['id'] }),
   'message rejected by filter': (f) => ({ text: `rejected by filter: [${String(f.reason ?? '')}]`, used: ['reason'] }),
   'forwarding run finished': () => ({ text: 'forwarding: no more messages to send', used: [] }),
 };

@@ -423,6 +423,7 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
       throw spoolWriteError(e);
     }
     if (msg.abandoned) return 'message processed';
+    log.debug({ id: msg.id }, 'new envelope file');
     activity.step(log, 'received', { id: msg.id, client: address, address, from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.length, bytes: msg.bytes }, 'message received');
     if (hooks.forwardNow) {
       const r = await hooks.forwardNow(msg.id);

@@ -35,6 +35,7 @@ test('in the foreground the log is E-MailRelay text on stderr (nothing on stdout
   assert.match(relay.stderr, /^relaybox: info: rx<<: "MAIL FROM:<sender@example\.test>"$/m);
   assert.match(relay.stderr, /^relaybox: info: rx<<: \[message content not logged\]$/m);
   assert.match(relay.stderr, /^relaybox: info: tx>>: "250 message processed"$/m);
+  assert.match(relay.stderr, /^relaybox: info: new envelope file \[emailrelay\.[\d.]+\]$/m);
   assert.doesNotMatch(relay.stderr, /hello from swaks/, 'message content is not logged');
   assert.equal(relay.logs.length, 0, 'nothing on stdout');
 });
