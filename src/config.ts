@@ -327,7 +327,8 @@ export function buildConfig(rawValues: OptionValue[], baseDir = process.cwd()): 
   const fields = new Set<LogField>(formats.filter((f): f is LogField => (LOG_FIELDS as string[]).includes(f)));
   if (opts.has('log-time')) fields.add('time');
   if (opts.has('log-address')) fields.add('address');
-  const format = formats.includes('json') ? 'json' : formats.length || opts.has('log-time') || opts.has('log-address') ? 'text' : 'json';
+  // E-MailRelay's text lines unless the relaybox keyword "json" asks for JSON ("text" is accepted too).
+  const format = formats.includes('json') ? 'json' : 'text';
 
   const serverTls = opts.has('server-tls') || opts.has('server-tls-connection')
     ? {

@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import type { SMTPServer } from 'smtp-server';
 import { recordLastDelivery } from './health/last-delivery';
 import { buildConfig, clientAuthProblems, type RelayConfig } from './config';
-import { createLog, type Log } from './log';
+import { createLog, LogFileError, type Log } from './log';
 import { helpText } from './options/help';
 import { versionText } from './options/version';
 import { parseCommandLine, readConfigFile, UsageError, type OptionValue } from './options/parse';
@@ -24,7 +24,8 @@ import { claimSpool, recoverSpool, releaseSpool } from './spool/recover';
 import { QueueRunner } from './forward/runner';
 import { ForwardError, openUpstream } from './forward/upstream';
 import { createClientLogin, type ClientLogin } from './forward/client-auth';
-import { DAEMON_CHILD_ENV, dropPrivileges, type UserIds, lookupUser, removePidFile, runAsDaemon, signalReady, writePidFile } from './process/daemon';
+import { becomeOrdinary } from './privilege';
+import { DAEMON_CHILD_ENV, type UserIds, lookupUser, removePidFile, runAsDaemon, signalReady, writePidFile } from './process/daemon';
 import { runPasswd } from './auth/passwd-command';
 import { runHardwareCommand } from './health/hardware-command';
 import { notifySystemdReady } from './process/systemd-notify';
@@ -121,7 +122,13 @@ async function start(values: OptionValue[]): Promise<void> {
 
   // The status page's recent log: message steps and warnings about devices, the last 200.
   const recentLog = cfg.observe.statusPort !== null ? new EventLog() : null;
-  const log = createLog(cfg, recentLog ? deviceWarnings(recentLog) : undefined);
+  let log: Log;
+  try {
+    log = createLog(cfg, recentLog ? deviceWarnings(recentLog) : undefined);
+  } catch (e) {
+    if (e instanceof LogFileError) fail(e.message);
+    throw e;
+  }
   // What happens to messages and the upstream, announced by the parts that see it; kept in `activity`.
   const events = new RelayEvents();
   const activity = new Activity(events);
@@ -251,16 +258,16 @@ async function start(values: OptionValue[]): Promise<void> {
   });
   const popServers = cfg.pop ? await startPop(cfg, cfg.pop, log, listenAddresses(cfg, 'pop'), authThrottle) : [];
 
-  if (cfg.pidFile) writePidFile(cfg.pidFile);
   if (runAs) {
-    dropPrivileges(runAs);
-    await fsp.access(spool.dir, FS.W_OK).catch(() =>
-      fail(`user "${runAs!.name}" cannot write to the spool directory ${spool.dir}: chown it to ${runAs!.name}, or choose another --user`));
+    // As E-MailRelay: the real ids stay root, to claim back for the spool, pid and log files.
+    becomeOrdinary(runAs);
     log.info({ user: runAs.name }, 'running as an unprivileged user');
   }
+  if (cfg.pidFile) writePidFile(cfg.pidFile);
 
   if (!target) {
-    log.warn({ spool: spool.dir }, 'no upstream server configured (--forward-to): messages are stored in the spool until one is named');
+    // Info, not a warning: a spool that POP or a script empties is a setup E-MailRelay users run.
+    log.info({ spool: spool.dir }, 'no upstream server configured (--forward-to): messages are stored in the spool until one is named');
   } else {
     log.info({ upstream: target.text, spool: spool.dir }, 'forwarding to the upstream server');
     if (cfg.forwardAtStart) runner!.request('start-up (--forward)');

@@ -11,6 +11,7 @@ import type { MessageStep, StepFields } from '../events/relay-events';
 import { checkPassword, lockedForSeconds, retryAllFailed, type RelayControl } from './actions';
 import { queueSnapshot } from './queue';
 import { readHealth } from '../health/health';
+import { networkErrorWords } from '../net/error-words';
 
 export const PROMPT = 'E-MailRelay> ';
 const MAX_ERRORS = 30;
@@ -237,7 +238,7 @@ class AdminSession {
         this.flushing = true;
         try {
           const r = await c.forwardNow();
-          if (r.error) return this.reply([`error: ${r.error}`]);
+          if (r.error) return this.reply([`error: ${networkErrorWords(r.error)}`]);
           if (r.failed) return this.reply([`error: ${r.failed} message${r.failed > 1 ? 's' : ''} failed`]);
           return this.reply(['OK']);
         } finally {

@@ -22,6 +22,7 @@
 //   (the file cannot be read at all).
 
 import { readFileSync, statSync, type Stats } from 'node:fs';
+import { asRoot } from '../privilege';
 import { decodeXtextBytes } from './xtext';
 import { dottedToState, isDotted } from './cram';
 import { bestMatch, parseAddressRange, type AddressRange } from '../net/address-range';
@@ -404,7 +405,8 @@ function errorMessage(e: unknown): string {
 export function readSecretsFile(path: string): ParsedSecrets {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    // Read as root when running as root with --user: secrets files are often root's alone.
+    text = asRoot(() => readFileSync(path, 'utf8'));
   } catch (e) {
     return {
       secrets: emptySecrets(),
@@ -496,7 +498,7 @@ export function watchSecrets(
   const check = (): void => {
     let sig: string;
     try {
-      sig = fileSignature(statSync(path));
+      sig = fileSignature(asRoot(() => statSync(path)));
     } catch (e) {
       fail(`cannot read secrets file: ${errorMessage(e)}`);
       return;

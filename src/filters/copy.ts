@@ -1,6 +1,6 @@
 // copy: (section 4.6): the message is copied into every sub-directory of the spool directory (a
 // maildir gets the content only), then the original is removed and the filter abandons it.
-import { promises as fsp } from 'node:fs';
+import { spoolFs } from '../privilege';
 import * as path from 'node:path';
 import type { Filter, FilterContext } from './filter';
 import { deliverToMaildir, isMaildir, removeMessage } from './files';
@@ -17,14 +17,14 @@ export function copyFilter(params: string, ctx: FilterContext): Filter {
   return {
     name: `copy:${params}`,
     async run(input) {
-      const entries = await fsp.readdir(ctx.spoolDir, { withFileTypes: true });
+      const entries = await spoolFs.readdir(ctx.spoolDir, { withFileTypes: true });
       const dirs = entries.filter((e) => e.isDirectory() && !e.name.startsWith('.') && e.name !== 'postmaster').map((e) => path.join(ctx.spoolDir, e.name));
       if (!dirs.length) {
         ctx.log.warn({ id: input.id }, 'copy: filter: the spool directory has no sub-directories to copy into');
         return ok();
       }
       try {
-        const envelope = await fsp.readFile(input.envelopePath);
+        const envelope = await spoolFs.readFile(input.envelopePath);
         for (const dir of dirs) {
           if (await isMaildir(dir)) await deliverToMaildir(dir, input.contentPath, hardlink);
           else await new Spool(dir).receiveCopy(input.id, input.contentPath, envelope, { hardlink, envelopeOnly: popOnly });

@@ -1,6 +1,6 @@
 // deliver: (section 4.6): local recipients (To-Local, from an address verifier) get a copy in
 // <delivery-dir>/<mailbox>/; a message with no remote recipients is then removed.
-import { promises as fsp } from 'node:fs';
+import { spoolFs } from '../privilege';
 import * as path from 'node:path';
 import type { Filter, FilterContext } from './filter';
 import { deliverToMaildir, isMaildir, readEnvelopeFile, removeMessage } from './files';
@@ -30,7 +30,7 @@ export function deliverFilter(params: string, ctx: FilterContext): Filter {
         const envelope = encodeEnvelope(env);
         for (const mailbox of mailboxes) {
           const dir = path.join(ctx.deliveryDir, mailbox);
-          await fsp.mkdir(dir, { recursive: true, mode: 0o770 });
+          await spoolFs.mkdir(dir, { recursive: true, mode: 0o770 });
           if (await isMaildir(dir)) await deliverToMaildir(dir, input.contentPath, hardlink);
           else await new Spool(dir).receiveCopy(input.id, input.contentPath, envelope, { hardlink });
           ctx.log.info({ id: input.id, mailbox }, 'message delivered to a local mailbox');

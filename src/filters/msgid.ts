@@ -1,7 +1,7 @@
 // msgid: (section 4.6): adds a Message-ID header field to a message that has none.
-import { createReadStream, promises as fsp } from 'node:fs';
+import { createReadStream } from 'node:fs';
+import { spoolFs } from '../privilege';
 import { pipeline } from 'node:stream/promises';
-import { createWriteStream } from 'node:fs';
 import type { Filter, FilterContext } from './filter';
 import { syncPath } from './files';
 import { fail, ok } from './result';
@@ -12,7 +12,7 @@ let counter = 0;
 
 /** The header section's text, or a reason it cannot be read. */
 async function readHeader(file: string): Promise<string | { error: string }> {
-  const fh = await fsp.open(file, 'r');
+  const fh = await spoolFs.open(file, 'r');
   try {
     let text = '';
     const buf = Buffer.alloc(64 * 1024);
@@ -42,11 +42,11 @@ export function msgidFilter(ctx: FilterContext): Filter {
       const now = Date.now();
       const id = `${Math.floor(now / 1000)}.${(now % 1000) * 1000}.${process.pid}.${++counter}@${ctx.domain}`;
       const tmp = `${input.contentPath}.msgid`;
-      const out = createWriteStream(tmp, { flags: 'wx', mode: 0o660 });
+      const out = (await spoolFs.open(tmp, 'wx', 0o660)).createWriteStream();
       out.write(`Message-ID: <${id}>\r\n`);
       await pipeline(createReadStream(input.contentPath), out);
       await syncPath(tmp);
-      await fsp.rename(tmp, input.contentPath);
+      await spoolFs.rename(tmp, input.contentPath);
       return ok();
     },
   };

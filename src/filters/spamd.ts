@@ -2,7 +2,8 @@
 // SPAMC/1.4". spam: rejects what spamd calls spam; spam-edit: passes everything and replaces the
 // content with spamd's rewritten message.
 import * as net from 'node:net';
-import { createReadStream, createWriteStream, promises as fsp } from 'node:fs';
+import { createReadStream } from 'node:fs';
+import { spoolFs } from '../privilege';
 import { once } from 'node:events';
 import { parseNetAddress } from '../net/target';
 import type { Filter, FilterContext } from './filter';
@@ -34,7 +35,7 @@ async function exchange(socket: net.Socket, contentPath: string, edit: boolean):
   const errored = new Promise<never>((_, reject) => socket.once('error', reject));
   errored.catch(() => undefined);
   const connected = socket.connecting ? once(socket, 'connect') : Promise.resolve();
-  const size = (await fsp.stat(contentPath)).size;
+  const size = (await spoolFs.stat(contentPath)).size;
   await Promise.race([connected, errored]);
   socket.write(`PROCESS SPAMC/1.4\r\nContent-length: ${size}\r\n\r\n`);
   const source = createReadStream(contentPath);
@@ -69,7 +70,7 @@ async function exchange(socket: net.Socket, contentPath: string, edit: boolean):
   const length = Number(headers.get('content-length'));
   if (!Number.isFinite(length)) throw new Error('no Content-length: header in the response');
   const tmp = `${contentPath}.spamd`;
-  const out = createWriteStream(tmp, { mode: 0o660 });
+  const out = (await spoolFs.open(tmp, 'w', 0o660)).createWriteStream();
   let written = 0;
   const write = async (b: Buffer) => {
     written += b.length;
@@ -86,10 +87,10 @@ async function exchange(socket: net.Socket, contentPath: string, edit: boolean):
     await once(out, 'finish');
     if (written !== length) throw new Error(`spamd sent ${written} bytes, not the ${length} it announced`);
     await syncPath(tmp);
-    await fsp.rename(tmp, contentPath);
+    await spoolFs.rename(tmp, contentPath);
   } catch (e) {
     out.destroy();
-    await fsp.unlink(tmp).catch(() => undefined);
+    await spoolFs.unlink(tmp).catch(() => undefined);
     throw e;
   }
   return ok();

@@ -158,7 +158,8 @@ export function createClientLogin(spec: string, config: string | undefined, log:
     const candidates = PREFERENCE.filter((m) => offered.includes(m) && allowed(filter, m) && (source ? TOKEN_ONLY.has(m) : staticCredentials(acct).some((c) => fits(m, c))));
     if (!candidates.length) {
       const advice = noFitAdvice(acct, offered, filter, session);
-      throw new AuthFailure(`cannot authenticate: the upstream server offers AUTH ${offered.join(' ')} and this account has ${describeAccount(acct)}${advice ? `: ${advice}` : ''}`, undefined, true);
+      // "cannot do authentication" is E-MailRelay's wording (gsmtpclientprotocol.cpp), which scripts match.
+      throw new AuthFailure(`cannot do authentication: the upstream server offers AUTH ${offered.join(' ')} and this account has ${describeAccount(acct)}${advice ? `: ${advice}` : ''}`, undefined, true);
     }
 
     let token: Awaited<ReturnType<TokenSource['get']>> | undefined;

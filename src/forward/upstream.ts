@@ -8,7 +8,7 @@ import { format } from 'node:util';
 import type { RelayConfig } from '../config';
 import type { Envelope } from '../spool/envelope';
 import type { ForwardTarget } from '../net/target';
-import type { Log } from '../log';
+import { clientDialogueLogger, type Log } from '../log';
 import { AuthFailure, type AuthResult, type ClientLogin } from './client-auth';
 import { offeredMechanisms, replyOf } from './sasl-client';
 import { legacyTlsCiphers, readCaFiles } from '../tls-files';
@@ -259,6 +259,7 @@ export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, logi
     customAuth: { [SASL_HANDLER]: (ctx) => saslHandler.run?.(ctx) },
   };
   if (observer) Object.assign(options, { logger: observerLogger(observer), transactionLog: true });
+  else if (log.isLevelEnabled('debug')) Object.assign(options, { logger: clientDialogueLogger(log), transactionLog: true });
   if (target.kind === 'tcp') {
     options.host = target.host;
     options.port = target.port;

@@ -6,6 +6,7 @@
 import { execFile } from 'node:child_process';
 import * as path from 'node:path';
 import type { Hardware } from './hardware';
+import { startAsUser } from '../privilege';
 
 const FRESH_MS = 10_000;
 const FIRST_WAIT_MS = 3000;
@@ -27,8 +28,8 @@ export function hardwareReadCount(): number {
 export function readHardwareInChild(spoolDir: string, command: readonly string[]): Promise<Hardware | null> {
   reads++;
   return new Promise((resolve) => {
-    execFile(command[0]!, [...command.slice(1), 'hardware', '--json', spoolDir],
-      { timeout: READ_TIMEOUT_MS, killSignal: 'SIGKILL', maxBuffer: 1 << 20, encoding: 'utf8' },
+    startAsUser((ids) => execFile(command[0]!, [...command.slice(1), 'hardware', '--json', spoolDir],
+      { timeout: READ_TIMEOUT_MS, killSignal: 'SIGKILL', maxBuffer: 1 << 20, encoding: 'utf8', ...ids },
       (err, stdout) => {
         if (err) return resolve(null);
         try {
@@ -36,7 +37,7 @@ export function readHardwareInChild(spoolDir: string, command: readonly string[]
         } catch {
           resolve(null);
         }
-      });
+      }));
   });
 }
 

@@ -588,8 +588,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     short: 'u',
     arg: 'username',
     group: 'process',
-    help: 'User to switch to when started as root (default daemon).',
-    more: '"root" disables switching.',
+    help: 'User to run as when started as root (default daemon).',
+    more: "As E-MailRelay: the effective ids become the user's, the real ids stay root for writing the spool, pid and log files; filters run as the user. \"root\" disables switching.",
     support: 'yes',
   },
   {
@@ -654,9 +654,9 @@ export const OPTIONS: readonly OptionSpec[] = [
     group: 'logging',
     help: 'Extra fields in each log line.',
     more:
-      'Keywords: time, unit (instance name), address (remote IP), port, msgid. relaybox writes ' +
-      'JSON, one object per line, unless a keyword or the relaybox keyword "text" is given, which ' +
-      'selects E-MailRelay-style text lines; "json" forces JSON.',
+      'Keywords: time, unit (instance name), address (remote IP), port, msgid. Lines are ' +
+      "E-MailRelay's text lines, on stderr or in --log-file. The relaybox keyword \"json\" writes " +
+      'JSON instead, one object per line, on stdout or in --log-file ("text" names the default).',
     support: 'yes',
   },
   {
@@ -688,7 +688,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     arg: 'facility',
     optionalArg: true,
     group: 'logging',
-    help: 'Log to syslog; not supported, relaybox logs go to stdout (or journald).',
+    help: 'Log to syslog; not supported, relaybox logs go to stderr (or journald).',
     more: 'E-MailRelay facilities: mail (default), user, daemon, local0 to local7.',
     support: 'planned',
   },

@@ -1,7 +1,8 @@
 // A POP mailbox (reference section 9.1): the committed `<id>.envelope` files of the spool directory,
 // or of `<spool>/<user>/` with --pop-by-name, whose content may be in that directory or, for copies
 // made by `copy:pop`, in the main spool directory. A message's size is its content file's size.
-import { promises as fsp, constants as FS } from 'node:fs';
+import { constants as FS } from 'node:fs';
+import { spoolFs } from '../privilege';
 import * as path from 'node:path';
 import { contentName, parseSpoolName } from '../spool/names';
 import { unlinkQuiet } from '../spool/durable';
@@ -28,7 +29,7 @@ export function mailboxDir(spoolDir: string, user: string, byName: boolean): str
 
 /** The committed messages of a mailbox directory, in file-name order (E-MailRelay's order). */
 export async function listMailbox(spoolDir: string, dir: string): Promise<MailboxMessage[]> {
-  const names = (await fsp.readdir(dir)).sort();
+  const names = (await spoolFs.readdir(dir)).sort();
   const out: MailboxMessage[] = [];
   for (const name of names) {
     const parsed = parseSpoolName(name);
@@ -36,11 +37,11 @@ export async function listMailbox(spoolDir: string, dir: string): Promise<Mailbo
     const id = parsed.id;
     let content = path.join(dir, contentName(id));
     let shared = false;
-    let st = await fsp.stat(content).catch(() => null);
+    let st = await spoolFs.stat(content).catch(() => null);
     if (!st && dir !== spoolDir) {
       content = path.join(spoolDir, contentName(id));
       shared = true;
-      st = await fsp.stat(content).catch(() => null);
+      st = await spoolFs.stat(content).catch(() => null);
     }
     if (!st || !st.isFile() || st.size === 0) continue; // no content (or empty, as E-MailRelay skips): nothing to serve
     out.push({ id, content, envelope: path.join(dir, name), size: st.size, shared });
@@ -50,21 +51,21 @@ export async function listMailbox(spoolDir: string, dir: string): Promise<Mailbo
 
 /** Does any envelope (in any state) for `id` remain in the spool directory or a sub-directory? */
 async function envelopeRemains(spoolDir: string, id: string): Promise<boolean> {
-  const entries = await fsp.readdir(spoolDir, { withFileTypes: true });
+  const entries = await spoolFs.readdir(spoolDir, { withFileTypes: true });
   const isOurs = (n: string) => {
     const parsed = parseSpoolName(n);
     return parsed?.kind === 'envelope' && parsed.id === id;
   };
   if (entries.some((e) => !e.isDirectory() && isOurs(e.name))) return true;
   for (const sub of entries.filter((e) => e.isDirectory() && !e.name.startsWith('.'))) {
-    const names = await fsp.readdir(path.join(spoolDir, sub.name)).catch(() => [] as string[]);
+    const names = await spoolFs.readdir(path.join(spoolDir, sub.name)).catch(() => [] as string[]);
     if (names.some(isOurs)) return true;
   }
   return false;
 }
 
 async function syncDir(dir: string): Promise<void> {
-  const fh = await fsp.open(dir, FS.O_RDONLY | FS.O_DIRECTORY);
+  const fh = await spoolFs.open(dir, FS.O_RDONLY | FS.O_DIRECTORY);
   try {
     await fh.sync();
   } finally {

@@ -2,7 +2,8 @@
 // POP server behaves (reference section 9.1). States: authorization -> transaction -> closed.
 // Commands are handled one at a time, in order; bad input gets -ERR, never an exception.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { spoolFs } from '../privilege';
 import type * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { Log } from '../log';
@@ -322,7 +323,7 @@ export class PopSession {
     }
     const dir = mailboxDir(this.ctx.spoolDir, user, this.ctx.byName);
     try {
-      if (this.ctx.byName) await fsp.mkdir(dir, { recursive: true, mode: 0o770 });
+      if (this.ctx.byName) await spoolFs.mkdir(dir, { recursive: true, mode: 0o770 });
       this.messages = await listMailbox(this.ctx.spoolDir, dir);
     } catch (e) {
       this.ctx.log.error({ address: this.address, user, dir, err: (e as Error).message }, 'cannot read the pop mailbox');
@@ -425,9 +426,9 @@ export class PopSession {
   }
 
   private async sendMessage(msg: MailboxMessage, first: string, bodyLines?: number): Promise<void> {
-    let fh: fsp.FileHandle;
+    let fh: FileHandle;
     try {
-      fh = await fsp.open(msg.content, 'r');
+      fh = await spoolFs.open(msg.content, 'r');
     } catch (e) {
       this.ctx.log.warn({ address: this.address, id: msg.id, err: (e as Error).message }, 'pop message content is gone');
       return this.reply('-ERR message no longer in the spool');

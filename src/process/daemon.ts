@@ -1,7 +1,8 @@
-// Daemonising (E-MailRelay runs in the background unless --no-daemon), the pid file and --user.
+// Daemonising (E-MailRelay runs in the background unless --no-daemon), the pid file and --user's ids.
 import { spawn } from 'node:child_process';
 import { promises as fsp, mkdirSync, writeFileSync, unlinkSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { asRoot } from '../privilege';
 
 export const DAEMON_CHILD_ENV = 'RELAYBOX_DAEMON_CHILD';
 
@@ -41,17 +42,22 @@ export function signalReady(): void {
   }
 }
 
+/** Written as root with the user's group, world-readable, as E-MailRelay writes it. */
 export function writePidFile(file: string): void {
-  mkdirSync(path.dirname(file), { recursive: true });
-  writeFileSync(file, `${process.pid}\n`);
+  asRoot(() => {
+    mkdirSync(path.dirname(file), { recursive: true });
+    writeFileSync(file, `${process.pid}\n`, { mode: 0o644 });
+  });
 }
 
 export function removePidFile(file: string): void {
-  try {
-    if (readFileSync(file, 'utf8').trim() === String(process.pid)) unlinkSync(file);
-  } catch {
-    // already gone
-  }
+  asRoot(() => {
+    try {
+      if (readFileSync(file, 'utf8').trim() === String(process.pid)) unlinkSync(file);
+    } catch {
+      // already gone
+    }
+  });
 }
 
 export interface UserIds {
@@ -70,7 +76,7 @@ export async function lookupUser(name: string): Promise<UserIds | null> {
   return null;
 }
 
-/** Switch to an unprivileged user after the listening sockets are bound. */
+/** Switch to an unprivileged user for good, every id (`relaybox check` once the secrets are read). */
 export function dropPrivileges(user: UserIds): void {
   if (!process.setgid || !process.setuid) return;
   process.setgroups?.([user.gid]);

@@ -1,8 +1,9 @@
 // Runs a filter or verifier program as E-MailRelay does (section 4.2): execve with an argument list,
 // no shell, a minimal environment, stdin and stderr on /dev/null, stdout captured, a process group
-// of its own so that a timeout can stop everything the program started.
+// of its own so that a timeout can stop everything the program started; as the --user, every id.
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
+import { startAsUser } from '../privilege';
 
 export interface ProgramResult {
   /** The exit code; 128+n when killed by signal n; 127 when it could not be run. */
@@ -35,12 +36,13 @@ export function runProgram(program: string, args: string[], timeoutMs: number, m
       clearTimeout(timer);
       resolve(r);
     };
-    const child = spawn(file, argv, {
+    const child = startAsUser((ids) => spawn(file, argv, {
       env: { PATH: '/usr/bin:/bin', IFS: ' \t\n' },
       stdio: ['ignore', 'pipe', 'ignore'],
       detached: true,
       cwd: process.cwd(),
-    });
+      ...ids,
+    }));
     const killGroup = (signal: NodeJS.Signals) => {
       try {
         if (child.pid) process.kill(-child.pid, signal);

@@ -59,7 +59,7 @@ class ClientGone extends Error {}
 
 /** A spool write that failed: 452, saying whether the disk is full. */
 function spoolWriteError(e: unknown): Error {
-  return smtpError(452, isNoSpace(e) ? 'insufficient storage: the spool is full' : 'local error: cannot write to the spool');
+  return smtpError(452, isNoSpace(e) ? 'insufficient storage: the spool is full' : 'rejected');
 }
 
 function smtpError(code: number, message: string): Error {
@@ -86,14 +86,20 @@ function contentType(body: unknown): ContentType {
   return 'unknown';
 }
 
+/** OpenSSL's verify codes for a client certificate that --server-tls-verify refuses (node's err.code). */
+const CLIENT_CERTIFICATE_REFUSED = /CERT|SELF_SIGNED|^UNABLE_TO_|^INVALID_CA$|^PATH_LENGTH_EXCEEDED$|^INVALID_PURPOSE$/;
+
 /** A client's TLS handshake failed (smtp-server passes it on as a server error). */
 function isTlsHandshakeError(err: { code?: string; message: string }): boolean {
-  return !!err.code && (err.code.startsWith('ERR_SSL_') || err.code === 'TLSError' || err.code === 'ECONNRESET' && /TLS/i.test(err.message));
+  return !!err.code && (err.code.startsWith('ERR_SSL_') || err.code === 'TLSError' || err.code === 'ECONNRESET' && /TLS/i.test(err.message) || CLIENT_CERTIFICATE_REFUSED.test(err.code));
 }
 
 /** One line on what to do about a failed client handshake. */
 function tlsHint(err: { code?: string; message: string; meta?: { message?: string } }, minVersion: string): string {
   const text = `${err.code ?? ''} ${err.message} ${err.meta?.message ?? ''}`;
+  if (err.code && CLIENT_CERTIFICATE_REFUSED.test(err.code)) {
+    return 'the client\'s certificate is not signed by a CA that --server-tls-verify names: give the device a certificate from that CA, or add its CA';
+  }
   if (/VERSION|PROTOCOL/i.test(text)) {
     return `the client offered a TLS version this relay refuses (the minimum is ${minVersion}): for an old device, allow older versions with --tls-config tlsv1.0, or let it send without TLS`;
   }
@@ -201,12 +207,16 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
     [IMMEDIATE_GREETING_OPTION]: true,
     [CLIENT_ERROR_LIMIT_OPTION]: EMAILRELAY_CLIENT_ERROR_LIMIT,
     disableReverseLookup: true,
+    // E-MailRelay's EHLO/HELO reply ("<domain> says hello"), which scripts and its test suite match.
+    heloResponse: '%s says hello',
     maxCommandLength: cfg.smtpLimits.maxCommandLength,
     logger: smtpServerLogger(log) as never,
 
     onSecure(socket, session, cb) {
-      const peer = (socket as import('node:tls').TLSSocket).getPeerCertificate?.();
+      const tlsSocket = socket as import('node:tls').TLSSocket;
+      const peer = tlsSocket.getPeerCertificate?.();
       if (peer && peer.raw) peerCertificates.set(session.id, toPem(peer.raw));
+      log.debug({ address: session.remoteAddress, port: session.remotePort, protocol: tlsSocket.getProtocol?.(), cipher: tlsSocket.getCipher?.()?.name }, 'tls established');
       cb();
     },
 
@@ -292,7 +302,7 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
     onClose(session) {
       peerCertificates.delete(session.id);
       access?.disconnect(session);
-      log.debug({ address: session.remoteAddress }, 'smtp connection closed');
+      log.debug({ address: session.remoteAddress, port: session.remotePort }, 'smtp connection closed');
       hooks.disconnected();
     },
   };
@@ -407,6 +417,7 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
       throw spoolWriteError(e);
     }
     if (msg.abandoned) return 'message processed';
+    log.debug({ id: msg.id }, 'new envelope file');
     hooks.events.step(log, 'received', { id: msg.id, client: address, address, from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.length, bytes: msg.bytes }, 'message received');
     if (hooks.forwardNow) {
       const r = await hooks.forwardNow(msg.id);

@@ -1,11 +1,12 @@
 // Durable file operations: what is acknowledged must survive kill -9 and power loss.
-import { promises as fsp, constants as FS } from 'node:fs';
+import { constants as FS } from 'node:fs';
+import { spoolFs } from '../privilege';
 import * as path from 'node:path';
 
 /** Write a whole file, fsync it, close it. Exclusive create unless `replace`. */
 export async function writeFileSynced(file: string, data: Buffer | string, mode = 0o660, replace = false): Promise<void> {
   const flags = replace ? FS.O_WRONLY | FS.O_CREAT | FS.O_TRUNC : FS.O_WRONLY | FS.O_CREAT | FS.O_EXCL;
-  const fh = await fsp.open(file, flags, mode);
+  const fh = await spoolFs.open(file, flags, mode);
   try {
     await fh.writeFile(data);
     await fh.sync();
@@ -16,7 +17,7 @@ export async function writeFileSynced(file: string, data: Buffer | string, mode 
 
 /** fsync a file (or directory) that is already there. */
 export async function syncPath(p: string, directory = false): Promise<void> {
-  const fh = await fsp.open(p, directory ? FS.O_RDONLY | FS.O_DIRECTORY : FS.O_RDONLY);
+  const fh = await spoolFs.open(p, directory ? FS.O_RDONLY | FS.O_DIRECTORY : FS.O_RDONLY);
   try {
     await fh.sync();
   } finally {
@@ -50,7 +51,7 @@ export class DirSyncer {
   }
 
   private async run(): Promise<void> {
-    const fh = await fsp.open(this.dir, FS.O_RDONLY | FS.O_DIRECTORY);
+    const fh = await spoolFs.open(this.dir, FS.O_RDONLY | FS.O_DIRECTORY);
     try {
       await fh.sync();
     } finally {
@@ -61,7 +62,7 @@ export class DirSyncer {
 
 export async function unlinkQuiet(file: string): Promise<boolean> {
   try {
-    await fsp.unlink(file);
+    await spoolFs.unlink(file);
     return true;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
@@ -82,13 +83,13 @@ export function join(dir: string, name: string): string {
 export async function linkOrCopy(from: string, to: string, hardlink: boolean): Promise<void> {
   if (hardlink) {
     try {
-      await fsp.link(from, to);
+      await spoolFs.link(from, to);
       return;
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'EMLINK') throw e;
     }
   }
-  await fsp.copyFile(from, to, FS.COPYFILE_EXCL);
+  await spoolFs.copyFile(from, to, FS.COPYFILE_EXCL);
   await syncPath(to);
 }

@@ -1,6 +1,7 @@
 // Start-up recovery: put back what a crash left behind, but never touch the files of another
 // live relaybox on the same spool (it may be receiving into .new or forwarding a .busy).
-import { promises as fsp, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { spoolFs } from '../privilege';
 import { join, unlinkQuiet, writeFileSynced } from './durable';
 import { parseSpoolName } from './names';
 import type { Spool } from './store';
@@ -41,7 +42,7 @@ export async function claimSpool(spool: Spool): Promise<number> {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     }
-    const owner = parseInt(await fsp.readFile(lock, 'utf8').catch(() => ''), 10);
+    const owner = parseInt(await spoolFs.readFile(lock, 'utf8').catch(() => ''), 10);
     if (isLiveRelay(owner)) return owner;
     await unlinkQuiet(lock);
   }
@@ -50,7 +51,7 @@ export async function claimSpool(spool: Spool): Promise<number> {
 
 export async function releaseSpool(spool: Spool): Promise<void> {
   const lock = join(spool.dir, LOCK_NAME);
-  const owner = parseInt(await fsp.readFile(lock, 'utf8').catch(() => ''), 10);
+  const owner = parseInt(await spoolFs.readFile(lock, 'utf8').catch(() => ''), 10);
   if (owner === process.pid) await unlinkQuiet(lock);
 }
 
@@ -77,7 +78,7 @@ export interface RecoveryReport {
  */
 export async function recoverSpool(spool: Spool, log: RecoveryLog): Promise<RecoveryReport> {
   const report: RecoveryReport = { unlocked: [], removedNew: [], removedOrphans: [], removedTemp: [] };
-  const entries = await fsp.readdir(spool.dir, { withFileTypes: true });
+  const entries = await spoolFs.readdir(spool.dir, { withFileTypes: true });
   const names = entries.filter((e) => !e.isDirectory()).map((e) => e.name);
   const withEnvelope = new Set<string>();
   const noteEnvelope = (name: string) => {
@@ -87,7 +88,7 @@ export async function recoverSpool(spool: Spool, log: RecoveryLog): Promise<Reco
   names.forEach(noteEnvelope);
   // --pop-by-name and copy:pop keep envelopes in sub-directories and the content here.
   for (const sub of entries.filter((e) => e.isDirectory() && !e.name.startsWith('.'))) {
-    (await fsp.readdir(join(spool.dir, sub.name)).catch(() => [] as string[])).forEach(noteEnvelope);
+    (await spoolFs.readdir(join(spool.dir, sub.name)).catch(() => [] as string[])).forEach(noteEnvelope);
   }
   const hasNewEnvelope = new Set(names.map(parseSpoolName).flatMap((p) => (p?.kind === 'envelope' && p.state === 'new' ? [p.id] : [])));
   for (const name of names) {

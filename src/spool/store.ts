@@ -26,7 +26,8 @@
 //
 // The commit cache keeps what this process just committed (envelope, and content up to 64 KiB) so the
 // forwarder need not read it back; it is only a shortcut, and everything in it is also on disk.
-import { promises as fsp, constants as FS } from 'node:fs';
+import { constants as FS } from 'node:fs';
+import { spoolFs } from '../privilege';
 import * as path from 'node:path';
 import { DirSyncer, join, linkOrCopy, syncPath, unlinkQuiet, writeFileSynced } from './durable';
 import { decodeEnvelope, encodeEnvelope, withReason, type Envelope } from './envelope';
@@ -107,7 +108,7 @@ export class Spool {
     for (let attempt = 0; ; attempt++) {
       const id = newMessageId();
       try {
-        const fh = await fsp.open(this.contentPath(id), FS.O_WRONLY | FS.O_CREAT | FS.O_EXCL, 0o660);
+        const fh = await spoolFs.open(this.contentPath(id), FS.O_WRONLY | FS.O_CREAT | FS.O_EXCL, 0o660);
         return new NewMessage(this, id, fh);
       } catch (e) {
         // A restarted process can reuse a pid within the same second: take the next number.
@@ -133,7 +134,7 @@ export class Spool {
   /** Every message's id by the state of its envelope, from one reading of the directory. */
   async listStates(): Promise<Record<EnvelopeState, string[]>> {
     const ids: Record<EnvelopeState, string[]> = { new: [], ready: [], busy: [], bad: [] };
-    for (const name of await fsp.readdir(this.dir)) {
+    for (const name of await spoolFs.readdir(this.dir)) {
       const parsed = parseSpoolName(name);
       if (parsed?.kind === 'envelope') ids[parsed.state].push(parsed.id);
     }
@@ -141,12 +142,12 @@ export class Spool {
   }
 
   async readEnvelope(id: string, state: EnvelopeState): Promise<Envelope> {
-    return decodeEnvelope(await fsp.readFile(this.envelopePath(id, state)));
+    return decodeEnvelope(await spoolFs.readFile(this.envelopePath(id, state)));
   }
 
   async move(id: string, from: EnvelopeState, to: EnvelopeState): Promise<boolean> {
     try {
-      await fsp.rename(this.envelopePath(id, from), this.envelopePath(id, to));
+      await spoolFs.rename(this.envelopePath(id, from), this.envelopePath(id, to));
       return true;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
@@ -174,13 +175,13 @@ export class Spool {
     const file = this.envelopePath(id, state);
     const tmp = file + REWRITE_SUFFIX;
     await writeFileSynced(tmp, encodeEnvelope(env), 0o660, true);
-    await fsp.rename(tmp, file);
+    await spoolFs.rename(tmp, file);
   }
 
   /** Rewrite a busy envelope and move it to `to`. */
   async rewriteAndMove(id: string, env: Envelope, to: EnvelopeState): Promise<void> {
     await this.rewrite(id, 'busy', env);
-    if (to !== 'busy') await fsp.rename(this.envelopePath(id, 'busy'), this.envelopePath(id, to));
+    if (to !== 'busy') await spoolFs.rename(this.envelopePath(id, 'busy'), this.envelopePath(id, to));
     await this.syncDir();
   }
 
@@ -217,7 +218,7 @@ export class Spool {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     }
     try {
-      await fsp.unlink(this.envelopePath(id, 'bad'));
+      await spoolFs.unlink(this.envelopePath(id, 'bad'));
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw e;
@@ -235,7 +236,7 @@ export class Spool {
     if (!opts.envelopeOnly) await linkOrCopy(contentFrom, this.contentPath(id), opts.hardlink);
     const pending = this.envelopePath(id, 'new');
     await writeFileSynced(pending, envelope, 0o660, true);
-    await fsp.rename(pending, this.envelopePath(id, 'ready'));
+    await spoolFs.rename(pending, this.envelopePath(id, 'ready'));
     await this.syncDir();
   }
 
@@ -250,12 +251,12 @@ export class Spool {
   }
 
   async contentAgeMs(id: string, now = Date.now()): Promise<number> {
-    const st = await fsp.stat(this.contentPath(id));
+    const st = await spoolFs.stat(this.contentPath(id));
     return now - st.mtimeMs;
   }
 
   async envelopeMtimeMs(id: string, state: EnvelopeState): Promise<number> {
-    return (await fsp.stat(this.envelopePath(id, state))).mtimeMs;
+    return (await spoolFs.stat(this.envelopePath(id, state))).mtimeMs;
   }
 }
 
@@ -329,7 +330,7 @@ export class NewMessage {
     if (bestEffort) {
       this.done = true;
       await Promise.all([syncPath(this.spool.contentPath(this.id)), syncPath(envNew)]).catch(() => undefined);
-      await fsp.rename(envNew, this.spool.envelopePath(this.id, 'ready')).catch(() => undefined);
+      await spoolFs.rename(envNew, this.spool.envelopePath(this.id, 'ready')).catch(() => undefined);
       await this.spool.syncDir().catch(() => undefined);
       return;
     }
@@ -343,7 +344,7 @@ export class NewMessage {
   private async publish(): Promise<void> {
     if (this.done) throw new Error('message already finished');
     try {
-      await fsp.rename(this.spool.envelopePath(this.id, 'new'), this.spool.envelopePath(this.id, 'ready'));
+      await spoolFs.rename(this.spool.envelopePath(this.id, 'new'), this.spool.envelopePath(this.id, 'ready'));
       await this.spool.syncDir();
       this.done = true;
     } catch (e) {

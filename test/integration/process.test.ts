@@ -57,7 +57,7 @@ test('daemonises by default: the parent exits 0 once listening, pid file and %d 
   }
 });
 
-test('started as root without --user it runs as "daemon" and owns the spool directory it creates', { skip: process.getuid?.() !== 0 }, async () => {
+test('started as root without --user it runs as "daemon" (effective ids; real ids root) and owns the spool directory it creates', { skip: process.getuid?.() !== 0 }, async () => {
   const dir = tempDir();
   chmodSync(dir, 0o755);
   const spool = path.join(dir, 'spool');
@@ -66,13 +66,16 @@ test('started as root without --user it runs as "daemon" and owns the spool dire
   try {
     await relay.waitForLog('running as an unprivileged user');
     const status = readFileSync(`/proc/${relay.proc.pid}/status`, 'utf8');
-    const uid = Number(/^Uid:\s+(\d+)/m.exec(status)![1]);
-    assert.notEqual(uid, 0);
-    assert.equal(statSync(spool).uid, uid);
+    const [, ruid, euid] = /^Uid:\s+(\d+)\s+(\d+)/m.exec(status)!.map(Number);
+    assert.equal(ruid, 0, 'the real uid stays root, as in E-MailRelay');
+    assert.notEqual(euid, 0);
+    assert.equal(statSync(spool).uid, euid);
     const s = await swaks(port);
     assert.equal(s.code, 0, s.out);
     const content = readdirSync(spool).find((f) => f.endsWith('.content'))!;
-    assert.equal(statSync(path.join(spool, content)).uid, uid);
+    const st = statSync(path.join(spool, content));
+    assert.equal(st.uid, 0, 'spool files are root\'s, with the user\'s group');
+    assert.equal(st.gid, Number(/^Gid:\s+\d+\s+(\d+)/m.exec(status)![1]));
   } finally {
     await relay.stop();
     removeDir(dir);

@@ -60,6 +60,8 @@ export interface StartOptions {
   port?: number;
   /** Do not add --port/--interface/--spool-dir/--no-daemon/--log/--user defaults. */
   raw?: boolean;
+  /** Leave the log in E-MailRelay's text form (on stderr); by default the tests ask for JSON on stdout. */
+  textLog?: boolean;
   /** Wait for this log message before resolving (default 'relaybox started'); null: do not wait. */
   readyMessage?: string | null;
   cwd?: string;
@@ -72,7 +74,8 @@ export async function startRelay(args: string[], opts: StartOptions = {}): Promi
   const spool = opts.spool ?? tempDir('relaybox-spool-');
   const port = opts.port ?? (await freePort());
   const defaults = opts.raw ? [] : ['--no-daemon', '--log', '--user', 'root', '--port', String(port), '--interface', '127.0.0.1', '--spool-dir', spool];
-  const command = [...(opts.wrapper ?? []), process.execPath, BUNDLE, ...defaults, ...args];
+  const json = opts.textLog ? [] : ['--log-format', 'json'];
+  const command = [...(opts.wrapper ?? []), process.execPath, BUNDLE, ...json, ...defaults, ...args];
   const proc = spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], cwd: opts.cwd, env: { ...process.env, ...opts.env } });
   const logs: LogLine[] = [];
   const listeners = new Set<() => void>();

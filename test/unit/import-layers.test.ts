@@ -6,6 +6,8 @@ import assert from 'node:assert/strict';
 import { folderOf, readImportGraph, stronglyConnected } from '../lib/import-graph';
 
 const LAYER: Record<string, number> = {
+  // Below the log: the effective-uid switch (the log file is opened as root) and the log's E-MailRelay wording.
+  privilege: -1, 'log-wording': -1,
   options: 0, log: 0, format: 0,
   config: 1, events: 1,
   net: 2,
