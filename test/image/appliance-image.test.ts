@@ -297,8 +297,8 @@ test('the appliance image boots, relays, applies a new relaybox.conf after a reb
   assert.ok(pending.includes(`href="${standIn.url}/devicelogin"`), 'the verification address is on the page');
   progress(`boot 4: the page shows the sign-in code ${userCode}; approving it`);
   standIn.approve(userCode, SIGNIN_MAILBOX);
-  const signedIn = await pageUntil(vm4.httpPort, /<dt>State<\/dt><dd>signed in on \d{4}-\d\d-\d\d /, 'the mailbox signed in on the page');
-  assert.doesNotMatch(signedIn, /class="user-code"/, 'the code is gone once used');
+  // The relay keeps the refresh token (the page says "signed in") a moment before it lets go of the code.
+  const signedIn = await pageUntil(vm4.httpPort, /^(?![\s\S]*class="user-code")[\s\S]*<dt>State<\/dt><dd>signed in on \d{4}-\d\d-\d\d /, 'the mailbox signed in on the page, and the code gone');
   await sink3.waitFor(1, 600_000);
   progress('boot 4: the message that waited for the sign-in reached the sink with XOAUTH2');
   assert.equal(subjectOf(sink3.messages[0]), 'waits for the sign-in');
