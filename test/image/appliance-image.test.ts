@@ -259,11 +259,13 @@ test('the appliance image boots, relays, applies a new relaybox.conf after a reb
   standIn.device.lifetimeSeconds = 900; // the emulated guest is slow; Microsoft's codes live 15 minutes
   standIn.device.intervalSeconds = 5; // Microsoft's interval
   const sink3 = await oauthSinkFor(defer, standIn);
-  mwrite('relaybox.conf', goodConf.replace(/^port 25\r$/m, `port 25\r\noauth-authority https://${STAND_IN_GUEST_ADDRESS}\r`));
+  // With the test CA trusted, the upstream's certificate is verified again, as the card's template says.
+  mwrite('relaybox.conf', goodConf.replace(/^port 25\r$/m, `port 25\r\noauth-authority https://${STAND_IN_GUEST_ADDRESS}\r`).replace(/^#client-tls-verify <default>\r$/m, 'client-tls-verify <default>\r'));
   const pki = testPki();
   mwrite('test-ca.pem', pki.ca.toString('latin1'));
   mwrite('app.pem', Buffer.concat([pki.serverKey, pki.serverCert]).toString('latin1'));
   mwrite('relaybox.secrets', `client oauth-refresh ${SIGNIN_MAILBOX} page:microsoft:${SIGNIN_TENANT}:${SIGNIN_CLIENT_ID}\r\nclient oauth-ms-cert scanner@contoso.test relaybox-test.onmicrosoft.com:6d1f3a52-8c47-4b0e-9a3d-2f5e7c9b1a64:app.pem m365\r\n`);
+  assert.match(mtype('relaybox.conf'), /^client-tls-verify <default>\r$/m);
   assert.ok(card.list().includes('app.pem'));
   const vm4 = await boot(4, sink3.port, kernel, initrd, {
     guestfwds: [guestfwd(STAND_IN_GUEST_ADDRESS, 443, standIn.port)],
