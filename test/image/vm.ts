@@ -152,5 +152,12 @@ export function sinkOn(port?: number): Promise<Sink> {
 
 export const subjectOf = (m: { data: Buffer }) => /^Subject: (.*)$/m.exec(m.data.toString('latin1'))?.[1]?.trim();
 
-/** The guest's upstream: qemu's guestfwd "cmd:" runs stdio-tcp.cjs, which connects to the sink on the host. */
-export const guestfwdToSink = (sinkPort: number) => `guestfwd=tcp:10.0.2.100:25-cmd:node ${path.join(__dirname, 'stdio-tcp.cjs')} 127.0.0.1 ${sinkPort}`;
+/** A guest address:port that reaches a port on the host's loopback: qemu's guestfwd "cmd:" runs stdio-tcp.cjs per connection. */
+export const guestfwd = (guestAddress: string, guestPort: number, hostPort: number) =>
+  `guestfwd=tcp:${guestAddress}:${guestPort}-cmd:node ${path.join(__dirname, 'stdio-tcp.cjs')} 127.0.0.1 ${hostPort}`;
+
+/** The guest's upstream, 10.0.2.100:25: the sink on the host. */
+export const guestfwdToSink = (sinkPort: number) => guestfwd('10.0.2.100', 25, sinkPort);
+
+/** Where the guest reaches the token stand-in (HTTPS; the test PKI's server certificate names this address). */
+export const STAND_IN_GUEST_ADDRESS = '10.0.2.101';
