@@ -43,7 +43,7 @@ systemd-sysusers --root="$root" relaybox.conf
 mkdir -p "$root/var/lib/relaybox"
 chmod 0755 "$root/var/lib/relaybox"
 systemctl --root="$root" enable relaybox.service relaybox-firstboot.service relaybox-import.service \
-  relaybox-status.service relaybox-status.timer relaybox-boot-report.service systemd-networkd.service systemd-resolved.service systemd-timesyncd.service \
+  relaybox-status.service relaybox-status.timer relaybox-status.path relaybox-boot-report.service systemd-networkd.service systemd-resolved.service systemd-timesyncd.service \
   2>&1 | grep -v '^Created symlink' >&2 || true
 # Not on the appliance: the D-Bus wpa_supplicant (the wlan0 instance below is used), LVM snapshot
 # scrubbing, package updates and dpkg's database backup (the root is read-only).

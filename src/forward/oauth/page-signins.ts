@@ -149,8 +149,9 @@ export class PageSignIns {
         if (r.kind === 'declined') return end('the sign-in was declined: press Sign in again and accept the permissions');
         if (!r.token.refresh_token) return end(`${PROVIDER_NAME[g.page.provider]} sent no refresh token: the application must allow offline access`);
         await this.keep(g, tokenUrl, scope, r.token.refresh_token);
-        await this.deps.tokens.for(g).accept(r.token);
+        // Signed in from here on: the code leaves the page now, not after the first token is in place.
         end('');
+        await this.deps.tokens.for(g).accept(r.token);
         this.deps.log.info({ mailbox: g.mailbox, provider: g.page.provider }, 'status page: signed in; the refresh token is kept on the data partition');
         this.deps.signedIn(g.mailbox);
       }).catch((e: Error) => {
