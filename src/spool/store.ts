@@ -185,19 +185,25 @@ export class Spool {
     await this.syncDir();
   }
 
+  /** A failed message's envelope (null when it cannot be parsed), or undefined when there is no such message. */
+  private async failedEnvelope(id: string): Promise<{ env: Envelope | null } | undefined> {
+    if (!isSpoolId(id)) return undefined;
+    try {
+      return { env: await this.readEnvelope(id, 'bad') };
+    } catch (e) {
+      return (e as NodeJS.ErrnoException).code === 'ENOENT' ? undefined : { env: null };
+    }
+  }
+
   /**
    * A failed message back to ready, its envelope rewritten first by `clean` (the admin's "unfail" clears
    * the failure reasons). Returns the envelope it had (null when it could not be parsed: then it is moved
    * back unchanged, as E-MailRelay's unfail-all does), or undefined when there is no such failed message.
    */
   async unfail(id: string, clean: (env: Envelope) => Envelope): Promise<{ env: Envelope | null } | undefined> {
-    if (!isSpoolId(id)) return undefined;
-    let env: Envelope | null = null;
-    try {
-      env = await this.readEnvelope(id, 'bad');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    }
+    const found = await this.failedEnvelope(id);
+    if (!found) return undefined;
+    const { env } = found;
     if (env) await this.rewrite(id, 'bad', clean(env));
     if (!(await this.move(id, 'bad', 'ready'))) return undefined;
     await this.syncDir();
@@ -210,13 +216,9 @@ export class Spool {
    * no such failed message.
    */
   async removeFailed(id: string): Promise<{ env: Envelope | null } | undefined> {
-    if (!isSpoolId(id)) return undefined;
-    let env: Envelope | null = null;
-    try {
-      env = await this.readEnvelope(id, 'bad');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    }
+    const found = await this.failedEnvelope(id);
+    if (!found) return undefined;
+    const { env } = found;
     try {
       await spoolFs.unlink(this.envelopePath(id, 'bad'));
     } catch (e) {
