@@ -3,7 +3,8 @@
 import { spoolFs } from '../privilege';
 import * as path from 'node:path';
 import type { Filter, FilterContext } from './filter';
-import { deliverToMaildir, isMaildir, readEnvelopeFile, removeMessage } from './files';
+import { deliverToMaildir, isMaildir, removeMessage } from './files';
+import { readEnvelopeFile } from '../spool/store';
 import { specParams } from '../options/spec-params';
 import { abandon, fail, ok } from './result';
 import { encodeEnvelope } from '../spool/envelope';

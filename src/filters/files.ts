@@ -1,11 +1,9 @@
-// File operations the built-in filters share: durable copies and links, maildir delivery, and the
-// envelope read/write round trip that keeps fields a filter does not touch.
+// File operations the built-in filters share: durable copies and links, and maildir delivery (the
+// envelope's read/write round trip is the spool's: readEnvelopeFile and writeEnvelopeFile in spool/store.ts).
 import { spoolFs } from '../privilege';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { decodeEnvelope, encodeEnvelope, type Envelope } from '../spool/envelope';
-import { linkOrCopy, syncPath, unlinkQuiet, writeFileSynced } from '../spool/durable';
-import { REWRITE_SUFFIX } from '../spool/names';
+import { linkOrCopy, syncPath, unlinkQuiet } from '../spool/durable';
 
 export { syncPath };
 
@@ -29,17 +27,6 @@ export async function deliverToMaildir(dir: string, contentPath: string, hardlin
   await spoolFs.rename(tmp, path.join(dir, 'new', name));
   await syncPath(path.join(dir, 'new'), true);
   return name;
-}
-
-export async function readEnvelopeFile(p: string): Promise<Envelope> {
-  return decodeEnvelope(await spoolFs.readFile(p));
-}
-
-/** Rewrite an envelope in place, durably (a temporary file renamed over it). */
-export async function writeEnvelopeFile(p: string, env: Envelope): Promise<void> {
-  const tmp = p + REWRITE_SUFFIX;
-  await writeFileSynced(tmp, encodeEnvelope(env), 0o660, true);
-  await spoolFs.rename(tmp, p);
 }
 
 export async function removeMessage(files: { contentPath: string; envelopePath: string }): Promise<void> {

@@ -4,7 +4,7 @@
 import { Resolver } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { Filter, FilterContext } from './filter';
-import { readEnvelopeFile, writeEnvelopeFile } from './files';
+import { readEnvelopeFile, writeEnvelopeFile } from '../spool/store';
 import { specParams } from '../options/spec-params';
 import { fail, ok } from './result';
 

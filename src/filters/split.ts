@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { encodeEnvelope, newEnvelope } from '../spool/envelope';
 import { newMessageId, Spool } from '../spool/store';
 import type { Filter, FilterContext } from './filter';
-import { readEnvelopeFile, writeEnvelopeFile } from './files';
+import { readEnvelopeFile, writeEnvelopeFile } from '../spool/store';
 import { specParams } from '../options/spec-params';
 import { fail, ok } from './result';
 

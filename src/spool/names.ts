@@ -33,12 +33,6 @@ export function parseSpoolName(name: string): SpoolName | null {
   return null;
 }
 
-/** The state of an envelope file name, or null when it is no envelope. */
-export function stateOf(name: string): EnvelopeState | null {
-  const parsed = parseSpoolName(name);
-  return parsed?.kind === 'envelope' ? parsed.state : null;
-}
-
 /** An id that names a file in the spool directory and nothing else (ids from the network or a form). */
 export function isSpoolId(id: string): boolean {
   return /^[^/\\\0]+$/.test(id) && !id.startsWith('.');

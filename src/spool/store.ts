@@ -83,6 +83,18 @@ class CommitCache {
 
 const SMALL_MESSAGE = 64 * 1024;
 
+/** An envelope file, read and parsed (the spool's own and the one a filter is given). */
+export async function readEnvelopeFile(file: string): Promise<Envelope> {
+  return decodeEnvelope(await spoolFs.readFile(file));
+}
+
+/** Rewrite an envelope file in place: a temporary file, fsync'd, renamed over it. */
+export async function writeEnvelopeFile(file: string, env: Envelope): Promise<void> {
+  const tmp = file + REWRITE_SUFFIX;
+  await writeFileSynced(tmp, encodeEnvelope(env), 0o660, true);
+  await spoolFs.rename(tmp, file);
+}
+
 export class Spool {
   readonly dir: string;
   private readonly dirSync: DirSyncer;
@@ -142,7 +154,7 @@ export class Spool {
   }
 
   async readEnvelope(id: string, state: EnvelopeState): Promise<Envelope> {
-    return decodeEnvelope(await spoolFs.readFile(this.envelopePath(id, state)));
+    return readEnvelopeFile(this.envelopePath(id, state));
   }
 
   async move(id: string, from: EnvelopeState, to: EnvelopeState): Promise<boolean> {
@@ -171,11 +183,8 @@ export class Spool {
   }
 
   /** Rewrite an envelope in place: a temporary file, fsync'd, renamed over it. */
-  async rewrite(id: string, state: EnvelopeState, env: Envelope): Promise<void> {
-    const file = this.envelopePath(id, state);
-    const tmp = file + REWRITE_SUFFIX;
-    await writeFileSynced(tmp, encodeEnvelope(env), 0o660, true);
-    await spoolFs.rename(tmp, file);
+  rewrite(id: string, state: EnvelopeState, env: Envelope): Promise<void> {
+    return writeEnvelopeFile(this.envelopePath(id, state), env);
   }
 
   /** Rewrite a busy envelope and move it to `to`. */
