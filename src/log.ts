@@ -3,7 +3,6 @@
 import pino, { type Logger, type DestinationStream } from 'pino';
 import { mkdirSync, openSync } from 'node:fs';
 import * as path from 'node:path';
-import type { RelayConfig } from './config';
 import { asRoot } from './privilege';
 import { emailrelayWording } from './log-wording';
 
@@ -106,7 +105,18 @@ class TextLines implements DestinationStream {
 /** Sees each line that is written (level, fields, message): the status page's recent log. */
 export type LogTap = (level: number, fields: Record<string, unknown>, msg: string) => void;
 
-export function createLog(cfg: Pick<RelayConfig, 'log'>, tap?: LogTap): Log {
+export type LogField = 'time' | 'unit' | 'address' | 'port' | 'msgid';
+export const LOG_FIELDS: LogField[] = ['time', 'unit', 'address', 'port', 'msgid'];
+
+/** --log, --verbose, --debug, --log-file, --log-format, --log-time, --log-address (process/config.ts). */
+export interface LogConfig {
+  level: 'warn' | 'info' | 'debug' | 'trace';
+  file?: string;
+  format: 'json' | 'text';
+  fields: Set<LogField>;
+}
+
+export function createLog(cfg: { log: LogConfig }, tap?: LogTap): Log {
   // Text on stderr, as E-MailRelay logs (through process.stderr, so --close-stderr silences it);
   // relaybox's JSON on stdout, as before.
   const base: DestinationStream = cfg.log.file

@@ -31,7 +31,7 @@ import { runHardwareCommand } from './health/hardware-command';
 import { notifySystemdReady } from './process/systemd-notify';
 import { startPop } from './pop/start';
 import { runSubmit } from './submit/command';
-import { runCheckCommand } from './check/command';
+import { runCheckCommand } from './cli/check';
 import { reasons } from './spool/envelope';
 import { TokenSources } from './forward/oauth/tokens';
 import { SCOPE_OUTLOOK_APP } from './forward/oauth/grants';

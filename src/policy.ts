@@ -1,7 +1,9 @@
 // The admin's policy hooks, built from the configuration: --filter, --client-filter and
 // --address-verifier. A bad spec stops start-up with a message that names it.
 import * as path from 'node:path';
-import type { RelayConfig } from './config';
+import type { FilterConfig } from './filters/config';
+import type { SpoolConfig } from './spool/config';
+import type { NetConfig } from './net/config';
 import type { Log } from './log';
 import { createFilterChain, type FilterChain } from './filters/chain';
 import type { FilterSide } from './filters/result';
@@ -19,7 +21,7 @@ export function appDir(): string {
   return path.dirname(path.resolve(process.argv[1] ?? '.'));
 }
 
-export function createPolicy(cfg: RelayConfig, log: Log): Policy {
+export function createPolicy(cfg: FilterConfig & SpoolConfig & Pick<NetConfig, 'domain'>, log: Log): Policy {
   const dirs = { baseDir: cfg.baseDir, appDir: appDir() };
   const chain = (side: FilterSide, items: string[]) =>
     items.length

@@ -2,10 +2,10 @@
 // (E-MailRelay's qualifiers); the status page listens where SMTP does. Default: every address.
 import * as net from 'node:net';
 import * as os from 'node:os';
-import type { RelayConfig } from '../config';
+import type { NetConfig } from '../net/config';
 import { UsageError } from '../options/parse';
 
-export function listenAddressesFor(cfg: Pick<RelayConfig, 'interfaces'>, kind: 'smtp' | 'admin'): string[] {
+export function listenAddressesFor(cfg: Pick<NetConfig, 'interfaces'>, kind: 'smtp' | 'admin'): string[] {
   const out: string[] = [];
   for (const raw of cfg.interfaces) {
     const m = /^(?:(smtp|pop|admin)=)?(.+)$/.exec(raw)!;

@@ -1,7 +1,9 @@
 // Starts what --admin, --status-port and --alert-to ask for; main.ts calls this once after the SMTP
 // listeners are up, and the returned function at shutdown.
 import type { Server } from 'node:net';
-import type { RelayConfig } from '../config';
+import type { NetConfig } from '../net/config';
+import type { SmtpConfig } from '../smtp/config';
+import type { ObserveConfig } from './options';
 import type { Log } from '../log';
 import type { AuthThrottle } from '../auth/throttle';
 import type { Spool } from '../spool/store';
@@ -12,15 +14,18 @@ import type { RelayControl } from './actions';
 import { createStatusServer } from './http';
 import { hostPort, listenAddressesFor, listenOn } from './listen';
 import { createAdminServer } from './server';
-import { runTestMail } from '../check/test-mail';
+import { runTestMail, type TestMailConfig } from '../check/test-mail';
 import type { PageSignIns } from '../forward/oauth/page-signins';
 import type { EventLog } from './event-log';
 import type { RelayEvents } from '../events/relay-events';
 import type { Activity } from '../events/activity';
 import type { SmtpControls } from '../smtp/controls';
 
+/** What the admin interface, status page and alerts read of the relay's settings. */
+export type ObserveSettings = TestMailConfig & NetConfig & Pick<SmtpConfig, 'access'> & { observe: ObserveConfig };
+
 export interface ObserveParts {
-  cfg: RelayConfig;
+  cfg: ObserveSettings;
   spool: Spool;
   log: Log;
   runner: QueueRunner | null;

@@ -7,18 +7,21 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import * as path from 'node:path';
 import pino from 'pino';
-import type { RelayConfig } from '../config';
+import type { SpoolConfig } from '../spool/config';
 import type { Log } from '../log';
 import { RelayEvents } from '../events/relay-events';
 import { newEnvelope } from '../spool/envelope';
 import { createClientLogin, type ClientLogin } from '../forward/client-auth';
-import { openUpstream, type SessionObserver, type TlsInfo, type Upstream } from '../forward/upstream';
+import { openUpstream, type SessionObserver, type TlsInfo, type Upstream, type UpstreamConfig } from '../forward/upstream';
 import { graphScope, openGraphUpstream } from '../forward/graph';
 import { TokenSources } from '../forward/oauth/tokens';
 import { SCOPE_OUTLOOK_APP } from '../forward/oauth/grants';
 import { findClientAccount, isInlineClientAuth, readSecretsFile } from '../auth/secrets';
 import type { ForwardTarget } from '../net/target';
 import { failureAdvice, splitAdvice, tlsWarning, type AdviceContext, type StepName } from './failure-advice';
+
+/** What the test mail reads: an upstream session's settings, and the spool (for the sign-in files). */
+export type TestMailConfig = UpstreamConfig & SpoolConfig;
 
 export type StepStatus = 'ok' | 'warning' | 'failed' | 'skipped';
 
@@ -54,7 +57,7 @@ export function isMailAddress(text: string): boolean {
   return text.length <= 254 && ADDRESS.test(text);
 }
 
-function testMessage(cfg: RelayConfig, from: string, to: string, target: ForwardTarget): Buffer {
+function testMessage(cfg: TestMailConfig, from: string, to: string, target: ForwardTarget): Buffer {
   const domain = /^[A-Za-z0-9.-]+$/.test(cfg.domain) ? cfg.domain : 'relaybox.invalid';
   const lines = [
     `From: <${from}>`,
@@ -145,7 +148,7 @@ class Steps {
   }
 }
 
-function tlsModeWords(cfg: RelayConfig): string {
+function tlsModeWords(cfg: TestMailConfig): string {
   const t = cfg.clientTls;
   if (t.mode === 'implicit') return 'TLS from the first byte';
   if (t.mode === 'starttls') return t.required ? 'STARTTLS, required' : 'STARTTLS when offered';
@@ -153,10 +156,10 @@ function tlsModeWords(cfg: RelayConfig): string {
 }
 
 /** Runs the steps; never throws (a failure is a failed step). */
-export async function runTestMail(cfg: RelayConfig, req: TestMailRequest, opts: TestMailOptions = {}): Promise<Step[]> {
+export async function runTestMail(cfg: TestMailConfig, req: TestMailRequest, opts: TestMailOptions = {}): Promise<Step[]> {
   const log = opts.log ?? pino({ level: 'silent' });
   const target = cfg.forwardTo;
-  const probeCfg: RelayConfig = {
+  const probeCfg: TestMailConfig = {
     ...cfg,
     connectionTimeout: Math.min(cfg.connectionTimeout, PROBE_TIMEOUT_SECONDS),
     promptTimeout: Math.min(cfg.promptTimeout, PROBE_TIMEOUT_SECONDS),
@@ -269,7 +272,7 @@ export async function runTestMail(cfg: RelayConfig, req: TestMailRequest, opts: 
 }
 
 /** The steps of a session that opened: connected, greeting, TLS, logged in. */
-function sessionSteps(steps: Steps, record: SessionRecord, cfg: RelayConfig, target: ForwardTarget, ctx: AdviceContext): void {
+function sessionSteps(steps: Steps, record: SessionRecord, cfg: TestMailConfig, target: ForwardTarget, ctx: AdviceContext): void {
   const via = target.kind === 'tcp' && target.socks ? ` (the SOCKS proxy, which connected to ${target.host}:${target.port})` : '';
   steps.ok('connected', `${record.remote ?? target.text}${via}`);
   steps.ok('greeting', record.greeting() ?? '(none)');
@@ -280,7 +283,7 @@ function sessionSteps(steps: Steps, record: SessionRecord, cfg: RelayConfig, tar
 }
 
 /** openUpstream failed: which step, told by how far the session got. */
-function failedOpen(steps: Steps, record: SessionRecord, cfg: RelayConfig, target: ForwardTarget, message: string, response?: string): Step[] {
+function failedOpen(steps: Steps, record: SessionRecord, cfg: TestMailConfig, target: ForwardTarget, message: string, response?: string): Step[] {
   const implicit = cfg.clientTls.mode === 'implicit';
   if (record.tlsSeen) {
     // The session was up: the sign-in failed.
@@ -305,7 +308,7 @@ function failedOpen(steps: Steps, record: SessionRecord, cfg: RelayConfig, targe
   return steps.fail('greeting', message, response);
 }
 
-async function graphSteps(cfg: RelayConfig, target: Extract<ForwardTarget, { kind: 'graph' }>, login: ClientLogin | null, tokens: TokenSources, log: Log,
+async function graphSteps(cfg: TestMailConfig, target: Extract<ForwardTarget, { kind: 'graph' }>, login: ClientLogin | null, tokens: TokenSources, log: Log,
   steps: Steps, env: ReturnType<typeof newEnvelope>, message: Buffer): Promise<Step[]> {
   const grant = login?.grant();
   if (!login || !grant || grant.type === 'oauth-google-sa') {

@@ -5,7 +5,7 @@
 // the recipients to the envelope's, add the attachments (upload sessions from 3 MB), then send it.
 // 429 and 503 are retried after Retry-After.
 import { promises as fsp } from 'node:fs';
-import type { RelayConfig } from '../config';
+import type { ForwardConfig } from './config';
 import type { Log } from '../log';
 import type { Envelope } from '../spool/envelope';
 import type { ClientLogin } from './client-auth';
@@ -224,7 +224,7 @@ async function sendViaDraft(client: GraphClient, message: Buffer, plan: ReturnTy
   return `sent through a Graph draft${attachments.length ? ` with ${attachments.length} attachment(s) uploaded separately` : ''}`;
 }
 
-export async function openGraphUpstream(cfg: RelayConfig, target: Extract<ForwardTarget, { kind: 'graph' }>, login: ClientLogin, tokens: TokenSources, log: Log): Promise<Upstream> {
+export async function openGraphUpstream(cfg: ForwardConfig, target: Extract<ForwardTarget, { kind: 'graph' }>, login: ClientLogin, tokens: TokenSources, log: Log): Promise<Upstream> {
   const grant = login.grant();
   if (!grant || grant.type === 'oauth-google-sa') {
     throw new ForwardError('forwarding through Microsoft Graph needs an oauth-ms-secret, oauth-ms-cert or oauth-refresh line in the secrets file', undefined, true, true);

@@ -1,7 +1,7 @@
 // The queue runner: forwarding runs over the ready messages, triggered by start-up, --poll, client
 // disconnects, --immediate and retry timers. A message's state lives in its file name; its retry
 // history lives in the Reason lines of its envelope, so nothing here has to survive a restart.
-import type { RelayConfig } from '../config';
+import type { ForwardConfig, RetryConfig } from './config';
 import type { Log } from '../log';
 import { reasons, type Envelope } from '../spool/envelope';
 import type { Spool } from '../spool/store';
@@ -41,7 +41,7 @@ export interface Route {
 }
 
 export interface RunnerDeps {
-  cfg: RelayConfig;
+  cfg: ForwardConfig;
   spool: Spool;
   log: Log;
   /** A session with --forward-to, or with a message's own route. */
@@ -57,7 +57,7 @@ export function routeOf(env: Envelope): Route | null {
   return { address: env.forwardToAddress || undefined, selector: env.clientAccountSelector || undefined };
 }
 
-export function retryDelayMs(retry: RelayConfig['retry'], failures: number): number {
+export function retryDelayMs(retry: RetryConfig, failures: number): number {
   const exp = Math.min(Math.max(failures - 1, 0), 30);
   return Math.min(retry.delay * 2 ** exp, retry.maxDelay) * 1000;
 }

@@ -5,7 +5,11 @@ import * as fs from 'node:fs';
 import { Readable } from 'node:stream';
 import * as tls from 'node:tls';
 import { format } from 'node:util';
-import type { RelayConfig } from '../config';
+import type { NetConfig } from '../net/config';
+import type { ForwardConfig } from './config';
+
+/** What an upstream session reads: the forwarding slice, and the relay's name, --anonymous and TLS versions. */
+export type UpstreamConfig = ForwardConfig & Pick<NetConfig, 'domain' | 'anonymous' | 'tls'>;
 import type { Envelope } from '../spool/envelope';
 import type { ForwardTarget } from '../net/target';
 import { clientDialogueLogger, type Log } from '../log';
@@ -84,7 +88,7 @@ function toForwardError(e: unknown, atConnect: boolean): ForwardError {
 }
 
 
-export function tlsOptions(cfg: RelayConfig, target: ForwardTarget): tls.ConnectionOptions {
+export function tlsOptions(cfg: UpstreamConfig, target: ForwardTarget): tls.ConnectionOptions {
   const t = cfg.clientTls;
   const verify = !!t.verify && !cfg.tls.noverify;
   const host = target.kind === 'tcp' ? target.host : undefined;
@@ -241,7 +245,7 @@ function tlsInfoOf(socket: tls.TLSSocket, checked: boolean): TlsInfo {
   };
 }
 
-export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, login: ClientLogin | null, log: Log, events: RelayEvents, observer?: SessionObserver): Promise<Upstream> {
+export async function openUpstream(cfg: UpstreamConfig, target: ForwardTarget, login: ClientLogin | null, log: Log, events: RelayEvents, observer?: SessionObserver): Promise<Upstream> {
   if (target.kind === 'graph') throw new Error('internal: a Graph target has no SMTP session');
   const saslHandler: SaslHandler = {};
   const t = cfg.clientTls;

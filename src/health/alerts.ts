@@ -5,7 +5,7 @@
 // and mentioned in the next alert of that kind. (The limit is kept in memory: a restart resets it.)
 import { X509Certificate } from 'node:crypto';
 import type { Log } from '../log';
-import type { ObserveConfig } from '../admin/options';
+import type { AlertsConfig } from './alerts-config';
 import type { Activity } from '../events/activity';
 import type { MessageStep, StepFields } from '../events/relay-events';
 import { newEnvelope } from '../spool/envelope';
@@ -16,7 +16,7 @@ import { duration } from '../format';
 export type AlertKind = 'disk' | 'upstream' | 'failed' | 'certificate';
 
 export interface AlertDeps {
-  config: NonNullable<ObserveConfig['alerts']>;
+  config: AlertsConfig;
   spool: Spool;
   log: Log;
   domain: string;

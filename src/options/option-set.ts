@@ -1,5 +1,6 @@
 // The options as given (command line, then config file), looked up by long name, and the readers every
 // component's config slice shares, so that a bad value is worded the same whichever option it is.
+import * as path from 'node:path';
 import { UsageError, type OptionValue } from './parse';
 
 /** Collected option values: lookups by long name. */
@@ -24,7 +25,7 @@ export class OptionSet {
 }
 
 /** The lookups a config slice needs (an OptionSet, or a test's stand-in). */
-export type OptionLookup = Pick<OptionSet, 'has' | 'get' | 'list' | 'where'>;
+export type OptionLookup = Pick<OptionSet, 'has' | 'all' | 'get' | 'list' | 'where'>;
 
 /** A start-up error that names where the option was given. */
 export function usageError(opts: Pick<OptionLookup, 'where'>, name: string, message: string): UsageError {
@@ -49,4 +50,29 @@ export function readWholeNumber(opts: Pick<OptionLookup, 'get' | 'where'>, name:
     throw usageError(opts, name, `--${name} must be a whole number from ${min} to ${max}, not "${v}"`);
   }
   return Number(v);
+}
+
+/** A file or directory option resolved against the directory relative paths start from; def when absent. */
+export function readPath(opts: Pick<OptionLookup, 'get'>, name: string, baseDir: string): string | undefined {
+  const v = opts.get(name);
+  return v === undefined ? undefined : path.resolve(baseDir, v);
+}
+
+/** Refuse `name` given without any of `needed`. */
+export function requireOneOf(opts: Pick<OptionLookup, 'has' | 'where'>, name: string, needed: string[], message: string): void {
+  if (opts.has(name) && !needed.some((n) => opts.has(n))) throw usageError(opts, name, message);
+}
+
+/** Refuse `b` given together with `a`. */
+export function refuseTogether(opts: Pick<OptionLookup, 'has' | 'where'>, a: string, b: string, message: string): void {
+  const [hasA, hasB] = [opts.has(a), opts.has(b)];
+  if (hasA && hasB) throw usageError(opts, b, message);
+}
+
+/** What every slice reader is given besides the options. */
+export interface ReadContext {
+  /** Relative paths in options are resolved against this (the directory relaybox was started in). */
+  baseDir: string;
+  /** Start-up warnings, logged once the log is open. */
+  warnings: string[];
 }

@@ -3,7 +3,9 @@
 // throttle SMTP AUTH and the admin password share (src/auth/throttle.ts).
 import * as net from 'node:net';
 import * as tls from 'node:tls';
-import type { RelayConfig } from '../config';
+import type { NetConfig } from '../net/config';
+import type { SpoolConfig } from '../spool/config';
+import type { MechanismFilter } from '../auth/server-mechanisms';
 import type { Log } from '../log';
 import type { AuthThrottle } from '../auth/throttle';
 import { admitsClient, NOT_ADMITTED, unmapAddress } from '../net/client-admission';
@@ -12,7 +14,14 @@ import type { PopAccounts } from './accounts';
 import type { PopConfig } from './config';
 import { PopSession, type PopContext } from './session';
 
-export function createPopServer(cfg: RelayConfig, pop: PopConfig, accounts: PopAccounts, log: Log, throttle: AuthThrottle): net.Server {
+/** What the POP server reads besides its own slice: the network face, the spool, and limits it shares with SMTP. */
+export type PopServerSettings = NetConfig & SpoolConfig & {
+  idleTimeout: number;
+  connectionTimeout: number;
+  access: { mechanismFilter: MechanismFilter; pamConcurrency: number };
+};
+
+export function createPopServer(cfg: PopServerSettings, pop: PopConfig, accounts: PopAccounts, log: Log, throttle: AuthThrottle): net.Server {
   const serverTls = cfg.serverTls;
   const ctx: PopContext = {
     spoolDir: cfg.spoolDir,

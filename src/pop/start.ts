@@ -1,12 +1,11 @@
 // Start the POP listeners (--pop) on the addresses --interface gives them (pop= or unqualified).
 import type * as net from 'node:net';
-import type { RelayConfig } from '../config';
 import type { Log } from '../log';
 import type { AuthThrottle } from '../auth/throttle';
 import { UsageError } from '../options/parse';
 import type { PopConfig } from './config';
 import { popAccounts, type PopAccounts } from './accounts';
-import { createPopServer } from './server';
+import { createPopServer, type PopServerSettings } from './server';
 
 function listen(server: net.Server, port: number, host: string): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -18,7 +17,7 @@ function listen(server: net.Server, port: number, host: string): Promise<void> {
   });
 }
 
-export async function startPop(cfg: RelayConfig, pop: PopConfig, log: Log, hosts: string[], throttle: AuthThrottle): Promise<net.Server[]> {
+export async function startPop(cfg: PopServerSettings, pop: PopConfig, log: Log, hosts: string[], throttle: AuthThrottle): Promise<net.Server[]> {
   let accounts: PopAccounts;
   try {
     accounts = popAccounts(pop.auth, cfg.access.pamConcurrency, log);

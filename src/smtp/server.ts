@@ -2,7 +2,8 @@
 // 250 only once it is committed (fsync'd and renamed into place).
 import { SMTPServer, type SMTPServerOptions, type SMTPServerAddress, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import { domainToASCII } from 'node:url';
-import type { RelayConfig } from '../config';
+import type { NetConfig } from '../net/config';
+import type { SmtpConfig } from './config';
 import type { Log } from '../log';
 import { smtpServerLogger } from '../log';
 import { isNoSpace } from '../spool/durable';
@@ -125,7 +126,7 @@ function clientCertificateOptions(verify: string | undefined): Partial<SMTPServe
   return { requestCert: true, rejectUnauthorized: true, ca };
 }
 
-export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks: ServerHooks, policy: ServerPolicy = {}): SMTPServer {
+export function createSmtpServer(cfg: SmtpConfig & NetConfig, spool: Spool, log: Log, hooks: ServerHooks, policy: ServerPolicy = {}): SMTPServer {
   const lenient = !cfg.serverSmtp.strictparsing;
   installSmtpServerAdapter();
   const access = hooks.access;

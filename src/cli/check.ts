@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { buildConfig, clientAuthProblems } from '../config';
 import { parseCommandLine, readConfigFile, type OptionValue } from '../options/parse';
 import { dropPrivileges, lookupUser } from '../process/daemon';
-import { runTestMail, type Step } from './test-mail';
+import { runTestMail, type Step } from '../check/test-mail';
 
 export const CHECK_USAGE = `usage: relaybox check [config-file] --to <address> [--from <address>] [relaybox options]
 Sends a test mail straight to the upstream server of the config file (not through the spool) and
