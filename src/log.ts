@@ -3,6 +3,7 @@
 import pino, { type Logger, type DestinationStream } from 'pino';
 import { mkdirSync, openSync } from 'node:fs';
 import * as path from 'node:path';
+import * as util from 'node:util';
 import { asRoot } from './privilege';
 import { emailrelayWording } from './log-wording';
 
@@ -162,7 +163,6 @@ function protocolTrace(args: unknown[]): string[] | null {
 
 /** smtp-server logs bunyan-style (`debug(meta, 'S:', payload)`); pino drops the extra arguments. */
 export function smtpServerLogger(log: Log): Record<string, (...args: unknown[]) => void> {
-  const util = require('node:util') as typeof import('node:util');
   type Level = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
   const adapt = (level: Level) => (meta: unknown, ...args: unknown[]) => {
     let lvl = level;
@@ -190,7 +190,6 @@ export function smtpServerLogger(log: Log): Record<string, (...args: unknown[]) 
  * has already hidden AUTH credentials.
  */
 export function clientDialogueLogger(log: Log): Record<string, (entry: Record<string, unknown>, message: string, ...args: unknown[]) => void> {
-  const util = require('node:util') as typeof import('node:util');
   let peer = '';
   const onEntry = (entry: Record<string, unknown>, message: string, ...args: unknown[]) => {
     if (entry?.remoteAddress) peer = `${String(entry.remoteAddress)}:${String(entry.remotePort)}`;

@@ -11,7 +11,7 @@ import { writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { cleanups, type Defer } from '../lib/cleanup';
+import { cleanups } from '../lib/cleanup';
 import { BUNDLE, freePort, relayFor, scratchDir, tempDir, type RelayProcess } from '../lib/relay';
 import { RawSmtp, dataBlock, runTool, sendMessage, swaksAccepted } from '../lib/smtp-client';
 import { startSink, type Sink } from '../lib/sink';
@@ -489,7 +489,7 @@ test('7. hundreds of idle connections that never send EHLO, then a legitimate cl
   /** A legitimate client that retries after 421 or a dropped connection, as an MTA would, until served. */
   const legitimate = async (): Promise<string[]> => {
     const deadline = Date.now() + servedWithinMs;
-    let last = '';
+    let last: string;
     for (let attempt = 1; ; attempt++) {
       try {
         return [await normalTransaction(relay.port, { localAddress: '127.0.0.2' }, Math.max(1000, deadline - Date.now()))];

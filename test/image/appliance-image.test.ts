@@ -9,7 +9,6 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { type Sink } from '../lib/sink';
 import { cleanups } from '../lib/cleanup';
 import { testPki } from '../lib/certs';
 import { startStandIn } from '../lib/oauth-standin';
@@ -152,8 +151,6 @@ test('the appliance image boots, relays, applies a new relaybox.conf after a reb
 
   // The three edits a user makes, done with mtools the way a PC would write them (CRLF).
   const sink = await sinkOn();
-  let sink2: Sink | undefined;
-  defer(() => sink2?.close());
   defer(() => sink.close());
   card.configureForSink();
 
@@ -227,7 +224,8 @@ test('the appliance image boots, relays, applies a new relaybox.conf after a reb
   const goodConf = mtype('relaybox.conf');
   mwrite('relaybox.conf', goodConf.replace(/^port 25\r$/m, 'prot 25\r').replace(/^domain second-boot\.test\r$/m, 'domian third-boot.test\r'));
   mwrite('relaybox.secrets', `client plian ${USER} ${PASSWORD}\r\n`);
-  sink2 = await sinkOn(sink.port);
+  const sink2 = await sinkOn(sink.port);
+  defer(() => sink2.close());
   const vm3 = await boot(3, sink2.port, kernel, initrd);
   defer(() => vm3.qemu.kill('SIGKILL'));
   assert.match(vm3.banner, /second-boot\.test/, 'the last good relaybox.conf still runs');

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import { once } from 'node:events';
 import { AdminClient } from '../lib/admin-client';
-import { adminPasswordArgs, freePort, rssMb, statusRelay, type RelayProcess } from '../lib/relay';
+import { adminPasswordArgs, freePort, rssMb, type RelayProcess } from '../lib/relay';
 import { cleanup, relayFor } from './forward-util';
 
 /** What the relay may grow by during an attack. */

@@ -3,7 +3,7 @@
 // checks the SMTP reply and the files left in the spool.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { BUNDLE, removeDir, scratchDir, tempDir } from '../lib/relay';
 import { RawSmtp, runTool, sendMessage } from '../lib/smtp-client';
@@ -152,7 +152,7 @@ test('start-up refuses a filter that does not exist or is not executable, naming
   const defer = cleanup(t);
   const dir = scratchDir(defer, 'relaybox-filters-');
   const notExec = path.join(dir, 'plain.sh');
-  require('node:fs').writeFileSync(notExec, '#!/bin/sh\n');
+  writeFileSync(notExec, '#!/bin/sh\n');
   for (const [spec, message] of [[path.join(dir, 'missing.sh'), /--client-filter .*missing\.sh.*no such program/], [notExec, /not executable/], ['split:', null]] as const) {
     const r = await runTool(process.execPath, [BUNDLE, '--no-daemon', '--as-client', '127.0.0.1:9', '--client-filter', spec, '--spool-dir', dir], { ms: 10000 });
     if (message) {

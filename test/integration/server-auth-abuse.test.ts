@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { cleanups, type Defer } from '../lib/cleanup';
 import { relayFor, removeDir, tempDir } from '../lib/relay';
-import { RawSmtp, swaks, swaksAccepted } from '../lib/smtp-client';
+import { RawSmtp, swaksAccepted } from '../lib/smtp-client';
 import { readAll, spoolFiles } from '../lib/spool-files';
 import { publicNamespace, spawnIn, PUBLIC, type Namespace } from '../lib/netns';
 import { testPki } from '../lib/certs';

@@ -10,9 +10,9 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import { once } from 'node:events';
 import * as path from 'node:path';
-import { adminPasswordArgs, freePort, removeDir, rssMb, statusRelay, tempDir, type RelayProcess } from '../lib/relay';
+import { removeDir, rssMb, statusRelay, tempDir } from '../lib/relay';
 import { runTool } from '../lib/smtp-client';
-import { cleanup, filesEnding, makeMessage, relayFor, sendAll, sinkFor, waitUntil } from './forward-util';
+import { cleanup, filesEnding, makeMessage, sendAll, sinkFor, waitUntil } from './forward-util';
 
 /** What the relay may grow by during an attack. */
 const RSS_BOUND_MB = 50;

@@ -2,9 +2,9 @@
 // the page's content and its retry action over plain HTTP (the browser test drives it for real).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { adminPasswordArgs, freePort, rssMb, statusRelay, type RelayProcess } from '../lib/relay';
+import { statusRelay } from '../lib/relay';
 import { runTool } from '../lib/smtp-client';
-import { cleanup, filesEnding, makeMessage, relayFor, sendAll, sinkFor, waitUntil, FAST_RETRY } from './forward-util';
+import { cleanup, filesEnding, makeMessage, sendAll, sinkFor, waitUntil, FAST_RETRY } from './forward-util';
 
 interface Sample {
   name: string;

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { startDovecot, dovecotMissing, type Dovecot, type DovecotSetup } from '../lib/dovecot';
 import { SCOPE_GOOGLE, type StandIn } from '../lib/oauth-standin';
 import type { Sink } from '../lib/sink';
-import { cleanup, deferredMessage, filesEnding, makeMessage, reasonsIn, relayFor, sendAll, sinkFor, spoolFiles, waitUntil } from './forward-util';
+import { cleanup, deferredMessage, filesEnding, makeMessage, relayFor, sendAll, sinkFor, spoolFiles, waitUntil } from './forward-util';
 import { assertNotLogged, caEnv, secretsFile, serviceAccountKey, standInFor, workDir } from './oauth-util';
 
 const skip = dovecotMissing();

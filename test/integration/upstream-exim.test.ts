@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { startExim, eximMissing, type Exim } from '../lib/exim';
 import { BUNDLE } from '../lib/relay';
-import { cleanup, deferredMessage, filesEnding, makeMessage, reasonsIn, relayFor, sendAll, sinkFor, spoolFiles, waitUntil } from './forward-util';
+import { cleanup, deferredMessage, filesEnding, makeMessage, relayFor, sendAll, sinkFor, spoolFiles, waitUntil } from './forward-util';
 import { assertNotLogged, caEnv, secretsFile, workDir } from './oauth-util';
 
 const skip = eximMissing();

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { startDovecot, dovecotMissing, type Dovecot } from '../lib/dovecot';
 import { startPostfix, postfixMissing, type Postfix } from '../lib/postfix';
 import type { Sink } from '../lib/sink';
-import { cleanup, deferredMessage, filesEnding, makeMessage, reasonsIn, relayFor, sendAll, sinkFor, spoolFiles, waitUntil } from './forward-util';
+import { cleanup, deferredMessage, filesEnding, makeMessage, relayFor, sendAll, sinkFor, spoolFiles, waitUntil } from './forward-util';
 import { assertNotLogged, caEnv, secretsFile, workDir } from './oauth-util';
 
 const skip = postfixMissing() ?? dovecotMissing();

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { removeDir, scratchDir, tempDir } from '../lib/relay';
+import { scratchDir } from '../lib/relay';
 import { RawSmtp, dataBlock } from '../lib/smtp-client';
 import { shellScript } from '../lib/programs';
 import { cleanup, filesEnding, readEnvelopeFile, relayFor, spoolFiles, waitUntil } from './forward-util';

@@ -4,7 +4,7 @@
 // that the relay is the same process and still answers, that the peak RSS stayed under the attack's
 // bound, that the normal client was served, and that every acknowledged message can be found (in
 // the spool or at the upstream). Each run becomes a row of the table written to test-output/abuse.md.
-import { mkdirSync, openSync, readFileSync, readSync, closeSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, openSync, readSync, closeSync, readdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { rssMb, type RelayProcess } from './relay';
 import { RawSmtp, sendMessage } from './smtp-client';

@@ -187,7 +187,6 @@ export async function startStandIn(): Promise<StandIn> {
   const devices = new Map<string, { userCode: string; clientId: string; scope: string; approvedAs?: string; declined?: boolean; expiresAt: number; kind: 'ms-user' | 'google' }>();
   const drafts = new Map<string, Draft>();
   const uploads = new Map<string, UploadSession>();
-  let port = 0;
 
   const s: StandIn = {
     url: '', port: 0, lifetimeSeconds: 3600,
@@ -556,7 +555,7 @@ export async function startStandIn(): Promise<StandIn> {
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
-  port = (server.address() as AddressInfo).port;
+  const port = (server.address() as AddressInfo).port;
   s.port = port;
   s.url = `https://127.0.0.1:${port}`;
   return s;

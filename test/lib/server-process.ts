@@ -72,7 +72,7 @@ function greetingOnce(port: number, ms: number): Promise<string | null> {
  */
 export async function waitForGreeting(port: number, what: string, alive: () => string | undefined, ms = 20000): Promise<string> {
   const deadline = Date.now() + ms;
-  let last: string | null = null;
+  let last: string | null;
   for (;;) {
     const dead = alive();
     if (dead) throw new Error(`${what} is not running: ${dead}`);

@@ -25,7 +25,7 @@ test('IPv6: one address is locked at the limit, its /64 neighbours are not; the 
   // rotating through the /64: each new address starts at one failure, but the /64 adds up
   let n = 2;
   for (let total = 2; total < 2 * PREFIX_FACTOR - 1; total++) assert.equal(th.failed(`2001:db8::${(n++).toString(16)}`).lockedOut, false);
-  assert.equal(th.failed(`2001:db8::${(n++).toString(16)}`).lockedOut, true, `the /64 locks at ${2 * PREFIX_FACTOR}`);
+  assert.equal(th.failed(`2001:db8::${n.toString(16)}`).lockedOut, true, `the /64 locks at ${2 * PREFIX_FACTOR}`);
   assert.equal(th.refusedFor('2001:db8::ffff'), 60_000, 'a fresh address in the /64 is refused');
   assert.equal(th.refusedFor('2001:db8:0:1::1'), 0, 'the next /64 is not');
   th.succeeded('2001:db8::ffff');
