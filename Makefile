@@ -20,6 +20,7 @@ build: deps dist/relaybox.js dist/relaybox-appliance.js
 
 typecheck: deps
 	npx tsc --noEmit -p .
+	npx tsc --noEmit -p tsconfig.src.json
 
 # The layout (prettier) and the linter (eslint, typescript-eslint); `make format` rewrites the layout.
 LINTED := src test scripts eslint.config.mjs

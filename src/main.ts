@@ -64,11 +64,11 @@ function listenAddresses(cfg: RelayConfig, kind: 'smtp' | 'pop' = 'smtp'): strin
   for (const raw of cfg.interfaces) {
     const m = /^(?:(smtp|pop|admin)=)?(.+)$/.exec(raw)!;
     if (m[1] && m[1] !== kind) continue;
-    const name = m[2];
+    const name = m[2]!;
     if (name.startsWith('client=')) throw new UsageError(`--interface: "client=" is not allowed (use --client-interface)`);
     if (name.startsWith('/') || name.startsWith('fd#')) throw new UsageError(`--interface ${name}: unix-domain sockets and inherited sockets are not supported yet`);
     const nic = /^(.+?)(?:-(ipv4|ipv6))?$/.exec(name)!;
-    const addrs = os.networkInterfaces()[nic[1]];
+    const addrs = os.networkInterfaces()[nic[1]!];
     if (addrs) {
       for (const a of addrs) if (!nic[2] || a.family.toLowerCase() === nic[2]) out.push(a.address);
     } else {

@@ -34,7 +34,7 @@ function parseArgs(argv: string[]): Args {
   const a: Args = { boot: '/boot/firmware', data: '/var/lib/relaybox', run: '/run', user: 'relaybox', apply: false, zoneinfo: '/usr/share/zoneinfo' };
   for (const arg of argv) {
     const m = /^--(boot|data|run|user|zoneinfo)=(.+)$/.exec(arg);
-    if (m) (a as unknown as Record<string, string>)[m[1]] = m[2];
+    if (m) (a as unknown as Record<string, string>)[m[1]!] = m[2]!;
     else if (arg === '--apply') a.apply = true;
     else throw new Error(`unknown argument "${arg}" (use --boot=DIR --data=DIR --run=DIR --user=NAME --zoneinfo=DIR --apply)`);
   }

@@ -51,8 +51,8 @@ export function parseNetworkConf(text: string, file: string, zoneinfoDir = '/usr
     if (!line || line.startsWith('#')) return;
     const m = /^([A-Za-z_]+)\s*=\s*(.*)$/.exec(line);
     if (!m) return bad(`cannot read this line: write "name = value" (for example "hostname = relaybox")`);
-    const key = m[1].toLowerCase() as Key;
-    let value = m[2].trim();
+    const key = m[1]!.toLowerCase() as Key;
+    let value = m[2]!.trim();
     if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
     if (!(KEYS as readonly string[]).includes(key)) return bad(`unknown setting "${m[1]}" (known: ${KEYS.join(', ')})`);
     if (key !== 'ssh_key' && seen.has(key)) return bad(`"${key}" is set twice (also on line ${seen.get(key)}): keep one`);
@@ -66,7 +66,7 @@ export function parseNetworkConf(text: string, file: string, zoneinfoDir = '/usr
       case 'address': {
         if (value.toLowerCase() === 'dhcp' || value === '') { s.address = 'dhcp'; break; }
         const a = /^(.+)\/(\d{1,3})$/.exec(value);
-        if (!a || !isIp(a[1]) || Number(a[2]) > (IPV4.test(a[1]) ? 32 : 128)) {
+        if (!a || !isIp(a[1]!) || Number(a[2]) > (IPV4.test(a[1]!) ? 32 : 128)) {
           return bad(`address "${value}" is not valid: write "dhcp" or an address with its prefix length, like 192.168.1.20/24`);
         }
         s.address = value;

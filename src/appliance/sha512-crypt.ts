@@ -7,7 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 const ITOA64 = './0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 const DEFAULT_ROUNDS = 5000;
 // The order in which the 64 digest bytes are encoded, three at a time (the last one alone).
-const ORDER = [
+const ORDER: [number, number, number][] = [
   [0, 21, 42], [22, 43, 1], [44, 2, 23], [3, 24, 45], [25, 46, 4], [47, 5, 26], [6, 27, 48],
   [28, 49, 7], [50, 8, 29], [9, 30, 51], [31, 52, 10], [53, 11, 32], [12, 33, 54], [34, 55, 13],
   [56, 14, 35], [15, 36, 57], [37, 58, 16], [59, 17, 38], [18, 39, 60], [40, 61, 19], [62, 20, 41],
@@ -45,7 +45,7 @@ export function sha512Crypt(password: string, salt = randomSalt(), rounds = DEFA
   for (let n = P.length; n > 0; n >>= 1) a.update(n & 1 ? B : P);
   const A = a.digest();
   const pBytes = repeatTo(sha512(...Array<Buffer>(P.length).fill(P)), P.length);
-  const sBytes = repeatTo(sha512(...Array<Buffer>(16 + A[0]).fill(S)), S.length);
+  const sBytes = repeatTo(sha512(...Array<Buffer>(16 + A[0]!).fill(S)), S.length);
   let C = A;
   for (let i = 0; i < rounds; i++) {
     const h = createHash('sha512').update(i & 1 ? pBytes : C);
@@ -53,8 +53,9 @@ export function sha512Crypt(password: string, salt = randomSalt(), rounds = DEFA
     if (i % 7) h.update(pBytes);
     C = h.update(i & 1 ? C : pBytes).digest();
   }
-  let hash = ORDER.map(([x, y, z]) => encode64((C[x] << 16) | (C[y] << 8) | C[z], 4)).join('');
-  hash += encode64(C[63], 2);
+  const byte = (i: number) => C[i]!;
+  let hash = ORDER.map(([x, y, z]) => encode64((byte(x) << 16) | (byte(y) << 8) | byte(z), 4)).join('');
+  hash += encode64(byte(63), 2);
   const roundsPart = rounds === DEFAULT_ROUNDS ? '' : `rounds=${rounds}$`;
   return `$6$${roundsPart}${S.toString('utf8')}$${hash}`;
 }

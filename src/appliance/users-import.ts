@@ -66,7 +66,7 @@ function parseUsers(text: string, file: string, accounts: Accounts): { entries: 
     if (!line || line.startsWith('#')) return;
     const where = `${file}, line ${i + 1}`;
     const m = /^(\S+)(?:\s+(.*))?$/.exec(line)!;
-    const [name, password = ''] = [m[1], m[2] ?? ''];
+    const [name, password] = [m[1]!, m[2] ?? ''];
     if (!NAME.test(name)) {
       problems.push(`${where}: "${name}" cannot be a user name: use small letters, digits, - and _ (starting with a letter), at most 32 characters`);
     } else if (password.length < MIN_PASSWORD) {

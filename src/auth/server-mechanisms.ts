@@ -25,7 +25,7 @@ export function parseServerAuthConfig(config: string | undefined): MechanismFilt
     if (!part.trim()) continue;
     const m = /^\s*(?:([a-z]):)?(.*)$/i.exec(part)!;
     const kind = (m[1] ?? 'm').toLowerCase();
-    const list = m[2].split(',').map((s) => s.trim().toUpperCase()).filter(Boolean);
+    const list = m[2]!.split(',').map((s) => s.trim().toUpperCase()).filter(Boolean);
     for (const mech of list) {
       if (!/^[A-Z0-9_-]{1,20}$/.test(mech)) throw new Error(`--server-auth-config: "${mech}" is not a SASL mechanism name`);
     }

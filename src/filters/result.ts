@@ -62,7 +62,7 @@ export function programResult(exitCode: number, output: string, side: FilterSide
 export function parseFilterOutput(output: string): { response?: string; reason?: string } {
   const found: string[] = [];
   for (const line of output.replace(/\r\n?/g, '\n').split('\n')) {
-    for (const [open, close] of [['<<', '>>'], ['[[', ']]']]) {
+    for (const [open, close] of [['<<', '>>'], ['[[', ']]']] as const) {
       if (!line.startsWith(open)) continue;
       const end = line.indexOf(close, 2);
       if (end >= 0) found.push(line.slice(2, end).trim());

@@ -67,7 +67,7 @@ function parseMechanismConfig(config: string | undefined): MechanismFilter {
   if (!config) return result;
   for (const part of config.split(';')) {
     const m = /^\s*(?:([mxad]):)?(.*)$/i.exec(part)!;
-    const list = new Set(m[2].split(',').map((s) => s.trim().toUpperCase()).filter(Boolean));
+    const list = new Set(m[2]!.split(',').map((s) => s.trim().toUpperCase()).filter(Boolean));
     const kind = (m[1] ?? 'm').toLowerCase();
     if (kind === 'm') result.allow = list;
     else if (kind === 'x') list.forEach((x) => result.deny.add(x));

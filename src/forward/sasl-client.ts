@@ -47,7 +47,7 @@ export function offeredMechanisms(ehloLines: readonly string[]): string[] {
   for (const line of ehloLines) {
     const m = /^AUTH[ =](.*)$/i.exec(line.trim());
     if (!m) continue;
-    for (const name of m[1].split(/[\s=]+/)) if (/^[A-Z0-9_-]{1,40}$/i.test(name) && out.size < 32) out.add(name.toUpperCase());
+    for (const name of m[1]!.split(/[\s=]+/)) if (/^[A-Z0-9_-]{1,40}$/i.test(name) && out.size < 32) out.add(name.toUpperCase());
   }
   return [...out];
 }
@@ -65,7 +65,7 @@ export function oauthBearerResponse(user: string, token: string): Buffer {
 /** The user and token inside an XOAUTH2 initial response, if it has the usual form. */
 export function parseXoauth2Response(response: Buffer): { user: string; token: string } | undefined {
   const m = /^user=([^\x01]*)\x01auth=Bearer ([^\x01]+)\x01\x01$/.exec(response.toString('utf8'));
-  return m ? { user: m[1], token: m[2] } : undefined;
+  return m ? { user: m[1]!, token: m[2]! } : undefined;
 }
 
 /** Can this credential be used with this mechanism? */

@@ -17,7 +17,7 @@ local.addSubnet('fc00::', 7, 'ipv6');
 /** The IPv4 address inside an IPv4-mapped IPv6 address (::ffff:a.b.c.d), or the address itself. */
 export function unmapAddress(address: string): string {
   const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  return m ? m[1] : address;
+  return m ? m[1]! : address;
 }
 
 export function isLocalAddress(address: string): boolean {

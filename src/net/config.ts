@@ -59,7 +59,7 @@ function readAdmission(opts: OptionLookup): ClientAdmission {
 /** --server-tls-certificate, --client-tls-certificate: one PEM file with both, or the key file then the certificate file. */
 export function readKeyCert(opts: OptionLookup, name: string, baseDir: string): KeyAndCert {
   const files = opts.all(name).map((v) => path.resolve(baseDir, v.value));
-  if (files.length > 2) throw new UsageError(`${opts.all(name)[2].where}: --${name} may be given at most twice (key file, then certificate file)`);
+  if (files.length > 2) throw new UsageError(`${opts.all(name)[2]!.where}: --${name} may be given at most twice (key file, then certificate file)`);
   const read = (f: string) => {
     try {
       return readFileSync(f);
@@ -67,7 +67,7 @@ export function readKeyCert(opts: OptionLookup, name: string, baseDir: string): 
       throw usageError(opts, name, `cannot read --${name} file "${f}": ${(e as Error).message}`);
     }
   };
-  const first = read(files[0]);
+  const first = read(files[0]!);
   const second = files[1] ? read(files[1]) : first;
   if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(first.toString('latin1'))) {
     throw usageError(opts, name, `"${files[0]}" holds no private key (give one PEM file with key and certificate, or the key file then the certificate file)`);

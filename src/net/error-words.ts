@@ -16,6 +16,6 @@ export function networkErrorWords(message: string): string {
     return `dns error: no such host: "${dns[2]}" (${why})`;
   }
   const connect = /connect (ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ECONNRESET) (\S+)/.exec(message);
-  if (connect) return `cannot connect to ${connect[2]}: ${CONNECT_REASONS[connect[1]]}`;
+  if (connect) return `cannot connect to ${connect[2]}: ${CONNECT_REASONS[connect[1]!]}`;
   return message;
 }

@@ -23,8 +23,8 @@ function parsePort(p: string, text: string): number {
 function splitHostPort(text: string, whole: string): { host: string; port: number } {
   const bracket = /^\[([^\]]+)\]:(\d+)$/.exec(text);
   if (bracket) {
-    if (isIP(bracket[1]) !== 6) throw new Error(`"${whole}": "${bracket[1]}" is not an IPv6 address`);
-    return { host: bracket[1], port: parsePort(bracket[2], whole) };
+    if (isIP(bracket[1]!) !== 6) throw new Error(`"${whole}": "${bracket[1]}" is not an IPv6 address`);
+    return { host: bracket[1]!, port: parsePort(bracket[2]!, whole) };
   }
   const colon = text.lastIndexOf(':');
   if (colon <= 0) throw new Error(`"${whole}": give the server as host:port (for example smtp.office365.com:587)`);

@@ -28,7 +28,7 @@ export function parseCommandLine(argv: readonly string[]): ParsedArgs {
   const positional: string[] = [];
   const where = 'command line';
   for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
+    const arg = argv[i]!;
     if (arg === '--') {
       positional.push(...argv.slice(i + 1));
       break;
@@ -42,20 +42,20 @@ export function parseCommandLine(argv: readonly string[]): ParsedArgs {
         values.push({ spec, value: arg.slice(eq + 1), where });
       } else if (spec.arg && !spec.optionalArg) {
         if (i + 1 >= argv.length) throw new UsageError(`${where}: --${name} needs a value (${spec.arg})`);
-        values.push({ spec, value: argv[++i], where });
+        values.push({ spec, value: argv[++i]!, where });
       } else {
         values.push({ spec, value: '', where });
       }
     } else if (arg.startsWith('-') && arg.length > 1) {
       // Short flags may be bundled (-lv); a short option with a value takes the rest or the next word.
       for (let j = 1; j < arg.length; j++) {
-        const letter = arg[j];
+        const letter = arg[j]!;
         const spec = OPTIONS_BY_SHORT.get(letter);
         if (!spec) throw new UsageError(`${where}: unknown option "-${letter}" (relaybox --help --verbose lists them all)`);
         if (spec.arg && !spec.optionalArg) {
           const rest = arg.slice(j + 1);
           if (rest) values.push({ spec, value: rest, where });
-          else if (i + 1 < argv.length) values.push({ spec, value: argv[++i], where });
+          else if (i + 1 < argv.length) values.push({ spec, value: argv[++i]!, where });
           else throw new UsageError(`${where}: -${letter} (--${spec.name}) needs a value (${spec.arg})`);
           break;
         }
@@ -101,7 +101,7 @@ function parseConfigLine(raw: string, where: string): OptionValue | undefined {
   if (!line || line.startsWith('#')) return undefined;
   const m = /^([^\s=]+)(?:\s*=\s*|\s+)?(.*)$/.exec(line);
   if (!m) throw new UsageError(`${where}: cannot read this line`);
-  const name = m[1];
+  const name = m[1]!;
   let value = m[2] ?? '';
   if (name.startsWith('-')) {
     throw new UsageError(`${where}: write option names without dashes in a config file ("${name.replace(/^-+/, '')}")`);

@@ -247,12 +247,12 @@ export class PopSession {
     if (await this.tlsRequired()) return;
     const mechs = this.mechanisms();
     if (args.length === 0) return this.reply(['+OK', ...mechs, '.'].join('\r\n'));
-    const mech = args[0].toUpperCase() as ServerMechanism;
+    const mech = args[0]!.toUpperCase() as ServerMechanism;
     if (!mechs.includes(mech)) return this.error('-ERR unsupported authentication mechanism');
     if (await this.throttled('', `AUTH ${mech}`)) return;
     let initial: Buffer | null = null;
     if (args.length > 1) {
-      initial = decodeBase64(args[1]);
+      initial = decodeBase64(args[1]!);
       if (initial === null) return this.error('-ERR invalid base64 in the initial response');
     }
     this.sasl = new SaslExchange(mech, () => this.ctx.accounts.secrets(), this.ctx.domain);
@@ -420,7 +420,7 @@ export class PopSession {
   }
 
   private async top(args: string[]): Promise<void> {
-    if (args.length !== 2 || !/^\d{1,9}$/.test(args[1])) return this.error('-ERR TOP needs a message number and a number of lines');
+    if (args.length !== 2 || !/^\d{1,9}$/.test(args[1]!)) return this.error('-ERR TOP needs a message number and a number of lines');
     const m = await this.message(args[0]);
     if (m) await this.sendMessage(m.msg, '+OK', Number(args[1]));
   }

@@ -41,14 +41,14 @@ export function addBrackets(command: string): string {
 export function splitPath(command: string): { address: string; command: string } | null {
   const m = PATH.exec(command);
   if (!m) return null;
-  const masked = m[2].replace(QUOTED, (q) => q.replace(/[ \t]/g, '_'));
-  return { address: m[2].replace(SOURCE_ROUTE, ''), command: `${m[1]}<${masked}>${command.slice(m[0].length)}` };
+  const masked = m[2]!.replace(QUOTED, (q) => q.replace(/[ \t]/g, '_'));
+  return { address: m[2]!.replace(SOURCE_ROUTE, ''), command: `${m[1]}<${masked}>${command.slice(m[0].length)}` };
 }
 
 /** The 501 text for a MAIL FROM or RCPT TO whose address has no angle brackets; null if it has them. */
 export function missingBracketsReply(command: string): string | null {
   const m = BARE.exec(command);
   if (!m) return null;
-  const verb = /^\s*MAIL/i.test(m[1]) ? 'MAIL FROM' : 'RCPT TO';
+  const verb = /^\s*MAIL/i.test(m[1]!) ? 'MAIL FROM' : 'RCPT TO';
   return `5.5.4 ${verb} needs angle brackets: ${verb}:<${m[2]}> (or set server-smtp-config nostrictparsing)`;
 }

@@ -301,7 +301,7 @@ export class NewMessage {
 
   private async flush(): Promise<void> {
     if (!this.bufferedBytes || !this.fh) return;
-    const data = this.buffered.length === 1 ? this.buffered[0] : Buffer.concat(this.buffered, this.bufferedBytes);
+    const data = this.buffered.length === 1 ? this.buffered[0]! : Buffer.concat(this.buffered, this.bufferedBytes);
     this.buffered = [];
     this.bufferedBytes = 0;
     await this.fh.write(data);
