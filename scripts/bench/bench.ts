@@ -10,7 +10,7 @@
 //   BENCH_BUDGET_SECONDS (1320)    no new run is started after this (22 min; a full run takes ~12-15)
 //   BENCH_ONLY                     comma list of scenario ids (conn1,conn10,conn50,reuse1,reuse10,
 //                                  reuse50,big1,big10)
-//   BENCH_SYSTEMS                  comma list of relaybox,postfix,direct (all three)
+//   BENCH_SYSTEMS                  comma list of relaybox,postfix,haraka,direct (all four)
 //   BENCH_SIZE (2048), BENCH_BIG_SIZE (1048576)       message body sizes
 //   BENCH_MESSAGES                 messages per 2 KB scenario, overriding the next four
 //   BENCH_CONN1_MESSAGES, BENCH_CONN10_MESSAGES, BENCH_CONN50_MESSAGES, BENCH_REUSE_MESSAGES (5000)
@@ -29,6 +29,7 @@ import * as path from 'node:path';
 import { analyze } from './cpuprofile';
 import { fsyncFilesPerSec } from './fsync-probe';
 import { postfixVersion, queuedFiles, startPostfix, stopPostfix, type PostfixInstance } from './postfix';
+import { ensureHaraka, harakaQueued, startHaraka } from './haraka';
 import { CLK_TCK, MemorySampler, isListening, processTree, pssKb, readStat, statusKb, treeCpuTicks } from './procfs';
 import { throughputChart, type Series } from './svg-chart';
 
@@ -91,8 +92,8 @@ for (const id of only ?? []) {
 }
 const SCENARIOS = only?.length ? ALL_SCENARIOS.filter((s) => only.includes(s.id)) : ALL_SCENARIOS;
 
-type System = 'relaybox' | 'postfix' | 'direct';
-const ALL_SYSTEMS: System[] = ['relaybox', 'postfix', 'direct'];
+type System = 'relaybox' | 'postfix' | 'haraka' | 'direct';
+const ALL_SYSTEMS: System[] = ['relaybox', 'postfix', 'haraka', 'direct'];
 const onlySystems = process.env.BENCH_SYSTEMS?.split(',').map((s) => s.trim()).filter(Boolean);
 for (const s of onlySystems ?? []) {
   if (!ALL_SYSTEMS.includes(s as System)) {
@@ -101,7 +102,7 @@ for (const s of onlySystems ?? []) {
   }
 }
 const SYSTEMS = onlySystems?.length ? ALL_SYSTEMS.filter((s) => onlySystems.includes(s)) : ALL_SYSTEMS;
-const SYSTEM_NAME: Record<System, string> = { relaybox: 'relaybox', postfix: 'Postfix', direct: 'direct (smtp-source → smtp-sink)' };
+const SYSTEM_NAME: Record<System, string> = { relaybox: 'relaybox', postfix: 'Postfix', haraka: 'Haraka', direct: 'direct (smtp-source → smtp-sink)' };
 
 interface RunResult {
   system: System;
@@ -304,6 +305,30 @@ async function startPostfixRelay(dir: string, port: number, sinkPort: number): P
   };
 }
 
+async function startHarakaRelay(dir: string, port: number, sinkPort: number): Promise<Relay> {
+  const logFile = path.join(dir, 'haraka.log');
+  const fd = openSync(logFile, 'w');
+  const h = startHaraka(dir, port, sinkPort, fd);
+  closeSync(fd);
+  const proc = track(h.proc, 'node');
+  await waitFor(`Haraka on port ${port}`, () => {
+    if (proc.exitCode !== null) throw new Error(`Haraka exited with ${proc.exitCode}: ${readFileSync(logFile, 'utf8').slice(-500)}`);
+    return isListening(port);
+  }, 30000);
+  const pid = proc.pid!;
+  return {
+    pid,
+    pids: () => processTree(pid).map((s) => s.pid),
+    queued: () => harakaQueued(h),
+    hwmKb: () => undefined,
+    stop: () => terminate(proc),
+    notes: () => {
+      const errors = readFileSync(logFile, 'utf8').split('\n').filter((l) => /\[(ERROR|CRIT)\]/.test(l));
+      return errors.length ? [`Haraka logged ${errors.length} ERROR/CRIT lines, the first: ${errors[0]!.slice(0, 200)}`] : [];
+    },
+  };
+}
+
 /** The "direct" system: nothing between smtp-source and the sink. */
 function directRelay(): Relay {
   return { pid: 0, pids: () => [], queued: () => 0, hwmKb: () => undefined, stop: async () => undefined, notes: () => [] };
@@ -357,6 +382,7 @@ async function runOnce(system: System, sc: Scenario, round: number, relayNodeArg
     // the sink's own limit on this machine.
     relay = system === 'relaybox' ? await startRelaybox(dir, port, sinkPort, relayNodeArgs)
       : system === 'postfix' ? await startPostfixRelay(dir, port, sinkPort)
+      : system === 'haraka' ? await startHarakaRelay(dir, port, sinkPort)
       : directRelay();
     activeRelays.add(relay);
     const r = relay;
@@ -501,8 +527,10 @@ function table(results: RunResult[], probes: ProbeResult[]): string {
     rows.push(`| ${label} | raw write+fsync+rename, ${sc.sessions} writer${sc.sessions > 1 ? 's' : ''} (files/s) | ${raw.length} | ${rate(raw, d)} | | | | | | | |`);
     const rb = sums.get('relaybox');
     const pf = sums.get('postfix');
-    if (rb && pf) {
-      rows.push(`| ${label} | **relaybox / Postfix** | | ${ratio(med(rb.accept), med(pf.accept))} | **${ratio(med(rb.e2e), med(pf.e2e))}** | | ${ratio(rb.idleRssMb, pf.idleRssMb)} | ${ratio(rb.rssMb, pf.rssMb)} | ${ratio(rb.idlePssMb, pf.idlePssMb)} | ${ratio(rb.pssMb, pf.pssMb)} | ${ratio(rb.cpuPer1000, pf.cpuPer1000)} |`);
+    for (const [other, name] of [[pf, 'Postfix'], [sums.get('haraka'), 'Haraka']] as const) {
+      if (!rb || !other) continue;
+      const e2e = ratio(med(rb.e2e), med(other.e2e));
+      rows.push(`| ${label} | **relaybox / ${name}** | | ${ratio(med(rb.accept), med(other.accept))} | ${name === 'Postfix' ? `**${e2e}**` : e2e} | | ${ratio(rb.idleRssMb, other.idleRssMb)} | ${ratio(rb.rssMb, other.rssMb)} | ${ratio(rb.idlePssMb, other.idlePssMb)} | ${ratio(rb.pssMb, other.pssMb)} | ${ratio(rb.cpuPer1000, other.cpuPer1000)} |`);
     }
   }
   return rows.join('\n');
@@ -546,7 +574,7 @@ function chart(results: RunResult[], probes: ProbeResult[]): string | null {
   const panels = ([false, true] as const).map((reuse) => {
     const scs = clients.map((n) => SCENARIOS.find((sc) => sc.size === SMALL && sc.sessions === n && sc.reuse === reuse));
     const point = (xs: number[] | undefined) => (xs?.length ? { y: median(xs), lo: Math.min(...xs), hi: Math.max(...xs) } : undefined);
-    const colors: Record<System, string> = { relaybox: '#d62728', postfix: '#1f77b4', direct: '#2ca02c' };
+    const colors: Record<System, string> = { relaybox: '#d62728', postfix: '#1f77b4', haraka: '#9467bd', direct: '#2ca02c' };
     const series: Series[] = SYSTEMS.map((system) => ({
       name: `${SYSTEM_NAME[system]}, end to end`,
       color: colors[system],
@@ -599,6 +627,7 @@ function machine(): Record<string, string> {
     kernel: `${os.type()} ${os.release()}`,
     node: process.version,
     postfix: postfixVersion(),
+    ...(SYSTEMS.includes('haraka') ? { haraka: `${ensureHaraka()} (npm, in /var/cache/relaybox-bench/haraka)` } : {}),
     relaybox: (() => {
       try {
         return `${JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version} (git ${sh('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'])}${sh('git', ['-C', ROOT, 'status', '--porcelain', '--', 'src']) ? ', src modified' : ''})`;
@@ -618,7 +647,7 @@ function commandLine(): string {
 function report(results: RunResult[], probes: ProbeResult[], info: Record<string, string>, date: string, totalSec: number, skipped: string[], load: { start: string; end: string }, svgName: string | null, profileText: string | null): string {
   const failures = results.filter((r) => !r.ok);
   const notes = results.filter((r) => r.notes.length);
-  return `# Benchmarks: relaybox vs Postfix vs the machine's limits
+  return `# Benchmarks: relaybox vs Postfix and Haraka vs the machine's limits
 
 Generated by \`${commandLine()}\` (\`scripts/bench/run\`) on ${date}, in ${totalSec.toFixed(0)} s.
 Load average before / after: ${load.start} / ${load.end}. If the machine was shared with other work, figures are noisy:
@@ -632,7 +661,7 @@ ${svgName ? `![throughput against concurrency](${svgName})\n` : ''}
 ## Results
 
 Medians of ${RUNS} run${RUNS === 1 ? "" : "s"} per cell (min–max in brackets). In every round each scenario runs the raw fsync measurement and then
-every system, relaybox, Postfix and direct interleaved (the order rotates from round to round), then round 2 ...
+every system, relaybox, Postfix, Haraka and direct interleaved (the order rotates from round to round), then round 2 ...
 
 ${table(results, probes)}
 
@@ -700,11 +729,18 @@ ${Object.entries(info).map(([k, v]) => `| ${k} | ${v} |`).join('\n')}
   to the relayhost with connection caching, smtpd flow control (in_flow_delay 1 s), one process per smtpd session
   (up to 100), so Postfix can use both cores. Postfix logs every message to syslog (${existsSync('/dev/log') ? '/dev/log exists here, a syslog daemon receives them' :
   'this machine has no /dev/log, so its log lines are formatted and dropped'}).
+- Haraka (the other Node.js MTA; version in the machine table, installed from npm outside the tree on first use): a private
+  configuration in the work dir (scripts/bench/haraka.ts), Haraka's defaults (one process; \`smtp.ini\` nodes unset) plus
+  \`listen=127.0.0.1:<port>\`, the relay plugin with \`acl=true\` and \`relay_acl_allow = 127.0.0.0/8\`, and a plugin of ours that
+  answers \`lookup_rdns\` (no reverse DNS, as the others) and \`get_mx\` (every message to the sink, no DNS). Relayed mail goes
+  into Haraka's outbound queue on disk and is delivered from there (outbound's default concurrency, up to 100). **Haraka does
+  not fsync its queue files** (write and rename only), so its 250 is not durable as relaybox's and Postfix's are, and its
+  accepted rate is not bounded by the disk. Its peak RSS is the sampled sum over its processes, as for Postfix.
 - The harness (node), smtp-source and smtp-sink run on the same ${info.nproc} cores and compete with the relay for CPU.
 - Scenarios (BENCH_ONLY picks some): ${ALL_SCENARIOS.map((s) => `${s.id} (${s.messages} × ${sizeLabel(s.size)}, ${s.title})`).join('; ')}.
   Message counts: BENCH_MESSAGES (all 2 KB scenarios), or BENCH_CONN1_MESSAGES, BENCH_CONN10_MESSAGES, BENCH_CONN50_MESSAGES,
   BENCH_REUSE_MESSAGES (5000 each); BENCH_BIG_MESSAGES (200); sizes BENCH_SIZE (2048), BENCH_BIG_SIZE (1048576); BENCH_RUNS
-  rounds (3); BENCH_SYSTEMS a subset of relaybox,postfix,direct.
+  rounds (3); BENCH_SYSTEMS a subset of relaybox,postfix,haraka,direct.
 - Time bound: no run is started once BENCH_BUDGET_SECONDS (default ${DEFAULT_BUDGET_SECONDS}) have passed; a full run takes
   about 12 to 15 minutes on a quiet 2-core machine, so the budget only cuts a slow one short, and then the last round's remaining
   cells have fewer runs (listed under Skipped); each run has its own timeout as well.
