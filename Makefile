@@ -63,8 +63,9 @@ abuse: build
 soak: build
 	RELAYBOX_SOAK_SECONDS=$${SOAK_SECONDS:-600} $(NODE) --import tsx --test --test-reporter=spec test/soak/soak.test.ts
 
-# relaybox vs Postfix vs the machine's limits (docs/benchmarks.md); about 12-15 min, at most
-# BENCH_BUDGET_SECONDS (1320) before the last run starts. Needs root and a quiet machine.
+# relaybox vs Postfix and Haraka vs the machine's limits, and the office scenario (docs/benchmarks.md);
+# about 25-35 min, at most BENCH_BUDGET_SECONDS (2700) before the last run starts. Needs root, a quiet
+# machine, and the npm registry the first time (Haraka is installed into /var/cache/relaybox-bench).
 bench: build
 	scripts/bench/run
 
