@@ -369,6 +369,13 @@ async function idleMemory(r: Relay): Promise<{ rssKb: number; pssKb: number }> {
   }
 }
 
+/** Stops a relay after a run, keeping what it logged (and any trouble stopping it) in `notes`. */
+async function stopRelay(relay: Relay, notes: string[]): Promise<void> {
+  notes.push(...relay.notes());
+  await relay.stop().catch((e: Error) => notes.push(`stopping: ${e.message}`));
+  activeRelays.delete(relay);
+}
+
 async function runOnce(system: System, sc: Scenario, round: number, relayNodeArgs: string[] = []): Promise<RunResult> {
   const result: RunResult = { system, scenario: sc.id, round, ok: false, notes: [] };
   const dir = path.join(WORK!, `${sc.id}-${system}-${round}`);
@@ -449,11 +456,7 @@ async function runOnce(system: System, sc: Scenario, round: number, relayNodeArg
   } finally {
     sampler?.stop();
     if (source) await terminate(source, 2000);
-    if (relay) {
-      result.notes.push(...relay.notes());
-      await relay.stop().catch((e: Error) => result.notes.push(`stopping: ${e.message}`));
-      activeRelays.delete(relay);
-    }
+    if (relay) await stopRelay(relay, result.notes);
     await sink.stop();
   }
   return result;
@@ -524,11 +527,7 @@ async function runOffice(system: Exclude<System, 'direct'>): Promise<OfficeResul
     result.error = (e as Error).message;
   } finally {
     sampler?.stop();
-    if (relay) {
-      result.notes.push(...relay.notes());
-      await relay.stop().catch((e: Error) => result.notes.push(`stopping: ${e.message}`));
-      activeRelays.delete(relay);
-    }
+    if (relay) await stopRelay(relay, result.notes);
     await sink.close();
   }
   return result;
