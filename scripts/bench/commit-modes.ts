@@ -1,0 +1,153 @@
+// How fast can a message be made durable, by way of committing? Compares, on the spool's filesystem,
+// relaybox's own Spool commit with other ways of doing the same durable steps (content file and
+// envelope file written and synced, envelope renamed into place, directory synced):
+//   spool        the real Spool.newMessage / write / commit (promise-based fs calls, libuv's pool)
+//   async-fsync  the same steps as bare fs.promises calls, fsync
+//   async-fdatasync  the same with fdatasync
+//   worker-fsync, worker-fdatasync  commits collected into batches; a worker thread does each batch
+//                with synchronous calls and one directory fsync per batch, one message each way
+//   worker-writeall-*  the same, but every file of the batch is written before the first sync
+// Run: node --import tsx scripts/bench/commit-modes.ts <dir on the spool's filesystem> [seconds] [bytes] [writers]
+import { Worker } from 'node:worker_threads';
+import { constants as FS, mkdtempSync, promises as fsp, rmSync } from 'node:fs';
+import * as path from 'node:path';
+import { Spool } from '../../src/spool/store';
+import { newEnvelope, encodeEnvelope } from '../../src/spool/envelope';
+import { DirSyncer } from '../../src/spool/durable';
+
+type Commit = (id: number, content: Buffer, envelope: Buffer) => Promise<void>;
+
+async function drive(ms: number, writers: number, commit: Commit, content: Buffer, envelope: Buffer): Promise<number> {
+  const start = performance.now();
+  let n = 0;
+  let next = 0;
+  await Promise.all(Array.from({ length: writers }, async () => {
+    while (performance.now() - start < ms) {
+      await commit(next++, content, envelope);
+      n++;
+    }
+  }));
+  return n / ((performance.now() - start) / 1000);
+}
+
+function asyncCommit(dir: string, datasync: boolean): Commit {
+  const dirSync = new DirSyncer(dir);
+  const writeSynced = async (file: string, data: Buffer) => {
+    const fh = await fsp.open(file, FS.O_WRONLY | FS.O_CREAT | FS.O_EXCL, 0o660);
+    try {
+      await fh.write(data);
+      await (datasync ? fh.datasync() : fh.sync());
+    } finally {
+      await fh.close();
+    }
+  };
+  return async (id, content, envelope) => {
+    await Promise.all([writeSynced(path.join(dir, `m${id}.content`), content), writeSynced(path.join(dir, `m${id}.envelope.new`), envelope)]);
+    await fsp.rename(path.join(dir, `m${id}.envelope.new`), path.join(dir, `m${id}.envelope`));
+    await dirSync.sync();
+  };
+}
+
+const WORKER_SOURCE = `
+const { parentPort } = require('node:worker_threads');
+const fs = require('node:fs');
+const path = require('node:path');
+parentPort.on('message', ({ dir, datasync, writeAllFirst, batch }) => {
+  const sync = datasync ? fs.fdatasyncSync : fs.fsyncSync;
+  if (writeAllFirst) {
+    // Write every file of the batch, then sync them: the first sync's journal commit carries the rest.
+    const fds = [];
+    for (const m of batch) {
+      for (const [name, data] of [['.content', m.content], ['.envelope.new', m.envelope]]) {
+        const fd = fs.openSync(path.join(dir, 'w' + m.id + name), fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o660);
+        fs.writeSync(fd, data);
+        fds.push(fd);
+      }
+    }
+    for (const fd of fds) { sync(fd); fs.closeSync(fd); }
+    for (const m of batch) fs.renameSync(path.join(dir, 'w' + m.id + '.envelope.new'), path.join(dir, 'w' + m.id + '.envelope'));
+    const d = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    try { fs.fsyncSync(d); } finally { fs.closeSync(d); }
+    parentPort.postMessage(batch.length);
+    return;
+  }
+  const write = (file, data) => {
+    const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o660);
+    try { fs.writeSync(fd, data); sync(fd); } finally { fs.closeSync(fd); }
+  };
+  for (const m of batch) {
+    write(path.join(dir, 'w' + m.id + '.content'), m.content);
+    write(path.join(dir, 'w' + m.id + '.envelope.new'), m.envelope);
+    fs.renameSync(path.join(dir, 'w' + m.id + '.envelope.new'), path.join(dir, 'w' + m.id + '.envelope'));
+  }
+  const d = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  try { fs.fsyncSync(d); } finally { fs.closeSync(d); }
+  parentPort.postMessage(batch.length);
+});
+`;
+
+function workerCommit(dir: string, datasync: boolean, writeAllFirst = false): { commit: Commit; stop(): Promise<number> } {
+  const worker = new Worker(WORKER_SOURCE, { eval: true });
+  let waiting: { id: number; content: Buffer; envelope: Buffer; done: () => void }[] = [];
+  let inFlight: (() => void)[] | null = null;
+  const launch = () => {
+    if (inFlight || !waiting.length) return;
+    const batch = waiting;
+    waiting = [];
+    inFlight = batch.map((m) => m.done);
+    worker.postMessage({ dir, datasync, writeAllFirst, batch: batch.map(({ id, content, envelope }) => ({ id, content, envelope })) });
+  };
+  worker.on('message', () => {
+    const done = inFlight!;
+    inFlight = null;
+    for (const d of done) d();
+    launch();
+  });
+  return {
+    commit: (id, content, envelope) => new Promise<void>((done) => {
+      waiting.push({ id, content, envelope, done });
+      launch();
+    }),
+    stop: () => worker.terminate(),
+  };
+}
+
+async function spoolCommit(dir: string): Promise<Commit> {
+  const spool = new Spool(dir);
+  return async (_id, content) => {
+    const m = await spool.newMessage();
+    await m.write(content);
+    await m.commit(newEnvelope({ from: 'a@example.com', toRemote: ['b@example.com'], client: '127.0.0.1' }));
+  };
+}
+
+async function main(): Promise<void> {
+  const [parent = '/tmp', seconds = '3', bytes = '2048', writers = '10'] = process.argv.slice(2);
+  const ms = Number(seconds) * 1000;
+  const content = Buffer.alloc(Number(bytes), 'x');
+  const envelope = Buffer.from(encodeEnvelope(newEnvelope({ from: 'a@example.com', toRemote: ['b@example.com'], client: '127.0.0.1' })));
+  const modes: [string, (dir: string) => Promise<{ commit: Commit; stop?: () => Promise<number> }>][] = [
+    ['spool', async (dir) => ({ commit: await spoolCommit(dir) })],
+    ['async-fsync', async (dir) => ({ commit: asyncCommit(dir, false) })],
+    ['async-fdatasync', async (dir) => ({ commit: asyncCommit(dir, true) })],
+    ['worker-fsync', async (dir) => workerCommit(dir, false)],
+    ['worker-fdatasync', async (dir) => workerCommit(dir, true)],
+    ['worker-writeall-fsync', async (dir) => workerCommit(dir, false, true)],
+    ['worker-writeall-fdatasync', async (dir) => workerCommit(dir, true, true)],
+  ];
+  for (const [name, make] of modes) {
+    const dir = mkdtempSync(path.join(parent, `commit-${name}-`));
+    try {
+      const cpu0 = process.cpuUsage();
+      const m = await make(dir);
+      const rate = await drive(ms, Number(writers), m.commit, content, envelope);
+      await m.stop?.();
+      const cpu = process.cpuUsage(cpu0);
+      console.log(JSON.stringify({ mode: name, bytes: Number(bytes), writers: Number(writers), commitsPerSec: Math.round(rate), cpuMsPer1000: Math.round(((cpu.user + cpu.system) / 1000 / (rate * ms / 1000)) * 1000) }));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+}
+
+void main();
