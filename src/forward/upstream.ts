@@ -14,6 +14,7 @@ import { offeredMechanisms, replyOf } from './sasl-client';
 import { legacyTlsCiphers, readCaFiles } from '../tls-files';
 import { connectViaSocks } from '../net/socks';
 import { OAuthError } from './oauth/token-errors';
+import { ForwardError, oauthForwardError } from './forward-error';
 import { withAdvice } from './oauth/advice';
 import { HeaderTooLarge, rewriteFromHeader, rewrittenContentStream } from './sender-rewrite';
 import type { RelayEvents } from '../events/relay-events';
@@ -31,31 +32,6 @@ export interface Upstream {
   /** `content`: the message itself, or the path of its content file. */
   send(env: Envelope, content: Buffer | string, allOrNothing: boolean): Promise<SendResult>;
   close(): void;
-}
-
-/**
- * An error of the forwarding client: `atConnect` means the session failed before any message was
- * sent (connect, greeting, TLS, sign-in); `unreached` that no connection was made at all (refused,
- * no route, DNS, connect timeout).
- */
-export class ForwardError extends Error {
-  constructor(
-    message: string,
-    readonly code: number | undefined,
-    readonly permanent: boolean,
-    readonly atConnect: boolean,
-    readonly response?: string,
-    /** The upstream asked to wait this long before trying again (HTTP Retry-After). */
-    readonly retryAfterMs?: number,
-    readonly unreached = false,
-  ) {
-    super(message);
-  }
-}
-
-/** A token that could not be had: permanent when the configuration is at fault. */
-export function oauthForwardError(e: OAuthError): ForwardError {
-  return new ForwardError(e.message, undefined, e.permanent, true, undefined, e.retryAfterMs);
 }
 
 type NodemailerError = Error & { code?: string; originalCode?: string; timeoutType?: string; responseCode?: number; response?: string; permanent?: boolean; command?: string };
@@ -80,7 +56,7 @@ function toForwardError(e: unknown, atConnect: boolean): ForwardError {
   // A failed TLS set-up (no STARTTLS with --client-tls-required, a refused upgrade) is the session's
   // problem, not a refusal of the message: it is retried.
   const permanent = err.code !== 'ETLS' && (err.permanent === true || (code !== undefined && code >= 500 && code !== 503));
-  return new ForwardError(text, code, permanent, atConnect, response, undefined, atConnect && neverConnected(err));
+  return new ForwardError(text, { code, permanent, atConnect, response, unreached: atConnect && neverConnected(err) });
 }
 
 
@@ -266,7 +242,7 @@ export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, logi
     if (target.socks) {
       const proxy = target.socks;
       options.connection = await connectViaSocks(proxy, target.host, target.port, cfg.connectionTimeout * 1000, cfg.clientInterface).catch((e: Error) => {
-        throw new ForwardError(`cannot connect to ${target.host}:${target.port} through the SOCKS${proxy.version === 4 ? '4a' : '5'} proxy ${proxy.host}:${proxy.port}: ${e.message}`, undefined, false, true, undefined, undefined, true);
+        throw new ForwardError(`cannot connect to ${target.host}:${target.port} through the SOCKS${proxy.version === 4 ? '4a' : '5'} proxy ${proxy.host}:${proxy.port}: ${e.message}`, { permanent: false, atConnect: true, unreached: true });
       });
     }
   } else {
@@ -274,7 +250,7 @@ export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, logi
       const s = net.connect(target.path, () => resolve(s));
       s.once('error', reject);
     }).catch((e: Error) => {
-      throw new ForwardError(`cannot connect to ${target.path}: ${e.message}`, undefined, false, true, undefined, undefined, true);
+      throw new ForwardError(`cannot connect to ${target.path}: ${e.message}`, { permanent: false, atConnect: true, unreached: true });
     });
   }
   const conn = new SMTPConnection(options);
@@ -297,9 +273,9 @@ export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, logi
     signedIn = await signIn(conn, login, saslHandler, target.kind === 'tcp' ? target.host : '').catch((e) => {
       conn.close();
       if (e instanceof OAuthError) throw oauthForwardError(e);
-      if (e instanceof AuthFailure) throw new ForwardError(e.message, e.code, e.permanent, true, e.response);
+      if (e instanceof AuthFailure) throw new ForwardError(e.message, { code: e.code, permanent: e.permanent, atConnect: true, response: e.response });
       const fe = toForwardError(e, true);
-      throw new ForwardError(`authentication failed: ${fe.message}`, fe.code, fe.permanent, true, fe.response);
+      throw new ForwardError(`authentication failed: ${fe.message}`, { code: fe.code, permanent: fe.permanent, atConnect: true, response: fe.response });
     });
   }
   observer?.signedIn(signedIn?.mechanism ?? null);
@@ -328,18 +304,18 @@ export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, logi
     },
     send(env, message, allOrNothing) {
       if (env.utf8MailboxNames && cfg.clientSmtp.smtputf8strict && !extensions.includes('SMTPUTF8')) {
-        return Promise.reject(new ForwardError('the message has UTF-8 mailbox names and the upstream server does not offer SMTPUTF8', undefined, true, false));
+        return Promise.reject(new ForwardError('the message has UTF-8 mailbox names and the upstream server does not offer SMTPUTF8', { permanent: true, atConnect: false }));
       }
       if (env.content === '8bit' && cfg.clientSmtp.eightbitstrict && !extensions.includes('8BITMIME')) {
-        return Promise.reject(new ForwardError('the message is 8-bit and the upstream server does not offer 8BITMIME', undefined, true, false));
+        return Promise.reject(new ForwardError('the message is 8-bit and the upstream server does not offer 8BITMIME', { permanent: true, atConnect: false }));
       }
       if (cfg.forwardFromMailbox) {
         const mailbox = login?.mailbox();
-        if (!mailbox) return Promise.reject(new ForwardError('--forward-from-mailbox needs a client line whose user is a mailbox (user@domain)', undefined, true, false));
+        if (!mailbox) return Promise.reject(new ForwardError('--forward-from-mailbox needs a client line whose user is a mailbox (user@domain)', { permanent: true, atConnect: false }));
         const rewritten = typeof message === 'string'
           ? rewrittenContentStream(message, mailbox).catch((e: Error) => {
-              if (e instanceof HeaderTooLarge) throw new ForwardError(e.message, undefined, true, false);
-              throw new ForwardError(`cannot read the message content: ${e.message}`, undefined, false, false);
+              if (e instanceof HeaderTooLarge) throw new ForwardError(e.message, { permanent: true, atConnect: false });
+              throw new ForwardError(`cannot read the message content: ${e.message}`, { permanent: false, atConnect: false });
             })
           : Promise.resolve(rewriteFromHeader(message, mailbox));
         return rewritten.then((content) => sendAs({ ...env, from: mailbox }, content, allOrNothing));
@@ -389,7 +365,7 @@ export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, logi
         file.on('error', (e: Error) => {
           broken = true;
           conn.close();
-          reject(new ForwardError(`cannot read the message content: ${e.message}`, undefined, false, false));
+          reject(new ForwardError(`cannot read the message content: ${e.message}`, { permanent: false, atConnect: false }));
         });
         conn.send({ from: env.from, to: env.toRemote, use8BitMime: env.content === '8bit' }, content, (err, info) => {
           const rejectedErrors: NodemailerError[] = aborted ?? (err as { rejectedErrors?: NodemailerError[] } | null)?.rejectedErrors ?? (info as { rejectedErrors?: NodemailerError[] } | undefined)?.rejectedErrors ?? [];
@@ -401,7 +377,7 @@ export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, logi
             if (!(err as NodemailerError).responseCode) broken = true;
             const fe = toForwardError(err, false);
             const reason = withAdvice(fe.message, { mailbox: login?.mailbox() });
-            const failure = reason === fe.message ? fe : new ForwardError(reason, fe.code, fe.permanent, false, fe.response);
+            const failure = reason === fe.message ? fe : new ForwardError(reason, { code: fe.code, permanent: fe.permanent, atConnect: false, response: fe.response });
             if (broken) return reject(failure);
             // A refusal (e.g. every recipient refused) can leave the transaction open on the server:
             // RSET before this session carries the next message, or it gets "503 nested MAIL command".
