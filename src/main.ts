@@ -24,6 +24,7 @@ import { claimSpool, recoverSpool, releaseSpool } from './spool/recover';
 import { QueueRunner } from './forward/runner';
 import { openUpstream } from './forward/upstream';
 import { ForwardError } from './forward/forward-error';
+import { checkNodemailerVersion } from './forward/smtp-connection-adapter';
 import { createClientLogin, type ClientLogin } from './forward/client-auth';
 import { becomeOrdinary } from './privilege';
 import { DAEMON_CHILD_ENV, type UserIds, lookupUser, removePidFile, runAsDaemon, signalReady, writePidFile } from './process/daemon';
@@ -153,6 +154,7 @@ async function start(values: OptionValue[]): Promise<void> {
   const spool = await prepareSpool(cfg, log, runAs);
 
   const target = cfg.forwardTo;
+  checkNodemailerVersion(); // the forwarding client's library: refused now, not at the first message
   // OAuth2 grant lines: tokens are cached in the spool's state directory (not a message directory).
   const stateDir = path.join(spool.dir, '.relaybox');
   const tokens = new TokenSources({

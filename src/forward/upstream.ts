@@ -1,5 +1,5 @@
 // One SMTP connection to the next hop (nodemailer's SMTP connection), carrying many messages.
-import SMTPConnection from 'nodemailer/lib/smtp-connection';
+import type SMTPConnection from 'nodemailer/lib/smtp-connection';
 import * as net from 'node:net';
 import * as fs from 'node:fs';
 import { Readable } from 'node:stream';
@@ -10,11 +10,12 @@ import type { Envelope } from '../spool/envelope';
 import type { ForwardTarget } from '../net/target';
 import { clientDialogueLogger, type Log } from '../log';
 import { AuthFailure, type AuthResult, type ClientLogin } from './client-auth';
-import { offeredMechanisms, replyOf } from './sasl-client';
+import { replyOf } from './sasl-client';
 import { legacyTlsCiphers, readCaFiles } from '../tls-files';
 import { connectViaSocks } from '../net/socks';
 import { OAuthError } from './oauth/token-errors';
 import { ForwardError, oauthForwardError } from './forward-error';
+import { addMailFromParameter, authMechanisms, createSmtpConnection, isClosed, offeredExtensions, pendingEnvelope, tlsProtocol, tlsSocket, turnOffPipelining } from './smtp-connection-adapter';
 import { withAdvice } from './oauth/advice';
 import { HeaderTooLarge, rewriteFromHeader, rewrittenContentStream } from './sender-rewrite';
 import type { RelayEvents } from '../events/relay-events';
@@ -146,10 +147,8 @@ function signIn(conn: SMTPConnection, login: ClientLogin, handler: SaslHandler, 
     handler.run = (ctx) => {
       started = true;
       const send = (line: string) => Promise.race([ctx.sendCommand(line), closed]).then((r) => replyOf(String(r.response ?? '')));
-      // nodemailer keeps only the mechanisms it implements (PLAIN LOGIN CRAM-MD5 XOAUTH2): the
-      // EHLO lines tell the whole list (OAUTHBEARER, CRAM-SHA*, and the ones a reason should name).
-      const ehlo = (conn as unknown as { _ehloLines?: string[] })._ehloLines;
-      const offered = ehlo ? offeredMechanisms(ehlo) : ctx.authMethods ?? [];
+      // The whole list, not only what nodemailer implements: OAUTHBEARER, CRAM-SHA*, and the ones a reason should name.
+      const offered = authMechanisms(conn, ctx.authMethods);
       login.authenticate({ offered, secure: conn.secure, server, send }).then(
         (result) => { settle(); ctx.resolve(); resolve(result); },
         (e: unknown) => {
@@ -253,7 +252,7 @@ export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, logi
       throw new ForwardError(`cannot connect to ${target.path}: ${e.message}`, { permanent: false, atConnect: true, unreached: true });
     });
   }
-  const conn = new SMTPConnection(options);
+  const conn = createSmtpConnection(options);
   let broken = false;
   conn.on('error', (e: Error) => {
     broken = true;
@@ -265,8 +264,8 @@ export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, logi
     conn.close();
     throw toForwardError(e, true);
   });
-  const socket = (conn as unknown as { _socket?: tls.TLSSocket })._socket;
-  observer?.tls(conn.secure && socket ? tlsInfoOf(socket, options.tls?.rejectUnauthorized === true) : null);
+  const socket = tlsSocket(conn);
+  observer?.tls(socket ? tlsInfoOf(socket, options.tls?.rejectUnauthorized === true) : null);
   const loginGeneration = login?.generation() ?? 0;
   let signedIn: AuthResult | undefined;
   if (login?.needed()) {
@@ -281,26 +280,18 @@ export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, logi
   observer?.signedIn(signedIn?.mechanism ?? null);
   // nodemailer has no AUTH= parameter: it is added to the MAIL command on its way out.
   let authParam: string | undefined;
-  if (signedIn) {
-    const raw = conn as unknown as { _sendCommand(cmd: string, ...rest: unknown[]): void };
-    const sendCommand = raw._sendCommand.bind(conn);
-    raw._sendCommand = (cmd, ...rest) => sendCommand(authParam && /^MAIL FROM:/i.test(cmd) ? `${cmd} AUTH=${authParam}` : cmd, ...rest);
-  }
-  const extensions: string[] = (conn as unknown as { _supportedExtensions?: string[] })._supportedExtensions ?? [];
-  if (!cfg.clientSmtp.pipelining) {
-    // --client-smtp-config -pipelining: nodemailer pipelines whenever the server offers it.
-    const i = extensions.indexOf('PIPELINING');
-    if (i >= 0) extensions.splice(i, 1);
-  }
+  if (signedIn) addMailFromParameter(conn, () => (authParam ? `AUTH=${authParam}` : undefined));
+  if (!cfg.clientSmtp.pipelining) turnOffPipelining(conn); // --client-smtp-config -pipelining
+  const extensions = offeredExtensions(conn);
   const description = target.text;
-  const tlsVersion = conn.secure ? socket?.getProtocol?.() ?? 'yes' : 'no';
+  const tlsVersion = tlsProtocol(conn);
   log.info({ upstream: description, tls: tlsVersion, auth: signedIn?.mechanism ?? 'no' }, 'connected to the upstream server');
   events.upstreamConnected({ address: description, tls: tlsVersion, auth: signedIn?.mechanism ?? '', tokenExpiresAt: signedIn?.tokenExpiresAt });
 
   return {
     description,
     get usable() {
-      return !broken && !(conn as unknown as { _destroyed?: boolean })._destroyed && (!login || login.generation() === loginGeneration);
+      return !broken && !isClosed(conn) && (!login || login.generation() === loginGeneration);
     },
     send(env, message, allOrNothing) {
       if (env.utf8MailboxNames && cfg.clientSmtp.smtputf8strict && !extensions.includes('SMTPUTF8')) {
@@ -349,14 +340,14 @@ export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, logi
         // dropping the connection before the content's end (the server then discards it).
         const content = allOrNothing && env.toRemote.length > 1
           ? Readable.from((async function* () {
-              const pending = (conn as unknown as { _envelope?: { accepted?: string[]; rejectedErrors?: NodemailerError[] } })._envelope;
-              if (pending?.rejectedErrors?.length) {
+              const pending = pendingEnvelope(conn);
+              if (pending?.rejectedErrors.length) {
                 aborted = pending.rejectedErrors;
                 file.destroy();
                 broken = true;
                 conn.close();
                 // close() drops the send in flight without ever calling its callback: settle it here.
-                resolve({ accepted: pending.accepted ?? [], rejected: rejectedOf(aborted), response: 'abandoned: not every recipient was accepted' });
+                resolve({ accepted: pending.accepted, rejected: rejectedOf(aborted), response: 'abandoned: not every recipient was accepted' });
                 return;
               }
               yield* file;
