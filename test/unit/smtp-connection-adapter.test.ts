@@ -295,3 +295,23 @@ test('_sendCommand: the MAIL FROM parameter goes on MAIL FROM only, when there i
     'RCPT TO:<two@contract.test>',
   ]);
 });
+
+// Not a private member, but undocumented all the same: the log lines that src/log.ts (--verbose's
+// dialogue and "tls established") and upstream.ts's session observer (relaybox check) read.
+test("nodemailer's log: the connection line, the STARTTLS line, and the dialogue entries", async (t) => {
+  const server = await startServer({ ehlo: ['PIPELINING'], tls: 'starttls' });
+  t.after(() => server.close());
+  const entries: { entry: Record<string, unknown>; message: string; text: string }[] = [];
+  const onEntry = (entry: Record<string, unknown>, message: string, ...args: unknown[]) => entries.push({ entry, message, text: format(message, ...args) });
+  const logger = Object.fromEntries(['trace', 'debug', 'info', 'warn', 'error', 'fatal'].map((level) => [level, onEntry]));
+  await connected(t, server, { logger: logger as never, transactionLog: true });
+  const network = entries.find((e) => e.entry.tnx === 'network' && /established to/.test(e.message));
+  assert.ok(network, 'a network entry whose message says "established to"');
+  assert.equal(network.entry.remoteAddress, '127.0.0.1');
+  assert.equal(network.entry.remotePort, server.port);
+  assert.equal(network.text, `Connection established to 127.0.0.1:${server.port}`);
+  assert.ok(entries.some((e) => /^Connection upgraded with STARTTLS/.test(e.message)), 'the STARTTLS line');
+  const dialogue = entries.filter((e) => e.entry.tnx === 'client' || e.entry.tnx === 'server').map((e) => `${String(e.entry.tnx)}: ${e.text}`);
+  assert.ok(dialogue.includes('client: EHLO client.test') && dialogue.includes('client: STARTTLS'), dialogue.join(' | '));
+  assert.ok(dialogue.includes('server: 220 2.0.0 go ahead'), dialogue.join(' | '));
+});
