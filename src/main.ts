@@ -22,7 +22,9 @@ import { createServerAccess, type ServerAccess } from './smtp/server-access';
 import { Spool } from './spool/store';
 import { claimSpool, recoverSpool, releaseSpool } from './spool/recover';
 import { QueueRunner } from './forward/runner';
-import { ForwardError, openUpstream } from './forward/upstream';
+import { openUpstream } from './forward/upstream';
+import { ForwardError } from './forward/forward-error';
+import { checkNodemailerVersion } from './forward/smtp-connection-adapter';
 import { createClientLogin, type ClientLogin } from './forward/client-auth';
 import { becomeOrdinary } from './privilege';
 import { DAEMON_CHILD_ENV, type UserIds, lookupUser, removePidFile, runAsDaemon, signalReady, writePidFile } from './process/daemon';
@@ -152,6 +154,7 @@ async function start(values: OptionValue[]): Promise<void> {
   const spool = await prepareSpool(cfg, log, runAs);
 
   const target = cfg.forwardTo;
+  checkNodemailerVersion(); // the forwarding client's library: refused now, not at the first message
   // OAuth2 grant lines: tokens are cached in the spool's state directory (not a message directory).
   const stateDir = path.join(spool.dir, '.relaybox');
   const tokens = new TokenSources({
@@ -180,7 +183,7 @@ async function start(values: OptionValue[]): Promise<void> {
   };
   const open = (t: ForwardTarget, l: ClientLogin | null) => {
     if (t.kind !== 'graph') return openUpstream(cfg, t, l, log, events);
-    if (!l) throw new ForwardError('forwarding through Microsoft Graph needs --client-auth with an OAuth2 grant line', undefined, true, true);
+    if (!l) throw new ForwardError('forwarding through Microsoft Graph needs --client-auth with an OAuth2 grant line', { permanent: true, atConnect: true });
     return openGraphUpstream(cfg, t, l, tokens, log);
   };
   const connect = async (route?: Route) => open(route?.address ? parseForwardTarget(route.address) : target!, loginFor(route?.selector));

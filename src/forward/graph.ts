@@ -16,7 +16,8 @@ import { OAuthError } from './oauth/token-errors';
 import type { TokenSource, TokenSources } from './oauth/tokens';
 import { rewriteFromHeader } from './sender-rewrite';
 import type { ForwardTarget } from '../net/target';
-import { ForwardError, oauthForwardError, type SendResult, type Upstream } from './upstream';
+import type { SendResult, Upstream } from './upstream';
+import { ForwardError, oauthForwardError } from './forward-error';
 
 /** Largest base64 request body sent in one piece (Graph's limit is about 4 MB). */
 export const GRAPH_REQUEST_LIMIT = 3_900_000;
@@ -52,12 +53,12 @@ function graphError(res: HttpResponse, what: string, mailbox: string): ForwardEr
   }
   const code = body.error?.code ?? '';
   const detail = `Graph ${what}: HTTP ${res.status}${code ? ` ${code}` : ''}${body.error?.message ? `: ${body.error.message.slice(0, 300)}` : ''}`;
-  const configuration = (advice: string) => new ForwardError(`${advice} [${detail}]`, res.status, true, true, detail);
+  const configuration = (advice: string) => new ForwardError(`${advice} [${detail}]`, { code: res.status, permanent: true, atConnect: true, response: detail });
   if (res.status === 429 || res.status >= 500) {
-    return new ForwardError(detail, res.status, false, true, detail, retryAfterMs(res.headers));
+    return new ForwardError(detail, { code: res.status, permanent: false, atConnect: true, response: detail, retryAfterMs: retryAfterMs(res.headers) });
   }
   if (/SendAsDenied/i.test(code) || /send as/i.test(body.error?.message ?? '')) {
-    return new ForwardError(`the mailbox ${mailbox} may not send as this message's sender: turn on --forward-from-mailbox, or give the mailbox Send As rights for that address [${detail}]`, res.status, true, false, detail);
+    return new ForwardError(`the mailbox ${mailbox} may not send as this message's sender: turn on --forward-from-mailbox, or give the mailbox Send As rights for that address [${detail}]`, { code: res.status, permanent: true, atConnect: false, response: detail });
   }
   if (res.status === 403) {
     return configuration(`Graph denied access to ${mailbox}: the app needs the Microsoft Graph application permission Mail.Send with admin consent, and any RBAC for Applications or application access policy must include this mailbox`);
@@ -68,8 +69,8 @@ function graphError(res: HttpResponse, what: string, mailbox: string): ForwardEr
   if (res.status === 401) {
     return configuration('Graph refused the access token: the app registration needs Microsoft Graph application permissions (Mail.Send), not only Exchange ones');
   }
-  if (res.status === 413) return new ForwardError(`the message is too large for Microsoft Graph [${detail}]`, 413, true, false, detail);
-  return new ForwardError(detail, res.status, res.status >= 400 && res.status < 500, false, detail);
+  if (res.status === 413) return new ForwardError(`the message is too large for Microsoft Graph [${detail}]`, { code: 413, permanent: true, atConnect: false, response: detail });
+  return new ForwardError(detail, { code: res.status, permanent: res.status >= 400 && res.status < 500, atConnect: false, response: detail });
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -120,7 +121,7 @@ class GraphClient {
     try {
       return await httpRequest(url, { method, headers, body });
     } catch (e) {
-      throw new ForwardError((e as Error).message, undefined, false, false);
+      throw new ForwardError((e as Error).message, { permanent: false, atConnect: false });
     }
   }
 }
@@ -129,7 +130,7 @@ function jsonOf<T>(res: HttpResponse, what: string): T {
   try {
     return JSON.parse(res.text) as T;
   } catch {
-    throw new ForwardError(`Graph ${what}: the answer is not JSON`, res.status, false, false);
+    throw new ForwardError(`Graph ${what}: the answer is not JSON`, { code: res.status, permanent: false, atConnect: false });
   }
 }
 
@@ -173,7 +174,7 @@ async function addAttachment(client: GraphClient, draftPath: string, a: Attachme
   const session = jsonOf<{ uploadUrl?: string }>(await client.call('POST', `${draftPath}/attachments/createUploadSession`, JSON.stringify({
     AttachmentItem: { attachmentType: 'file', name: a.name, size: a.data.length, contentType: a.contentType, isInline: a.isInline, ...(a.contentId ? { contentId: a.contentId } : {}) },
   }), 'application/json', 'create upload session', [201]), 'create upload session');
-  if (!session.uploadUrl) throw new ForwardError('Graph create upload session: no uploadUrl in the answer', undefined, false, false);
+  if (!session.uploadUrl) throw new ForwardError('Graph create upload session: no uploadUrl in the answer', { permanent: false, atConnect: false });
   for (let offset = 0; offset < a.data.length; offset += CHUNK) {
     const chunk = a.data.subarray(offset, Math.min(offset + CHUNK, a.data.length));
     // The upload URL carries its own authorisation: no bearer token goes with it.
@@ -200,12 +201,12 @@ async function sendViaDraft(client: GraphClient, message: Buffer, plan: ReturnTy
   if (base64Size(message.length) > GRAPH_REQUEST_LIMIT) {
     const split = splitAttachments(message, GRAPH_REQUEST_LIMIT);
     if (!split) {
-      throw new ForwardError(`the message (${message.length} bytes) is too large for one Graph request and has no attachments that could be uploaded separately: forward it through SMTP instead`, 413, true, false);
+      throw new ForwardError(`the message (${message.length} bytes) is too large for one Graph request and has no attachments that could be uploaded separately: forward it through SMTP instead`, { code: 413, permanent: true, atConnect: false });
     }
     ({ mime, attachments } = split);
   }
   const draft = jsonOf<{ id?: string }>(await client.call('POST', '/messages', mime.toString('base64'), 'text/plain', 'create draft', [201]), 'create draft');
-  if (!draft.id) throw new ForwardError('Graph create draft: no message id in the answer', undefined, false, false);
+  if (!draft.id) throw new ForwardError('Graph create draft: no message id in the answer', { permanent: false, atConnect: false });
   const draftPath = `/messages/${encodeURIComponent(draft.id)}`;
   try {
     if (!plan.headersFit) {
@@ -227,7 +228,7 @@ async function sendViaDraft(client: GraphClient, message: Buffer, plan: ReturnTy
 export async function openGraphUpstream(cfg: ForwardConfig, target: Extract<ForwardTarget, { kind: 'graph' }>, login: ClientLogin, tokens: TokenSources, log: Log): Promise<Upstream> {
   const grant = login.grant();
   if (!grant || grant.type === 'oauth-google-sa') {
-    throw new ForwardError('forwarding through Microsoft Graph needs an oauth-ms-secret, oauth-ms-cert or oauth-refresh line in the secrets file', undefined, true, true);
+    throw new ForwardError('forwarding through Microsoft Graph needs an oauth-ms-secret, oauth-ms-cert or oauth-refresh line in the secrets file', { permanent: true, atConnect: true });
   }
   let source: TokenSource;
   try {

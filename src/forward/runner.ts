@@ -5,7 +5,8 @@ import type { ForwardConfig, RetryConfig } from './config';
 import type { Log } from '../log';
 import { reasons, type Envelope } from '../spool/envelope';
 import type { Spool } from '../spool/store';
-import { ForwardError, type Upstream } from './upstream';
+import type { Upstream } from './upstream';
+import { ForwardError } from './forward-error';
 import type { FilterChain } from '../filters/chain';
 import { classifyUpstreamError, type RelayEvents } from '../events/relay-events';
 
@@ -353,7 +354,7 @@ export class QueueRunner {
         up = routed.up;
       } else up = await upstream();
     } catch (e) {
-      const fe = e instanceof ForwardError ? e : new ForwardError((e as Error).message, undefined, false, true);
+      const fe = e instanceof ForwardError ? e : new ForwardError((e as Error).message, { permanent: false, atConnect: true });
       if (!route) throw new UpstreamUnreachable(fe.message, await this.transientOrFail(id, env, fe, true));
       // A routed next hop that cannot be reached holds up only its own messages.
       log.warn({ id, route, err: fe.message }, 'cannot connect to the message\'s own next hop');
@@ -374,7 +375,7 @@ export class QueueRunner {
       }
       return await this.partial(id, env, result.accepted, result.rejected);
     } catch (e) {
-      const fe = e instanceof ForwardError ? e : new ForwardError((e as Error).message, undefined, false, false);
+      const fe = e instanceof ForwardError ? e : new ForwardError((e as Error).message, { permanent: false, atConnect: false });
       const outcome = await this.transientOrFail(id, env, fe, false);
       // The upstream refused the session, not this message (Graph: no permission, throttled): the
       // next message would fare no better, so the run stops and backs off (a routed hop: only its own).

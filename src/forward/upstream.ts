@@ -1,5 +1,6 @@
-// One SMTP connection to the next hop (nodemailer's SMTP connection), carrying many messages.
-import SMTPConnection from 'nodemailer/lib/smtp-connection';
+// One SMTP session with the next hop, carrying many messages: nodemailer's SMTPConnection, with what its
+// public API does not give taken from forward/smtp-connection-adapter.ts (the only module touching its internals).
+import type SMTPConnection from 'nodemailer/lib/smtp-connection';
 import * as net from 'node:net';
 import * as fs from 'node:fs';
 import { Readable } from 'node:stream';
@@ -14,10 +15,12 @@ import type { Envelope } from '../spool/envelope';
 import type { ForwardTarget } from '../net/target';
 import { clientDialogueLogger, type Log } from '../log';
 import { AuthFailure, type AuthResult, type ClientLogin } from './client-auth';
-import { offeredMechanisms, replyOf } from './sasl-client';
+import { replyOf } from './sasl-client';
 import { legacyTlsCiphers, readCaFiles } from '../tls-files';
 import { connectViaSocks } from '../net/socks';
 import { OAuthError } from './oauth/token-errors';
+import { ForwardError, oauthForwardError } from './forward-error';
+import { addMailFromParameter, authMechanisms, createSmtpConnection, isClosed, offeredExtensions, pendingEnvelope, tlsProtocol, tlsSocket, turnOffPipelining } from './smtp-connection-adapter';
 import { withAdvice } from './oauth/advice';
 import { HeaderTooLarge, rewriteFromHeader, rewrittenContentStream } from './sender-rewrite';
 import type { RelayEvents } from '../events/relay-events';
@@ -35,31 +38,6 @@ export interface Upstream {
   /** `content`: the message itself, or the path of its content file. */
   send(env: Envelope, content: Buffer | string, allOrNothing: boolean): Promise<SendResult>;
   close(): void;
-}
-
-/**
- * An error of the forwarding client: `atConnect` means the session failed before any message was
- * sent (connect, greeting, TLS, sign-in); `unreached` that no connection was made at all (refused,
- * no route, DNS, connect timeout).
- */
-export class ForwardError extends Error {
-  constructor(
-    message: string,
-    readonly code: number | undefined,
-    readonly permanent: boolean,
-    readonly atConnect: boolean,
-    readonly response?: string,
-    /** The upstream asked to wait this long before trying again (HTTP Retry-After). */
-    readonly retryAfterMs?: number,
-    readonly unreached = false,
-  ) {
-    super(message);
-  }
-}
-
-/** A token that could not be had: permanent when the configuration is at fault. */
-export function oauthForwardError(e: OAuthError): ForwardError {
-  return new ForwardError(e.message, undefined, e.permanent, true, undefined, e.retryAfterMs);
 }
 
 type NodemailerError = Error & { code?: string; originalCode?: string; timeoutType?: string; responseCode?: number; response?: string; permanent?: boolean; command?: string };
@@ -84,7 +62,7 @@ function toForwardError(e: unknown, atConnect: boolean): ForwardError {
   // A failed TLS set-up (no STARTTLS with --client-tls-required, a refused upgrade) is the session's
   // problem, not a refusal of the message: it is retried.
   const permanent = err.code !== 'ETLS' && (err.permanent === true || (code !== undefined && code >= 500 && code !== 503));
-  return new ForwardError(text, code, permanent, atConnect, response, undefined, atConnect && neverConnected(err));
+  return new ForwardError(text, { code, permanent, atConnect, response, unreached: atConnect && neverConnected(err) });
 }
 
 
@@ -174,10 +152,8 @@ function signIn(conn: SMTPConnection, login: ClientLogin, handler: SaslHandler, 
     handler.run = (ctx) => {
       started = true;
       const send = (line: string) => Promise.race([ctx.sendCommand(line), closed]).then((r) => replyOf(String(r.response ?? '')));
-      // nodemailer keeps only the mechanisms it implements (PLAIN LOGIN CRAM-MD5 XOAUTH2): the
-      // EHLO lines tell the whole list (OAUTHBEARER, CRAM-SHA*, and the ones a reason should name).
-      const ehlo = (conn as unknown as { _ehloLines?: string[] })._ehloLines;
-      const offered = ehlo ? offeredMechanisms(ehlo) : ctx.authMethods ?? [];
+      // The whole list, not only what nodemailer implements: OAUTHBEARER, CRAM-SHA*, and the ones a reason should name.
+      const offered = authMechanisms(conn, ctx.authMethods);
       login.authenticate({ offered, secure: conn.secure, server, send }).then(
         (result) => { settle(); ctx.resolve(); resolve(result); },
         (e: unknown) => {
@@ -245,9 +221,8 @@ function tlsInfoOf(socket: tls.TLSSocket, checked: boolean): TlsInfo {
   };
 }
 
-export async function openUpstream(cfg: UpstreamConfig, target: ForwardTarget, login: ClientLogin | null, log: Log, events: RelayEvents, observer?: SessionObserver): Promise<Upstream> {
-  if (target.kind === 'graph') throw new Error('internal: a Graph target has no SMTP session');
-  const saslHandler: SaslHandler = {};
+/** nodemailer's options for a session with `target`: TLS as configured, E-MailRelay's timeouts, our SASL handler. */
+function connectionOptions(cfg: UpstreamConfig, target: Exclude<ForwardTarget, { kind: 'graph' }>, saslHandler: SaslHandler, log: Log, observer?: SessionObserver): SMTPConnection.Options {
   const t = cfg.clientTls;
   const options: SMTPConnection.Options = {
     secure: t.mode === 'implicit',
@@ -267,155 +242,188 @@ export async function openUpstream(cfg: UpstreamConfig, target: ForwardTarget, l
   if (target.kind === 'tcp') {
     options.host = target.host;
     options.port = target.port;
-    if (target.socks) {
-      const proxy = target.socks;
-      options.connection = await connectViaSocks(proxy, target.host, target.port, cfg.connectionTimeout * 1000, cfg.clientInterface).catch((e: Error) => {
-        throw new ForwardError(`cannot connect to ${target.host}:${target.port} through the SOCKS${proxy.version === 4 ? '4a' : '5'} proxy ${proxy.host}:${proxy.port}: ${e.message}`, undefined, false, true, undefined, undefined, true);
-      });
-    }
-  } else {
-    options.connection = await new Promise<net.Socket>((resolve, reject) => {
-      const s = net.connect(target.path, () => resolve(s));
-      s.once('error', reject);
-    }).catch((e: Error) => {
-      throw new ForwardError(`cannot connect to ${target.path}: ${e.message}`, undefined, false, true, undefined, undefined, true);
+  }
+  return options;
+}
+
+/** The socket nodemailer is to talk over, when it does not connect itself: through a SOCKS proxy, or a local socket. */
+async function ownSocket(cfg: UpstreamConfig, target: Exclude<ForwardTarget, { kind: 'graph' }>): Promise<net.Socket | undefined> {
+  if (target.kind === 'tcp') {
+    if (!target.socks) return undefined;
+    const proxy = target.socks;
+    return connectViaSocks(proxy, target.host, target.port, cfg.connectionTimeout * 1000, cfg.clientInterface).catch((e: Error) => {
+      throw new ForwardError(`cannot connect to ${target.host}:${target.port} through the SOCKS${proxy.version === 4 ? '4a' : '5'} proxy ${proxy.host}:${proxy.port}: ${e.message}`, { permanent: false, atConnect: true, unreached: true });
     });
   }
-  const conn = new SMTPConnection(options);
-  let broken = false;
+  return new Promise<net.Socket>((resolve, reject) => {
+    const s = net.connect(target.path, () => resolve(s));
+    s.once('error', reject);
+  }).catch((e: Error) => {
+    throw new ForwardError(`cannot connect to ${target.path}: ${e.message}`, { permanent: false, atConnect: true, unreached: true });
+  });
+}
+
+/** Signs in; on failure closes the connection and throws the ForwardError that says why. */
+function signInOrClose(conn: SMTPConnection, login: ClientLogin, handler: SaslHandler, server: string): Promise<AuthResult> {
+  return signIn(conn, login, handler, server).catch((e) => {
+    conn.close();
+    if (e instanceof OAuthError) throw oauthForwardError(e);
+    if (e instanceof AuthFailure) throw new ForwardError(e.message, { code: e.code, permanent: e.permanent, atConnect: true, response: e.response });
+    const fe = toForwardError(e, true);
+    throw new ForwardError(`authentication failed: ${fe.message}`, { code: fe.code, permanent: fe.permanent, atConnect: true, response: fe.response });
+  });
+}
+
+export async function openUpstream(cfg: UpstreamConfig, target: ForwardTarget, login: ClientLogin | null, log: Log, events: RelayEvents, observer?: SessionObserver): Promise<Upstream> {
+  if (target.kind === 'graph') throw new Error('internal: a Graph target has no SMTP session');
+  const saslHandler: SaslHandler = {};
+  const options = connectionOptions(cfg, target, saslHandler, log, observer);
+  const socket = await ownSocket(cfg, target);
+  if (socket) options.connection = socket;
+  const conn = createSmtpConnection(options);
+  const health: ConnectionHealth = { broken: false };
   conn.on('error', (e: Error) => {
-    broken = true;
+    health.broken = true;
     log.debug({ err: e.message }, 'upstream connection error');
   });
-  conn.on('end', () => { broken = true; });
+  conn.on('end', () => { health.broken = true; });
 
   await untilDone(conn, (done) => conn.connect(done)).catch((e) => {
     conn.close();
     throw toForwardError(e, true);
   });
-  const socket = (conn as unknown as { _socket?: tls.TLSSocket })._socket;
-  observer?.tls(conn.secure && socket ? tlsInfoOf(socket, options.tls?.rejectUnauthorized === true) : null);
+  const secured = tlsSocket(conn);
+  observer?.tls(secured ? tlsInfoOf(secured, options.tls?.rejectUnauthorized === true) : null);
   const loginGeneration = login?.generation() ?? 0;
-  let signedIn: AuthResult | undefined;
-  if (login?.needed()) {
-    signedIn = await signIn(conn, login, saslHandler, target.kind === 'tcp' ? target.host : '').catch((e) => {
-      conn.close();
-      if (e instanceof OAuthError) throw oauthForwardError(e);
-      if (e instanceof AuthFailure) throw new ForwardError(e.message, e.code, e.permanent, true, e.response);
-      const fe = toForwardError(e, true);
-      throw new ForwardError(`authentication failed: ${fe.message}`, fe.code, fe.permanent, true, fe.response);
-    });
-  }
+  const signedIn = login?.needed() ? await signInOrClose(conn, login, saslHandler, target.kind === 'tcp' ? target.host : '') : undefined;
   observer?.signedIn(signedIn?.mechanism ?? null);
-  // nodemailer has no AUTH= parameter: it is added to the MAIL command on its way out.
-  let authParam: string | undefined;
-  if (signedIn) {
-    const raw = conn as unknown as { _sendCommand(cmd: string, ...rest: unknown[]): void };
-    const sendCommand = raw._sendCommand.bind(conn);
-    raw._sendCommand = (cmd, ...rest) => sendCommand(authParam && /^MAIL FROM:/i.test(cmd) ? `${cmd} AUTH=${authParam}` : cmd, ...rest);
-  }
-  const extensions: string[] = (conn as unknown as { _supportedExtensions?: string[] })._supportedExtensions ?? [];
-  if (!cfg.clientSmtp.pipelining) {
-    // --client-smtp-config -pipelining: nodemailer pipelines whenever the server offers it.
-    const i = extensions.indexOf('PIPELINING');
-    if (i >= 0) extensions.splice(i, 1);
-  }
-  const description = target.text;
-  const tlsVersion = conn.secure ? socket?.getProtocol?.() ?? 'yes' : 'no';
-  log.info({ upstream: description, tls: tlsVersion, auth: signedIn?.mechanism ?? 'no' }, 'connected to the upstream server');
-  events.upstreamConnected({ address: description, tls: tlsVersion, auth: signedIn?.mechanism ?? '', tokenExpiresAt: signedIn?.tokenExpiresAt });
+  if (!cfg.clientSmtp.pipelining) turnOffPipelining(conn); // --client-smtp-config -pipelining
+  const session = new SmtpSession(cfg, conn, health, login, loginGeneration, signedIn, target.text);
+  const tlsVersion = tlsProtocol(conn);
+  log.info({ upstream: session.description, tls: tlsVersion, auth: signedIn?.mechanism ?? 'no' }, 'connected to the upstream server');
+  events.upstreamConnected({ address: session.description, tls: tlsVersion, auth: signedIn?.mechanism ?? '', tokenExpiresAt: signedIn?.tokenExpiresAt });
+  return session;
+}
 
-  return {
-    description,
-    get usable() {
-      return !broken && !(conn as unknown as { _destroyed?: boolean })._destroyed && (!login || login.generation() === loginGeneration);
-    },
-    send(env, message, allOrNothing) {
-      if (env.utf8MailboxNames && cfg.clientSmtp.smtputf8strict && !extensions.includes('SMTPUTF8')) {
-        return Promise.reject(new ForwardError('the message has UTF-8 mailbox names and the upstream server does not offer SMTPUTF8', undefined, true, false));
-      }
-      if (env.content === '8bit' && cfg.clientSmtp.eightbitstrict && !extensions.includes('8BITMIME')) {
-        return Promise.reject(new ForwardError('the message is 8-bit and the upstream server does not offer 8BITMIME', undefined, true, false));
-      }
-      if (cfg.forwardFromMailbox) {
-        const mailbox = login?.mailbox();
-        if (!mailbox) return Promise.reject(new ForwardError('--forward-from-mailbox needs a client line whose user is a mailbox (user@domain)', undefined, true, false));
-        const rewritten = typeof message === 'string'
-          ? rewrittenContentStream(message, mailbox).catch((e: Error) => {
-              if (e instanceof HeaderTooLarge) throw new ForwardError(e.message, undefined, true, false);
-              throw new ForwardError(`cannot read the message content: ${e.message}`, undefined, false, false);
-            })
-          : Promise.resolve(rewriteFromHeader(message, mailbox));
-        return rewritten.then((content) => sendAs({ ...env, from: mailbox }, content, allOrNothing));
-      }
-      return sendAs(env, message, allOrNothing);
-    },
-    close() {
-      broken = true;
-      try {
-        conn.quit();
-      } catch {
-        conn.close();
-      }
-    },
-  };
+/** Set once the connection failed or ended: the session carries no further message. */
+interface ConnectionHealth { broken: boolean }
+
+/** A connected (and signed-in) session, carrying messages one after another. */
+class SmtpSession implements Upstream {
+  private readonly extensions: readonly string[];
+  /** MAIL FROM's AUTH= parameter for the message being sent (signed-in sessions only). */
+  private authParam: string | undefined;
+
+  constructor(
+    private readonly cfg: UpstreamConfig,
+    private readonly conn: SMTPConnection,
+    private readonly health: ConnectionHealth,
+    private readonly login: ClientLogin | null,
+    private readonly loginGeneration: number,
+    private readonly signedIn: AuthResult | undefined,
+    readonly description: string,
+  ) {
+    // nodemailer has no AUTH= parameter: it is added to the MAIL command on its way out.
+    if (signedIn) addMailFromParameter(conn, () => (this.authParam ? `AUTH=${this.authParam}` : undefined));
+    this.extensions = offeredExtensions(conn);
+  }
+
+  get usable(): boolean {
+    return !this.health.broken && !isClosed(this.conn) && (!this.login || this.login.generation() === this.loginGeneration);
+  }
+
+  send(env: Envelope, message: Buffer | string, allOrNothing: boolean): Promise<SendResult> {
+    const { cfg, extensions } = this;
+    if (env.utf8MailboxNames && cfg.clientSmtp.smtputf8strict && !extensions.includes('SMTPUTF8')) {
+      return Promise.reject(new ForwardError('the message has UTF-8 mailbox names and the upstream server does not offer SMTPUTF8', { permanent: true, atConnect: false }));
+    }
+    if (env.content === '8bit' && cfg.clientSmtp.eightbitstrict && !extensions.includes('8BITMIME')) {
+      return Promise.reject(new ForwardError('the message is 8-bit and the upstream server does not offer 8BITMIME', { permanent: true, atConnect: false }));
+    }
+    if (cfg.forwardFromMailbox) {
+      const mailbox = this.login?.mailbox();
+      if (!mailbox) return Promise.reject(new ForwardError('--forward-from-mailbox needs a client line whose user is a mailbox (user@domain)', { permanent: true, atConnect: false }));
+      const rewritten = typeof message === 'string'
+        ? rewrittenContentStream(message, mailbox).catch((e: Error) => {
+            if (e instanceof HeaderTooLarge) throw new ForwardError(e.message, { permanent: true, atConnect: false });
+            throw new ForwardError(`cannot read the message content: ${e.message}`, { permanent: false, atConnect: false });
+          })
+        : Promise.resolve(rewriteFromHeader(message, mailbox));
+      return rewritten.then((content) => this.sendAs({ ...env, from: mailbox }, content, allOrNothing));
+    }
+    return this.sendAs(env, message, allOrNothing);
+  }
+
+  close(): void {
+    this.health.broken = true;
+    try {
+      this.conn.quit();
+    } catch {
+      this.conn.close();
+    }
+  }
 
   /** `message`: the content, the path of its file, or a stream of it (read once). */
-  function sendAs(env: Envelope, message: Buffer | string | Readable, allOrNothing: boolean): Promise<SendResult> {
-      if (signedIn) authParam = mailFromAuth(env, signedIn.user, cfg.anonymous.has('client'));
-      return new Promise<SendResult>((resolve, reject) => {
-        let aborted: NodemailerError[] | null = null;
-        const rejectedOf = (errors: NodemailerError[]) => errors.map((r) => ({
-          address: (r as { recipient?: string }).recipient ?? '',
-          code: r.responseCode,
-          response: String(r.response ?? r.message).trim(),
-        }));
-        const file = typeof message === 'string' ? fs.createReadStream(message, { highWaterMark: 64 * 1024 })
-          : message instanceof Readable ? message : Readable.from([message]);
-        // E-MailRelay's forward-to-all: if any recipient was refused, no recipient gets the message.
-        // nodemailer sends DATA once any recipient is accepted, so the transaction is abandoned by
-        // dropping the connection before the content's end (the server then discards it).
-        const content = allOrNothing && env.toRemote.length > 1
-          ? Readable.from((async function* () {
-              const pending = (conn as unknown as { _envelope?: { accepted?: string[]; rejectedErrors?: NodemailerError[] } })._envelope;
-              if (pending?.rejectedErrors?.length) {
-                aborted = pending.rejectedErrors;
-                file.destroy();
-                broken = true;
-                conn.close();
-                // close() drops the send in flight without ever calling its callback: settle it here.
-                resolve({ accepted: pending.accepted ?? [], rejected: rejectedOf(aborted), response: 'abandoned: not every recipient was accepted' });
-                return;
-              }
-              yield* file;
-            })())
-          : Buffer.isBuffer(message) ? message : file;
-        file.on('error', (e: Error) => {
-          broken = true;
-          conn.close();
-          reject(new ForwardError(`cannot read the message content: ${e.message}`, undefined, false, false));
-        });
-        conn.send({ from: env.from, to: env.toRemote, use8BitMime: env.content === '8bit' }, content, (err, info) => {
-          const rejectedErrors: NodemailerError[] = aborted ?? (err as { rejectedErrors?: NodemailerError[] } | null)?.rejectedErrors ?? (info as { rejectedErrors?: NodemailerError[] } | undefined)?.rejectedErrors ?? [];
-          const rejected = rejectedOf(rejectedErrors);
-          if (aborted) {
-            return resolve({ accepted: [], rejected, response: 'abandoned: not every recipient was accepted' });
-          }
-          if (err) {
-            if (!(err as NodemailerError).responseCode) broken = true;
-            const fe = toForwardError(err, false);
-            const reason = withAdvice(fe.message, { mailbox: login?.mailbox() });
-            const failure = reason === fe.message ? fe : new ForwardError(reason, fe.code, fe.permanent, false, fe.response);
-            if (broken) return reject(failure);
-            // A refusal (e.g. every recipient refused) can leave the transaction open on the server:
-            // RSET before this session carries the next message, or it gets "503 nested MAIL command".
-            return conn.reset((resetErr) => {
-              if (resetErr) broken = true;
-              reject(failure);
-            });
-          }
-          resolve({ accepted: (info.accepted as string[]) ?? [], rejected, response: String(info.response ?? '') });
-        });
+  private sendAs(env: Envelope, message: Buffer | string | Readable, allOrNothing: boolean): Promise<SendResult> {
+    const { conn, health, login, signedIn } = this;
+    if (signedIn) this.authParam = mailFromAuth(env, signedIn.user, this.cfg.anonymous.has('client'));
+    return new Promise<SendResult>((resolve, reject) => {
+      let aborted: NodemailerError[] | null = null;
+      const file = typeof message === 'string' ? fs.createReadStream(message, { highWaterMark: 64 * 1024 })
+        : message instanceof Readable ? message : Readable.from([message]);
+      // E-MailRelay's forward-to-all: if any recipient was refused, no recipient gets the message.
+      // nodemailer sends DATA once any recipient is accepted, so the transaction is abandoned by
+      // dropping the connection before the content's end (the server then discards it).
+      const content = allOrNothing && env.toRemote.length > 1
+        ? Readable.from((async function* () {
+            const pending = pendingEnvelope(conn);
+            if (pending?.rejectedErrors.length) {
+              aborted = pending.rejectedErrors;
+              file.destroy();
+              health.broken = true;
+              conn.close();
+              // close() drops the send in flight without ever calling its callback: settle it here.
+              resolve({ accepted: pending.accepted, rejected: rejectedOf(aborted), response: 'abandoned: not every recipient was accepted' });
+              return;
+            }
+            yield* file;
+          })())
+        : Buffer.isBuffer(message) ? message : file;
+      file.on('error', (e: Error) => {
+        health.broken = true;
+        conn.close();
+        reject(new ForwardError(`cannot read the message content: ${e.message}`, { permanent: false, atConnect: false }));
       });
+      conn.send({ from: env.from, to: env.toRemote, use8BitMime: env.content === '8bit' }, content, (err, info) => {
+        const rejectedErrors: NodemailerError[] = aborted ?? (err as { rejectedErrors?: NodemailerError[] } | null)?.rejectedErrors ?? (info as { rejectedErrors?: NodemailerError[] } | undefined)?.rejectedErrors ?? [];
+        const rejected = rejectedOf(rejectedErrors);
+        if (aborted) {
+          return resolve({ accepted: [], rejected, response: 'abandoned: not every recipient was accepted' });
+        }
+        if (err) {
+          if (!(err as NodemailerError).responseCode) health.broken = true;
+          const fe = toForwardError(err, false);
+          const reason = withAdvice(fe.message, { mailbox: login?.mailbox() });
+          const failure = reason === fe.message ? fe : new ForwardError(reason, { code: fe.code, permanent: fe.permanent, atConnect: false, response: fe.response });
+          if (health.broken) return reject(failure);
+          // A refusal (e.g. every recipient refused) can leave the transaction open on the server:
+          // RSET before this session carries the next message, or it gets "503 nested MAIL command".
+          return conn.reset((resetErr) => {
+            if (resetErr) health.broken = true;
+            reject(failure);
+          });
+        }
+        resolve({ accepted: (info.accepted as string[]) ?? [], rejected, response: String(info.response ?? '') });
+      });
+    });
   }
+}
+
+/** The refused recipients as the runner reports them. */
+function rejectedOf(errors: NodemailerError[]): SendResult['rejected'] {
+  return errors.map((r) => ({
+    address: (r as { recipient?: string }).recipient ?? '',
+    code: r.responseCode,
+    response: String(r.response ?? r.message).trim(),
+  }));
 }

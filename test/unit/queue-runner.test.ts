@@ -11,7 +11,8 @@ import type { RelayConfig } from '../../src/config';
 import { newEnvelope, reasons, type Envelope } from '../../src/spool/envelope';
 import { Spool } from '../../src/spool/store';
 import { QueueRunner, type Route } from '../../src/forward/runner';
-import { ForwardError, type SendResult, type Upstream } from '../../src/forward/upstream';
+import type { SendResult, Upstream } from '../../src/forward/upstream';
+import { ForwardError } from '../../src/forward/forward-error';
 import { RelayEvents } from '../../src/events/relay-events';
 
 const silent = pino({ level: 'silent' });
@@ -32,9 +33,9 @@ class ScriptedUpstream implements Upstream {
     const reply = this.script(env);
     if (reply.kind === 'drop') {
       this.usable = false;
-      throw new ForwardError('connection closed by the server', undefined, false, false);
+      throw new ForwardError('connection closed by the server', { permanent: false, atConnect: false });
     }
-    if (reply.kind === 'refuse') throw new ForwardError(`${reply.code} refused`, reply.code, reply.code >= 500, false);
+    if (reply.kind === 'refuse') throw new ForwardError(`${reply.code} refused`, { code: reply.code, permanent: reply.code >= 500, atConnect: false });
     const refused = reply.kind === 'recipients' ? env.toRemote.filter((a) => reply.refused.includes(a)) : [];
     const accepted = env.toRemote.filter((a) => !refused.includes(a));
     if (!refused.length || !allOrNothing) this.sent.push({ id: env.from, to: accepted, route: this.route });
