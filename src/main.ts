@@ -17,7 +17,7 @@ import { createLog, LogFileError, type Log } from './log';
 import { helpText } from './options/help';
 import { versionText } from './options/version';
 import { parseCommandLine, readConfigFile, UsageError, type OptionValue } from './options/parse';
-import { createSmtpServer, type ImmediateResult } from './smtp/server';
+import { createSmtpServer } from './smtp/server';
 import { createServerAccess, type ServerAccess } from './smtp/server-access';
 import { Spool } from './spool/store';
 import { claimSpool, recoverSpool, releaseSpool } from './spool/recover';
@@ -32,7 +32,6 @@ import { notifySystemdReady } from './process/systemd-notify';
 import { startPop } from './pop/start';
 import { runSubmit } from './submit/command';
 import { runCheckCommand } from './check/command';
-import { reasons } from './spool/envelope';
 import { TokenSources } from './forward/oauth/tokens';
 import { SCOPE_OUTLOOK_APP } from './forward/oauth/grants';
 import { graphScope, openGraphUpstream } from './forward/graph';
@@ -198,16 +197,6 @@ async function start(values: OptionValue[]): Promise<void> {
     return;
   }
 
-  const immediate = async (id: string): Promise<ImmediateResult> => {
-    const { outcome, filterResponse } = await runner!.forwardImmediate(id);
-    if (outcome === 'sent' || outcome === 'skipped') return { ok: true, text: 'message processed' };
-    // A failing client or routing filter: 452 (temporary) with its response, as E-MailRelay answers.
-    if (filterResponse !== undefined) return { ok: false, code: 452, text: filterResponse };
-    const env = await spool.readEnvelope(id, outcome === 'failed' ? 'bad' : 'ready').catch(() => null);
-    const last = env ? reasons(env).at(-1) : undefined;
-    return { ok: false, code: Number(last?.code) || undefined, text: last?.reason ?? 'forwarding failed' };
-  };
-
   // One count of failed passwords per client address for SMTP AUTH, POP and the admin password.
   const authThrottle = new AuthThrottle({ limit: cfg.access.authFailureLimit, lockoutMs: cfg.access.authFailureLockoutMs, delayMs: cfg.access.authFailureDelayMs });
   const servers: SMTPServer[] = [];
@@ -223,7 +212,7 @@ async function start(values: OptionValue[]): Promise<void> {
     for (const host of listenAddresses(cfg)) {
       const server = createSmtpServer(cfg, spool, log, {
         disconnected: () => { if (cfg.forwardOnDisconnect) runner?.request('client disconnected'); },
-        forwardNow: cfg.immediate && runner ? immediate : undefined,
+        forwardNow: cfg.immediate && runner ? (id) => runner.forwardImmediate(id) : undefined,
         rescan: () => runner?.request('a filter asked for the spool to be scanned'),
         access,
         events,

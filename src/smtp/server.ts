@@ -33,7 +33,6 @@ import {
 } from './session-policy';
 import { receive, type ImmediateResult, type Receiver } from './receive';
 
-export type { ImmediateResult } from './receive';
 
 export interface ServerHooks {
   /** An SMTP connection closed (E-MailRelay's --forward-on-disconnect trigger). */
