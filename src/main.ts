@@ -22,23 +22,21 @@ import { createServerAccess, type ServerAccess } from './smtp/server-access';
 import { Spool } from './spool/store';
 import { claimSpool, recoverSpool, releaseSpool } from './spool/recover';
 import { QueueRunner } from './forward/runner';
-import { ForwardError, openUpstream } from './forward/upstream';
-import { createClientLogin, type ClientLogin } from './forward/client-auth';
+import { upstreamConnector } from './forward/connect';
 import { becomeOrdinary } from './privilege';
 import { DAEMON_CHILD_ENV, type UserIds, lookupUser, removePidFile, runAsDaemon, signalReady, writePidFile } from './process/daemon';
 import { runPasswd } from './auth/passwd-command';
 import { runHardwareCommand } from './health/hardware-command';
 import { notifySystemdReady } from './process/systemd-notify';
+import { handleSignals } from './process/signals';
 import { startPop } from './pop/start';
 import { runSubmit } from './submit/command';
 import { runCheckCommand } from './check/command';
 import { TokenSources } from './forward/oauth/tokens';
 import { SCOPE_OUTLOOK_APP } from './forward/oauth/grants';
-import { graphScope, openGraphUpstream } from './forward/graph';
+import { graphScope } from './forward/graph';
 import { runOauthCommand } from './forward/oauth/login-command';
-import { parseForwardTarget, type ForwardTarget } from './net/target';
 import { closePolicy, createPolicy, type Policy } from './policy';
-import type { Route } from './forward/runner';
 import { startObservers } from './admin/start';
 import { AuthThrottle } from './auth/throttle';
 import { isInlineClientAuth } from './auth/secrets';
@@ -161,28 +159,7 @@ async function start(values: OptionValue[]): Promise<void> {
     warn: (m) => log.warn(m),
     expiry: (name, at) => events.setExpiry(name, at),
   }, stateDir, log);
-  let login: ClientLogin | null = null;
-  if (cfg.clientAuth) {
-    login = createClientLogin(cfg.clientAuth, cfg.clientAuthConfig, {
-      info: (m) => log.info(m), warn: (m) => log.warn(m), error: (m) => log.error(m),
-    }, '', tokens);
-  }
-  const logins = new Map<string, ClientLogin>();
-  const loginFor = (selector: string | undefined): ClientLogin | null => {
-    if (!selector || !cfg.clientAuth) return login;
-    let l = logins.get(selector);
-    if (!l) {
-      l = createClientLogin(cfg.clientAuth, cfg.clientAuthConfig, { info: (m) => log.info(m), warn: (m) => log.warn(m), error: (m) => log.error(m) }, selector, tokens);
-      logins.set(selector, l);
-    }
-    return l;
-  };
-  const open = (t: ForwardTarget, l: ClientLogin | null) => {
-    if (t.kind !== 'graph') return openUpstream(cfg, t, l, log, events);
-    if (!l) throw new ForwardError('forwarding through Microsoft Graph needs --client-auth with an OAuth2 grant line', undefined, true, true);
-    return openGraphUpstream(cfg, t, l, tokens, log);
-  };
-  const connect = async (route?: Route) => open(route?.address ? parseForwardTarget(route.address) : target!, loginFor(route?.selector));
+  const connect = upstreamConnector(cfg, log, events, tokens);
   const runner = target
     ? new QueueRunner({ cfg, spool, log, connect, clientFilter: policy.clientFilter, events })
     : null;
@@ -283,16 +260,7 @@ async function start(values: OptionValue[]): Promise<void> {
     log.flush();
     setTimeout(() => process.exit(0), 50).unref();
   };
-  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT'] as const) process.on(sig, () => void shutdown(sig));
-  process.on('SIGPIPE', () => undefined);
-  process.on('uncaughtException', (e) => {
-    log.fatal({ err: e.stack ?? String(e) }, 'internal error: please report it');
-    log.flush();
-    process.exit(70);
-  });
-  process.on('unhandledRejection', (e) => {
-    log.error({ err: e instanceof Error ? e.stack : String(e) }, 'internal error (unhandled rejection): please report it');
-  });
+  handleSignals(log, (signal) => void shutdown(signal));
   log.info({ version: VERSION }, 'relaybox started');
   signalReady();
   notifySystemdReady(log, cfg.smtp ? `listening for SMTP on port ${cfg.port}` : 'running');
