@@ -169,6 +169,11 @@ async function runServerFilter(r: Receiver, filter: FilterChain, msg: NewMessage
   }
   await msg.rollback();
   rescan();
-  events.step(log, 'filtered', { id: msg.id, client: address, address, filter: result.filter, outcome: 'rejected', reason: result.reason }, 'message rejected by filter');
+  events.step(
+    log,
+    'filtered',
+    { id: msg.id, client: address, address, filter: result.filter, outcome: 'rejected', reason: result.reason },
+    'message rejected by filter',
+  );
   throw smtpError(result.code ?? 452, result.response);
 }

@@ -105,7 +105,10 @@ function checkAddress(p: SessionPolicy, address: SMTPServerAddress, session: SMT
   if (what === 'recipient' && !a) throw smtpError(553, 'mailbox name not allowed: empty recipient');
   if (/[\0\r\n]/.test(a)) throw smtpError(553, `mailbox name not allowed: control characters in the ${what}`);
   if (cfg.serverTls?.required && !session.secure) {
-    log.warn({ address: unmapAddress(session.remoteAddress) }, 'encryption required: this client sent MAIL FROM without STARTTLS, which --server-tls-required refuses');
+    log.warn(
+      { address: unmapAddress(session.remoteAddress) },
+      'encryption required: this client sent MAIL FROM without STARTTLS, which --server-tls-required refuses',
+    );
     throw smtpError(TLS_FIRST.code, TLS_FIRST.message);
   }
   if (what === 'sender') {
@@ -230,7 +233,10 @@ export function bareLfPolicy(p: SessionPolicy): BareLfPolicy {
 /** With --server-smtp-config strictparsing: what the log says about an address refused for its brackets. */
 export function strictRefusal(p: SessionPolicy): StrictRefusal {
   return (session, reply) => {
-    p.log.warn({ address: unmapAddress(session.remoteAddress), reply }, 'an address without angle brackets was refused: set "server-smtp-config nostrictparsing" to accept it');
+    p.log.warn(
+      { address: unmapAddress(session.remoteAddress), reply },
+      'an address without angle brackets was refused: set "server-smtp-config nostrictparsing" to accept it',
+    );
   };
 }
 

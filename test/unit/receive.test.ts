@@ -58,7 +58,9 @@ async function heard(p: Promise<string>): Promise<Heard> {
 test('a message is committed before its 250: Received line first, bare CR made a space, the envelope from the session', async (t) => {
   const dir = scratchDir((fn) => t.after(fn));
   const r = receiverFor(dir, { clientCertificate: (s) => (s.id === 'session-1' ? 'CLIENT PEM' : '') });
-  const session = sessionWith([{ address: 'a@example.com' }, { address: 'local@relay.test', localMailbox: 'postmaster' }, { address: 'jörg@example.com' }], { AUTH: '<>' });
+  const session = sessionWith([{ address: 'a@example.com' }, { address: 'local@relay.test', localMailbox: 'postmaster' }, { address: 'jörg@example.com' }], {
+    AUTH: '<>',
+  });
   assert.equal(await heard(receive(r, dataStream('Subject: x\r\n\r\none\rtwo\r\n'), session)), 'message processed');
 
   const { ready, new: half } = await r.spool.listStates();
@@ -82,10 +84,20 @@ test('too large: 552 and nothing in the spool; a client gone mid-DATA: 451 and n
   const dir = scratchDir((fn) => t.after(fn));
   const r = receiverFor(dir);
   const session = sessionWith([{ address: 'a@example.com' }]);
-  assert.deepEqual(await heard(receive(r, dataStream('Subject: big\r\n\r\n', 'too large'), session)), { code: 552, message: 'message size exceeds fixed maximum message size' });
-  assert.deepEqual(await heard(receive(r, dataStream('Subject: cut\r\n\r\n', new Error('socket closed')), session)), { code: 451, message: 'message incomplete' });
+  assert.deepEqual(await heard(receive(r, dataStream('Subject: big\r\n\r\n', 'too large'), session)), {
+    code: 552,
+    message: 'message size exceeds fixed maximum message size',
+  });
+  assert.deepEqual(await heard(receive(r, dataStream('Subject: cut\r\n\r\n', new Error('socket closed')), session)), {
+    code: 451,
+    message: 'message incomplete',
+  });
   assert.deepEqual(await r.spool.listStates(), { new: [], ready: [], busy: [], bad: [] });
-  assert.deepEqual(fs.readdirSync(dir).filter((f) => !f.startsWith('.')), [], 'no content file left behind either');
+  assert.deepEqual(
+    fs.readdirSync(dir).filter((f) => !f.startsWith('.')),
+    [],
+    'no content file left behind either',
+  );
 });
 
 /** A server filter program (E-MailRelay section 4.1): $1 is the content file, $2 the envelope. */
@@ -102,11 +114,18 @@ test('--filter: a failing filter removes the message and the client hears its re
   const ctx = { side: 'server' as const, spoolDir, deliveryDir: spoolDir, domain: 'relay.test', timeoutMs: 10_000, log: silent };
   const session = sessionWith([{ address: 'a@example.com' }]);
 
-  const failing = receiverFor(spoolDir, { filter: createFilterChain([filterProgram(dir, 'refuse.sh', ['echo "<<550 not wanted here>>"', 'echo "[[spam score 99]]"', 'exit 1'])], ctx, { baseDir: dir, appDir: dir }) });
+  const failing = receiverFor(spoolDir, {
+    filter: createFilterChain([filterProgram(dir, 'refuse.sh', ['echo "<<550 not wanted here>>"', 'echo "[[spam score 99]]"', 'exit 1'])], ctx, {
+      baseDir: dir,
+      appDir: dir,
+    }),
+  });
   assert.deepEqual(await heard(receive(failing, dataStream('Subject: spam\r\n\r\n'), session)), { code: 550, message: 'not wanted here' });
   assert.deepEqual(await failing.spool.listStates(), { new: [], ready: [], busy: [], bad: [] });
 
-  const abandoning = receiverFor(spoolDir, { filter: createFilterChain([filterProgram(dir, 'take.sh', ['rm -f "$1" "$2"', 'exit 100'])], ctx, { baseDir: dir, appDir: dir }) });
+  const abandoning = receiverFor(spoolDir, {
+    filter: createFilterChain([filterProgram(dir, 'take.sh', ['rm -f "$1" "$2"', 'exit 100'])], ctx, { baseDir: dir, appDir: dir }),
+  });
   assert.equal(await heard(receive(abandoning, dataStream('Subject: quiet\r\n\r\n'), session)), 'message processed');
   assert.deepEqual(await abandoning.spool.listStates(), { new: [], ready: [], busy: [], bad: [] });
 });

@@ -28,7 +28,11 @@ import {
 import { scratchDir } from '../lib/relay';
 import { testPki } from '../lib/certs';
 
-interface Line { level: number; msg: string; [field: string]: unknown }
+interface Line {
+  level: number;
+  msg: string;
+  [field: string]: unknown;
+}
 
 /** A policy for these options; `drops` records the sessions the verifier asked to drop. */
 function policyFor(argv: string[], extra: Partial<SessionPolicy> = {}) {
@@ -41,7 +45,14 @@ function policyFor(argv: string[], extra: Partial<SessionPolicy> = {}) {
 }
 
 function sessionFrom(remoteAddress: string, over: Record<string, unknown> = {}): SMTPServerSession {
-  return { id: 'session-1', remoteAddress, remotePort: 40001, secure: false, envelope: { mailFrom: false, rcptTo: [] }, ...over } as unknown as SMTPServerSession;
+  return {
+    id: 'session-1',
+    remoteAddress,
+    remotePort: 40001,
+    secure: false,
+    envelope: { mailFrom: false, rcptTo: [] },
+    ...over,
+  } as unknown as SMTPServerSession;
 }
 
 type Reply = { code: number | undefined; message: string } | 'ok';
@@ -59,7 +70,10 @@ test('connect: refused while the admin has SMTP disabled (421), and from a remot
   const { p, lines } = policyFor([]);
   assert.equal(await answer((cb) => admitConnection(p, sessionFrom('127.0.0.1'), cb)), 'ok');
   assert.deepEqual(await answer((cb) => admitConnection(p, sessionFrom('192.0.2.7'), cb)), { code: 554, message: 'access denied' });
-  assert.ok(lines.some((l) => l.msg.startsWith('connection refused: ') && l.address === '192.0.2.7'), 'the refusal is logged with the address');
+  assert.ok(
+    lines.some((l) => l.msg.startsWith('connection refused: ') && l.address === '192.0.2.7'),
+    'the refusal is logged with the address',
+  );
   p.controls.enabled = false;
   const disabled = await answer((cb) => admitConnection(p, sessionFrom('127.0.0.1'), cb));
   assert.equal(typeof disabled === 'object' && disabled.code, 421);
@@ -77,7 +91,10 @@ test('relay refusal: with --server-auth, MAIL FROM needs AUTH (530) unless a "se
 
   const stranger = sessionFrom('192.168.1.5');
   assert.deepEqual(await answer((cb) => acceptSender(p, address('a@example.com'), stranger, cb)), { code: 530, message: 'authentication required' });
-  assert.ok(lines.some((l) => l.level === 40 && l.msg.includes('"server none <address-range> <keyword>"')), 'the log says how to let the client in');
+  assert.ok(
+    lines.some((l) => l.level === 40 && l.msg.includes('"server none <address-range> <keyword>"')),
+    'the log says how to let the client in',
+  );
   assert.equal(await answer((cb) => acceptSender(p, address('a@example.com'), sessionFrom('10.1.2.3'), cb)), 'ok', 'a trusted network');
   assert.equal(await answer((cb) => acceptSender(p, address('a@example.com'), sessionFrom('192.168.1.5', { user: 'alice' }), cb)), 'ok', 'after AUTH');
   // AUTH and VRFY are behind the same gate.
@@ -111,7 +128,10 @@ test('address rules: empty recipient, control characters, international domains,
   const { p } = policyFor(['--server-smtp-config', 'smtputf8strict']);
   const session = sessionFrom('127.0.0.1');
   assert.deepEqual(await answer((cb) => acceptRecipient(p, address(''), session, cb)), { code: 553, message: 'mailbox name not allowed: empty recipient' });
-  assert.deepEqual(await answer((cb) => acceptSender(p, address('a\rb@example.com'), session, cb)), { code: 553, message: 'mailbox name not allowed: control characters in the sender' });
+  assert.deepEqual(await answer((cb) => acceptSender(p, address('a\rb@example.com'), session, cb)), {
+    code: 553,
+    message: 'mailbox name not allowed: control characters in the sender',
+  });
 
   const idn = address('user@bücher.example');
   assert.equal(await answer((cb) => acceptRecipient(p, idn, session, cb)), 'ok');
@@ -123,26 +143,33 @@ test('address rules: empty recipient, control characters, international domains,
     message: 'mailbox name not allowed: invalid international domain in <user@xn--ü.example>',
   });
 
-  assert.deepEqual(await answer((cb) => acceptSender(p, address('jörg@example.com'), session, cb)), { code: 553, message: 'mailbox name not allowed: UTF-8 address without the SMTPUTF8 parameter' });
+  assert.deepEqual(await answer((cb) => acceptSender(p, address('jörg@example.com'), session, cb)), {
+    code: 553,
+    message: 'mailbox name not allowed: UTF-8 address without the SMTPUTF8 parameter',
+  });
   assert.equal(await answer((cb) => acceptSender(p, address('jörg@example.com', { SMTPUTF8: true }), session, cb)), 'ok');
 });
 
 /** A verifier program with E-MailRelay's contract, deciding by the recipient's local part. */
 function verifierProgram(dir: string): string {
   const file = path.join(dir, 'verifier.sh');
-  fs.writeFileSync(file, [
-    '#!/bin/sh',
-    '# $1 recipient, $2 from, $3 peer, $4 domain, $5 mechanism, $6 authentication id',
-    'case "$1" in',
-    '  local@*) echo "Local User $5 $3 <$2>"; echo mailbox1; exit 0 ;;',
-    '  remote@*) echo; echo rewritten@example.net; exit 1 ;;',
-    '  gone@*) echo "no such user"; echo "unknown mailbox"; exit 2 ;;',
-    '  later@*) echo "try again later"; echo "directory down"; exit 3 ;;',
-    '  drop@*) exit 100 ;;',
-    'esac',
-    'exit 2',
-    '',
-  ].join('\n'), { mode: 0o755 });
+  fs.writeFileSync(
+    file,
+    [
+      '#!/bin/sh',
+      '# $1 recipient, $2 from, $3 peer, $4 domain, $5 mechanism, $6 authentication id',
+      'case "$1" in',
+      '  local@*) echo "Local User $5 $3 <$2>"; echo mailbox1; exit 0 ;;',
+      '  remote@*) echo; echo rewritten@example.net; exit 1 ;;',
+      '  gone@*) echo "no such user"; echo "unknown mailbox"; exit 2 ;;',
+      '  later@*) echo "try again later"; echo "directory down"; exit 3 ;;',
+      '  drop@*) exit 100 ;;',
+      'esac',
+      'exit 2',
+      '',
+    ].join('\n'),
+    { mode: 0o755 },
+  );
   return file;
 }
 
@@ -180,7 +207,7 @@ test('the address verifier at RCPT: local mailbox, rewritten remote, 550, 450, a
   assert.deepEqual(drops, [session]);
 });
 
-test('VRFY through the verifier: 250 with the full name and E-MailRelay\'s arguments, 252, 550, 450, abort; none without a verifier', async (t) => {
+test("VRFY through the verifier: 250 with the full name and E-MailRelay's arguments, 252, 550, 450, abort; none without a verifier", async (t) => {
   const dir = scratchDir((fn) => t.after(fn));
   const verifier = createVerifier(verifierProgram(dir), { domain: 'relay.test', timeoutMs: 10_000, baseDir: dir, appDir: dir });
   const { p } = policyFor(['--domain', 'relay.test'], { verifier });
