@@ -106,6 +106,45 @@ async function prepareSpool(cfg: RelayConfig, log: Log, owner: UserIds | null): 
   return spool;
 }
 
+/** The SMTP listeners, one per --interface address, sharing one ServerAccess; start-up ends on a failure. */
+async function startSmtp(
+  cfg: RelayConfig,
+  spool: Spool,
+  log: Log,
+  parts: { runner: QueueRunner | null; policy: Policy; events: RelayEvents; controls: SmtpControls; authThrottle: AuthThrottle },
+): Promise<SMTPServer[]> {
+  const { runner, policy, events, controls, authThrottle } = parts;
+  let access: ServerAccess;
+  try {
+    access = createServerAccess(cfg.access, log, !!cfg.serverTls, authThrottle, controls, !!cfg.serverTls?.required);
+  } catch (e) {
+    log.error({ err: (e as Error).message }, 'cannot set up smtp authentication');
+    log.flush();
+    fail((e as Error).message);
+  }
+  const servers: SMTPServer[] = [];
+  for (const host of listenAddresses(cfg)) {
+    const server = createSmtpServer(cfg, spool, log, {
+      disconnected: () => { if (cfg.forwardOnDisconnect) runner?.request('client disconnected'); },
+      forwardNow: cfg.immediate && runner ? (id) => runner.forwardImmediate(id) : undefined,
+      rescan: () => runner?.request('a filter asked for the spool to be scanned'),
+      access,
+      events,
+      controls,
+    }, { filter: policy.serverFilter, verifier: policy.verifier });
+    try {
+      await listen(server, cfg.port, host);
+    } catch (e) {
+      log.error({ err: (e as Error).message, address: host, port: cfg.port }, 'cannot listen');
+      log.flush();
+      fail(`cannot listen on ${host.includes(':') ? `[${host}]` : host}:${cfg.port}: ${(e as Error).message}`, 2);
+    }
+    servers.push(server);
+    log.info({ address: host, port: cfg.port, tls: cfg.serverTls ? (cfg.serverTls.implicit ? 'implicit' : 'starttls') : 'no' }, 'listening for smtp');
+  }
+  return servers;
+}
+
 async function start(values: OptionValue[]): Promise<void> {
   const baseDir = process.env[BASE_DIR_ENV] ?? process.cwd();
   const cfg = buildConfig(values, baseDir);
@@ -176,36 +215,7 @@ async function start(values: OptionValue[]): Promise<void> {
 
   // One count of failed passwords per client address for SMTP AUTH, POP and the admin password.
   const authThrottle = new AuthThrottle({ limit: cfg.access.authFailureLimit, lockoutMs: cfg.access.authFailureLockoutMs, delayMs: cfg.access.authFailureDelayMs });
-  const servers: SMTPServer[] = [];
-  if (cfg.smtp) {
-    let access: ServerAccess;
-    try {
-      access = createServerAccess(cfg.access, log, !!cfg.serverTls, authThrottle, smtpControls, !!cfg.serverTls?.required);
-    } catch (e) {
-      log.error({ err: (e as Error).message }, 'cannot set up smtp authentication');
-      log.flush();
-      fail((e as Error).message);
-    }
-    for (const host of listenAddresses(cfg)) {
-      const server = createSmtpServer(cfg, spool, log, {
-        disconnected: () => { if (cfg.forwardOnDisconnect) runner?.request('client disconnected'); },
-        forwardNow: cfg.immediate && runner ? (id) => runner.forwardImmediate(id) : undefined,
-        rescan: () => runner?.request('a filter asked for the spool to be scanned'),
-        access,
-        events,
-        controls: smtpControls,
-      }, { filter: policy.serverFilter, verifier: policy.verifier });
-      try {
-        await listen(server, cfg.port, host);
-      } catch (e) {
-        log.error({ err: (e as Error).message, address: host, port: cfg.port }, 'cannot listen');
-        log.flush();
-        fail(`cannot listen on ${host.includes(':') ? `[${host}]` : host}:${cfg.port}: ${(e as Error).message}`, 2);
-      }
-      servers.push(server);
-      log.info({ address: host, port: cfg.port, tls: cfg.serverTls ? (cfg.serverTls.implicit ? 'implicit' : 'starttls') : 'no' }, 'listening for smtp');
-    }
-  }
+  const servers = cfg.smtp ? await startSmtp(cfg, spool, log, { runner, policy, events, controls: smtpControls, authThrottle }) : [];
 
   // Mailboxes of "page:" secrets lines sign in from the status page; then what waits is tried at once.
   const signIns = new PageSignIns({
