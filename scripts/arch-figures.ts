@@ -1,6 +1,7 @@
 // Prints the architecture figures issue 17 asks for, from the source itself: the largest functions,
 // the files outside src/admin that import it, the import cycles (between files and between folders),
-// and the files that spell queue file names. Run: node --import tsx scripts/arch-figures.ts
+// and the files that spell queue file names. Run: node --import tsx scripts/arch-figures.ts [folder/]
+// With a folder (or file) prefix, the largest functions are those under it, e.g. smtp/.
 import fs from 'node:fs';
 import path from 'node:path';
 import ts from 'typescript';
@@ -34,8 +35,9 @@ function main(): void {
   const graph = readImportGraph();
   const files = [...graph.keys()].sort();
 
-  const sizes = files.flatMap(functionSizes).sort((a, b) => b.lines - a.lines);
-  console.log('## Largest functions (lines, outermost named)');
+  const under = process.argv[2] ?? '';
+  const sizes = files.filter((f) => f.startsWith(under)).flatMap(functionSizes).sort((a, b) => b.lines - a.lines);
+  console.log(`## Largest functions${under ? ` in ${under}` : ''} (lines, outermost named)`);
   const seen = new Set<string>();
   for (const s of sizes) {
     const key = `${s.file}:${s.name}`;

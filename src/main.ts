@@ -17,31 +17,27 @@ import { createLog, LogFileError, type Log } from './log';
 import { helpText } from './options/help';
 import { versionText } from './options/version';
 import { parseCommandLine, readConfigFile, UsageError, type OptionValue } from './options/parse';
-import { createSmtpServer, type ImmediateResult } from './smtp/server';
+import { createSmtpServer } from './smtp/server';
 import { createServerAccess, type ServerAccess } from './smtp/server-access';
 import { Spool } from './spool/store';
 import { claimSpool, recoverSpool, releaseSpool } from './spool/recover';
 import { QueueRunner } from './forward/runner';
-import { openUpstream } from './forward/upstream';
-import { ForwardError } from './forward/forward-error';
+import { upstreamConnector } from './forward/connect';
 import { checkNodemailerVersion } from './forward/smtp-connection-adapter';
-import { createClientLogin, type ClientLogin } from './forward/client-auth';
 import { becomeOrdinary } from './privilege';
 import { DAEMON_CHILD_ENV, type UserIds, lookupUser, removePidFile, runAsDaemon, signalReady, writePidFile } from './process/daemon';
 import { runPasswd } from './auth/passwd-command';
 import { runHardwareCommand } from './health/hardware-command';
 import { notifySystemdReady } from './process/systemd-notify';
+import { handleSignals } from './process/signals';
 import { startPop } from './pop/start';
 import { runSubmit } from './submit/command';
 import { runCheckCommand } from './cli/check';
-import { reasons } from './spool/envelope';
 import { TokenSources } from './forward/oauth/tokens';
 import { SCOPE_OUTLOOK_APP } from './forward/oauth/grants';
-import { graphScope, openGraphUpstream } from './forward/graph';
+import { graphScope } from './forward/graph';
 import { runOauthCommand } from './forward/oauth/login-command';
-import { parseForwardTarget, type ForwardTarget } from './net/target';
 import { closePolicy, createPolicy, type Policy } from './policy';
-import type { Route } from './forward/runner';
 import { startObservers } from './admin/start';
 import { AuthThrottle } from './auth/throttle';
 import { isInlineClientAuth } from './auth/secrets';
@@ -111,6 +107,45 @@ async function prepareSpool(cfg: RelayConfig, log: Log, owner: UserIds | null): 
   return spool;
 }
 
+/** The SMTP listeners, one per --interface address, sharing one ServerAccess; start-up ends on a failure. */
+async function startSmtp(
+  cfg: RelayConfig,
+  spool: Spool,
+  log: Log,
+  parts: { runner: QueueRunner | null; policy: Policy; events: RelayEvents; controls: SmtpControls; authThrottle: AuthThrottle },
+): Promise<SMTPServer[]> {
+  const { runner, policy, events, controls, authThrottle } = parts;
+  let access: ServerAccess;
+  try {
+    access = createServerAccess(cfg.access, log, !!cfg.serverTls, authThrottle, controls, !!cfg.serverTls?.required);
+  } catch (e) {
+    log.error({ err: (e as Error).message }, 'cannot set up smtp authentication');
+    log.flush();
+    fail((e as Error).message);
+  }
+  const servers: SMTPServer[] = [];
+  for (const host of listenAddresses(cfg)) {
+    const server = createSmtpServer(cfg, spool, log, {
+      disconnected: () => { if (cfg.forwardOnDisconnect) runner?.request('client disconnected'); },
+      forwardNow: cfg.immediate && runner ? (id) => runner.forwardImmediate(id) : undefined,
+      rescan: () => runner?.request('a filter asked for the spool to be scanned'),
+      access,
+      events,
+      controls,
+    }, { filter: policy.serverFilter, verifier: policy.verifier });
+    try {
+      await listen(server, cfg.port, host);
+    } catch (e) {
+      log.error({ err: (e as Error).message, address: host, port: cfg.port }, 'cannot listen');
+      log.flush();
+      fail(`cannot listen on ${host.includes(':') ? `[${host}]` : host}:${cfg.port}: ${(e as Error).message}`, 2);
+    }
+    servers.push(server);
+    log.info({ address: host, port: cfg.port, tls: cfg.serverTls ? (cfg.serverTls.implicit ? 'implicit' : 'starttls') : 'no' }, 'listening for smtp');
+  }
+  return servers;
+}
+
 async function start(values: OptionValue[]): Promise<void> {
   const baseDir = process.env[BASE_DIR_ENV] ?? process.cwd();
   const cfg = buildConfig(values, baseDir);
@@ -165,28 +200,7 @@ async function start(values: OptionValue[]): Promise<void> {
     warn: (m) => log.warn(m),
     expiry: (name, at) => events.setExpiry(name, at),
   }, stateDir, log);
-  let login: ClientLogin | null = null;
-  if (cfg.clientAuth) {
-    login = createClientLogin(cfg.clientAuth, cfg.clientAuthConfig, {
-      info: (m) => log.info(m), warn: (m) => log.warn(m), error: (m) => log.error(m),
-    }, '', tokens);
-  }
-  const logins = new Map<string, ClientLogin>();
-  const loginFor = (selector: string | undefined): ClientLogin | null => {
-    if (!selector || !cfg.clientAuth) return login;
-    let l = logins.get(selector);
-    if (!l) {
-      l = createClientLogin(cfg.clientAuth, cfg.clientAuthConfig, { info: (m) => log.info(m), warn: (m) => log.warn(m), error: (m) => log.error(m) }, selector, tokens);
-      logins.set(selector, l);
-    }
-    return l;
-  };
-  const open = (t: ForwardTarget, l: ClientLogin | null) => {
-    if (t.kind !== 'graph') return openUpstream(cfg, t, l, log, events);
-    if (!l) throw new ForwardError('forwarding through Microsoft Graph needs --client-auth with an OAuth2 grant line', { permanent: true, atConnect: true });
-    return openGraphUpstream(cfg, t, l, tokens, log);
-  };
-  const connect = async (route?: Route) => open(route?.address ? parseForwardTarget(route.address) : target!, loginFor(route?.selector));
+  const connect = upstreamConnector(cfg, log, events, tokens);
   const runner = target
     ? new QueueRunner({ cfg, spool, log, connect, clientFilter: policy.clientFilter, events })
     : null;
@@ -201,48 +215,9 @@ async function start(values: OptionValue[]): Promise<void> {
     return;
   }
 
-  const immediate = async (id: string): Promise<ImmediateResult> => {
-    const { outcome, filterResponse } = await runner!.forwardImmediate(id);
-    if (outcome === 'sent' || outcome === 'skipped') return { ok: true, text: 'message processed' };
-    // A failing client or routing filter: 452 (temporary) with its response, as E-MailRelay answers.
-    if (filterResponse !== undefined) return { ok: false, code: 452, text: filterResponse };
-    const env = await spool.readEnvelope(id, outcome === 'failed' ? 'bad' : 'ready').catch(() => null);
-    const last = env ? reasons(env).at(-1) : undefined;
-    return { ok: false, code: Number(last?.code) || undefined, text: last?.reason ?? 'forwarding failed' };
-  };
-
   // One count of failed passwords per client address for SMTP AUTH, POP and the admin password.
   const authThrottle = new AuthThrottle({ limit: cfg.access.authFailureLimit, lockoutMs: cfg.access.authFailureLockoutMs, delayMs: cfg.access.authFailureDelayMs });
-  const servers: SMTPServer[] = [];
-  if (cfg.smtp) {
-    let access: ServerAccess;
-    try {
-      access = createServerAccess(cfg.access, log, !!cfg.serverTls, authThrottle, smtpControls, !!cfg.serverTls?.required);
-    } catch (e) {
-      log.error({ err: (e as Error).message }, 'cannot set up smtp authentication');
-      log.flush();
-      fail((e as Error).message);
-    }
-    for (const host of listenAddresses(cfg)) {
-      const server = createSmtpServer(cfg, spool, log, {
-        disconnected: () => { if (cfg.forwardOnDisconnect) runner?.request('client disconnected'); },
-        forwardNow: cfg.immediate && runner ? immediate : undefined,
-        rescan: () => runner?.request('a filter asked for the spool to be scanned'),
-        access,
-        events,
-        controls: smtpControls,
-      }, { filter: policy.serverFilter, verifier: policy.verifier });
-      try {
-        await listen(server, cfg.port, host);
-      } catch (e) {
-        log.error({ err: (e as Error).message, address: host, port: cfg.port }, 'cannot listen');
-        log.flush();
-        fail(`cannot listen on ${host.includes(':') ? `[${host}]` : host}:${cfg.port}: ${(e as Error).message}`, 2);
-      }
-      servers.push(server);
-      log.info({ address: host, port: cfg.port, tls: cfg.serverTls ? (cfg.serverTls.implicit ? 'implicit' : 'starttls') : 'no' }, 'listening for smtp');
-    }
-  }
+  const servers = cfg.smtp ? await startSmtp(cfg, spool, log, { runner, policy, events, controls: smtpControls, authThrottle }) : [];
 
   // Mailboxes of "page:" secrets lines sign in from the status page; then what waits is tried at once.
   const signIns = new PageSignIns({
@@ -297,16 +272,7 @@ async function start(values: OptionValue[]): Promise<void> {
     log.flush();
     setTimeout(() => process.exit(0), 50).unref();
   };
-  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT'] as const) process.on(sig, () => void shutdown(sig));
-  process.on('SIGPIPE', () => undefined);
-  process.on('uncaughtException', (e) => {
-    log.fatal({ err: e.stack ?? String(e) }, 'internal error: please report it');
-    log.flush();
-    process.exit(70);
-  });
-  process.on('unhandledRejection', (e) => {
-    log.error({ err: e instanceof Error ? e.stack : String(e) }, 'internal error (unhandled rejection): please report it');
-  });
+  handleSignals(log, (signal) => void shutdown(signal));
   log.info({ version: VERSION }, 'relaybox started');
   signalReady();
   notifySystemdReady(log, cfg.smtp ? `listening for SMTP on port ${cfg.port}` : 'running');

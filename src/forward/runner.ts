@@ -3,7 +3,7 @@
 // history lives in the Reason lines of its envelope, so nothing here has to survive a restart.
 import type { ForwardConfig, RetryConfig } from './config';
 import type { Log } from '../log';
-import { reasons, type Envelope } from '../spool/envelope';
+import { reasons, withReason, type Envelope } from '../spool/envelope';
 import type { Spool } from '../spool/store';
 import type { Upstream } from './upstream';
 import { ForwardError } from './forward-error';
@@ -19,8 +19,28 @@ export interface RunSummary {
 }
 
 export type Outcome = 'sent' | 'failed' | 'deferred' | 'skipped';
-/** Set when a client or routing filter failed the message: the response E-MailRelay gives in proxy mode. */
-export interface FilterRefusal { response?: string }
+
+/** What one attempt on a message leaves for --immediate's reply to the client. */
+export interface AttemptNote {
+  /** Set when a client or routing filter failed the message: the response E-MailRelay gives in proxy mode. */
+  filterResponse?: string;
+  /** The last Reason line of the envelope as the attempt left it. */
+  reason?: { reason: string; code: string };
+}
+
+/** What --immediate answers the client once forwarding has been tried. */
+export interface ImmediateReply {
+  ok: boolean;
+  code?: number;
+  text: string;
+}
+
+/** 250, a failing filter's response (452, as E-MailRelay answers), or the reason the message was deferred or failed. */
+function immediateReply(outcome: Outcome, note: AttemptNote): ImmediateReply {
+  if (outcome === 'sent' || outcome === 'skipped') return { ok: true, text: 'message processed' };
+  if (note.filterResponse !== undefined) return { ok: false, code: 452, text: note.filterResponse };
+  return { ok: false, code: Number(note.reason?.code) || undefined, text: note.reason?.reason ?? 'forwarding failed' };
+}
 
 /**
  * The session to a message's own route, kept while the next messages have the same route: a change of
@@ -271,30 +291,33 @@ export class QueueRunner {
   }
 
   /**
-   * --immediate: forward a just-committed message. The session stays open for the next one (as the
-   * runs' sessions do), so a client sending several messages costs one upstream session, as E-MailRelay's proxy.
+   * --immediate: forward a just-committed message, and say what the client is told. The session stays open
+   * for the next one (as the runs' sessions do), so a client sending several messages costs one upstream
+   * session, as E-MailRelay's proxy.
    */
-  async forwardImmediate(id: string): Promise<{ outcome: Outcome; filterResponse?: string }> {
+  async forwardImmediate(id: string): Promise<ImmediateReply> {
     let up: Upstream | null = null;
-    const refusal: FilterRefusal = {};
+    const note: AttemptNote = {};
     const routed: RoutedSession = {};
+    let outcome: Outcome;
     try {
-      return { outcome: await this.forwardOne(id, async () => (up = this.takeIdle() ?? await this.deps.connect()), () => false, refusal, routed), filterResponse: refusal.response };
+      outcome = await this.forwardOne(id, async () => (up = this.takeIdle() ?? await this.deps.connect()), () => false, note, routed);
     } catch (e) {
-      if (e instanceof UpstreamUnreachable) return { outcome: e.outcome };
-      throw e;
+      if (!(e instanceof UpstreamUnreachable)) throw e;
+      outcome = e.outcome;
     } finally {
       closeRouted(routed);
       const session = up as Upstream | null;
       if (session) this.release(session);
     }
+    return immediateReply(outcome, note);
   }
 
   /**
    * Forward one ready message. Throws UpstreamUnreachable when no session with the default next
    * hop could be opened; `defaultDown` says one already failed in this run (the message then waits).
    */
-  async forwardOne(id: string, upstream: () => Promise<Upstream>, defaultDown: () => boolean, refusal: FilterRefusal, routed: RoutedSession): Promise<Outcome> {
+  async forwardOne(id: string, upstream: () => Promise<Upstream>, defaultDown: () => boolean, note: AttemptNote, routed: RoutedSession): Promise<Outcome> {
     const { spool, cfg, log } = this.deps;
     if (!(await spool.lock(id))) return 'skipped';
     const committed = spool.recent.take(id);
@@ -323,7 +346,7 @@ export class QueueRunner {
       }
       if ((await spool.contentAgeMs(id, this.now())) > cfg.retry.maxAge * 1000) {
         const last = reasons(env).at(-1);
-        await spool.fail(id, env, `expired: not delivered within ${cfg.retry.maxAge} seconds (last error: ${last?.reason ?? 'unknown'})`, last?.code ? Number(last.code) || '' : '');
+        await this.settle(id, env, 'bad', `expired: not delivered within ${cfg.retry.maxAge} seconds (last error: ${last?.reason ?? 'unknown'})`, last?.code ? Number(last.code) || '' : '', note);
         this.deps.events.step(log, 'failed', { id, client: env.client, upstream: cfg.forwardTo?.text, reason: last?.reason, attempts: failures }, 'message failed: retried for too long', 'warn');
         return 'failed';
       }
@@ -334,12 +357,12 @@ export class QueueRunner {
     let filtered = false;
     if (filter && env.forwardTo) {
       // A routing filter: it runs before connecting, to say where the message goes.
-      const r = await this.runClientFilter(id, env, true, refusal);
+      const r = await this.runClientFilter(id, env, true, note);
       if (typeof r === 'string') return r;
       [env, content, filtered] = [r, undefined, true];
     }
     if (!env.toRemote.length) {
-      await spool.fail(id, env, 'no remote recipients', '');
+      await this.settle(id, env, 'bad', 'no remote recipients', '', note);
       this.deps.events.step(log, 'failed', { id, client: env.client, reason: 'no remote recipients' }, 'message failed: no remote recipients', 'warn');
       return 'failed';
     }
@@ -355,14 +378,14 @@ export class QueueRunner {
       } else up = await upstream();
     } catch (e) {
       const fe = e instanceof ForwardError ? e : new ForwardError((e as Error).message, { permanent: false, atConnect: true });
-      if (!route) throw new UpstreamUnreachable(fe.message, await this.transientOrFail(id, env, fe, true));
+      if (!route) throw new UpstreamUnreachable(fe.message, await this.transientOrFail(id, env, fe, true, note));
       // A routed next hop that cannot be reached holds up only its own messages.
       log.warn({ id, route, err: fe.message }, 'cannot connect to the message\'s own next hop');
-      return this.transientOrFail(id, env, fe, true);
+      return this.transientOrFail(id, env, fe, true, note);
     }
     try {
       if (filter && !filtered) {
-        const r = await this.runClientFilter(id, env, false, refusal);
+        const r = await this.runClientFilter(id, env, false, note);
         if (typeof r === 'string') return r;
         [env, content] = [r, undefined];
       }
@@ -373,10 +396,10 @@ export class QueueRunner {
         this.deps.events.step(log, 'forwarded', { id, client: env.client, upstream: up.description, to: env.toRemote.length, ms: this.now() - started, response: printable(result.response) }, 'message forwarded');
         return 'sent';
       }
-      return await this.partial(id, env, result.accepted, result.rejected);
+      return await this.partial(id, env, result.accepted, result.rejected, note);
     } catch (e) {
       const fe = e instanceof ForwardError ? e : new ForwardError((e as Error).message, { permanent: false, atConnect: false });
-      const outcome = await this.transientOrFail(id, env, fe, false);
+      const outcome = await this.transientOrFail(id, env, fe, false, note);
       // The upstream refused the session, not this message (Graph: no permission, throttled): the
       // next message would fare no better, so the run stops and backs off (a routed hop: only its own).
       if (fe.atConnect && !route) throw new UpstreamUnreachable(fe.message, outcome);
@@ -388,7 +411,7 @@ export class QueueRunner {
    * --client-filter on a busy message. Ok: the envelope as the filter left it. Otherwise what became
    * of the message: failed (ReasonCode 550 unless the filter gave a code), or skipped (abandoned).
    */
-  private async runClientFilter(id: string, env: Envelope, routing: boolean, refusal: FilterRefusal): Promise<Envelope | Outcome> {
+  private async runClientFilter(id: string, env: Envelope, routing: boolean, note: AttemptNote): Promise<Envelope | Outcome> {
     const { spool, log } = this.deps;
     const r = await this.deps.clientFilter!.run({ id, contentPath: spool.contentPath(id), envelopePath: spool.envelopePath(id, 'busy') });
     if (r.special) this.stopScan = true;
@@ -403,15 +426,15 @@ export class QueueRunner {
       return current;
     }
     const reason = r.outcome === 'ok' ? 'the client filter left an unreadable envelope' : routing ? `routing filter failed: ${r.reason}` : r.reason;
-    await spool.fail(id, current ?? env, reason, r.code ?? 550);
-    refusal.response = routing ? 'routing failed' : r.response || 'rejected';
+    await this.settle(id, current ?? env, 'bad', reason, r.code ?? 550, note);
+    note.filterResponse = routing ? 'routing failed' : r.response || 'rejected';
     this.deps.events.step(log, 'failed', { id, client: env.client, filter: r.filter, reason, code: r.code ?? 550 }, 'message failed by the client filter', 'warn');
     return 'failed';
   }
 
   /** Some recipients refused. With --forward-to-some the others got it; the rest is failed or retried. */
-  private async partial(id: string, env: Envelope, accepted: string[], rejected: { address: string; code?: number; response: string }[]): Promise<Outcome> {
-    const { spool, cfg, log } = this.deps;
+  private async partial(id: string, env: Envelope, accepted: string[], rejected: { address: string; code?: number; response: string }[], note: AttemptNote): Promise<Outcome> {
+    const { cfg, log } = this.deps;
     const delivered = cfg.forwardToSome ? accepted : [];
     const deliveredSet = new Set(delivered);
     const remaining = delivered.length ? env.toRemote.filter((a) => !deliveredSet.has(a)) : env.toRemote;
@@ -423,11 +446,11 @@ export class QueueRunner {
     this.deps.events.upstreamError(step.upstream, 'rejected', reason);
     if (delivered.length) this.deps.events.step(log, 'partial', { ...step, delivered: delivered.length }, 'message forwarded to some recipients');
     if (temporary && cfg.retry.enabled) {
-      await spool.defer(id, kept, reason, code);
+      await this.settle(id, kept, 'ready', reason, code, note);
       this.deps.events.step(log, 'deferred', step, 'message deferred: recipients temporarily refused', 'warn');
       return 'deferred';
     }
-    await spool.fail(id, kept, reason, code);
+    await this.settle(id, kept, 'bad', reason, code, note);
     this.deps.events.step(log, 'failed', step, 'message failed: recipients refused', 'warn');
     return 'failed';
   }
@@ -438,7 +461,7 @@ export class QueueRunner {
    * password that expires overnight does not turn the queue into failures. With --no-retry, as
    * E-MailRelay: a server that could not be reached fails nothing, any other failure fails the message in hand.
    */
-  private async transientOrFail(id: string, env: Envelope, e: ForwardError, atConnect: boolean): Promise<Outcome> {
+  private async transientOrFail(id: string, env: Envelope, e: ForwardError, atConnect: boolean, note: AttemptNote): Promise<Outcome> {
     const { spool, cfg, log } = this.deps;
     const reason = printable(e.message);
     const upstream = routeOf(env)?.address ?? cfg.forwardTo?.text;
@@ -446,7 +469,7 @@ export class QueueRunner {
     const session = atConnect || e.atConnect;
     this.deps.events.upstreamError(upstream, classifyUpstreamError({ ...e, message: reason, atConnect: session }), reason);
     if (cfg.retry.enabled && (session || !e.permanent)) {
-      await spool.defer(id, env, reason, e.code ?? '');
+      await this.settle(id, env, 'ready', reason, e.code ?? '', note);
       // An upstream's Retry-After (Graph throttling) is honoured when it asks for longer than the back-off.
       const due = this.now() + Math.max(retryDelayMs(cfg.retry, reasons(env).length + 1), e.retryAfterMs ?? 0);
       this.deferredUntil.set(id, due);
@@ -456,13 +479,21 @@ export class QueueRunner {
     }
     if (session && e.unreached) {
       await spool.unlock(id);
+      note.reason = reasons(env).at(-1);
       return 'deferred';
     }
     // E-MailRelay ends the run after a failed session, whatever the message's route: the rest wait for the next trigger.
     if (session) this.stopScan = true;
-    await spool.fail(id, env, reason, e.code ?? '');
+    await this.settle(id, env, 'bad', reason, e.code ?? '', note);
     if (e.permanent) this.deps.events.step(log, 'failed', step, 'message failed: the upstream refused it permanently', 'warn');
     else this.deps.events.step(log, 'failed', step, 'message failed (automatic retry is off)', 'warn');
     return 'failed';
+  }
+
+  /** A busy message back to ready (defer) or to .bad (fail) with a Reason line; the note keeps the line as it reads back. */
+  private async settle(id: string, env: Envelope, to: 'ready' | 'bad', reason: string, code: number | '', note: AttemptNote): Promise<void> {
+    if (to === 'ready') await this.deps.spool.defer(id, env, reason, code);
+    else await this.deps.spool.fail(id, env, reason, code);
+    note.reason = reasons(withReason(env, reason, code)).at(-1);
   }
 }

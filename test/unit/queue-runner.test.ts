@@ -260,3 +260,45 @@ test('a seeded random schedule of refusals and dropped connections loses no mess
     h.cleanup();
   }
 });
+
+/** The last Reason line of a message as the spool reads it back: what --immediate used to re-read. */
+async function lastReason(spool: Spool, id: string, state: 'ready' | 'bad'): Promise<{ reason: string; code: string } | undefined> {
+  return reasons(await spool.readEnvelope(id, state)).at(-1);
+}
+
+test('--immediate: 250 when sent; otherwise the reason and code of the Reason line written, exactly as it reads back', async (t) => {
+  const h = harness();
+  t.after(() => h.cleanup());
+  const sent = await enqueue(h.spool, 'sent', ['a@example.com']);
+  assert.deepEqual(await h.runner.forwardImmediate(sent), { ok: true, text: 'message processed' });
+
+  h.script.reply = () => ({ kind: 'refuse', code: 550 });
+  const refused = await enqueue(h.spool, 'refused', ['b@example.com']);
+  const failed = await h.runner.forwardImmediate(refused);
+  assert.deepEqual(failed, { ok: false, code: 550, text: '550 refused' });
+  assert.equal(failed.text, (await lastReason(h.spool, refused, 'bad'))?.reason);
+
+  h.script.reply = () => ({ kind: 'drop' });
+  const dropped = await enqueue(h.spool, 'dropped', ['c@example.com']);
+  const deferred = await h.runner.forwardImmediate(dropped);
+  assert.deepEqual(deferred, { ok: false, code: undefined, text: (await lastReason(h.spool, dropped, 'ready'))?.reason });
+  assert.equal(deferred.text, 'connection closed by the server');
+
+  // A refused sign-in: the session's code, and the text escaped as the envelope keeps it (E-MailRelay's "\\").
+  h.script.connect = () => new ForwardError('login refused for DOMAIN\\user', { code: 535, permanent: true, atConnect: true });
+  const unsigned = await enqueue(h.spool, 'unsigned', ['d@example.com']);
+  const reply = await h.runner.forwardImmediate(unsigned);
+  const written = await lastReason(h.spool, unsigned, 'ready');
+  assert.deepEqual(reply, { ok: false, code: 535, text: written?.reason });
+  assert.equal(reply.text, 'login refused for DOMAIN\\\\user');
+});
+
+test('--immediate with --no-retry: an upstream never reached leaves the message as it was, and the reply is "forwarding failed"', async (t) => {
+  const h = harness({ retry: { enabled: false, delay: 60, maxDelay: 3600, maxAge: 5 * 86400 } } as Partial<RelayConfig>);
+  t.after(() => h.cleanup());
+  h.script.connect = () => new ForwardError('connect ECONNREFUSED 127.0.0.1:25', { permanent: false, atConnect: true, unreached: true });
+  const id = await enqueue(h.spool, 'unreached', ['a@example.com']);
+  assert.deepEqual(await h.runner.forwardImmediate(id), { ok: false, code: undefined, text: 'forwarding failed' });
+  assert.deepEqual((await h.spool.listStates()).ready, [id]);
+  assert.equal(await lastReason(h.spool, id, 'ready'), undefined, 'no Reason line was written');
+});
