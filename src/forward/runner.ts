@@ -6,6 +6,7 @@ import type { Log } from '../log';
 import { reasons, type Envelope } from '../spool/envelope';
 import type { Spool } from '../spool/store';
 import { ForwardError, type Upstream } from './upstream';
+import { recipientsRejectedReason } from './recipients-rejected';
 import type { FilterChain } from '../filters/chain';
 import { classifyUpstreamError, type RelayEvents } from '../events/relay-events';
 
@@ -416,7 +417,7 @@ export class QueueRunner {
     const remaining = delivered.length ? env.toRemote.filter((a) => !deliveredSet.has(a)) : env.toRemote;
     const kept = { ...env, toRemote: remaining };
     const temporary = rejected.every((r) => r.code !== undefined && r.code < 500);
-    const reason = `${accepted.length ? 'one or more recipients rejected' : 'all recipients rejected'}: ${printable(rejected.map((r) => `<${r.address}> ${r.response}`).join('; '))}`;
+    const reason = printable(recipientsRejectedReason(!cfg.forwardToSome, accepted.length > 0, rejected));
     const code = rejected.find((r) => r.code)?.code ?? '';
     const step = { id, client: env.client, upstream: routeOf(env)?.address ?? cfg.forwardTo?.text, reason, code };
     this.deps.events.upstreamError(step.upstream, 'rejected', reason);

@@ -18,6 +18,7 @@ import { withAdvice } from './oauth/advice';
 import { HeaderTooLarge, rewriteFromHeader, rewrittenContentStream } from './sender-rewrite';
 import type { RelayEvents } from '../events/relay-events';
 import { encodeXtext, isXtext } from '../auth/xtext';
+import { recipientsRejectedReason } from './recipients-rejected';
 
 export interface SendResult {
   accepted: string[];
@@ -399,7 +400,11 @@ export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, logi
           }
           if (err) {
             if (!(err as NodemailerError).responseCode) broken = true;
-            const fe = toForwardError(err, false);
+            let fe = toForwardError(err, false);
+            // Every recipient refused (nodemailer's EENVELOPE): E-MailRelay's Reason, not the last RCPT's reply alone.
+            if (rejected.length && (err as NodemailerError).code === 'EENVELOPE') {
+              fe = new ForwardError(recipientsRejectedReason(allOrNothing, false, rejected), fe.code, fe.permanent, false, fe.response);
+            }
             const reason = withAdvice(fe.message, { mailbox: login?.mailbox() });
             const failure = reason === fe.message ? fe : new ForwardError(reason, fe.code, fe.permanent, false, fe.response);
             if (broken) return reject(failure);
