@@ -6,7 +6,7 @@ import type { Log } from '../log';
 import { reasons, type Envelope } from '../spool/envelope';
 import type { Spool } from '../spool/store';
 import { ForwardError, type Upstream } from './upstream';
-import { recipientsRejectedReason } from './recipients-rejected';
+import { recipientsRejectedReason } from './reply-wording';
 import type { FilterChain } from '../filters/chain';
 import { classifyUpstreamError, type RelayEvents } from '../events/relay-events';
 

@@ -18,7 +18,7 @@ import { withAdvice } from './oauth/advice';
 import { HeaderTooLarge, rewriteFromHeader, rewrittenContentStream } from './sender-rewrite';
 import type { RelayEvents } from '../events/relay-events';
 import { encodeXtext, isXtext } from '../auth/xtext';
-import { recipientsRejectedReason } from './recipients-rejected';
+import { recipientsRejectedReason, replyText } from './reply-wording';
 
 export interface SendResult {
   accepted: string[];
@@ -75,7 +75,7 @@ function toForwardError(e: unknown, atConnect: boolean): ForwardError {
   if (e instanceof ForwardError) return e;
   const err = e as NodemailerError;
   const code = typeof err.responseCode === 'number' ? err.responseCode : undefined;
-  const response = err.response ? String(err.response).replace(/\s+/g, ' ').trim() : undefined;
+  const response = err.response ? replyText(String(err.response)) : undefined;
   const text = response ? `${err.command ? err.command + ': ' : ''}${response}` : err.message;
   // 5xx replies are permanent, except 503 (bad sequence: our fault, retried) as nodemailer judges it.
   // A failed TLS set-up (no STARTTLS with --client-tls-required, a refused upgrade) is the session's
@@ -365,7 +365,7 @@ export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, logi
         const rejectedOf = (errors: NodemailerError[]) => errors.map((r) => ({
           address: (r as { recipient?: string }).recipient ?? '',
           code: r.responseCode,
-          response: String(r.response ?? r.message).trim(),
+          response: replyText(String(r.response ?? r.message)),
         }));
         const file = typeof message === 'string' ? fs.createReadStream(message, { highWaterMark: 64 * 1024 })
           : message instanceof Readable ? message : Readable.from([message]);
