@@ -18,6 +18,7 @@ import { CRAM_SHA_MECHANISMS, cramChallenge, parseCramResponse } from './sasl-cr
 import { CLIENT_ERROR_LIMIT_OPTION, emailRelayWords, isClientError } from './client-errors';
 import { crlfLineEnds, newDataScan, stuffBareLfDots, type BareLfMode, type DataScan } from './bare-lf';
 import { BARE_LF_OPTION, BARE_LF_REPLY, BARE_LF_STALL_MS, type BareLfPolicy } from './bare-lf-policy';
+import { ACCEPT_REPLIES_OPTION, acceptReply } from './accept-replies';
 
 /** The smtp-server release these wrappers were written for and checked against. */
 export const SMTP_SERVER_VERSION = '3.21.6';
@@ -72,6 +73,8 @@ interface Connection {
   _transmissionType(): string;
   relayboxClientErrors?: number;
   relayboxStallTimer?: NodeJS.Timeout;
+  /** The last MAIL FROM or RCPT TO address: as the client wrote it, and the object smtp-server passes on. */
+  relayboxLastAddress?: { written: string; parsed: { address?: string; localMailbox?: string } };
 }
 
 /** smtp-server's SMTPStream (the connection's parser), private parts included. */
@@ -119,12 +122,17 @@ function wrapAddressParsing(): void {
     if (command === undefined || command === null) return original.call(this, name, command);
     const text = option(this, LENIENT_OPTION) ? addBrackets(command.toString()) : command.toString();
     const path = splitPath(text);
-    const parsed = original.call(this, name, path ? path.command : text);
-    if (parsed && path && parsed.address) parsed.address = path.address;
-    if (parsed || !path || !emailRelayAccepts(path.address)) return parsed;
-    const retried = original.call(this, name, path.command.replace(/<[^<>]*>/, placeholder));
-    if (retried) retried.address = path.address;
-    return retried;
+    const parse = () => {
+      const parsed = original.call(this, name, path ? path.command : text);
+      if (parsed && path && parsed.address) parsed.address = path.address;
+      if (parsed || !path || !emailRelayAccepts(path.address)) return parsed;
+      const retried = original.call(this, name, path.command.replace(/<[^<>]*>/, placeholder));
+      if (retried) retried.address = path.address;
+      return retried;
+    };
+    const parsed = parse();
+    this.relayboxLastAddress = parsed ? { written: path?.address ?? parsed.address ?? '', parsed } : undefined;
+    return parsed;
   };
   for (const name of ['handler_MAIL', 'handler_RCPT']) {
     const handler = member<Handler>(connectionProto, name);
@@ -265,6 +273,19 @@ function addCramSha(): void {
   }
 }
 
+/** smtp-server's "250 Accepted" to MAIL FROM and RCPT TO, which it sends with these contexts. */
+const ACCEPT_CONTEXTS: Record<string, 'MAIL' | 'RCPT'> = { MAIL_FROM_OK: 'MAIL', RCPT_TO_OK: 'RCPT' };
+
+function wrapAcceptReplies(): void {
+  const send = member<Handler>(connectionProto, 'send');
+  connectionProto.send = function (this: Connection, code: number, data: unknown, context?: unknown) {
+    const command = typeof context === 'string' ? ACCEPT_CONTEXTS[context] : undefined;
+    const last = this.relayboxLastAddress;
+    if (!command || code !== 250 || !last || !option(this, ACCEPT_REPLIES_OPTION)) return send.call(this, code, data, context);
+    return send.call(this, code, acceptReply({ command, address: last.written, local: last.parsed.localMailbox !== undefined }), context);
+  };
+}
+
 function wrapClientErrorLimit(): void {
   const send = member<Handler>(connectionProto, 'send');
   member(connectionProto, 'close');
@@ -373,6 +394,7 @@ export function installSmtpServerAdapter(): void {
   addCramSha();
   wrapAuthLists();
   wrapClientErrorLimit();
+  wrapAcceptReplies();
   installed = true;
 }
 

@@ -18,6 +18,7 @@ import {
   WRAPPED_MEMBERS,
   IMMEDIATE_GREETING_OPTION,
 } from '../../src/smtp/smtp-server-adapter';
+import { ACCEPT_REPLIES_OPTION } from '../../src/smtp/accept-replies';
 
 // Read before anything is installed: these are smtp-server's own members.
 const pristine = {
@@ -72,5 +73,63 @@ test('the fields the adapter reads are on a live server, connection and parser',
   } finally {
     client.destroy();
     await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+});
+
+/** Sends each command and collects the reply to each (one reply line per command here). */
+async function dialogue(port: number, commands: string[]): Promise<string[]> {
+  const client = net.connect(port, '127.0.0.1');
+  client.setEncoding('utf8');
+  let buffer = '';
+  const replies: string[] = [];
+  const next = async (): Promise<string> => {
+    for (let i = 0; i < 50 && !buffer.includes('\r\n'); i++) {
+      const [d] = (await once(client, 'data', { signal: AbortSignal.timeout(5000) })) as [string];
+      buffer += d;
+    }
+    const at = buffer.indexOf('\r\n');
+    assert.ok(at >= 0, 'a reply line');
+    const line = buffer.slice(0, at);
+    buffer = buffer.slice(at + 2);
+    return line;
+  };
+  try {
+    await next();
+    for (const c of commands) {
+      client.write(`${c}\r\n`);
+      let line = await next();
+      while (/^\d{3}-/.test(line)) line = await next();
+      replies.push(line);
+    }
+    return replies;
+  } finally {
+    client.destroy();
+  }
+}
+
+test('MAIL FROM and RCPT TO are answered in E-MailRelay\'s words (the send contexts MAIL_FROM_OK, RCPT_TO_OK), with the address as written', async () => {
+  installSmtpServerAdapter();
+  const open = (extra: Record<string, unknown>) => new SMTPServer({
+    [IMMEDIATE_GREETING_OPTION]: true, authOptional: true, disabledCommands: ['STARTTLS'], logger: false,
+    onRcptTo(address: { address: string; localMailbox?: string }, _s: unknown, cb: () => void) {
+      // As server.ts does with a verifier's answer: a rewritten address, or a local mailbox.
+      if (address.address === 'rewrite@here') address.address = 'alice@here';
+      if (address.address === 'postmaster@here') address.localMailbox = 'postmaster';
+      cb();
+    },
+    ...extra,
+  } as never);
+  const worded = open({ [ACCEPT_REPLIES_OPTION]: true });
+  const plain = open({});
+  for (const s of [worded, plain]) await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const portOf = (s: SMTPServer) => (s.server.address() as net.AddressInfo).port;
+  try {
+    const commands = ['EHLO c.example', 'MAIL FROM:<me@here>', 'RCPT TO:<rewrite@here>', 'RCPT TO:<postmaster@here>', 'RSET', 'MAIL FROM:<>'];
+    const said = await dialogue(portOf(worded), commands);
+    assert.deepEqual([said[1], said[2], said[3], said[5]], ['250 sender <me@here> OK', '250 recipient <rewrite@here> OK', '250 recipient <postmaster@here>  OK', '250 sender <> OK']);
+    const unmarked = await dialogue(portOf(plain), commands);
+    assert.deepEqual([unmarked[1], unmarked[2], unmarked[5]], ['250 Accepted', '250 Accepted', '250 Accepted'], 'a server without the option keeps smtp-server\'s words');
+  } finally {
+    for (const s of [worded, plain]) await new Promise<void>((resolve) => s.close(() => resolve()));
   }
 });
