@@ -29,8 +29,10 @@ function forwardingReason(why: string): string {
 
 const FILTER_OUTCOMES: Record<string, string> = { ok: 'ok', fail: 'failed', abandon: 'ok(abandon)' };
 
+/** gfilter.cpp's Filter::strtype. */
 function filterType(f: Fields): string {
-  return f.side === 'client' ? 'client-filter' : 'filter';
+  if (f.side !== 'client') return 'filter';
+  return f.routing ? 'routing-filter' : 'client-filter';
 }
 
 const SERVER_NAMES: Record<string, string> = {
@@ -51,11 +53,11 @@ const WORDING: Record<string, (f: Fields) => Worded> = {
   'forwarding run requested': (f) => ({ text: `forwarding: [${forwardingReason(String(f.why ?? ''))}]`, used: ['why'] }),
   'no messages to send': () => ({ text: 'forwarding: no messages to send', used: [] }),
   // gexecutablefilter.cpp and gfilter.cpp: "<type> [<filter>]: [<id>]: running <program>", and the result.
-  'filter running': (f) => ({ text: `${filterType(f)} [${String(f.filter)}]: [${String(f.id)}]: running ${String(f.filter)}`, used: ['side', 'filter', 'id'] }),
+  'filter running': (f) => ({ text: `${filterType(f)} [${String(f.filter)}]: [${String(f.id)}]: running ${String(f.filter)}`, used: ['side', 'routing', 'filter', 'id'] }),
   'filter result': (f) => ({
     text: `${filterType(f)} [${String(f.filter)}]: [${String(f.id)}]: ${FILTER_OUTCOMES[String(f.outcome)] ?? String(f.outcome)}`
       + (f.outcome === 'fail' ? ` response=[${String(f.response ?? '')}] reason=[${String(f.reason ?? '')}]` : ''),
-    used: ['side', 'filter', 'id', 'outcome', 'response', 'reason'],
+    used: ['side', 'routing', 'filter', 'id', 'outcome', 'response', 'reason'],
   }),
   // gnewfile.cpp (there at the .new envelope; here once the message is committed).
   'new envelope file': (f) => ({ text: `new envelope file [${String(f.id)}]`, used: ['id'] }),

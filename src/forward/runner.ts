@@ -390,7 +390,7 @@ export class QueueRunner {
    */
   private async runClientFilter(id: string, env: Envelope, routing: boolean, refusal: FilterRefusal): Promise<Envelope | Outcome> {
     const { spool, log } = this.deps;
-    const r = await this.deps.clientFilter!.run({ id, contentPath: spool.contentPath(id), envelopePath: spool.envelopePath(id, 'busy') });
+    const r = await this.deps.clientFilter!.run({ id, contentPath: spool.contentPath(id), envelopePath: spool.envelopePath(id, 'busy'), routing });
     if (r.special) this.stopScan = true;
     if (r.outcome === 'abandon') {
       await spool.unlock(id);

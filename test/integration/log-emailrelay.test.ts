@@ -129,6 +129,26 @@ test('a filter is logged as E-MailRelay logs it: running, its result, "rejected 
   await stderrHas(relay, /^relaybox: info: rejected by filter: \[foo bar\]/m);
 });
 
+test('a client filter is logged as "client-filter [...]", and as "routing-filter [...]" when it runs for a message with a ForwardTo', async (t) => {
+  const defer = cleanups(t);
+  const dir = scratchDir(defer);
+  const sink = await startSink();
+  defer(() => sink.close());
+  // The server filter gives messages for routed@ a ForwardTo, which makes the client filter a routing filter (gfilter.cpp).
+  const route = shellScript(dir, 'route.sh', `grep -q '^X-MailRelay-To-Remote: routed@' "$2" && sed -i 's/^X-MailRelay-ForwardTo:.*\\r$/X-MailRelay-ForwardTo: routed.example\\r/' "$2"; exit 0`);
+  const pass = shellScript(dir, 'pass.sh', 'exit 0');
+  const relay = await relayFor(defer, ['--verbose', '--forward-to', `127.0.0.1:${sink.port}`, '--forward-on-disconnect', '--filter', route, '--client-filter', pass],
+    { textLog: true, readyMessage: null });
+  await stderrHas(relay, /relaybox started/);
+  for (const to of ['routed@example.test', 'plain@example.test']) assert.ok(swaksAccepted(await swaks({ port: relay.port, to: [to] })));
+  await sink.waitFor(2);
+  const running = (type: string) => new RegExp(`^relaybox: info: ${type} \\[[^\\]]*pass\\.sh\\]: \\[emailrelay\\.[\\d.]+\\]: running \\S*pass\\.sh$`, 'gm');
+  await stderrHas(relay, running('routing-filter'));
+  await stderrHas(relay, running('client-filter'));
+  assert.equal(relay.stderr.match(running('routing-filter'))!.length, 1);
+  assert.equal(relay.stderr.match(running('client-filter'))!.length, 1);
+});
+
 test('a message that fails is logged as "failing envelope [<id>]: ..."', async (t) => {
   const defer = cleanups(t);
   const sink = await startSink({ rcpt: () => ({ code: 550, text: '5.1.1 no such user' }) });
