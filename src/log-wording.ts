@@ -41,6 +41,9 @@ const SERVER_NAMES: Record<string, string> = {
   'listening for the admin interface': 'admin',
 };
 
+/** gsmtpforward.cpp's warning when a session with a next hop fails (err already in E-MailRelay's words). */
+const connectionFailed = (f: Fields): Worded => ({ text: `smtp connection failed: ${String(f.err ?? '')}`, used: ['err'] });
+
 const WORDING: Record<string, (f: Fields) => Worded> = {
   'smtp connection': (f) => ({ text: `smtp connection from ${peer(f)}`, used: ['address', 'port'] }),
   'smtp connection closed': (f) => ({ text: `smtp connection closed: ${peer(f)}`, used: ['address', 'port'] }),
@@ -63,6 +66,11 @@ const WORDING: Record<string, (f: Fields) => Worded> = {
   'new envelope file': (f) => ({ text: `new envelope file [${String(f.id)}]`, used: ['id'] }),
   'message rejected by filter': (f) => ({ text: `rejected by filter: [${String(f.reason ?? '')}]`, used: ['reason'] }),
   'forwarding run finished': () => ({ text: 'forwarding: no more messages to send', used: [] }),
+  'cannot connect to the message\'s own next hop': connectionFailed,
+  'skipping message with unconnectable address': (f) => ({
+    text: `forwarding [${String(f.id)}]: skipping message with unconnectable address [${String(f.address)}]`, used: ['id', 'address'],
+  }),
+  'cannot forward: the upstream server is not reachable or refused the session': connectionFailed,
 };
 
 /** E-MailRelay's words for one of the key lines, or null to write relaybox's own message. */

@@ -7,6 +7,7 @@ import { reasons, type Envelope } from '../spool/envelope';
 import type { Spool } from '../spool/store';
 import { ForwardError, type Upstream } from './upstream';
 import { recipientsRejectedReason } from './reply-wording';
+import { networkErrorWords } from '../net/error-words';
 import type { FilterChain } from '../filters/chain';
 import { classifyUpstreamError, type RelayEvents } from '../events/relay-events';
 
@@ -26,7 +27,12 @@ export interface FilterRefusal { response?: string }
  * The session to a message's own route, kept while the next messages have the same route: a change of
  * route (or account) drops it and opens another, as E-MailRelay does.
  */
-interface RoutedSession { key?: string; up?: Upstream }
+interface RoutedSession {
+  key?: string;
+  up?: Upstream;
+  /** Next hops that could not be reached in this run: their other messages wait for the next run, as E-MailRelay's do. */
+  unreachable?: Set<string>;
+}
 
 function closeRouted(routed: RoutedSession): void {
   routed.up?.close();
@@ -223,9 +229,10 @@ export class QueueRunner {
     // with a route of their own (another account, another server) still go in this run.
     let defaultDown = false;
     this.stopScan = false;
+    const unreachable = new Set<string>();
     const worker = async () => {
       let upstream: Upstream | null = this.takeIdle();
-      const routed: RoutedSession = {};
+      const routed: RoutedSession = { unreachable };
       try {
         while (!this.stopScan && !this.stopped) {
           const id = ids.shift();
@@ -259,7 +266,7 @@ export class QueueRunner {
       const wait = retryDelayMs(cfg.retry, this.upstreamFailures);
       // With --no-retry every trigger tries again, as E-MailRelay does.
       if (cfg.retry.enabled) this.upstreamRetryAt = this.now() + wait;
-      log.warn({ upstream: cfg.forwardTo?.text, err: summary.error, retryInSeconds: cfg.retry.enabled && !cfg.oneShot ? wait / 1000 : undefined },
+      log.warn({ upstream: cfg.forwardTo?.text, err: networkErrorWords(summary.error), retryInSeconds: cfg.retry.enabled && !cfg.oneShot ? wait / 1000 : undefined },
         'cannot forward: the upstream server is not reachable or refused the session');
     } else if (summary.sent) {
       this.upstreamFailures = 0;
@@ -344,6 +351,11 @@ export class QueueRunner {
       return 'failed';
     }
     const route = routeOf(env);
+    if (route?.address && routed.unreachable?.has(route.address)) {
+      await spool.unlock(id);
+      log.info({ id, address: route.address }, 'skipping message with unconnectable address');
+      return 'skipped';
+    }
     let up: Upstream;
     try {
       if (route) {
@@ -357,7 +369,8 @@ export class QueueRunner {
       const fe = e instanceof ForwardError ? e : new ForwardError((e as Error).message, undefined, false, true);
       if (!route) throw new UpstreamUnreachable(fe.message, await this.transientOrFail(id, env, fe, true));
       // A routed next hop that cannot be reached holds up only its own messages.
-      log.warn({ id, route, err: fe.message }, 'cannot connect to the message\'s own next hop');
+      if (fe.unreached && route.address) routed.unreachable?.add(route.address);
+      log.warn({ id, route, err: networkErrorWords(fe.message) }, 'cannot connect to the message\'s own next hop');
       return this.transientOrFail(id, env, fe, true);
     }
     try {

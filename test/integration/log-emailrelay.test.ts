@@ -109,6 +109,19 @@ test('admin flush that cannot reach the upstream answers in E-MailRelay\'s words
   assert.equal(reply, `error: cannot connect to 127.0.0.1:${closed}: connection refused`);
 });
 
+test('a next hop that cannot be reached is logged as "smtp connection failed: cannot connect to ...", the default one and a message\'s own', async (t) => {
+  const defer = cleanups(t);
+  const dir = scratchDir(defer);
+  const [closed, ownClosed] = [await freePort(), await freePort()];
+  const route = shellScript(dir, 'route.sh', `grep -q '^X-MailRelay-To-Remote: routed@' "$2" && sed -i 's/^X-MailRelay-ForwardToAddress:.*\\r$/X-MailRelay-ForwardToAddress: 127.0.0.1:${ownClosed}\\r/' "$2"; exit 0`);
+  const relay = await relayFor(defer, ['--forward-to', `127.0.0.1:${closed}`, '--forward-on-disconnect', '--filter', route], { textLog: true, readyMessage: null });
+  await stderrHas(relay, /relaybox started/);
+  for (const to of ['routed@example.test', 'plain@example.test']) assert.ok(swaksAccepted(await swaks({ port: relay.port, to: [to] })));
+  for (const port of [ownClosed, closed]) {
+    await stderrHas(relay, new RegExp(`^relaybox: warning: smtp connection failed: cannot connect to 127\\.0\\.0\\.1:${port}: connection refused`, 'm'));
+  }
+});
+
 test('node\'s resolver and connect errors in E-MailRelay\'s words', () => {
   assert.equal(networkErrorWords('getaddrinfo ENOTFOUND dummy.invalid'), 'dns error: no such host: "dummy.invalid" (name or service not known)');
   assert.equal(networkErrorWords('getaddrinfo EAI_AGAIN smtp.example.com'), 'dns error: no such host: "smtp.example.com" (temporary failure in name resolution)');
