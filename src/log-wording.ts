@@ -81,7 +81,7 @@ export function emailrelayWording(msg: string, fields: Fields): Worded | null {
     return { text: `failing envelope [${fields.id}]: ${msg}`, used: ['step', 'id'] };
   }
   // gssl_openssl.cpp: a failed handshake is a "tls error: ..."; relaybox's advice follows.
-  if (msg.startsWith('TLS handshake with a client failed')) return { text: `tls error: ${String(fields.err ?? '')}: ${msg}`, used: ['err'] };
+  if (/^TLS handshake with (a client|the upstream server) failed/.test(msg)) return { text: `tls error: ${String(fields.err ?? '')}: ${msg}`, used: ['err'] };
   const server = SERVER_NAMES[msg];
   if (server) return { text: `${server} server on ${peer(fields)}`, used: ['address', 'port', 'tls'] };
   return WORDING[msg]?.(fields) ?? null;

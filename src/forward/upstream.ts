@@ -71,6 +71,11 @@ function neverConnected(err: NodemailerError): boolean {
   return NOT_CONNECTED.has(err.originalCode ?? err.code ?? '');
 }
 
+/** A failed TLS set-up: STARTTLS refused or failed (nodemailer's ETLS), or node's code for a refused certificate or a TLS alert. */
+function isTlsFailure(err: NodemailerError): boolean {
+  return err.code === 'ETLS' || /^(ERR_SSL_|ERR_TLS_)|CERT|SELF_SIGNED|^UNABLE_TO_/.test(err.originalCode ?? '');
+}
+
 function toForwardError(e: unknown, atConnect: boolean): ForwardError {
   if (e instanceof ForwardError) return e;
   const err = e as NodemailerError;
@@ -288,6 +293,7 @@ export async function openUpstream(cfg: RelayConfig, target: ForwardTarget, logi
 
   await untilDone(conn, (done) => conn.connect(done)).catch((e) => {
     conn.close();
+    if (isTlsFailure(e as NodemailerError)) log.warn({ upstream: target.text, err: (e as Error).message }, 'TLS handshake with the upstream server failed');
     throw toForwardError(e, true);
   });
   const socket = (conn as unknown as { _socket?: tls.TLSSocket })._socket;

@@ -25,7 +25,7 @@ export const SMTP_SERVER_VERSION = '3.21.6';
 
 /** The private members wrapped or called, by where they live (the contract test checks each one). */
 export const WRAPPED_MEMBERS = {
-  SMTPConnection: ['init', '_setListeners', 'connectionReady', '_parseAddressCommand', 'handler_MAIL', 'handler_RCPT', 'handler_VRFY', 'handler_EHLO', 'handler_AUTH', 'handler_DATA', '_onTimeout', 'send', 'close', '_transmissionType', '_armTimeout'],
+  SMTPConnection: ['init', '_setListeners', 'connectionReady', '_parseAddressCommand', 'handler_MAIL', 'handler_RCPT', 'handler_VRFY', 'handler_EHLO', 'handler_AUTH', 'handler_DATA', '_onTimeout', 'send', 'close', '_transmissionType', '_armTimeout', '_onError', '_onClose'],
   SMTPStream: ['_write', 'startDataMode', 'continue'],
   sasl: ['SASL_CRAM-MD5'],
 } as const;
@@ -33,7 +33,7 @@ export const WRAPPED_MEMBERS = {
 /** The private fields read on live objects (the contract test checks them on a real connection). */
 export const READ_FIELDS = {
   server: ['connections'],
-  connection: ['_server', '_socket', '_parser', '_closing', '_handlerPending', '_nextHandler', 'session', 'secure', 'name', 'id'],
+  connection: ['_server', '_socket', '_parser', '_closing', '_handlerPending', '_nextHandler', 'session', 'secure', 'name', 'id', '_upgrading', '_closed', 'remoteAddress'],
   stream: ['_dataMode', '_continueCallback'],
 } as const;
 
@@ -51,6 +51,14 @@ export const IMMEDIATE_GREETING_OPTION = 'relayboxImmediateGreeting';
 export const VRFY_OPTION = 'relayboxVrfy';
 export type VrfyHandler = (address: string, session: SMTPServerSession) => Promise<{ code: number; text: string } | 'abort'>;
 
+/**
+ * A client that closes the connection in the middle of the TLS handshake is reported as a failed
+ * handshake (a server 'error', as smtp-server reports one with a TLS alert). Node's TLS client, for one,
+ * refuses a certificate by closing without an alert, and smtp-server takes such a close for a quiet
+ * goodbye; E-MailRelay logs it as a "tls error", and so does relaybox for servers with this option.
+ */
+export const TLS_ABANDONED_OPTION = 'relayboxTlsAbandoned';
+
 type Proto = Record<string, unknown>;
 type Options = Record<string, unknown> & { authMethods: string[]; maxClients?: number };
 
@@ -66,6 +74,11 @@ interface Connection {
   secure: boolean;
   name: string;
   id: string;
+  remoteAddress: string;
+  /** smtp-server's: the TLS handshake (STARTTLS or implicit) is under way; the connection has closed. */
+  _upgrading: boolean;
+  _closed: boolean;
+  emit(event: 'error', err: Error): boolean;
   send(code: number, text?: unknown, context?: unknown): void;
   close(): void;
   _setListeners(callback: () => void): void;
@@ -74,6 +87,8 @@ interface Connection {
   relayboxClientErrors?: number;
   relayboxStallTimer?: NodeJS.Timeout;
   /** The last MAIL FROM or RCPT TO address: as the client wrote it, and the object smtp-server passes on. */
+  /** The TLS handshake's failure was reported already. */
+  relayboxTlsFailed?: boolean;
   relayboxLastAddress?: { written: string; parsed: { address?: string; localMailbox?: string } };
 }
 
@@ -377,6 +392,22 @@ function wrapBareLfPolicy(): void {
   };
 }
 
+function wrapAbandonedHandshake(): void {
+  const onError = member<Handler>(connectionProto, '_onError');
+  const onClose = member<Handler>(connectionProto, '_onClose');
+  connectionProto._onError = function (this: Connection, ...args: unknown[]) {
+    if (this._upgrading) this.relayboxTlsFailed = true;
+    return onError.apply(this, args);
+  };
+  connectionProto._onClose = function (this: Connection, ...args: unknown[]) {
+    if (this._upgrading && !this.relayboxTlsFailed && !this._closed && option(this, TLS_ABANDONED_OPTION)) {
+      this.relayboxTlsFailed = true;
+      this.emit('error', Object.assign(new Error('the client closed the connection during the TLS handshake'), { code: 'ECONNRESET', remoteAddress: this.remoteAddress }));
+    }
+    return onClose.apply(this, args);
+  };
+}
+
 let installed = false;
 
 /** Check the version and install every wrapper, once for the process. */
@@ -395,6 +426,7 @@ export function installSmtpServerAdapter(): void {
   wrapAuthLists();
   wrapClientErrorLimit();
   wrapAcceptReplies();
+  wrapAbandonedHandshake();
   installed = true;
 }
 

@@ -206,3 +206,26 @@ test('the forwarding client logs its STARTTLS as "tls protocol established with 
   await stderrHas(client, new RegExp(`^relaybox: info: tls protocol established with 127\\.0\\.0\\.1:${upstream.port}$`, 'm'));
   await stderrHas(client, /^relaybox: info: tx>>: "STARTTLS"$/m);
 });
+
+test('implicit TLS to the upstream (--client-tls-connection) is logged as "tls protocol established with <upstream>"', async (t) => {
+  const defer = cleanups(t);
+  const upstream = await relayFor(defer, ['--server-tls-connection', '--server-tls-certificate', pki.serverPemFile]);
+  const client = await relayFor(defer, ['--verbose', '--forward-to', `127.0.0.1:${upstream.port}`, '--client-tls-connection', '--forward-on-disconnect'], { textLog: true, readyMessage: null });
+  await stderrHas(client, /relaybox started/);
+  assert.ok(swaksAccepted(await swaks({ port: client.port })));
+  await stderrHas(client, new RegExp(`^relaybox: info: tls protocol established with 127\\.0\\.0\\.1:${upstream.port}$`, 'm'));
+});
+
+test('a certificate the forwarding client refuses is a "tls error" on both sides (the server sees the handshake abandoned)', async (t) => {
+  const defer = cleanups(t);
+  const upstream = await relayFor(defer, ['--server-tls', '--server-tls-certificate', pki.serverPemFile], { textLog: true, readyMessage: null });
+  await stderrHas(upstream, /relaybox started/);
+  // The server's own certificate is no CA: the chain cannot be verified with it.
+  const client = await relayFor(defer, ['--forward-to', `127.0.0.1:${upstream.port}`, '--client-tls', '--client-tls-verify', pki.serverCertFile, '--forward-on-disconnect', '--no-retry'],
+    { textLog: true, readyMessage: null });
+  await stderrHas(client, /relaybox started/);
+  assert.ok(swaksAccepted(await swaks({ port: client.port })));
+  await stderrHas(client, /^relaybox: warning: tls error: unable to verify the first certificate: TLS handshake with the upstream server failed/m);
+  await stderrHas(upstream, /^relaybox: warning: tls error: the client closed the connection during the TLS handshake: TLS handshake with a client failed: /m);
+  assert.doesNotMatch(upstream.stderr, /tls protocol established/);
+});

@@ -43,7 +43,7 @@ test('installing wraps the members (once), and CRAM-SHA* join the sasl table', (
   installSmtpServerAdapter();
   const wrappedNow = Object.entries(WRAPPED_MEMBERS).flatMap(([where, names]) => names.map((n) => [`${where}.${n}`, pristine[where as keyof typeof pristine][n]] as const));
   const changed: string[] = wrappedNow.filter(([name, f]) => f !== originals[name]).map(([name]) => name);
-  for (const name of ['SMTPConnection._parseAddressCommand', 'SMTPConnection.init', 'SMTPConnection.handler_VRFY', 'SMTPConnection.handler_EHLO', 'SMTPConnection.handler_AUTH', 'SMTPConnection.handler_DATA', 'SMTPConnection._onTimeout', 'SMTPConnection.send', 'SMTPStream._write', 'SMTPStream.startDataMode', 'SMTPStream.continue']) {
+  for (const name of ['SMTPConnection._parseAddressCommand', 'SMTPConnection.init', 'SMTPConnection.handler_VRFY', 'SMTPConnection.handler_EHLO', 'SMTPConnection.handler_AUTH', 'SMTPConnection.handler_DATA', 'SMTPConnection._onTimeout', 'SMTPConnection._onError', 'SMTPConnection._onClose', 'SMTPConnection.send', 'SMTPStream._write', 'SMTPStream.startDataMode', 'SMTPStream.continue']) {
     assert.ok(changed.includes(name), `${name} was not wrapped`);
   }
   const before = pristine.SMTPConnection.send;
