@@ -73,12 +73,24 @@ const WORDING: Record<string, (f: Fields) => Worded> = {
   'cannot forward: the upstream server is not reachable or refused the session': connectionFailed,
 };
 
+/**
+ * A failed message's reason with the reply's code left to code=, as E-MailRelay keeps Reason and
+ * ReasonCode apart ("DATA: 499 failed for testing" is "DATA: failed for testing", code=499): the
+ * upstream's reply itself then stands once in the log, in the proxy-mode reply line.
+ */
+function reasonWithoutCode(f: Fields): string | undefined {
+  if (typeof f.reason !== 'string') return undefined;
+  const m = /^((?:[A-Z][A-Z ]*: )?)(\d{3}) (.*)$/.exec(f.reason);
+  return m && String(f.code) === m[2] ? `${m[1]}${m[3]}` : f.reason;
+}
+
 /** E-MailRelay's words for one of the key lines, or null to write relaybox's own message. */
 export function emailrelayWording(msg: string, fields: Fields): Worded | null {
   // gstoredfile.cpp: every message failed is "failing envelope [...]" (there with the two file names;
   // here the id, as spool/names.ts alone spells file names); relaybox's why follows.
   if (fields.step === 'failed' && typeof fields.id === 'string') {
-    return { text: `failing envelope [${fields.id}]: ${msg}`, used: ['step', 'id'] };
+    const reason = reasonWithoutCode(fields);
+    return { text: `failing envelope [${fields.id}]: ${msg}${reason === undefined ? '' : ` reason=${reason}`}`, used: ['step', 'id', 'reason'] };
   }
   // gssl_openssl.cpp: a failed handshake is a "tls error: ..."; relaybox's advice follows.
   if (/^TLS handshake with (a client|the upstream server) failed/.test(msg)) return { text: `tls error: ${String(fields.err ?? '')}: ${msg}`, used: ['err'] };

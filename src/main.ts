@@ -199,10 +199,11 @@ async function start(values: OptionValue[]): Promise<void> {
   }
 
   const immediate = async (id: string): Promise<ImmediateResult> => {
-    const { outcome, filterResponse } = await runner!.forwardImmediate(id);
+    const { outcome, filterResponse, upstreamReply } = await runner!.forwardImmediate(id);
     if (outcome === 'sent' || outcome === 'skipped') return { ok: true, text: 'message processed' };
     // A failing client or routing filter: 452 (temporary) with its response, as E-MailRelay answers.
     if (filterResponse !== undefined) return { ok: false, code: 452, text: filterResponse };
+    if (upstreamReply) return { ok: false, ...upstreamReply };
     const env = await spool.readEnvelope(id, outcome === 'failed' ? 'bad' : 'ready').catch(() => null);
     const last = env ? reasons(env).at(-1) : undefined;
     return { ok: false, code: Number(last?.code) || undefined, text: last?.reason ?? 'forwarding failed' };

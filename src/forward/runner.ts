@@ -21,7 +21,11 @@ export interface RunSummary {
 
 export type Outcome = 'sent' | 'failed' | 'deferred' | 'skipped';
 /** Set when a client or routing filter failed the message: the response E-MailRelay gives in proxy mode. */
-export interface FilterRefusal { response?: string }
+export interface FilterRefusal {
+  response?: string;
+  /** The upstream's reply that refused the message: proxy mode passes it on as it is, as E-MailRelay does. */
+  upstreamReply?: { code: number; text: string };
+}
 
 /**
  * The session to a message's own route, kept while the next messages have the same route: a change of
@@ -281,12 +285,13 @@ export class QueueRunner {
    * --immediate: forward a just-committed message. The session stays open for the next one (as the
    * runs' sessions do), so a client sending several messages costs one upstream session, as E-MailRelay's proxy.
    */
-  async forwardImmediate(id: string): Promise<{ outcome: Outcome; filterResponse?: string }> {
+  async forwardImmediate(id: string): Promise<{ outcome: Outcome; filterResponse?: string; upstreamReply?: { code: number; text: string } }> {
     let up: Upstream | null = null;
     const refusal: FilterRefusal = {};
     const routed: RoutedSession = {};
     try {
-      return { outcome: await this.forwardOne(id, async () => (up = this.takeIdle() ?? await this.deps.connect()), () => false, refusal, routed), filterResponse: refusal.response };
+      const outcome = await this.forwardOne(id, async () => (up = this.takeIdle() ?? await this.deps.connect()), () => false, refusal, routed);
+      return { outcome, filterResponse: refusal.response, upstreamReply: refusal.upstreamReply };
     } catch (e) {
       if (e instanceof UpstreamUnreachable) return { outcome: e.outcome };
       throw e;
@@ -389,6 +394,7 @@ export class QueueRunner {
       return await this.partial(id, env, result.accepted, result.rejected);
     } catch (e) {
       const fe = e instanceof ForwardError ? e : new ForwardError((e as Error).message, undefined, false, false);
+      if (fe.code && fe.response?.startsWith(`${fe.code} `)) refusal.upstreamReply = { code: fe.code, text: fe.response.slice(4) };
       const outcome = await this.transientOrFail(id, env, fe, false);
       // The upstream refused the session, not this message (Graph: no permission, throttled): the
       // next message would fare no better, so the run stops and backs off (a routed hop: only its own).

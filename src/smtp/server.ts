@@ -19,7 +19,7 @@ import type { FilterChain } from '../filters/chain';
 import type { Verdict, Verifier } from '../verifiers/verifier';
 import { CLIENT_ERROR_LIMIT_OPTION, EMAILRELAY_CLIENT_ERROR_LIMIT } from './client-errors';
 import { ACCEPT_REPLIES_OPTION } from './accept-replies';
-import { dropSessionConnection, IMMEDIATE_GREETING_OPTION, installSmtpServerAdapter, rearmTimeouts, TLS_ABANDONED_OPTION, VRFY_OPTION, type VrfyHandler } from './smtp-server-adapter';
+import { dropSessionConnection, IMMEDIATE_GREETING_OPTION, installSmtpServerAdapter, LOG_BEFORE_REPLY_OPTION, rearmTimeouts, TLS_ABANDONED_OPTION, VRFY_OPTION, type VrfyHandler } from './smtp-server-adapter';
 import { AUTH_GATE_OPTION, AUTH_MECHANISMS_OPTION, TLS_FIRST, type AuthGate, type MechanismsFor } from './auth-advertise';
 import type { ServerAccess } from './server-access';
 import type { RelayEvents } from '../events/relay-events';
@@ -209,6 +209,7 @@ export function createSmtpServer(cfg: RelayConfig, spool: Spool, log: Log, hooks
     [CLIENT_ERROR_LIMIT_OPTION]: EMAILRELAY_CLIENT_ERROR_LIMIT,
     [ACCEPT_REPLIES_OPTION]: true,
     [TLS_ABANDONED_OPTION]: true,
+    [LOG_BEFORE_REPLY_OPTION]: true,
     disableReverseLookup: true,
     // E-MailRelay's EHLO/HELO reply ("<domain> says hello"), which scripts and its test suite match.
     heloResponse: '%s says hello',

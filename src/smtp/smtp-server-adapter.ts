@@ -59,13 +59,20 @@ export type VrfyHandler = (address: string, session: SMTPServerSession) => Promi
  */
 export const TLS_ABANDONED_OPTION = 'relayboxTlsAbandoned';
 
+/**
+ * smtp-server writes a reply to the socket and then logs it: a client that reads the log as soon as it
+ * has the reply (E-MailRelay's test suite, a monitoring script) may not find the line yet. Servers with
+ * this option log first, as E-MailRelay does.
+ */
+export const LOG_BEFORE_REPLY_OPTION = 'relayboxLogBeforeReply';
+
 type Proto = Record<string, unknown>;
 type Options = Record<string, unknown> & { authMethods: string[]; maxClients?: number };
 
 /** A connection as the wrappers see it (smtp-server's SMTPConnection, private parts included). */
 interface Connection {
   _server: { options: Options; connections: Set<unknown>; onAuth: OnAuth; logger: { info(...args: unknown[]): void } };
-  _socket: { destroy(): void; destroySoon(): void };
+  _socket: { destroy(): void; destroySoon(): void; write: (...args: unknown[]) => boolean };
   _parser: (StreamLike & object) | false;
   _closing: boolean;
   _handlerPending?: boolean;
@@ -392,6 +399,28 @@ function wrapBareLfPolicy(): void {
   };
 }
 
+function wrapLogBeforeReply(): void {
+  const send = member<Handler>(connectionProto, 'send');
+  connectionProto.send = function (this: Connection, ...args: unknown[]) {
+    const socket = this._socket;
+    // A 421 closes the connection inside send(): nothing may be held past that.
+    if (!option(this, LOG_BEFORE_REPLY_OPTION) || !socket || args[0] === 421) return send.apply(this, args);
+    // send() writes once and logs right after: the write is held until the log line is out.
+    const write = socket.write;
+    let held: unknown[] | null = null;
+    socket.write = (...w: unknown[]) => {
+      held = w;
+      return true;
+    };
+    try {
+      return send.apply(this, args);
+    } finally {
+      socket.write = write;
+      if (held) write.apply(socket, held);
+    }
+  };
+}
+
 function wrapAbandonedHandshake(): void {
   const onError = member<Handler>(connectionProto, '_onError');
   const onClose = member<Handler>(connectionProto, '_onClose');
@@ -416,6 +445,7 @@ export function installSmtpServerAdapter(): void {
   checkSmtpServerVersion();
   member(connectionProto, '_transmissionType');
   member(connectionProto, '_armTimeout');
+  wrapLogBeforeReply(); // first: the other send wrappers (which may close the connection) call it
   wrapAddressParsing();
   wrapGreeting();
   wrapDataStream();

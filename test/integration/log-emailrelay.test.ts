@@ -162,6 +162,18 @@ test('a client filter is logged as "client-filter [...]", and as "routing-filter
   assert.equal(relay.stderr.match(running('client-filter'))!.length, 1);
 });
 
+test('--immediate, an upstream\'s refusal stands once in the log, in the reply line; the failing line keeps its code apart', async (t) => {
+  const defer = cleanups(t);
+  const sink = await startSink({ data: () => ({ code: 499, text: ['failed', 'for testing'] }) });
+  defer(() => sink.close());
+  const relay = await relayFor(defer, ['--verbose', '--forward-to', `127.0.0.1:${sink.port}`, '--immediate', '--no-retry'], { textLog: true, readyMessage: null });
+  await stderrHas(relay, /relaybox started/);
+  await swaks({ port: relay.port });
+  await stderrHas(relay, /^relaybox: info: tx>>: "499 failed for testing"$/m);
+  await stderrHas(relay, /^relaybox: warning: failing envelope \[emailrelay\.[\d.]+\]: message failed .* reason=DATA: failed for testing .*code=499$/m);
+  assert.equal(relay.stderr.match(/499 failed for testing/g)!.length, 1, 'E-MailRelay\'s test suite counts it once');
+});
+
 test('a message that fails is logged as "failing envelope [<id>]: ..."', async (t) => {
   const defer = cleanups(t);
   const sink = await startSink({ rcpt: () => ({ code: 550, text: '5.1.1 no such user' }) });

@@ -17,6 +17,7 @@ import {
   SMTP_SERVER_VERSION,
   WRAPPED_MEMBERS,
   IMMEDIATE_GREETING_OPTION,
+  LOG_BEFORE_REPLY_OPTION,
 } from '../../src/smtp/smtp-server-adapter';
 import { ACCEPT_REPLIES_OPTION } from '../../src/smtp/accept-replies';
 
@@ -131,5 +132,34 @@ test('MAIL FROM and RCPT TO are answered in E-MailRelay\'s words (the send conte
     assert.deepEqual([unmarked[1], unmarked[2], unmarked[5]], ['250 Accepted', '250 Accepted', '250 Accepted'], 'a server without the option keeps smtp-server\'s words');
   } finally {
     for (const s of [worded, plain]) await new Promise<void>((resolve) => s.close(() => resolve()));
+  }
+});
+
+test('with the option a reply is logged before it is written (smtp-server itself logs after its write)', async () => {
+  installSmtpServerAdapter();
+  const written: Record<string, number[]> = { held: [], plain: [] };
+  const open = (name: string, extra: Record<string, unknown>) => {
+    const server: SMTPServer = new SMTPServer({
+      [IMMEDIATE_GREETING_OPTION]: true, authOptional: true, disabledCommands: ['STARTTLS'], ...extra,
+      logger: {
+        info: () => undefined, error: () => undefined, warn: () => undefined, trace: () => undefined,
+        // smtp-server's 'S:' line: how much of the connection's output was written by then.
+        debug: (_meta: unknown, tag: unknown) => {
+          if (tag !== 'S:') return;
+          const [conn] = [...(server as unknown as { connections: Set<{ _socket: { bytesWritten: number } }> }).connections];
+          written[name]!.push(conn!._socket.bytesWritten);
+        },
+      },
+    } as never);
+    return server;
+  };
+  const servers = [open('held', { [LOG_BEFORE_REPLY_OPTION]: true }), open('plain', {})];
+  for (const s of servers) await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  try {
+    for (const s of servers) await dialogue((s.server.address() as net.AddressInfo).port, ['NOOP']);
+    assert.equal(written.held![0], 0, 'the greeting was logged before any byte went out');
+    assert.ok(written.plain![0]! > 0, 'without the option smtp-server writes first');
+  } finally {
+    for (const s of servers) await new Promise<void>((resolve) => s.close(() => resolve()));
   }
 });
