@@ -3,7 +3,7 @@
 // upstream connection.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, renameSync } from 'node:fs';
+import { existsSync, renameSync } from 'node:fs';
 import * as path from 'node:path';
 import { freePort, removeDir, startRelay, tempDir } from '../lib/relay';
 import {
