@@ -29,8 +29,10 @@ function forwardingReason(why: string): string {
 
 const FILTER_OUTCOMES: Record<string, string> = { ok: 'ok', fail: 'failed', abandon: 'ok(abandon)' };
 
+/** gfilter.cpp's Filter::strtype. */
 function filterType(f: Fields): string {
-  return f.side === 'client' ? 'client-filter' : 'filter';
+  if (f.side !== 'client') return 'filter';
+  return f.routing ? 'routing-filter' : 'client-filter';
 }
 
 const SERVER_NAMES: Record<string, string> = {
@@ -38,6 +40,9 @@ const SERVER_NAMES: Record<string, string> = {
   'listening for pop': 'pop',
   'listening for the admin interface': 'admin',
 };
+
+/** gsmtpforward.cpp's warning when a session with a next hop fails (err already in E-MailRelay's words). */
+const connectionFailed = (f: Fields): Worded => ({ text: `smtp connection failed: ${String(f.err ?? '')}`, used: ['err'] });
 
 const WORDING: Record<string, (f: Fields) => Worded> = {
   'smtp connection': (f) => ({ text: `smtp connection from ${peer(f)}`, used: ['address', 'port'] }),
@@ -51,27 +56,44 @@ const WORDING: Record<string, (f: Fields) => Worded> = {
   'forwarding run requested': (f) => ({ text: `forwarding: [${forwardingReason(String(f.why ?? ''))}]`, used: ['why'] }),
   'no messages to send': () => ({ text: 'forwarding: no messages to send', used: [] }),
   // gexecutablefilter.cpp and gfilter.cpp: "<type> [<filter>]: [<id>]: running <program>", and the result.
-  'filter running': (f) => ({ text: `${filterType(f)} [${String(f.filter)}]: [${String(f.id)}]: running ${String(f.filter)}`, used: ['side', 'filter', 'id'] }),
+  'filter running': (f) => ({ text: `${filterType(f)} [${String(f.filter)}]: [${String(f.id)}]: running ${String(f.filter)}`, used: ['side', 'routing', 'filter', 'id'] }),
   'filter result': (f) => ({
     text: `${filterType(f)} [${String(f.filter)}]: [${String(f.id)}]: ${FILTER_OUTCOMES[String(f.outcome)] ?? String(f.outcome)}`
       + (f.outcome === 'fail' ? ` response=[${String(f.response ?? '')}] reason=[${String(f.reason ?? '')}]` : ''),
-    used: ['side', 'filter', 'id', 'outcome', 'response', 'reason'],
+    used: ['side', 'routing', 'filter', 'id', 'outcome', 'response', 'reason'],
   }),
   // gnewfile.cpp (there at the .new envelope; here once the message is committed).
   'new envelope file': (f) => ({ text: `new envelope file [${String(f.id)}]`, used: ['id'] }),
   'message rejected by filter': (f) => ({ text: `rejected by filter: [${String(f.reason ?? '')}]`, used: ['reason'] }),
   'forwarding run finished': () => ({ text: 'forwarding: no more messages to send', used: [] }),
+  'cannot connect to the message\'s own next hop': connectionFailed,
+  'skipping message with unconnectable address': (f) => ({
+    text: `forwarding [${String(f.id)}]: skipping message with unconnectable address [${String(f.address)}]`, used: ['id', 'address'],
+  }),
+  'cannot forward: the upstream server is not reachable or refused the session': connectionFailed,
 };
+
+/**
+ * A failed message's reason with the reply's code left to code=, as E-MailRelay keeps Reason and
+ * ReasonCode apart ("DATA: 499 failed for testing" is "DATA: failed for testing", code=499): the
+ * upstream's reply itself then stands once in the log, in the proxy-mode reply line.
+ */
+function reasonWithoutCode(f: Fields): string | undefined {
+  if (typeof f.reason !== 'string') return undefined;
+  const m = /^((?:[A-Z][A-Z ]*: )?)(\d{3}) (.*)$/.exec(f.reason);
+  return m && String(f.code) === m[2] ? `${m[1]}${m[3]}` : f.reason;
+}
 
 /** E-MailRelay's words for one of the key lines, or null to write relaybox's own message. */
 export function emailrelayWording(msg: string, fields: Fields): Worded | null {
   // gstoredfile.cpp: every message failed is "failing envelope [...]" (there with the two file names;
   // here the id, as spool/names.ts alone spells file names); relaybox's why follows.
   if (fields.step === 'failed' && typeof fields.id === 'string') {
-    return { text: `failing envelope [${fields.id}]: ${msg}`, used: ['step', 'id'] };
+    const reason = reasonWithoutCode(fields);
+    return { text: `failing envelope [${fields.id}]: ${msg}${reason === undefined ? '' : ` reason=${reason}`}`, used: ['step', 'id', 'reason'] };
   }
   // gssl_openssl.cpp: a failed handshake is a "tls error: ..."; relaybox's advice follows.
-  if (msg.startsWith('TLS handshake with a client failed')) return { text: `tls error: ${String(fields.err ?? '')}: ${msg}`, used: ['err'] };
+  if (/^TLS handshake with (a client|the upstream server) failed/.test(msg)) return { text: `tls error: ${String(fields.err ?? '')}: ${msg}`, used: ['err'] };
   const server = SERVER_NAMES[msg];
   if (server) return { text: `${server} server on ${peer(fields)}`, used: ['address', 'port', 'tls'] };
   return WORDING[msg]?.(fields) ?? null;

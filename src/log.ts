@@ -194,10 +194,12 @@ export function clientDialogueLogger(log: Log): Record<string, (entry: Record<st
   const onEntry = (entry: Record<string, unknown>, message: string, ...args: unknown[]) => {
     if (entry?.remoteAddress) peer = `${String(entry.remoteAddress)}:${String(entry.remotePort)}`;
     // Implicit TLS ("Secure connection established to ...") or STARTTLS done: E-MailRelay's line.
-    if (/^Secure connection established|^Connection upgraded with STARTTLS/.test(message)) log.debug({ address: peer }, 'tls established');
+    // nodemailer logs a format string ("%s established to %s:%s") and its arguments.
+    const text = util.format(message, ...args);
+    if (/^Secure connection established|^Connection upgraded with STARTTLS/.test(text)) log.debug({ address: peer }, 'tls established');
     if (entry?.tnx !== 'client' && entry?.tnx !== 'server') return;
     const arrow = entry.tnx === 'client' ? 'tx>>' : 'rx<<';
-    for (const line of util.format(message, ...args).split(/\r?\n/)) if (line) log.debug(`${arrow}: "${line}"`);
+    for (const line of text.split(/\r?\n/)) if (line) log.debug(`${arrow}: "${line}"`);
   };
   return Object.fromEntries(['trace', 'debug', 'info', 'warn', 'error', 'fatal'].map((level) => [level, onEntry]));
 }

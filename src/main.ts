@@ -24,7 +24,7 @@ import { claimSpool, recoverSpool, releaseSpool } from './spool/recover';
 import { QueueRunner } from './forward/runner';
 import { upstreamConnector } from './forward/connect';
 import { checkNodemailerVersion } from './forward/smtp-connection-adapter';
-import { becomeOrdinary } from './privilege';
+import { becomeOrdinary, setuidRootCaller } from './privilege';
 import { DAEMON_CHILD_ENV, type UserIds, lookupUser, removePidFile, runAsDaemon, signalReady, writePidFile } from './process/daemon';
 import { runPasswd } from './auth/passwd-command';
 import { runHardwareCommand } from './health/hardware-command';
@@ -240,6 +240,9 @@ async function start(values: OptionValue[]): Promise<void> {
     // As E-MailRelay: the real ids stay root, to claim back for the spool, pid and log files.
     becomeOrdinary(runAs);
     log.info({ user: runAs.name }, 'running as an unprivileged user');
+  } else if (setuidRootCaller()) {
+    becomeOrdinary(setuidRootCaller()!);
+    log.info({ uid: process.getuid!() }, 'started set-user-id root: running as the user who started it');
   }
   if (cfg.pidFile) writePidFile(cfg.pidFile);
 

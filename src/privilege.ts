@@ -27,6 +27,17 @@ export function becomeOrdinary(user: Identity): void {
   ordinary = { uid: user.uid, gid: user.gid };
 }
 
+/**
+ * Started set-user-id root by an ordinary user (a setuid copy of the program): the ids to become,
+ * the caller's real ones whatever --user says, with root kept as the saved uid to claim back, as
+ * E-MailRelay does (gprocess_unix.cpp, beOrdinary). Null when not started that way.
+ */
+export function setuidRootCaller(): Identity | null {
+  if (typeof process.geteuid !== 'function') return null;
+  const uid = process.getuid!();
+  return uid !== 0 && process.geteuid() === 0 ? { uid, gid: process.getgid!() } : null;
+}
+
 /** The user's ids while the relay runs as root with --user, else null. */
 export function ordinaryIdentity(): Identity | null {
   return ordinary && { ...ordinary };

@@ -68,7 +68,7 @@ export function createFilterChain(items: string[], ctx: FilterContext, dirs: { b
       for (const f of filters) {
         const r = await f.run(input);
         special ||= r.special;
-        ctx.log.debug({ id: input.id, side: ctx.side, filter: f.name, outcome: r.outcome, response: r.response || undefined, reason: r.reason || undefined }, 'filter result');
+        ctx.log.debug({ id: input.id, side: ctx.side, routing: input.routing || undefined, filter: f.name, outcome: r.outcome, response: r.response || undefined, reason: r.reason || undefined }, 'filter result');
         if (r.outcome !== 'ok') return { ...r, special, filter: f.name };
       }
       return { ...ok(special) };

@@ -7,6 +7,8 @@ export interface FilterInput {
   /** Absolute paths: the content file and the envelope (.envelope.new server side, .envelope.busy client side). */
   contentPath: string;
   envelopePath: string;
+  /** Client side: run before connecting, to say where the message goes (E-MailRelay's routing filter). */
+  routing?: boolean;
 }
 
 export interface Filter {

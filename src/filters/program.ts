@@ -7,7 +7,7 @@ export function programFilter(program: string, ctx: FilterContext): Filter {
   return {
     name: program,
     async run(input) {
-      ctx.log.debug({ id: input.id, side: ctx.side, filter: program }, 'filter running');
+      ctx.log.debug({ id: input.id, side: ctx.side, routing: input.routing || undefined, filter: program }, 'filter running');
       const r = await runProgram(program, [input.contentPath, input.envelopePath], ctx.timeoutMs);
       if (r.timedOut) return fail('error', 'timeout');
       if (r.execError) return fail('rejected', r.execError);

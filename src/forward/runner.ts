@@ -7,6 +7,8 @@ import { reasons, withReason, type Envelope } from '../spool/envelope';
 import type { Spool } from '../spool/store';
 import type { Upstream } from './upstream';
 import { ForwardError } from './forward-error';
+import { recipientsRejectedReason } from './reply-wording';
+import { networkErrorWords } from '../net/error-words';
 import type { FilterChain } from '../filters/chain';
 import { classifyUpstreamError, type RelayEvents } from '../events/relay-events';
 
@@ -26,6 +28,8 @@ export interface AttemptNote {
   filterResponse?: string;
   /** The last Reason line of the envelope as the attempt left it. */
   reason?: { reason: string; code: string };
+  /** The upstream's reply that refused the message: proxy mode passes it on as it is, as E-MailRelay does. */
+  upstreamReply?: { code: number; text: string };
 }
 
 /** What --immediate answers the client once forwarding has been tried. */
@@ -39,6 +43,7 @@ export interface ImmediateReply {
 function immediateReply(outcome: Outcome, note: AttemptNote): ImmediateReply {
   if (outcome === 'sent' || outcome === 'skipped') return { ok: true, text: 'message processed' };
   if (note.filterResponse !== undefined) return { ok: false, code: 452, text: note.filterResponse };
+  if (note.upstreamReply) return { ok: false, ...note.upstreamReply };
   return { ok: false, code: Number(note.reason?.code) || undefined, text: note.reason?.reason ?? 'forwarding failed' };
 }
 
@@ -46,7 +51,12 @@ function immediateReply(outcome: Outcome, note: AttemptNote): ImmediateReply {
  * The session to a message's own route, kept while the next messages have the same route: a change of
  * route (or account) drops it and opens another, as E-MailRelay does.
  */
-interface RoutedSession { key?: string; up?: Upstream }
+interface RoutedSession {
+  key?: string;
+  up?: Upstream;
+  /** Next hops that could not be reached in this run: their other messages wait for the next run, as E-MailRelay's do. */
+  unreachable?: Set<string>;
+}
 
 function closeRouted(routed: RoutedSession): void {
   routed.up?.close();
@@ -243,9 +253,10 @@ export class QueueRunner {
     // with a route of their own (another account, another server) still go in this run.
     let defaultDown = false;
     this.stopScan = false;
+    const unreachable = new Set<string>();
     const worker = async () => {
       let upstream: Upstream | null = this.takeIdle();
-      const routed: RoutedSession = {};
+      const routed: RoutedSession = { unreachable };
       try {
         while (!this.stopScan && !this.stopped) {
           const id = ids.shift();
@@ -279,7 +290,7 @@ export class QueueRunner {
       const wait = retryDelayMs(cfg.retry, this.upstreamFailures);
       // With --no-retry every trigger tries again, as E-MailRelay does.
       if (cfg.retry.enabled) this.upstreamRetryAt = this.now() + wait;
-      log.warn({ upstream: cfg.forwardTo?.text, err: summary.error, retryInSeconds: cfg.retry.enabled && !cfg.oneShot ? wait / 1000 : undefined },
+      log.warn({ upstream: cfg.forwardTo?.text, err: networkErrorWords(summary.error), retryInSeconds: cfg.retry.enabled && !cfg.oneShot ? wait / 1000 : undefined },
         'cannot forward: the upstream server is not reachable or refused the session');
     } else if (summary.sent) {
       this.upstreamFailures = 0;
@@ -367,6 +378,11 @@ export class QueueRunner {
       return 'failed';
     }
     const route = routeOf(env);
+    if (route?.address && routed.unreachable?.has(route.address)) {
+      await spool.unlock(id);
+      log.info({ id, address: route.address }, 'skipping message with unconnectable address');
+      return 'skipped';
+    }
     let up: Upstream;
     try {
       if (route) {
@@ -380,7 +396,8 @@ export class QueueRunner {
       const fe = e instanceof ForwardError ? e : new ForwardError((e as Error).message, { permanent: false, atConnect: true });
       if (!route) throw new UpstreamUnreachable(fe.message, await this.transientOrFail(id, env, fe, true, note));
       // A routed next hop that cannot be reached holds up only its own messages.
-      log.warn({ id, route, err: fe.message }, 'cannot connect to the message\'s own next hop');
+      if (fe.unreached && route.address) routed.unreachable?.add(route.address);
+      log.warn({ id, route, err: networkErrorWords(fe.message) }, 'cannot connect to the message\'s own next hop');
       return this.transientOrFail(id, env, fe, true, note);
     }
     try {
@@ -399,6 +416,7 @@ export class QueueRunner {
       return await this.partial(id, env, result.accepted, result.rejected, note);
     } catch (e) {
       const fe = e instanceof ForwardError ? e : new ForwardError((e as Error).message, { permanent: false, atConnect: false });
+      if (fe.code && fe.response?.startsWith(`${fe.code} `)) note.upstreamReply = { code: fe.code, text: fe.response.slice(4) };
       const outcome = await this.transientOrFail(id, env, fe, false, note);
       // The upstream refused the session, not this message (Graph: no permission, throttled): the
       // next message would fare no better, so the run stops and backs off (a routed hop: only its own).
@@ -413,7 +431,7 @@ export class QueueRunner {
    */
   private async runClientFilter(id: string, env: Envelope, routing: boolean, note: AttemptNote): Promise<Envelope | Outcome> {
     const { spool, log } = this.deps;
-    const r = await this.deps.clientFilter!.run({ id, contentPath: spool.contentPath(id), envelopePath: spool.envelopePath(id, 'busy') });
+    const r = await this.deps.clientFilter!.run({ id, contentPath: spool.contentPath(id), envelopePath: spool.envelopePath(id, 'busy'), routing });
     if (r.special) this.stopScan = true;
     if (r.outcome === 'abandon') {
       await spool.unlock(id);
@@ -440,7 +458,7 @@ export class QueueRunner {
     const remaining = delivered.length ? env.toRemote.filter((a) => !deliveredSet.has(a)) : env.toRemote;
     const kept = { ...env, toRemote: remaining };
     const temporary = rejected.every((r) => r.code !== undefined && r.code < 500);
-    const reason = `${accepted.length ? 'one or more recipients rejected' : 'all recipients rejected'}: ${printable(rejected.map((r) => `<${r.address}> ${r.response}`).join('; '))}`;
+    const reason = printable(recipientsRejectedReason(!cfg.forwardToSome, accepted.length > 0, rejected));
     const code = rejected.find((r) => r.code)?.code ?? '';
     const step = { id, client: env.client, upstream: routeOf(env)?.address ?? cfg.forwardTo?.text, reason, code };
     this.deps.events.upstreamError(step.upstream, 'rejected', reason);

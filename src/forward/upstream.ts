@@ -25,6 +25,7 @@ import { withAdvice } from './oauth/advice';
 import { HeaderTooLarge, rewriteFromHeader, rewrittenContentStream } from './sender-rewrite';
 import type { RelayEvents } from '../events/relay-events';
 import { encodeXtext, isXtext } from '../auth/xtext';
+import { recipientsRejectedReason, replyText } from './reply-wording';
 
 export interface SendResult {
   accepted: string[];
@@ -52,11 +53,16 @@ function neverConnected(err: NodemailerError): boolean {
   return NOT_CONNECTED.has(err.originalCode ?? err.code ?? '');
 }
 
+/** A failed TLS set-up: STARTTLS refused or failed (nodemailer's ETLS), or node's code for a refused certificate or a TLS alert. */
+function isTlsFailure(err: NodemailerError): boolean {
+  return err.code === 'ETLS' || /^(ERR_SSL_|ERR_TLS_)|CERT|SELF_SIGNED|^UNABLE_TO_/.test(err.originalCode ?? '');
+}
+
 function toForwardError(e: unknown, atConnect: boolean): ForwardError {
   if (e instanceof ForwardError) return e;
   const err = e as NodemailerError;
   const code = typeof err.responseCode === 'number' ? err.responseCode : undefined;
-  const response = err.response ? String(err.response).replace(/\s+/g, ' ').trim() : undefined;
+  const response = err.response ? replyText(String(err.response)) : undefined;
   const text = response ? `${err.command ? err.command + ': ' : ''}${response}` : err.message;
   // 5xx replies are permanent, except 503 (bad sequence: our fault, retried) as nodemailer judges it.
   // A failed TLS set-up (no STARTTLS with --client-tls-required, a refused upgrade) is the session's
@@ -290,6 +296,7 @@ export async function openUpstream(cfg: UpstreamConfig, target: ForwardTarget, l
 
   await untilDone(conn, (done) => conn.connect(done)).catch((e) => {
     conn.close();
+    if (isTlsFailure(e as NodemailerError)) log.warn({ upstream: target.text, err: (e as Error).message }, 'TLS handshake with the upstream server failed');
     throw toForwardError(e, true);
   });
   const secured = tlsSocket(conn);
@@ -402,7 +409,11 @@ class SmtpSession implements Upstream {
         }
         if (err) {
           if (!(err as NodemailerError).responseCode) health.broken = true;
-          const fe = toForwardError(err, false);
+          let fe = toForwardError(err, false);
+          // Every recipient refused (nodemailer's EENVELOPE): E-MailRelay's Reason, not the last RCPT's reply alone.
+          if (rejected.length && (err as NodemailerError).code === 'EENVELOPE') {
+            fe = new ForwardError(recipientsRejectedReason(allOrNothing, false, rejected), { code: fe.code, permanent: fe.permanent, atConnect: false, response: fe.response });
+          }
           const reason = withAdvice(fe.message, { mailbox: login?.mailbox() });
           const failure = reason === fe.message ? fe : new ForwardError(reason, { code: fe.code, permanent: fe.permanent, atConnect: false, response: fe.response });
           if (health.broken) return reject(failure);
@@ -424,6 +435,6 @@ function rejectedOf(errors: NodemailerError[]): SendResult['rejected'] {
   return errors.map((r) => ({
     address: (r as { recipient?: string }).recipient ?? '',
     code: r.responseCode,
-    response: String(r.response ?? r.message).trim(),
+    response: replyText(String(r.response ?? r.message)),
   }));
 }

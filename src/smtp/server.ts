@@ -15,7 +15,8 @@ import type { RelayEvents } from '../events/relay-events';
 import { BARE_LF_OPTION } from './bare-lf-policy';
 import { LENIENT_OPTION, STRICT_REFUSAL_OPTION } from './lenient';
 import { CLIENT_ERROR_LIMIT_OPTION, EMAILRELAY_CLIENT_ERROR_LIMIT } from './client-errors';
-import { dropSessionConnection, IMMEDIATE_GREETING_OPTION, installSmtpServerAdapter, rearmTimeouts, VRFY_OPTION } from './smtp-server-adapter';
+import { dropSessionConnection, IMMEDIATE_GREETING_OPTION, installSmtpServerAdapter, LOG_BEFORE_REPLY_OPTION, rearmTimeouts, TLS_ABANDONED_OPTION, VRFY_OPTION } from './smtp-server-adapter';
+import { ACCEPT_REPLIES_OPTION } from './accept-replies';
 import { AUTH_GATE_OPTION, AUTH_MECHANISMS_OPTION } from './auth-advertise';
 import type { ServerAccess } from './server-access';
 import type { SmtpControls } from './controls';
@@ -136,6 +137,9 @@ function serverOptions(cfg: SmtpConfig & NetConfig, log: Log, p: SessionPolicy):
     [BARE_LF_OPTION]: bareLfPolicy(p),
     [IMMEDIATE_GREETING_OPTION]: true,
     [CLIENT_ERROR_LIMIT_OPTION]: EMAILRELAY_CLIENT_ERROR_LIMIT,
+    [ACCEPT_REPLIES_OPTION]: true,
+    [TLS_ABANDONED_OPTION]: true,
+    [LOG_BEFORE_REPLY_OPTION]: true,
     disableReverseLookup: true,
     // E-MailRelay's EHLO/HELO reply ("<domain> says hello"), which scripts and its test suite match.
     heloResponse: '%s says hello',

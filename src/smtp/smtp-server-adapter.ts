@@ -18,13 +18,14 @@ import { CRAM_SHA_MECHANISMS, cramChallenge, parseCramResponse } from './sasl-cr
 import { CLIENT_ERROR_LIMIT_OPTION, emailRelayWords, isClientError } from './client-errors';
 import { crlfLineEnds, newDataScan, stuffBareLfDots, type BareLfMode, type DataScan } from './bare-lf';
 import { BARE_LF_OPTION, BARE_LF_REPLY, BARE_LF_STALL_MS, type BareLfPolicy } from './bare-lf-policy';
+import { ACCEPT_REPLIES_OPTION, acceptReply } from './accept-replies';
 
 /** The smtp-server release these wrappers were written for and checked against. */
 export const SMTP_SERVER_VERSION = '3.21.6';
 
 /** The private members wrapped or called, by where they live (the contract test checks each one). */
 export const WRAPPED_MEMBERS = {
-  SMTPConnection: ['init', '_setListeners', 'connectionReady', '_parseAddressCommand', 'handler_MAIL', 'handler_RCPT', 'handler_VRFY', 'handler_EHLO', 'handler_AUTH', 'handler_DATA', '_onTimeout', 'send', 'close', '_transmissionType', '_armTimeout'],
+  SMTPConnection: ['init', '_setListeners', 'connectionReady', '_parseAddressCommand', 'handler_MAIL', 'handler_RCPT', 'handler_VRFY', 'handler_EHLO', 'handler_AUTH', 'handler_DATA', '_onTimeout', 'send', 'close', '_transmissionType', '_armTimeout', '_onError', '_onClose'],
   SMTPStream: ['_write', 'startDataMode', 'continue'],
   sasl: ['SASL_CRAM-MD5'],
 } as const;
@@ -32,7 +33,7 @@ export const WRAPPED_MEMBERS = {
 /** The private fields read on live objects (the contract test checks them on a real connection). */
 export const READ_FIELDS = {
   server: ['connections'],
-  connection: ['_server', '_socket', '_parser', '_closing', '_handlerPending', '_nextHandler', 'session', 'secure', 'name', 'id'],
+  connection: ['_server', '_socket', '_parser', '_closing', '_handlerPending', '_nextHandler', 'session', 'secure', 'name', 'id', '_upgrading', '_closed', 'remoteAddress'],
   stream: ['_dataMode', '_continueCallback'],
 } as const;
 
@@ -50,13 +51,28 @@ export const IMMEDIATE_GREETING_OPTION = 'relayboxImmediateGreeting';
 export const VRFY_OPTION = 'relayboxVrfy';
 export type VrfyHandler = (address: string, session: SMTPServerSession) => Promise<{ code: number; text: string } | 'abort'>;
 
+/**
+ * A client that closes the connection in the middle of the TLS handshake is reported as a failed
+ * handshake (a server 'error', as smtp-server reports one with a TLS alert). Node's TLS client, for one,
+ * refuses a certificate by closing without an alert, and smtp-server takes such a close for a quiet
+ * goodbye; E-MailRelay logs it as a "tls error", and so does relaybox for servers with this option.
+ */
+export const TLS_ABANDONED_OPTION = 'relayboxTlsAbandoned';
+
+/**
+ * smtp-server writes a reply to the socket and then logs it: a client that reads the log as soon as it
+ * has the reply (E-MailRelay's test suite, a monitoring script) may not find the line yet. Servers with
+ * this option log first, as E-MailRelay does.
+ */
+export const LOG_BEFORE_REPLY_OPTION = 'relayboxLogBeforeReply';
+
 type Proto = Record<string, unknown>;
 type Options = Record<string, unknown> & { authMethods: string[]; maxClients?: number };
 
 /** A connection as the wrappers see it (smtp-server's SMTPConnection, private parts included). */
 interface Connection {
   _server: { options: Options; connections: Set<unknown>; onAuth: OnAuth; logger: { info(...args: unknown[]): void } };
-  _socket: { destroy(): void; destroySoon(): void };
+  _socket: { destroy(): void; destroySoon(): void; write: (...args: unknown[]) => boolean };
   _parser: (StreamLike & object) | false;
   _closing: boolean;
   _handlerPending?: boolean;
@@ -65,6 +81,11 @@ interface Connection {
   secure: boolean;
   name: string;
   id: string;
+  remoteAddress: string;
+  /** smtp-server's: the TLS handshake (STARTTLS or implicit) is under way; the connection has closed. */
+  _upgrading: boolean;
+  _closed: boolean;
+  emit(event: 'error', err: Error): boolean;
   send(code: number, text?: unknown, context?: unknown): void;
   close(): void;
   _setListeners(callback: () => void): void;
@@ -72,6 +93,10 @@ interface Connection {
   _transmissionType(): string;
   relayboxClientErrors?: number;
   relayboxStallTimer?: NodeJS.Timeout;
+  /** The last MAIL FROM or RCPT TO address: as the client wrote it, and the object smtp-server passes on. */
+  /** The TLS handshake's failure was reported already. */
+  relayboxTlsFailed?: boolean;
+  relayboxLastAddress?: { written: string; parsed: { address?: string; localMailbox?: string } };
 }
 
 /** smtp-server's SMTPStream (the connection's parser), private parts included. */
@@ -119,12 +144,17 @@ function wrapAddressParsing(): void {
     if (command === undefined || command === null) return original.call(this, name, command);
     const text = option(this, LENIENT_OPTION) ? addBrackets(command.toString()) : command.toString();
     const path = splitPath(text);
-    const parsed = original.call(this, name, path ? path.command : text);
-    if (parsed && path && parsed.address) parsed.address = path.address;
-    if (parsed || !path || !emailRelayAccepts(path.address)) return parsed;
-    const retried = original.call(this, name, path.command.replace(/<[^<>]*>/, placeholder));
-    if (retried) retried.address = path.address;
-    return retried;
+    const parse = () => {
+      const parsed = original.call(this, name, path ? path.command : text);
+      if (parsed && path && parsed.address) parsed.address = path.address;
+      if (parsed || !path || !emailRelayAccepts(path.address)) return parsed;
+      const retried = original.call(this, name, path.command.replace(/<[^<>]*>/, placeholder));
+      if (retried) retried.address = path.address;
+      return retried;
+    };
+    const parsed = parse();
+    this.relayboxLastAddress = parsed ? { written: path?.address ?? parsed.address ?? '', parsed } : undefined;
+    return parsed;
   };
   for (const name of ['handler_MAIL', 'handler_RCPT']) {
     const handler = member<Handler>(connectionProto, name);
@@ -265,6 +295,19 @@ function addCramSha(): void {
   }
 }
 
+/** smtp-server's "250 Accepted" to MAIL FROM and RCPT TO, which it sends with these contexts. */
+const ACCEPT_CONTEXTS: Record<string, 'MAIL' | 'RCPT'> = { MAIL_FROM_OK: 'MAIL', RCPT_TO_OK: 'RCPT' };
+
+function wrapAcceptReplies(): void {
+  const send = member<Handler>(connectionProto, 'send');
+  connectionProto.send = function (this: Connection, code: number, data: unknown, context?: unknown) {
+    const command = typeof context === 'string' ? ACCEPT_CONTEXTS[context] : undefined;
+    const last = this.relayboxLastAddress;
+    if (!command || code !== 250 || !last || !option(this, ACCEPT_REPLIES_OPTION)) return send.call(this, code, data, context);
+    return send.call(this, code, acceptReply({ command, address: last.written, local: last.parsed.localMailbox !== undefined }), context);
+  };
+}
+
 function wrapClientErrorLimit(): void {
   const send = member<Handler>(connectionProto, 'send');
   member(connectionProto, 'close');
@@ -356,6 +399,44 @@ function wrapBareLfPolicy(): void {
   };
 }
 
+function wrapLogBeforeReply(): void {
+  const send = member<Handler>(connectionProto, 'send');
+  connectionProto.send = function (this: Connection, ...args: unknown[]) {
+    const socket = this._socket;
+    // A 421 closes the connection inside send(): nothing may be held past that.
+    if (!option(this, LOG_BEFORE_REPLY_OPTION) || !socket || args[0] === 421) return send.apply(this, args);
+    // send() writes once and logs right after: the write is held until the log line is out.
+    const write = socket.write;
+    let held: unknown[] | null = null;
+    socket.write = (...w: unknown[]) => {
+      held = w;
+      return true;
+    };
+    try {
+      return send.apply(this, args);
+    } finally {
+      socket.write = write;
+      if (held) write.apply(socket, held);
+    }
+  };
+}
+
+function wrapAbandonedHandshake(): void {
+  const onError = member<Handler>(connectionProto, '_onError');
+  const onClose = member<Handler>(connectionProto, '_onClose');
+  connectionProto._onError = function (this: Connection, ...args: unknown[]) {
+    if (this._upgrading) this.relayboxTlsFailed = true;
+    return onError.apply(this, args);
+  };
+  connectionProto._onClose = function (this: Connection, ...args: unknown[]) {
+    if (this._upgrading && !this.relayboxTlsFailed && !this._closed && option(this, TLS_ABANDONED_OPTION)) {
+      this.relayboxTlsFailed = true;
+      this.emit('error', Object.assign(new Error('the client closed the connection during the TLS handshake'), { code: 'ECONNRESET', remoteAddress: this.remoteAddress }));
+    }
+    return onClose.apply(this, args);
+  };
+}
+
 let installed = false;
 
 /** Check the version and install every wrapper, once for the process. */
@@ -364,6 +445,7 @@ export function installSmtpServerAdapter(): void {
   checkSmtpServerVersion();
   member(connectionProto, '_transmissionType');
   member(connectionProto, '_armTimeout');
+  wrapLogBeforeReply(); // first: the other send wrappers (which may close the connection) call it
   wrapAddressParsing();
   wrapGreeting();
   wrapDataStream();
@@ -373,6 +455,8 @@ export function installSmtpServerAdapter(): void {
   addCramSha();
   wrapAuthLists();
   wrapClientErrorLimit();
+  wrapAcceptReplies();
+  wrapAbandonedHandshake();
   installed = true;
 }
 

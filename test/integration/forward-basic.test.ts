@@ -7,7 +7,7 @@ import { existsSync, renameSync } from 'node:fs';
 import * as path from 'node:path';
 import { freePort, removeDir, startRelay, tempDir } from '../lib/relay';
 import {
-  afterFirstLine, cleanup, deferredMessage, filesEnding, makeMessage, relayFor, sendAll, sinkFor, spoolFiles,
+  afterFirstLine, cleanup, deferredMessage, filesEnding, makeMessage, reasonsIn, relayFor, sendAll, sinkFor, spoolFiles,
   waitUntil, writeSpooled, type OutMessage,
 } from './forward-util';
 
@@ -103,6 +103,25 @@ test('ForwardToAddress sends a message to its own next hop; an unreachable one h
   const deferred = await deferredMessage(spool);
   assert.equal(deferred.name, 'emailrelay.012.envelope');
   assert.match(deferred.reasons[0]!.reason, /ECONNREFUSED|connect/i);
+});
+
+test('a routed next hop that cannot be reached is tried once per run: its other messages wait untouched (as E-MailRelay)', async (t) => {
+  const defer = cleanup(t);
+  const sink = await sinkFor(defer);
+  const closed = `127.0.0.3:${await freePort()}`;
+  const spool = tempDir('relaybox-spool-');
+  defer(() => removeDir(spool));
+  writeSpooled(spool, 'emailrelay.020', makeMessage('first', { to: ['d@example.net'] }), { forwardToAddress: closed });
+  writeSpooled(spool, 'emailrelay.021', makeMessage('plain', { to: ['c@example.net'] }));
+  writeSpooled(spool, 'emailrelay.022', makeMessage('second', { to: ['e@example.net'] }), { forwardToAddress: closed });
+  const relay = await relayFor(defer, ['--forward', '--forward-to', `127.0.0.1:${sink.port}`, '--no-retry'], { spool, keepSpool: true });
+  await relay.waitForLog('skipping message with unconnectable address');
+  await sink.waitFor(1);
+  const idsOf = (msg: string) => relay.logs.filter((l) => l.msg === msg).map((l) => l.id);
+  assert.deepEqual(idsOf('cannot connect to the message\'s own next hop'), ['emailrelay.020']);
+  assert.deepEqual(idsOf('skipping message with unconnectable address'), ['emailrelay.022']);
+  assert.deepEqual(reasonsIn(spool, 'emailrelay.022.envelope'), [], 'the skipped message is untouched');
+  assert.deepEqual(sink.messages.map((m) => m.to), [['c@example.net']]);
 });
 
 test('--as-client: forwards the spool once and exits 0; exits 1 with the upstream down, messages kept (not .bad)', async (t) => {

@@ -162,3 +162,29 @@ test('--forward-to-some: the accepted recipient gets it, .bad keeps only the ref
   assert.match(r[0]!.reason, /one or more recipients rejected/);
   assert.equal(sink.messages.length, 1);
 });
+
+// E-MailRelay's Reason when the upstream refuses every recipient (gsmtpclientprotocol.cpp; its test
+// suite's testClientInvalidRecipients and ...WithForwardToSome grep the .bad envelopes for it).
+for (const [mode, args, wording] of [
+  ['forward-to-all (default)', [], 'one or more recipients rejected'],
+  ['--forward-to-some', ['--forward-to-some'], 'all recipients rejected'],
+] as const) {
+  test(`${mode}: every recipient refused, the Reason is "${wording}" with each refusal`, async (t) => {
+    const defer = cleanup(t);
+    const sink = await sinkFor(defer, { rcpt: refuseBad });
+    const relay = await relayFor(defer, ['--forward-to', `127.0.0.1:${sink.port}`, '--forward-on-disconnect', '--forward-connections', '1', ...args, ...FAST_RETRY]);
+    await sendAll(relay.port, [makeMessage('all-refused', { to: ['bad@example.net', 'bad@example.org'] })]);
+    await waitUntil(() => filesEnding(relay.spool, '.bad').length === 1, 'a .bad envelope');
+    const bad = filesEnding(relay.spool, '.bad')[0]!;
+    assert.deepEqual(readEnvelopeFile(relay.spool, bad).toRemote, ['bad@example.net', 'bad@example.org']);
+    const r = reasonsIn(relay.spool, bad);
+    assert.equal(r[0]!.code, '550');
+    assert.equal(r[0]!.reason, `${wording}: <bad@example.net> 550 5.1.1 refused here; <bad@example.org> 550 5.1.1 refused here`);
+
+    // The same session carries the next message: the refused transaction was reset, not left open.
+    await sendAll(relay.port, [makeMessage('after-all-refused', { to: ['good@example.net'] })]);
+    await sink.waitFor(1);
+    assert.equal(sink.messages.length, 1);
+    assert.match(sink.messages[0]!.data.toString(), /Subject: after-all-refused/);
+  });
+}

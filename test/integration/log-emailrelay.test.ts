@@ -109,6 +109,19 @@ test('admin flush that cannot reach the upstream answers in E-MailRelay\'s words
   assert.equal(reply, `error: cannot connect to 127.0.0.1:${closed}: connection refused`);
 });
 
+test('a next hop that cannot be reached is logged as "smtp connection failed: cannot connect to ...", the default one and a message\'s own', async (t) => {
+  const defer = cleanups(t);
+  const dir = scratchDir(defer);
+  const [closed, ownClosed] = [await freePort(), await freePort()];
+  const route = shellScript(dir, 'route.sh', `grep -q '^X-MailRelay-To-Remote: routed@' "$2" && sed -i 's/^X-MailRelay-ForwardToAddress:.*\\r$/X-MailRelay-ForwardToAddress: 127.0.0.1:${ownClosed}\\r/' "$2"; exit 0`);
+  const relay = await relayFor(defer, ['--forward-to', `127.0.0.1:${closed}`, '--forward-on-disconnect', '--filter', route], { textLog: true, readyMessage: null });
+  await stderrHas(relay, /relaybox started/);
+  for (const to of ['routed@example.test', 'plain@example.test']) assert.ok(swaksAccepted(await swaks({ port: relay.port, to: [to] })));
+  for (const port of [ownClosed, closed]) {
+    await stderrHas(relay, new RegExp(`^relaybox: warning: smtp connection failed: cannot connect to 127\\.0\\.0\\.1:${port}: connection refused`, 'm'));
+  }
+});
+
 test('node\'s resolver and connect errors in E-MailRelay\'s words', () => {
   assert.equal(networkErrorWords('getaddrinfo ENOTFOUND dummy.invalid'), 'dns error: no such host: "dummy.invalid" (name or service not known)');
   assert.equal(networkErrorWords('getaddrinfo EAI_AGAIN smtp.example.com'), 'dns error: no such host: "smtp.example.com" (temporary failure in name resolution)');
@@ -127,6 +140,38 @@ test('a filter is logged as E-MailRelay logs it: running, its result, "rejected 
   const id = (await stderrHas(relay, /^relaybox: info: filter \[[^\]]*refuse\.sh\]: \[(emailrelay\.[\d.]+)\]: running \S*refuse\.sh$/m)).match(/\[(emailrelay\.[\d.]+)\]/)![1];
   await stderrHas(relay, new RegExp(`^relaybox: info: filter \\[[^\\]]*refuse\\.sh\\]: \\[${id.replace(/\./g, '\\.')}\\]: failed response=\\[foo bar\\] reason=\\[foo bar\\]$`, 'm'));
   await stderrHas(relay, /^relaybox: info: rejected by filter: \[foo bar\]/m);
+});
+
+test('a client filter is logged as "client-filter [...]", and as "routing-filter [...]" when it runs for a message with a ForwardTo', async (t) => {
+  const defer = cleanups(t);
+  const dir = scratchDir(defer);
+  const sink = await startSink();
+  defer(() => sink.close());
+  // The server filter gives messages for routed@ a ForwardTo, which makes the client filter a routing filter (gfilter.cpp).
+  const route = shellScript(dir, 'route.sh', `grep -q '^X-MailRelay-To-Remote: routed@' "$2" && sed -i 's/^X-MailRelay-ForwardTo:.*\\r$/X-MailRelay-ForwardTo: routed.example\\r/' "$2"; exit 0`);
+  const pass = shellScript(dir, 'pass.sh', 'exit 0');
+  const relay = await relayFor(defer, ['--verbose', '--forward-to', `127.0.0.1:${sink.port}`, '--forward-on-disconnect', '--filter', route, '--client-filter', pass],
+    { textLog: true, readyMessage: null });
+  await stderrHas(relay, /relaybox started/);
+  for (const to of ['routed@example.test', 'plain@example.test']) assert.ok(swaksAccepted(await swaks({ port: relay.port, to: [to] })));
+  await sink.waitFor(2);
+  const running = (type: string) => new RegExp(`^relaybox: info: ${type} \\[[^\\]]*pass\\.sh\\]: \\[emailrelay\\.[\\d.]+\\]: running \\S*pass\\.sh$`, 'gm');
+  await stderrHas(relay, running('routing-filter'));
+  await stderrHas(relay, running('client-filter'));
+  assert.equal(relay.stderr.match(running('routing-filter'))!.length, 1);
+  assert.equal(relay.stderr.match(running('client-filter'))!.length, 1);
+});
+
+test('--immediate, an upstream\'s refusal stands once in the log, in the reply line; the failing line keeps its code apart', async (t) => {
+  const defer = cleanups(t);
+  const sink = await startSink({ data: () => ({ code: 499, text: ['failed', 'for testing'] }) });
+  defer(() => sink.close());
+  const relay = await relayFor(defer, ['--verbose', '--forward-to', `127.0.0.1:${sink.port}`, '--immediate', '--no-retry'], { textLog: true, readyMessage: null });
+  await stderrHas(relay, /relaybox started/);
+  await swaks({ port: relay.port });
+  await stderrHas(relay, /^relaybox: info: tx>>: "499 failed for testing"$/m);
+  await stderrHas(relay, /^relaybox: warning: failing envelope \[emailrelay\.[\d.]+\]: message failed .* reason=DATA: failed for testing .*code=499$/m);
+  assert.equal(relay.stderr.match(/499 failed for testing/g)!.length, 1, 'E-MailRelay\'s test suite counts it once');
 });
 
 test('a message that fails is logged as "failing envelope [<id>]: ..."', async (t) => {
@@ -172,4 +217,27 @@ test('the forwarding client logs its STARTTLS as "tls protocol established with 
   assert.ok(swaksAccepted(sent), sent.stdout);
   await stderrHas(client, new RegExp(`^relaybox: info: tls protocol established with 127\\.0\\.0\\.1:${upstream.port}$`, 'm'));
   await stderrHas(client, /^relaybox: info: tx>>: "STARTTLS"$/m);
+});
+
+test('implicit TLS to the upstream (--client-tls-connection) is logged as "tls protocol established with <upstream>"', async (t) => {
+  const defer = cleanups(t);
+  const upstream = await relayFor(defer, ['--server-tls-connection', '--server-tls-certificate', pki.serverPemFile]);
+  const client = await relayFor(defer, ['--verbose', '--forward-to', `127.0.0.1:${upstream.port}`, '--client-tls-connection', '--forward-on-disconnect'], { textLog: true, readyMessage: null });
+  await stderrHas(client, /relaybox started/);
+  assert.ok(swaksAccepted(await swaks({ port: client.port })));
+  await stderrHas(client, new RegExp(`^relaybox: info: tls protocol established with 127\\.0\\.0\\.1:${upstream.port}$`, 'm'));
+});
+
+test('a certificate the forwarding client refuses is a "tls error" on both sides (the server sees the handshake abandoned)', async (t) => {
+  const defer = cleanups(t);
+  const upstream = await relayFor(defer, ['--server-tls', '--server-tls-certificate', pki.serverPemFile], { textLog: true, readyMessage: null });
+  await stderrHas(upstream, /relaybox started/);
+  // The server's own certificate is no CA: the chain cannot be verified with it.
+  const client = await relayFor(defer, ['--forward-to', `127.0.0.1:${upstream.port}`, '--client-tls', '--client-tls-verify', pki.serverCertFile, '--forward-on-disconnect', '--no-retry'],
+    { textLog: true, readyMessage: null });
+  await stderrHas(client, /relaybox started/);
+  assert.ok(swaksAccepted(await swaks({ port: client.port })));
+  await stderrHas(client, /^relaybox: warning: tls error: unable to verify the first certificate: TLS handshake with the upstream server failed/m);
+  await stderrHas(upstream, /^relaybox: warning: tls error: the client closed the connection during the TLS handshake: TLS handshake with a client failed: /m);
+  assert.doesNotMatch(upstream.stderr, /tls protocol established/);
 });

@@ -46,6 +46,21 @@ function owner(file: string): { uid: number; gid: number; mode: number } {
   return { uid: st.uid, gid: st.gid, mode: st.mode & 0o777 };
 }
 
+/** An empty log file that is root's alone, as the harness leaves it. */
+function rootOnlyLogFile(dir: string): string {
+  const file = path.join(dir, 'relay.log');
+  writeFileSync(file, '');
+  chmodSync(file, 0o600);
+  return file;
+}
+
+/** The one message's content and envelope are root:<the user's group>, 0660 (E-MailRelay's). */
+function assertMessageFilesOwned(spool: string, gid: number): void {
+  const files = readdirSync(spool).filter((f) => /^emailrelay\..*\.(content|envelope)$/.test(f));
+  assert.equal(files.length, 2, files.join(' '));
+  for (const f of files) assert.deepEqual(owner(path.join(spool, f)), { uid: 0, gid, mode: 0o660 }, f);
+}
+
 /** A directory as the harness makes one: open to all, not set-group-id. */
 function openDir(defer: Defer): string {
   const dir = scratchDir(defer);
@@ -61,9 +76,7 @@ test('as root with --user: real ids root, effective ids the user; pid and spool 
   const user = await throwawayUser(defer, 'a');
   const dir = openDir(defer);
   const spool = path.join(dir, 'spool');
-  const logFile = path.join(dir, 'relay.log');
-  writeFileSync(logFile, '');
-  chmodSync(logFile, 0o600); // root's alone, as the harness leaves it
+  const logFile = rootOnlyLogFile(dir);
   const pidFile = path.join(dir, 'relay.pid');
   const port = await freePort();
   const relay = await relayFor(defer, ['--no-daemon', '--log', '--log-file', logFile, '--pid-file', pidFile, '--user', user.name,
@@ -76,15 +89,35 @@ test('as root with --user: real ids root, effective ids the user; pid and spool 
 
   const sent = await swaks({ port });
   assert.ok(swaksAccepted(sent), sent.stdout);
-  const files = readdirSync(spool).filter((f) => /^emailrelay\..*\.(content|envelope)$/.test(f));
-  assert.equal(files.length, 2, files.join(' '));
-  for (const f of files) assert.deepEqual(owner(path.join(spool, f)), { uid: 0, gid: user.gid, mode: 0o660 }, f);
+  assertMessageFilesOwned(spool, user.gid);
   // Idle again: root was only claimed for the file work.
   assert.deepEqual(ids(relay.proc.pid!), { ruid: 0, euid: user.uid, rgid: 0, egid: user.gid });
 
   assert.equal(await relay.stop(), 0);
   assert.ok(!existsSync(pidFile), 'the pid file is removed at exit');
   assert.doesNotMatch(readFileSync(logFile, 'utf8'), /error|warning|exception/i);
+});
+
+// A setuid-root copy of the program run by an ordinary user (the harness's testServerIdentityRunningSuidRoot):
+// setpriv gives node the same ids a setuid-root executable would (real: the user, effective and saved: root).
+test('started set-user-id root by an ordinary user: real and effective ids the caller\'s, root kept as the saved uid for the spool files', asRoot, async (t) => {
+  const defer = cleanups(t);
+  const user = await throwawayUser(defer, 's');
+  const dir = openDir(defer);
+  const spool = path.join(dir, 'spool');
+  const logFile = rootOnlyLogFile(dir);
+  const port = await freePort();
+  const wrapper = ['setpriv', '--ruid', String(user.uid), '--euid', '0', '--regid', String(user.gid), '--clear-groups'];
+  const relay = await relayFor(defer, ['--no-daemon', '--log', '--log-file', logFile, '--user', 'daemon',
+    '--port', String(port), '--interface', '127.0.0.1', '--spool-dir', spool], { raw: true, port, spool, readyMessage: null, wrapper });
+  await pollUntil('relaybox started in the log file', () => readFileSync(logFile, 'utf8').includes('relaybox started'));
+  assert.deepEqual(ids(relay.proc.pid!), { ruid: user.uid, euid: user.uid, rgid: user.gid, egid: user.gid }, '--user is not used: the caller is');
+  assert.match(readFileSync(`/proc/${relay.proc.pid}/status`, 'utf8'), /^Uid:\s+\d+\s+\d+\s+0\s/m, 'root stays the saved uid');
+  const sent = await swaks({ port });
+  assert.ok(swaksAccepted(sent), sent.stdout);
+  assertMessageFilesOwned(spool, user.gid);
+  assert.deepEqual(ids(relay.proc.pid!), { ruid: user.uid, euid: user.uid, rgid: user.gid, egid: user.gid });
+  assert.equal(await relay.stop(), 0);
 });
 
 test('as root with --user: a filter runs as the user with every id, never root', asRoot, async (t) => {

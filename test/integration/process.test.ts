@@ -6,7 +6,7 @@ import { existsSync, readFileSync, readdirSync, statSync, chmodSync, writeFileSy
 import * as path from 'node:path';
 import { BUNDLE, freePort, removeDir, startRelay, tempDir } from '../lib/relay';
 import { startSink } from '../lib/sink';
-import { makeMessage, sendAll } from './forward-util';
+import { makeMessage, reasonsIn, sendAll } from './forward-util';
 
 function run(args: string[], opts: { cwd?: string } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -93,6 +93,23 @@ test('--immediate forwards before the 250, and passes the upstream refusal back 
     assert.match(bad.out, /<\*\* +550 .*5\.1\.1 no such user/);
     assert.equal(sink.messages.length, 1);
     assert.equal(readdirSync(relay.spool).filter((f) => f.endsWith('.envelope.bad')).length, 1);
+  } finally {
+    await relay.stop();
+    await sink.close();
+    removeDir(relay.spool);
+  }
+});
+
+// E-MailRelay's test suite, testProxyServerRejection: a multi-line refusal reaches the client and
+// the Reason as E-MailRelay words a reply, the code once and the lines' text joined.
+test('--immediate: a multi-line refusal at end of data ("499-failed", "499 for testing") reaches the client as "499 failed for testing"', async () => {
+  const sink = await startSink({ data: () => ({ code: 499, text: ['failed', 'for testing'] }) });
+  const relay = await startRelay(['--forward-to', `127.0.0.1:${sink.port}`, '--immediate', '--no-retry']);
+  try {
+    const bad = await swaks(relay.port);
+    assert.match(bad.out, /^<\*\* +499 failed for testing\r?$/m, 'the upstream\'s reply as it is, as E-MailRelay\'s proxy passes it on');
+    const envelope = await waitFor('a .bad envelope', () => readdirSync(relay.spool).find((f) => f.endsWith('.envelope.bad')));
+    assert.deepEqual(reasonsIn(relay.spool, envelope), [{ reason: 'DATA: 499 failed for testing', code: '499' }]);
   } finally {
     await relay.stop();
     await sink.close();

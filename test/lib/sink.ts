@@ -30,8 +30,8 @@ export interface SinkOptions {
   xoauth2?: (user: string, token: string) => { ok: true } | { code: number; text: string } | { challenge: Record<string, string> };
   /** Return an SMTP error code and text to refuse a recipient. */
   rcpt?: (address: string) => { code: number; text: string } | undefined;
-  /** Return an SMTP error code and text to refuse a message at end of data. */
-  data?: (msg: SunkMessage, count: number) => { code: number; text: string } | undefined;
+  /** Return an SMTP error code and text to refuse a message at end of data (lines: a multi-line reply). */
+  data?: (msg: SunkMessage, count: number) => { code: number; text: string | string[] } | undefined;
   hidePipelining?: boolean;
   /** Refuse the STARTTLS command outright (smtp-server still accepts it when it is only hidden). */
   noStartTls?: boolean;
@@ -56,8 +56,9 @@ export interface Sink {
   close(): Promise<void>;
 }
 
-function err(code: number, text: string): Error {
-  return Object.assign(new Error(text), { responseCode: code });
+function err(code: number, text: string | string[]): Error {
+  // smtp-server sends an array as a multi-line reply ("499-failed", "499 for testing").
+  return Object.assign(new Error(String(text)), { responseCode: code }, Array.isArray(text) ? { message: text } : {});
 }
 
 export async function startSink(opts: SinkOptions = {}): Promise<Sink> {

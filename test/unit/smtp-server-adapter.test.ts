@@ -17,7 +17,9 @@ import {
   SMTP_SERVER_VERSION,
   WRAPPED_MEMBERS,
   IMMEDIATE_GREETING_OPTION,
+  LOG_BEFORE_REPLY_OPTION,
 } from '../../src/smtp/smtp-server-adapter';
+import { ACCEPT_REPLIES_OPTION } from '../../src/smtp/accept-replies';
 
 // Read before anything is installed: these are smtp-server's own members.
 const pristine = {
@@ -42,7 +44,7 @@ test('installing wraps the members (once), and CRAM-SHA* join the sasl table', (
   installSmtpServerAdapter();
   const wrappedNow = Object.entries(WRAPPED_MEMBERS).flatMap(([where, names]) => names.map((n) => [`${where}.${n}`, pristine[where as keyof typeof pristine][n]] as const));
   const changed: string[] = wrappedNow.filter(([name, f]) => f !== originals[name]).map(([name]) => name);
-  for (const name of ['SMTPConnection._parseAddressCommand', 'SMTPConnection.init', 'SMTPConnection.handler_VRFY', 'SMTPConnection.handler_EHLO', 'SMTPConnection.handler_AUTH', 'SMTPConnection.handler_DATA', 'SMTPConnection._onTimeout', 'SMTPConnection.send', 'SMTPStream._write', 'SMTPStream.startDataMode', 'SMTPStream.continue']) {
+  for (const name of ['SMTPConnection._parseAddressCommand', 'SMTPConnection.init', 'SMTPConnection.handler_VRFY', 'SMTPConnection.handler_EHLO', 'SMTPConnection.handler_AUTH', 'SMTPConnection.handler_DATA', 'SMTPConnection._onTimeout', 'SMTPConnection._onError', 'SMTPConnection._onClose', 'SMTPConnection.send', 'SMTPStream._write', 'SMTPStream.startDataMode', 'SMTPStream.continue']) {
     assert.ok(changed.includes(name), `${name} was not wrapped`);
   }
   const before = pristine.SMTPConnection.send;
@@ -72,5 +74,92 @@ test('the fields the adapter reads are on a live server, connection and parser',
   } finally {
     client.destroy();
     await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+});
+
+/** Sends each command and collects the reply to each (one reply line per command here). */
+async function dialogue(port: number, commands: string[]): Promise<string[]> {
+  const client = net.connect(port, '127.0.0.1');
+  client.setEncoding('utf8');
+  let buffer = '';
+  const replies: string[] = [];
+  const next = async (): Promise<string> => {
+    for (let i = 0; i < 50 && !buffer.includes('\r\n'); i++) {
+      const [d] = (await once(client, 'data', { signal: AbortSignal.timeout(5000) })) as [string];
+      buffer += d;
+    }
+    const at = buffer.indexOf('\r\n');
+    assert.ok(at >= 0, 'a reply line');
+    const line = buffer.slice(0, at);
+    buffer = buffer.slice(at + 2);
+    return line;
+  };
+  try {
+    await next();
+    for (const c of commands) {
+      client.write(`${c}\r\n`);
+      let line = await next();
+      while (/^\d{3}-/.test(line)) line = await next();
+      replies.push(line);
+    }
+    return replies;
+  } finally {
+    client.destroy();
+  }
+}
+
+test('MAIL FROM and RCPT TO are answered in E-MailRelay\'s words (the send contexts MAIL_FROM_OK, RCPT_TO_OK), with the address as written', async () => {
+  installSmtpServerAdapter();
+  const open = (extra: Record<string, unknown>) => new SMTPServer({
+    [IMMEDIATE_GREETING_OPTION]: true, authOptional: true, disabledCommands: ['STARTTLS'], logger: false,
+    onRcptTo(address: { address: string; localMailbox?: string }, _s: unknown, cb: () => void) {
+      // As server.ts does with a verifier's answer: a rewritten address, or a local mailbox.
+      if (address.address === 'rewrite@here') address.address = 'alice@here';
+      if (address.address === 'postmaster@here') address.localMailbox = 'postmaster';
+      cb();
+    },
+    ...extra,
+  } as never);
+  const worded = open({ [ACCEPT_REPLIES_OPTION]: true });
+  const plain = open({});
+  for (const s of [worded, plain]) await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const portOf = (s: SMTPServer) => (s.server.address() as net.AddressInfo).port;
+  try {
+    const commands = ['EHLO c.example', 'MAIL FROM:<me@here>', 'RCPT TO:<rewrite@here>', 'RCPT TO:<postmaster@here>', 'RSET', 'MAIL FROM:<>'];
+    const said = await dialogue(portOf(worded), commands);
+    assert.deepEqual([said[1], said[2], said[3], said[5]], ['250 sender <me@here> OK', '250 recipient <rewrite@here> OK', '250 recipient <postmaster@here>  OK', '250 sender <> OK']);
+    const unmarked = await dialogue(portOf(plain), commands);
+    assert.deepEqual([unmarked[1], unmarked[2], unmarked[5]], ['250 Accepted', '250 Accepted', '250 Accepted'], 'a server without the option keeps smtp-server\'s words');
+  } finally {
+    for (const s of [worded, plain]) await new Promise<void>((resolve) => s.close(() => resolve()));
+  }
+});
+
+test('with the option a reply is logged before it is written (smtp-server itself logs after its write)', async () => {
+  installSmtpServerAdapter();
+  const written: Record<string, number[]> = { held: [], plain: [] };
+  const open = (name: string, extra: Record<string, unknown>) => {
+    const server: SMTPServer = new SMTPServer({
+      [IMMEDIATE_GREETING_OPTION]: true, authOptional: true, disabledCommands: ['STARTTLS'], ...extra,
+      logger: {
+        info: () => undefined, error: () => undefined, warn: () => undefined, trace: () => undefined,
+        // smtp-server's 'S:' line: how much of the connection's output was written by then.
+        debug: (_meta: unknown, tag: unknown) => {
+          if (tag !== 'S:') return;
+          const [conn] = [...(server as unknown as { connections: Set<{ _socket: { bytesWritten: number } }> }).connections];
+          written[name]!.push(conn!._socket.bytesWritten);
+        },
+      },
+    } as never);
+    return server;
+  };
+  const servers = [open('held', { [LOG_BEFORE_REPLY_OPTION]: true }), open('plain', {})];
+  for (const s of servers) await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  try {
+    for (const s of servers) await dialogue((s.server.address() as net.AddressInfo).port, ['NOOP']);
+    assert.equal(written.held![0], 0, 'the greeting was logged before any byte went out');
+    assert.ok(written.plain![0]! > 0, 'without the option smtp-server writes first');
+  } finally {
+    for (const s of servers) await new Promise<void>((resolve) => s.close(() => resolve()));
   }
 });
