@@ -7,7 +7,11 @@ import path from 'node:path';
 import ts from 'typescript';
 import { folderOf, readImportGraph, SRC, stronglyConnected } from '../test/lib/import-graph';
 
-interface FunctionSize { file: string; name: string; lines: number }
+interface FunctionSize {
+  file: string;
+  name: string;
+  lines: number;
+}
 
 function functionSizes(file: string): FunctionSize[] {
   const text = fs.readFileSync(path.join(SRC, file), 'utf8');
@@ -16,7 +20,8 @@ function functionSizes(file: string): FunctionSize[] {
   const visit = (node: ts.Node, owner: string) => {
     let name = owner;
     if (ts.isFunctionDeclaration(node) || ts.isMethodDeclaration(node)) name = node.name?.getText(source) ?? owner;
-    else if (ts.isVariableDeclaration(node) && node.initializer && (ts.isArrowFunction(node.initializer) || ts.isFunctionExpression(node.initializer))) name = node.name.getText(source);
+    else if (ts.isVariableDeclaration(node) && node.initializer && (ts.isArrowFunction(node.initializer) || ts.isFunctionExpression(node.initializer)))
+      name = node.name.getText(source);
     if (ts.isFunctionLike(node) && 'body' in node && node.body) {
       const start = source.getLineAndCharacterOfPosition(node.getStart(source)).line;
       const end = source.getLineAndCharacterOfPosition(node.getEnd()).line;
@@ -36,7 +41,10 @@ function main(): void {
   const files = [...graph.keys()].sort();
 
   const under = process.argv[2] ?? '';
-  const sizes = files.filter((f) => f.startsWith(under)).flatMap(functionSizes).sort((a, b) => b.lines - a.lines);
+  const sizes = files
+    .filter((f) => f.startsWith(under))
+    .flatMap(functionSizes)
+    .sort((a, b) => b.lines - a.lines);
   console.log(`## Largest functions${under ? ` in ${under}` : ''} (lines, outermost named)`);
   const seen = new Set<string>();
   for (const s of sizes) {
@@ -66,7 +74,12 @@ function main(): void {
   console.log(`\n## Folder import cycles (${folderCycles.length})`);
   for (const c of folderCycles) console.log(`- ${c.sort().join(' ↔ ')}`);
 
-  const queueFiles = files.filter((f) => fs.readFileSync(path.join(SRC, f), 'utf8').split('\n').some((l) => QUEUE_NAME.test(l) && !/^\s*(\/\/|\*)/.test(l)));
+  const queueFiles = files.filter((f) =>
+    fs
+      .readFileSync(path.join(SRC, f), 'utf8')
+      .split('\n')
+      .some((l) => QUEUE_NAME.test(l) && !/^\s*(\/\/|\*)/.test(l)),
+  );
   console.log(`\n## Files that spell queue file names (${queueFiles.length})`);
   for (const f of queueFiles) console.log(`- ${f}`);
 }

@@ -14,13 +14,18 @@ import { buildPopConfig, type PopConfig } from './pop/config';
 import { parseObserveOptions, type ObserveConfig } from './admin/options';
 import { checkClientSecretsFile } from './auth/client-secrets-check';
 
-export type RelayConfig = NetConfig & SmtpConfig & ForwardConfig & SpoolConfig & FilterConfig & ProcessConfig & {
-  /** --pop: the POP3 server, or null. */
-  pop: PopConfig | null;
-  /** Admin interface, status page, alerts (src/admin, src/health). */
-  observe: ObserveConfig;
-  warnings: string[];
-};
+export type RelayConfig = NetConfig &
+  SmtpConfig &
+  ForwardConfig &
+  SpoolConfig &
+  FilterConfig &
+  ProcessConfig & {
+    /** --pop: the POP3 server, or null. */
+    pop: PopConfig | null;
+    /** Admin interface, status page, alerts (src/admin, src/health). */
+    observe: ObserveConfig;
+    warnings: string[];
+  };
 
 /** Expand --as-client, --as-proxy and --as-server into the options they stand for. */
 export function expandShorthands(values: OptionValue[]): OptionValue[] {

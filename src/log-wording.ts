@@ -56,19 +56,24 @@ const WORDING: Record<string, (f: Fields) => Worded> = {
   'forwarding run requested': (f) => ({ text: `forwarding: [${forwardingReason(String(f.why ?? ''))}]`, used: ['why'] }),
   'no messages to send': () => ({ text: 'forwarding: no messages to send', used: [] }),
   // gexecutablefilter.cpp and gfilter.cpp: "<type> [<filter>]: [<id>]: running <program>", and the result.
-  'filter running': (f) => ({ text: `${filterType(f)} [${String(f.filter)}]: [${String(f.id)}]: running ${String(f.filter)}`, used: ['side', 'routing', 'filter', 'id'] }),
+  'filter running': (f) => ({
+    text: `${filterType(f)} [${String(f.filter)}]: [${String(f.id)}]: running ${String(f.filter)}`,
+    used: ['side', 'routing', 'filter', 'id'],
+  }),
   'filter result': (f) => ({
-    text: `${filterType(f)} [${String(f.filter)}]: [${String(f.id)}]: ${FILTER_OUTCOMES[String(f.outcome)] ?? String(f.outcome)}`
-      + (f.outcome === 'fail' ? ` response=[${String(f.response ?? '')}] reason=[${String(f.reason ?? '')}]` : ''),
+    text:
+      `${filterType(f)} [${String(f.filter)}]: [${String(f.id)}]: ${FILTER_OUTCOMES[String(f.outcome)] ?? String(f.outcome)}` +
+      (f.outcome === 'fail' ? ` response=[${String(f.response ?? '')}] reason=[${String(f.reason ?? '')}]` : ''),
     used: ['side', 'routing', 'filter', 'id', 'outcome', 'response', 'reason'],
   }),
   // gnewfile.cpp (there at the .new envelope; here once the message is committed).
   'new envelope file': (f) => ({ text: `new envelope file [${String(f.id)}]`, used: ['id'] }),
   'message rejected by filter': (f) => ({ text: `rejected by filter: [${String(f.reason ?? '')}]`, used: ['reason'] }),
   'forwarding run finished': () => ({ text: 'forwarding: no more messages to send', used: [] }),
-  'cannot connect to the message\'s own next hop': connectionFailed,
+  "cannot connect to the message's own next hop": connectionFailed,
   'skipping message with unconnectable address': (f) => ({
-    text: `forwarding [${String(f.id)}]: skipping message with unconnectable address [${String(f.address)}]`, used: ['id', 'address'],
+    text: `forwarding [${String(f.id)}]: skipping message with unconnectable address [${String(f.address)}]`,
+    used: ['id', 'address'],
   }),
   'cannot forward: the upstream server is not reachable or refused the session': connectionFailed,
 };

@@ -15,9 +15,7 @@ function pad(n: number, w = 2): string {
 
 /** %d -> YYYYMMDD, %h -> HH, as E-MailRelay's --log-file. */
 export function expandLogName(pattern: string, d = new Date()): string {
-  return pattern
-    .replace(/%d/g, `${d.getFullYear()}${pad(d.getMonth() + 1)}${pad(d.getDate())}`)
-    .replace(/%h/g, pad(d.getHours()));
+  return pattern.replace(/%d/g, `${d.getFullYear()}${pad(d.getMonth() + 1)}${pad(d.getDate())}`).replace(/%h/g, pad(d.getHours()));
 }
 
 /** --log-file could not be opened: which file, and why. */
@@ -42,7 +40,9 @@ class RotatingFile implements DestinationStream {
         return openSync(name, 'a', 0o640);
       });
     } catch (e) {
-      throw new LogFileError(`cannot open the log file ${name} (--log-file): ${(e as Error).message}; name a file in a directory that exists, or that can be made`);
+      throw new LogFileError(
+        `cannot open the log file ${name} (--log-file): ${(e as Error).message}; name a file in a directory that exists, or that can be made`,
+      );
     }
     this.dest?.end();
     // Written as each line comes, as E-MailRelay does: a script that reads the file after a reply finds its line.
@@ -78,7 +78,10 @@ function textTime(ms: number): string {
 
 /** Formats pino's JSON as E-MailRelay's `relaybox: [time: ]level: [address ]text key=value ...`, key lines in its words. */
 class TextLines implements DestinationStream {
-  constructor(private readonly out: DestinationStream, private readonly fields: Set<string>) {}
+  constructor(
+    private readonly out: DestinationStream,
+    private readonly fields: Set<string>,
+  ) {}
   write(json: string): void {
     let o: Record<string, unknown>;
     try {
@@ -99,7 +102,12 @@ class TextLines implements DestinationStream {
       parts.push(`${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`);
     }
     // One line per entry, as E-MailRelay writes: line breaks inside a text (an OpenSSL error) become spaces.
-    this.out.write(parts.join(' ').replace(/\s*[\r\n]+\s*/g, ' ').trimEnd() + '\n');
+    this.out.write(
+      parts
+        .join(' ')
+        .replace(/\s*[\r\n]+\s*/g, ' ')
+        .trimEnd() + '\n',
+    );
   }
 }
 
@@ -122,7 +130,9 @@ export function createLog(cfg: { log: LogConfig }, tap?: LogTap): Log {
   // relaybox's JSON on stdout, as before.
   const base: DestinationStream = cfg.log.file
     ? new RotatingFile(cfg.log.file)
-    : cfg.log.format === 'text' ? process.stderr : pino.destination({ dest: 1, sync: false });
+    : cfg.log.format === 'text'
+      ? process.stderr
+      : pino.destination({ dest: 1, sync: false });
   const stream = cfg.log.format === 'text' ? new TextLines(base, cfg.log.fields) : base;
   return pino(
     {
@@ -131,15 +141,17 @@ export function createLog(cfg: { log: LogConfig }, tap?: LogTap): Log {
       timestamp: cfg.log.format === 'json' || cfg.log.fields.has('time') ? pino.stdTimeFunctions.epochTime : false,
       // Belt and braces: anything named like a secret is never written.
       redact: { paths: ['pass', 'password', 'secret', '*.pass', '*.password', '*.secret', 'auth.pass'], censor: '[secret]' },
-      ...(tap ? {
-        hooks: {
-          logMethod(this: Logger, args: unknown[], method: (...a: unknown[]) => void, level: number) {
-            const [first, second] = args;
-            if (first && typeof first === 'object' && typeof second === 'string') tap(level, first as Record<string, unknown>, second);
-            return method.apply(this, args);
-          },
-        },
-      } : {}),
+      ...(tap
+        ? {
+            hooks: {
+              logMethod(this: Logger, args: unknown[], method: (...a: unknown[]) => void, level: number) {
+                const [first, second] = args;
+                if (first && typeof first === 'object' && typeof second === 'string') tap(level, first as Record<string, unknown>, second);
+                return method.apply(this, args);
+              },
+            },
+          }
+        : {}),
     },
     stream,
   );
@@ -156,7 +168,10 @@ const CLIENT_SOCKET_ERRORS = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONN
 function protocolTrace(args: unknown[]): string[] | null {
   const [tag, payload] = args;
   if (tag === 'C:') return [`rx<<: "${String(payload)}"`];
-  if (tag === 'S:') return String(payload).split('\r\n').map((l) => `tx>>: "${l}"`);
+  if (tag === 'S:')
+    return String(payload)
+      .split('\r\n')
+      .map((l) => `tx>>: "${l}"`);
   if (typeof tag === 'string' && tag.startsWith('C: <')) return ['rx<<: [message content not logged]', 'rx<<: "."'];
   return null;
 }
@@ -164,22 +179,24 @@ function protocolTrace(args: unknown[]): string[] | null {
 /** smtp-server logs bunyan-style (`debug(meta, 'S:', payload)`); pino drops the extra arguments. */
 export function smtpServerLogger(log: Log): Record<string, (...args: unknown[]) => void> {
   type Level = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
-  const adapt = (level: Level) => (meta: unknown, ...args: unknown[]) => {
-    let lvl = level;
-    const code = (meta as { err?: { code?: string } } | null)?.err?.code;
-    if ((lvl === 'error' || lvl === 'warn') && code && CLIENT_SOCKET_ERRORS.has(code)) lvl = 'debug';
-    // A client that botches its TLS handshake is worth a line, but it is not the relay's error.
-    else if ((lvl === 'error' || lvl === 'warn') && code && code.startsWith('ERR_SSL_')) lvl = 'info';
-    const trace = protocolTrace(args);
-    if (trace) {
-      // The SMTP dialogue, at --verbose, in E-MailRelay's rx<</tx>> form.
-      if (log.isLevelEnabled('debug')) for (const line of trace) log.debug(line);
-      return;
-    }
-    if (!log.isLevelEnabled(lvl)) return;
-    if (meta && typeof meta === 'object') log[lvl]({ ...(meta as object), component: 'smtp-server' }, util.format(...args));
-    else log[lvl]({ component: 'smtp-server' }, util.format(meta, ...args));
-  };
+  const adapt =
+    (level: Level) =>
+    (meta: unknown, ...args: unknown[]) => {
+      let lvl = level;
+      const code = (meta as { err?: { code?: string } } | null)?.err?.code;
+      if ((lvl === 'error' || lvl === 'warn') && code && CLIENT_SOCKET_ERRORS.has(code)) lvl = 'debug';
+      // A client that botches its TLS handshake is worth a line, but it is not the relay's error.
+      else if ((lvl === 'error' || lvl === 'warn') && code && code.startsWith('ERR_SSL_')) lvl = 'info';
+      const trace = protocolTrace(args);
+      if (trace) {
+        // The SMTP dialogue, at --verbose, in E-MailRelay's rx<</tx>> form.
+        if (log.isLevelEnabled('debug')) for (const line of trace) log.debug(line);
+        return;
+      }
+      if (!log.isLevelEnabled(lvl)) return;
+      if (meta && typeof meta === 'object') log[lvl]({ ...(meta as object), component: 'smtp-server' }, util.format(...args));
+      else log[lvl]({ component: 'smtp-server' }, util.format(meta, ...args));
+    };
   // smtp-server's info lines are per-connection chatter: they belong to --debug.
   return { trace: adapt('trace'), debug: adapt('trace'), info: adapt('trace'), warn: adapt('warn'), error: adapt('error'), fatal: adapt('fatal') };
 }

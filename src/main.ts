@@ -64,7 +64,8 @@ function listenAddresses(cfg: RelayConfig, kind: 'smtp' | 'pop' = 'smtp'): strin
     if (m[1] && m[1] !== kind) continue;
     const name = m[2]!;
     if (name.startsWith('client=')) throw new UsageError(`--interface: "client=" is not allowed (use --client-interface)`);
-    if (name.startsWith('/') || name.startsWith('fd#')) throw new UsageError(`--interface ${name}: unix-domain sockets and inherited sockets are not supported yet`);
+    if (name.startsWith('/') || name.startsWith('fd#'))
+      throw new UsageError(`--interface ${name}: unix-domain sockets and inherited sockets are not supported yet`);
     const nic = /^(.+?)(?:-(ipv4|ipv6))?$/.exec(name)!;
     const addrs = os.networkInterfaces()[nic[1]!];
     if (addrs) {
@@ -125,14 +126,22 @@ async function startSmtp(
   }
   const servers: SMTPServer[] = [];
   for (const host of listenAddresses(cfg)) {
-    const server = createSmtpServer(cfg, spool, log, {
-      disconnected: () => { if (cfg.forwardOnDisconnect) runner?.request('client disconnected'); },
-      forwardNow: cfg.immediate && runner ? (id) => runner.forwardImmediate(id) : undefined,
-      rescan: () => runner?.request('a filter asked for the spool to be scanned'),
-      access,
-      events,
-      controls,
-    }, { filter: policy.serverFilter, verifier: policy.verifier });
+    const server = createSmtpServer(
+      cfg,
+      spool,
+      log,
+      {
+        disconnected: () => {
+          if (cfg.forwardOnDisconnect) runner?.request('client disconnected');
+        },
+        forwardNow: cfg.immediate && runner ? (id) => runner.forwardImmediate(id) : undefined,
+        rescan: () => runner?.request('a filter asked for the spool to be scanned'),
+        access,
+        events,
+        controls,
+      },
+      { filter: policy.serverFilter, verifier: policy.verifier },
+    );
     try {
       await listen(server, cfg.port, host);
     } catch (e) {
@@ -192,18 +201,20 @@ async function start(values: OptionValue[]): Promise<void> {
   checkNodemailerVersion(); // the forwarding client's library: refused now, not at the first message
   // OAuth2 grant lines: tokens are cached in the spool's state directory (not a message directory).
   const stateDir = path.join(spool.dir, '.relaybox');
-  const tokens = new TokenSources({
-    authority: cfg.oauthAuthority,
-    microsoftScope: target?.kind === 'graph' ? graphScope(target.baseUrl) : SCOPE_OUTLOOK_APP,
+  const tokens = new TokenSources(
+    {
+      authority: cfg.oauthAuthority,
+      microsoftScope: target?.kind === 'graph' ? graphScope(target.baseUrl) : SCOPE_OUTLOOK_APP,
+      stateDir,
+      now: Date.now,
+      warn: (m) => log.warn(m),
+      expiry: (name, at) => events.setExpiry(name, at),
+    },
     stateDir,
-    now: Date.now,
-    warn: (m) => log.warn(m),
-    expiry: (name, at) => events.setExpiry(name, at),
-  }, stateDir, log);
+    log,
+  );
   const connect = upstreamConnector(cfg, log, events, tokens);
-  const runner = target
-    ? new QueueRunner({ cfg, spool, log, connect, clientFilter: policy.clientFilter, events })
-    : null;
+  const runner = target ? new QueueRunner({ cfg, spool, log, connect, clientFilter: policy.clientFilter, events }) : null;
   if (runner) recordLastDelivery(path.join(spool.dir, '.relaybox'), log, activity);
 
   if (cfg.oneShot) {
@@ -216,7 +227,11 @@ async function start(values: OptionValue[]): Promise<void> {
   }
 
   // One count of failed passwords per client address for SMTP AUTH, POP and the admin password.
-  const authThrottle = new AuthThrottle({ limit: cfg.access.authFailureLimit, lockoutMs: cfg.access.authFailureLockoutMs, delayMs: cfg.access.authFailureDelayMs });
+  const authThrottle = new AuthThrottle({
+    limit: cfg.access.authFailureLimit,
+    lockoutMs: cfg.access.authFailureLockoutMs,
+    delayMs: cfg.access.authFailureDelayMs,
+  });
   const servers = cfg.smtp ? await startSmtp(cfg, spool, log, { runner, policy, events, controls: smtpControls, authThrottle }) : [];
 
   // Mailboxes of "page:" secrets lines sign in from the status page; then what waits is tried at once.
@@ -229,7 +244,19 @@ async function start(values: OptionValue[]): Promise<void> {
     log,
     signedIn: (mailbox) => runner?.retryWaitingNow(`${mailbox} signed in on the status page`),
   });
-  const stopObservers = await startObservers({ cfg, spool, log, runner, authThrottle, signIns, recentLog, events, activity, smtp: smtpControls, terminate: () => void shutdown('admin terminate') }).catch((e: Error) => {
+  const stopObservers = await startObservers({
+    cfg,
+    spool,
+    log,
+    runner,
+    authThrottle,
+    signIns,
+    recentLog,
+    events,
+    activity,
+    smtp: smtpControls,
+    terminate: () => void shutdown('admin terminate'),
+  }).catch((e: Error) => {
     log.error({ err: e.message }, 'cannot start the admin interface or status page');
     log.flush();
     return fail(e.message, e instanceof UsageError ? 2 : 1);

@@ -25,14 +25,16 @@ export function createPolicy(cfg: FilterConfig & SpoolConfig & Pick<NetConfig, '
   const dirs = { baseDir: cfg.baseDir, appDir: appDir() };
   const chain = (side: FilterSide, items: string[]) =>
     items.length
-      ? createFilterChain(items, { side, spoolDir: cfg.spoolDir, deliveryDir: cfg.deliveryDir, domain: cfg.domain, timeoutMs: cfg.filterTimeout * 1000, log }, dirs)
+      ? createFilterChain(
+          items,
+          { side, spoolDir: cfg.spoolDir, deliveryDir: cfg.deliveryDir, domain: cfg.domain, timeoutMs: cfg.filterTimeout * 1000, log },
+          dirs,
+        )
       : undefined;
   return {
     serverFilter: chain('server', cfg.filters.server),
     clientFilter: chain('client', cfg.filters.client),
-    verifier: cfg.addressVerifier
-      ? createVerifier(cfg.addressVerifier, { domain: cfg.domain, timeoutMs: cfg.filterTimeout * 1000, ...dirs })
-      : undefined,
+    verifier: cfg.addressVerifier ? createVerifier(cfg.addressVerifier, { domain: cfg.domain, timeoutMs: cfg.filterTimeout * 1000, ...dirs }) : undefined,
   };
 }
 

@@ -5,7 +5,10 @@ import * as path from 'node:path';
 export function readCaFiles(spec: string): Buffer[] {
   const st = fs.statSync(spec);
   const files = st.isDirectory()
-    ? fs.readdirSync(spec).map((f) => path.join(spec, f)).filter((f) => fs.statSync(f).isFile())
+    ? fs
+        .readdirSync(spec)
+        .map((f) => path.join(spec, f))
+        .filter((f) => fs.statSync(f).isFile())
     : [spec];
   return files.map((f) => fs.readFileSync(f));
 }

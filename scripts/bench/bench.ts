@@ -88,7 +88,9 @@ const ALL_SCENARIOS: Scenario[] = [
   { id: 'big1', title: '1 client, one connection per message', sessions: 1, messages: env('BENCH_BIG_MESSAGES', 200), size: BIG, reuse: false },
   { id: 'big10', title: '10 clients, one connection per message', sessions: 10, messages: env('BENCH_BIG_MESSAGES', 200), size: BIG, reuse: false },
 ];
-const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim()).filter(Boolean);
+const only = process.env.BENCH_ONLY?.split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
 for (const id of only ?? []) {
   if (!ALL_SCENARIOS.some((s) => s.id === id)) {
     console.error(`BENCH_ONLY: no scenario "${id}" (there are ${ALL_SCENARIOS.map((s) => s.id).join(', ')})`);
@@ -99,7 +101,9 @@ const SCENARIOS = only?.length ? ALL_SCENARIOS.filter((s) => only.includes(s.id)
 
 type System = 'relaybox' | 'postfix' | 'haraka' | 'direct';
 const ALL_SYSTEMS: System[] = ['relaybox', 'postfix', 'haraka', 'direct'];
-const onlySystems = process.env.BENCH_SYSTEMS?.split(',').map((s) => s.trim()).filter(Boolean);
+const onlySystems = process.env.BENCH_SYSTEMS?.split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
 for (const s of onlySystems ?? []) {
   if (!ALL_SYSTEMS.includes(s as System)) {
     console.error(`BENCH_SYSTEMS: no system "${s}" (there are ${ALL_SYSTEMS.join(', ')})`);
@@ -149,10 +153,16 @@ const say = (msg: string): void => console.log(`[bench ${elapsed()}] ${msg}`);
 
 /** `n` distinct free ports on 127.0.0.1 (all held open at once, so they differ). */
 async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(Array.from({ length: n }, () => new Promise<net.Server>((resolve) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => resolve(srv));
-  })));
+  const servers = await Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<net.Server>((resolve) => {
+          const srv = net.createServer();
+          srv.listen(0, '127.0.0.1', () => resolve(srv));
+        }),
+    ),
+  );
   const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
   await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
   return ports;
@@ -215,7 +225,9 @@ class Sink {
       if (!this.reachedAt && n >= this.target) this.reachedAt = now();
     });
     this.proc.stderr!.setEncoding('utf8');
-    this.proc.stderr!.on('data', (c: string) => { this.stderr += c; });
+    this.proc.stderr!.on('data', (c: string) => {
+      this.stderr += c;
+    });
   }
 
   expect(n: number): void {
@@ -224,10 +236,14 @@ class Sink {
   }
 
   async ready(): Promise<void> {
-    await waitFor(`smtp-sink on port ${this.port}`, () => {
-      if (this.proc.exitCode !== null) throw new Error(`smtp-sink exited: ${this.stderr.trim()}`);
-      return isListening(this.port);
-    }, 10000);
+    await waitFor(
+      `smtp-sink on port ${this.port}`,
+      () => {
+        if (this.proc.exitCode !== null) throw new Error(`smtp-sink exited: ${this.stderr.trim()}`);
+        return isListening(this.port);
+      },
+      10000,
+    );
   }
 
   stop(): Promise<void> {
@@ -254,15 +270,35 @@ async function startRelaybox(dir: string, port: number, sinkPort: number, nodeAr
   // No --log: only warnings and errors are written (to the log file here). No per-address
   // connection limit (default 20): all the clients come from 127.0.0.1, as Postfix's mynetworks
   // are exempt from its own limit.
-  const args = [...nodeArgs, BUNDLE, '--no-daemon', '--user', 'root', '--port', String(port), '--interface', '127.0.0.1',
-    '--spool-dir', spool, '--forward-to', `127.0.0.1:${sinkPort}`, '--forward-on-disconnect', '--max-connections-per-address', '0'];
+  const args = [
+    ...nodeArgs,
+    BUNDLE,
+    '--no-daemon',
+    '--user',
+    'root',
+    '--port',
+    String(port),
+    '--interface',
+    '127.0.0.1',
+    '--spool-dir',
+    spool,
+    '--forward-to',
+    `127.0.0.1:${sinkPort}`,
+    '--forward-on-disconnect',
+    '--max-connections-per-address',
+    '0',
+  ];
   const proc = track(spawn(process.execPath, args, { stdio: ['ignore', fd, fd] }), 'node');
   closeSync(fd);
   const pid = proc.pid!;
-  await waitFor(`relaybox on port ${port}`, () => {
-    if (proc.exitCode !== null) throw new Error(`relaybox exited with ${proc.exitCode}: ${readFileSync(logFile, 'utf8').slice(0, 500)}`);
-    return isListening(port);
-  }, 15000);
+  await waitFor(
+    `relaybox on port ${port}`,
+    () => {
+      if (proc.exitCode !== null) throw new Error(`relaybox exited with ${proc.exitCode}: ${readFileSync(logFile, 'utf8').slice(0, 500)}`);
+      return isListening(port);
+    },
+    15000,
+  );
   return {
     pid,
     pids: () => [pid],
@@ -284,14 +320,23 @@ async function startRelaybox(dir: string, port: number, sinkPort: number, nodeAr
         let key = l.slice(0, 80);
         try {
           const j = JSON.parse(l) as { level?: number; msg?: string; reason?: string; err?: string | { code?: string; message?: string } };
-          const detail = typeof j.err === 'string' ? j.err : j.err?.code ?? j.reason ?? '';
-          key = `level ${j.level}: ${(j.msg ?? '').replace(/^[0-9a-z]{16} /, '').replace(/emailrelay\.[0-9.]+/g, '<id>').slice(0, 70)}${detail ? ` (${String(detail).slice(0, 80)})` : ''}`.replace(/\s+/g, ' ');
+          const detail = typeof j.err === 'string' ? j.err : (j.err?.code ?? j.reason ?? '');
+          key = `level ${j.level}: ${(j.msg ?? '')
+            .replace(/^[0-9a-z]{16} /, '')
+            .replace(/emailrelay\.[0-9.]+/g, '<id>')
+            .slice(0, 70)}${detail ? ` (${String(detail).slice(0, 80)})` : ''}`.replace(/\s+/g, ' ');
         } catch {
           /* not JSON */
         }
         kinds.set(key, (kinds.get(key) ?? 0) + 1);
       }
-      return [`relaybox wrote ${lines.length} log lines (warnings/errors): ${[...kinds].sort((a, b) => b[1] - a[1]).slice(0, 4).map(([k, n]) => `${n}× "${k}"`).join(', ')}`];
+      return [
+        `relaybox wrote ${lines.length} log lines (warnings/errors): ${[...kinds]
+          .sort((a, b) => b[1] - a[1])
+          .slice(0, 4)
+          .map(([k, n]) => `${n}× "${k}"`)
+          .join(', ')}`,
+      ];
     },
   };
 }
@@ -316,10 +361,14 @@ async function startHarakaRelay(dir: string, port: number, sinkPort: number): Pr
   const h = startHaraka(dir, port, sinkPort, fd);
   closeSync(fd);
   const proc = track(h.proc, 'node');
-  await waitFor(`Haraka on port ${port}`, () => {
-    if (proc.exitCode !== null) throw new Error(`Haraka exited with ${proc.exitCode}: ${readFileSync(logFile, 'utf8').slice(-500)}`);
-    return isListening(port);
-  }, 30000);
+  await waitFor(
+    `Haraka on port ${port}`,
+    () => {
+      if (proc.exitCode !== null) throw new Error(`Haraka exited with ${proc.exitCode}: ${readFileSync(logFile, 'utf8').slice(-500)}`);
+      return isListening(port);
+    },
+    30000,
+  );
   const pid = proc.pid!;
   return {
     pid,
@@ -329,7 +378,9 @@ async function startHarakaRelay(dir: string, port: number, sinkPort: number): Pr
     stop: () => terminate(proc),
     notes: () => {
       // Haraka's core looks for a TLS key and certificate at start even with TLS unused: not a fault here.
-      const errors = readFileSync(logFile, 'utf8').split('\n').filter((l) => /\[(ERROR|CRIT)\]/.test(l) && !/tls (key|cert) .* could not be loaded/.test(l));
+      const errors = readFileSync(logFile, 'utf8')
+        .split('\n')
+        .filter((l) => /\[(ERROR|CRIT)\]/.test(l) && !/tls (key|cert) .* could not be loaded/.test(l));
       return errors.length ? [`Haraka logged ${errors.length} ERROR/CRIT lines, the first: ${errors[0]!.slice(0, 200)}`] : [];
     },
   };
@@ -393,10 +444,14 @@ async function runOnce(system: System, sc: Scenario, round: number, relayNodeArg
     await sink.ready();
     // "direct": smtp-source straight to the sink, no relay between: the load generator's and
     // the sink's own limit on this machine.
-    relay = system === 'relaybox' ? await startRelaybox(dir, port, sinkPort, relayNodeArgs)
-      : system === 'postfix' ? await startPostfixRelay(dir, port, sinkPort)
-      : system === 'haraka' ? await startHarakaRelay(dir, port, sinkPort)
-      : directRelay();
+    relay =
+      system === 'relaybox'
+        ? await startRelaybox(dir, port, sinkPort, relayNodeArgs)
+        : system === 'postfix'
+          ? await startPostfixRelay(dir, port, sinkPort)
+          : system === 'haraka'
+            ? await startHarakaRelay(dir, port, sinkPort)
+            : directRelay();
     activeRelays.add(relay);
     const r = relay;
     const idle = await idleMemory(r);
@@ -408,15 +463,36 @@ async function runOnce(system: System, sc: Scenario, round: number, relayNodeArg
     const cpu0 = treeCpuTicks(r.pid);
     const t0 = now();
     const target = system === 'direct' ? sinkPort : port;
-    const args = ['-s', String(sc.sessions), '-m', String(sc.messages), '-l', String(sc.size), '-M', 'client.bench.invalid',
-      '-f', 'a@example.com', '-t', 'b@example.com', ...(sc.reuse ? ['-d'] : []), `127.0.0.1:${target}`];
+    const args = [
+      '-s',
+      String(sc.sessions),
+      '-m',
+      String(sc.messages),
+      '-l',
+      String(sc.size),
+      '-M',
+      'client.bench.invalid',
+      '-f',
+      'a@example.com',
+      '-t',
+      'b@example.com',
+      ...(sc.reuse ? ['-d'] : []),
+      `127.0.0.1:${target}`,
+    ];
     source = track(spawn('smtp-source', args, { stdio: ['ignore', 'ignore', 'pipe'] }), 'smtp-source');
     let sourceErr = '';
     source.stderr!.setEncoding('utf8');
-    source.stderr!.on('data', (c: string) => { sourceErr += c; });
+    source.stderr!.on('data', (c: string) => {
+      sourceErr += c;
+    });
     const src = source;
     let timer: NodeJS.Timeout | undefined;
-    const code = await Promise.race([exited(src), new Promise<'timeout'>((r) => { timer = setTimeout(() => r('timeout'), acceptTimeoutMs); })]);
+    const code = await Promise.race([
+      exited(src),
+      new Promise<'timeout'>((r) => {
+        timer = setTimeout(() => r('timeout'), acceptTimeoutMs);
+      }),
+    ]);
     clearTimeout(timer);
     if (code === 'timeout') {
       throw new Error(`smtp-source did not finish within ${acceptTimeoutMs / 1000} s (sink had ${sink.count})`);
@@ -426,13 +502,18 @@ async function runOnce(system: System, sc: Scenario, round: number, relayNodeArg
     result.acceptSec = (tAccept - t0) / 1000;
     // End to end: until the sink has seen every message; fail if it makes no progress for stallMs.
     sink.lastProgressAt = Math.max(sink.lastProgressAt, tAccept);
-    await waitFor(`the sink to receive ${sc.messages}`, () => {
-      if (sink.reachedAt) return true;
-      if (now() - sink.lastProgressAt > stallMs) {
-        throw new Error(`end to end: sink stalled at ${sink.count}/${sc.messages} for ${stallMs / 1000} s (${r.queued()} files left in the queue)`);
-      }
-      return false;
-    }, acceptTimeoutMs, 10);
+    await waitFor(
+      `the sink to receive ${sc.messages}`,
+      () => {
+        if (sink.reachedAt) return true;
+        if (now() - sink.lastProgressAt > stallMs) {
+          throw new Error(`end to end: sink stalled at ${sink.count}/${sc.messages} for ${stallMs / 1000} s (${r.queued()} files left in the queue)`);
+        }
+        return false;
+      },
+      acceptTimeoutMs,
+      10,
+    );
     result.e2eSec = (sink.reachedAt - t0) / 1000;
     // Let the relay finish its bookkeeping (removing spool/queue files), then read the CPU.
     await waitFor('the queue to drain', () => r.queued() === 0, 10000, 20).catch(() => undefined);
@@ -501,17 +582,32 @@ async function runOffice(system: Exclude<System, 'direct'>): Promise<OfficeResul
   let relay: Relay | null = null;
   let sampler: MemorySampler | null = null;
   try {
-    relay = system === 'relaybox' ? await startRelaybox(dir, port!, sinkPort)
-      : system === 'postfix' ? await startPostfixRelay(dir, port!, sinkPort)
-      : await startHarakaRelay(dir, port!, sinkPort);
+    relay =
+      system === 'relaybox'
+        ? await startRelaybox(dir, port!, sinkPort)
+        : system === 'postfix'
+          ? await startPostfixRelay(dir, port!, sinkPort)
+          : await startHarakaRelay(dir, port!, sinkPort);
     activeRelays.add(relay);
     const r = relay;
     sampler = new MemorySampler(() => r.pids(), 200);
     sampler.start();
     const cpu0 = treeCpuTicks(r.pid);
-    const sent = await runDevices({ devices: OFFICE.devices, minGapMs: OFFICE.minGapMs, maxGapMs: OFFICE.maxGapMs, durationMs: OFFICE.seconds * 1000, messageBytes: OFFICE.bytes, port: port! });
+    const sent = await runDevices({
+      devices: OFFICE.devices,
+      minGapMs: OFFICE.minGapMs,
+      maxGapMs: OFFICE.maxGapMs,
+      durationMs: OFFICE.seconds * 1000,
+      messageBytes: OFFICE.bytes,
+      port: port!,
+    });
     const lastAccept = now();
-    await waitFor('every accepted scan at the upstream', () => [...sent.accepted.keys()].every((id) => sink.arrivals.has(id)), OFFICE.drainSeconds * 1000, 100).catch(() => undefined);
+    await waitFor(
+      'every accepted scan at the upstream',
+      () => [...sent.accepted.keys()].every((id) => sink.arrivals.has(id)),
+      OFFICE.drainSeconds * 1000,
+      100,
+    ).catch(() => undefined);
     sampler.stop();
     result.cpuSec = (treeCpuTicks(r.pid) - cpu0) / CLK_TCK;
     result.peakRssKb = r.hwmKb() ?? sampler.peakRssKb;
@@ -543,18 +639,25 @@ async function officeRound(office: OfficeResult[], skipped: string[]): Promise<v
     }
     const r = await runOffice(system);
     office.push(r);
-    say(`office ${system.padEnd(8)}: ${r.ok ? `${r.delivered}/${r.accepted} delivered, p50 ${fmt((r.p50 ?? NaN) / 1000, 2)} s, p99 ${fmt((r.p99 ?? NaN) / 1000, 2)} s, max ${fmt((r.max ?? NaN) / 1000, 2)} s, CPU ${fmt(r.cpuSec, 1)} s` : `FAILED: ${r.error}`}${r.notes.length ? ` (${r.notes.join('; ')})` : ''}`);
+    say(
+      `office ${system.padEnd(8)}: ${r.ok ? `${r.delivered}/${r.accepted} delivered, p50 ${fmt((r.p50 ?? NaN) / 1000, 2)} s, p99 ${fmt((r.p99 ?? NaN) / 1000, 2)} s, max ${fmt((r.max ?? NaN) / 1000, 2)} s, CPU ${fmt(r.cpuSec, 1)} s` : `FAILED: ${r.error}`}${r.notes.length ? ` (${r.notes.join('; ')})` : ''}`,
+    );
   }
 }
 
 function officeTable(results: OfficeResult[]): string {
   if (!results.length) return '(not run: BENCH_OFFICE=0)';
   const s = (ms: number | undefined) => (ms === undefined ? '–' : (ms / 1000).toFixed(ms < 10_000 ? 2 : 0));
-  const rows = ['| system | scans accepted | delivered | receipt → delivery p50 s | p99 s | max s | CPU s | peak RSS MB | notes |', '|---|---|---|---|---|---|---|---|---|'];
+  const rows = [
+    '| system | scans accepted | delivered | receipt → delivery p50 s | p99 s | max s | CPU s | peak RSS MB | notes |',
+    '|---|---|---|---|---|---|---|---|---|',
+  ];
   for (const r of results) {
-    rows.push(r.ok
-      ? `| ${SYSTEM_NAME[r.system]} | ${r.accepted} | ${r.delivered} | ${s(r.p50)} | ${s(r.p99)} | ${s(r.max)} | ${fmt(r.cpuSec, 1)} | ${fmt((r.peakRssKb ?? 0) / 1024, 1)} | ${r.notes.join('; ').replace(/\|/g, '/')} |`
-      : `| ${SYSTEM_NAME[r.system]} | FAILED: ${r.error} | | | | | | | ${r.notes.join('; ').replace(/\|/g, '/')} |`);
+    rows.push(
+      r.ok
+        ? `| ${SYSTEM_NAME[r.system]} | ${r.accepted} | ${r.delivered} | ${s(r.p50)} | ${s(r.p99)} | ${s(r.max)} | ${fmt(r.cpuSec, 1)} | ${fmt((r.peakRssKb ?? 0) / 1024, 1)} | ${r.notes.join('; ').replace(/\|/g, '/')} |`
+        : `| ${SYSTEM_NAME[r.system]} | FAILED: ${r.error} | | | | | | | ${r.notes.join('; ').replace(/\|/g, '/')} |`,
+    );
   }
   return rows.join('\n');
 }
@@ -610,12 +713,14 @@ const rate = (xs: number[] | undefined, digits = 0): string =>
 const ratio = (a: number | undefined, b: number | undefined, digits = 2): string =>
   a === undefined || b === undefined || !b ? '–' : `${(a / b).toFixed(digits)}×`;
 const percent = (a: number | undefined, b: number | undefined): string => (a === undefined || b === undefined || !b ? '–' : `${((100 * a) / b).toFixed(0)}%`);
-const sizeLabel = (bytes: number): string => (bytes >= 1048576 && bytes % 1048576 === 0 ? `${bytes / 1048576} MB` : bytes % 1024 === 0 ? `${bytes / 1024} KB` : `${bytes} B`);
+const sizeLabel = (bytes: number): string =>
+  bytes >= 1048576 && bytes % 1048576 === 0 ? `${bytes / 1048576} MB` : bytes % 1024 === 0 ? `${bytes / 1024} KB` : `${bytes} B`;
 const scenarioLabel = (sc: Scenario): string => `${sc.id}: ${sc.messages} × ${sizeLabel(sc.size)}, ${sc.title}`;
 const msgDigits = (sc: Scenario): number => (sc.size >= 100000 ? 1 : 0);
 
 function table(results: RunResult[], probes: ProbeResult[]): string {
-  const head = '| scenario | system | runs ok | accepted msg/s | end-to-end msg/s | accepted, % of raw fsync | idle RSS MB | peak RSS MB | idle ΣPSS MB | peak ΣPSS MB | CPU s / 1000 msgs |';
+  const head =
+    '| scenario | system | runs ok | accepted msg/s | end-to-end msg/s | accepted, % of raw fsync | idle RSS MB | peak RSS MB | idle ΣPSS MB | peak ΣPSS MB | CPU s / 1000 msgs |';
   const rule = '|---|---|---|---|---|---|---|---|---|---|---|';
   const rows: string[] = [head, rule];
   for (const sc of SCENARIOS) {
@@ -628,15 +733,24 @@ function table(results: RunResult[], probes: ProbeResult[]): string {
       const runs = s.total ? `${s.ok}/${s.total}` : 'skipped';
       const failed = s.ok === 0 && s.total > 0 ? ' **FAILED**' : '';
       const ofRaw = system === 'direct' ? '' : percent(med(s.accept), med(raw));
-      rows.push(`| ${label} | ${SYSTEM_NAME[system]}${failed} | ${runs} | ${rate(s.accept, d)} | ${rate(s.e2e, d)} | ${ofRaw} | ${fmt(s.idleRssMb, 1)} | ${fmt(s.rssMb, 1)} | ${fmt(s.idlePssMb, 1)} | ${fmt(s.pssMb, 1)} | ${fmt(s.cpuPer1000, 2)} |`);
+      rows.push(
+        `| ${label} | ${SYSTEM_NAME[system]}${failed} | ${runs} | ${rate(s.accept, d)} | ${rate(s.e2e, d)} | ${ofRaw} | ${fmt(s.idleRssMb, 1)} | ${fmt(s.rssMb, 1)} | ${fmt(s.idlePssMb, 1)} | ${fmt(s.pssMb, 1)} | ${fmt(s.cpuPer1000, 2)} |`,
+      );
     }
-    rows.push(`| ${label} | raw write+fsync+rename, ${sc.sessions} writer${sc.sessions > 1 ? 's' : ''} (files/s) | ${raw.length} | ${rate(raw, d)} | | | | | | | |`);
+    rows.push(
+      `| ${label} | raw write+fsync+rename, ${sc.sessions} writer${sc.sessions > 1 ? 's' : ''} (files/s) | ${raw.length} | ${rate(raw, d)} | | | | | | | |`,
+    );
     const rb = sums.get('relaybox');
     const pf = sums.get('postfix');
-    for (const [other, name] of [[pf, 'Postfix'], [sums.get('haraka'), 'Haraka']] as const) {
+    for (const [other, name] of [
+      [pf, 'Postfix'],
+      [sums.get('haraka'), 'Haraka'],
+    ] as const) {
       if (!rb || !other) continue;
       const e2e = ratio(med(rb.e2e), med(other.e2e));
-      rows.push(`| ${label} | **relaybox / ${name}** | | ${ratio(med(rb.accept), med(other.accept))} | ${name === 'Postfix' ? `**${e2e}**` : e2e} | | ${ratio(rb.idleRssMb, other.idleRssMb)} | ${ratio(rb.rssMb, other.rssMb)} | ${ratio(rb.idlePssMb, other.idlePssMb)} | ${ratio(rb.pssMb, other.pssMb)} | ${ratio(rb.cpuPer1000, other.cpuPer1000)} |`);
+      rows.push(
+        `| ${label} | **relaybox / ${name}** | | ${ratio(med(rb.accept), med(other.accept))} | ${name === 'Postfix' ? `**${e2e}**` : e2e} | | ${ratio(rb.idleRssMb, other.idleRssMb)} | ${ratio(rb.rssMb, other.rssMb)} | ${ratio(rb.idlePssMb, other.idlePssMb)} | ${ratio(rb.pssMb, other.pssMb)} | ${ratio(rb.cpuPer1000, other.cpuPer1000)} |`,
+      );
     }
   }
   return rows.join('\n');
@@ -668,8 +782,10 @@ function targets(results: RunResult[], probes: ProbeResult[]): string {
     if (rss.length) {
       const worst = rss.reduce((a, b) => (b.mb! > a.mb! ? b : a));
       const idle = defined(SCENARIOS.map((sc) => summarize(results, sc, 'relaybox').idleRssMb));
-      lines.push(`- Peak RSS under 80 MB: highest median peak ${fmt(worst.mb, 1)} MB (${worst.sc.id}) (${verdict(worst.mb! < 80)}); ` +
-        `per scenario ${rss.map((x) => `${x.sc.id} ${fmt(x.mb, 0)}`).join(', ')} MB; idle after start-up ${idle.length ? fmt(median(idle), 1) : '–'} MB.`);
+      lines.push(
+        `- Peak RSS under 80 MB: highest median peak ${fmt(worst.mb, 1)} MB (${worst.sc.id}) (${verdict(worst.mb! < 80)}); ` +
+          `per scenario ${rss.map((x) => `${x.sc.id} ${fmt(x.mb, 0)}`).join(', ')} MB; idle after start-up ${idle.length ? fmt(median(idle), 1) : '–'} MB.`,
+      );
     }
   }
   return lines.join('\n');
@@ -686,7 +802,12 @@ function chart(results: RunResult[], probes: ProbeResult[]): string | null {
       color: colors[system],
       points: scs.map((sc) => (sc ? point(summarize(results, sc, system).e2e) : undefined)),
     }));
-    series.push({ name: 'raw write+fsync+rename files/s, as many writers as clients', color: '#7f7f7f', dashed: true, points: scs.map((sc) => (sc ? point(probesOf(probes, sc)) : undefined)) });
+    series.push({
+      name: 'raw write+fsync+rename files/s, as many writers as clients',
+      color: '#7f7f7f',
+      dashed: true,
+      points: scs.map((sc) => (sc ? point(probesOf(probes, sc)) : undefined)),
+    });
     return { title: reuse ? 'connection reused' : 'one connection per message', series, used: scs.some(Boolean) };
   });
   if (!panels.some((p) => p.used)) return null;
@@ -701,10 +822,18 @@ function chart(results: RunResult[], probes: ProbeResult[]): string | null {
 }
 
 function rawTable(results: RunResult[]): string {
-  const rows = ['| round | scenario | system | accept s | end-to-end s | CPU s | CPU s / end-to-end s | idle RSS MB | peak RSS MB | peak ΣPSS MB | max processes | result |', '|---|---|---|---|---|---|---|---|---|---|---|---|'];
+  const rows = [
+    '| round | scenario | system | accept s | end-to-end s | CPU s | CPU s / end-to-end s | idle RSS MB | peak RSS MB | peak ΣPSS MB | max processes | result |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+  ];
   const mb = (kb: number | undefined) => fmt(kb !== undefined ? kb / 1024 : undefined, 1);
   for (const r of results) {
-    rows.push(`| ${r.round} | ${r.scenario} | ${r.system} | ${fmt(r.acceptSec, 2)} | ${fmt(r.e2eSec, 2)} | ${fmt(r.cpuSec, 2)} | ${r.cpuSec !== undefined && r.e2eSec ? fmt(r.cpuSec / r.e2eSec, 2) : '–'} | ${mb(r.idleRssKb)} | ${mb(r.peakRssKb)} | ${mb(r.peakPssKb)} | ${r.peakProcesses ?? '–'} | ${r.ok ? 'ok' : `FAILED: ${r.error}`}${r.notes.length ? `; ${r.notes.join('; ')}` : ''} |`.replace(/\n/g, ' '));
+    rows.push(
+      `| ${r.round} | ${r.scenario} | ${r.system} | ${fmt(r.acceptSec, 2)} | ${fmt(r.e2eSec, 2)} | ${fmt(r.cpuSec, 2)} | ${r.cpuSec !== undefined && r.e2eSec ? fmt(r.cpuSec / r.e2eSec, 2) : '–'} | ${mb(r.idleRssKb)} | ${mb(r.peakRssKb)} | ${mb(r.peakPssKb)} | ${r.peakProcesses ?? '–'} | ${r.ok ? 'ok' : `FAILED: ${r.error}`}${r.notes.length ? `; ${r.notes.join('; ')}` : ''} |`.replace(
+        /\n/g,
+        ' ',
+      ),
+    );
   }
   return rows.join('\n');
 }
@@ -746,11 +875,25 @@ function machine(): Record<string, string> {
 }
 
 function commandLine(): string {
-  const vars = Object.keys(process.env).filter((k) => k.startsWith('BENCH_')).sort().map((k) => `${k}=${process.env[k]}`);
+  const vars = Object.keys(process.env)
+    .filter((k) => k.startsWith('BENCH_'))
+    .sort()
+    .map((k) => `${k}=${process.env[k]}`);
   return [...vars, 'make bench'].join(' ');
 }
 
-function report(results: RunResult[], probes: ProbeResult[], office: OfficeResult[], info: Record<string, string>, date: string, totalSec: number, skipped: string[], load: { start: string; end: string }, svgName: string | null, profileText: string | null): string {
+function report(
+  results: RunResult[],
+  probes: ProbeResult[],
+  office: OfficeResult[],
+  info: Record<string, string>,
+  date: string,
+  totalSec: number,
+  skipped: string[],
+  load: { start: string; end: string },
+  svgName: string | null,
+  profileText: string | null,
+): string {
   const failures = results.filter((r) => !r.ok);
   const notes = results.filter((r) => r.notes.length);
   return `# Benchmarks: relaybox vs Postfix and Haraka vs the machine's limits
@@ -766,7 +909,7 @@ ${targets(results, probes) || '(no figures)'}
 ${svgName ? `![throughput against concurrency](${svgName})\n` : ''}
 ## Results
 
-Medians of ${RUNS} run${RUNS === 1 ? "" : "s"} per cell (min–max in brackets). In every round each scenario runs the raw fsync measurement and then
+Medians of ${RUNS} run${RUNS === 1 ? '' : 's'} per cell (min–max in brackets). In every round each scenario runs the raw fsync measurement and then
 every system, relaybox, Postfix, Haraka and direct interleaved (the order rotates from round to round), then round 2 ...
 
 ${table(results, probes)}
@@ -793,7 +936,9 @@ ${table(results, probes)}
   that exited and were reaped during the run) plus utime+stime+cutime+cstime of every live process below the master.
   The client (smtp-source), the sink and the harness are not counted.
 
-${profileText ? `## Where relaybox's time goes
+${
+  profileText
+    ? `## Where relaybox's time goes
 
 After the rounds, one more relaybox run (${env('BENCH_PROFILE_MESSAGES', 5000)} messages of the ${process.env.BENCH_PROFILE_SCENARIO ?? 'conn10'} scenario)
 under \`node --cpu-prof\` (the profiler itself costs a little; \`make profile\` repeats this alone). Self time is the
@@ -804,11 +949,15 @@ relaybox or package function on the stack; callbacks from the event loop with no
 ${profileText.trim()}
 \`\`\`
 
-` : ''}## Machine
+`
+    : ''
+}## Machine
 
 | | |
 |---|---|
-${Object.entries(info).map(([k, v]) => `| ${k} | ${v} |`).join('\n')}
+${Object.entries(info)
+  .map(([k, v]) => `| ${k} | ${v} |`)
+  .join('\n')}
 
 ## Workload and fairness
 
@@ -833,8 +982,9 @@ ${Object.entries(info).map(([k, v]) => `| ${k} | ${v} |`).join('\n')}
   = native\`), \`smtpd_peername_lookup = no\` (relaybox does no reverse lookups either), no chroot. Everything else is
   Postfix's default: queue files fsync'd, delivery starts as soon as a message is queued, up to 20 parallel deliveries
   to the relayhost with connection caching, smtpd flow control (in_flow_delay 1 s), one process per smtpd session
-  (up to 100), so Postfix can use both cores. Postfix logs every message to syslog (${existsSync('/dev/log') ? '/dev/log exists here, a syslog daemon receives them' :
-  'this machine has no /dev/log, so its log lines are formatted and dropped'}).
+  (up to 100), so Postfix can use both cores. Postfix logs every message to syslog (${
+    existsSync('/dev/log') ? '/dev/log exists here, a syslog daemon receives them' : 'this machine has no /dev/log, so its log lines are formatted and dropped'
+  }).
 - Haraka (the other Node.js MTA; version in the machine table, installed from npm outside the tree on first use): a private
   configuration in the work dir (scripts/bench/haraka.ts), Haraka's defaults (one process; \`smtp.ini\` nodes unset) plus
   \`listen=127.0.0.1:<port>\`, the relay plugin with \`acl=true\` and \`relay_acl_allow = 127.0.0.0/8\`, and a plugin of ours that
@@ -888,7 +1038,11 @@ function checkSystemPostfix(): void {
   }
 }
 
-const loadavg = (): string => os.loadavg().map((x) => x.toFixed(2)).join(' ');
+const loadavg = (): string =>
+  os
+    .loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
 
 /**
  * `make profile`, and the last step of `make bench`: one relaybox run under `node --cpu-prof`, and
@@ -904,25 +1058,33 @@ async function profile(): Promise<string> {
   say(`profiling relaybox: ${scenarioLabel(sc)}, under node --cpu-prof (load average ${loadavg()})`);
   const r = await runOnce('relaybox', sc, 1, ['--cpu-prof', '--cpu-prof-dir', profDir]);
   if (!r.ok) throw new Error(`the profiled run failed: ${r.error}`);
-  say(`accept ${fmt(sc.messages / r.acceptSec!)}/s, end-to-end ${fmt(sc.messages / r.e2eSec!)}/s, CPU ${fmt(r.cpuSec, 2)} s ` +
-    `(${fmt((r.cpuSec! / sc.messages) * 1000, 2)} ms per message, all threads), peak RSS ${fmt(r.peakRssKb! / 1024, 1)} MB${r.notes.length ? ` (${r.notes.join('; ')})` : ''}`);
+  say(
+    `accept ${fmt(sc.messages / r.acceptSec!)}/s, end-to-end ${fmt(sc.messages / r.e2eSec!)}/s, CPU ${fmt(r.cpuSec, 2)} s ` +
+      `(${fmt((r.cpuSec! / sc.messages) * 1000, 2)} ms per message, all threads), peak RSS ${fmt(r.peakRssKb! / 1024, 1)} MB${r.notes.length ? ` (${r.notes.join('; ')})` : ''}`,
+  );
   const files = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile'));
   if (files.length !== 1) throw new Error(`expected one .cpuprofile in ${profDir}, found ${files.length} (did relaybox exit cleanly?)`);
   const file = path.join(profDir, files[0]);
   const keepDir = path.join(ROOT, 'var/profile');
   mkdirSync(keepDir, { recursive: true });
-  const stamp = new Date().toISOString().replace(/[:.]/g, '-').replace(/-\d+Z$/, 'Z');
+  const stamp = new Date()
+    .toISOString()
+    .replace(/[:.]/g, '-')
+    .replace(/-\d+Z$/, 'Z');
   const kept = path.join(keepDir, `relaybox-${sc.id}-${stamp}.cpuprofile`);
   copyFileSync(file, kept);
   copyFileSync(BUNDLE, kept.replace(/\.cpuprofile$/, '.bundle.js')); // the line numbers refer to this build
   const rep = analyze(JSON.parse(readFileSync(file, 'utf8')), BUNDLE, sc.messages);
-  const text = `relaybox CPU profile: ${scenarioLabel(sc)}; ${new Date().toISOString()}; load average ${loadavg()} at the end\n` +
+  const text =
+    `relaybox CPU profile: ${scenarioLabel(sc)}; ${new Date().toISOString()}; load average ${loadavg()} at the end\n` +
     `relay process: ${fmt(r.cpuSec, 2)} s CPU (all threads), ${fmt((r.cpuSec! / sc.messages) * 1000, 2)} ms per message; ` +
     `accepted ${fmt(sc.messages / r.acceptSec!)}/s, end to end ${fmt(sc.messages / r.e2eSec!)}/s (with the profiler on)\n${rep.text}\n`;
   writeFileSync(kept.replace(/\.cpuprofile$/, '.txt'), text);
   console.log(`\n${text}`);
-  console.log(`profile kept: ${path.relative(process.cwd(), kept)} (open it in Chrome DevTools > Performance, or:\n` +
-    `  node --import tsx scripts/bench/cpuprofile.ts ${path.relative(process.cwd(), kept)} ${path.relative(process.cwd(), kept.replace(/\.cpuprofile$/, '.bundle.js'))} ${sc.messages})`);
+  console.log(
+    `profile kept: ${path.relative(process.cwd(), kept)} (open it in Chrome DevTools > Performance, or:\n` +
+      `  node --import tsx scripts/bench/cpuprofile.ts ${path.relative(process.cwd(), kept)} ${path.relative(process.cwd(), kept.replace(/\.cpuprofile$/, '.bundle.js'))} ${sc.messages})`,
+  );
   return text;
 }
 
@@ -936,7 +1098,9 @@ async function main(): Promise<void> {
   }
   const info = machine();
   say(`machine: ${info.nproc} cores, ${info.cpu}, ${info.kernel}, node ${info.node}, postfix ${info.postfix}; load average ${loadStart}`);
-  say(`work dir ${WORK}; ${RUNS} rounds of: ${SCENARIOS.map((s) => `${s.id} (${s.messages} × ${sizeLabel(s.size)})`).join(', ')}; systems ${SYSTEMS.join(', ')}; budget ${BUDGET_MS / 1000} s`);
+  say(
+    `work dir ${WORK}; ${RUNS} rounds of: ${SCENARIOS.map((s) => `${s.id} (${s.messages} × ${sizeLabel(s.size)})`).join(', ')}; systems ${SYSTEMS.join(', ')}; budget ${BUDGET_MS / 1000} s`,
+  );
 
   const results: RunResult[] = [];
   const probes: ProbeResult[] = [];
@@ -974,9 +1138,13 @@ async function main(): Promise<void> {
         results.push(r);
         const d = msgDigits(sc);
         if (r.ok) {
-          say(`round ${round} ${sc.id.padEnd(7)} ${system.padEnd(8)}: accept ${fmt(sc.messages / r.acceptSec!, d)}/s, end-to-end ${fmt(sc.messages / r.e2eSec!, d)}/s` +
-            (system === 'direct' ? '' : `, CPU ${fmt(r.cpuSec, 2)} s, idle RSS ${fmt(r.idleRssKb! / 1024, 1)} MB, peak RSS ${fmt(r.peakRssKb! / 1024, 1)} MB, ΣPSS ${fmt(r.peakPssKb! / 1024, 1)} MB`) +
-            (r.notes.length ? ` (${r.notes.join('; ')})` : ''));
+          say(
+            `round ${round} ${sc.id.padEnd(7)} ${system.padEnd(8)}: accept ${fmt(sc.messages / r.acceptSec!, d)}/s, end-to-end ${fmt(sc.messages / r.e2eSec!, d)}/s` +
+              (system === 'direct'
+                ? ''
+                : `, CPU ${fmt(r.cpuSec, 2)} s, idle RSS ${fmt(r.idleRssKb! / 1024, 1)} MB, peak RSS ${fmt(r.peakRssKb! / 1024, 1)} MB, ΣPSS ${fmt(r.peakPssKb! / 1024, 1)} MB`) +
+              (r.notes.length ? ` (${r.notes.join('; ')})` : ''),
+          );
         } else {
           dead.add(k);
           say(`round ${round} ${sc.id.padEnd(7)} ${system.padEnd(8)}: FAILED: ${r.error}${r.notes.length ? ` (${r.notes.join('; ')})` : ''}`);
@@ -993,10 +1161,23 @@ async function main(): Promise<void> {
   const svg = chart(results, probes);
   mkdirSync(path.dirname(OUT), { recursive: true });
   if (svg) writeFileSync(SVG, svg);
-  const md = report(results, probes, office, info, date, (now() - started) / 1000, skipped, { start: loadStart, end: loadavg() }, svg ? path.basename(SVG) : null, profileText);
+  const md = report(
+    results,
+    probes,
+    office,
+    info,
+    date,
+    (now() - started) / 1000,
+    skipped,
+    { start: loadStart, end: loadavg() },
+    svg ? path.basename(SVG) : null,
+    profileText,
+  );
   writeFileSync(OUT, md);
   console.log(`\n${table(results, probes)}\n\n${officeTable(office)}\n\n${targets(results, probes)}\n`);
-  console.log(`method, fairness notes and per-run figures: ${path.relative(process.cwd(), OUT) || OUT}${svg ? `; chart: ${path.relative(process.cwd(), SVG) || SVG}` : ''}`);
+  console.log(
+    `method, fairness notes and per-run figures: ${path.relative(process.cwd(), OUT) || OUT}${svg ? `; chart: ${path.relative(process.cwd(), SVG) || SVG}` : ''}`,
+  );
 }
 
 let cleaning = false;

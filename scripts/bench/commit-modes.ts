@@ -23,12 +23,14 @@ async function drive(ms: number, writers: number, commit: Commit, content: Buffe
   const start = performance.now();
   let n = 0;
   let next = 0;
-  await Promise.all(Array.from({ length: writers }, async () => {
-    while (performance.now() - start < ms) {
-      await commit(next++, content, envelope);
-      n++;
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: writers }, async () => {
+      while (performance.now() - start < ms) {
+        await commit(next++, content, envelope);
+        n++;
+      }
+    }),
+  );
   return n / ((performance.now() - start) / 1000);
 }
 
@@ -119,10 +121,11 @@ function workerCommit(dir: string, datasync: boolean, writeAllFirst = false): { 
     launch();
   });
   return {
-    commit: (id, content, envelope) => new Promise<void>((done) => {
-      waiting.push({ id, content, envelope, done });
-      launch();
-    }),
+    commit: (id, content, envelope) =>
+      new Promise<void>((done) => {
+        waiting.push({ id, content, envelope, done });
+        launch();
+      }),
     stop: () => worker.terminate(),
   };
 }
@@ -153,10 +156,11 @@ function poolCommit(dir: string, size: number, datasync: boolean): { commit: Com
     return w;
   });
   return {
-    commit: (id, content, envelope) => new Promise<void>((done) => {
-      queue.push({ id, content, envelope, done });
-      dispatch();
-    }),
+    commit: (id, content, envelope) =>
+      new Promise<void>((done) => {
+        queue.push({ id, content, envelope, done });
+        dispatch();
+      }),
     stop: async () => {
       await Promise.all(workers.map((w) => w.terminate()));
       return 0;
@@ -202,8 +206,16 @@ async function main(): Promise<void> {
       const cpu = process.cpuUsage(cpu0);
       await m.stop?.();
       const commits = (rate * ms) / 1000;
-      console.log(JSON.stringify({ mode: name, bytes: Number(bytes), writers: Number(writers), commitsPerSec: Math.round(rate),
-        cpuMsPer1000: Math.round(((cpu.user + cpu.system) / 1000 / commits) * 1000), mainThreadMsPer1000: Math.round((elu.active / commits) * 1000) }));
+      console.log(
+        JSON.stringify({
+          mode: name,
+          bytes: Number(bytes),
+          writers: Number(writers),
+          commitsPerSec: Math.round(rate),
+          cpuMsPer1000: Math.round(((cpu.user + cpu.system) / 1000 / commits) * 1000),
+          mainThreadMsPer1000: Math.round((elu.active / commits) * 1000),
+        }),
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -86,7 +86,8 @@ export function analyze(profile: CpuProfile, bundlePath: string, messages?: numb
     const c = servingCache.get(id);
     if (c !== undefined) return c;
     const cf = byId.get(id)!.callFrame;
-    const v = (isBundle(cf.url) && (fileAt(modules, cf.lineNumber) ?? '').startsWith('node_modules/smtp-server/')) || (parent.has(id) && serving(parent.get(id)!));
+    const v =
+      (isBundle(cf.url) && (fileAt(modules, cf.lineNumber) ?? '').startsWith('node_modules/smtp-server/')) || (parent.has(id) && serving(parent.get(id)!));
     servingCache.set(id, v);
     return v;
   };
@@ -110,7 +111,14 @@ export function analyze(profile: CpuProfile, bundlePath: string, messages?: numb
     let where: string;
     if (!cf.url) {
       // (garbage collector), (program), (idle), (root) and native builtins without a script
-      file = cf.functionName === '(garbage collector)' ? 'GC' : cf.functionName === '(idle)' ? 'idle' : cf.functionName === '(program)' ? 'V8/native (program)' : NATIVE;
+      file =
+        cf.functionName === '(garbage collector)'
+          ? 'GC'
+          : cf.functionName === '(idle)'
+            ? 'idle'
+            : cf.functionName === '(program)'
+              ? 'V8/native (program)'
+              : NATIVE;
       where = '';
     } else if (isBundle(cf.url)) {
       file = fileAt(modules, cf.lineNumber) ?? 'bundle runtime (esbuild helpers)';
@@ -166,9 +174,11 @@ export function analyze(profile: CpuProfile, bundlePath: string, messages?: numb
   }
   const sortedGroups = [...groups].sort((a, b) => b[1] - a[1]);
   const lines: string[] = [];
-  lines.push(`main thread, from the first SMTP connection on (start-up before it: ${(startupUs / 1000).toFixed(0)} ms busy): ${(totalUs / 1e6).toFixed(2)} s sampled, ${(busyUs / 1e6).toFixed(2)} s busy (${((100 * busyUs) / totalUs).toFixed(0)}%), ${(idleUs / 1e6).toFixed(2)} s idle` +
-    (messages ? `; ${(busyUs / 1000 / messages).toFixed(2)} ms busy per message (${messages} messages)` : ''));
-  lines.push('', 'self time by module group (share of busy time; GC is the main thread\'s part of it):');
+  lines.push(
+    `main thread, from the first SMTP connection on (start-up before it: ${(startupUs / 1000).toFixed(0)} ms busy): ${(totalUs / 1e6).toFixed(2)} s sampled, ${(busyUs / 1e6).toFixed(2)} s busy (${((100 * busyUs) / totalUs).toFixed(0)}%), ${(idleUs / 1e6).toFixed(2)} s idle` +
+      (messages ? `; ${(busyUs / 1000 / messages).toFixed(2)} ms busy per message (${messages} messages)` : ''),
+  );
+  lines.push('', "self time by module group (share of busy time; GC is the main thread's part of it):");
   for (const [g, us] of sortedGroups) lines.push(`  ${pct(us)} ${ms(us)}  ${g}`);
   lines.push('', 'including what they call (node internals, native): each sample charged to the nearest bundled frame on its stack:');
   for (const [g, us] of [...ownerGroups].sort((a, b) => b[1] - a[1])) lines.push(`  ${pct(us)} ${ms(us)}  ${g}`);

@@ -37,11 +37,16 @@ export class SlowSink {
     // commands takes N × delayMs, as a slow server's would).
     let replyChain = Promise.resolve();
     const reply = (text: string, then?: () => void) => {
-      replyChain = replyChain.then(() => new Promise<void>((resolve) => setTimeout(() => {
-        if (!socket.destroyed) socket.write(`${text}\r\n`);
-        then?.();
-        resolve();
-      }, this.delayMs)));
+      replyChain = replyChain.then(
+        () =>
+          new Promise<void>((resolve) =>
+            setTimeout(() => {
+              if (!socket.destroyed) socket.write(`${text}\r\n`);
+              then?.();
+              resolve();
+            }, this.delayMs),
+          ),
+      );
     };
     let commands = '';
     let inData = false;
@@ -133,7 +138,8 @@ function seeded(seed: number): () => number {
 
 function scanBody(bytes: number, id: string): string {
   const line = 'JVBERi0xLjQKJcfsj6IKNSAwIG9iago8PC9MZW5ndGggNiAwIFIvRmlsdGVyIC9GbGF0ZURlY29kZT4+CnN0cmVh\r\n';
-  const head = `From: scanner@office.bench.invalid\r\nTo: desk@example.com\r\nSubject: scan\r\nMessage-ID: ${id}\r\n` +
+  const head =
+    `From: scanner@office.bench.invalid\r\nTo: desk@example.com\r\nSubject: scan\r\nMessage-ID: ${id}\r\n` +
     'MIME-Version: 1.0\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n';
   return head + line.repeat(Math.max(1, Math.ceil((bytes - head.length) / line.length))) + '.\r\n';
 }
@@ -142,7 +148,14 @@ function scanBody(bytes: number, id: string): string {
 function sendOne(port: number, id: string, bytes: number, timeoutMs: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(port, '127.0.0.1');
-    const steps = ['EHLO scanner.office.bench.invalid', 'MAIL FROM:<scanner@office.bench.invalid>', 'RCPT TO:<desk@example.com>', 'DATA', scanBody(bytes, id), 'QUIT'];
+    const steps = [
+      'EHLO scanner.office.bench.invalid',
+      'MAIL FROM:<scanner@office.bench.invalid>',
+      'RCPT TO:<desk@example.com>',
+      'DATA',
+      scanBody(bytes, id),
+      'QUIT',
+    ];
     const expect = [/^220 /m, /^250 /m, /^250 /m, /^250 /m, /^354 /m, /^250 /m, /^221 /m];
     let step = 0;
     let got = '';

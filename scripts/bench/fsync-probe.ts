@@ -57,12 +57,14 @@ async function concurrent(dir: string, ms: number, data: Buffer, writers: number
     }
   };
   let next = 0;
-  await Promise.all(Array.from({ length: writers }, async () => {
-    while (performance.now() - start < ms) {
-      await one(next++);
-      n++;
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: writers }, async () => {
+      while (performance.now() - start < ms) {
+        await one(next++);
+        n++;
+      }
+    }),
+  );
   return n / ((performance.now() - start) / 1000);
 }
 
@@ -83,5 +85,6 @@ export async function fsyncFilesPerSec(parent: string, seconds: number, bytes: n
 if (require.main === module) {
   const [dir = '/tmp', seconds = '2', bytes = '2048', writers = '1'] = process.argv.slice(2);
   fsyncFilesPerSec(dir, Number(seconds), Number(bytes), Number(writers)).then((perSec) =>
-    console.log(JSON.stringify({ bytes: Number(bytes), writers: Number(writers), filesPerSec: Math.round(perSec) })));
+    console.log(JSON.stringify({ bytes: Number(bytes), writers: Number(writers), filesPerSec: Math.round(perSec) })),
+  );
 }

@@ -19,7 +19,7 @@ export interface PostfixInstance {
 function run(cmd: string, args: string[], timeoutMs: number): Promise<{ code: number; out: string }> {
   return new Promise((resolve) => {
     execFile(cmd, args, { timeout: timeoutMs, encoding: 'utf8' }, (err, stdout, stderr) => {
-      const code = err ? ((err as { code?: unknown }).code as number) ?? 1 : 0;
+      const code = err ? (((err as { code?: unknown }).code as number) ?? 1) : 0;
       resolve({ code: typeof code === 'number' ? code : 1, out: `${stdout}${stderr}`.trim() });
     });
   });
@@ -95,7 +95,9 @@ export async function startPostfix(dir: string, port: number, sinkPort: number):
   const queueDir = path.join(dir, 'queue');
   const dataDir = path.join(dir, 'data');
   for (const d of [configDir, queueDir, dataDir]) mkdirSync(d, { recursive: true, mode: 0o755 });
-  const pw = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith('postfix:'));
+  const pw = readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('postfix:'));
   if (!pw) throw new Error('there is no "postfix" user (is the postfix package installed?)');
   const [, , uid, gid] = pw.split(':');
   chownSync(dataDir, Number(uid), Number(gid));

@@ -44,12 +44,16 @@ export function readStat(pid: number): Stat | null {
 }
 
 export function allPids(): number[] {
-  return readdirSync('/proc').filter((n) => /^\d+$/.test(n)).map(Number);
+  return readdirSync('/proc')
+    .filter((n) => /^\d+$/.test(n))
+    .map(Number);
 }
 
 /** `root` and every process below it (one scan of /proc). */
 export function processTree(root: number): Stat[] {
-  const stats = allPids().map(readStat).filter((s): s is Stat => s !== null);
+  const stats = allPids()
+    .map(readStat)
+    .filter((s): s is Stat => s !== null);
   const kids = new Map<number, Stat[]>();
   for (const s of stats) {
     const list = kids.get(s.ppid) ?? [];
@@ -117,7 +121,10 @@ export class MemorySampler {
   samples = 0;
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly pids: () => number[], private readonly ms = 200) {}
+  constructor(
+    private readonly pids: () => number[],
+    private readonly ms = 200,
+  ) {}
 
   sample(): void {
     let rss = 0;

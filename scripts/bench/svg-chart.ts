@@ -33,7 +33,9 @@ export function throughputChart(opts: { title: string; subtitle: string; xLabels
   const decades = Math.max(1, Math.log10(hi / lo));
   const yPos = (y: number): number => top + panelH - (Math.log10(y / lo) / decades) * panelH;
   const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
+  );
   out.push(`<rect width="${width}" height="${height}" fill="white"/>`);
   out.push(`<text x="${width / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${esc(opts.title)}</text>`);
   out.push(`<text x="${width / 2}" y="40" text-anchor="middle" fill="#555">${esc(opts.subtitle)}</text>`);
@@ -49,7 +51,8 @@ export function throughputChart(opts: { title: string; subtitle: string; xLabels
         if (v > hi * 1.0001) break;
         const y = yPos(v);
         out.push(`<line x1="${x0}" x2="${x0 + panelW}" y1="${y.toFixed(1)}" y2="${y.toFixed(1)}" stroke="${m === 1 ? '#ccc' : '#eee'}"/>`);
-        if (pi === 0 || m === 1) out.push(`<text x="${x0 - 5}" y="${(y + 4).toFixed(1)}" text-anchor="end" fill="#333">${v >= 1000 ? `${v / 1000}k` : v}</text>`);
+        if (pi === 0 || m === 1)
+          out.push(`<text x="${x0 - 5}" y="${(y + 4).toFixed(1)}" text-anchor="end" fill="#333">${v >= 1000 ? `${v / 1000}k` : v}</text>`);
       }
     }
     opts.xLabels.forEach((label, i) => {
@@ -61,12 +64,19 @@ export function throughputChart(opts: { title: string; subtitle: string; xLabels
       const pts = s.points.map((p, i) => (p && p.y > 0 ? { x: xPos(i), ...p } : undefined)).filter((p): p is NonNullable<typeof p> => !!p);
       if (!pts.length) continue;
       const dash = s.dashed ? ' stroke-dasharray="6 4"' : '';
-      if (pts.length > 1) out.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2"${dash} points="${pts.map((p) => `${p.x.toFixed(1)},${yPos(p.y).toFixed(1)}`).join(' ')}"/>`);
+      if (pts.length > 1)
+        out.push(
+          `<polyline fill="none" stroke="${s.color}" stroke-width="2"${dash} points="${pts.map((p) => `${p.x.toFixed(1)},${yPos(p.y).toFixed(1)}`).join(' ')}"/>`,
+        );
       for (const p of pts) {
         if (p.lo !== undefined && p.hi !== undefined && p.hi > p.lo) {
-          out.push(`<line x1="${p.x.toFixed(1)}" x2="${p.x.toFixed(1)}" y1="${yPos(p.lo).toFixed(1)}" y2="${yPos(p.hi).toFixed(1)}" stroke="${s.color}" stroke-width="1"/>`);
+          out.push(
+            `<line x1="${p.x.toFixed(1)}" x2="${p.x.toFixed(1)}" y1="${yPos(p.lo).toFixed(1)}" y2="${yPos(p.hi).toFixed(1)}" stroke="${s.color}" stroke-width="1"/>`,
+          );
         }
-        out.push(`<circle cx="${p.x.toFixed(1)}" cy="${yPos(p.y).toFixed(1)}" r="3.5" fill="${s.color}"><title>${esc(`${s.name}: ${p.y.toFixed(0)}`)}</title></circle>`);
+        out.push(
+          `<circle cx="${p.x.toFixed(1)}" cy="${yPos(p.y).toFixed(1)}" r="3.5" fill="${s.color}"><title>${esc(`${s.name}: ${p.y.toFixed(0)}`)}</title></circle>`,
+        );
         out.push(`<text x="${(p.x + 6).toFixed(1)}" y="${(yPos(p.y) - 6).toFixed(1)}" font-size="10" fill="${s.color}">${p.y.toFixed(0)}</text>`);
       }
     }

@@ -64,7 +64,12 @@ export function lockedForSeconds(control: RelayControl, address: string): number
 }
 
 function logUnfailed(control: RelayControl, id: string, old: Unfailed, by: string): void {
-  control.events.step(control.log, 'unfailed', { id, client: old.client, upstream: control.upstream, by, clearedReasons: old.reasons.map((r) => `${r.code ? r.code + ' ' : ''}${r.reason}`) }, 'failed message made ready again');
+  control.events.step(
+    control.log,
+    'unfailed',
+    { id, client: old.client, upstream: control.upstream, by, clearedReasons: old.reasons.map((r) => `${r.code ? r.code + ' ' : ''}${r.reason}`) },
+    'failed message made ready again',
+  );
 }
 
 /** Retry one failed message: ready again, reasons cleared, a forwarding run requested. */
@@ -87,6 +92,11 @@ export async function retryAllFailed(control: RelayControl, by: string): Promise
 export async function deleteFailed(control: RelayControl, id: string, by: string): Promise<boolean> {
   const gone = await removeFailed(control.spool, id);
   if (!gone) return false;
-  control.events.step(control.log, 'deleted', { id, client: gone.client, from: gone.from, to: gone.to.length, by, clearedReasons: gone.reasons.map((r) => `${r.code ? r.code + ' ' : ''}${r.reason}`) }, 'failed message deleted');
+  control.events.step(
+    control.log,
+    'deleted',
+    { id, client: gone.client, from: gone.from, to: gone.to.length, by, clearedReasons: gone.reasons.map((r) => `${r.code ? r.code + ' ' : ''}${r.reason}`) },
+    'failed message deleted',
+  );
   return true;
 }

@@ -5,7 +5,8 @@ import { escapeHtml as e } from './page-format';
 import { duration } from '../format';
 
 export function hardwareSection(h: Hardware | null | 'reading', now: number): string {
-  if (h === 'reading') return '<section id="hardware"><h2>Hardware</h2><p class="muted">Being read (a few seconds on a Raspberry Pi): reload the page.</p></section>';
+  if (h === 'reading')
+    return '<section id="hardware"><h2>Hardware</h2><p class="muted">Being read (a few seconds on a Raspberry Pi): reload the page.</p></section>';
   if (!h) return '<section id="hardware"><h2>Hardware</h2><p class="muted">Could not be read this time: reload the page in a minute.</p></section>';
   const rows = hardwareRows(h).map((r) => `<dt>${e(r.label)}</dt><dd${r.problem ? ' class="reason"' : ''}>${e(r.value)}</dd>`);
   return `<section id="hardware"><h2>Hardware</h2><dl>${rows.join('')}</dl>

@@ -59,7 +59,7 @@ function crossSite(req: http.IncomingMessage, names: readonly string[]): boolean
 const ERRORS: Record<string, string> = {
   'actions-off': 'Actions are off: start relaybox with --admin-password-file.',
   'wrong-password': 'Wrong admin password: nothing was done.',
-  'locked': 'Too many failed passwords from your address: try again later.',
+  locked: 'Too many failed passwords from your address: try again later.',
   'no-such-message': 'There is no such failed message (already retried or deleted?).',
   'no-such-mailbox': 'There is no such mailbox to sign in (was relaybox.secrets changed?): reload the page.',
   'form-expired': 'The page was too old: it has been reloaded, try again.',
@@ -72,7 +72,8 @@ function notices(url: URL): { notice?: string; error?: string } {
   let notice: string | undefined;
   if (retried && ID.test(retried)) notice = `Message ${retried} is queued for another attempt.`;
   else if (deleted && ID.test(deleted)) notice = `Message ${deleted} was deleted.`;
-  else if (url.searchParams.has('signin')) notice = 'Sign-in started: follow the steps under "Sign in" below. This page shows the result once you have signed in.';
+  else if (url.searchParams.has('signin'))
+    notice = 'Sign-in started: follow the steps under "Sign in" below. This page shows the result once you have signed in.';
   return { notice, error: ERRORS[url.searchParams.get('error') ?? ''] };
 }
 
@@ -98,32 +99,47 @@ export function createStatusServer(control: RelayControl, opts: StatusServerOpti
   const inFlight = new WeakMap<Socket, number>();
 
   async function page(url: URL, res: http.ServerResponse, address: string): Promise<void> {
-    const [queue, health, hardware, signIns] = await Promise.all([queueSnapshot(spool), readHealth(spool.dir), hardwarePanel(spool.dir), opts.signIns?.list() ?? []]);
-    send(res, 200, 'text/html; charset=utf-8', renderPage({
-      title: opts.title,
-      queue,
-      health,
-      hardware,
-      recent: control.activity.recent,
-      events: opts.events?.entries() ?? [],
-      signIns,
-      upstreamAddress: control.upstream,
-      upstream: control.activity.upstream,
-      expiries: control.activity.expiries,
-      smtpEnabled: control.smtp.enabled,
-      counts: control.activity.counts,
-      actionsEnabled: control.adminPassword !== null,
-      formToken: issueFormToken(address),
-      ...notices(url),
-      now: Date.now(),
-    }));
+    const [queue, health, hardware, signIns] = await Promise.all([
+      queueSnapshot(spool),
+      readHealth(spool.dir),
+      hardwarePanel(spool.dir),
+      opts.signIns?.list() ?? [],
+    ]);
+    send(
+      res,
+      200,
+      'text/html; charset=utf-8',
+      renderPage({
+        title: opts.title,
+        queue,
+        health,
+        hardware,
+        recent: control.activity.recent,
+        events: opts.events?.entries() ?? [],
+        signIns,
+        upstreamAddress: control.upstream,
+        upstream: control.activity.upstream,
+        expiries: control.activity.expiries,
+        smtpEnabled: control.smtp.enabled,
+        counts: control.activity.counts,
+        actionsEnabled: control.adminPassword !== null,
+        formToken: issueFormToken(address),
+        ...notices(url),
+        now: Date.now(),
+      }),
+    );
   }
 
   /**
    * A form's CSRF token, then the admin password. 'refused' has been answered (403); the other
    * refusals are for the caller to show.
    */
-  async function authorise(form: URLSearchParams, res: http.ServerResponse, address: string, fields: Record<string, string>): Promise<'ok' | 'refused' | 'actions-off' | 'form-expired' | 'wrong-password' | 'locked'> {
+  async function authorise(
+    form: URLSearchParams,
+    res: http.ServerResponse,
+    address: string,
+    fields: Record<string, string>,
+  ): Promise<'ok' | 'refused' | 'actions-off' | 'form-expired' | 'wrong-password' | 'locked'> {
     if (control.adminPassword === null) return 'actions-off';
     const token = checkFormToken(form.get('token') ?? '', address);
     if (token === 'expired') return 'form-expired';
@@ -134,7 +150,10 @@ export function createStatusServer(control: RelayControl, opts: StatusServerOpti
     }
     const check = await checkPassword(control, form.get('password') ?? '', address);
     if (check === 'ok') return 'ok';
-    log.warn({ address, ...fields }, check === 'locked' ? 'status page: admin password refused (too many failed passwords from this address)' : 'status page: wrong admin password');
+    log.warn(
+      { address, ...fields },
+      check === 'locked' ? 'status page: admin password refused (too many failed passwords from this address)' : 'status page: wrong admin password',
+    );
     return check === 'locked' ? 'locked' : 'wrong-password';
   }
 
@@ -175,7 +194,12 @@ export function createStatusServer(control: RelayControl, opts: StatusServerOpti
   async function testMail(form: URLSearchParams, res: http.ServerResponse, address: string): Promise<void> {
     const allowed = await authorise(form, res, address, { action: 'test mail' });
     if (allowed === 'refused') return;
-    send(res, 200, 'text/html; charset=utf-8', await testMailAnswer(control, form, allowed, { address, title: opts.title, formToken: issueFormToken(address) }));
+    send(
+      res,
+      200,
+      'text/html; charset=utf-8',
+      await testMailAnswer(control, form, allowed, { address, title: opts.title, formToken: issueFormToken(address) }),
+    );
   }
 
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
@@ -183,7 +207,10 @@ export function createStatusServer(control: RelayControl, opts: StatusServerOpti
     if (socket.destroyed) return;
     const pending = (inFlight.get(socket) ?? 0) + 1;
     if (pending > MAX_IN_FLIGHT) {
-      log.warn({ address: unmapAddress(socket.remoteAddress ?? ''), unanswered: pending - 1 }, 'status page client dropped: it sends requests without reading the answers');
+      log.warn(
+        { address: unmapAddress(socket.remoteAddress ?? ''), unanswered: pending - 1 },
+        'status page client dropped: it sends requests without reading the answers',
+      );
       socket.destroy();
       return;
     }
@@ -196,7 +223,10 @@ export function createStatusServer(control: RelayControl, opts: StatusServerOpti
       return refuse(res, 403, 'access denied\n');
     }
     if (!hostAllowed(req.headers.host, opts.hostNames)) {
-      log.warn({ address, host: hostOf(req.headers.host ?? '').slice(0, 100) }, 'status page request refused: the Host header is not a name or address of this box (add it with --status-host-names)');
+      log.warn(
+        { address, host: hostOf(req.headers.host ?? '').slice(0, 100) },
+        'status page request refused: the Host header is not a name or address of this box (add it with --status-host-names)',
+      );
       return refuse(res, 421, 'unknown host name: use the name or address of the relay\n');
     }
     if (req.method === 'POST' && crossSite(req, opts.hostNames)) {
@@ -230,7 +260,8 @@ export function createStatusServer(control: RelayControl, opts: StatusServerOpti
         case 'POST /signin':
           return signIn(new URLSearchParams(read.body.toString('utf8')), res, address);
         default:
-          if (['/', '/metrics', '/health', '/retry', '/test-mail', '/delete', '/signin'].includes(url.pathname)) return send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n');
+          if (['/', '/metrics', '/health', '/retry', '/test-mail', '/delete', '/signin'].includes(url.pathname))
+            return send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n');
           return send(res, 404, 'text/plain; charset=utf-8', 'not found: try /, /metrics or /health\n');
       }
     };
@@ -244,7 +275,10 @@ export function createStatusServer(control: RelayControl, opts: StatusServerOpti
   // A client that asks first (Expect: 100-continue, as curl does for large bodies) is told 413 before it sends the body.
   server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
     if (Number(req.headers['content-length'] ?? 0) > MAX_BODY) {
-      log.warn({ address: unmapAddress(req.socket.remoteAddress ?? ''), route: `${req.method} ${req.url}`.slice(0, 100) }, `status page request refused: body larger than ${MAX_BODY} bytes`);
+      log.warn(
+        { address: unmapAddress(req.socket.remoteAddress ?? ''), route: `${req.method} ${req.url}`.slice(0, 100) },
+        `status page request refused: body larger than ${MAX_BODY} bytes`,
+      );
       return refuse(res, 413, 'request body too large\n');
     }
     res.writeContinue();

@@ -11,7 +11,8 @@ export function listenAddressesFor(cfg: Pick<NetConfig, 'interfaces'>, kind: 'sm
     const m = /^(?:(smtp|pop|admin)=)?(.+)$/.exec(raw)!;
     if (m[1] && m[1] !== kind) continue;
     const name = m[2]!;
-    if (name.startsWith('/') || name.startsWith('fd#')) throw new UsageError(`--interface ${name}: unix-domain sockets and inherited sockets are not supported for the ${kind} listener`);
+    if (name.startsWith('/') || name.startsWith('fd#'))
+      throw new UsageError(`--interface ${name}: unix-domain sockets and inherited sockets are not supported for the ${kind} listener`);
     if (name.startsWith('client=')) continue;
     const nic = /^(.+?)(?:-(ipv4|ipv6))?$/.exec(name)!;
     const addrs = os.networkInterfaces()[nic[1]!];

@@ -39,7 +39,8 @@ export function parseObserveOptions(opts: OptionLookup, baseDir: string, domain:
     throw new UsageError(`${opts.where('admin-password-file')}: --admin-password-file needs --admin or --status-port`);
   }
   for (const o of ['admin', 'status-port']) {
-    if (opts.has(o) && opts.has('dont-serve')) throw new UsageError(`${opts.where(o)}: --${o} makes no sense with --dont-serve or --as-client (nothing listens)`);
+    if (opts.has(o) && opts.has('dont-serve'))
+      throw new UsageError(`${opts.where(o)}: --${o} makes no sense with --dont-serve or --as-client (nothing listens)`);
   }
   const alerts = readAlertsConfig(opts, domain);
   return {

@@ -38,9 +38,7 @@ export interface PageData {
   now: number;
 }
 
-
 const e = escapeHtml;
-
 
 function queueSection(d: PageData): string {
   const q = d.queue;
@@ -54,31 +52,44 @@ function queueSection(d: PageData): string {
 }
 
 function failedSection(d: PageData): string {
-  const items = d.queue.failures.map((f) => `<div class="msg" id="failed-${e(f.id)}">
+  const items = d.queue.failures.map(
+    (f) => `<div class="msg" id="failed-${e(f.id)}">
 <div class="id">${e(f.id)}</div>
 <div>From ${e(f.from ? `<${f.from}>` : '<>')} to ${e(f.to.map((t) => `<${t}>`).join(', ') || '(no remote recipients)')}</div>
 <div class="reason">${f.code && !f.reason.includes(f.code) ? `${e(f.code)} ` : ''}${e(f.reason)}</div>
 <div class="muted">${f.attempts} failure${f.attempts === 1 ? '' : 's'} recorded, received ${e(duration(f.ageSeconds))} ago</div>
-${d.actionsEnabled ? `<form class="retry" method="post" action="/retry"><input type="hidden" name="token" value="${e(d.formToken)}"><input type="hidden" name="id" value="${e(f.id)}">
+${
+  d.actionsEnabled
+    ? `<form class="retry" method="post" action="/retry"><input type="hidden" name="token" value="${e(d.formToken)}"><input type="hidden" name="id" value="${e(f.id)}">
 <input type="password" name="password" placeholder="Admin password" aria-label="Admin password for ${e(f.id)}" required autocomplete="current-password">
-<span class="actions"><button type="submit">Retry</button><button type="submit" class="delete" formaction="/delete">Delete</button></span></form>` : ''}
-</div>`);
+<span class="actions"><button type="submit">Retry</button><button type="submit" class="delete" formaction="/delete">Delete</button></span></form>`
+    : ''
+}
+</div>`,
+  );
   const more = d.queue.failed > d.queue.failures.length ? `<p class="muted">${d.queue.failed - d.queue.failures.length} more not shown.</p>` : '';
-  const off = d.actionsEnabled || !d.queue.failed ? '' : '<p class="muted">Retrying or deleting from this page needs an admin password: start relaybox with --admin-password-file.</p>';
+  const off =
+    d.actionsEnabled || !d.queue.failed
+      ? ''
+      : '<p class="muted">Retrying or deleting from this page needs an admin password: start relaybox with --admin-password-file.</p>';
   return `<section id="failed"><h2>Failed messages</h2>${items.join('\n') || '<p class="muted">None.</p>'}${more}${off}</section>`;
 }
 
 function recentSection(d: PageData): string {
-  const items = d.recent.map((r) => `<div class="msg" id="delivered-${e(r.id)}"><div class="id">${e(r.id)}</div>
-<div class="muted">${e(time(r.at))} · ${r.ms} ms · ${e(r.upstream)}</div><div>${e(r.response)}</div></div>`);
+  const items = d.recent.map(
+    (r) => `<div class="msg" id="delivered-${e(r.id)}"><div class="id">${e(r.id)}</div>
+<div class="muted">${e(time(r.at))} · ${r.ms} ms · ${e(r.upstream)}</div><div>${e(r.response)}</div></div>`,
+  );
   return `<section id="recent"><h2>Recent deliveries</h2>${items.join('\n') || '<p class="muted">None since start.</p>'}</section>`;
 }
 
 function eventsSection(d: PageData): string {
   if (!d.events) return '';
-  const items = d.events.map((ev) => ev.kind === 'message'
-    ? `<li class="message"><span class="muted">${e(time(ev.at))}</span> <span class="id">${e(ev.id ?? '')}</span> ${e(ev.text)}</li>`
-    : `<li class="device"><span class="muted">${e(time(ev.at))}</span> device ${e(ev.address ?? '')}: ${e(ev.text)}</li>`);
+  const items = d.events.map((ev) =>
+    ev.kind === 'message'
+      ? `<li class="message"><span class="muted">${e(time(ev.at))}</span> <span class="id">${e(ev.id ?? '')}</span> ${e(ev.text)}</li>`
+      : `<li class="device"><span class="muted">${e(time(ev.at))}</span> device ${e(ev.address ?? '')}: ${e(ev.text)}</li>`,
+  );
   return `<section id="log"><h2>Recent log</h2>${items.length ? `<ul class="events">${items.join('\n')}</ul>` : '<p class="muted">Nothing since start.</p>'}</section>`;
 }
 

@@ -57,7 +57,7 @@ export async function queueSnapshot(spool: Spool, now = Date.now()): Promise<Que
       id,
       from: env?.from ?? '',
       to: env?.toRemote ?? [],
-      reason: unreadable ? `envelope cannot be read: ${unreadable}` : last?.reason ?? '(no reason recorded)',
+      reason: unreadable ? `envelope cannot be read: ${unreadable}` : (last?.reason ?? '(no reason recorded)'),
       code: last?.code ?? '',
       attempts: rs.length,
       ageSeconds: (await ageSeconds(spool, id, now)) ?? 0,

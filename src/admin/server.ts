@@ -88,7 +88,10 @@ class AdminSession {
   private notifying: ((step: MessageStep, f: StepFields) => void) | null = null;
   private upstreamListener: ((what: string) => void) | null = null;
 
-  constructor(private readonly socket: net.Socket, private readonly control: RelayControl) {
+  constructor(
+    private readonly socket: net.Socket,
+    private readonly control: RelayControl,
+  ) {
     this.authenticated = control.adminPassword === null;
     socket.setEncoding('utf8'); // a UTF-8 password compares with the password file's UTF-8
     socket.on('data', (d: string) => this.onData(d));
@@ -121,7 +124,11 @@ class AdminSession {
           this.reply([`error: ${(e as Error).message}`]);
         }
         if (this.socket.writableNeedDrain && !this.closed) {
-          if (!this.toldSlow) this.control.log.info({ address: unmapAddress(this.socket.remoteAddress ?? '') }, 'admin client is not taking its replies: reading from it paused until it does');
+          if (!this.toldSlow)
+            this.control.log.info(
+              { address: unmapAddress(this.socket.remoteAddress ?? '') },
+              'admin client is not taking its replies: reading from it paused until it does',
+            );
           this.toldSlow = true;
           await this.drained();
         }
@@ -195,7 +202,10 @@ class AdminSession {
   private countError(): void {
     this.errors++;
     if (this.errors >= MAX_ERRORS) {
-      this.control.log.warn({ address: unmapAddress(this.socket.remoteAddress ?? '') }, this.authenticated ? 'admin client dropped: too many unrecognised commands' : 'admin client dropped: too many commands without the password');
+      this.control.log.warn(
+        { address: unmapAddress(this.socket.remoteAddress ?? '') },
+        this.authenticated ? 'admin client dropped: too many unrecognised commands' : 'admin client dropped: too many commands without the password',
+      );
       this.hangUp();
     }
   }
@@ -222,8 +232,13 @@ class AdminSession {
         this.authenticated = true;
         return this.reply(['OK']);
       }
-      c.log.warn({ address }, check === 'locked' ? 'admin password refused: too many failed passwords from this address' : 'admin client gave a wrong password');
-      return this.unrecognised(check === 'locked' ? `error: too many failed passwords from your address: try again in ${lockedForSeconds(c, address)} s` : 'error: wrong password');
+      c.log.warn(
+        { address },
+        check === 'locked' ? 'admin password refused: too many failed passwords from this address' : 'admin client gave a wrong password',
+      );
+      return this.unrecognised(
+        check === 'locked' ? `error: too many failed passwords from your address: try again in ${lockedForSeconds(c, address)} s` : 'error: wrong password',
+      );
     }
     if (!this.authenticated) return this.unrecognised('error: password required: send "password <password>" first');
     switch (cmd) {
@@ -246,7 +261,7 @@ class AdminSession {
         }
       }
       case 'list': {
-        const ids = (await c.spool.listReady());
+        const ids = await c.spool.listReady();
         return this.reply(ids.length ? ids : ['<none>']);
       }
       case 'failures': {

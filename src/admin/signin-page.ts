@@ -33,7 +33,12 @@ function tokenRows(s: SignInView, now: number): [string, string][] {
   if (s.signedInAt === null) rows.push(['State', 'not signed in yet: messages for this mailbox wait until someone signs in']);
   else rows.push(['State', `signed in${s.signedInAt ? ` on ${time(s.signedInAt)}` : ''}`]);
   if (s.token.validUntil) {
-    rows.push(['Access token', s.token.validUntil > now ? `valid until ${time(s.token.validUntil)} (${duration((s.token.validUntil - now) / 1000)}); renewed by itself` : `expired ${time(s.token.validUntil)}; renewed at the next message`]);
+    rows.push([
+      'Access token',
+      s.token.validUntil > now
+        ? `valid until ${time(s.token.validUntil)} (${duration((s.token.validUntil - now) / 1000)}); renewed by itself`
+        : `expired ${time(s.token.validUntil)}; renewed at the next message`,
+    ]);
   }
   if (s.token.lastRefreshAt) rows.push(['Last renewal', time(s.token.lastRefreshAt)]);
   if (s.token.lastError) rows.push(['Last error', `${time(s.token.lastErrorAt)}: ${s.token.lastError}`]);
@@ -55,11 +60,12 @@ export function signInSection(d: SignInSectionData): string {
   if (!d.signIns.length) return '';
   const items = d.signIns.map((s) => {
     const rows = tokenRows(s, d.now);
-    const form = d.actionsEnabled && !s.pending
-      ? `<form class="retry" method="post" action="/signin"><input type="hidden" name="token" value="${e(d.formToken)}"><input type="hidden" name="id" value="${e(s.id)}">
+    const form =
+      d.actionsEnabled && !s.pending
+        ? `<form class="retry" method="post" action="/signin"><input type="hidden" name="token" value="${e(d.formToken)}"><input type="hidden" name="id" value="${e(s.id)}">
 <input type="password" name="password" placeholder="Admin password" aria-label="Admin password to sign in ${e(s.mailbox)}" required autocomplete="current-password">
 <button type="submit">Sign in${s.signedInAt === null ? '' : ' again'}</button></form>`
-      : '';
+        : '';
     return `<div class="msg" id="signin-${e(s.id)}"><div><b>${e(s.mailbox)}</b> <span class="muted">${e(PROVIDER[s.provider])}, ${e(s.file)} line ${s.line}</span></div>
 <dl>${rows.map(([k, v]) => `<dt>${e(k)}</dt><dd>${e(v)}</dd>`).join('')}</dl>
 ${s.pending ? pendingBlock(s, d.now) : ''}${form}</div>`;

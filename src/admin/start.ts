@@ -92,8 +92,11 @@ export async function startObservers(parts: ObserveParts): Promise<() => Promise
   if (o.statusPort !== null) {
     for (const host of listenAddressesFor(cfg, 'smtp')) {
       const s = createStatusServer(control, {
-        admission: cfg.admission, title: `relaybox on ${cfg.domain}`, hostNames: [cfg.domain, ...o.statusHostNames],
-        signIns: parts.signIns, events: parts.recentLog ?? undefined,
+        admission: cfg.admission,
+        title: `relaybox on ${cfg.domain}`,
+        hostNames: [cfg.domain, ...o.statusHostNames],
+        signIns: parts.signIns,
+        events: parts.recentLog ?? undefined,
       });
       track(s);
       await listenAll(s, o.statusPort, [host], 'status page', log);
@@ -106,7 +109,15 @@ export async function startObservers(parts: ObserveParts): Promise<() => Promise
       ...(cfg.serverTls ? [{ name: `server certificate (${cfg.serverTls.keyCert.files.at(-1)})`, pem: cfg.serverTls.keyCert.cert }] : []),
       ...(cfg.clientTls.keyCert ? [{ name: `client certificate (${cfg.clientTls.keyCert.files.at(-1)})`, pem: cfg.clientTls.keyCert.cert }] : []),
     ];
-    alerts = new AlertMonitor({ config: o.alerts, spool, log, domain: cfg.domain, requestForward: control.requestForward, certificates, activity: parts.activity });
+    alerts = new AlertMonitor({
+      config: o.alerts,
+      spool,
+      log,
+      domain: cfg.domain,
+      requestForward: control.requestForward,
+      certificates,
+      activity: parts.activity,
+    });
     alerts.start();
   }
   return async () => {

@@ -54,9 +54,11 @@ export interface TestMailPageData {
 /** The answer to POST /test-mail: the steps (or why none ran), and the form to try again. */
 export function renderTestMailPage(d: TestMailPageData): string {
   const failed = d.steps?.some((s) => s.status === 'failed');
-  const summary = !d.steps ? '' : failed
-    ? '<p class="error" role="alert" id="test-mail-result">The test mail was not sent: see the failed step.</p>'
-    : `<p class="notice" role="status" id="test-mail-result">The upstream server accepted the test mail for ${e(d.to)}.</p>`;
+  const summary = !d.steps
+    ? ''
+    : failed
+      ? '<p class="error" role="alert" id="test-mail-result">The test mail was not sent: see the failed step.</p>'
+      : `<p class="notice" role="status" id="test-mail-result">The upstream server accepted the test mail for ${e(d.to)}.</p>`;
   return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>Test mail · ${e(d.title)}</title><style>${STYLE}${STEP_STYLE}</style></head>
@@ -84,11 +86,16 @@ const REFUSALS: Record<string, string> = {
   'actions-off': 'Sending a test mail needs an admin password: start relaybox with --admin-password-file.',
   'form-expired': 'The page was too old: try again with this form.',
   'wrong-password': 'Wrong admin password: no test mail was sent.',
-  'locked': 'Too many failed passwords from your address: try again later.',
+  locked: 'Too many failed passwords from your address: try again later.',
 };
 
 /** The page answering POST /test-mail, once the form token and admin password were looked at. */
-export async function testMailAnswer(control: RelayControl, form: URLSearchParams, allowed: string, page: { address: string; title: string; formToken: string }): Promise<string> {
+export async function testMailAnswer(
+  control: RelayControl,
+  form: URLSearchParams,
+  allowed: string,
+  page: { address: string; title: string; formToken: string },
+): Promise<string> {
   const to = (form.get('to') ?? '').trim().slice(0, 254);
   const from = (form.get('from') ?? '').trim().slice(0, 254);
   const base = { title: page.title, formToken: page.formToken, to, from };

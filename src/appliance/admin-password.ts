@@ -25,12 +25,14 @@ export function generatePassword(): string {
 const stamp = (d: Date) => d.toISOString().replace(/\.\d+Z$/, 'Z');
 
 function scrubNote(now: Date): string {
-  return forWindows([
-    `# relaybox: the status page's admin password that was here was imported into the box on ${stamp(now)}`,
-    '# and removed from this card. To change it, write the new password on a line of its own below',
-    '# (at least 8 characters) and restart the box. Lines starting with # are ignored.',
-    '',
-  ].join('\n'));
+  return forWindows(
+    [
+      `# relaybox: the status page's admin password that was here was imported into the box on ${stamp(now)}`,
+      '# and removed from this card. To change it, write the new password on a line of its own below',
+      '# (at least 8 characters) and restart the box. Lines starting with # are ignored.',
+      '',
+    ].join('\n'),
+  );
 }
 
 export function importAdminPassword(p: ImportPaths, now: Date): Section {
@@ -60,7 +62,9 @@ export function importAdminPassword(p: ImportPaths, now: Date): Section {
   if (fs.existsSync(mark)) {
     const password = (readIfExists(kept) ?? '').split('\n')[0]!.trim();
     s.lines.push(`the box made this password at its first start: ${password}`);
-    s.lines.push(`it opens the Send a test mail, Retry, Delete and Sign in buttons on the status page; to choose your own, write it into ${ADMIN_PASSWORD_FILE} on this card`);
+    s.lines.push(
+      `it opens the Send a test mail, Retry, Delete and Sign in buttons on the status page; to choose your own, write it into ${ADMIN_PASSWORD_FILE} on this card`,
+    );
   } else if (s.ok) {
     s.lines.push('in use: the password you put on the card earlier');
   } else {

@@ -19,7 +19,6 @@ import { importUsers } from './users-import';
 import type { ImportPaths } from './import-paths';
 import type { Section } from './section';
 
-
 export interface ImportResult {
   config: Section;
   secrets: Section;
@@ -41,13 +40,15 @@ export const DATA_MOUNT = '/var/lib/relaybox';
 const stamp = (d: Date) => d.toISOString().replace(/\.\d+Z$/, 'Z');
 
 function scrubNote(now: Date, keyFiles: string[]): string {
-  return forWindows([
-    `${SCRUB_NOTE_MARK} were imported into the box on ${stamp(now)} and removed from this card.`,
-    ...keyFiles.map((f) => `# The key file ${f} was imported with them and removed from this card.`),
-    '# To change them, replace these lines with the new ones (same format as before) and restart the box.',
-    '# They will be imported and removed again. Lines starting with # are ignored.',
-    '',
-  ].join('\n'));
+  return forWindows(
+    [
+      `${SCRUB_NOTE_MARK} were imported into the box on ${stamp(now)} and removed from this card.`,
+      ...keyFiles.map((f) => `# The key file ${f} was imported with them and removed from this card.`),
+      '# To change them, replace these lines with the new ones (same format as before) and restart the box.',
+      '# They will be imported and removed again. Lines starting with # are ignored.',
+      '',
+    ].join('\n'),
+  );
 }
 
 // ---- relaybox.secrets ----
@@ -70,8 +71,15 @@ function secretsUse(p: ImportPaths): SecretsUse {
 const PLACEHOLDERS = ['11111111-2222-3333-4444-555555555555', 'the-secret-Value', 'your-app-password', 'the-client-id', 'the-client-secret'];
 
 function templatePlaceholders(text: string): string[] {
-  return text.split('\n').flatMap((line, i) => (line.trim().startsWith('#') ? [] : PLACEHOLDERS.filter((x) => line.includes(x))
-    .map((x) => `relaybox.secrets(${i + 1}): "${x}" is the template's example: put your own value there (README.txt says where it comes from)`)));
+  return text
+    .split('\n')
+    .flatMap((line, i) =>
+      line.trim().startsWith('#')
+        ? []
+        : PLACEHOLDERS.filter((x) => line.includes(x)).map(
+            (x) => `relaybox.secrets(${i + 1}): "${x}" is the template's example: put your own value there (README.txt says where it comes from)`,
+          ),
+    );
 }
 
 /** Every reason the relay would refuse or misread these secrets, "relaybox.secrets(line): ...". */
@@ -100,9 +108,11 @@ function importSecrets(p: ImportPaths, now: Date): Section {
   }
   if (lines.some((l) => EXAMPLE_SECRET.test(l))) {
     s.ok = false;
-    s.lines.push(lines.length > 1
-      ? 'relaybox.secrets still holds the example line "client plain you@example.com your-password" beside your own: put a # in front of the example'
-      : 'relaybox.secrets still holds the example line "client plain you@example.com your-password": put your own user and password there, or a line from README.txt');
+    s.lines.push(
+      lines.length > 1
+        ? 'relaybox.secrets still holds the example line "client plain you@example.com your-password" beside your own: put a # in front of the example'
+        : 'relaybox.secrets still holds the example line "client plain you@example.com your-password": put your own user and password there, or a line from README.txt',
+    );
     if (haveKept) s.lines.push('the secrets imported earlier stay in use');
     return s;
   }
@@ -125,7 +135,8 @@ function importSecrets(p: ImportPaths, now: Date): Section {
   scrubFile(fat, scrubNote(now, [...new Set(keyNames)]));
   const removed = scrubKeyFiles(keys.files, p.boot);
   s.lines.push(`imported ${lines.length} line${lines.length > 1 ? 's' : ''} on ${stamp(now)} and removed ${lines.length > 1 ? 'them' : 'it'} from the card`);
-  if (removed.length) s.lines.push(`imported the key file${removed.length > 1 ? 's' : ''} ${removed.join(', ')} and removed ${removed.length > 1 ? 'them' : 'it'} from the card`);
+  if (removed.length)
+    s.lines.push(`imported the key file${removed.length > 1 ? 's' : ''} ${removed.join(', ')} and removed ${removed.length > 1 ? 'them' : 'it'} from the card`);
   return s;
 }
 
@@ -226,7 +237,10 @@ function appliancePlace(cfg: RelayConfig, values: OptionValue[], dataDir: string
   if (!under(cfg.spoolDir, dataDir)) {
     problems.push(`${where('spool-dir')}: the spool must be on the data partition: write "spool-dir ${dataDir}/spool"`);
   }
-  for (const [name, file] of [['log-file', cfg.log.file], ['pid-file', cfg.pidFile]] as const) {
+  for (const [name, file] of [
+    ['log-file', cfg.log.file],
+    ['pid-file', cfg.pidFile],
+  ] as const) {
     if (file && !under(file, dataDir) && !under(file, '/run')) {
       problems.push(`${where(name)}: ${file} is on the read-only system partition: remove "${name}" (the log goes to the journal)`);
     }
@@ -236,7 +250,9 @@ function appliancePlace(cfg: RelayConfig, values: OptionValue[], dataDir: string
   }
   if (cfg.clientAuth && !cfg.clientAuth.startsWith('plain:')) {
     if (!fs.existsSync(cfg.clientAuth)) {
-      problems.push(`${where('client-auth')}: no login has been imported yet: relaybox.secrets on the card needs a line the box can use (a template from README.txt; the Secrets part of STATUS.txt says what is wrong with it)`);
+      problems.push(
+        `${where('client-auth')}: no login has been imported yet: relaybox.secrets on the card needs a line the box can use (a template from README.txt; the Secrets part of STATUS.txt says what is wrong with it)`,
+      );
     } else {
       const serverLines = readSecretsFile(cfg.clientAuth).problems.filter((x) => x.level === 'error' && x.side === 'server');
       problems.push(...serverLines.map(formatProblem), ...clientAuthProblems(cfg, true).problems);
@@ -248,7 +264,10 @@ function appliancePlace(cfg: RelayConfig, values: OptionValue[], dataDir: string
 /** Zero and remove tls/ private keys from the card once they are in the configuration in use. */
 function scrubImportedKeys(boot: string, names: string[], s: Section): void {
   for (const name of names) scrubAndRemove(path.join(boot, 'tls', name));
-  if (names.length) s.lines.push(`the private key${names.length > 1 ? 's' : ''} tls/${names.join(', tls/')} ${names.length > 1 ? 'were' : 'was'} imported and removed from the card`);
+  if (names.length)
+    s.lines.push(
+      `the private key${names.length > 1 ? 's' : ''} tls/${names.join(', tls/')} ${names.length > 1 ? 'were' : 'was'} imported and removed from the card`,
+    );
 }
 
 function importConfig(p: ImportPaths, now: Date): { section: Section; configured: boolean } {
@@ -257,7 +276,9 @@ function importConfig(p: ImportPaths, now: Date): { section: Section; configured
   const activeConf = path.join(active, 'relaybox.conf');
   const haveActive = fs.existsSync(activeConf);
   const importedAt = readIfExists(path.join(active, 'imported-at'))?.trim();
-  const lastGood = haveActive ? `still running the last good configuration, imported on ${importedAt ?? 'an earlier boot'}` : 'the relay is not running: there is no good configuration yet';
+  const lastGood = haveActive
+    ? `still running the last good configuration, imported on ${importedAt ?? 'an earlier boot'}`
+    : 'the relay is not running: there is no good configuration yet';
   const cand = readCandidate(p.boot, path.join(active, 'tls'));
   if (!cand) {
     s.ok = haveActive;
@@ -339,7 +360,10 @@ export function importBootPartition(p: ImportPaths, now = new Date()): ImportRes
   fs.mkdirSync(p.data, { recursive: true });
   const spool = path.join(p.data, 'spool');
   // The spool, and its state directory, where the relay records its last delivery for STATUS.txt.
-  for (const [dir, mode] of [[spool, 0o750], [path.join(spool, '.relaybox'), 0o700]] as const) {
+  for (const [dir, mode] of [
+    [spool, 0o750],
+    [path.join(spool, '.relaybox'), 0o700],
+  ] as const) {
     if (fs.existsSync(dir)) continue;
     fs.mkdirSync(dir, { mode });
     if (p.owner) fs.chownSync(dir, p.owner.uid, p.owner.gid);
@@ -349,5 +373,13 @@ export function importBootPartition(p: ImportPaths, now = new Date()): ImportRes
   const config = importConfig(p, now);
   const network = importNetwork(p);
   const users = p.accounts && importUsers(p.boot, now, p.accounts);
-  return { config: config.section, secrets, adminPassword, network: network.section, users, networkSettings: network.settings, relayConfigured: config.configured };
+  return {
+    config: config.section,
+    secrets,
+    adminPassword,
+    network: network.section,
+    users,
+    networkSettings: network.settings,
+    relayConfigured: config.configured,
+  };
 }

@@ -123,9 +123,9 @@ async function runStatus(a: Args): Promise<number> {
     relay.lines.push(clockIsSet(a.run) ? 'clock: set' : 'clock: NOT set yet (waiting for NTP): the relay starts once it is set');
     if (cfg.forwardTo?.kind === 'tcp') {
       const up = await probe(cfg.forwardTo.host, cfg.forwardTo.port, 15000);
-      relay.lines.push(up.ok || up.text.startsWith('220')
-        ? `upstream ${cfg.forwardTo.text}: reachable`
-        : `upstream ${cfg.forwardTo.text}: NOT reachable (${up.text})`);
+      relay.lines.push(
+        up.ok || up.text.startsWith('220') ? `upstream ${cfg.forwardTo.text}: reachable` : `upstream ${cfg.forwardTo.text}: NOT reachable (${up.text})`,
+      );
     }
     const signIns = cfg.clientAuth && !cfg.clientAuth.startsWith('plain:') ? signInStatus(cfg.clientAuth, cfg.spoolDir) : undefined;
     relay.lines.push(...(signIns?.lines ?? []));
@@ -152,7 +152,12 @@ async function main(argv: string[]): Promise<number> {
   throw new Error(`usage: relaybox-appliance import|status [--boot=DIR --data=DIR --run=DIR --user=NAME --apply]`);
 }
 
-main(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (e: Error) => {
-  process.stderr.write(`relaybox-appliance: error: ${e.message}\n`);
-  process.exitCode = 1;
-});
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: Error) => {
+    process.stderr.write(`relaybox-appliance: error: ${e.message}\n`);
+    process.exitCode = 1;
+  },
+);

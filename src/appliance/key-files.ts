@@ -43,8 +43,8 @@ function checkKey(g: KeyGrant, text: string, name: string): void {
 }
 
 const WHAT: Record<KeyGrant['type'], string> = {
-  'oauth-ms-cert': 'the PEM file with the app\'s private key and certificate',
-  'oauth-google-sa': 'the service account\'s JSON key file',
+  'oauth-ms-cert': "the PEM file with the app's private key and certificate",
+  'oauth-google-sa': "the service account's JSON key file",
 };
 
 /**
@@ -54,7 +54,10 @@ const WHAT: Record<KeyGrant['type'], string> = {
 export function findKeyFiles(parsed: ParsedSecrets, boot: string, keysDir: string): { files: KeyFile[]; problems: string[] } {
   const files: KeyFile[] = [];
   const problems: string[] = [];
-  const grants = [...parsed.secrets.client.values()].map((a) => a.grant).filter(isKeyGrant).sort((a, b) => a.line - b.line);
+  const grants = [...parsed.secrets.client.values()]
+    .map((a) => a.grant)
+    .filter(isKeyGrant)
+    .sort((a, b) => a.line - b.line);
   const targets = new Map<string, string>();
   for (const g of grants) {
     const source = keyFileOf(g);
@@ -66,7 +69,10 @@ export function findKeyFiles(parsed: ParsedSecrets, boot: string, keysDir: strin
     if (!fs.existsSync(source)) {
       // Named again on a later card, after the first import took the file away: the copy serves.
       if (onCard && fs.existsSync(target)) files.push({ line: g.line, source, target });
-      else bad(`${WHAT[g.type]} "${name}" named on this line is not ${onCard ? 'on the card' : 'on the box'}: copy it onto the card, next to relaybox.secrets, and write just its name on this line`);
+      else
+        bad(
+          `${WHAT[g.type]} "${name}" named on this line is not ${onCard ? 'on the card' : 'on the box'}: copy it onto the card, next to relaybox.secrets, and write just its name on this line`,
+        );
       continue;
     }
     if (!onCard) {

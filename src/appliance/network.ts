@@ -24,7 +24,13 @@ export interface NetworkProblem {
 }
 
 export const NETWORK_DEFAULTS: NetworkSettings = {
-  hostname: 'relaybox', address: 'dhcp', dns: [], timezone: 'UTC', ntp: [], ssh: false, sshKeys: [],
+  hostname: 'relaybox',
+  address: 'dhcp',
+  dns: [],
+  timezone: 'UTC',
+  ntp: [],
+  ssh: false,
+  sshKeys: [],
 };
 
 const KEYS = ['hostname', 'address', 'gateway', 'dns', 'wifi_ssid', 'wifi_passphrase', 'wifi_country', 'timezone', 'ntp', 'ssh', 'ssh_key'] as const;
@@ -64,7 +70,10 @@ export function parseNetworkConf(text: string, file: string, zoneinfoDir = '/usr
         s.hostname = value;
         break;
       case 'address': {
-        if (value.toLowerCase() === 'dhcp' || value === '') { s.address = 'dhcp'; break; }
+        if (value.toLowerCase() === 'dhcp' || value === '') {
+          s.address = 'dhcp';
+          break;
+        }
         const a = /^(.+)\/(\d{1,3})$/.exec(value);
         if (!a || !isIp(a[1]!) || Number(a[2]) > (IPV4.test(a[1]!) ? 32 : 128)) {
           return bad(`address "${value}" is not valid: write "dhcp" or an address with its prefix length, like 192.168.1.20/24`);
@@ -114,12 +123,15 @@ export function parseNetworkConf(text: string, file: string, zoneinfoDir = '/usr
         break;
     }
   });
-  if (s.address === 'dhcp' && s.gateway) problems.push({ file, line: seen.get('gateway')!, message: 'gateway is only used with a static address: set "address" too, or remove "gateway"' });
+  if (s.address === 'dhcp' && s.gateway)
+    problems.push({ file, line: seen.get('gateway')!, message: 'gateway is only used with a static address: set "address" too, or remove "gateway"' });
   if (wifi.ssid) {
-    if (!wifi.country) problems.push({ file, line: seen.get('wifi_ssid')!, message: 'Wi-Fi needs wifi_country (the two-letter code of the country the box is in)' });
+    if (!wifi.country)
+      problems.push({ file, line: seen.get('wifi_ssid')!, message: 'Wi-Fi needs wifi_country (the two-letter code of the country the box is in)' });
     s.wifi = { ssid: wifi.ssid, passphrase: wifi.passphrase ?? '', country: wifi.country ?? '' };
   }
-  if (s.ssh && s.sshKeys.length === 0) problems.push({ file, line: seen.get('ssh')!, message: 'ssh = on needs at least one ssh_key line (password logins are not allowed)' });
+  if (s.ssh && s.sshKeys.length === 0)
+    problems.push({ file, line: seen.get('ssh')!, message: 'ssh = on needs at least one ssh_key line (password logins are not allowed)' });
   return { settings: s, problems };
 }
 
@@ -139,21 +151,26 @@ export function renderNetworkFiles(s: NetworkSettings): Map<string, string> {
   if (s.wifi) {
     files.set('systemd/network/20-relaybox-wifi.network', network('wlan* wl*'));
     const psk = s.wifi.passphrase ? `  psk=${JSON.stringify(s.wifi.passphrase)}` : '  key_mgmt=NONE';
-    files.set('relaybox/wpa_supplicant-wlan0.conf',
-      `ctrl_interface=DIR=/run/wpa_supplicant\ncountry=${s.wifi.country}\nnetwork={\n  ssid=${JSON.stringify(s.wifi.ssid)}\n${psk}\n}\n`);
+    files.set(
+      'relaybox/wpa_supplicant-wlan0.conf',
+      `ctrl_interface=DIR=/run/wpa_supplicant\ncountry=${s.wifi.country}\nnetwork={\n  ssid=${JSON.stringify(s.wifi.ssid)}\n${psk}\n}\n`,
+    );
   }
   if (s.ntp.length) files.set('systemd/timesyncd.conf.d/relaybox.conf', `[Time]\nNTP=${s.ntp.join(' ')}\n`);
   files.set('relaybox/hostname', `${s.hostname}\n`);
   files.set('relaybox/timezone', `${s.timezone}\n`);
   if (s.ssh) {
-    files.set('relaybox/sshd_config', [
-      'HostKey /var/lib/relaybox/ssh/ssh_host_ed25519_key',
-      'AuthorizedKeysFile /run/relaybox/authorized_keys',
-      'PasswordAuthentication no',
-      'KbdInteractiveAuthentication no',
-      'PermitRootLogin prohibit-password',
-      '',
-    ].join('\n'));
+    files.set(
+      'relaybox/sshd_config',
+      [
+        'HostKey /var/lib/relaybox/ssh/ssh_host_ed25519_key',
+        'AuthorizedKeysFile /run/relaybox/authorized_keys',
+        'PasswordAuthentication no',
+        'KbdInteractiveAuthentication no',
+        'PermitRootLogin prohibit-password',
+        '',
+      ].join('\n'),
+    );
     files.set('relaybox/authorized_keys', s.sshKeys.join('\n') + '\n');
   }
   return files;
@@ -162,6 +179,8 @@ export function renderNetworkFiles(s: NetworkSettings): Map<string, string> {
 /** One line for STATUS.txt. */
 export function describeNetwork(s: NetworkSettings): string {
   const addr = s.address === 'dhcp' ? 'address from DHCP' : `address ${s.address}${s.gateway ? ` via ${s.gateway}` : ''}`;
-  return `hostname ${s.hostname}, ${addr}${s.wifi ? `, Wi-Fi "${s.wifi.ssid}" (${s.wifi.country})` : ''}, timezone ${s.timezone}, ` +
-    `NTP ${s.ntp.length ? s.ntp.join(' ') : 'Debian default servers'}, SSH ${s.ssh ? `on (${s.sshKeys.length} key${s.sshKeys.length > 1 ? 's' : ''})` : 'off'}`;
+  return (
+    `hostname ${s.hostname}, ${addr}${s.wifi ? `, Wi-Fi "${s.wifi.ssid}" (${s.wifi.country})` : ''}, timezone ${s.timezone}, ` +
+    `NTP ${s.ntp.length ? s.ntp.join(' ') : 'Debian default servers'}, SSH ${s.ssh ? `on (${s.sshKeys.length} key${s.sshKeys.length > 1 ? 's' : ''})` : 'off'}`
+  );
 }

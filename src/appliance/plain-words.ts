@@ -5,9 +5,7 @@ import { OPTIONS_BY_NAME } from '../options/table';
 
 /** "file:12: msg" and "file(12): msg" (the secrets file's form) -> "file, line 12: msg". */
 function plainPlace(text: string): string {
-  return text
-    .replace(/^(?:[^\s:(]*\/)?([\w.-]+):(\d+): /, '$1, line $2: ')
-    .replace(/^(?:[^\s:(]*\/)?([\w.-]+)\((\d+)\): /, '$1, line $2: ');
+  return text.replace(/^(?:[^\s:(]*\/)?([\w.-]+):(\d+): /, '$1, line $2: ').replace(/^(?:[^\s:(]*\/)?([\w.-]+)\((\d+)\): /, '$1, line $2: ');
 }
 
 /** Option names as the card's relaybox.conf spells them (no dashes). */
@@ -21,8 +19,8 @@ function plainOptionNames(text: string): string {
 /** On the box, signing in again is done from its page, not with a command. */
 function signInOnThePage(text: string): string {
   return text
-    .replace(/(run )?"relaybox oauth login" again/g, 'sign in again from the box\'s page')
-    .replace(/with "relaybox oauth login"( \(scope [^)]*\))?/g, 'from the box\'s page')
+    .replace(/(run )?"relaybox oauth login" again/g, "sign in again from the box's page")
+    .replace(/with "relaybox oauth login"( \(scope [^)]*\))?/g, "from the box's page")
     .replace(/ \(made by "relaybox oauth login"\)/g, '');
 }
 
@@ -81,9 +79,11 @@ export function deliveryAdvice(reason: string): string {
     return `the provider refused the token of the OAuth2 line in relaybox.secrets: check the permissions its template in README.txt names [${text}]`;
   }
   if (/^(\d{3} )?authentication failed/i.test(reason)) {
-    return 'the provider refused the user or password from relaybox.secrets: write the "client plain" line again on the card with the right ones '
-      + '(Gmail and Google Workspace: an app password, which needs 2-Step Verification; Microsoft 365: SMTP AUTH must be on for the mailbox, '
-      + `and from the end of 2026 passwords are off by default: use an OAuth2 template from README.txt) [${text}]`;
+    return (
+      'the provider refused the user or password from relaybox.secrets: write the "client plain" line again on the card with the right ones ' +
+      '(Gmail and Google Workspace: an app password, which needs 2-Step Verification; Microsoft 365: SMTP AUTH must be on for the mailbox, ' +
+      `and from the end of 2026 passwords are off by default: use an OAuth2 template from README.txt) [${text}]`
+    );
   }
   if (/certificate|self[- ]signed|unable to verify/i.test(reason)) {
     return `the provider's certificate was not accepted: check that "forward-to" in relaybox.conf names the server as the provider's help pages give it (like smtp.office365.com), not an IP address [${text}]`;

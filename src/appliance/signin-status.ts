@@ -30,7 +30,9 @@ export function signInStatus(secretsFile: string, spoolDir: string): SignInStatu
     } else {
       out.ok = false;
       out.notSignedIn.push(g.mailbox);
-      out.lines.push(`mailbox ${g.mailbox}: NOT signed in yet: open the status page (http://<this box>/), type the admin password and press Sign in; its messages wait until then`);
+      out.lines.push(
+        `mailbox ${g.mailbox}: NOT signed in yet: open the status page (http://<this box>/), type the admin password and press Sign in; its messages wait until then`,
+      );
     }
   }
   return out;

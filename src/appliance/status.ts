@@ -91,7 +91,8 @@ export function probe(host: string, port: number, timeoutMs: number): Promise<{ 
 
 export function lanAddresses(): string[] {
   return Object.entries(os.networkInterfaces()).flatMap(([nic, addrs]) =>
-    (addrs ?? []).filter((a) => !a.internal && !a.address.startsWith('fe80')).map((a) => `${a.address} (${nic})`));
+    (addrs ?? []).filter((a) => !a.internal && !a.address.startsWith('fe80')).map((a) => `${a.address} (${nic})`),
+  );
 }
 
 /** What the relay is doing now, read by `relaybox-appliance status` (absent at boot, before it starts). */
@@ -119,10 +120,14 @@ export function headline(sections: Section[], live?: LiveState): string {
     if (live.queue.failed) {
       attention.push(`${plural(live.queue.failed, 'message')} failed${live.queue.failedError ? `: ${deliveryAdvice(live.queue.failedError)}` : ''}`);
     } else if (live.last && live.last.outcome !== 'forwarded') {
-      attention.push(`the last attempt to forward a message failed: ${deliveryAdvice(`${live.last.code ? `${live.last.code} ` : ''}${live.last.reason ?? 'no reason given'}`)}`);
+      attention.push(
+        `the last attempt to forward a message failed: ${deliveryAdvice(`${live.last.code ? `${live.last.code} ` : ''}${live.last.reason ?? 'no reason given'}`)}`,
+      );
     }
     if ((live.queue.oldestDeferredMs ?? 0) > LONG_DEFERRED_MS) {
-      attention.push(`messages have waited for over ${Math.floor(live.queue.oldestDeferredMs! / 3600_000)} hour(s)${live.queue.lastError ? `: ${deliveryAdvice(live.queue.lastError)}` : ''}`);
+      attention.push(
+        `messages have waited for over ${Math.floor(live.queue.oldestDeferredMs! / 3600_000)} hour(s)${live.queue.lastError ? `: ${deliveryAdvice(live.queue.lastError)}` : ''}`,
+      );
     }
   } else if (sections.find((s) => s.title === 'Relay')?.ok === false) {
     attention.push('the relay is not running');
@@ -134,13 +139,7 @@ export function headline(sections: Section[], live?: LiveState): string {
 }
 
 export function renderStatus(head: { version: string; bootedAt: string }, sections: Section[], live?: LiveState): string {
-  const out = [
-    headline(sections, live),
-    '',
-    `relaybox appliance ${head.version}: STATUS`,
-    `Boot: ${head.bootedAt}`,
-    '',
-  ];
+  const out = [headline(sections, live), '', `relaybox appliance ${head.version}: STATUS`, `Boot: ${head.bootedAt}`, ''];
   for (const s of sections) {
     out.push(`== ${s.title}: ${s.ok ? 'OK' : 'PROBLEM'}`, ...s.lines.map((l) => `  ${l}`), '');
   }

@@ -11,7 +11,10 @@ export function normaliseText(text: string): string {
 
 /** Lines that say something: not blank, not a '#' comment. */
 export function meaningfulLines(text: string): string[] {
-  return normaliseText(text).split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  return normaliseText(text)
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
 }
 
 /** Text for the FAT partition: CRLF, so that Notepad on an old Windows shows the lines. */

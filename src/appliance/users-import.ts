@@ -49,46 +49,57 @@ export const systemAccounts: Accounts = {
     }
   },
   add(name) {
-    execFileSync('useradd', ['--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', '--comment', 'relaybox mail user', name], { stdio: ['ignore', 'ignore', 'pipe'] });
+    execFileSync('useradd', ['--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', '--comment', 'relaybox mail user', name], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
   },
   setHashes(lines) {
     execFileSync('chpasswd', ['--encrypted'], { input: lines, stdio: ['pipe', 'ignore', 'pipe'] });
   },
 };
 
-interface Entry { name: string; password: string }
+interface Entry {
+  name: string;
+  password: string;
+}
 
 function parseUsers(text: string, file: string, accounts: Accounts): { entries: Entry[]; problems: string[] } {
   const entries: Entry[] = [];
   const problems: string[] = [];
-  normaliseText(text).split('\n').forEach((raw, i) => {
-    const line = raw.trim();
-    if (!line || line.startsWith('#')) return;
-    const where = `${file}, line ${i + 1}`;
-    const m = /^(\S+)(?:\s+(.*))?$/.exec(line)!;
-    const [name, password] = [m[1]!, m[2] ?? ''];
-    if (!NAME.test(name)) {
-      problems.push(`${where}: "${name}" cannot be a user name: use small letters, digits, - and _ (starting with a letter), at most 32 characters`);
-    } else if (password.length < MIN_PASSWORD) {
-      problems.push(`${where}: the password for "${name}" is ${password ? 'too short' : 'missing'}: write the name, a space, then a password of at least ${MIN_PASSWORD} characters`);
-    } else if (entries.some((e) => e.name === name)) {
-      problems.push(`${where}: "${name}" is named twice: keep one line for it`);
-    } else if ((accounts.uidOf(name) ?? FIRST_USER_UID) < FIRST_USER_UID) {
-      problems.push(`${where}: "${name}" is one of the box's own system accounts: choose another name`);
-    } else {
-      entries.push({ name, password });
-    }
-  });
+  normaliseText(text)
+    .split('\n')
+    .forEach((raw, i) => {
+      const line = raw.trim();
+      if (!line || line.startsWith('#')) return;
+      const where = `${file}, line ${i + 1}`;
+      const m = /^(\S+)(?:\s+(.*))?$/.exec(line)!;
+      const [name, password] = [m[1]!, m[2] ?? ''];
+      if (!NAME.test(name)) {
+        problems.push(`${where}: "${name}" cannot be a user name: use small letters, digits, - and _ (starting with a letter), at most 32 characters`);
+      } else if (password.length < MIN_PASSWORD) {
+        problems.push(
+          `${where}: the password for "${name}" is ${password ? 'too short' : 'missing'}: write the name, a space, then a password of at least ${MIN_PASSWORD} characters`,
+        );
+      } else if (entries.some((e) => e.name === name)) {
+        problems.push(`${where}: "${name}" is named twice: keep one line for it`);
+      } else if ((accounts.uidOf(name) ?? FIRST_USER_UID) < FIRST_USER_UID) {
+        problems.push(`${where}: "${name}" is one of the box's own system accounts: choose another name`);
+      } else {
+        entries.push({ name, password });
+      }
+    });
   return { entries, problems };
 }
 
 function scrubNote(names: string[], stamp: string): string {
-  return forWindows([
-    `${USERS_NOTE_MARK} ${stamp}: ${names.join(', ')} (their passwords were removed from this card).`,
-    '# To add a user or change a password, write lines "name password" below (one user a line) and restart the box.',
-    '# Users not named here keep their passwords. Lines starting with # are ignored.',
-    '',
-  ].join('\n'));
+  return forWindows(
+    [
+      `${USERS_NOTE_MARK} ${stamp}: ${names.join(', ')} (their passwords were removed from this card).`,
+      '# To add a user or change a password, write lines "name password" below (one user a line) and restart the box.',
+      '# Users not named here keep their passwords. Lines starting with # are ignored.',
+      '',
+    ].join('\n'),
+  );
 }
 
 /** Import the users file from the boot partition, if there is one with lines in it. */
@@ -114,10 +125,18 @@ export function importUsers(boot: string, now: Date, accounts: Accounts): Sectio
   } catch (e) {
     s.ok = false;
     const err = e as Error & { stderr?: Buffer };
-    s.lines.push(`error: the users could not be saved (${(err.stderr?.toString().trim() || err.message).split('\n')[0]}): the file is left on the card, restart the box to try again`);
+    s.lines.push(
+      `error: the users could not be saved (${(err.stderr?.toString().trim() || err.message).split('\n')[0]}): the file is left on the card, restart the box to try again`,
+    );
     return s;
   }
-  scrubFile(file, scrubNote(entries.map((e) => e.name), stamp));
+  scrubFile(
+    file,
+    scrubNote(
+      entries.map((e) => e.name),
+      stamp,
+    ),
+  );
   const changed = entries.map((e) => e.name).filter((n) => !added.includes(n));
   if (added.length) s.lines.push(`added ${added.join(', ')}`);
   if (changed.length) s.lines.push(`new password for ${changed.join(', ')}`);

@@ -17,21 +17,23 @@ export interface ClientSecretsContext {
 
 /** Errors on client lines, and on lines whose first field is neither client nor server (a misspelt "client"). */
 function clientLineErrors(parsed: ParsedSecrets): string[] {
-  return parsed.problems
-    .filter((p) => p.level === 'error' && !p.fatal && p.side !== 'server')
-    .map(formatProblem);
+  return parsed.problems.filter((p) => p.level === 'error' && !p.fatal && p.side !== 'server').map(formatProblem);
 }
 
 /** A file with no client line at all, and no broken one: E-MailRelay forwards without authenticating. */
 export function clientSecretsWarnings(file: string, parsed: ParsedSecrets): string[] {
   if (parsed.problems.some((p) => p.fatal) || clientLineErrors(parsed).length || parsed.secrets.client.size) return [];
-  return [`${file}: there is no "client" line, so relaybox forwards without authenticating, as E-MailRelay does. `
-    + `To sign in, add one such as "client plain <user> <password>" (${XTEXT_HINT})`];
+  return [
+    `${file}: there is no "client" line, so relaybox forwards without authenticating, as E-MailRelay does. ` +
+      `To sign in, add one such as "client plain <user> <password>" (${XTEXT_HINT})`,
+  ];
 }
 
 function noClientLine(file: string): string {
-  return `${file}: there is no usable "client" line, so relaybox would forward without authenticating: `
-    + `add one such as "client plain <user> <password>" (${XTEXT_HINT}), or remove --client-auth`;
+  return (
+    `${file}: there is no usable "client" line, so relaybox would forward without authenticating: ` +
+    `add one such as "client plain <user> <password>" (${XTEXT_HINT}), or remove --client-auth`
+  );
 }
 
 /** The first client line with a fifth field (an account selector), by line number. */
@@ -56,10 +58,12 @@ export function clientSecretsProblems(file: string, parsed: ParsedSecrets, ctx: 
   const splitPassword = [...client.values()].find((a) => a.selector !== '' && a.secrets.plain);
   if (!client.has('') && !ctx.selectorsPossible && splitPassword) {
     const line = splitPassword.secrets.plain!.line;
-    return [`${file}(${line}): the fifth field is an account selector, and nothing sets one (there is no --filter or --client-filter), `
-      + 'so relaybox uses the default account, which needs a client line without a fifth field, and there is none. '
-      + 'If the fifth field is part of the password, write the space as +20 (a "+" as +2B); '
-      + 'otherwise add a client line without a fifth field'];
+    return [
+      `${file}(${line}): the fifth field is an account selector, and nothing sets one (there is no --filter or --client-filter), ` +
+        'so relaybox uses the default account, which needs a client line without a fifth field, and there is none. ' +
+        'If the fifth field is part of the password, write the space as +20 (a "+" as +2B); ' +
+        'otherwise add a client line without a fifth field',
+    ];
   }
   return [];
 }
@@ -84,8 +88,10 @@ export function refuseClientReread(file: string): (next: ParsedSecrets, previous
     if (next.secrets.client.size === 0 && previous.client.size > 0) return [noClientLine(file)];
     if (previous.client.has('') && !next.secrets.client.has('')) {
       const line = firstSelectorLine(next.secrets);
-      return [`${file}${line ? `(${line})` : ''}: the new version has no client line without a fifth field, so the default account would be gone`
-        + `${line ? '. If the fifth field is part of the password, write the space as +20 (a "+" as +2B)' : ''}`];
+      return [
+        `${file}${line ? `(${line})` : ''}: the new version has no client line without a fifth field, so the default account would be gone` +
+          `${line ? '. If the fifth field is part of the password, write the space as +20 (a "+" as +2B)' : ''}`,
+      ];
     }
     return [];
   };

@@ -61,12 +61,7 @@ export function md5Compress(state: ArrayLike<number>, block: Uint8Array, offset 
     c = b;
     b = (b + ((sum << s) | (sum >>> (32 - s)))) >>> 0;
   }
-  return Uint32Array.of(
-    (state[0]! + a) >>> 0,
-    (state[1]! + b) >>> 0,
-    (state[2]! + c) >>> 0,
-    (state[3]! + d) >>> 0,
-  );
+  return Uint32Array.of((state[0]! + a) >>> 0, (state[1]! + b) >>> 0, (state[2]! + c) >>> 0, (state[3]! + d) >>> 0);
 }
 
 function wordsToBytes(words: ArrayLike<number>): Buffer {
@@ -177,10 +172,7 @@ export function hmacMd5FromState(state32: Uint8Array, challenge: string | Uint8A
  * The tags match the secrets-file password types.
  */
 export type CramSecret =
-  | string
-  | Uint8Array
-  | { readonly type: 'plain'; readonly value: string | Uint8Array }
-  | { readonly type: 'md5'; readonly value: Uint8Array };
+  string | Uint8Array | { readonly type: 'plain'; readonly value: string | Uint8Array } | { readonly type: 'md5'; readonly value: Uint8Array };
 
 const MECHANISM_HASH: Record<CramMechanism, HmacHash> = {
   'CRAM-MD5': 'md5',
@@ -210,12 +202,7 @@ export function cramDigest(mechanism: CramMechanism, secret: CramSecret, challen
  * Client response to a CRAM-* challenge: base64 of "<user> <lowercase-hex-digest>".
  * `challengeBase64` is the text after "334 ".
  */
-export function cramResponse(
-  mechanism: CramMechanism,
-  user: string,
-  secret: CramSecret,
-  challengeBase64: string,
-): string {
+export function cramResponse(mechanism: CramMechanism, user: string, secret: CramSecret, challengeBase64: string): string {
   const challenge = Buffer.from(challengeBase64.trim(), 'base64');
   const hex = cramDigest(mechanism, secret, challenge).toString('hex');
   return Buffer.from(`${user} ${hex}`, 'utf8').toString('base64');

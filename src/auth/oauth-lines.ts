@@ -30,9 +30,7 @@ export type GrantLine =
   | { type: 'oauth-refresh'; mailbox: string; tokenFile?: undefined; line: number; key: string; page: PageSignIn };
 
 /** A mailbox that signs in from the status page: the application it signs in to. */
-export type PageSignIn =
-  | { provider: 'microsoft'; tenant: string; clientId: string }
-  | { provider: 'google'; clientId: string; clientSecret: SecretValue };
+export type PageSignIn = { provider: 'microsoft'; tenant: string; clientId: string } | { provider: 'google'; clientId: string; clientSecret: SecretValue };
 
 export const PAGE_PREFIX = 'page:';
 
@@ -48,7 +46,11 @@ const CLIENT_ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
  * so a changed line gets a new token. Returns an error message for a bad line.
  */
 export function parseGrantLine(
-  type: GrantType, idField: string, secretField: string, lineNo: number, fileName: string,
+  type: GrantType,
+  idField: string,
+  secretField: string,
+  lineNo: number,
+  fileName: string,
   secretValue: (b: Uint8Array) => SecretValue,
 ): GrantLine | string {
   const mailboxBytes = decodeXtextBytes(idField);

@@ -45,7 +45,9 @@ export function loadPamAddon(candidates = addonCandidates()): PamAddon {
   try {
     loaded = createRequire(__filename)(found);
   } catch (e) {
-    throw new Error(`--server-auth pam: cannot load the PAM addon ${found}: ${(e as Error).message} (is libpam0g installed, and was the addon built for this machine?)`);
+    throw new Error(
+      `--server-auth pam: cannot load the PAM addon ${found}: ${(e as Error).message} (is libpam0g installed, and was the addon built for this machine?)`,
+    );
   }
   if (typeof loaded !== 'function') throw new Error(`--server-auth pam: ${found} is not the node-linux-pam addon`);
   return loaded as PamAddon;
@@ -93,7 +95,8 @@ export function createPamChecker(addon: PamAddon, service: string, maxConcurrent
         return await call({ username, password, serviceName: service, remoteHost });
       } finally {
         const next = waiting.shift();
-        if (next) next(); // the slot passes to the next waiter
+        if (next)
+          next(); // the slot passes to the next waiter
         else running--;
       }
     },

@@ -24,8 +24,13 @@ export async function runPasswd(args: string[]): Promise<number> {
     else if (a === '-b' || a === '--base64') base64 = true;
     else if (a === '-H' || a === '--hash') hash = (args[++i] ?? '').toLowerCase();
     else if (a === '-p' || a === '--password') password = args[++i];
-    else if (a === '-h' || a === '--help') { process.stdout.write(USAGE + '\n'); return 0; }
-    else { process.stderr.write(`relaybox passwd: unknown argument "${a}"\n${USAGE}\n`); return 1; }
+    else if (a === '-h' || a === '--help') {
+      process.stdout.write(USAGE + '\n');
+      return 0;
+    } else {
+      process.stderr.write(`relaybox passwd: unknown argument "${a}"\n${USAGE}\n`);
+      return 1;
+    }
   }
   if (hash !== 'md5' && hash !== 'none') {
     process.stderr.write(`relaybox passwd: only the md5 and none hash functions are available\n`);

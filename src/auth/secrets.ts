@@ -29,7 +29,6 @@ import { bestMatch, parseAddressRange, type AddressRange } from '../net/address-
 import { isGrantType, parseGrantLine, type GrantLine } from './oauth-lines';
 import { secretValue, type SecretValue } from './secret-value';
 
-
 // ---- parsed data ----
 
 /** Server-side password types (after legacy aliases: login->plain, cram-md5/apop->md5). */
@@ -146,11 +145,7 @@ export function serverAccounts(secrets: Secrets, userId: string): readonly Serve
   return secrets.server.get(userId) ?? [];
 }
 
-export function findServerAccount(
-  secrets: Secrets,
-  type: ServerSecretType,
-  userId: string,
-): ServerAccount | undefined {
+export function findServerAccount(secrets: Secrets, type: ServerSecretType, userId: string): ServerAccount | undefined {
   return serverAccounts(secrets, userId).find((a) => a.type === type);
 }
 
@@ -306,9 +301,11 @@ function processLine(
     return undefined;
   }
   if (!isKnownType(baseType)) {
-    return `invalid password type: [${typeField}]: use ${side === 'client'
-      ? 'plain, plain:b, md5, oauth, oauth:b, oauth-ms-secret, oauth-ms-cert, oauth-google-sa or oauth-refresh'
-      : 'plain, plain:b, md5, sha1, sha256, sha512 or none'}`;
+    return `invalid password type: [${typeField}]: use ${
+      side === 'client'
+        ? 'plain, plain:b, md5, oauth, oauth:b, oauth-ms-secret, oauth-ms-cert, oauth-google-sa or oauth-refresh'
+        : 'plain, plain:b, md5, sha1, sha256, sha512 or none'
+    }`;
   }
   if (side === 'server' && baseType === 'oauth') return 'oauth secrets are only valid on client lines';
 
@@ -334,8 +331,15 @@ function processLine(
     secretBytes = decodeBase64(secretField);
   }
   if (secretBytes === null) {
-    return `invalid ${secretEncoding} encoding in fourth field${secretEncoding === 'xtext' ? `: ${XTEXT_HINT}` : secretEncoding === 'base64' && baseType === 'plain' ? `: ${BASE64_HINT}`
-      : baseType === 'oauth' ? ': the fourth field of an oauth line is the base64 of the whole XOAUTH2 initial response' : ''}`;
+    return `invalid ${secretEncoding} encoding in fourth field${
+      secretEncoding === 'xtext'
+        ? `: ${XTEXT_HINT}`
+        : secretEncoding === 'base64' && baseType === 'plain'
+          ? `: ${BASE64_HINT}`
+          : baseType === 'oauth'
+            ? ': the fourth field of an oauth line is the base64 of the whole XOAUTH2 initial response'
+            : ''
+    }`;
   }
   if (secretBytes.length === 0) return 'empty secret';
   if (baseType !== 'plain' && baseType !== 'oauth') {

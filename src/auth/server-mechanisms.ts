@@ -25,15 +25,22 @@ export function parseServerAuthConfig(config: string | undefined): MechanismFilt
     if (!part.trim()) continue;
     const m = /^\s*(?:([a-z]):)?(.*)$/i.exec(part)!;
     const kind = (m[1] ?? 'm').toLowerCase();
-    const list = m[2]!.split(',').map((s) => s.trim().toUpperCase()).filter(Boolean);
+    const list = m[2]!
+      .split(',')
+      .map((s) => s.trim().toUpperCase())
+      .filter(Boolean);
     for (const mech of list) {
       if (!/^[A-Z0-9_-]{1,20}$/.test(mech)) throw new Error(`--server-auth-config: "${mech}" is not a SASL mechanism name`);
     }
     if (kind === 'm') plain.allow = new Set(list);
     else if (kind === 'x') list.forEach((x) => plain.deny.add(x));
-    else if (kind === 'a') { tls.allow = new Set(list); tlsGiven = true; }
-    else if (kind === 'd') { list.forEach((x) => tls.deny.add(x)); tlsGiven = true; }
-    else throw new Error(`--server-auth-config: unknown list "${m[1]}:" (use m:, x:, a: or d:)`);
+    else if (kind === 'a') {
+      tls.allow = new Set(list);
+      tlsGiven = true;
+    } else if (kind === 'd') {
+      list.forEach((x) => tls.deny.add(x));
+      tlsGiven = true;
+    } else throw new Error(`--server-auth-config: unknown list "${m[1]}:" (use m:, x:, a: or d:)`);
   }
   if (!tlsGiven) return { plain, tls: { allow: plain.allow, deny: plain.deny } };
   return { plain, tls };

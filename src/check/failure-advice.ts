@@ -6,8 +6,18 @@
 import { adviceFor as providerAdvice } from '../forward/oauth/advice';
 import type { TlsInfo } from '../forward/upstream';
 
-export type StepName = 'settings' | 'name resolved' | 'connected' | 'greeting' | 'TLS' | 'logged in' | 'token obtained'
-  | 'MAIL FROM accepted' | 'RCPT TO accepted' | 'DATA accepted' | 'sendMail accepted';
+export type StepName =
+  | 'settings'
+  | 'name resolved'
+  | 'connected'
+  | 'greeting'
+  | 'TLS'
+  | 'logged in'
+  | 'token obtained'
+  | 'MAIL FROM accepted'
+  | 'RCPT TO accepted'
+  | 'DATA accepted'
+  | 'sendMail accepted';
 
 export interface AdviceContext {
   /** The config file as the person knows it (relaybox.conf, or its path). */
@@ -35,7 +45,10 @@ export interface Failure {
 
 /** OpenSSL's "...:error:0A00010B:SSL routines:ssl3_get_record:wrong version number:file:line:" as "TLS error: wrong version number". */
 function readable(text: string): string {
-  return text.replace(/[0-9A-F]{8,}:error:[0-9A-F]+:[^:]*:[^:]*:([^:]+):\S*/g, 'TLS error: $1').replace(/\s+/g, ' ').trim();
+  return text
+    .replace(/[0-9A-F]{8,}:error:[0-9A-F]+:[^:]*:[^:]*:([^:]+):\S*/g, 'TLS error: $1')
+    .replace(/\s+/g, ' ')
+    .trim();
 }
 
 /**
@@ -48,7 +61,9 @@ export function splitAdvice(message: string): { advice?: string; detail: string 
 }
 
 const secretsLine = (c: AdviceContext) =>
-  c.secretsFile ? `the client line in ${c.secretsFile}${c.secretsLine ? ` (line ${c.secretsLine})` : ''}` : 'the client line of the secrets file (relaybox.secrets)';
+  c.secretsFile
+    ? `the client line in ${c.secretsFile}${c.secretsLine ? ` (line ${c.secretsLine})` : ''}`
+    : 'the client line of the secrets file (relaybox.secrets)';
 const server = (c: AdviceContext) => (c.host ? `${c.host}${c.port ? ` port ${c.port}` : ''}` : 'the server');
 const portAdvice = '587 with client-tls, or 465 with client-tls-connection';
 
@@ -65,34 +80,40 @@ const RULES: Rule[] = [
   {
     steps: ['name resolved'],
     match: /ENOTFOUND|ENODATA|not found/i,
-    advice: (c) => `The name ${c.host} does not exist. Check the spelling of forward-to in ${c.configFile} (for example smtp.office365.com or smtp.gmail.com). If it is right, the box cannot reach a DNS server: check the network cable and that the router hands out a DNS server.`,
+    advice: (c) =>
+      `The name ${c.host} does not exist. Check the spelling of forward-to in ${c.configFile} (for example smtp.office365.com or smtp.gmail.com). If it is right, the box cannot reach a DNS server: check the network cable and that the router hands out a DNS server.`,
   },
   {
     steps: ['name resolved'],
     match: /EAI_AGAIN|ETIMEOUT|ECONNREFUSED|SERVFAIL/i,
-    advice: () => 'The box got no answer from its DNS server. Check the network cable, and that the router gives the box a DNS server (or set one in the box\'s network settings).',
+    advice: () =>
+      "The box got no answer from its DNS server. Check the network cable, and that the router gives the box a DNS server (or set one in the box's network settings).",
   },
   {
     steps: ['connected'],
     match: /ECONNREFUSED|refused/i,
-    advice: (c) => `${server(c)} refuses connections. Check the port in forward-to in ${c.configFile}: providers take mail on ${portAdvice}; port 25 is only for relays that know your address. If the port is right, the server is down.`,
+    advice: (c) =>
+      `${server(c)} refuses connections. Check the port in forward-to in ${c.configFile}: providers take mail on ${portAdvice}; port 25 is only for relays that know your address. If the port is right, the server is down.`,
   },
   {
     steps: ['connected'],
     match: /timeout|timed out|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|unreachable/i,
-    advice: (c) => `No answer from ${server(c)}. A firewall or your internet provider blocks this port (many block port 25: use ${portAdvice}), or the box has no internet connection. Check the port in forward-to in ${c.configFile} and the box's network.`,
+    advice: (c) =>
+      `No answer from ${server(c)}. A firewall or your internet provider blocks this port (many block port 25: use ${portAdvice}), or the box has no internet connection. Check the port in forward-to in ${c.configFile} and the box's network.`,
   },
   {
     steps: ['greeting'],
     match: /Greeting never received|closed unexpectedly/i,
     when: (c) => c.tlsMode !== 'implicit',
-    advice: (c) => `${server(c)} sent no greeting: it expects TLS from the first byte (implicit TLS, usually port 465). In ${c.configFile}, replace client-tls with client-tls-connection, or use port 587 with client-tls.`,
+    advice: (c) =>
+      `${server(c)} sent no greeting: it expects TLS from the first byte (implicit TLS, usually port 465). In ${c.configFile}, replace client-tls with client-tls-connection, or use port 587 with client-tls.`,
   },
   {
     steps: ['TLS', 'greeting'],
     match: /wrong version number|packet length too long|unknown protocol|http request|record layer failure|ERR_SSL/i,
     when: (c) => c.tlsMode === 'implicit',
-    advice: (c) => `${server(c)} starts in plain text and switches to TLS later with STARTTLS (usually port 587 or 25), but ${c.configFile} asks for TLS from the first byte (client-tls-connection, port 465). Replace client-tls-connection with client-tls and keep client-tls-required, or change the port to 465.`,
+    advice: (c) =>
+      `${server(c)} starts in plain text and switches to TLS later with STARTTLS (usually port 587 or 25), but ${c.configFile} asks for TLS from the first byte (client-tls-connection, port 465). Replace client-tls-connection with client-tls and keep client-tls-required, or change the port to 465.`,
   },
   {
     steps: ['TLS'],
@@ -102,66 +123,78 @@ const RULES: Rule[] = [
   {
     steps: ['TLS'],
     match: /self[- ]signed|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN/i,
-    advice: (c) => `The server's certificate is self-signed, so the box cannot tell it from an impostor. A provider's server never does this: check the name in forward-to. If it is your own server, put its certificate (or its CA's) in a file on the card and name that file in client-tls-verify in ${c.configFile} instead of <default>.`,
+    advice: (c) =>
+      `The server's certificate is self-signed, so the box cannot tell it from an impostor. A provider's server never does this: check the name in forward-to. If it is your own server, put its certificate (or its CA's) in a file on the card and name that file in client-tls-verify in ${c.configFile} instead of <default>.`,
   },
   {
     steps: ['TLS'],
     match: /certificate has expired|CERT_HAS_EXPIRED/i,
-    advice: () => 'The server\'s certificate has expired: its administrator has to renew it. Check also that the box\'s clock is right (the status page shows the time).',
+    advice: () =>
+      "The server's certificate has expired: its administrator has to renew it. Check also that the box's clock is right (the status page shows the time).",
   },
   {
     steps: ['TLS'],
     match: /not yet valid|CERT_NOT_YET_VALID/i,
-    advice: () => 'The server\'s certificate is not valid yet: the box\'s clock is probably wrong (the status page shows the time). The box sets its clock from the internet: check that it can reach a time server.',
+    advice: () =>
+      "The server's certificate is not valid yet: the box's clock is probably wrong (the status page shows the time). The box sets its clock from the internet: check that it can reach a time server.",
   },
   {
     steps: ['TLS'],
     match: /does not match certificate|altnames|ERR_TLS_CERT_ALTNAME_INVALID|certificate name/i,
-    advice: (c) => `The server's certificate is for another name than ${c.host ?? 'the one in forward-to'}. Write forward-to in ${c.configFile} with the name the provider documents (for example smtp.office365.com:587), not an address or an alias.`,
+    advice: (c) =>
+      `The server's certificate is for another name than ${c.host ?? 'the one in forward-to'}. Write forward-to in ${c.configFile} with the name the provider documents (for example smtp.office365.com:587), not an address or an alias.`,
   },
   {
     steps: ['TLS'],
     match: /unable to (verify|get local issuer)|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT/i,
-    advice: (c) => `The server's certificate is signed by an authority the box does not know. If the server uses your own CA, put the CA's certificate in a file on the card and name it in client-tls-verify in ${c.configFile}.`,
+    advice: (c) =>
+      `The server's certificate is signed by an authority the box does not know. If the server uses your own CA, put the CA's certificate in a file on the card and name it in client-tls-verify in ${c.configFile}.`,
   },
   {
     steps: ['TLS'],
     match: /STARTTLS/i,
-    advice: (c) => `${server(c)} does not offer STARTTLS. If the port is 465, replace client-tls with client-tls-connection in ${c.configFile}; otherwise this server cannot encrypt, and a password must not be sent to it.`,
+    advice: (c) =>
+      `${server(c)} does not offer STARTTLS. If the port is 465, replace client-tls with client-tls-connection in ${c.configFile}; otherwise this server cannot encrypt, and a password must not be sent to it.`,
   },
   {
     steps: ['logged in'],
     match: /5\.7\.9\b|Application-specific password required/i,
-    advice: (c) => `Google wants an app password, not the account's password. Turn on 2-Step Verification for ${c.mailbox ?? 'the account'}, create an app password (Google account, Security, App passwords) and write it in ${secretsLine(c)}.`,
+    advice: (c) =>
+      `Google wants an app password, not the account's password. Turn on 2-Step Verification for ${c.mailbox ?? 'the account'}, create an app password (Google account, Security, App passwords) and write it in ${secretsLine(c)}.`,
   },
   {
     steps: ['logged in'],
     match: /basic authentication is disabled|5\.7\.30\b|Basic authentication is not supported/i,
-    advice: (c) => `Microsoft no longer accepts a password for ${c.mailbox ?? 'this mailbox'} (basic authentication is off for it). Sign in with OAuth2 instead: replace ${secretsLine(c)} with an OAuth2 line (oauth-ms-secret or oauth-ms-cert for an app, oauth-refresh for a signed-in mailbox; the README's Microsoft 365 section shows each), or forward through Microsoft Graph.`,
+    advice: (c) =>
+      `Microsoft no longer accepts a password for ${c.mailbox ?? 'this mailbox'} (basic authentication is off for it). Sign in with OAuth2 instead: replace ${secretsLine(c)} with an OAuth2 line (oauth-ms-secret or oauth-ms-cert for an app, oauth-refresh for a signed-in mailbox; the README's Microsoft 365 section shows each), or forward through Microsoft Graph.`,
   },
   {
     steps: ['logged in'],
     match: /Username and Password not accepted/i,
     when: (c) => !c.grant,
-    advice: (c) => `Google refused the user name or password in ${secretsLine(c)}. The user name is the whole address, and Gmail needs an app password (with 2-Step Verification on), not the account's password.`,
+    advice: (c) =>
+      `Google refused the user name or password in ${secretsLine(c)}. The user name is the whole address, and Gmail needs an app password (with 2-Step Verification on), not the account's password.`,
   },
   {
     steps: ['logged in'],
     match: /5\.7\.3 Authentication unsuccessful/i,
     when: (c) => !c.grant,
-    advice: (c) => `Microsoft refused the user name or password in ${secretsLine(c)}. Check both (the user name is the whole address). If they are right, SMTP AUTH may be off for the mailbox, or the account has multi-factor sign-in: use an OAuth2 line instead (README, Microsoft 365).`,
+    advice: (c) =>
+      `Microsoft refused the user name or password in ${secretsLine(c)}. Check both (the user name is the whole address). If they are right, SMTP AUTH may be off for the mailbox, or the account has multi-factor sign-in: use an OAuth2 line instead (README, Microsoft 365).`,
   },
   {
     steps: ['logged in'],
     match: /^535\b|authentication failed|Authentication unsuccessful|Invalid credentials|bad credentials/i,
     when: (c) => !c.grant,
     fallback: true,
-    advice: (c) => `The server refused the user name or password in ${secretsLine(c)}. Check both: the user name is often the whole mail address, and some providers want an app password instead of the account's password.`,
+    advice: (c) =>
+      `The server refused the user name or password in ${secretsLine(c)}. Check both: the user name is often the whole mail address, and some providers want an app password instead of the account's password.`,
   },
   {
     steps: ['MAIL FROM accepted', 'RCPT TO accepted', 'DATA accepted', 'sendMail accepted'],
     match: /5\.7\.60\b|SendAsDenied|permissions to send as this sender/i,
-    advice: (c) => `The mailbox ${c.mailbox ?? 'relaybox signs in as'} may not send as ${c.from ?? 'this sender'}. The From must be the signed-in mailbox or one it may send as: send the test from ${c.mailbox ?? 'that mailbox'}, turn on forward-from-mailbox in ${c.configFile} (every message then goes out from ${c.mailbox ?? 'the mailbox'}), or give the mailbox Send As rights for ${c.from ?? 'the sender'}.`,
+    advice: (c) =>
+      `The mailbox ${c.mailbox ?? 'relaybox signs in as'} may not send as ${c.from ?? 'this sender'}. The From must be the signed-in mailbox or one it may send as: send the test from ${c.mailbox ?? 'that mailbox'}, turn on forward-from-mailbox in ${c.configFile} (every message then goes out from ${c.mailbox ?? 'the mailbox'}), or give the mailbox Send As rights for ${c.from ?? 'the sender'}.`,
   },
   {
     steps: ['MAIL FROM accepted', 'RCPT TO accepted', 'DATA accepted'],
@@ -171,7 +204,8 @@ const RULES: Rule[] = [
   {
     steps: ['RCPT TO accepted'],
     match: /relay(ing)? (access )?denied|relay not permitted|5\.7\.1\b.*relay|unable to relay/i,
-    advice: (c) => `The server does not pass on mail from this box to other domains. It wants relaybox to sign in (client-auth and a client line in relaybox.secrets), or to know your internet address (a connector at the provider). Check the settings in ${c.configFile}.`,
+    advice: (c) =>
+      `The server does not pass on mail from this box to other domains. It wants relaybox to sign in (client-auth and a client line in relaybox.secrets), or to know your internet address (a connector at the provider). Check the settings in ${c.configFile}.`,
   },
   {
     steps: ['RCPT TO accepted'],
@@ -190,7 +224,8 @@ const RULES: Rule[] = [
 export function failureAdvice(step: StepName, failure: Failure, ctx: AdviceContext): string | undefined {
   const { advice: embedded, detail } = splitAdvice(failure.message);
   const text = failure.response ?? detail;
-  const fits = (fallback: boolean) => RULES.find((r) => !!r.fallback === fallback && r.steps.includes(step) && (r.match.test(text) || r.match.test(detail)) && (!r.when || r.when(ctx)));
+  const fits = (fallback: boolean) =>
+    RULES.find((r) => !!r.fallback === fallback && r.steps.includes(step) && (r.match.test(text) || r.match.test(detail)) && (!r.when || r.when(ctx)));
   return fits(false)?.advice(ctx, text) ?? embedded ?? providerAdvice(text, { grant: ctx.grant, mailbox: ctx.mailbox }) ?? fits(true)?.advice(ctx, text);
 }
 

@@ -109,7 +109,9 @@ class SessionRecord implements SessionObserver {
     for (const l of this.lines.slice(this.transactionStart)) {
       if (l.from === 'client') {
         if (l.text === '.') continue;
-        pending.push(/^MAIL FROM/i.test(l.text) ? 'MAIL FROM accepted' : /^RCPT TO/i.test(l.text) ? 'RCPT TO accepted' : /^DATA$/i.test(l.text) ? 'DATA accepted' : null);
+        pending.push(
+          /^MAIL FROM/i.test(l.text) ? 'MAIL FROM accepted' : /^RCPT TO/i.test(l.text) ? 'RCPT TO accepted' : /^DATA$/i.test(l.text) ? 'DATA accepted' : null,
+        );
         continue;
       }
       const step = pending.shift();
@@ -124,7 +126,12 @@ class SessionRecord implements SessionObserver {
 const TLS_TROUBLE = /certificate|ssl|tls|wrong version|handshake|EPROTO|self[- ]signed|altnames|unable to (verify|get)/i;
 
 function tlsDetail(info: TlsInfo): string {
-  const cert = [[info.subject && `certificate for ${info.subject}`, info.issuer && `from ${info.issuer}`].filter(Boolean).join(' '), info.validTo && `valid until ${info.validTo}`].filter(Boolean).join(', ');
+  const cert = [
+    [info.subject && `certificate for ${info.subject}`, info.issuer && `from ${info.issuer}`].filter(Boolean).join(' '),
+    info.validTo && `valid until ${info.validTo}`,
+  ]
+    .filter(Boolean)
+    .join(', ');
   const verified = info.checked ? 'verified' : info.verified ? 'not checked (it would pass)' : `not checked (it would fail: ${info.verifyError})`;
   return `${info.version}${cert ? `, ${cert}` : ''}; certificate ${verified}`;
 }
@@ -174,22 +181,42 @@ export async function runTestMail(cfg: TestMailConfig, req: TestMailRequest, opt
   };
   const steps = new Steps(ctx);
   if (!target) {
-    steps.list.push({ name: 'settings', status: 'failed', detail: 'no upstream server is configured', advice: `Name the provider's server in ${ctx.configFile}, for example: forward-to smtp.office365.com:587` });
+    steps.list.push({
+      name: 'settings',
+      status: 'failed',
+      detail: 'no upstream server is configured',
+      advice: `Name the provider's server in ${ctx.configFile}, for example: forward-to smtp.office365.com:587`,
+    });
     return steps.list;
   }
   let login: ClientLogin | null = null;
-  const tokens = new TokenSources({
-    authority: cfg.oauthAuthority,
-    microsoftScope: target.kind === 'graph' ? graphScope(target.baseUrl) : SCOPE_OUTLOOK_APP,
-    now: Date.now,
-    warn: (m) => log.warn(m),
-    expiry: opts.events ? (name, at) => opts.events!.setExpiry(name, at) : undefined,
-  }, path.join(cfg.spoolDir, '.relaybox'), log);
+  const tokens = new TokenSources(
+    {
+      authority: cfg.oauthAuthority,
+      microsoftScope: target.kind === 'graph' ? graphScope(target.baseUrl) : SCOPE_OUTLOOK_APP,
+      now: Date.now,
+      warn: (m) => log.warn(m),
+      expiry: opts.events ? (name, at) => opts.events!.setExpiry(name, at) : undefined,
+    },
+    path.join(cfg.spoolDir, '.relaybox'),
+    log,
+  );
   if (cfg.clientAuth) {
     try {
-      login = createClientLogin(cfg.clientAuth, cfg.clientAuthConfig, { info: () => undefined, warn: (m) => log.warn(m), error: (m) => log.error(m) }, '', tokens);
+      login = createClientLogin(
+        cfg.clientAuth,
+        cfg.clientAuthConfig,
+        { info: () => undefined, warn: (m) => log.warn(m), error: (m) => log.error(m) },
+        '',
+        tokens,
+      );
     } catch (e) {
-      steps.list.push({ name: 'settings', status: 'failed', detail: (e as Error).message, advice: `Fix the secrets file named by client-auth in ${ctx.configFile} (the line the message names).` });
+      steps.list.push({
+        name: 'settings',
+        status: 'failed',
+        detail: (e as Error).message,
+        advice: `Fix the secrets file named by client-auth in ${ctx.configFile} (the line the message names).`,
+      });
       return steps.list;
     }
     if (!isInlineClientAuth(cfg.clientAuth)) {
@@ -203,14 +230,28 @@ export async function runTestMail(cfg: TestMailConfig, req: TestMailRequest, opt
   const from = req.from || ctx.mailbox;
   ctx.from = from;
   if (!isMailAddress(req.to)) {
-    steps.list.push({ name: 'settings', status: 'failed', detail: `"${req.to.slice(0, 100)}" is not a mail address`, advice: 'Type the whole address the test mail should go to, like name@example.com.' });
+    steps.list.push({
+      name: 'settings',
+      status: 'failed',
+      detail: `"${req.to.slice(0, 100)}" is not a mail address`,
+      advice: 'Type the whole address the test mail should go to, like name@example.com.',
+    });
     return steps.list;
   }
   if (!from || !isMailAddress(from)) {
-    steps.list.push({ name: 'settings', status: 'failed', detail: from ? `"${from.slice(0, 100)}" is not a mail address` : 'no sender: the account does not sign in as a mail address', advice: 'Give a sender address that the upstream lets this box send as: the From field on the status page, or --from with relaybox check.' });
+    steps.list.push({
+      name: 'settings',
+      status: 'failed',
+      detail: from ? `"${from.slice(0, 100)}" is not a mail address` : 'no sender: the account does not sign in as a mail address',
+      advice: 'Give a sender address that the upstream lets this box send as: the From field on the status page, or --from with relaybox check.',
+    });
     return steps.list;
   }
-  const account = ctx.mailbox ? `sign in as ${ctx.mailbox}${ctx.grant ? ` (${ctx.grant})` : ''}` : login ? 'sign in with the client line' : 'no sign-in (no client-auth)';
+  const account = ctx.mailbox
+    ? `sign in as ${ctx.mailbox}${ctx.grant ? ` (${ctx.grant})` : ''}`
+    : login
+      ? 'sign in with the client line'
+      : 'no sign-in (no client-auth)';
   steps.ok('settings', `forward to ${target.text}${target.kind === 'graph' ? '' : ` (${tlsModeWords(cfg)})`}; ${account}; from ${from} to ${req.to}`);
   const message = testMessage(cfg, from, req.to, target);
   const env = newEnvelope({ from, toRemote: [req.to], content: '7bit' });
@@ -226,7 +267,9 @@ export async function runTestMail(cfg: TestMailConfig, req: TestMailRequest, opt
       try {
         const found = await Promise.race([
           lookup(target.host, { all: true }),
-          new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no answer within ${PROBE_TIMEOUT_SECONDS} s (ETIMEOUT)`)), PROBE_TIMEOUT_SECONDS * 1000).unref()),
+          new Promise<never>((_, reject) =>
+            setTimeout(() => reject(new Error(`no answer within ${PROBE_TIMEOUT_SECONDS} s (ETIMEOUT)`)), PROBE_TIMEOUT_SECONDS * 1000).unref(),
+          ),
         ]);
         steps.ok('name resolved', `${target.host} is ${found.map((a) => a.address).join(', ')}`);
       } catch (e) {
@@ -277,8 +320,12 @@ function sessionSteps(steps: Steps, record: SessionRecord, cfg: TestMailConfig, 
   steps.ok('connected', `${record.remote ?? target.text}${via}`);
   steps.ok('greeting', record.greeting() ?? '(none)');
   const tlsAdvice = tlsWarning(record.tlsInfo, ctx);
-  steps.warn('TLS', record.tlsInfo ? tlsDetail(record.tlsInfo) : cfg.clientTls.mode === 'none' ? 'not used (no client-tls)' : 'not used: the server did not offer STARTTLS', tlsAdvice);
-  if (record.mechanism) steps.ok('logged in', `as ${ctx.mailbox ?? 'the client line\'s user'} with AUTH ${record.mechanism}`);
+  steps.warn(
+    'TLS',
+    record.tlsInfo ? tlsDetail(record.tlsInfo) : cfg.clientTls.mode === 'none' ? 'not used (no client-tls)' : 'not used: the server did not offer STARTTLS',
+    tlsAdvice,
+  );
+  if (record.mechanism) steps.ok('logged in', `as ${ctx.mailbox ?? "the client line's user"} with AUTH ${record.mechanism}`);
   else steps.skip('logged in', 'no sign-in: there is no client-auth');
 }
 
@@ -308,8 +355,16 @@ function failedOpen(steps: Steps, record: SessionRecord, cfg: TestMailConfig, ta
   return steps.fail('greeting', message, response);
 }
 
-async function graphSteps(cfg: TestMailConfig, target: Extract<ForwardTarget, { kind: 'graph' }>, login: ClientLogin | null, tokens: TokenSources, log: Log,
-  steps: Steps, env: ReturnType<typeof newEnvelope>, message: Buffer): Promise<Step[]> {
+async function graphSteps(
+  cfg: TestMailConfig,
+  target: Extract<ForwardTarget, { kind: 'graph' }>,
+  login: ClientLogin | null,
+  tokens: TokenSources,
+  log: Log,
+  steps: Steps,
+  env: ReturnType<typeof newEnvelope>,
+  message: Buffer,
+): Promise<Step[]> {
   const grant = login?.grant();
   if (!login || !grant || grant.type === 'oauth-google-sa') {
     return steps.fail('token obtained', 'forwarding through Microsoft Graph needs an oauth-ms-secret, oauth-ms-cert or oauth-refresh line in the secrets file');

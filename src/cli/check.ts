@@ -15,10 +15,12 @@ fails it says what to change. Exit status: 0 sent, 1 a step failed, 2 usage erro
 const LABEL: Record<Step['status'], string> = { ok: 'ok', warning: 'warning', failed: 'FAILED', skipped: 'skipped' };
 
 export function formatSteps(steps: Step[]): string {
-  return steps.map((s) => {
-    const head = `  ${LABEL[s.status].padEnd(8)} ${s.name}: ${s.detail}`;
-    return s.advice ? `${head}\n           what to do: ${s.advice}` : head;
-  }).join('\n');
+  return steps
+    .map((s) => {
+      const head = `  ${LABEL[s.status].padEnd(8)} ${s.name}: ${s.detail}`;
+      return s.advice ? `${head}\n           what to do: ${s.advice}` : head;
+    })
+    .join('\n');
 }
 
 /** Takes --to and --from (with a value or =value) out of the arguments. */
@@ -37,7 +39,11 @@ function takeAddresses(argv: string[]): { to?: string; from?: string; rest: stri
   return out;
 }
 
-export async function runCheckCommand(argv: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
+export async function runCheckCommand(
+  argv: string[],
+  out: NodeJS.WritableStream = process.stdout,
+  err: NodeJS.WritableStream = process.stderr,
+): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
     out.write(`${CHECK_USAGE}\n`);
     return 0;
@@ -73,9 +79,14 @@ export async function runCheckCommand(argv: string[], out: NodeJS.WritableStream
     // a token file or cache it rewrites stays the relay's own.
     const userName = cfg.user ?? 'daemon';
     const runAs = process.getuid?.() === 0 && userName !== 'root' ? await lookupUser(userName) : null;
-    if (process.getuid?.() === 0 && userName !== 'root' && !runAs) throw new Error(`there is no user "${userName}" to run as (the user option in ${configFile ?? 'the options'})`);
+    if (process.getuid?.() === 0 && userName !== 'root' && !runAs)
+      throw new Error(`there is no user "${userName}" to run as (the user option in ${configFile ?? 'the options'})`);
     out.write(`relaybox check: a test mail to ${args.to} through ${cfg.forwardTo?.text ?? '(no upstream)'}\n`);
-    steps = await runTestMail(cfg, { to: args.to, from: args.from }, { configFile: configFile ?? 'the command line', afterSecretsRead: runAs ? () => dropPrivileges(runAs) : undefined });
+    steps = await runTestMail(
+      cfg,
+      { to: args.to, from: args.from },
+      { configFile: configFile ?? 'the command line', afterSecretsRead: runAs ? () => dropPrivileges(runAs) : undefined },
+    );
   } catch (e) {
     steps = [{ name: 'settings', status: 'failed', detail: (e as Error).message, advice: `Correct ${configFile ?? 'the options'} where the message says.` }];
   }

@@ -29,26 +29,36 @@ function sleepFilter(arg: string): Filter {
   return { name: `sleepms:${arg}`, run: () => new Promise((r) => setTimeout(() => r(ok()), Number(arg))) };
 }
 
-
 export function createFilter(spec: string, ctx: FilterContext, dirs: { baseDir: string; appDir: string }): Filter {
   const colon = spec.indexOf(':');
   const scheme = colon > 0 ? spec.slice(0, colon) : '';
   const arg = colon > 0 ? spec.slice(colon + 1) : '';
   switch (scheme) {
-    case 'exit': return exitFilter(arg, ctx);
-    case 'sleepms': return sleepFilter(arg);
-    case 'net': return netFilter(arg, ctx);
-    case 'spam': return spamFilter(arg, false, ctx);
-    case 'spam-edit': return spamFilter(arg, true, ctx);
-    case 'copy': return copyFilter(arg, ctx);
-    case 'deliver': return deliverFilter(arg, ctx);
-    case 'msgid': return msgidFilter(ctx);
-    case 'mx': return mxFilter(arg, ctx);
+    case 'exit':
+      return exitFilter(arg, ctx);
+    case 'sleepms':
+      return sleepFilter(arg);
+    case 'net':
+      return netFilter(arg, ctx);
+    case 'spam':
+      return spamFilter(arg, false, ctx);
+    case 'spam-edit':
+      return spamFilter(arg, true, ctx);
+    case 'copy':
+      return copyFilter(arg, ctx);
+    case 'deliver':
+      return deliverFilter(arg, ctx);
+    case 'msgid':
+      return msgidFilter(ctx);
+    case 'mx':
+      return mxFilter(arg, ctx);
     case 'split':
       if (ctx.side !== 'server') throw new Error('split: works only as a server filter (--filter)');
       return splitFilter(arg, ctx);
-    case 'file': return programFilter(resolveProgram(arg, dirs.baseDir, dirs.appDir), ctx);
-    default: return programFilter(resolveProgram(spec, dirs.baseDir, dirs.appDir), ctx);
+    case 'file':
+      return programFilter(resolveProgram(arg, dirs.baseDir, dirs.appDir), ctx);
+    default:
+      return programFilter(resolveProgram(spec, dirs.baseDir, dirs.appDir), ctx);
   }
 }
 
@@ -68,7 +78,18 @@ export function createFilterChain(items: string[], ctx: FilterContext, dirs: { b
       for (const f of filters) {
         const r = await f.run(input);
         special ||= r.special;
-        ctx.log.debug({ id: input.id, side: ctx.side, routing: input.routing || undefined, filter: f.name, outcome: r.outcome, response: r.response || undefined, reason: r.reason || undefined }, 'filter result');
+        ctx.log.debug(
+          {
+            id: input.id,
+            side: ctx.side,
+            routing: input.routing || undefined,
+            filter: f.name,
+            outcome: r.outcome,
+            response: r.response || undefined,
+            reason: r.reason || undefined,
+          },
+          'filter result',
+        );
         if (r.outcome !== 'ok') return { ...r, special, filter: f.name };
       }
       return { ...ok(special) };

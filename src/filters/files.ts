@@ -8,7 +8,10 @@ import { linkOrCopy, syncPath, unlinkQuiet } from '../spool/durable';
 export { syncPath };
 
 export async function isDirectory(p: string): Promise<boolean> {
-  return spoolFs.stat(p).then((s) => s.isDirectory(), () => false);
+  return spoolFs.stat(p).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
 }
 
 export async function isMaildir(dir: string): Promise<boolean> {
@@ -33,5 +36,3 @@ export async function removeMessage(files: { contentPath: string; envelopePath: 
   await unlinkQuiet(files.envelopePath);
   await unlinkQuiet(files.contentPath);
 }
-
-

@@ -32,13 +32,23 @@ export function abandon(special = false): FilterResult {
 type Row = [FilterResult['outcome'], boolean];
 
 const SERVER: Record<number, Row> = {
-  0: ['ok', false], 100: ['abandon', false], 101: ['ok', false], 102: ['abandon', true],
-  103: ['ok', true], 104: ['fail', true], 105: ['fail', false],
+  0: ['ok', false],
+  100: ['abandon', false],
+  101: ['ok', false],
+  102: ['abandon', true],
+  103: ['ok', true],
+  104: ['fail', true],
+  105: ['fail', false],
 };
 
 const CLIENT: Record<number, Row> = {
-  0: ['ok', false], 100: ['abandon', false], 101: ['ok', false], 102: ['ok', true],
-  103: ['ok', false], 104: ['abandon', true], 105: ['fail', true],
+  0: ['ok', false],
+  100: ['abandon', false],
+  101: ['ok', false],
+  102: ['ok', true],
+  103: ['ok', false],
+  104: ['abandon', true],
+  105: ['fail', true],
 };
 
 /** The outcome of an exit code; 1-99 and 106 and above fail. */
@@ -52,7 +62,7 @@ export function programResult(exitCode: number, output: string, side: FilterSide
   if (outcome !== 'fail') return { outcome, special, response: '', reason: '' };
   const { response, reason } = parseFilterOutput(output);
   const reply = splitReplyCode(response ?? 'rejected');
-  return { outcome, special, code: reply.code, response: reply.text || 'rejected', reason: reason ?? (response ?? defaultReason) };
+  return { outcome, special, code: reply.code, response: reply.text || 'rejected', reason: reason ?? response ?? defaultReason };
 }
 
 /**
@@ -62,7 +72,10 @@ export function programResult(exitCode: number, output: string, side: FilterSide
 export function parseFilterOutput(output: string): { response?: string; reason?: string } {
   const found: string[] = [];
   for (const line of output.replace(/\r\n?/g, '\n').split('\n')) {
-    for (const [open, close] of [['<<', '>>'], ['[[', ']]']] as const) {
+    for (const [open, close] of [
+      ['<<', '>>'],
+      ['[[', ']]'],
+    ] as const) {
       if (!line.startsWith(open)) continue;
       const end = line.indexOf(close, 2);
       if (end >= 0) found.push(line.slice(2, end).trim());

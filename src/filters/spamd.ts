@@ -57,10 +57,12 @@ async function exchange(socket: net.Socket, contentPath: string, edit: boolean):
   const status = /^SPAMD\/\d+\.\d+ (\d+) (.*)$/.exec(lines[0] ?? '');
   if (!status) throw new Error(`unexpected response "${(lines[0] ?? '').slice(0, 80)}"`);
   if (status[1] !== '0') throw new Error(`spamd error ${status[1]} ${status[2]}`);
-  const headers = new Map(lines.slice(1).map((l) => {
-    const colon = l.indexOf(':');
-    return [l.slice(0, colon).trim().toLowerCase(), l.slice(colon + 1).trim()] as [string, string];
-  }));
+  const headers = new Map(
+    lines.slice(1).map((l) => {
+      const colon = l.indexOf(':');
+      return [l.slice(0, colon).trim().toLowerCase(), l.slice(colon + 1).trim()] as [string, string];
+    }),
+  );
   const spam = headers.get('spam');
   if (spam === undefined) throw new Error('no Spam: header in the response');
   if (!edit) {

@@ -2,16 +2,21 @@
 // (E-MailRelay 6.3). Preference: CRAM-SHA512, CRAM-SHA256, CRAM-SHA1, CRAM-MD5, XOAUTH2, OAUTHBEARER,
 // PLAIN, LOGIN, each only with a secret it fits, intersected with what the server offers and with the
 // --client-auth-config m:/x: lists. A refused mechanism is followed by the next usable one.
-import { mustAuthenticate, findClientAccount, isInlineClientAuth, parseInlineClientAuth, watchSecrets, type ClientAccount, type SecretsLogger } from '../auth/secrets';
+import {
+  mustAuthenticate,
+  findClientAccount,
+  isInlineClientAuth,
+  parseInlineClientAuth,
+  watchSecrets,
+  type ClientAccount,
+  type SecretsLogger,
+} from '../auth/secrets';
 import { refuseClientReread } from '../auth/client-secrets-check';
 import type { TokenSource, TokenSources } from './oauth/tokens';
 import type { GrantLine } from '../auth/oauth-lines';
 import { OAuthError } from './oauth/token-errors';
 import { withAdvice } from './oauth/advice';
-import {
-  CRAM_MECHANISMS, TOKEN_MECHANISMS, fits, runMechanism,
-  type SaslCredential, type SaslMechanism, type SendLine, type SmtpReply,
-} from './sasl-client';
+import { CRAM_MECHANISMS, TOKEN_MECHANISMS, fits, runMechanism, type SaslCredential, type SaslMechanism, type SendLine, type SmtpReply } from './sasl-client';
 
 export interface ClientLogin {
   /** Changes whenever the secrets are re-read: a session logged in before then is not reused. */
@@ -49,7 +54,12 @@ export interface AuthResult {
 }
 
 export class AuthFailure extends Error {
-  constructor(message: string, readonly code: number | undefined, readonly permanent: boolean, readonly response?: string) {
+  constructor(
+    message: string,
+    readonly code: number | undefined,
+    readonly permanent: boolean,
+    readonly response?: string,
+  ) {
     super(message);
   }
 }
@@ -67,7 +77,12 @@ function parseMechanismConfig(config: string | undefined): MechanismFilter {
   if (!config) return result;
   for (const part of config.split(';')) {
     const m = /^\s*(?:([mxad]):)?(.*)$/i.exec(part)!;
-    const list = new Set(m[2]!.split(',').map((s) => s.trim().toUpperCase()).filter(Boolean));
+    const list = new Set(
+      m[2]!
+        .split(',')
+        .map((s) => s.trim().toUpperCase())
+        .filter(Boolean),
+    );
     const kind = (m[1] ?? 'm').toLowerCase();
     if (kind === 'm') result.allow = list;
     else if (kind === 'x') list.forEach((x) => result.deny.add(x));
@@ -110,18 +125,26 @@ function noFitAdvice(account: ClientAccount, offered: string[], filter: Mechanis
   const excluded = offered.filter((m) => (PREFERENCE as readonly string[]).includes(m) && !allowed(filter, m));
   if (excluded.length) advice.push(`--client-auth-config rules out ${excluded.join(' ')}`);
   if (!hasToken && offersTokens && !offersPasswords) {
-    if (isMicrosoft(session.server)) advice.push('Microsoft 365 no longer accepts passwords for SMTP: use an oauth-ms-cert, oauth-ms-secret or oauth-refresh line (see the README)');
-    else if (isGoogle(session.server)) advice.push('Google takes an app password (with PLAIN or LOGIN) or OAuth2: use an oauth-google-sa or oauth-refresh line (see the README)');
-    else advice.push('this server takes OAuth2 tokens only here: replace the password line with an OAuth2 line (oauth-ms-cert, oauth-ms-secret, oauth-google-sa or oauth-refresh; see the README)');
+    if (isMicrosoft(session.server))
+      advice.push('Microsoft 365 no longer accepts passwords for SMTP: use an oauth-ms-cert, oauth-ms-secret or oauth-refresh line (see the README)');
+    else if (isGoogle(session.server))
+      advice.push('Google takes an app password (with PLAIN or LOGIN) or OAuth2: use an oauth-google-sa or oauth-refresh line (see the README)');
+    else
+      advice.push(
+        'this server takes OAuth2 tokens only here: replace the password line with an OAuth2 line (oauth-ms-cert, oauth-ms-secret, oauth-google-sa or oauth-refresh; see the README)',
+      );
   } else if (hasToken && !offersTokens && offersPasswords) {
-    advice.push('this server does not take OAuth2 tokens: use a "client plain" line with the account\'s password (an app password where the provider has them), or check that forward-to names the provider\'s OAuth2 endpoint');
+    advice.push(
+      'this server does not take OAuth2 tokens: use a "client plain" line with the account\'s password (an app password where the provider has them), or check that forward-to names the provider\'s OAuth2 endpoint',
+    );
   } else if (account.secrets.md5 && !account.secrets.plain && offersPasswords) {
     advice.push('a "client md5" hash works only with CRAM-MD5: write the password in a "client plain" line instead');
   }
   if (offered.some((m) => m === 'NTLM' || m === 'GSSAPI') && !offersPasswords && !offersTokens) {
     advice.push('relaybox does not do NTLM or GSSAPI: allow basic authentication (LOGIN) on the Exchange receive connector');
   }
-  if (!session.secure) advice.push('the session is not encrypted, and many servers offer their mechanisms only after STARTTLS: add client-tls (and client-tls-required)');
+  if (!session.secure)
+    advice.push('the session is not encrypted, and many servers offer their mechanisms only after STARTTLS: add client-tls (and client-tls-required)');
   return advice.join('; ');
 }
 
@@ -133,12 +156,18 @@ export function createClientLogin(spec: string, config: string | undefined, log:
     if ('error' in parsed) throw new Error(`--client-auth: ${parsed.error}`);
     account = () => parsed.account;
   } else {
-    const watcher = watchSecrets(spec, () => {
-      generation++;
-      log.info(`re-read the secrets file ${spec}`);
-    }, log, { refuse: refuseClientReread(spec) });
+    const watcher = watchSecrets(
+      spec,
+      () => {
+        generation++;
+        log.info(`re-read the secrets file ${spec}`);
+      },
+      log,
+      { refuse: refuseClientReread(spec) },
+    );
     account = () => findClientAccount(watcher.current(), selector);
-    if (!account() && !selector) log.warn(`${spec} has no "client" line without a fifth field: a message without a ClientAccountSelector is forwarded without authenticating`);
+    if (!account() && !selector)
+      log.warn(`${spec} has no "client" line without a fifth field: a message without a ClientAccountSelector is forwarded without authenticating`);
   }
   const filter = parseMechanismConfig(config);
 
@@ -155,11 +184,17 @@ export function createClientLogin(spec: string, config: string | undefined, log:
       if (!tokens) throw new OAuthError('OAuth2 grant lines need a spool directory for the token cache', true);
       source = tokens.for(acct.grant);
     }
-    const candidates = PREFERENCE.filter((m) => offered.includes(m) && allowed(filter, m) && (source ? TOKEN_ONLY.has(m) : staticCredentials(acct).some((c) => fits(m, c))));
+    const candidates = PREFERENCE.filter(
+      (m) => offered.includes(m) && allowed(filter, m) && (source ? TOKEN_ONLY.has(m) : staticCredentials(acct).some((c) => fits(m, c))),
+    );
     if (!candidates.length) {
       const advice = noFitAdvice(acct, offered, filter, session);
       // "cannot do authentication" is E-MailRelay's wording (gsmtpclientprotocol.cpp), which scripts match.
-      throw new AuthFailure(`cannot do authentication: the upstream server offers AUTH ${offered.join(' ')} and this account has ${describeAccount(acct)}${advice ? `: ${advice}` : ''}`, undefined, true);
+      throw new AuthFailure(
+        `cannot do authentication: the upstream server offers AUTH ${offered.join(' ')} and this account has ${describeAccount(acct)}${advice ? `: ${advice}` : ''}`,
+        undefined,
+        true,
+      );
     }
 
     let token: Awaited<ReturnType<TokenSource['get']>> | undefined;

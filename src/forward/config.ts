@@ -104,25 +104,39 @@ function readRetry(opts: OptionLookup): RetryConfig {
 
 export function readForwardConfig(opts: OptionLookup, ctx: ReadContext): ForwardConfig {
   requireOneOf(opts, 'client-auth-config', ['client-auth'], '--client-auth-config needs --client-auth');
-  refuseTogether(opts, 'forward-to-some', 'forward-to-all', '--forward-to-all (every recipient must be accepted, the default) contradicts --forward-to-some: keep one');
-  if (opts.get('poll') === '0') throw usageError(opts, 'poll', '--poll 0 is not allowed: use --forward-on-disconnect to forward as soon as a client disconnects');
+  refuseTogether(
+    opts,
+    'forward-to-some',
+    'forward-to-all',
+    '--forward-to-all (every recipient must be accepted, the default) contradicts --forward-to-some: keep one',
+  );
+  if (opts.get('poll') === '0')
+    throw usageError(opts, 'poll', '--poll 0 is not allowed: use --forward-on-disconnect to forward as soon as a client disconnects');
   const forwardTo = readForwardTarget(opts);
   for (const o of ['forward', 'forward-on-disconnect', 'poll', 'immediate', 'forward-to-some', 'client-filter']) {
     if (opts.has(o) && !forwardTo) throw usageError(opts, o, `--${o} needs a server to forward to: add --forward-to host:port`);
   }
   if (forwardTo?.kind === 'graph') {
     if (!opts.has('client-auth') || opts.get('client-auth')!.startsWith('plain:')) {
-      throw usageError(opts, 'forward-to', 'forwarding through Microsoft Graph needs --client-auth with a secrets file holding an oauth-ms-secret, oauth-ms-cert or oauth-refresh line');
+      throw usageError(
+        opts,
+        'forward-to',
+        'forwarding through Microsoft Graph needs --client-auth with a secrets file holding an oauth-ms-secret, oauth-ms-cert or oauth-refresh line',
+      );
     }
-    for (const o of ['client-tls', 'client-tls-connection', 'client-interface']) refuseTogether(opts, 'forward-to', o, `--${o} has no meaning with a Graph --forward-to (Graph is always HTTPS)`);
+    for (const o of ['client-tls', 'client-tls-connection', 'client-interface'])
+      refuseTogether(opts, 'forward-to', o, `--${o} has no meaning with a Graph --forward-to (Graph is always HTTPS)`);
   }
   requireOneOf(opts, 'forward-from-mailbox', ['client-auth'], '--forward-from-mailbox needs --client-auth (the mailbox is the one relaybox signs in as)');
-  if (opts.has('client-interface') && forwardTo?.kind === 'unix') throw usageError(opts, 'client-interface', '--client-interface cannot be used with a unix-domain --forward-to');
+  if (opts.has('client-interface') && forwardTo?.kind === 'unix')
+    throw usageError(opts, 'client-interface', '--client-interface cannot be used with a unix-domain --forward-to');
 
-  const client = parseSwitches(opts.list('client-smtp-config').join(','),
+  const client = parseSwitches(
+    opts.list('client-smtp-config').join(','),
     // Pipelining is on unless switched off (E-MailRelay's default is off; RFC 2920 servers must cope).
     { pipelining: true, smtputf8strict: true, eightbitstrict: false, binarymimestrict: true, linger: true },
-    '--client-smtp-config');
+    '--client-smtp-config',
+  );
   ctx.warnings.push(...client.unknown);
   const clientAuth = opts.get('client-auth');
   return {

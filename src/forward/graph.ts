@@ -58,25 +58,38 @@ function graphError(res: HttpResponse, what: string, mailbox: string): ForwardEr
     return new ForwardError(detail, { code: res.status, permanent: false, atConnect: true, response: detail, retryAfterMs: retryAfterMs(res.headers) });
   }
   if (/SendAsDenied/i.test(code) || /send as/i.test(body.error?.message ?? '')) {
-    return new ForwardError(`the mailbox ${mailbox} may not send as this message's sender: turn on --forward-from-mailbox, or give the mailbox Send As rights for that address [${detail}]`, { code: res.status, permanent: true, atConnect: false, response: detail });
+    return new ForwardError(
+      `the mailbox ${mailbox} may not send as this message's sender: turn on --forward-from-mailbox, or give the mailbox Send As rights for that address [${detail}]`,
+      { code: res.status, permanent: true, atConnect: false, response: detail },
+    );
   }
   if (res.status === 403) {
-    return configuration(`Graph denied access to ${mailbox}: the app needs the Microsoft Graph application permission Mail.Send with admin consent, and any RBAC for Applications or application access policy must include this mailbox`);
+    return configuration(
+      `Graph denied access to ${mailbox}: the app needs the Microsoft Graph application permission Mail.Send with admin consent, and any RBAC for Applications or application access policy must include this mailbox`,
+    );
   }
   if (/ErrorInvalidUser|MailboxNotEnabledForRESTAPI|ResourceNotFound/i.test(code)) {
     return configuration(`Graph does not know the mailbox ${mailbox}: check the mailbox in the secrets line (it needs an Exchange Online licence)`);
   }
   if (res.status === 401) {
-    return configuration('Graph refused the access token: the app registration needs Microsoft Graph application permissions (Mail.Send), not only Exchange ones');
+    return configuration(
+      'Graph refused the access token: the app registration needs Microsoft Graph application permissions (Mail.Send), not only Exchange ones',
+    );
   }
-  if (res.status === 413) return new ForwardError(`the message is too large for Microsoft Graph [${detail}]`, { code: 413, permanent: true, atConnect: false, response: detail });
+  if (res.status === 413)
+    return new ForwardError(`the message is too large for Microsoft Graph [${detail}]`, { code: 413, permanent: true, atConnect: false, response: detail });
   return new ForwardError(detail, { code: res.status, permanent: res.status >= 400 && res.status < 500, atConnect: false, response: detail });
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 class GraphClient {
-  constructor(private readonly base: string, readonly mailbox: string, private readonly source: TokenSource, private readonly log: Log) {}
+  constructor(
+    private readonly base: string,
+    readonly mailbox: string,
+    private readonly source: TokenSource,
+    private readonly log: Log,
+  ) {}
 
   private url(path: string): string {
     return `${this.base}/v1.0/users/${encodeURIComponent(this.mailbox)}${path}`;
@@ -92,7 +105,14 @@ class GraphClient {
   }
 
   /** One Graph call, with a new token after a 401 on a cached one, and waits on short throttling. */
-  async call(method: string, path: string, body: string | Buffer | undefined, contentType: string | undefined, what: string, okStatus: number[]): Promise<HttpResponse> {
+  async call(
+    method: string,
+    path: string,
+    body: string | Buffer | undefined,
+    contentType: string | undefined,
+    what: string,
+    okStatus: number[],
+  ): Promise<HttpResponse> {
     let tokenRetried = false;
     for (let attempt = 0; ; attempt++) {
       const token = await this.token();
@@ -155,7 +175,11 @@ function withBcc(message: Buffer, bcc: string[]): Buffer {
   const lf = message.indexOf('\n\n');
   const end = crlf >= 0 && (lf < 0 || crlf < lf) ? crlf + 2 : lf >= 0 ? lf + 1 : message.length;
   const eol = crlf >= 0 ? '\r\n' : '\n';
-  const head = message.subarray(0, end).toString('latin1').split(/\r?\n(?![ \t])/).filter((f) => f && !/^bcc:/i.test(f));
+  const head = message
+    .subarray(0, end)
+    .toString('latin1')
+    .split(/\r?\n(?![ \t])/)
+    .filter((f) => f && !/^bcc:/i.test(f));
   if (bcc.length) head.push(`Bcc: ${bcc.map((a) => `<${a}>`).join(', ')}`);
   return Buffer.concat([Buffer.from(head.join(eol) + eol, 'latin1'), message.subarray(end)]);
 }
@@ -164,16 +188,43 @@ const recipientList = (list: string[]) => list.map((address) => ({ emailAddress:
 
 async function addAttachment(client: GraphClient, draftPath: string, a: Attachment): Promise<void> {
   if (a.data.length < UPLOAD_SESSION_FROM) {
-    await client.call('POST', `${draftPath}/attachments`, JSON.stringify({
-      '@odata.type': '#microsoft.graph.fileAttachment',
-      name: a.name, contentType: a.contentType, contentBytes: a.data.toString('base64'),
-      isInline: a.isInline, ...(a.contentId ? { contentId: a.contentId } : {}),
-    }), 'application/json', 'add attachment', [201]);
+    await client.call(
+      'POST',
+      `${draftPath}/attachments`,
+      JSON.stringify({
+        '@odata.type': '#microsoft.graph.fileAttachment',
+        name: a.name,
+        contentType: a.contentType,
+        contentBytes: a.data.toString('base64'),
+        isInline: a.isInline,
+        ...(a.contentId ? { contentId: a.contentId } : {}),
+      }),
+      'application/json',
+      'add attachment',
+      [201],
+    );
     return;
   }
-  const session = jsonOf<{ uploadUrl?: string }>(await client.call('POST', `${draftPath}/attachments/createUploadSession`, JSON.stringify({
-    AttachmentItem: { attachmentType: 'file', name: a.name, size: a.data.length, contentType: a.contentType, isInline: a.isInline, ...(a.contentId ? { contentId: a.contentId } : {}) },
-  }), 'application/json', 'create upload session', [201]), 'create upload session');
+  const session = jsonOf<{ uploadUrl?: string }>(
+    await client.call(
+      'POST',
+      `${draftPath}/attachments/createUploadSession`,
+      JSON.stringify({
+        AttachmentItem: {
+          attachmentType: 'file',
+          name: a.name,
+          size: a.data.length,
+          contentType: a.contentType,
+          isInline: a.isInline,
+          ...(a.contentId ? { contentId: a.contentId } : {}),
+        },
+      }),
+      'application/json',
+      'create upload session',
+      [201],
+    ),
+    'create upload session',
+  );
   if (!session.uploadUrl) throw new ForwardError('Graph create upload session: no uploadUrl in the answer', { permanent: false, atConnect: false });
   for (let offset = 0; offset < a.data.length; offset += CHUNK) {
     const chunk = a.data.subarray(offset, Math.min(offset + CHUNK, a.data.length));
@@ -201,7 +252,10 @@ async function sendViaDraft(client: GraphClient, message: Buffer, plan: ReturnTy
   if (base64Size(message.length) > GRAPH_REQUEST_LIMIT) {
     const split = splitAttachments(message, GRAPH_REQUEST_LIMIT);
     if (!split) {
-      throw new ForwardError(`the message (${message.length} bytes) is too large for one Graph request and has no attachments that could be uploaded separately: forward it through SMTP instead`, { code: 413, permanent: true, atConnect: false });
+      throw new ForwardError(
+        `the message (${message.length} bytes) is too large for one Graph request and has no attachments that could be uploaded separately: forward it through SMTP instead`,
+        { code: 413, permanent: true, atConnect: false },
+      );
     }
     ({ mime, attachments } = split);
   }
@@ -210,25 +264,44 @@ async function sendViaDraft(client: GraphClient, message: Buffer, plan: ReturnTy
   const draftPath = `/messages/${encodeURIComponent(draft.id)}`;
   try {
     if (!plan.headersFit) {
-      await client.call('PATCH', draftPath, JSON.stringify({
-        toRecipients: recipientList(plan.to), ccRecipients: recipientList(plan.cc), bccRecipients: recipientList(plan.bcc),
-      }), 'application/json', 'set recipients', [200]);
+      await client.call(
+        'PATCH',
+        draftPath,
+        JSON.stringify({
+          toRecipients: recipientList(plan.to),
+          ccRecipients: recipientList(plan.cc),
+          bccRecipients: recipientList(plan.bcc),
+        }),
+        'application/json',
+        'set recipients',
+        [200],
+      );
     }
     for (const a of attachments) await addAttachment(client, draftPath, a);
     await client.call('POST', `${draftPath}/send`, undefined, undefined, 'send draft', [202]);
   } catch (e) {
     // Leave no half-made draft behind; the message is sent again later as a whole.
-    await client.call('DELETE', draftPath, undefined, undefined, 'delete draft', [204, 404]).catch((d: Error) =>
-      log.warn({ mailbox: client.mailbox, err: d.message }, 'cannot delete an unsent Graph draft'));
+    await client
+      .call('DELETE', draftPath, undefined, undefined, 'delete draft', [204, 404])
+      .catch((d: Error) => log.warn({ mailbox: client.mailbox, err: d.message }, 'cannot delete an unsent Graph draft'));
     throw e;
   }
   return `sent through a Graph draft${attachments.length ? ` with ${attachments.length} attachment(s) uploaded separately` : ''}`;
 }
 
-export async function openGraphUpstream(cfg: ForwardConfig, target: Extract<ForwardTarget, { kind: 'graph' }>, login: ClientLogin, tokens: TokenSources, log: Log): Promise<Upstream> {
+export async function openGraphUpstream(
+  cfg: ForwardConfig,
+  target: Extract<ForwardTarget, { kind: 'graph' }>,
+  login: ClientLogin,
+  tokens: TokenSources,
+  log: Log,
+): Promise<Upstream> {
   const grant = login.grant();
   if (!grant || grant.type === 'oauth-google-sa') {
-    throw new ForwardError('forwarding through Microsoft Graph needs an oauth-ms-secret, oauth-ms-cert or oauth-refresh line in the secrets file', { permanent: true, atConnect: true });
+    throw new ForwardError('forwarding through Microsoft Graph needs an oauth-ms-secret, oauth-ms-cert or oauth-refresh line in the secrets file', {
+      permanent: true,
+      atConnect: true,
+    });
   }
   let source: TokenSource;
   try {

@@ -30,7 +30,13 @@ export function parseHeader(data: Buffer, from = 0, to = data.length): { fields:
   for (const raw of text.split(/\r?\n(?![ \t])/)) {
     const colon = raw.indexOf(':');
     if (colon <= 0) continue;
-    fields.push({ name: raw.slice(0, colon).trim().toLowerCase(), value: raw.slice(colon + 1).replace(/\r?\n[ \t]+/g, ' ').trim() });
+    fields.push({
+      name: raw.slice(0, colon).trim().toLowerCase(),
+      value: raw
+        .slice(colon + 1)
+        .replace(/\r?\n[ \t]+/g, ' ')
+        .trim(),
+    });
   }
   return { fields, bodyStart: from + end + sep };
 }
@@ -54,9 +60,13 @@ function param(value: string | undefined, name: string): string | undefined {
 /** RFC 2047 encoded words (=?utf-8?B?...?=) in a file name. */
 function decodeWords(s: string): string {
   return s.replace(/=\?([^?]+)\?([bqBQ])\?([^?]*)\?=/g, (_all, charset: string, enc: string, text: string) => {
-    const bytes = enc.toUpperCase() === 'B'
-      ? Buffer.from(text, 'base64')
-      : Buffer.from(text.replace(/_/g, ' ').replace(/=([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1');
+    const bytes =
+      enc.toUpperCase() === 'B'
+        ? Buffer.from(text, 'base64')
+        : Buffer.from(
+            text.replace(/_/g, ' ').replace(/=([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16))),
+            'latin1',
+          );
     return bytes.toString(/utf-?8/i.test(charset) ? 'utf8' : 'latin1');
   });
 }
@@ -66,7 +76,10 @@ function decodeBody(body: Buffer, encoding: string | undefined): Buffer {
   if (enc === 'base64') return Buffer.from(body.toString('latin1').replace(/[^A-Za-z0-9+/=]/g, ''), 'base64');
   if (enc === 'quoted-printable') {
     const text = body.toString('latin1').replace(/=\r?\n/g, '');
-    return Buffer.from(text.replace(/=([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1');
+    return Buffer.from(
+      text.replace(/=([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16))),
+      'latin1',
+    );
   }
   return body;
 }
@@ -128,7 +141,7 @@ export function splitAttachments(data: Buffer, limit: number): { mime: Buffer; a
     }
     parts.push(part);
   }
-  const candidates = parts.filter((p) => p.attachment).sort((a, b) => (b.end - b.start) - (a.end - a.start));
+  const candidates = parts.filter((p) => p.attachment).sort((a, b) => b.end - b.start - (a.end - a.start));
   const removed = new Set<Part>();
   let size = data.length;
   for (const p of candidates) {
@@ -155,5 +168,7 @@ export function addressesIn(value: string | undefined): string[] {
 }
 
 export function headerValues(data: Buffer, name: string): string[] {
-  return parseHeader(data).fields.filter((f) => f.name === name).map((f) => f.value);
+  return parseHeader(data)
+    .fields.filter((f) => f.name === name)
+    .map((f) => f.value);
 }

@@ -95,7 +95,10 @@ export function retryDelayMs(retry: RetryConfig, failures: number): number {
 
 function printable(s: string): string {
   // Long enough for a reason that says what to fix followed by the server's reply.
-  return s.replace(/[^\x20-\x7e]+/g, ' ').trim().slice(0, 1000);
+  return s
+    .replace(/[^\x20-\x7e]+/g, ' ')
+    .trim()
+    .slice(0, 1000);
 }
 
 /** How long an upstream session stays open between forwarding runs. */
@@ -103,7 +106,10 @@ const IDLE_UPSTREAM_MS = 2000;
 
 /** No session with the upstream could be opened; `outcome` is what became of the message that tried. */
 class UpstreamUnreachable extends Error {
-  constructor(message: string, readonly outcome: Outcome) {
+  constructor(
+    message: string,
+    readonly outcome: Outcome,
+  ) {
     super(message);
   }
 }
@@ -221,10 +227,13 @@ export class QueueRunner {
     if (this.timer && this.timerDue <= at) return;
     if (this.timer) clearTimeout(this.timer);
     this.timerDue = at;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.request('retry timer');
-    }, Math.max(0, at - this.now()));
+    this.timer = setTimeout(
+      () => {
+        this.timer = null;
+        this.request('retry timer');
+      },
+      Math.max(0, at - this.now()),
+    );
     this.timer.unref?.();
   }
 
@@ -261,14 +270,20 @@ export class QueueRunner {
         while (!this.stopScan && !this.stopped) {
           const id = ids.shift();
           if (!id) break;
-          const result = await this.forwardOne(id, async () => {
-            if (!upstream || !upstream.usable) {
-              upstream?.close();
-              upstream = null;
-              upstream = await this.deps.connect();
-            }
-            return upstream;
-          }, () => defaultDown, {}, routed).catch((e: unknown) => {
+          const result = await this.forwardOne(
+            id,
+            async () => {
+              if (!upstream || !upstream.usable) {
+                upstream?.close();
+                upstream = null;
+                upstream = await this.deps.connect();
+              }
+              return upstream;
+            },
+            () => defaultDown,
+            {},
+            routed,
+          ).catch((e: unknown) => {
             if (!(e instanceof UpstreamUnreachable)) throw e;
             defaultDown = true;
             summary.error = e.message;
@@ -290,8 +305,10 @@ export class QueueRunner {
       const wait = retryDelayMs(cfg.retry, this.upstreamFailures);
       // With --no-retry every trigger tries again, as E-MailRelay does.
       if (cfg.retry.enabled) this.upstreamRetryAt = this.now() + wait;
-      log.warn({ upstream: cfg.forwardTo?.text, err: networkErrorWords(summary.error), retryInSeconds: cfg.retry.enabled && !cfg.oneShot ? wait / 1000 : undefined },
-        'cannot forward: the upstream server is not reachable or refused the session');
+      log.warn(
+        { upstream: cfg.forwardTo?.text, err: networkErrorWords(summary.error), retryInSeconds: cfg.retry.enabled && !cfg.oneShot ? wait / 1000 : undefined },
+        'cannot forward: the upstream server is not reachable or refused the session',
+      );
     } else if (summary.sent) {
       this.upstreamFailures = 0;
       this.upstreamRetryAt = 0;
@@ -312,7 +329,13 @@ export class QueueRunner {
     const routed: RoutedSession = {};
     let outcome: Outcome;
     try {
-      outcome = await this.forwardOne(id, async () => (up = this.takeIdle() ?? await this.deps.connect()), () => false, note, routed);
+      outcome = await this.forwardOne(
+        id,
+        async () => (up = this.takeIdle() ?? (await this.deps.connect())),
+        () => false,
+        note,
+        routed,
+      );
     } catch (e) {
       if (!(e instanceof UpstreamUnreachable)) throw e;
       outcome = e.outcome;
@@ -336,7 +359,13 @@ export class QueueRunner {
     try {
       env = committed?.env ?? (await spool.readEnvelope(id, 'busy'));
     } catch (e) {
-      this.deps.events.step(log, 'failed', { id, reason: (e as Error).message }, 'envelope cannot be read: message failed (fix or delete the .bad file)', 'error');
+      this.deps.events.step(
+        log,
+        'failed',
+        { id, reason: (e as Error).message },
+        'envelope cannot be read: message failed (fix or delete the .bad file)',
+        'error',
+      );
       await spool.move(id, 'busy', 'bad');
       return 'failed';
     }
@@ -357,8 +386,21 @@ export class QueueRunner {
       }
       if ((await spool.contentAgeMs(id, this.now())) > cfg.retry.maxAge * 1000) {
         const last = reasons(env).at(-1);
-        await this.settle(id, env, 'bad', `expired: not delivered within ${cfg.retry.maxAge} seconds (last error: ${last?.reason ?? 'unknown'})`, last?.code ? Number(last.code) || '' : '', note);
-        this.deps.events.step(log, 'failed', { id, client: env.client, upstream: cfg.forwardTo?.text, reason: last?.reason, attempts: failures }, 'message failed: retried for too long', 'warn');
+        await this.settle(
+          id,
+          env,
+          'bad',
+          `expired: not delivered within ${cfg.retry.maxAge} seconds (last error: ${last?.reason ?? 'unknown'})`,
+          last?.code ? Number(last.code) || '' : '',
+          note,
+        );
+        this.deps.events.step(
+          log,
+          'failed',
+          { id, client: env.client, upstream: cfg.forwardTo?.text, reason: last?.reason, attempts: failures },
+          'message failed: retried for too long',
+          'warn',
+        );
         return 'failed';
       }
       this.deps.events.step(log, 'retrying', { id, client: env.client, upstream: cfg.forwardTo?.text, attempt: failures + 1 }, 'retrying a message');
@@ -397,7 +439,7 @@ export class QueueRunner {
       if (!route) throw new UpstreamUnreachable(fe.message, await this.transientOrFail(id, env, fe, true, note));
       // A routed next hop that cannot be reached holds up only its own messages.
       if (fe.unreached && route.address) routed.unreachable?.add(route.address);
-      log.warn({ id, route, err: networkErrorWords(fe.message) }, 'cannot connect to the message\'s own next hop');
+      log.warn({ id, route, err: networkErrorWords(fe.message) }, "cannot connect to the message's own next hop");
       return this.transientOrFail(id, env, fe, true, note);
     }
     try {
@@ -410,7 +452,12 @@ export class QueueRunner {
       const result = await up.send(env, content ?? spool.contentPath(id), !cfg.forwardToSome);
       if (!result.rejected.length) {
         await spool.remove(id);
-        this.deps.events.step(log, 'forwarded', { id, client: env.client, upstream: up.description, to: env.toRemote.length, ms: this.now() - started, response: printable(result.response) }, 'message forwarded');
+        this.deps.events.step(
+          log,
+          'forwarded',
+          { id, client: env.client, upstream: up.description, to: env.toRemote.length, ms: this.now() - started, response: printable(result.response) },
+          'message forwarded',
+        );
         return 'sent';
       }
       return await this.partial(id, env, result.accepted, result.rejected, note);
@@ -446,12 +493,24 @@ export class QueueRunner {
     const reason = r.outcome === 'ok' ? 'the client filter left an unreadable envelope' : routing ? `routing filter failed: ${r.reason}` : r.reason;
     await this.settle(id, current ?? env, 'bad', reason, r.code ?? 550, note);
     note.filterResponse = routing ? 'routing failed' : r.response || 'rejected';
-    this.deps.events.step(log, 'failed', { id, client: env.client, filter: r.filter, reason, code: r.code ?? 550 }, 'message failed by the client filter', 'warn');
+    this.deps.events.step(
+      log,
+      'failed',
+      { id, client: env.client, filter: r.filter, reason, code: r.code ?? 550 },
+      'message failed by the client filter',
+      'warn',
+    );
     return 'failed';
   }
 
   /** Some recipients refused. With --forward-to-some the others got it; the rest is failed or retried. */
-  private async partial(id: string, env: Envelope, accepted: string[], rejected: { address: string; code?: number; response: string }[], note: AttemptNote): Promise<Outcome> {
+  private async partial(
+    id: string,
+    env: Envelope,
+    accepted: string[],
+    rejected: { address: string; code?: number; response: string }[],
+    note: AttemptNote,
+  ): Promise<Outcome> {
     const { cfg, log } = this.deps;
     const delivered = cfg.forwardToSome ? accepted : [];
     const deliveredSet = new Set(delivered);

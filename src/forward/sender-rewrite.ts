@@ -42,7 +42,10 @@ function rewriteHeaderSection(header: Buffer, mailbox: string): Buffer {
   for (const f of fields) {
     const name = /^([^:\s]+):/.exec(f)?.[1]?.toLowerCase();
     if (name === 'from' && originalFrom === undefined) {
-      originalFrom = f.slice(f.indexOf(':') + 1).replace(/\r?\n/g, '').trim();
+      originalFrom = f
+        .slice(f.indexOf(':') + 1)
+        .replace(/\r?\n/g, '')
+        .trim();
       continue;
     }
     if (name === 'sender') continue;
@@ -87,8 +90,11 @@ export async function readHeaderSection(file: string, limit = MAX_HEADER_SECTION
 export async function rewrittenContentStream(file: string, mailbox: string): Promise<Readable> {
   const { header, end } = await readHeaderSection(file);
   const head = rewriteHeaderSection(header, mailbox);
-  return Readable.from((async function* () {
-    yield head;
-    yield* createReadStream(file, { start: end, highWaterMark: 64 * 1024 });
-  })(), { objectMode: false });
+  return Readable.from(
+    (async function* () {
+      yield head;
+      yield* createReadStream(file, { start: end, highWaterMark: 64 * 1024 });
+    })(),
+    { objectMode: false },
+  );
 }

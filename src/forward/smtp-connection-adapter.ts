@@ -48,7 +48,9 @@ const internals = (conn: SMTPConnection) => conn as unknown as Internals;
 /** Start-up check: the installed nodemailer is the one this adapter was written for. */
 export function checkNodemailerVersion(version = (nodemailerPackage as { version: string }).version): void {
   if (version !== NODEMAILER_VERSION) {
-    throw new Error(`relaybox was built with nodemailer ${version}, but its forwarding client was written for nodemailer ${NODEMAILER_VERSION}: check src/forward/smtp-connection-adapter.ts against the new release`);
+    throw new Error(
+      `relaybox was built with nodemailer ${version}, but its forwarding client was written for nodemailer ${NODEMAILER_VERSION}: check src/forward/smtp-connection-adapter.ts against the new release`,
+    );
   }
 }
 

@@ -20,7 +20,17 @@ import { legacyTlsCiphers, readCaFiles } from '../tls-files';
 import { connectViaSocks } from '../net/socks';
 import { OAuthError } from './oauth/token-errors';
 import { ForwardError, oauthForwardError } from './forward-error';
-import { addMailFromParameter, authMechanisms, createSmtpConnection, isClosed, offeredExtensions, pendingEnvelope, tlsProtocol, tlsSocket, turnOffPipelining } from './smtp-connection-adapter';
+import {
+  addMailFromParameter,
+  authMechanisms,
+  createSmtpConnection,
+  isClosed,
+  offeredExtensions,
+  pendingEnvelope,
+  tlsProtocol,
+  tlsSocket,
+  turnOffPipelining,
+} from './smtp-connection-adapter';
 import { withAdvice } from './oauth/advice';
 import { HeaderTooLarge, rewriteFromHeader, rewrittenContentStream } from './sender-rewrite';
 import type { RelayEvents } from '../events/relay-events';
@@ -41,7 +51,15 @@ export interface Upstream {
   close(): void;
 }
 
-type NodemailerError = Error & { code?: string; originalCode?: string; timeoutType?: string; responseCode?: number; response?: string; permanent?: boolean; command?: string };
+type NodemailerError = Error & {
+  code?: string;
+  originalCode?: string;
+  timeoutType?: string;
+  responseCode?: number;
+  response?: string;
+  permanent?: boolean;
+  command?: string;
+};
 
 /** System error codes of a connection that was never made. */
 const NOT_CONNECTED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME']);
@@ -71,7 +89,6 @@ function toForwardError(e: unknown, atConnect: boolean): ForwardError {
   return new ForwardError(text, { code, permanent, atConnect, response, unreached: atConnect && neverConnected(err) });
 }
 
-
 export function tlsOptions(cfg: UpstreamConfig, target: ForwardTarget): tls.ConnectionOptions {
   const t = cfg.clientTls;
   const verify = !!t.verify && !cfg.tls.noverify;
@@ -94,7 +111,7 @@ export function tlsOptions(cfg: UpstreamConfig, target: ForwardTarget): tls.Conn
     // E-MailRelay's --client-tls-verify checks the chain only, and --client-tls-verify-name the subject CN;
     // the host-name check is relaybox's --client-tls-verify-host.
     const want = t.verifyName;
-    const hostName = t.verifyHost ? serverName ?? host : undefined;
+    const hostName = t.verifyHost ? (serverName ?? host) : undefined;
     opts.checkServerIdentity = (_host, cert) => {
       if (want !== undefined && cert.subject?.CN !== want) return new Error(`server certificate name "${cert.subject?.CN}" is not "${want}"`);
       return hostName ? tls.checkServerIdentity(hostName, cert) : undefined;
@@ -138,7 +155,9 @@ function untilDone(conn: SMTPConnection, call: (done: (err?: Error | null) => vo
 // exchange through one custom handler, which gets the session's send-a-line function.
 const SASL_HANDLER = 'RELAYBOX-SASL';
 type CustomAuthContext = SMTPConnection.CustomAuthenticationContext;
-interface SaslHandler { run?: (ctx: CustomAuthContext) => void }
+interface SaslHandler {
+  run?: (ctx: CustomAuthContext) => void;
+}
 
 /** Signs in with the account's mechanisms; the outcome is relaybox's, not nodemailer's callback. */
 function signIn(conn: SMTPConnection, login: ClientLogin, handler: SaslHandler, server: string): Promise<AuthResult> {
@@ -161,7 +180,11 @@ function signIn(conn: SMTPConnection, login: ClientLogin, handler: SaslHandler, 
       // The whole list, not only what nodemailer implements: OAUTHBEARER, CRAM-SHA*, and the ones a reason should name.
       const offered = authMechanisms(conn, ctx.authMethods);
       login.authenticate({ offered, secure: conn.secure, server, send }).then(
-        (result) => { settle(); ctx.resolve(); resolve(result); },
+        (result) => {
+          settle();
+          ctx.resolve();
+          resolve(result);
+        },
         (e: unknown) => {
           settle();
           // nodemailer rewrites the error it is given (message, code): it gets a copy.
@@ -208,7 +231,10 @@ export interface TlsInfo {
 function observerLogger(observer: SessionObserver): Record<string, (entry: Record<string, unknown>, message: string, ...args: unknown[]) => void> {
   const onEntry = (entry: Record<string, unknown>, message: string, ...args: unknown[]) => {
     if (entry.tnx === 'server' || entry.tnx === 'client') observer.dialogue(entry.tnx, format(message, ...args));
-    else if (entry.tnx === 'network' && /established to/.test(message) && entry.remoteAddress) observer.connected(`${String(entry.remoteAddress).includes(':') ? `[${String(entry.remoteAddress)}]` : String(entry.remoteAddress)}:${String(entry.remotePort)}`);
+    else if (entry.tnx === 'network' && /established to/.test(message) && entry.remoteAddress)
+      observer.connected(
+        `${String(entry.remoteAddress).includes(':') ? `[${String(entry.remoteAddress)}]` : String(entry.remoteAddress)}:${String(entry.remotePort)}`,
+      );
   };
   return Object.fromEntries(['trace', 'debug', 'info', 'warn', 'error', 'fatal'].map((level) => [level, onEntry]));
 }
@@ -228,7 +254,13 @@ function tlsInfoOf(socket: tls.TLSSocket, checked: boolean): TlsInfo {
 }
 
 /** nodemailer's options for a session with `target`: TLS as configured, E-MailRelay's timeouts, our SASL handler. */
-function connectionOptions(cfg: UpstreamConfig, target: Exclude<ForwardTarget, { kind: 'graph' }>, saslHandler: SaslHandler, log: Log, observer?: SessionObserver): SMTPConnection.Options {
+function connectionOptions(
+  cfg: UpstreamConfig,
+  target: Exclude<ForwardTarget, { kind: 'graph' }>,
+  saslHandler: SaslHandler,
+  log: Log,
+  observer?: SessionObserver,
+): SMTPConnection.Options {
   const t = cfg.clientTls;
   const options: SMTPConnection.Options = {
     secure: t.mode === 'implicit',
@@ -258,7 +290,10 @@ async function ownSocket(cfg: UpstreamConfig, target: Exclude<ForwardTarget, { k
     if (!target.socks) return undefined;
     const proxy = target.socks;
     return connectViaSocks(proxy, target.host, target.port, cfg.connectionTimeout * 1000, cfg.clientInterface).catch((e: Error) => {
-      throw new ForwardError(`cannot connect to ${target.host}:${target.port} through the SOCKS${proxy.version === 4 ? '4a' : '5'} proxy ${proxy.host}:${proxy.port}: ${e.message}`, { permanent: false, atConnect: true, unreached: true });
+      throw new ForwardError(
+        `cannot connect to ${target.host}:${target.port} through the SOCKS${proxy.version === 4 ? '4a' : '5'} proxy ${proxy.host}:${proxy.port}: ${e.message}`,
+        { permanent: false, atConnect: true, unreached: true },
+      );
     });
   }
   return new Promise<net.Socket>((resolve, reject) => {
@@ -280,7 +315,14 @@ function signInOrClose(conn: SMTPConnection, login: ClientLogin, handler: SaslHa
   });
 }
 
-export async function openUpstream(cfg: UpstreamConfig, target: ForwardTarget, login: ClientLogin | null, log: Log, events: RelayEvents, observer?: SessionObserver): Promise<Upstream> {
+export async function openUpstream(
+  cfg: UpstreamConfig,
+  target: ForwardTarget,
+  login: ClientLogin | null,
+  log: Log,
+  events: RelayEvents,
+  observer?: SessionObserver,
+): Promise<Upstream> {
   if (target.kind === 'graph') throw new Error('internal: a Graph target has no SMTP session');
   const saslHandler: SaslHandler = {};
   const options = connectionOptions(cfg, target, saslHandler, log, observer);
@@ -292,7 +334,9 @@ export async function openUpstream(cfg: UpstreamConfig, target: ForwardTarget, l
     health.broken = true;
     log.debug({ err: e.message }, 'upstream connection error');
   });
-  conn.on('end', () => { health.broken = true; });
+  conn.on('end', () => {
+    health.broken = true;
+  });
 
   await untilDone(conn, (done) => conn.connect(done)).catch((e) => {
     conn.close();
@@ -313,7 +357,9 @@ export async function openUpstream(cfg: UpstreamConfig, target: ForwardTarget, l
 }
 
 /** Set once the connection failed or ended: the session carries no further message. */
-interface ConnectionHealth { broken: boolean }
+interface ConnectionHealth {
+  broken: boolean;
+}
 
 /** A connected (and signed-in) session, carrying messages one after another. */
 class SmtpSession implements Upstream {
@@ -342,20 +388,26 @@ class SmtpSession implements Upstream {
   send(env: Envelope, message: Buffer | string, allOrNothing: boolean): Promise<SendResult> {
     const { cfg, extensions } = this;
     if (env.utf8MailboxNames && cfg.clientSmtp.smtputf8strict && !extensions.includes('SMTPUTF8')) {
-      return Promise.reject(new ForwardError('the message has UTF-8 mailbox names and the upstream server does not offer SMTPUTF8', { permanent: true, atConnect: false }));
+      return Promise.reject(
+        new ForwardError('the message has UTF-8 mailbox names and the upstream server does not offer SMTPUTF8', { permanent: true, atConnect: false }),
+      );
     }
     if (env.content === '8bit' && cfg.clientSmtp.eightbitstrict && !extensions.includes('8BITMIME')) {
       return Promise.reject(new ForwardError('the message is 8-bit and the upstream server does not offer 8BITMIME', { permanent: true, atConnect: false }));
     }
     if (cfg.forwardFromMailbox) {
       const mailbox = this.login?.mailbox();
-      if (!mailbox) return Promise.reject(new ForwardError('--forward-from-mailbox needs a client line whose user is a mailbox (user@domain)', { permanent: true, atConnect: false }));
-      const rewritten = typeof message === 'string'
-        ? rewrittenContentStream(message, mailbox).catch((e: Error) => {
-            if (e instanceof HeaderTooLarge) throw new ForwardError(e.message, { permanent: true, atConnect: false });
-            throw new ForwardError(`cannot read the message content: ${e.message}`, { permanent: false, atConnect: false });
-          })
-        : Promise.resolve(rewriteFromHeader(message, mailbox));
+      if (!mailbox)
+        return Promise.reject(
+          new ForwardError('--forward-from-mailbox needs a client line whose user is a mailbox (user@domain)', { permanent: true, atConnect: false }),
+        );
+      const rewritten =
+        typeof message === 'string'
+          ? rewrittenContentStream(message, mailbox).catch((e: Error) => {
+              if (e instanceof HeaderTooLarge) throw new ForwardError(e.message, { permanent: true, atConnect: false });
+              throw new ForwardError(`cannot read the message content: ${e.message}`, { permanent: false, atConnect: false });
+            })
+          : Promise.resolve(rewriteFromHeader(message, mailbox));
       return rewritten.then((content) => this.sendAs({ ...env, from: mailbox }, content, allOrNothing));
     }
     return this.sendAs(env, message, allOrNothing);
@@ -376,33 +428,46 @@ class SmtpSession implements Upstream {
     if (signedIn) this.authParam = mailFromAuth(env, signedIn.user, this.cfg.anonymous.has('client'));
     return new Promise<SendResult>((resolve, reject) => {
       let aborted: NodemailerError[] | null = null;
-      const file = typeof message === 'string' ? fs.createReadStream(message, { highWaterMark: 64 * 1024 })
-        : message instanceof Readable ? message : Readable.from([message]);
+      const file =
+        typeof message === 'string'
+          ? fs.createReadStream(message, { highWaterMark: 64 * 1024 })
+          : message instanceof Readable
+            ? message
+            : Readable.from([message]);
       // E-MailRelay's forward-to-all: if any recipient was refused, no recipient gets the message.
       // nodemailer sends DATA once any recipient is accepted, so the transaction is abandoned by
       // dropping the connection before the content's end (the server then discards it).
-      const content = allOrNothing && env.toRemote.length > 1
-        ? Readable.from((async function* () {
-            const pending = pendingEnvelope(conn);
-            if (pending?.rejectedErrors.length) {
-              aborted = pending.rejectedErrors;
-              file.destroy();
-              health.broken = true;
-              conn.close();
-              // close() drops the send in flight without ever calling its callback: settle it here.
-              resolve({ accepted: pending.accepted, rejected: rejectedOf(aborted), response: 'abandoned: not every recipient was accepted' });
-              return;
-            }
-            yield* file;
-          })())
-        : Buffer.isBuffer(message) ? message : file;
+      const content =
+        allOrNothing && env.toRemote.length > 1
+          ? Readable.from(
+              (async function* () {
+                const pending = pendingEnvelope(conn);
+                if (pending?.rejectedErrors.length) {
+                  aborted = pending.rejectedErrors;
+                  file.destroy();
+                  health.broken = true;
+                  conn.close();
+                  // close() drops the send in flight without ever calling its callback: settle it here.
+                  resolve({ accepted: pending.accepted, rejected: rejectedOf(aborted), response: 'abandoned: not every recipient was accepted' });
+                  return;
+                }
+                yield* file;
+              })(),
+            )
+          : Buffer.isBuffer(message)
+            ? message
+            : file;
       file.on('error', (e: Error) => {
         health.broken = true;
         conn.close();
         reject(new ForwardError(`cannot read the message content: ${e.message}`, { permanent: false, atConnect: false }));
       });
       conn.send({ from: env.from, to: env.toRemote, use8BitMime: env.content === '8bit' }, content, (err, info) => {
-        const rejectedErrors: NodemailerError[] = aborted ?? (err as { rejectedErrors?: NodemailerError[] } | null)?.rejectedErrors ?? (info as { rejectedErrors?: NodemailerError[] } | undefined)?.rejectedErrors ?? [];
+        const rejectedErrors: NodemailerError[] =
+          aborted ??
+          (err as { rejectedErrors?: NodemailerError[] } | null)?.rejectedErrors ??
+          (info as { rejectedErrors?: NodemailerError[] } | undefined)?.rejectedErrors ??
+          [];
         const rejected = rejectedOf(rejectedErrors);
         if (aborted) {
           return resolve({ accepted: [], rejected, response: 'abandoned: not every recipient was accepted' });
@@ -412,10 +477,16 @@ class SmtpSession implements Upstream {
           let fe = toForwardError(err, false);
           // Every recipient refused (nodemailer's EENVELOPE): E-MailRelay's Reason, not the last RCPT's reply alone.
           if (rejected.length && (err as NodemailerError).code === 'EENVELOPE') {
-            fe = new ForwardError(recipientsRejectedReason(allOrNothing, false, rejected), { code: fe.code, permanent: fe.permanent, atConnect: false, response: fe.response });
+            fe = new ForwardError(recipientsRejectedReason(allOrNothing, false, rejected), {
+              code: fe.code,
+              permanent: fe.permanent,
+              atConnect: false,
+              response: fe.response,
+            });
           }
           const reason = withAdvice(fe.message, { mailbox: login?.mailbox() });
-          const failure = reason === fe.message ? fe : new ForwardError(reason, { code: fe.code, permanent: fe.permanent, atConnect: false, response: fe.response });
+          const failure =
+            reason === fe.message ? fe : new ForwardError(reason, { code: fe.code, permanent: fe.permanent, atConnect: false, response: fe.response });
           if (health.broken) return reject(failure);
           // A refusal (e.g. every recipient refused) can leave the transaction open on the server:
           // RSET before this session carries the next message, or it gets "503 nested MAIL command".

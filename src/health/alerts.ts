@@ -159,7 +159,11 @@ export class AlertMonitor {
       const held = (this.heldBack.get(kind) ?? 0) + 1;
       this.heldBack.set(kind, held);
       // A lasting condition is seen at every check: say so once per interval, count the rest.
-      if (held === 1) this.deps.log.info({ alert: kind, subject, nextInSeconds: Math.ceil((last + this.deps.config.intervalSeconds * 1000 - now) / 1000) }, 'alert held back (--alert-interval)');
+      if (held === 1)
+        this.deps.log.info(
+          { alert: kind, subject, nextInSeconds: Math.ceil((last + this.deps.config.intervalSeconds * 1000 - now) / 1000) },
+          'alert held back (--alert-interval)',
+        );
       return;
     }
     this.lastSent.set(kind, now);
@@ -170,9 +174,14 @@ export class AlertMonitor {
       `relaybox on ${domain}: ${subject}.`,
       '',
       ...body,
-      ...(held ? ['', kind === 'failed'
-        ? `${held} more message${held > 1 ? 's' : ''} failed since the last alert of this kind (held back by --alert-interval ${config.intervalSeconds} s).`
-        : `Held back since the last alert of this kind (--alert-interval ${config.intervalSeconds} s): seen at ${held} later check${held > 1 ? 's' : ''}.`] : []),
+      ...(held
+        ? [
+            '',
+            kind === 'failed'
+              ? `${held} more message${held > 1 ? 's' : ''} failed since the last alert of this kind (held back by --alert-interval ${config.intervalSeconds} s).`
+              : `Held back since the last alert of this kind (--alert-interval ${config.intervalSeconds} s): seen at ${held} later check${held > 1 ? 's' : ''}.`,
+          ]
+        : []),
       '',
       '-- ',
       'relaybox alert (--alert-to)',

@@ -11,6 +11,12 @@ export async function runHardwareCommand(args: string[]): Promise<number> {
     return 2;
   }
   const h = await readHardware(rest[0] ?? '/var/spool/emailrelay');
-  process.stdout.write(json ? JSON.stringify(h) + '\n' : hardwareRows(h).map((r) => `${r.label}: ${r.value}`).join('\n') + '\n');
+  process.stdout.write(
+    json
+      ? JSON.stringify(h) + '\n'
+      : hardwareRows(h)
+          .map((r) => `${r.label}: ${r.value}`)
+          .join('\n') + '\n',
+  );
   return 0;
 }

@@ -28,16 +28,21 @@ export function hardwareReadCount(): number {
 export function readHardwareInChild(spoolDir: string, command: readonly string[]): Promise<Hardware | null> {
   reads++;
   return new Promise((resolve) => {
-    startAsUser((ids) => execFile(command[0]!, [...command.slice(1), 'hardware', '--json', spoolDir],
-      { timeout: READ_TIMEOUT_MS, killSignal: 'SIGKILL', maxBuffer: 1 << 20, encoding: 'utf8', ...ids },
-      (err, stdout) => {
-        if (err) return resolve(null);
-        try {
-          resolve(JSON.parse(stdout) as Hardware);
-        } catch {
-          resolve(null);
-        }
-      }));
+    startAsUser((ids) =>
+      execFile(
+        command[0]!,
+        [...command.slice(1), 'hardware', '--json', spoolDir],
+        { timeout: READ_TIMEOUT_MS, killSignal: 'SIGKILL', maxBuffer: 1 << 20, encoding: 'utf8', ...ids },
+        (err, stdout) => {
+          if (err) return resolve(null);
+          try {
+            resolve(JSON.parse(stdout) as Hardware);
+          } catch {
+            resolve(null);
+          }
+        },
+      ),
+    );
   });
 }
 
@@ -55,7 +60,9 @@ function refresh(spoolDir: string, command: readonly string[]): Promise<Hardware
 export async function hardwarePanel(spoolDir: string, command: readonly string[] = SELF): Promise<Hardware | null | 'reading'> {
   if (!last) {
     let timer: NodeJS.Timeout | undefined;
-    const waited = new Promise<'reading'>((resolve) => { timer = setTimeout(() => resolve('reading'), FIRST_WAIT_MS); });
+    const waited = new Promise<'reading'>((resolve) => {
+      timer = setTimeout(() => resolve('reading'), FIRST_WAIT_MS);
+    });
     return Promise.race([refresh(spoolDir, command), waited]).finally(() => clearTimeout(timer));
   }
   if (Date.now() - last.at >= FRESH_MS) void refresh(spoolDir, command);

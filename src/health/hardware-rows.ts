@@ -12,7 +12,8 @@ export interface HardwareRow {
 
 function throttlingRow(t: Throttling | null): HardwareRow | null {
   if (!t) return null;
-  if (t.underVoltageNow) return { label: 'Power', value: 'UNDER-VOLTAGE now: use the official power supply (5 V, 2.5 A or more) and a short cable', problem: true };
+  if (t.underVoltageNow)
+    return { label: 'Power', value: 'UNDER-VOLTAGE now: use the official power supply (5 V, 2.5 A or more) and a short cable', problem: true };
   if (t.throttledNow) return { label: 'Power', value: 'THROTTLED now (too hot or the clock is capped): give the box air or a heatsink', problem: true };
   if (t.underVoltageSinceBoot || t.throttledSinceBoot) {
     const what = [t.underVoltageSinceBoot ? 'under-voltage' : '', t.throttledSinceBoot ? 'throttling' : ''].filter(Boolean).join(' and ');
@@ -27,7 +28,11 @@ export function hardwareRows(h: Hardware, opts: { steady?: boolean } = {}): Hard
   const rows: HardwareRow[] = [{ label: 'Board', value: h.board ?? 'unknown' }];
   const hot = h.socTemperatureCelsius !== null && h.socTemperatureCelsius >= 80;
   if (h.socTemperatureCelsius !== null && (hot || !opts.steady)) {
-    rows.push({ label: 'SoC temperature', value: `${h.socTemperatureCelsius.toFixed(1)} °C${hot ? ' (hot: the Pi slows down from 80 °C)' : ''}`, problem: hot });
+    rows.push({
+      label: 'SoC temperature',
+      value: `${h.socTemperatureCelsius.toFixed(1)} °C${hot ? ' (hot: the Pi slows down from 80 °C)' : ''}`,
+      problem: hot,
+    });
   }
   const power = throttlingRow(h.throttling);
   if (power) rows.push(power);

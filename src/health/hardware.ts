@@ -70,7 +70,12 @@ async function board(si: Si): Promise<string | null> {
   const dt = await deviceTreeModel();
   if (dt) return dt;
   const s = await si.system();
-  return [s.manufacturer, s.model].map((x) => x.trim()).filter((x) => x && x !== '-').join(' ') || null;
+  return (
+    [s.manufacturer, s.model]
+      .map((x) => x.trim())
+      .filter((x) => x && x !== '-')
+      .join(' ') || null
+  );
 }
 
 /** mmcblk0p2 -> mmcblk0, nvme0n1p1 -> nvme0n1, sda2 -> sda, vda -> vda. */

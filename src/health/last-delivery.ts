@@ -32,14 +32,25 @@ export function recordLastDelivery(stateDir: string, log: Log, activity: Activit
     if (written && written.outcome === step && now - written.ms < REWRITE_SAME_MS) return;
     written = { outcome: step, ms: now };
     const record: LastDelivery = {
-      outcome: step, at: new Date(now).toISOString(), id: f.id,
-      ...(f.reason ? { reason: String(f.reason) } : {}), ...(f.code !== undefined ? { code: String(f.code) } : {}),
+      outcome: step,
+      at: new Date(now).toISOString(),
+      id: f.id,
+      ...(f.reason ? { reason: String(f.reason) } : {}),
+      ...(f.code !== undefined ? { code: String(f.code) } : {}),
     };
-    writing = writing.then(async () => {
-      if (!(await fsp.stat(stateDir).then((st) => st.isDirectory(), () => false))) return;
-      await fsp.writeFile(`${file}.tmp`, JSON.stringify(record) + '\n', { mode: 0o644 });
-      await fsp.rename(`${file}.tmp`, file);
-    }).catch((e: Error) => log.warn({ err: e.message }, `cannot record the last delivery in ${file}`));
+    writing = writing
+      .then(async () => {
+        if (
+          !(await fsp.stat(stateDir).then(
+            (st) => st.isDirectory(),
+            () => false,
+          ))
+        )
+          return;
+        await fsp.writeFile(`${file}.tmp`, JSON.stringify(record) + '\n', { mode: 0o644 });
+        await fsp.rename(`${file}.tmp`, file);
+      })
+      .catch((e: Error) => log.warn({ err: e.message }, `cannot record the last delivery in ${file}`));
   };
   activity.on('step', onStep);
   return () => activity.off('step', onStep);

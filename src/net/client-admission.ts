@@ -48,7 +48,8 @@ export function admitsClient(admission: ClientAdmission, address: string): boole
 }
 
 /** The reason a refused peer's log line gives, with what would admit it. */
-export const NOT_ADMITTED = 'not a local, private or --allow-clients address (name its range in --allow-clients, or "on-link" for the LAN; --remote-clients admits everyone)';
+export const NOT_ADMITTED =
+  'not a local, private or --allow-clients address (name its range in --allow-clients, or "on-link" for the LAN; --remote-clients admits everyone)';
 
 let onLinkCache: { at: number; ranges: AddressRange[] } | undefined;
 /** Interfaces change (DHCP, SLAAC): the list is looked at again after this long. */

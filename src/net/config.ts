@@ -53,7 +53,15 @@ export function readAddressRanges(opts: OptionLookup, name: string, texts = opts
 function readAdmission(opts: OptionLookup): ClientAdmission {
   const items = opts.list('allow-clients');
   const onLink = items.some((t) => t.toLowerCase() === 'on-link');
-  return { remoteClients: opts.has('remote-clients'), onLink, ranges: readAddressRanges(opts, 'allow-clients', items.filter((t) => t.toLowerCase() !== 'on-link')) };
+  return {
+    remoteClients: opts.has('remote-clients'),
+    onLink,
+    ranges: readAddressRanges(
+      opts,
+      'allow-clients',
+      items.filter((t) => t.toLowerCase() !== 'on-link'),
+    ),
+  };
 }
 
 /** --server-tls-certificate, --client-tls-certificate: one PEM file with both, or the key file then the certificate file. */
@@ -90,7 +98,10 @@ export function readCaOption(opts: OptionLookup, name: string, baseDir: string):
 }
 
 const TLS_KEYWORDS: Record<string, TlsVersions['minVersion']> = {
-  'tlsv1.0': 'TLSv1', 'tlsv1.1': 'TLSv1.1', 'tlsv1.2': 'TLSv1.2', 'tlsv1.3': 'TLSv1.3',
+  'tlsv1.0': 'TLSv1',
+  'tlsv1.1': 'TLSv1.1',
+  'tlsv1.2': 'TLSv1.2',
+  'tlsv1.3': 'TLSv1.3',
 };
 
 function readTlsVersions(opts: OptionLookup, warnings: string[]): TlsVersions {
@@ -100,7 +111,8 @@ function readTlsVersions(opts: OptionLookup, warnings: string[]): TlsVersions {
     if (TLS_KEYWORDS[word]) result.minVersion = TLS_KEYWORDS[word];
     else if (word.startsWith('-') && TLS_KEYWORDS[word.slice(1)]) result.maxVersion = TLS_KEYWORDS[word.slice(1)];
     else if (word === 'noverify') result.noverify = true;
-    else if (word === 'sslv3' || word === '-sslv3') throw usageError(opts, 'tls-config', 'SSLv3 is not available (the oldest version relaybox can speak is tlsv1.0)');
+    else if (word === 'sslv3' || word === '-sslv3')
+      throw usageError(opts, 'tls-config', 'SSLv3 is not available (the oldest version relaybox can speak is tlsv1.0)');
     else if (['openssl', 'ignoreextra', 'op_all', 'op_no_ticket', 'op_no_resumption', 'op_server_preference'].includes(word)) continue;
     else if (word === 'mbedtls') throw usageError(opts, 'tls-config', 'relaybox uses OpenSSL (through node) only; remove "mbedtls"');
     else if (!ignoreExtra) warnings.push(`--tls-config: unknown keyword "${word}" ignored (add "ignoreextra" to silence this)`);
@@ -113,7 +125,8 @@ function readAnonymous(opts: OptionLookup): Set<AnonymousScope> {
   for (const v of opts.all('anonymous')) {
     const scopes = v.value ? v.value.split(',').map((s) => s.trim()) : ['vrfy', 'server', 'content', 'client'];
     for (const s of scopes) {
-      if (!['vrfy', 'server', 'content', 'client'].includes(s)) throw usageError({ where: () => v.where }, 'anonymous', `--anonymous: unknown scope "${s}" (use vrfy, server, content, client)`);
+      if (!['vrfy', 'server', 'content', 'client'].includes(s))
+        throw usageError({ where: () => v.where }, 'anonymous', `--anonymous: unknown scope "${s}" (use vrfy, server, content, client)`);
       anonymous.add(s as AnonymousScope);
     }
   }
@@ -128,7 +141,11 @@ function readServerTls(opts: OptionLookup, baseDir: string): ServerTls | null {
   }
   if (!opts.has('server-tls') && !opts.has('server-tls-connection')) return null;
   if (!opts.has('server-tls-certificate')) {
-    throw usageError(opts, opts.has('server-tls') ? 'server-tls' : 'server-tls-connection', 'server TLS needs --server-tls-certificate (a PEM file with the private key and certificate)');
+    throw usageError(
+      opts,
+      opts.has('server-tls') ? 'server-tls' : 'server-tls-connection',
+      'server TLS needs --server-tls-certificate (a PEM file with the private key and certificate)',
+    );
   }
   return {
     implicit: opts.has('server-tls-connection'),

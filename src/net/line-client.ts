@@ -5,7 +5,10 @@ import * as net from 'node:net';
 import { parseNetAddress } from './target';
 
 export class LineClientError extends Error {
-  constructor(message: string, readonly disconnected: boolean) {
+  constructor(
+    message: string,
+    readonly disconnected: boolean,
+  ) {
     super(message);
   }
 }
@@ -18,7 +21,10 @@ export class LineClient {
   private waiting: { resolve(line: string): void; reject(e: Error): void } | null = null;
   private queue: Promise<unknown> = Promise.resolve();
 
-  constructor(readonly address: string, private readonly timeoutMs: number) {
+  constructor(
+    readonly address: string,
+    private readonly timeoutMs: number,
+  ) {
     parseNetAddress(address); // a bad address is refused at start-up
   }
 
@@ -43,8 +49,14 @@ export class LineClient {
         reject(new LineClientError('timeout', false));
       }, this.timeoutMs);
       this.waiting = {
-        resolve: (l) => { clearTimeout(timer); resolve(l); },
-        reject: (e) => { clearTimeout(timer); reject(e); },
+        resolve: (l) => {
+          clearTimeout(timer);
+          resolve(l);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
       };
       socket.write(line + '\n');
       this.deliver();

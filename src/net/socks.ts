@@ -26,12 +26,12 @@ type Step = (buffered: Buffer) => { used: number; send?: Buffer; next?: number; 
 const SOCKS4_REPLIES: Record<number, string> = {
   0x5b: 'the proxy refused or could not make the connection',
   0x5c: 'the proxy could not reach the identd service on this host',
-  0x5d: 'the proxy\'s identd check did not match the user id',
+  0x5d: "the proxy's identd check did not match the user id",
 };
 
 const SOCKS5_REPLIES: Record<number, string> = {
   1: 'general SOCKS server failure',
-  2: 'connection not allowed by the proxy\'s rules',
+  2: "connection not allowed by the proxy's rules",
   3: 'network unreachable',
   4: 'host unreachable',
   5: 'connection refused by the destination',
@@ -194,9 +194,13 @@ export function connectViaSocks(proxy: SocksProxy, host: string, port: number, t
     const onError = (e: Error): void => finish(new Error(connected ? `lost the connection to the proxy: ${e.message}` : e.message));
     const onClose = (): void => finish(new SocksError('the proxy closed the connection before it replied'));
     const timer = setTimeout(() => {
-      finish(new SocksError(connected
-        ? `the proxy did not complete the connection within ${Math.round(timeoutMs / 1000)} s`
-        : `could not reach the proxy within ${Math.round(timeoutMs / 1000)} s`));
+      finish(
+        new SocksError(
+          connected
+            ? `the proxy did not complete the connection within ${Math.round(timeoutMs / 1000)} s`
+            : `could not reach the proxy within ${Math.round(timeoutMs / 1000)} s`,
+        ),
+      );
     }, timeoutMs);
     socket.once('connect', onConnect);
     socket.on('data', onData);

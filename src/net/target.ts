@@ -62,7 +62,10 @@ export function parseForwardTarget(text: string): ForwardTarget {
       if (version !== 5) throw new Error(`"${t}": only SOCKS5 takes a user name and password`);
       const userPass = schemed[3]!.slice(0, creds);
       const colon = userPass.indexOf(':');
-      auth = { user: decodeURIComponent(colon < 0 ? userPass : userPass.slice(0, colon)), password: colon < 0 ? '' : decodeURIComponent(userPass.slice(colon + 1)) };
+      auth = {
+        user: decodeURIComponent(colon < 0 ? userPass : userPass.slice(0, colon)),
+        password: colon < 0 ? '' : decodeURIComponent(userPass.slice(colon + 1)),
+      };
       // The password never shows in messages or logs.
       shown = `${schemed[1]}@socks5://${encodeURIComponent(auth.user)}:****@${proxyText}`;
     }

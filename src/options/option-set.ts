@@ -17,7 +17,10 @@ export class OptionSet {
     return this.all(name)[0]?.value;
   }
   list(name: string): string[] {
-    return this.all(name).flatMap((v) => v.value.split(',')).map((s) => s.trim()).filter(Boolean);
+    return this.all(name)
+      .flatMap((v) => v.value.split(','))
+      .map((s) => s.trim())
+      .filter(Boolean);
   }
   where(name: string): string {
     return this.all(name)[0]?.where ?? 'defaults';

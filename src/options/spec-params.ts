@@ -3,7 +3,10 @@
 export function specParams(text: string): { words: Set<string>; values: Map<string, string> } {
   const words = new Set<string>();
   const values = new Map<string, string>();
-  for (const part of text.split(';').map((s) => s.trim()).filter(Boolean)) {
+  for (const part of text
+    .split(';')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const eq = part.indexOf('=');
     if (eq > 0) values.set(part.slice(0, eq).toLowerCase(), part.slice(eq + 1));
     else words.add(part.toLowerCase());

@@ -1,17 +1,7 @@
 // The shape of one row of the option table (src/options/table.ts).
 // Command line, config file and --help are all derived from the table.
 
-export type OptionGroup =
-  | 'basic'
-  | 'client'
-  | 'server'
-  | 'pop'
-  | 'admin'
-  | 'auth'
-  | 'tls'
-  | 'process'
-  | 'logging'
-  | 'relaybox';
+export type OptionGroup = 'basic' | 'client' | 'server' | 'pop' | 'admin' | 'auth' | 'tls' | 'process' | 'logging' | 'relaybox';
 
 /** 'yes': implemented. 'planned': refused at start-up as not supported yet. 'windows': refused, Windows-only. */
 export type OptionSupport = 'yes' | 'planned' | 'windows';

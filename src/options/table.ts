@@ -20,9 +20,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     arg: 'host:port',
     group: 'basic',
     help: 'Forward all spooled mail to the given server once, then exit.',
-    more:
-      'Same as --log --no-syslog --no-daemon --dont-serve --forward --forward-to <host:port>. ' +
-      'Cannot be combined with --forward-to.',
+    more: 'Same as --log --no-syslog --no-daemon --dont-serve --forward --forward-to <host:port>. ' + 'Cannot be combined with --forward-to.',
     support: 'yes',
   },
   {
@@ -31,9 +29,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     arg: 'host:port',
     group: 'basic',
     help: 'Run as a store-and-forward daemon that forwards to the given server.',
-    more:
-      'Same as --log --close-stderr --forward-on-disconnect --forward-to <host:port>. ' +
-      'Cannot be combined with --forward-to.',
+    more: 'Same as --log --close-stderr --forward-on-disconnect --forward-to <host:port>. ' + 'Cannot be combined with --forward-to.',
     support: 'yes',
   },
   {
@@ -137,9 +133,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     short: 'm',
     group: 'client',
     help: 'Forward each message before acknowledging it to the submitting client.',
-    more:
-      'True proxying: the client waits while the message is forwarded. ' +
-      '--forward-on-disconnect is usually the better choice.',
+    more: 'True proxying: the client waits while the message is forwarded. ' + '--forward-on-disconnect is usually the better choice.',
     support: 'yes',
   },
   {
@@ -158,9 +152,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     arg: 'ip-address',
     group: 'client',
     help: 'Local address to bind for outgoing connections.',
-    more:
-      '0.0.0.0 or :: also restricts DNS results to IPv4 or IPv6. ' +
-      'Not allowed with a unix-domain forward-to address.',
+    more: '0.0.0.0 or :: also restricts DNS results to IPv4 or IPv6. ' + 'Not allowed with a unix-domain forward-to address.',
     support: 'yes',
   },
   {
@@ -170,9 +162,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     many: true,
     group: 'client',
     help: 'SMTP client protocol switches.',
-    more:
-      'Keywords: pipelining (default off), smtputf8strict (on), eightbitstrict (off), ' +
-      'binarymimestrict (on); prefix with "no" to turn one off.',
+    more: 'Keywords: pipelining (default off), smtputf8strict (on), eightbitstrict (off), ' + 'binarymimestrict (on); prefix with "no" to turn one off.',
     support: 'yes',
   },
   {
@@ -256,9 +246,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     optionalArg: true,
     group: 'server',
     help: 'Reveal less about this server; with no value, all scopes.',
-    more:
-      'Scopes (comma list): vrfy (disable VRFY), server (terse greeting), ' +
-      'content (no Received: header), client (send AUTH=<> on MAIL FROM).',
+    more: 'Scopes (comma list): vrfy (disable VRFY), server (terse greeting), ' + 'content (no Received: header), client (send AUTH=<> on MAIL FROM).',
     support: 'yes',
   },
   {
@@ -289,9 +277,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     arg: 'fqdn',
     group: 'server',
     help: 'Domain name for the greeting, EHLO and Received: lines (default the host name).',
-    more:
-      'Must not be empty and should be ASCII. If it has no dot the client EHLO uses the ' +
-      'local IP address instead.',
+    more: 'Must not be empty and should be ASCII. If it has no dot the client EHLO uses the ' + 'local IP address instead.',
     support: 'yes',
   },
   {
@@ -301,9 +287,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     many: true,
     group: 'server',
     help: 'Filter run on each message after it has been received.',
-    more:
-      'A program path, or net:, spam:, spam-edit: or a built-in filter. ' +
-      'Not allowed with --no-smtp, --dont-serve or --as-client.',
+    more: 'A program path, or net:, spam:, spam-edit: or a built-in filter. ' + 'Not allowed with --no-smtp, --dont-serve or --as-client.',
     support: 'yes',
   },
   {
@@ -405,9 +389,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     arg: 'file',
     group: 'auth',
     help: 'Authenticate to the remote server using this secrets file.',
-    more:
-      'Uses the "client" line of the file. plain:<base64-user>:<base64-password> is also ' +
-      'accepted but shows the password in the process list.',
+    more: 'Uses the "client" line of the file. plain:<base64-user>:<base64-password> is also ' + 'accepted but shows the password in the process list.',
     support: 'yes',
   },
   {
@@ -435,9 +417,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     arg: 'config',
     group: 'auth',
     help: 'Limit the SASL mechanisms the server offers.',
-    more:
-      'm:/x: allow and exclude before TLS, a:/d: after TLS (m:/x: apply to both if a:/d: are ' +
-      'absent). Example: m:;a:plain. Needs --server-auth.',
+    more: 'm:/x: allow and exclude before TLS, a:/d: after TLS (m:/x: apply to both if a:/d: are ' + 'absent). Example: m:;a:plain. Needs --server-auth.',
     support: 'yes',
   },
 
@@ -534,9 +514,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     arg: 'ca-list',
     group: 'tls',
     help: 'Require client certificates and verify them against these CA certificates.',
-    more:
-      'A file or directory of CA certificates, or <default> for the system set. ' +
-      '<none> means do not ask for a client certificate.',
+    more: 'A file or directory of CA certificates, or <default> for the system set. ' + '<none> means do not ask for a client certificate.',
     support: 'yes',
   },
   {
@@ -589,7 +567,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     arg: 'username',
     group: 'process',
     help: 'User to run as when started as root (default daemon).',
-    more: "As E-MailRelay: the effective ids become the user's, the real ids stay root for writing the spool, pid and log files; filters run as the user. \"root\" disables switching.",
+    more: 'As E-MailRelay: the effective ids become the user\'s, the real ids stay root for writing the spool, pid and log files; filters run as the user. "root" disables switching.',
     support: 'yes',
   },
   {
@@ -655,7 +633,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: 'Extra fields in each log line.',
     more:
       'Keywords: time, unit (instance name), address (remote IP), port, msgid. Lines are ' +
-      "E-MailRelay's text lines, on stderr or in --log-file. The relaybox keyword \"json\" writes " +
+      'E-MailRelay\'s text lines, on stderr or in --log-file. The relaybox keyword "json" writes ' +
       'JSON instead, one object per line, on stdout or in --log-file ("text" names the default).',
     support: 'yes',
   },
@@ -732,7 +710,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     group: 'relaybox',
     help: 'Fail a message at once on a temporary failure, as E-MailRelay does.',
     more:
-      'E-MailRelay\'s forwarding outcomes: a 4xx reply, or a session that fails after connecting (sign-in, TLS, a certificate ' +
+      "E-MailRelay's forwarding outcomes: a 4xx reply, or a session that fails after connecting (sign-in, TLS, a certificate " +
       'that fails --client-tls-verify), fails the message in hand and ends the run; a server that cannot be reached fails ' +
       'nothing; every trigger (--poll, a client disconnecting) tries every queued message, with no back-off. Without it, ' +
       'such failures wait for a retry and a failed session fails no message.',
@@ -786,7 +764,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     name: 'max-recipients',
     arg: 'count',
     group: 'relaybox',
-    help: 'Most recipients in one SMTP transaction (default 1000, as Postfix\'s smtpd_recipient_limit; 0 for no limit).',
+    help: "Most recipients in one SMTP transaction (default 1000, as Postfix's smtpd_recipient_limit; 0 for no limit).",
     more: 'RCPT TO beyond the limit gets 452 4.5.3; clients send the rest in another transaction.',
     support: 'yes',
     extension: true,
@@ -795,7 +773,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     name: 'max-command-length',
     arg: 'bytes',
     group: 'relaybox',
-    help: 'Longest SMTP command line, AUTH lines included (default 2048, as Postfix\'s line_length_limit).',
+    help: "Longest SMTP command line, AUTH lines included (default 2048, as Postfix's line_length_limit).",
     more: 'A longer line gets 421 and the connection is closed; no more than this is buffered before a line is parsed.',
     support: 'yes',
     extension: true,
@@ -804,7 +782,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     name: 'command-timeout',
     arg: 'seconds',
     group: 'relaybox',
-    help: 'Drop an SMTP client that sends nothing for this long, before its first command too (default 300, as Postfix\'s smtpd_timeout).',
+    help: "Drop an SMTP client that sends nothing for this long, before its first command too (default 300, as Postfix's smtpd_timeout).",
     more: '--idle-timeout stays the upper bound: the shorter of the two applies.',
     support: 'yes',
     extension: true,
@@ -813,7 +791,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     name: 'stress-timeout',
     arg: 'seconds',
     group: 'relaybox',
-    help: 'The SMTP timeout while the relay is busy: 3/4 of --max-connections open (default 10, as Postfix\'s stress mode).',
+    help: "The SMTP timeout while the relay is busy: 3/4 of --max-connections open (default 10, as Postfix's stress mode).",
     more: 'Connections already open get it too. Once fewer connections are open, each connection gets the longer timeout again with its next command.',
     support: 'yes',
     extension: true,
@@ -837,7 +815,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     more:
       'Loopback, private (RFC 1918, unique-local) and link-local addresses always may connect. Ranges are written as in ' +
       'secrets files: 192.0.2.7, 198.51.100.0/24, 203.0.113.*, 2001:db8:1:2::/64. "on-link" admits the networks of ' +
-      'this machine\'s own interfaces, such as LAN devices with global IPv6 addresses. Applies to the SMTP, POP, admin and status listeners.',
+      "this machine's own interfaces, such as LAN devices with global IPv6 addresses. Applies to the SMTP, POP, admin and status listeners.",
     support: 'yes',
     extension: true,
   },
@@ -868,7 +846,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: 'With --client-tls-verify, also check that the server certificate is for the forward-to host name.',
     more:
       'The name checked is --client-tls-server-name if given, else the forward-to host (name or IP address), against the ' +
-      'certificate\'s subject alternative names. Without this option --client-tls-verify checks only the certificate chain, as E-MailRelay does.',
+      "certificate's subject alternative names. Without this option --client-tls-verify checks only the certificate chain, as E-MailRelay does.",
     support: 'yes',
     extension: true,
   },
@@ -904,7 +882,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     name: 'oauth-google-authority',
     arg: 'url',
     group: 'relaybox',
-    help: 'Google\'s OAuth2 service for the sign-in on the status page (default https://oauth2.googleapis.com).',
+    help: "Google's OAuth2 service for the sign-in on the status page (default https://oauth2.googleapis.com).",
     more: 'Its /device/code and /token endpoints are used by oauth-refresh "page:google:" secrets lines.',
     support: 'yes',
     extension: true,
@@ -932,7 +910,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     arg: 'list',
     many: true,
     group: 'relaybox',
-    help: 'More names the status page answers to, besides the host name, its .local name, --domain, localhost and the box\'s addresses.',
+    help: "More names the status page answers to, besides the host name, its .local name, --domain, localhost and the box's addresses.",
     more: 'Comma list, e.g. relaybox.example.lan. A request whose Host header names anything else is refused (421), so DNS rebinding cannot read the page.',
     support: 'yes',
     extension: true,
@@ -988,12 +966,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
 ];
 
-export const OPTIONS_BY_NAME: ReadonlyMap<string, OptionSpec> = new Map(
-  OPTIONS.map((o) => [o.name, o] as const),
-);
+export const OPTIONS_BY_NAME: ReadonlyMap<string, OptionSpec> = new Map(OPTIONS.map((o) => [o.name, o] as const));
 
 export const OPTIONS_BY_SHORT: ReadonlyMap<string, OptionSpec> = new Map(
-  OPTIONS.filter((o): o is OptionSpec & { short: string } => o.short !== undefined).map(
-    (o) => [o.short, o] as const,
-  ),
+  OPTIONS.filter((o): o is OptionSpec & { short: string } => o.short !== undefined).map((o) => [o.short, o] as const),
 );

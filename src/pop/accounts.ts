@@ -20,7 +20,8 @@ export interface PopAccounts {
 export function popAccounts(auth: PopAuth, pamConcurrency: number, log: Log): PopAccounts {
   if (auth.kind === 'pam') {
     const pam = createPamChecker(loadPamAddon(), auth.service, pamConcurrency, (code, message) =>
-      log.debug({ code, pam: message }, 'pam refused the pop login'));
+      log.debug({ code, pam: message }, 'pam refused the pop login'),
+    );
     log.info({ service: auth.service }, 'pop authentication with pam');
     const none = emptySecrets();
     return {

@@ -15,11 +15,12 @@ import type { PopConfig } from './config';
 import { PopSession, type PopContext } from './session';
 
 /** What the POP server reads besides its own slice: the network face, the spool, and limits it shares with SMTP. */
-export type PopServerSettings = NetConfig & SpoolConfig & {
-  idleTimeout: number;
-  connectionTimeout: number;
-  access: { mechanismFilter: MechanismFilter; pamConcurrency: number };
-};
+export type PopServerSettings = NetConfig &
+  SpoolConfig & {
+    idleTimeout: number;
+    connectionTimeout: number;
+    access: { mechanismFilter: MechanismFilter; pamConcurrency: number };
+  };
 
 export function createPopServer(cfg: PopServerSettings, pop: PopConfig, accounts: PopAccounts, log: Log, throttle: AuthThrottle): net.Server {
   const serverTls = cfg.serverTls;

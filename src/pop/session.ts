@@ -61,7 +61,11 @@ export class PopSession {
   private readonly deleted = new Set<number>();
   private readonly onData = (chunk: Buffer) => this.received(chunk);
 
-  constructor(socket: net.Socket, private readonly ctx: PopContext, private readonly address: string) {
+  constructor(
+    socket: net.Socket,
+    private readonly ctx: PopContext,
+    private readonly address: string,
+  ) {
     this.socket = socket;
     const secrets = ctx.accounts.secrets();
     this.timestamp = secrets.serverTypes.has('plain') ? `<${process.pid}.${Date.now()}.${randomBytes(4).toString('hex')}@${ctx.domain}>` : '';
@@ -75,7 +79,9 @@ export class PopSession {
     socket.on('close', () => this.closed());
     socket.setTimeout(this.ctx.idleTimeoutMs, () => {
       this.ctx.log.info({ address: this.address }, 'pop connection idle: closed (--idle-timeout)');
-      this.reply('-ERR idle timeout').catch(() => undefined).finally(() => socket.destroy());
+      this.reply('-ERR idle timeout')
+        .catch(() => undefined)
+        .finally(() => socket.destroy());
     });
   }
 
@@ -118,8 +124,14 @@ export class PopSession {
     if (s.destroyed || !s.writable) return Promise.reject(new Gone());
     if (s.write(data)) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const done = () => { s.off('close', gone); resolve(); };
-      const gone = () => { s.off('drain', done); reject(new Gone()); };
+      const done = () => {
+        s.off('close', gone);
+        resolve();
+      };
+      const gone = () => {
+        s.off('drain', done);
+        reject(new Gone());
+      };
       s.once('drain', done);
       s.once('close', gone);
     });
@@ -155,31 +167,49 @@ export class PopSession {
     if (verb === 'QUIT') return this.quit();
     if (this.state === 'authorization') {
       switch (verb) {
-        case 'USER': return this.userCommand(rest.trim());
-        case 'PASS': return this.passCommand(rest);
-        case 'APOP': return this.apop(rest);
-        case 'AUTH': return this.auth(args);
-        case 'STLS': return this.stls();
-        case 'NOOP': return this.error('-ERR not authenticated');
+        case 'USER':
+          return this.userCommand(rest.trim());
+        case 'PASS':
+          return this.passCommand(rest);
+        case 'APOP':
+          return this.apop(rest);
+        case 'AUTH':
+          return this.auth(args);
+        case 'STLS':
+          return this.stls();
+        case 'NOOP':
+          return this.error('-ERR not authenticated');
         default:
           if (['STAT', 'LIST', 'RETR', 'TOP', 'DELE', 'RSET', 'UIDL'].includes(verb)) return this.error('-ERR not authenticated');
           return this.error('-ERR unknown command');
       }
     }
     switch (verb) {
-      case 'STAT': return this.stat();
-      case 'LIST': return this.list(args);
-      case 'UIDL': return this.uidl(args);
-      case 'RETR': return this.retr(args);
-      case 'TOP': return this.top(args);
-      case 'DELE': return this.dele(args);
-      case 'NOOP': return this.reply('+OK');
+      case 'STAT':
+        return this.stat();
+      case 'LIST':
+        return this.list(args);
+      case 'UIDL':
+        return this.uidl(args);
+      case 'RETR':
+        return this.retr(args);
+      case 'TOP':
+        return this.top(args);
+      case 'DELE':
+        return this.dele(args);
+      case 'NOOP':
+        return this.reply('+OK');
       case 'RSET':
         this.deleted.clear();
         return this.reply('+OK');
-      case 'USER': case 'PASS': case 'APOP': case 'AUTH': case 'STLS':
+      case 'USER':
+      case 'PASS':
+      case 'APOP':
+      case 'AUTH':
+      case 'STLS':
         return this.error('-ERR already authenticated');
-      default: return this.error('-ERR unknown command');
+      default:
+        return this.error('-ERR unknown command');
     }
   }
 

@@ -37,7 +37,16 @@ export async function startPop(cfg: PopServerSettings, pop: PopConfig, log: Log,
       process.exit(2);
     }
     servers.push(server);
-    log.info({ address: host, port: pop.port, tls: cfg.serverTls ? (cfg.serverTls.required ? 'STLS required' : 'STLS') : 'no', byName: pop.byName, noDelete: pop.noDelete }, 'listening for pop');
+    log.info(
+      {
+        address: host,
+        port: pop.port,
+        tls: cfg.serverTls ? (cfg.serverTls.required ? 'STLS required' : 'STLS') : 'no',
+        byName: pop.byName,
+        noDelete: pop.noDelete,
+      },
+      'listening for pop',
+    );
   }
   return servers;
 }

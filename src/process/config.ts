@@ -24,7 +24,8 @@ function readLog(opts: OptionLookup, ctx: ReadContext): LogConfig {
   requireOneOf(opts, 'debug', ['log'], '--debug needs --log');
   const formats = opts.list('log-format').map((f) => f.toLowerCase());
   for (const f of formats) {
-    if (![...LOG_FIELDS, 'text', 'json'].includes(f)) throw usageError(opts, 'log-format', `--log-format: unknown keyword "${f}" (use ${LOG_FIELDS.join(', ')}, text or json)`);
+    if (![...LOG_FIELDS, 'text', 'json'].includes(f))
+      throw usageError(opts, 'log-format', `--log-format: unknown keyword "${f}" (use ${LOG_FIELDS.join(', ')}, text or json)`);
   }
   const fields = new Set<LogField>(formats.filter((f): f is LogField => (LOG_FIELDS as string[]).includes(f)));
   if (opts.has('log-time')) fields.add('time');

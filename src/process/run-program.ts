@@ -36,13 +36,15 @@ export function runProgram(program: string, args: string[], timeoutMs: number, m
       clearTimeout(timer);
       resolve(r);
     };
-    const child = startAsUser((ids) => spawn(file, argv, {
-      env: { PATH: '/usr/bin:/bin', IFS: ' \t\n' },
-      stdio: ['ignore', 'pipe', 'ignore'],
-      detached: true,
-      cwd: process.cwd(),
-      ...ids,
-    }));
+    const child = startAsUser((ids) =>
+      spawn(file, argv, {
+        env: { PATH: '/usr/bin:/bin', IFS: ' \t\n' },
+        stdio: ['ignore', 'pipe', 'ignore'],
+        detached: true,
+        cwd: process.cwd(),
+        ...ids,
+      }),
+    );
     const killGroup = (signal: NodeJS.Signals) => {
       try {
         if (child.pid) process.kill(-child.pid, signal);
@@ -67,7 +69,7 @@ export function runProgram(program: string, args: string[], timeoutMs: number, m
       finish({ exitCode: 127, output: `<<${text}>>`, timedOut: false, execError: text });
     });
     child.on('close', (code, signal) => {
-      const exitCode = code ?? 128 + (signal ? SIGNALS[signal] ?? 15 : 15);
+      const exitCode = code ?? 128 + (signal ? (SIGNALS[signal] ?? 15) : 15);
       finish({ exitCode, output: Buffer.concat(chunks).toString('utf8'), timedOut });
     });
   });

@@ -34,7 +34,9 @@ export function notifySystemdReady(log: Log, status: string, env: NodeJS.Process
   const timer = setInterval(() => {
     if (sending) return; // the previous ping's process has not finished: do not pile them up
     sending = true;
-    send(socket, ['WATCHDOG=1'], periodMs, log, () => { sending = false; });
+    send(socket, ['WATCHDOG=1'], periodMs, log, () => {
+      sending = false;
+    });
   }, periodMs);
   timer.unref();
   log.info({ periodMs }, 'systemd watchdog: pinging');

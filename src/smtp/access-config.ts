@@ -44,7 +44,8 @@ export function accessConfig(opts: Options, baseDir: string, warnings: string[])
     throw new UsageError(`${opts.where(name)}: ${msg}`);
   };
   if (opts.has('server-auth-config') && !opts.has('server-auth')) usage('server-auth-config', '--server-auth-config needs --server-auth');
-  if (opts.has('dnsbl') && !opts.has('remote-clients')) usage('dnsbl', '--dnsbl needs --remote-clients (without it only local and private addresses can connect, and those are never looked up)');
+  if (opts.has('dnsbl') && !opts.has('remote-clients'))
+    usage('dnsbl', '--dnsbl needs --remote-clients (without it only local and private addresses can connect, and those are never looked up)');
 
   const authValue = opts.get('server-auth');
   let serverAuth: ServerAuthSource | undefined;

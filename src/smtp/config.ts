@@ -33,9 +33,11 @@ export interface SmtpConfig {
 }
 
 export function readSmtpConfig(opts: OptionLookup, ctx: ReadContext): SmtpConfig {
-  const server = parseSwitches(opts.list('server-smtp-config').join(','),
+  const server = parseSwitches(
+    opts.list('server-smtp-config').join(','),
     { pipelining: true, chunking: false, smtputf8: false, smtputf8strict: false, strictparsing: true, alabels: true, linger: true },
-    '--server-smtp-config');
+    '--server-smtp-config',
+  );
   ctx.warnings.push(...server.unknown);
   if (server.switches.chunking) throw usageError(opts, 'server-smtp-config', '--server-smtp-config chunking (BDAT) is not supported yet: remove "chunking"');
   return {

@@ -5,7 +5,10 @@ export class ConnectionLimits {
   private readonly byAddress = new Map<string, number>();
   private readonly counted = new Set<string>();
 
-  constructor(private readonly total: number, private readonly perAddress: number) {}
+  constructor(
+    private readonly total: number,
+    private readonly perAddress: number,
+  ) {}
 
   /** Count a new connection; returns the reason if it must be refused (nothing is counted then). */
   admit(sessionId: string, address: string): string | null {

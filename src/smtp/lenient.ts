@@ -18,7 +18,6 @@ export const STRICT_REFUSAL_OPTION = 'relayboxStrictRefusal';
 /** Told when an address without angle brackets is refused: the session and the reply sent. */
 export type StrictRefusal = (session: SMTPServerSession, reply: string) => void;
 
-
 const BARE = /^(\s*(?:MAIL\s+FROM|RCPT\s+TO)\s*:\s*)([^<>\s]+)(\s.*)?$/i;
 const QUOTED = /"(?:[^"\\]|\\.)*"/g;
 const PATH = /^(\s*(?:MAIL\s+FROM|RCPT\s+TO)\s*:\s*)<((?:"(?:[^"\\]|\\.)*"|[^<>"\s])*)>/i;

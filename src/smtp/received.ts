@@ -7,8 +7,10 @@ export function rfc5322Date(d: Date): string {
   const sign = off >= 0 ? '+' : '-';
   const abs = Math.abs(off);
   const two = (n: number) => String(n).padStart(2, '0');
-  return `${DAYS[d.getDay()]}, ${d.getDate()} ${MONTHS[d.getMonth()]} ${d.getFullYear()} ` +
-    `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())} ${sign}${two(Math.floor(abs / 60))}${two(abs % 60)}`;
+  return (
+    `${DAYS[d.getDay()]}, ${d.getDate()} ${MONTHS[d.getMonth()]} ${d.getFullYear()} ` +
+    `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())} ${sign}${two(Math.floor(abs / 60))}${two(abs % 60)}`
+  );
 }
 
 export interface ReceivedInfo {

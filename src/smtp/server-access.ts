@@ -53,20 +53,34 @@ export interface ServerAccess {
 }
 
 /** tlsRequired: --server-tls-required, so no AUTH before STARTTLS. */
-export function createServerAccess(access: AccessConfig, log: Log, tlsAvailable: boolean, throttle: AuthThrottle, controls: SmtpControls, tlsRequired = false): ServerAccess {
+export function createServerAccess(
+  access: AccessConfig,
+  log: Log,
+  tlsAvailable: boolean,
+  throttle: AuthThrottle,
+  controls: SmtpControls,
+  tlsRequired = false,
+): ServerAccess {
   const limits = new ConnectionLimits(access.maxConnections, access.maxConnectionsPerAddress);
   const source = access.serverAuth;
   let secrets: SecretsWatcher | null = null;
   let pam: PamChecker | null = null;
   if (source?.kind === 'secrets') {
     secrets = watchSecrets(source.file, () => undefined, {
-      info: (m) => log.info(m), warn: (m) => log.warn(m), error: (m) => log.error(m),
+      info: (m) => log.info(m),
+      warn: (m) => log.warn(m),
+      error: (m) => log.error(m),
     });
     const unusable = [...secrets.current().serverTypes].filter((t) => t !== 'plain' && t !== 'md5');
-    if (unusable.length) log.warn({ file: source.file, types: unusable }, 'hashed server secrets other than md5 cannot be used (only CRAM-MD5 can work from a hashed secret): use "server plain" lines for CRAM-SHA*');
+    if (unusable.length)
+      log.warn(
+        { file: source.file, types: unusable },
+        'hashed server secrets other than md5 cannot be used (only CRAM-MD5 can work from a hashed secret): use "server plain" lines for CRAM-SHA*',
+      );
   } else if (source?.kind === 'pam') {
     pam = createPamChecker(loadPamAddon(), source.service, access.pamConcurrency, (code, message) =>
-      log.debug({ code, pam: message }, 'pam refused the login'));
+      log.debug({ code, pam: message }, 'pam refused the login'),
+    );
     log.info({ service: source.service }, 'smtp authentication with pam');
   }
 
@@ -103,7 +117,10 @@ export function createServerAccess(access: AccessConfig, log: Log, tlsAvailable:
       if (access.dnsbl && !isLocalAddress(address) && !controls.dnsblSuspended()) {
         const verdict = await checkDnsbl(access.dnsbl, address);
         if (verdict.listedBy.length || verdict.timedOut) {
-          log.warn({ address, listedBy: verdict.listedBy, unanswered: verdict.unanswered, refused: verdict.refuse }, verdict.refuse ? 'dnsbl: connection refused' : 'dnsbl: connection allowed');
+          log.warn(
+            { address, listedBy: verdict.listedBy, unanswered: verdict.unanswered, refused: verdict.refuse },
+            verdict.refuse ? 'dnsbl: connection refused' : 'dnsbl: connection allowed',
+          );
         }
         if (verdict.refuse) {
           limits.release(session.id, address);

@@ -15,7 +15,15 @@ import type { RelayEvents } from '../events/relay-events';
 import { BARE_LF_OPTION } from './bare-lf-policy';
 import { LENIENT_OPTION, STRICT_REFUSAL_OPTION } from './lenient';
 import { CLIENT_ERROR_LIMIT_OPTION, EMAILRELAY_CLIENT_ERROR_LIMIT } from './client-errors';
-import { dropSessionConnection, IMMEDIATE_GREETING_OPTION, installSmtpServerAdapter, LOG_BEFORE_REPLY_OPTION, rearmTimeouts, TLS_ABANDONED_OPTION, VRFY_OPTION } from './smtp-server-adapter';
+import {
+  dropSessionConnection,
+  IMMEDIATE_GREETING_OPTION,
+  installSmtpServerAdapter,
+  LOG_BEFORE_REPLY_OPTION,
+  rearmTimeouts,
+  TLS_ABANDONED_OPTION,
+  VRFY_OPTION,
+} from './smtp-server-adapter';
 import { ACCEPT_REPLIES_OPTION } from './accept-replies';
 import { AUTH_GATE_OPTION, AUTH_MECHANISMS_OPTION } from './auth-advertise';
 import type { ServerAccess } from './server-access';
@@ -34,7 +42,6 @@ import {
   type SessionPolicy,
 } from './session-policy';
 import { receive, type ImmediateResult, type Receiver } from './receive';
-
 
 export interface ServerHooks {
   /** An SMTP connection closed (E-MailRelay's --forward-on-disconnect trigger). */
@@ -62,14 +69,20 @@ const CLIENT_CERTIFICATE_REFUSED = /CERT|SELF_SIGNED|^UNABLE_TO_|^INVALID_CA$|^P
 
 /** A client's TLS handshake failed (smtp-server passes it on as a server error). */
 function isTlsHandshakeError(err: { code?: string; message: string }): boolean {
-  return !!err.code && (err.code.startsWith('ERR_SSL_') || err.code === 'TLSError' || err.code === 'ECONNRESET' && /TLS/i.test(err.message) || CLIENT_CERTIFICATE_REFUSED.test(err.code));
+  return (
+    !!err.code &&
+    (err.code.startsWith('ERR_SSL_') ||
+      err.code === 'TLSError' ||
+      (err.code === 'ECONNRESET' && /TLS/i.test(err.message)) ||
+      CLIENT_CERTIFICATE_REFUSED.test(err.code))
+  );
 }
 
 /** One line on what to do about a failed client handshake. */
 function tlsHint(err: { code?: string; message: string; meta?: { message?: string } }, minVersion: string): string {
   const text = `${err.code ?? ''} ${err.message} ${err.meta?.message ?? ''}`;
   if (err.code && CLIENT_CERTIFICATE_REFUSED.test(err.code)) {
-    return 'the client\'s certificate is not signed by a CA that --server-tls-verify names: give the device a certificate from that CA, or add its CA';
+    return "the client's certificate is not signed by a CA that --server-tls-verify names: give the device a certificate from that CA, or add its CA";
   }
   if (/VERSION|PROTOCOL/i.test(text)) {
     return `the client offered a TLS version this relay refuses (the minimum is ${minVersion}): for an old device, allow older versions with --tls-config tlsv1.0, or let it send without TLS`;
@@ -77,7 +90,7 @@ function tlsHint(err: { code?: string; message: string; meta?: { message?: strin
   if (/CIPHER|SHARED/i.test(text)) {
     return 'the client and this relay have no cipher in common: for an old device, --tls-config tlsv1.0 also allows the older ciphers, or let it send without TLS';
   }
-  return 'the device may not accept this relay\'s certificate, or speaks an old TLS: check the device\'s TLS settings, or let it send without TLS';
+  return "the device may not accept this relay's certificate, or speaks an old TLS: check the device's TLS settings, or let it send without TLS";
 }
 
 function toPem(der: Buffer): string {
@@ -171,7 +184,10 @@ export function createSmtpServer(cfg: SmtpConfig & NetConfig, spool: Spool, log:
       const tlsSocket = socket as import('node:tls').TLSSocket;
       const peer = tlsSocket.getPeerCertificate?.();
       if (peer && peer.raw) certificates.set(session.id, toPem(peer.raw));
-      log.debug({ address: session.remoteAddress, port: session.remotePort, protocol: tlsSocket.getProtocol?.(), cipher: tlsSocket.getCipher?.()?.name }, 'tls established');
+      log.debug(
+        { address: session.remoteAddress, port: session.remotePort, protocol: tlsSocket.getProtocol?.(), cipher: tlsSocket.getCipher?.()?.name },
+        'tls established',
+      );
       cb();
     },
     onConnect: (session, cb) => admitConnection(p, session, cb),

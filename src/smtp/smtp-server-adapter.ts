@@ -25,7 +25,25 @@ export const SMTP_SERVER_VERSION = '3.21.6';
 
 /** The private members wrapped or called, by where they live (the contract test checks each one). */
 export const WRAPPED_MEMBERS = {
-  SMTPConnection: ['init', '_setListeners', 'connectionReady', '_parseAddressCommand', 'handler_MAIL', 'handler_RCPT', 'handler_VRFY', 'handler_EHLO', 'handler_AUTH', 'handler_DATA', '_onTimeout', 'send', 'close', '_transmissionType', '_armTimeout', '_onError', '_onClose'],
+  SMTPConnection: [
+    'init',
+    '_setListeners',
+    'connectionReady',
+    '_parseAddressCommand',
+    'handler_MAIL',
+    'handler_RCPT',
+    'handler_VRFY',
+    'handler_EHLO',
+    'handler_AUTH',
+    'handler_DATA',
+    '_onTimeout',
+    'send',
+    'close',
+    '_transmissionType',
+    '_armTimeout',
+    '_onError',
+    '_onClose',
+  ],
   SMTPStream: ['_write', 'startDataMode', 'continue'],
   sasl: ['SASL_CRAM-MD5'],
 } as const;
@@ -33,7 +51,21 @@ export const WRAPPED_MEMBERS = {
 /** The private fields read on live objects (the contract test checks them on a real connection). */
 export const READ_FIELDS = {
   server: ['connections'],
-  connection: ['_server', '_socket', '_parser', '_closing', '_handlerPending', '_nextHandler', 'session', 'secure', 'name', 'id', '_upgrading', '_closed', 'remoteAddress'],
+  connection: [
+    '_server',
+    '_socket',
+    '_parser',
+    '_closing',
+    '_handlerPending',
+    '_nextHandler',
+    'session',
+    'secure',
+    'name',
+    'id',
+    '_upgrading',
+    '_closed',
+    'remoteAddress',
+  ],
   stream: ['_dataMode', '_continueCallback'],
 } as const;
 
@@ -109,7 +141,11 @@ interface StreamLike {
   relayboxOnDataChunk?: (scan: DataScan) => void;
 }
 
-type OnAuth = (auth: Record<string, unknown>, session: unknown, cb: (err: (Error & { responseCode?: number }) | null | undefined, response?: { user?: unknown; message?: string; responseCode?: number }) => void) => void;
+type OnAuth = (
+  auth: Record<string, unknown>,
+  session: unknown,
+  cb: (err: (Error & { responseCode?: number }) | null | undefined, response?: { user?: unknown; message?: string; responseCode?: number }) => void,
+) => void;
 type Handler = (this: Connection, ...args: unknown[]) => unknown;
 type Done = () => void;
 
@@ -129,7 +165,9 @@ function member<F>(proto: Proto, name: string): F {
 /** Start-up check: the installed smtp-server is the one these wrappers were written for. */
 export function checkSmtpServerVersion(version = (smtpServerPackage as { version: string }).version): void {
   if (version !== SMTP_SERVER_VERSION) {
-    throw new Error(`relaybox was built with smtp-server ${version}, but its SMTP server wrappers were written for ${SMTP_SERVER_VERSION}: check src/smtp/smtp-server-adapter.ts against the new release`);
+    throw new Error(
+      `relaybox was built with smtp-server ${version}, but its SMTP server wrappers were written for ${SMTP_SERVER_VERSION}: check src/smtp/smtp-server-adapter.ts against the new release`,
+    );
   }
 }
 
@@ -188,7 +226,13 @@ function wrapVrfy(): void {
   const original = member<Handler>(connectionProto, 'handler_VRFY');
   connectionProto.handler_VRFY = function (this: Connection, command: Buffer, callback: Done) {
     const verify = option<VrfyHandler>(this, VRFY_OPTION);
-    const arg = command.toString().trim().split(/\s+/).slice(1).join(' ').replace(/^<(.*)>$/, '$1');
+    const arg = command
+      .toString()
+      .trim()
+      .split(/\s+/)
+      .slice(1)
+      .join(' ')
+      .replace(/^<(.*)>$/, '$1');
     if (!verify || !arg) return original.call(this, command, callback);
     verify(arg, this.session).then(
       (r) => {
@@ -260,7 +304,13 @@ function cramToken(this: Connection, method: string, challenge: string, rawToken
   const { username, challengeResponse } = parsed;
   this._server.onAuth({ method, username, challenge, challengeResponse }, this.session, (err, response) => {
     if (err) {
-      this._server.logger.info({ tnx: 'autherror', cid: this.id, method, user: username }, 'Authentication error for %s using %s. %s', username, method, err.message);
+      this._server.logger.info(
+        { tnx: 'autherror', cid: this.id, method, user: username },
+        'Authentication error for %s using %s. %s',
+        username,
+        method,
+        err.message,
+      );
       this.send(err.responseCode || 535, err.message);
       return callback();
     }
@@ -280,7 +330,8 @@ function cramToken(this: Connection, method: string, challenge: string, rawToken
 /** smtp-server looks mechanisms up as "SASL_<NAME>" in its sasl module: the three CRAM-SHA* go there. */
 function addCramSha(): void {
   member(saslTable, 'SASL_CRAM-MD5');
-  if (!(SASL.CONTROL_CHARS instanceof RegExp)) throw new Error(`smtp-server has changed: sasl CONTROL_CHARS is missing (relaybox needs smtp-server ${SMTP_SERVER_VERSION})`);
+  if (!(SASL.CONTROL_CHARS instanceof RegExp))
+    throw new Error(`smtp-server has changed: sasl CONTROL_CHARS is missing (relaybox needs smtp-server ${SMTP_SERVER_VERSION})`);
   for (const method of CRAM_SHA_MECHANISMS) {
     saslTable[`SASL_${method}`] = function (this: Connection, args: string[], callback: Done): void {
       if (args.length) {
@@ -431,7 +482,10 @@ function wrapAbandonedHandshake(): void {
   connectionProto._onClose = function (this: Connection, ...args: unknown[]) {
     if (this._upgrading && !this.relayboxTlsFailed && !this._closed && option(this, TLS_ABANDONED_OPTION)) {
       this.relayboxTlsFailed = true;
-      this.emit('error', Object.assign(new Error('the client closed the connection during the TLS handshake'), { code: 'ECONNRESET', remoteAddress: this.remoteAddress }));
+      this.emit(
+        'error',
+        Object.assign(new Error('the client closed the connection during the TLS handshake'), { code: 'ECONNRESET', remoteAddress: this.remoteAddress }),
+      );
     }
     return onClose.apply(this, args);
   };

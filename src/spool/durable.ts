@@ -36,16 +36,20 @@ export class DirSyncer {
 
   sync(): Promise<void> {
     if (!this.inFlight) {
-      this.inFlight = this.run().finally(() => { this.inFlight = null; });
+      this.inFlight = this.run().finally(() => {
+        this.inFlight = null;
+      });
       return this.inFlight;
     }
     // One already running may have started before our rename: wait for the one after it.
     if (!this.next) {
       const after = this.inFlight;
-      this.next = after.catch(() => undefined).then(() => {
-        this.next = null;
-        return this.sync();
-      });
+      this.next = after
+        .catch(() => undefined)
+        .then(() => {
+          this.next = null;
+          return this.sync();
+        });
     }
     return this.next;
   }

@@ -92,14 +92,7 @@ const CRLF = '\r\n';
 const CONTENT_TYPES: readonly ContentType[] = ['7bit', '8bit', 'binarymime', 'unknown'];
 
 type TrailingField =
-  | 'ClientName'
-  | 'ClientCertificate'
-  | 'MailFromAuthIn'
-  | 'MailFromAuthOut'
-  | 'ForwardTo'
-  | 'ForwardToAddress'
-  | 'ClientAccountSelector'
-  | 'Utf8MailboxNames';
+  'ClientName' | 'ClientCertificate' | 'MailFromAuthIn' | 'MailFromAuthOut' | 'ForwardTo' | 'ForwardToAddress' | 'ClientAccountSelector' | 'Utf8MailboxNames';
 
 /** Per known format id, the fields after X-MailRelay-Client and before X-MailRelay-End. */
 const TRAILING_FIELDS: ReadonlyMap<string, readonly TrailingField[]> = new Map<string, readonly TrailingField[]>([

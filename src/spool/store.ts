@@ -34,7 +34,6 @@ import { decodeEnvelope, encodeEnvelope, withReason, type Envelope } from './env
 
 import { contentName, envelopeName, isSpoolId, parseSpoolName, REWRITE_SUFFIX, type EnvelopeState } from './names';
 
-
 const WRITE_BUFFER = 64 * 1024;
 let sequence = 0;
 
@@ -271,7 +270,6 @@ export class Spool {
   }
 }
 
-
 /** A message being received: add content, then commit() or rollback(). Never both. */
 export class NewMessage {
   private buffered: Buffer[] = [];
@@ -288,7 +286,6 @@ export class NewMessage {
     readonly id: string,
     private fh: import('node:fs/promises').FileHandle | null,
   ) {}
-
 
   async write(chunk: Buffer): Promise<void> {
     this.buffered.push(chunk);

@@ -11,7 +11,10 @@ export const EX_TEMPFAIL = 75;
 export const EX_CONFIG = 78;
 
 export class SubmitError extends Error {
-  constructor(readonly exitCode: number, message: string) {
+  constructor(
+    readonly exitCode: number,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -60,7 +63,22 @@ Exit codes: 0 stored, 64 usage, 65 bad message, 73 spool not writable, 75 try ag
 }
 
 /** Options that only make sense for a real sendmail's queue runner or error reporting. */
-const ACCEPTED_NO_EFFECT = new Set(['-odb', '-odi', '-odq', '-odd', '-odbackground', '-odinteractive', '-oem', '-oee', '-oep', '-oeq', '-oew', '-om', '-bm', '-U']);
+const ACCEPTED_NO_EFFECT = new Set([
+  '-odb',
+  '-odi',
+  '-odq',
+  '-odd',
+  '-odbackground',
+  '-odinteractive',
+  '-oem',
+  '-oee',
+  '-oep',
+  '-oeq',
+  '-oew',
+  '-om',
+  '-bm',
+  '-U',
+]);
 /** Sendmail modes other than "deliver a message": refused clearly. */
 const OTHER_MODES = new Set(['-bp', '-bs', '-bd', '-bD', '-bi', '-bt', '-bv', '-bh', '-bH', '-q']);
 
@@ -85,14 +103,29 @@ export function parseSubmitArgs(argv: readonly string[]): SubmitArgs {
       const name = eq < 0 ? arg : arg.slice(0, eq);
       const attached = eq < 0 ? '' : arg.slice(eq + 1);
       switch (name) {
-        case '--spool-dir': a.spoolDir = value(name, attached); break;
-        case '--config': a.configFile = value(name, attached); break;
-        case '--from': a.from = value(name, attached); break;
-        case '--to': a.recipients.push(value(name, attached)); break;
-        case '--verbose': a.verbose = true; break;
-        case '--help': a.help = true; break;
-        case '--version': a.version = true; break;
-        default: usage(`unknown option "${name}"`);
+        case '--spool-dir':
+          a.spoolDir = value(name, attached);
+          break;
+        case '--config':
+          a.configFile = value(name, attached);
+          break;
+        case '--from':
+          a.from = value(name, attached);
+          break;
+        case '--to':
+          a.recipients.push(value(name, attached));
+          break;
+        case '--verbose':
+          a.verbose = true;
+          break;
+        case '--help':
+          a.help = true;
+          break;
+        case '--version':
+          a.version = true;
+          break;
+        default:
+          usage(`unknown option "${name}"`);
       }
       continue;
     }
@@ -101,19 +134,44 @@ export function parseSubmitArgs(argv: readonly string[]): SubmitArgs {
       continue;
     }
     if (ACCEPTED_NO_EFFECT.has(arg)) continue;
-    if (OTHER_MODES.has(arg) || arg.startsWith('-q')) usage(`"${arg}" is not supported: relaybox's sendmail only submits messages (use the relay's own options to look at or run the queue)`);
-    if (arg === '-oi' || arg === '-i') { a.dotEnds = false; continue; }
+    if (OTHER_MODES.has(arg) || arg.startsWith('-q'))
+      usage(`"${arg}" is not supported: relaybox's sendmail only submits messages (use the relay's own options to look at or run the queue)`);
+    if (arg === '-oi' || arg === '-i') {
+      a.dotEnds = false;
+      continue;
+    }
     const letter = arg[1]!;
     const attached = arg.slice(2);
     switch (letter) {
-      case 't': if (attached) usage(`unknown option "${arg}"`); a.fromHeaders = true; break;
-      case 'v': if (attached) usage(`unknown option "${arg}"`); a.verbose = true; break;
-      case 'h': if (attached) usage(`unknown option "${arg}"`); a.help = true; break;
-      case 'V': if (attached) usage(`unknown option "${arg}"`); a.version = true; break;
-      case 'f': case 'r': a.from = value(`-${letter}`, attached); break;
-      case 'F': a.fullName = value('-F', attached); break;
-      case 's': a.spoolDir = value('-s', attached); break;
-      case 'C': a.configFile = value('-C', attached); break;
+      case 't':
+        if (attached) usage(`unknown option "${arg}"`);
+        a.fromHeaders = true;
+        break;
+      case 'v':
+        if (attached) usage(`unknown option "${arg}"`);
+        a.verbose = true;
+        break;
+      case 'h':
+        if (attached) usage(`unknown option "${arg}"`);
+        a.help = true;
+        break;
+      case 'V':
+        if (attached) usage(`unknown option "${arg}"`);
+        a.version = true;
+        break;
+      case 'f':
+      case 'r':
+        a.from = value(`-${letter}`, attached);
+        break;
+      case 'F':
+        a.fullName = value('-F', attached);
+        break;
+      case 's':
+        a.spoolDir = value('-s', attached);
+        break;
+      case 'C':
+        a.configFile = value('-C', attached);
+        break;
       case 'B': {
         const b = value('-B', attached).toUpperCase();
         if (b === '7BIT') a.body = '7bit';
@@ -121,7 +179,8 @@ export function parseSubmitArgs(argv: readonly string[]): SubmitArgs {
         else usage(`-B takes 7BIT or 8BITMIME, not "${b}"`);
         break;
       }
-      default: usage(`unknown option "${arg}"`);
+      default:
+        usage(`unknown option "${arg}"`);
     }
   }
   return a;

@@ -8,9 +8,7 @@ import { readConfigFile, UsageError } from '../options/parse';
 import { isNoSpace } from '../spool/durable';
 import { newEnvelope } from '../spool/envelope';
 import { Spool } from '../spool/store';
-import {
-  EX_CANTCREAT, EX_CONFIG, EX_OK, EX_TEMPFAIL, EX_USAGE, SubmitError, parseSubmitArgs, usageText, type SubmitArgs,
-} from './args';
+import { EX_CANTCREAT, EX_CONFIG, EX_OK, EX_TEMPFAIL, EX_USAGE, SubmitError, parseSubmitArgs, usageText, type SubmitArgs } from './args';
 import { addressesIn, envelopeAddress, finalHeader, inputLines, readHeader } from './message';
 
 declare const RELAYBOX_VERSION: string;
@@ -49,7 +47,10 @@ async function prepareSpoolAccess(dir: string): Promise<void> {
   try {
     st = await fsp.stat(dir);
   } catch (e) {
-    throw new SubmitError(EX_CANTCREAT, `the spool directory ${dir} does not exist (${(e as NodeJS.ErrnoException).code}): start the relay once to create it, or give --spool-dir`);
+    throw new SubmitError(
+      EX_CANTCREAT,
+      `the spool directory ${dir} does not exist (${(e as NodeJS.ErrnoException).code}): start the relay once to create it, or give --spool-dir`,
+    );
   }
   if (!st.isDirectory()) throw new SubmitError(EX_CANTCREAT, `${dir} is not a directory`);
   if (process.getuid?.() === 0 && st.uid !== 0 && process.setegid && process.seteuid) {
@@ -57,7 +58,10 @@ async function prepareSpoolAccess(dir: string): Promise<void> {
     process.seteuid(st.uid);
   }
   await fsp.access(dir, FS.W_OK | FS.X_OK).catch(() => {
-    throw new SubmitError(EX_CANTCREAT, `cannot write to the spool directory ${dir}: run as its owner or as a member of its group (and give the directory group write permission)`);
+    throw new SubmitError(
+      EX_CANTCREAT,
+      `cannot write to the spool directory ${dir}: run as its owner or as a member of its group (and give the directory group write permission)`,
+    );
   });
 }
 
@@ -74,7 +78,12 @@ async function submit(a: SubmitArgs, stdin: AsyncIterable<Buffer | string>): Pro
   }
   const unique = [...new Set(recipients)];
   if (unique.length === 0) {
-    throw new SubmitError(EX_USAGE, a.fromHeaders ? 'no recipients: the To:, Cc: and Bcc: headers name nobody' : 'no recipients: name them as arguments, or use -t to take them from the headers');
+    throw new SubmitError(
+      EX_USAGE,
+      a.fromHeaders
+        ? 'no recipients: the To:, Cc: and Bcc: headers name nobody'
+        : 'no recipients: name them as arguments, or use -t to take them from the headers',
+    );
   }
   let sender: string;
   if (a.from !== undefined) sender = a.from === '' || a.from === '<>' ? '' : envelopeAddress(a.from, 'sender');

@@ -56,7 +56,8 @@ export async function readHeader(lines: AsyncIterator<Buffer>): Promise<{ fields
     if (next.done) return { fields, separator: false };
     const line = next.value;
     bytes += line.length + 2;
-    if (bytes > MAX_HEADER_BYTES) throw new SubmitError(EX_DATAERR, `the message header is larger than ${MAX_HEADER_BYTES} bytes: is this really a mail message?`);
+    if (bytes > MAX_HEADER_BYTES)
+      throw new SubmitError(EX_DATAERR, `the message header is larger than ${MAX_HEADER_BYTES} bytes: is this really a mail message?`);
     if (line.length === 0) return { fields, separator: true };
     if ((line[0] === 0x20 || line[0] === 0x09) && fields.length) {
       fields[fields.length - 1]!.lines.push(line);

@@ -6,12 +6,18 @@ import { invalid, type Verdict, type Verifier, type VerifierContext } from './ve
 export function netVerdict(line: string, recipient: string): Verdict {
   const [code, a = '', b = ''] = line.split('|');
   switch (code?.trim()) {
-    case '0': return { kind: 'local', mailbox: a, fullName: b };
-    case '1': return { kind: 'remote', address: a || recipient };
-    case '2': return invalid(a || 'mailbox unavailable', b || a || 'rejected');
-    case '3': return invalid(a || 'mailbox unavailable', b || a || 'rejected', true);
-    case '100': return { kind: 'abort' };
-    default: return invalid('mailbox unavailable', `invalid response from the verifier: "${line.slice(0, 80)}"`);
+    case '0':
+      return { kind: 'local', mailbox: a, fullName: b };
+    case '1':
+      return { kind: 'remote', address: a || recipient };
+    case '2':
+      return invalid(a || 'mailbox unavailable', b || a || 'rejected');
+    case '3':
+      return invalid(a || 'mailbox unavailable', b || a || 'rejected', true);
+    case '100':
+      return { kind: 'abort' };
+    default:
+      return invalid('mailbox unavailable', `invalid response from the verifier: "${line.slice(0, 80)}"`);
   }
 }
 

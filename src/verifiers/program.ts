@@ -9,7 +9,8 @@ export function verifierArgs(req: VerifyRequest): string[] {
 export function programVerdict(exitCode: number, output: string, recipient: string): Verdict {
   const lines = output.replace(/\r\n/g, '\n').replace(/\s+$/, '').split('\n');
   const [first = '', second = ''] = lines;
-  if (exitCode === 0) return lines.length >= 2 ? { kind: 'local', fullName: first, mailbox: second } : invalid('mailbox unavailable', 'invalid verifier output');
+  if (exitCode === 0)
+    return lines.length >= 2 ? { kind: 'local', fullName: first, mailbox: second } : invalid('mailbox unavailable', 'invalid verifier output');
   if (exitCode === 1) return lines.length >= 2 ? { kind: 'remote', address: second || recipient } : invalid('mailbox unavailable', 'invalid verifier output');
   if (exitCode === 100) return { kind: 'abort' };
   if (exitCode === 2 || exitCode === 3) return invalid(first || 'mailbox unavailable', second || first || `exit code ${exitCode}`, exitCode === 3);

@@ -38,7 +38,10 @@ export class Card {
     fs.rmSync(tmp);
   }
   list(): string[] {
-    return execFileSync('mdir', ['-b', '-i', this.fat, '::'], { encoding: 'utf8' }).split('\n').map((l) => l.trim().replace(/^::\/?/, '')).filter(Boolean);
+    return execFileSync('mdir', ['-b', '-i', this.fat, '::'], { encoding: 'utf8' })
+      .split('\n')
+      .map((l) => l.trim().replace(/^::\/?/, ''))
+      .filter(Boolean);
   }
   copyOut(file: string, to: string): string {
     execFileSync('mcopy', ['-o', '-i', this.fat, `::${file}`, to]);
@@ -52,7 +55,12 @@ export class Card {
     assert.ok(kernelName && initrdName, `kernel and initramfs on the boot partition: ${files.join(' ')}`);
     const kernel = this.copyOut(kernelName, path.join(OUT, `${prefix}-vmlinuz`));
     const initrd = this.copyOut(initrdName, path.join(OUT, `${prefix}-initrd`));
-    if (fs.readFileSync(kernel).subarray(0, 2).equals(Buffer.from([0x1f, 0x8b]))) {
+    if (
+      fs
+        .readFileSync(kernel)
+        .subarray(0, 2)
+        .equals(Buffer.from([0x1f, 0x8b]))
+    ) {
       fs.writeFileSync(kernel, execFileSync('gzip', ['-dc', kernel], { maxBuffer: 256 << 20 }));
     }
     return { kernel, initrd };
@@ -62,7 +70,10 @@ export class Card {
     const conf = this.read('relaybox.conf');
     assert.match(conf, /\r\n/, 'the templates on the card have CRLF line endings');
     // The test upstream has a test certificate, which the system's CA list does not know.
-    this.write('relaybox.conf', conf.replace(/^forward-to .*$/m, 'forward-to 10.0.2.100:25\r').replace(/^client-tls-verify <default>\r?$/m, '#client-tls-verify <default>\r'));
+    this.write(
+      'relaybox.conf',
+      conf.replace(/^forward-to .*$/m, 'forward-to 10.0.2.100:25\r').replace(/^client-tls-verify <default>\r?$/m, '#client-tls-verify <default>\r'),
+    );
     this.write('relaybox.secrets', this.read('relaybox.secrets').replace(/^client plain .*$/m, `client plain ${USER} ${PASSWORD}\r`));
     this.write('network.conf', this.read('network.conf').replace(/^#ntp = .*$/m, 'ntp = 10.0.2.2\r'));
   }
@@ -87,14 +98,27 @@ export async function waitForBanner(port: number, since: number, qemu: ChildProc
     const line = await new Promise<string>((resolve) => {
       const s = net.connect({ host: '127.0.0.1', port });
       let buf = '';
-      const t = setTimeout(() => { s.destroy(); resolve(''); }, 5000);
+      const t = setTimeout(() => {
+        s.destroy();
+        resolve('');
+      }, 5000);
       s.setEncoding('latin1');
       s.on('data', (d: string) => {
         buf += d;
-        if (buf.includes('\n')) { clearTimeout(t); s.end('QUIT\r\n'); resolve(buf.split('\n')[0].trim()); }
+        if (buf.includes('\n')) {
+          clearTimeout(t);
+          s.end('QUIT\r\n');
+          resolve(buf.split('\n')[0].trim());
+        }
       });
-      s.on('error', () => { clearTimeout(t); resolve(''); });
-      s.on('close', () => { clearTimeout(t); resolve(buf.split('\n')[0].trim()); });
+      s.on('error', () => {
+        clearTimeout(t);
+        resolve('');
+      });
+      s.on('close', () => {
+        clearTimeout(t);
+        resolve(buf.split('\n')[0].trim());
+      });
     });
     if (line.startsWith('220')) return { banner: line, ms: Date.now() - since };
     await new Promise((r) => setTimeout(r, 2000));
@@ -132,8 +156,27 @@ export async function bootReport(consoleLog: string, what: string): Promise<stri
 }
 
 export function swaks(port: number, subject: string, extra: string[] = []): string {
-  return execFileSync('swaks', ['--server', '127.0.0.1', '--port', String(port), '--from', 'scanner@lan.test', '--to', 'office@example.test',
-    '--header', `Subject: ${subject}`, '--body', `sent through the relaybox appliance: ${subject}`, '--timeout', '120', ...extra], { encoding: 'utf8' });
+  return execFileSync(
+    'swaks',
+    [
+      '--server',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--from',
+      'scanner@lan.test',
+      '--to',
+      'office@example.test',
+      '--header',
+      `Subject: ${subject}`,
+      '--body',
+      `sent through the relaybox appliance: ${subject}`,
+      '--timeout',
+      '120',
+      ...extra,
+    ],
+    { encoding: 'utf8' },
+  );
 }
 
 /** swaks expected to fail: its output (it exits non-zero). */

@@ -24,16 +24,36 @@ async function adminIn(ns: Namespace, port: number, command: string): Promise<st
 }
 
 function swaksFrom(ns: Namespace, port: number) {
-  return ns.run('swaks', ['--server', `${PUBLIC}:${port}`, '--from', 'public@example.test', '--to', 'someone@example.net', '--helo', 'public.client.test', '--timeout', '15']);
+  return ns.run('swaks', [
+    '--server',
+    `${PUBLIC}:${port}`,
+    '--from',
+    'public@example.test',
+    '--to',
+    'someone@example.net',
+    '--helo',
+    'public.client.test',
+    '--timeout',
+    '15',
+  ]);
 }
 
 test('admin dnsbl stop suspends DNSBL checks, dnsbl start resumes them', async (t) => {
   const defer = cleanups(t);
   const ns = await publicNamespace(defer);
   if (!ns) return t.skip('cannot create a network namespace here (needs root and ip netns)');
-  const dns = await spawnIn(ns, defer, [process.execPath, '--import', 'tsx', path.join(__dirname, '../lib/dnsbl-server.ts'), '1.100.51.198.bl.test'], /listening (\d+)/);
+  const dns = await spawnIn(
+    ns,
+    defer,
+    [process.execPath, '--import', 'tsx', path.join(__dirname, '../lib/dnsbl-server.ts'), '1.100.51.198.bl.test'],
+    /listening (\d+)/,
+  );
   const adminPort = await freePort();
-  const r = await relayFor(defer, ['--interface', PUBLIC, '--remote-clients', '--dnsbl', `bl.test,1,3000,127.0.0.1:${dns.match[1]}`, '--admin', String(adminPort)], { wrapper: ns.wrapper });
+  const r = await relayFor(
+    defer,
+    ['--interface', PUBLIC, '--remote-clients', '--dnsbl', `bl.test,1,3000,127.0.0.1:${dns.match[1]}`, '--admin', String(adminPort)],
+    { wrapper: ns.wrapper },
+  );
 
   const refused = await swaksFrom(ns, r.port);
   assert.match(refused.stdout, /^<\*\*\s+554 access denied/m, refused.stdout);

@@ -59,7 +59,9 @@ test('admin: "help" sent without reading the replies: the relay stops reading, R
   assert.deepEqual(await other.command('pid'), [String(pid)], 'another admin client is served');
   assert.match((await other.command('status')).join('\n'), /Messages received: 0/);
   const after = rssMb(pid)!;
-  t.diagnostic(`${(f.written() / 1e6).toFixed(1)} MB of help lines written; RSS ${before.toFixed(1)} -> ${atPause.toFixed(1)} at the pause -> ${after.toFixed(1)} MB`);
+  t.diagnostic(
+    `${(f.written() / 1e6).toFixed(1)} MB of help lines written; RSS ${before.toFixed(1)} -> ${atPause.toFixed(1)} at the pause -> ${after.toFixed(1)} MB`,
+  );
   assert.equal(relay.proc.exitCode, null, 'the relay is still running');
   assert.ok(Math.max(atPause, after) - before < RSS_BOUND_MB, `RSS grew by ${(Math.max(atPause, after) - before).toFixed(1)} MB (bound ${RSS_BOUND_MB} MB)`);
   assert.ok(f.written() < 16e6, 'the relay stopped reading before it had taken all 16 MB');

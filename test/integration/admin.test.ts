@@ -42,7 +42,9 @@ test('admin: list, failures, flush, notify, status, unfail-all, forward, pid, in
   assert.deepEqual(await admin.command('flush'), ['error: no messages to send']);
 
   await sendAll(relay.port, [makeMessage('admin-good'), makeMessage('admin-bad', { to: ['bad@example.net'] })]);
-  const ready = filesEnding(relay.spool, '.envelope').map((n) => n.replace(/\.envelope$/, '')).sort();
+  const ready = filesEnding(relay.spool, '.envelope')
+    .map((n) => n.replace(/\.envelope$/, ''))
+    .sort();
   assert.equal(ready.length, 2);
   assert.deepEqual(await admin.command('list'), ready, 'list shows the ready messages in file-name order');
 
@@ -62,7 +64,10 @@ test('admin: list, failures, flush, notify, status, unfail-all, forward, pid, in
   assert.ok(status.includes('Queue: 0 ready, 0 busy, 1 failed'), status.join('\n'));
   assert.ok(status.includes('SMTP server: enabled'));
   assert.ok(status.includes(`Upstream: 127.0.0.1:${sink.port}`));
-  assert.ok(status.some((l) => /^Spool disk free: \d+ MiB \(\d+\.\d %\)$/.test(l)), status.join('\n'));
+  assert.ok(
+    status.some((l) => /^Spool disk free: \d+ MiB \(\d+\.\d %\)$/.test(l)),
+    status.join('\n'),
+  );
   assert.ok(status.some((l) => /^Memory: \d+ MiB used by relaybox/.test(l)));
 
   // unfail-all: back to ready with the failure reasons cleared (and kept in the log).
@@ -80,7 +85,10 @@ test('admin: list, failures, flush, notify, status, unfail-all, forward, pid, in
   assert.deepEqual(await admin.command('forward'), ['OK']);
   await sink.waitFor(2);
   await waitUntil(() => !existsSync(path.join(relay.spool, `${failedId}.content`)), 'the retried message leaves the spool');
-  await admin.until(() => new RegExp(`EVENT: message retrying ${failedId}`).test(admin.raw) || new RegExp(`EVENT: message forwarded ${failedId}`).test(admin.raw), 'an EVENT for the retried message');
+  await admin.until(
+    () => new RegExp(`EVENT: message retrying ${failedId}`).test(admin.raw) || new RegExp(`EVENT: message forwarded ${failedId}`).test(admin.raw),
+    'an EVENT for the retried message',
+  );
 
   assert.match((await admin.command('info version'))[0]!, /^relaybox .*E-MailRelay 2\.6\.1 compatible/);
   assert.match((await admin.command('info warranty')).join(' '), /WITHOUT ANY WARRANTY/);
@@ -171,7 +179,11 @@ test('admin: start-up refuses --admin-terminate without --admin, an empty passwo
   const defer = cleanup(t);
   const dir = tempDir();
   defer(() => removeDir(dir));
-  const run = (args: string[]) => spawnSync(process.execPath, [BUNDLE, '--no-daemon', '--spool-dir', dir, '--port', '0', '--interface', '127.0.0.1', ...args], { encoding: 'utf8', timeout: 15000 });
+  const run = (args: string[]) =>
+    spawnSync(process.execPath, [BUNDLE, '--no-daemon', '--spool-dir', dir, '--port', '0', '--interface', '127.0.0.1', ...args], {
+      encoding: 'utf8',
+      timeout: 15000,
+    });
   let r = run(['--admin-terminate']);
   assert.equal(r.status, 1);
   assert.match(r.stderr, /--admin-terminate needs --admin/);
@@ -191,8 +203,28 @@ test('admin: listens on --interface admin= addresses only; the status page on th
   const spool = tempDir();
   defer(() => removeDir(spool));
   const [smtpPort, adminPort, statusPort] = [await freePort(), await freePort(), await freePort()];
-  const relay = await relayFor(defer, ['--no-daemon', '--log', '--user', 'root', '--spool-dir', spool, '--port', String(smtpPort),
-    '--interface', 'smtp=127.0.0.1', '--interface', 'admin=127.0.0.2', '--admin', String(adminPort), '--status-port', String(statusPort)], { raw: true, spool });
+  const relay = await relayFor(
+    defer,
+    [
+      '--no-daemon',
+      '--log',
+      '--user',
+      'root',
+      '--spool-dir',
+      spool,
+      '--port',
+      String(smtpPort),
+      '--interface',
+      'smtp=127.0.0.1',
+      '--interface',
+      'admin=127.0.0.2',
+      '--admin',
+      String(adminPort),
+      '--status-port',
+      String(statusPort),
+    ],
+    { raw: true, spool },
+  );
   await assert.rejects(AdminClient.connect(adminPort, '\n', '127.0.0.1'), /ECONNREFUSED/, 'no admin interface on the SMTP-only address');
   const onAdminAddress = await AdminClient.connect(adminPort, '\n', '127.0.0.2');
   defer(() => onAdminAddress.close());

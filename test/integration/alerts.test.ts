@@ -39,7 +39,15 @@ test('alert "disk": fires at start when the spool has less free space than --ale
   const defer = cleanup(t);
   const sink = await sinkFor(defer);
   // 100 %: every real file system is "nearly full".
-  const relay = await relayFor(defer, ['--forward-to', `127.0.0.1:${sink.port}`, '--forward-on-disconnect', '--alert-to', ADMIN, '--alert-disk-percent', '100']);
+  const relay = await relayFor(defer, [
+    '--forward-to',
+    `127.0.0.1:${sink.port}`,
+    '--forward-on-disconnect',
+    '--alert-to',
+    ADMIN,
+    '--alert-disk-percent',
+    '100',
+  ]);
   await waitUntil(() => alertsIn(sink, 'disk').length === 1, 'the disk alert at the sink');
   assert.match(alertsIn(sink, 'disk')[0]!.data.toString(), /Subject: \[relaybox alert\] spool disk nearly full \(\d+\.\d % free\)/);
   await sendAll(relay.port, [makeMessage('after-disk-alert')]);
@@ -51,14 +59,26 @@ test('alert "disk": fires at start when the spool has less free space than --ale
 test('alert "upstream": raised while the upstream is down, waits in the spool, delivered once it is back, once', async (t) => {
   const defer = cleanup(t);
   const port = await freePort(); // nothing listens yet
-  const relay = await relayFor(defer, ['--forward-to', `127.0.0.1:${port}`, '--forward-on-disconnect', ...FAST_RETRY,
-    '--alert-to', ADMIN, '--alert-upstream-seconds', '1']);
+  const relay = await relayFor(defer, [
+    '--forward-to',
+    `127.0.0.1:${port}`,
+    '--forward-on-disconnect',
+    ...FAST_RETRY,
+    '--alert-to',
+    ADMIN,
+    '--alert-upstream-seconds',
+    '1',
+  ]);
   await sendAll(relay.port, [makeMessage('stuck')]);
   const queued = await relay.waitForLog((l) => l.msg === 'alert queued' && l.alert === 'upstream', 20000);
   // The alert is a message in the spool like any other, waiting for the upstream.
   const alertEnvelope = filesEnding(relay.spool, '.envelope').find((n) => n.startsWith(String(queued.id)));
   if (alertEnvelope) assert.deepEqual(readEnvelopeFile(relay.spool, alertEnvelope).toRemote, [ADMIN]);
-  else assert.ok(filesEnding(relay.spool, '.busy').some((n) => n.startsWith(String(queued.id))), 'the alert is in the spool');
+  else
+    assert.ok(
+      filesEnding(relay.spool, '.busy').some((n) => n.startsWith(String(queued.id))),
+      'the alert is in the spool',
+    );
   await relay.waitForLog((l) => l.msg === 'alert held back (--alert-interval)' && l.alert === 'upstream', 20000);
 
   const sink = await startSink({ port });
@@ -76,8 +96,18 @@ test('alert "certificate": the server certificate expires within --alert-expiry-
   const defer = cleanup(t);
   const pki = testPki(); // valid for 2 days
   const sink = await sinkFor(defer);
-  const relay = await relayFor(defer, ['--forward-to', `127.0.0.1:${sink.port}`, '--forward-on-disconnect', '--server-tls', '--server-tls-certificate', pki.serverPemFile,
-    '--alert-to', ADMIN, '--alert-expiry-days', '14']);
+  const relay = await relayFor(defer, [
+    '--forward-to',
+    `127.0.0.1:${sink.port}`,
+    '--forward-on-disconnect',
+    '--server-tls',
+    '--server-tls-certificate',
+    pki.serverPemFile,
+    '--alert-to',
+    ADMIN,
+    '--alert-expiry-days',
+    '14',
+  ]);
   await waitUntil(() => alertsIn(sink, 'certificate').length === 1, 'the certificate alert at the sink');
   const text = alertsIn(sink, 'certificate')[0]!.data.toString();
   assert.match(text, /Subject: \[relaybox alert\] certificate or secret expiring within 14 days/);
@@ -92,8 +122,18 @@ test('no certificate alert when the certificate lives longer than --alert-expiry
   const defer = cleanup(t);
   const pki = testPki();
   const sink = await sinkFor(defer);
-  const relay = await relayFor(defer, ['--forward-to', `127.0.0.1:${sink.port}`, '--forward-on-disconnect', '--server-tls', '--server-tls-certificate', pki.serverPemFile,
-    '--alert-to', ADMIN, '--alert-expiry-days', '1']);
+  const relay = await relayFor(defer, [
+    '--forward-to',
+    `127.0.0.1:${sink.port}`,
+    '--forward-on-disconnect',
+    '--server-tls',
+    '--server-tls-certificate',
+    pki.serverPemFile,
+    '--alert-to',
+    ADMIN,
+    '--alert-expiry-days',
+    '1',
+  ]);
   await sendAll(relay.port, [makeMessage('no-alert')]);
   await sink.waitFor(1);
   assert.equal(sink.messages.length, 1);

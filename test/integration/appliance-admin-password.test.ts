@@ -16,7 +16,11 @@ import { makeMessage, writeSpooled } from './forward-util';
 const APPLIANCE = path.resolve(__dirname, '../../dist/relaybox-appliance.js');
 const TEMPLATES = path.resolve(__dirname, '../../image/boot');
 
-interface Card { boot: string; data: string; run: string }
+interface Card {
+  boot: string;
+  data: string;
+  run: string;
+}
 
 function makeCard(defer: Defer): Card {
   const root = scratchDir(defer, 'relaybox-card-');
@@ -26,13 +30,20 @@ function makeCard(defer: Defer): Card {
   // The user's three edits (nothing is forwarded in this test: the upstream is a closed port).
   const conf = path.join(c.boot, 'relaybox.conf');
   // The data partition is c.data here, not /var/lib/relaybox: the importer wants the spool on it.
-  writeFileSync(conf, readFileSync(conf, 'utf8').replace(/^forward-to .*$/m, 'forward-to 127.0.0.1:9').replace(/^spool-dir .*$/m, `spool-dir ${path.join(c.data, 'spool')}`));
+  writeFileSync(
+    conf,
+    readFileSync(conf, 'utf8')
+      .replace(/^forward-to .*$/m, 'forward-to 127.0.0.1:9')
+      .replace(/^spool-dir .*$/m, `spool-dir ${path.join(c.data, 'spool')}`),
+  );
   writeFileSync(path.join(c.boot, 'relaybox.secrets'), 'client plain printer@provider.test Tr0ub4dor-and-3\r\n');
   return c;
 }
 
 async function importCard(c: Card): Promise<string> {
-  await promisify(execFile)(process.execPath, [APPLIANCE, 'import', `--boot=${c.boot}`, `--data=${c.data}`, `--run=${c.run}`, '--user=root'], { timeout: 30000 });
+  await promisify(execFile)(process.execPath, [APPLIANCE, 'import', `--boot=${c.boot}`, `--data=${c.data}`, `--run=${c.run}`, '--user=root'], {
+    timeout: 30000,
+  });
   return readFileSync(path.join(c.boot, 'STATUS.txt'), 'utf8');
 }
 
@@ -40,8 +51,26 @@ async function importCard(c: Card): Promise<string> {
 async function startBox(defer: Defer, c: Card): Promise<{ r: RelayProcess; http: number }> {
   const [port, http] = [await freePort(), await freePort()];
   const spool = path.join(c.data, 'spool');
-  const r = await relayFor(defer, [path.join(c.data, 'config', 'relaybox.conf'), '--no-daemon', '--user', 'root', '--log-format', 'json',
-    '--port', String(port), '--status-port', String(http), '--interface', '127.0.0.1', '--spool-dir', spool], { raw: true, port, spool, keepSpool: true, cwd: path.join(c.data, 'config') });
+  const r = await relayFor(
+    defer,
+    [
+      path.join(c.data, 'config', 'relaybox.conf'),
+      '--no-daemon',
+      '--user',
+      'root',
+      '--log-format',
+      'json',
+      '--port',
+      String(port),
+      '--status-port',
+      String(http),
+      '--interface',
+      '127.0.0.1',
+      '--spool-dir',
+      spool,
+    ],
+    { raw: true, port, spool, keepSpool: true, cwd: path.join(c.data, 'config') },
+  );
   await r.waitForLog((l) => l.msg === 'listening for the status page');
   return { r, http };
 }
@@ -60,7 +89,7 @@ function failedMessage(spool: string, id: string): void {
   renameSync(path.join(spool, `${id}.envelope`), path.join(spool, `${id}.envelope.bad`));
 }
 
-test('appliance: the admin password made at first boot is in STATUS.txt and opens the page\'s buttons; admin-password.txt on the card replaces it and is scrubbed', async (t) => {
+test("appliance: the admin password made at first boot is in STATUS.txt and opens the page's buttons; admin-password.txt on the card replaces it and is scrubbed", async (t) => {
   const defer = cleanups(t);
   const c = makeCard(defer);
   const status = await importCard(c);
@@ -74,7 +103,10 @@ test('appliance: the admin password made at first boot is in STATUS.txt and open
   assert.match(await deleteOnPage(first.http, 'emailrelay.1.1.1', 'not-the-password'), /error=wrong-password/);
   assert.ok(existsSync(path.join(spool, 'emailrelay.1.1.1.envelope.bad')));
   assert.equal(await deleteOnPage(first.http, 'emailrelay.1.1.1', made), '/?deleted=emailrelay.1.1.1');
-  assert.ok(!existsSync(path.join(spool, 'emailrelay.1.1.1.envelope.bad')) && !existsSync(path.join(spool, 'emailrelay.1.1.1.content')), 'envelope and content are gone');
+  assert.ok(
+    !existsSync(path.join(spool, 'emailrelay.1.1.1.envelope.bad')) && !existsSync(path.join(spool, 'emailrelay.1.1.1.content')),
+    'envelope and content are gone',
+  );
   await first.r.waitForLog((l) => l.msg === 'failed message deleted' && l.id === 'emailrelay.1.1.1');
   await first.r.stop();
 

@@ -21,7 +21,11 @@ import { cleanup, makeMessage, sendAll, waitUntil } from './forward-util';
 const APPLIANCE = path.resolve(__dirname, '../../dist/relaybox-appliance.js');
 const run = promisify(execFile);
 
-interface Card { boot: string; data: string; run: string }
+interface Card {
+  boot: string;
+  data: string;
+  run: string;
+}
 type Defer = (fn: () => unknown) => void;
 
 function card(defer: Defer): Card {
@@ -40,7 +44,9 @@ async function cardConf(c: Card, upstreamPort: number, extra: string[] = []): Pr
 }
 
 async function appliance(c: Card, command: 'import' | 'status'): Promise<string> {
-  const r = await run(process.execPath, [APPLIANCE, command, `--boot=${c.boot}`, `--data=${c.data}`, `--run=${c.run}`, '--user=relaybox-test-nobody'], { timeout: 120_000 });
+  const r = await run(process.execPath, [APPLIANCE, command, `--boot=${c.boot}`, `--data=${c.data}`, `--run=${c.run}`, '--user=relaybox-test-nobody'], {
+    timeout: 120_000,
+  });
   return r.stdout;
 }
 
@@ -83,18 +89,29 @@ test('a certificate key file on the card is imported, scrubbed from the card, an
   await sendAll(relay.port, [makeMessage('imported-key')]);
   await sink.waitFor(1);
   assert.equal(sink.messages[0]!.user, MB, 'signed in as the mailbox with a token got with the imported key');
-  assert.deepEqual(s.tokenRequests.map((r) => r.status), [200]);
+  assert.deepEqual(
+    s.tokenRequests.map((r) => r.status),
+    [200],
+  );
 });
 
-test('STATUS.txt\'s first line: PROBLEM with the advice after the provider refuses the password (535), OK after a message went through', async (t) => {
+test("STATUS.txt's first line: PROBLEM with the advice after the provider refuses the password (535), OK after a message went through", async (t) => {
   const defer = cleanup(t);
   const pki = testPki();
   const user = 'printer@gmail.test';
-  const replay = await startReplay({ profile: loadProfile('gmail-smtp.gmail.com'), key: pki.serverKey, cert: pki.serverCert, passwords: { [user]: 'right-app-password' } });
+  const replay = await startReplay({
+    profile: loadProfile('gmail-smtp.gmail.com'),
+    key: pki.serverKey,
+    cert: pki.serverCert,
+    passwords: { [user]: 'right-app-password' },
+  });
   defer(() => replay.close());
 
   for (const [password, expected] of [
-    ['wrong-app-password', /^PROBLEM: (1 message failed|the last attempt to forward a message failed): the provider refused the user or password from relaybox\.secrets: .*\[.*535.*5\.7\.8/],
+    [
+      'wrong-app-password',
+      /^PROBLEM: (1 message failed|the last attempt to forward a message failed): the provider refused the user or password from relaybox\.secrets: .*\[.*535.*5\.7\.8/,
+    ],
     ['right-app-password', /^OK: the last message was forwarded at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ and nothing has failed$/],
   ] as const) {
     const c = card(defer);

@@ -23,8 +23,10 @@ const DEVICE6 = '2001:db8:1::9';
 async function lan(ns: Namespace): Promise<void> {
   for (const args of [
     ['link', 'add', 'rbx0', 'type', 'veth', 'peer', 'name', 'rbx1'],
-    ['-6', 'addr', 'add', `${BOX6}/64`, 'dev', 'rbx0', 'nodad'], ['-6', 'addr', 'add', `${DEVICE6}/64`, 'dev', 'rbx1', 'nodad'],
-    ['link', 'set', 'rbx0', 'up'], ['link', 'set', 'rbx1', 'up'],
+    ['-6', 'addr', 'add', `${BOX6}/64`, 'dev', 'rbx0', 'nodad'],
+    ['-6', 'addr', 'add', `${DEVICE6}/64`, 'dev', 'rbx1', 'nodad'],
+    ['link', 'set', 'rbx0', 'up'],
+    ['link', 'set', 'rbx1', 'up'],
   ]) {
     const r = await runTool('ip', ['-n', ns.name, ...args]);
     assert.equal(r.code, 0, `ip ${args.join(' ')}: ${r.stderr}`);
@@ -50,8 +52,21 @@ test('the appliance configuration refuses a stranger with a public address and s
   if (!ns) return t.skip('cannot create a network namespace here (needs root and ip netns)');
   await lan(ns);
   const { r, statusPort } = await box(defer, ns);
-  const swaksFrom = (source: string, server: string) => ns.run('swaks', ['--server', server, '--port', String(r.port), '--local-interface', source,
-    '--from', 'spammer@example.org', '--to', 'victim@example.net', '--timeout', '15']);
+  const swaksFrom = (source: string, server: string) =>
+    ns.run('swaks', [
+      '--server',
+      server,
+      '--port',
+      String(r.port),
+      '--local-interface',
+      source,
+      '--from',
+      'spammer@example.org',
+      '--to',
+      'victim@example.net',
+      '--timeout',
+      '15',
+    ]);
 
   const stranger = await swaksFrom(PUBLIC, PUBLIC);
   assert.match(stranger.stdout, /^<\*\*\s+554 /m, `a stranger must not relay: ${stranger.stdout}`);
@@ -62,16 +77,28 @@ test('the appliance configuration refuses a stranger with a public address and s
   assert.ok(swaksAccepted(device), `a LAN device with a global IPv6 address is served: ${device.stdout}`);
   assert.equal(filesEnding(r.spool, '.content').length, 1);
 
-  const page = (source: string, host: string) => ns.run('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '--interface', source, '--max-time', '10', `http://${host}:${statusPort}/`]);
+  const page = (source: string, host: string) =>
+    ns.run('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '--interface', source, '--max-time', '10', `http://${host}:${statusPort}/`]);
   assert.equal((await page(DEVICE6, `[${BOX6}]`)).stdout, '200', 'the status page answers the LAN');
   assert.equal((await page(PUBLIC, PUBLIC)).stdout, '403', 'and not a stranger');
 });
 
-test('the appliance configuration checks the upstream\'s certificate: an unknown one gets no password and no message', async (t) => {
+test("the appliance configuration checks the upstream's certificate: an unknown one gets no password and no message", async (t) => {
   const defer = cleanups(t);
   // The shipped line as it is: the test CA is not among the system's authorities.
   const { r, sink } = await box(defer, null, { verify: 'client-tls-verify <default>' });
-  const res = await runTool('swaks', ['--server', '127.0.0.1', '--port', String(r.port), '--from', 'scanner@example.test', '--to', 'x@example.net', '--timeout', '15']);
+  const res = await runTool('swaks', [
+    '--server',
+    '127.0.0.1',
+    '--port',
+    String(r.port),
+    '--from',
+    'scanner@example.test',
+    '--to',
+    'x@example.net',
+    '--timeout',
+    '15',
+  ]);
   assert.ok(swaksAccepted(res), res.stdout);
   const { reasons } = await deferredMessage(r.spool);
   assert.match(reasons[0]!.reason, /certificate/i);

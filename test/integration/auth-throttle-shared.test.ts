@@ -104,8 +104,25 @@ async function postRetry(http: number, from: string, id: string, password: strin
   const formText = page.stdout.slice(page.stdout.lastIndexOf('<form', at), page.stdout.indexOf('</form>', at));
   const fields: string[] = [];
   for (const m of formText.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)) fields.push('--data-urlencode', `${m[1]}=${m[2]}`);
-  const res = await runTool('curl', ['-sS', '--max-time', '10', '--interface', from, '-c', jar, '-b', jar, '-o', '/dev/null', '-w', '%{http_code} %header{location}',
-    ...fields, '--data-urlencode', `password=${password}`, `${base}/retry`]);
+  const res = await runTool('curl', [
+    '-sS',
+    '--max-time',
+    '10',
+    '--interface',
+    from,
+    '-c',
+    jar,
+    '-b',
+    jar,
+    '-o',
+    '/dev/null',
+    '-w',
+    '%{http_code} %header{location}',
+    ...fields,
+    '--data-urlencode',
+    `password=${password}`,
+    `${base}/retry`,
+  ]);
   assert.equal(res.code, 0, res.stderr);
   return res.stdout;
 }
@@ -121,8 +138,22 @@ test('admin password guesses from one address (status page and admin interface) 
   const secret = 'corr3ct-h0rse-battery';
   const adminPort = await freePort();
   const http = await freePort();
-  const relay = await relayFor(defer, ['--server-auth', file('admin-secrets', SECRETS), '--admin', String(adminPort), '--admin-password-file', file('admin.pw', secret + '\n'),
-    '--status-port', String(http), '--auth-failure-delay', '0'], { spool });
+  const relay = await relayFor(
+    defer,
+    [
+      '--server-auth',
+      file('admin-secrets', SECRETS),
+      '--admin',
+      String(adminPort),
+      '--admin-password-file',
+      file('admin.pw', secret + '\n'),
+      '--status-port',
+      String(http),
+      '--auth-failure-delay',
+      '0',
+    ],
+    { spool },
+  );
   await relay.waitForLog((l) => l.msg === 'listening for the status page' && l.port === http);
 
   // ten wrong passwords from 127.0.0.5, five on each front end

@@ -64,15 +64,21 @@ test('relaybox check: a test mail through STARTTLS with a verified certificate a
   const pki = testPki();
   const sink = await sinkFor(defer, { tls: { key: pki.serverKey, cert: pki.serverCert }, auth: { user: MAILBOX, pass: PASSWORD } });
   const dir = scratchDir(defer);
-  const conf = configFile(dir, [`forward-to localhost:${sink.port}`, 'client-tls', 'client-tls-required', `client-tls-verify ${pki.caFile}`, 'client-tls-verify-host',
-    `client-auth ${secretsFile(dir, [`client plain ${MAILBOX} ${PASSWORD}`])}`]);
+  const conf = configFile(dir, [
+    `forward-to localhost:${sink.port}`,
+    'client-tls',
+    'client-tls-required',
+    `client-tls-verify ${pki.caFile}`,
+    'client-tls-verify-host',
+    `client-auth ${secretsFile(dir, [`client plain ${MAILBOX} ${PASSWORD}`])}`,
+  ]);
   const r = await runCheck([conf, '--to', TO]);
   assert.equal(r.code, 0, r.out + r.err);
   assert.match(stepLine(r.out, 'name resolved'), /ok\s+name resolved: localhost is .*127\.0\.0\.1/);
   assert.match(stepLine(r.out, 'connected'), new RegExp(`ok\\s+connected: 127\\.0\\.0\\.1:${sink.port}`));
   assert.match(stepLine(r.out, 'greeting'), /ok\s+greeting: 220 /);
   assert.match(stepLine(r.out, 'TLS'), /ok\s+TLS: TLSv1\.[23], certificate for relay\.test from relaybox test CA, valid until .*; certificate verified/);
-  assert.match(stepLine(r.out, 'logged in'), /ok\s+logged in: as scanner@example\.com with AUTH CRAM-MD5/, "CRAM-MD5 first: the client-auth preference order");
+  assert.match(stepLine(r.out, 'logged in'), /ok\s+logged in: as scanner@example\.com with AUTH CRAM-MD5/, 'CRAM-MD5 first: the client-auth preference order');
   assert.match(stepLine(r.out, 'MAIL FROM accepted'), /ok\s+MAIL FROM accepted: 250/);
   assert.match(stepLine(r.out, 'RCPT TO accepted'), /ok\s+RCPT TO accepted: 250/);
   assert.match(stepLine(r.out, 'DATA accepted'), /ok\s+DATA accepted: 250 .*sink got it/);
@@ -92,8 +98,14 @@ test('relaybox check: a wrong password fails at "logged in" with the 535 reply a
   const pki = testPki();
   const sink = await sinkFor(defer, { tls: { key: pki.serverKey, cert: pki.serverCert }, auth: { user: MAILBOX, pass: PASSWORD } });
   const dir = scratchDir(defer);
-  const secrets = secretsFile(dir, ['# the scanner\'s account', `client plain ${MAILBOX} not-the-password`]);
-  const conf = configFile(dir, [`forward-to localhost:${sink.port}`, 'client-tls', 'client-tls-required', `client-tls-verify ${pki.caFile}`, `client-auth ${secrets}`]);
+  const secrets = secretsFile(dir, ["# the scanner's account", `client plain ${MAILBOX} not-the-password`]);
+  const conf = configFile(dir, [
+    `forward-to localhost:${sink.port}`,
+    'client-tls',
+    'client-tls-required',
+    `client-tls-verify ${pki.caFile}`,
+    `client-auth ${secrets}`,
+  ]);
   const r = await runCheck([conf, '--to', TO]);
   assert.equal(r.code, 1, r.out + r.err);
   assert.match(stepLine(r.out, 'TLS'), /ok\s+TLS: .*verified/);
@@ -111,8 +123,12 @@ test('relaybox check: implicit TLS (client-tls-connection) against a STARTTLS po
   const pki = testPki();
   const sink = await sinkFor(defer, { tls: { key: pki.serverKey, cert: pki.serverCert }, auth: { user: MAILBOX, pass: PASSWORD } });
   const dir = scratchDir(defer);
-  const conf = configFile(dir, [`forward-to 127.0.0.1:${sink.port}`, 'client-tls-connection', `client-tls-verify ${pki.caFile}`,
-    `client-auth ${secretsFile(dir, [`client plain ${MAILBOX} ${PASSWORD}`])}`]);
+  const conf = configFile(dir, [
+    `forward-to 127.0.0.1:${sink.port}`,
+    'client-tls-connection',
+    `client-tls-verify ${pki.caFile}`,
+    `client-auth ${secretsFile(dir, [`client plain ${MAILBOX} ${PASSWORD}`])}`,
+  ]);
   const r = await runCheck([conf, '--to', TO]);
   assert.equal(r.code, 1, r.out + r.err);
   assert.match(stepLine(r.out, 'connected'), /ok\s+connected: /);
@@ -128,8 +144,14 @@ test('relaybox check: STARTTLS (client-tls) against an implicit-TLS port gets no
   const pki = testPki();
   const sink = await sinkFor(defer, { tls: { key: pki.serverKey, cert: pki.serverCert, implicit: true }, auth: { user: MAILBOX, pass: PASSWORD } });
   const dir = scratchDir(defer);
-  const conf = configFile(dir, [`forward-to 127.0.0.1:${sink.port}`, 'client-tls', 'client-tls-required', `client-tls-verify ${pki.caFile}`,
-    'prompt-timeout 2', `client-auth ${secretsFile(dir, [`client plain ${MAILBOX} ${PASSWORD}`])}`]);
+  const conf = configFile(dir, [
+    `forward-to 127.0.0.1:${sink.port}`,
+    'client-tls',
+    'client-tls-required',
+    `client-tls-verify ${pki.caFile}`,
+    'prompt-timeout 2',
+    `client-auth ${secretsFile(dir, [`client plain ${MAILBOX} ${PASSWORD}`])}`,
+  ]);
   const r = await runCheck([conf, '--to', TO]);
   assert.equal(r.code, 1, r.out + r.err);
   assert.match(stepLine(r.out, 'connected'), new RegExp(`ok\\s+connected: 127\\.0\\.0\\.1:${sink.port}`));
@@ -147,7 +169,11 @@ test('relaybox check: a certificate the box cannot verify (unknown CA; another n
   const secrets = `client-auth ${secretsFile(dir, [`client plain ${MAILBOX} ${PASSWORD}`])}`;
 
   // The system's CAs do not know the test CA.
-  const unknownCa = await runCheck([configFile(dir, [`forward-to localhost:${sink.port}`, 'client-tls', 'client-tls-required', 'client-tls-verify <default>', secrets]), '--to', TO]);
+  const unknownCa = await runCheck([
+    configFile(dir, [`forward-to localhost:${sink.port}`, 'client-tls', 'client-tls-required', 'client-tls-verify <default>', secrets]),
+    '--to',
+    TO,
+  ]);
   assert.equal(unknownCa.code, 1, unknownCa.out + unknownCa.err);
   assert.match(stepLine(unknownCa.out, 'TLS'), /FAILED\s+TLS: .*(unable to verify|local issuer)/);
   assert.match(adviceAfter(unknownCa.out, 'TLS'), /signed by an authority the box does not know.*client-tls-verify/);
@@ -155,7 +181,18 @@ test('relaybox check: a certificate the box cannot verify (unknown CA; another n
   // The certificate is for localhost, relay.test and 127.0.0.1, not 127.0.0.2 (the host name is checked with
   // client-tls-verify-host, as the card's relaybox.conf has it).
   const other = await sinkFor(defer, { host: '127.0.0.2', tls: { key: pki.serverKey, cert: pki.serverCert }, auth: { user: MAILBOX, pass: PASSWORD } });
-  const otherName = await runCheck([configFile(dir, [`forward-to 127.0.0.2:${other.port}`, 'client-tls', 'client-tls-required', `client-tls-verify ${pki.caFile}`, 'client-tls-verify-host', secrets]), '--to', TO]);
+  const otherName = await runCheck([
+    configFile(dir, [
+      `forward-to 127.0.0.2:${other.port}`,
+      'client-tls',
+      'client-tls-required',
+      `client-tls-verify ${pki.caFile}`,
+      'client-tls-verify-host',
+      secrets,
+    ]),
+    '--to',
+    TO,
+  ]);
   assert.equal(otherName.code, 1, otherName.out + otherName.err);
   assert.match(stepLine(otherName.out, 'TLS'), /FAILED\s+TLS: /);
   assert.match(adviceAfter(otherName.out, 'TLS'), /certificate is for another name than 127\.0\.0\.2/);
@@ -168,12 +205,24 @@ test('relaybox check: a certificate that is not checked, a host name that is not
   const tlsSink = await sinkFor(defer, { tls: { key: pki.serverKey, cert: pki.serverCert } });
   const plainSink = await sinkFor(defer, {});
   const dir = scratchDir(defer);
-  const unchecked = await runCheck([configFile(dir, [`forward-to localhost:${tlsSink.port}`, 'client-tls', 'client-tls-required']), '--to', TO, '--from', MAILBOX]);
+  const unchecked = await runCheck([
+    configFile(dir, [`forward-to localhost:${tlsSink.port}`, 'client-tls', 'client-tls-required']),
+    '--to',
+    TO,
+    '--from',
+    MAILBOX,
+  ]);
   assert.equal(unchecked.code, 0, unchecked.out + unchecked.err);
   assert.match(stepLine(unchecked.out, 'TLS'), /warning\s+TLS: TLSv1\.[23], .*certificate not checked \(it would fail: UNABLE_TO_VERIFY_LEAF_SIGNATURE\)/);
   assert.match(adviceAfter(unchecked.out, 'TLS'), /Add client-tls-verify <default> and client-tls-verify-host to .*relaybox\.conf/);
   assert.match(stepLine(unchecked.out, 'logged in'), /skipped\s+logged in: no sign-in/);
-  const chainOnly = await runCheck([configFile(dir, [`forward-to localhost:${tlsSink.port}`, 'client-tls', 'client-tls-required', `client-tls-verify ${pki.caFile}`]), '--to', TO, '--from', MAILBOX]);
+  const chainOnly = await runCheck([
+    configFile(dir, [`forward-to localhost:${tlsSink.port}`, 'client-tls', 'client-tls-required', `client-tls-verify ${pki.caFile}`]),
+    '--to',
+    TO,
+    '--from',
+    MAILBOX,
+  ]);
   assert.equal(chainOnly.code, 0, chainOnly.out + chainOnly.err);
   assert.match(stepLine(chainOnly.out, 'TLS'), /warning\s+TLS: .*certificate verified/);
   assert.match(adviceAfter(chainOnly.out, 'TLS'), /not that it was issued for localhost.*Add client-tls-verify-host to .*relaybox\.conf/);
@@ -192,7 +241,10 @@ test('relaybox check: connection refused names the port and what to try', async 
   const r = await runCheck([configFile(dir, [`forward-to 127.0.0.1:${port}`, 'client-tls']), '--to', TO, '--from', MAILBOX]);
   assert.equal(r.code, 1, r.out + r.err);
   assert.match(stepLine(r.out, 'connected'), /FAILED\s+connected: .*ECONNREFUSED/);
-  assert.match(adviceAfter(r.out, 'connected'), new RegExp(`127\\.0\\.0\\.1 port ${port} refuses connections.*587 with client-tls, or 465 with client-tls-connection`));
+  assert.match(
+    adviceAfter(r.out, 'connected'),
+    new RegExp(`127\\.0\\.0\\.1 port ${port} refuses connections.*587 with client-tls, or 465 with client-tls-connection`),
+  );
 });
 
 /** The provider replay with STARTTLS on loopback, and a config file pointing at it with a password line. */
@@ -201,14 +253,24 @@ async function providerCheck(defer: (fn: () => unknown) => void, profile: string
   const server = await startReplay({ profile: loadProfile(profile), key: pki.serverKey, cert: pki.serverCert, ...replay });
   defer(() => server.close());
   const dir = scratchDir(defer);
-  const conf = configFile(dir, [`forward-to localhost:${server.port}`, 'client-tls', 'client-tls-required', `client-tls-verify ${pki.caFile}`,
-    `client-auth ${secretsFile(dir, [`client plain ${mailbox} ${PASSWORD}`])}`]);
+  const conf = configFile(dir, [
+    `forward-to localhost:${server.port}`,
+    'client-tls',
+    'client-tls-required',
+    `client-tls-verify ${pki.caFile}`,
+    `client-auth ${secretsFile(dir, [`client plain ${mailbox} ${PASSWORD}`])}`,
+  ]);
   return { server, run: await runCheck([conf, '--to', TO, ...extra]) };
 }
 
 test('relaybox check: Microsoft 365 with basic authentication off (535 5.7.139) says to sign in with OAuth2 instead', async (t) => {
   const defer = cleanup(t);
-  const { run: r } = await providerCheck(defer, 'm365-smtp.office365.com', { passwords: { 'scanner@contoso.test': PASSWORD }, passwordsAllowed: false }, 'scanner@contoso.test');
+  const { run: r } = await providerCheck(
+    defer,
+    'm365-smtp.office365.com',
+    { passwords: { 'scanner@contoso.test': PASSWORD }, passwordsAllowed: false },
+    'scanner@contoso.test',
+  );
   assert.equal(r.code, 1, r.out + r.err);
   assert.match(stepLine(r.out, 'logged in'), /FAILED\s+logged in: .*535 5\.7\.139 Authentication unsuccessful, basic authentication is disabled/);
   const advice = adviceAfter(r.out, 'logged in');
@@ -218,7 +280,12 @@ test('relaybox check: Microsoft 365 with basic authentication off (535 5.7.139) 
 
 test('relaybox check: Microsoft 365 with SMTP AUTH off for the tenant (5.7.139 SmtpClientAuthentication) says how to turn it on', async (t) => {
   const defer = cleanup(t);
-  const { run: r } = await providerCheck(defer, 'm365-smtp.office365.com', { passwords: { 'scanner@contoso.test': PASSWORD }, passwordsAllowed: true, inject: { at: 'AUTH', error: '5.7.139-tenant' } }, 'scanner@contoso.test');
+  const { run: r } = await providerCheck(
+    defer,
+    'm365-smtp.office365.com',
+    { passwords: { 'scanner@contoso.test': PASSWORD }, passwordsAllowed: true, inject: { at: 'AUTH', error: '5.7.139-tenant' } },
+    'scanner@contoso.test',
+  );
   assert.equal(r.code, 1, r.out + r.err);
   assert.match(stepLine(r.out, 'logged in'), /FAILED\s+logged in: .*SmtpClientAuthentication is disabled for the Tenant/);
   assert.match(adviceAfter(r.out, 'logged in'), /SMTP AUTH is turned off for scanner@contoso\.test or the tenant: run Set-CASMailbox/);
@@ -226,8 +293,13 @@ test('relaybox check: Microsoft 365 with SMTP AUTH off for the tenant (5.7.139 S
 
 test('relaybox check: Microsoft 365 refusing the sender (550 5.7.60) at the end of DATA says the From must be the signed-in mailbox', async (t) => {
   const defer = cleanup(t);
-  const { run: r, server } = await providerCheck(defer, 'm365-smtp.office365.com', { passwords: { 'scanner@contoso.test': PASSWORD }, passwordsAllowed: true, inject: { at: 'DATA-END', error: '5.7.60' } },
-    'scanner@contoso.test', ['--from', 'printer@contoso.test']);
+  const { run: r, server } = await providerCheck(
+    defer,
+    'm365-smtp.office365.com',
+    { passwords: { 'scanner@contoso.test': PASSWORD }, passwordsAllowed: true, inject: { at: 'DATA-END', error: '5.7.60' } },
+    'scanner@contoso.test',
+    ['--from', 'printer@contoso.test'],
+  );
   assert.equal(r.code, 1, r.out + r.err);
   assert.match(stepLine(r.out, 'logged in'), /ok\s+logged in: as scanner@contoso\.test with AUTH LOGIN/);
   assert.match(stepLine(r.out, 'MAIL FROM accepted'), /ok\s+MAIL FROM accepted: 250/);
@@ -241,7 +313,12 @@ test('relaybox check: Microsoft 365 refusing the sender (550 5.7.60) at the end 
 
 test('relaybox check: Gmail asking for an app password (534 5.7.9) says how to make one', async (t) => {
   const defer = cleanup(t);
-  const { run: r } = await providerCheck(defer, 'gmail-smtp.gmail.com', { passwords: { 'scanner@example.org': PASSWORD }, inject: { at: 'AUTH', error: '5.7.9-app-password' } }, 'scanner@example.org');
+  const { run: r } = await providerCheck(
+    defer,
+    'gmail-smtp.gmail.com',
+    { passwords: { 'scanner@example.org': PASSWORD }, inject: { at: 'AUTH', error: '5.7.9-app-password' } },
+    'scanner@example.org',
+  );
   assert.equal(r.code, 1, r.out + r.err);
   assert.match(stepLine(r.out, 'logged in'), /FAILED\s+logged in: .*534.5\.7\.9 Application-specific password required/);
   assert.match(adviceAfter(r.out, 'logged in'), /Google wants an app password.*2-Step Verification/);
@@ -258,7 +335,10 @@ test('relaybox check: usage errors exit 2; a broken config file is a failed step
   const conf = configFile(dir, ['forward-to smtp.example.com:587', 'client-tls-verfy <default>']);
   const broken = await runCheck([conf, '--to', TO]);
   assert.equal(broken.code, 1, broken.out + broken.err);
-  assert.match(stepLine(broken.out, 'settings'), new RegExp(`FAILED\\s+settings: .*${conf.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:2: unknown option "client-tls-verfy"`));
+  assert.match(
+    stepLine(broken.out, 'settings'),
+    new RegExp(`FAILED\\s+settings: .*${conf.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:2: unknown option "client-tls-verfy"`),
+  );
   const badTo = await runCheck([configFile(dir, ['forward-to 127.0.0.1:25']), '--to', 'not an address', '--from', MAILBOX]);
   assert.equal(badTo.code, 1);
   assert.match(adviceAfter(badTo.out, 'settings'), /Type the whole address/);
@@ -272,8 +352,12 @@ test('relaybox check through Microsoft Graph: token obtained, then sendMail acce
   s.microsoftApps.set('graph-app', { tenant: 'contoso.test', secret: 'graph~Secret.1', smtpMailboxes: [], graphMailSend: true });
   s.microsoftApps.set('no-graph-app', { tenant: 'contoso.test', secret: 'graph~Secret.2', smtpMailboxes: [], graphMailSend: false });
   const dir = scratchDir(defer);
-  const conf = (app: string, secret: string) => configFile(dir, [`forward-to graph:${s.url}`, `oauth-authority ${s.url}`,
-    `client-auth ${secretsFile(dir, [`client oauth-ms-secret ${mailbox} contoso.test:${app}:${secret}`])}`]);
+  const conf = (app: string, secret: string) =>
+    configFile(dir, [
+      `forward-to graph:${s.url}`,
+      `oauth-authority ${s.url}`,
+      `client-auth ${secretsFile(dir, [`client oauth-ms-secret ${mailbox} contoso.test:${app}:${secret}`])}`,
+    ]);
   const ok = await runCheck([conf('graph-app', 'graph~Secret.1'), '--to', TO], caEnv());
   assert.equal(ok.code, 0, ok.out + ok.err);
   assert.match(stepLine(ok.out, 'token obtained'), /ok\s+token obtained: for scanner@contoso\.test \(oauth-ms-secret\), valid until /);
@@ -299,8 +383,15 @@ test('relaybox check with an oauth-ms-secret line over SMTP: signed in with XOAU
   const server = await startReplay({ profile: loadProfile('m365-smtp.office365.com'), key: pki.serverKey, cert: pki.serverCert, standIn: s });
   defer(() => server.close());
   const dir = scratchDir(defer);
-  const conf = (app: string, secret: string) => configFile(dir, [`forward-to localhost:${server.port}`, 'client-tls', 'client-tls-required', `client-tls-verify ${pki.caFile}`,
-    `oauth-authority ${s.url}`, `client-auth ${secretsFile(dir, [`client oauth-ms-secret ${mailbox} contoso.test:${app}:${secret}`])}`]);
+  const conf = (app: string, secret: string) =>
+    configFile(dir, [
+      `forward-to localhost:${server.port}`,
+      'client-tls',
+      'client-tls-required',
+      `client-tls-verify ${pki.caFile}`,
+      `oauth-authority ${s.url}`,
+      `client-auth ${secretsFile(dir, [`client oauth-ms-secret ${mailbox} contoso.test:${app}:${secret}`])}`,
+    ]);
   const ok = await runCheck([conf('smtp-app', 'smtp~Secret.1'), '--to', TO], caEnv());
   assert.equal(ok.code, 0, ok.out + ok.err);
   assert.match(stepLine(ok.out, 'settings'), /sign in as scanner@contoso\.test \(oauth-ms-secret\)/);
@@ -322,8 +413,13 @@ test('relaybox check through a SOCKS5 proxy: the proxy looks up the name; connec
   const proxy = await startSocksProxy({ names: new Map([[`relay.test:587`, sink.port]]), delivery: 'together' });
   defer(() => proxy.close());
   const dir = scratchDir(defer);
-  const conf = configFile(dir, [`forward-to relay.test:587@socks5://127.0.0.1:${proxy.port}`, 'client-tls', 'client-tls-required', `client-tls-verify ${pki.caFile}`,
-    `client-auth ${secretsFile(dir, [`client plain ${MAILBOX} ${PASSWORD}`])}`]);
+  const conf = configFile(dir, [
+    `forward-to relay.test:587@socks5://127.0.0.1:${proxy.port}`,
+    'client-tls',
+    'client-tls-required',
+    `client-tls-verify ${pki.caFile}`,
+    `client-auth ${secretsFile(dir, [`client plain ${MAILBOX} ${PASSWORD}`])}`,
+  ]);
   const r = await runCheck([conf, '--to', TO]);
   assert.equal(r.code, 0, r.out + r.err);
   assert.match(stepLine(r.out, 'name resolved'), /skipped\s+name resolved: relay\.test is looked up by the SOCKS proxy 127\.0\.0\.1:/);

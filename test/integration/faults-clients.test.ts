@@ -36,7 +36,9 @@ test(`${IDLE} idle connections and slowloris clients: a normal client is still s
   const pid = relay.proc.pid!;
   const before = rssMb(pid)!;
   const sockets: net.Socket[] = [];
-  defer(() => { for (const s of sockets) s.destroy(); });
+  defer(() => {
+    for (const s of sockets) s.destroy();
+  });
   let greetings = 0;
   for (let i = 0; i < IDLE; i++) {
     const s = await openFrom(relay.port, i);
@@ -51,7 +53,9 @@ test(`${IDLE} idle connections and slowloris clients: a normal client is still s
   for (let at = 0; at < text.length; at++) for (const s of slow) s.write(text[at]!);
   assert.equal(await normalMessage(relay.port, 'while-idle'), 250);
   const during = rssMb(pid)!;
-  t.diagnostic(`RSS: ${before.toFixed(1)} MB before, ${during.toFixed(1)} MB with ${IDLE} idle connections (${((during - before) * 1024 / IDLE).toFixed(1)} KB each)`);
+  t.diagnostic(
+    `RSS: ${before.toFixed(1)} MB before, ${during.toFixed(1)} MB with ${IDLE} idle connections (${(((during - before) * 1024) / IDLE).toFixed(1)} KB each)`,
+  );
   assert.ok(during - before < 100, `memory grew by ${(during - before).toFixed(1)} MB for ${IDLE} idle connections`);
   assert.equal(relay.proc.exitCode, null);
 });

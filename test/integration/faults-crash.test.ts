@@ -17,8 +17,17 @@ test(`kill -9 ${KILLS} times under a steady stream: every acknowledged message d
   const spool = tempDir('relaybox-spool-');
   defer(() => removeDir(spool));
   const port = await freePort();
-  const args = ['--forward-to', `127.0.0.1:${sink.port}`, '--forward-on-disconnect', '--forward-connections', String(FORWARD_CONNECTIONS),
-    '--retry-delay', '1', '--retry-max-delay', '1'];
+  const args = [
+    '--forward-to',
+    `127.0.0.1:${sink.port}`,
+    '--forward-on-disconnect',
+    '--forward-connections',
+    String(FORWARD_CONNECTIONS),
+    '--retry-delay',
+    '1',
+    '--retry-max-delay',
+    '1',
+  ];
   const acked = new Set<string>();
   let sent = 0;
   let stopping = false;
@@ -42,7 +51,9 @@ test(`kill -9 ${KILLS} times under a steady stream: every acknowledged message d
   for (let life = 0; life < KILLS; life++) {
     const relay: RelayProcess = await relayFor(defer, args, { spool, port, keepSpool: true });
     lifeAcks = 0;
-    await new Promise<void>((resolve) => { kill = resolve; });
+    await new Promise<void>((resolve) => {
+      kill = resolve;
+    });
     kill = null;
     await relay.kill9();
     busyAtKills += spoolFiles(spool).filter((f) => f.endsWith('.envelope.busy')).length;
@@ -50,17 +61,23 @@ test(`kill -9 ${KILLS} times under a steady stream: every acknowledged message d
   const last = await relayFor(defer, args, { spool, port, keepSpool: true });
   stopping = true;
   await senders;
-  await waitUntil(() => {
-    const have = new Set(idsAtSink(sink.messages));
-    return [...acked].every((id) => have.has(id));
-  }, 'every acknowledged message at the sink', 60000);
+  await waitUntil(
+    () => {
+      const have = new Set(idsAtSink(sink.messages));
+      return [...acked].every((id) => have.has(id));
+    },
+    'every acknowledged message at the sink',
+    60000,
+  );
   await waitUntil(() => spoolFiles(spool).length === 0, 'an empty spool', 30000);
   assert.equal(last.proc.exitCode, null);
 
   const ids = idsAtSink(sink.messages);
   const distinct = new Set(ids);
   const duplicates = ids.length - distinct.size;
-  t.diagnostic(`${KILLS} kills: ${acked.size} acknowledged, ${ids.length} delivered (${distinct.size} distinct), ${duplicates} duplicates, ${busyAtKills} .busy at the kills`);
+  t.diagnostic(
+    `${KILLS} kills: ${acked.size} acknowledged, ${ids.length} delivered (${distinct.size} distinct), ${duplicates} duplicates, ${busyAtKills} .busy at the kills`,
+  );
   assert.ok(acked.size >= KILLS * ACKS_PER_LIFE);
   assert.ok(duplicates <= busyAtKills, 'only a message that was being forwarded at a kill can arrive twice');
   assert.ok(duplicates <= KILLS * FORWARD_CONNECTIONS, 'at most one message per upstream connection is in flight at a kill');

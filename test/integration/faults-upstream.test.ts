@@ -18,19 +18,37 @@ test(`${MESSAGES} messages through a faulty upstream (seed ${SEED}): each delive
     weights: { 'mail-451': 0.08, 'drop-in-data': 0.08, 'data-451': 0.08, 'stall-after-data': 0.03 },
   });
   defer(() => chaos.close());
-  const relay = await relayFor(defer, ['--forward-to', `127.0.0.1:${chaos.port}`, '--forward-on-disconnect', '--forward-connections', '3',
-    '--retry-delay', '1', '--retry-max-delay', '1', '--response-timeout', '2', '--connection-timeout', '2']);
+  const relay = await relayFor(defer, [
+    '--forward-to',
+    `127.0.0.1:${chaos.port}`,
+    '--forward-on-disconnect',
+    '--forward-connections',
+    '3',
+    '--retry-delay',
+    '1',
+    '--retry-max-delay',
+    '1',
+    '--response-timeout',
+    '2',
+    '--connection-timeout',
+    '2',
+  ]);
   const messages = Array.from({ length: MESSAGES }, (_, i) =>
-    makeMessage(`fault-${i}`, { to: [i % 10 === 3 ? `reject-${i}@example.net` : `user-${i}@example.net`] }));
+    makeMessage(`fault-${i}`, { to: [i % 10 === 3 ? `reject-${i}@example.net` : `user-${i}@example.net`] }),
+  );
   for (let i = 0; i < messages.length; i += 5) await sendAll(relay.port, messages.slice(i, i + 5));
 
   const refused = messages.filter((_, i) => i % 10 === 3).length;
   const wanted = messages.map((_, i) => `fault-${i}`).filter((_, i) => i % 10 !== 3);
-  await waitUntil(() => {
-    const files = spoolFiles(relay.spool);
-    const pending = files.filter((f) => f.endsWith('.envelope') || f.endsWith('.envelope.busy') || f.endsWith('.envelope.new'));
-    return pending.length === 0 && filesEnding(relay.spool, '.envelope.bad').length === refused && wanted.every((s) => chaos.delivered.has(s));
-  }, 'every message delivered or failed', 150000);
+  await waitUntil(
+    () => {
+      const files = spoolFiles(relay.spool);
+      const pending = files.filter((f) => f.endsWith('.envelope') || f.endsWith('.envelope.busy') || f.endsWith('.envelope.new'));
+      return pending.length === 0 && filesEnding(relay.spool, '.envelope.bad').length === refused && wanted.every((s) => chaos.delivered.has(s));
+    },
+    'every message delivered or failed',
+    150000,
+  );
 
   for (const bad of filesEnding(relay.spool, '.envelope.bad')) {
     const reasons = reasonsIn(relay.spool, bad);

@@ -10,8 +10,17 @@ import { shellScript } from '../lib/programs';
 import { startDns } from '../lib/dns';
 import { RawSmtp, dataBlock } from '../lib/smtp-client';
 import {
-  cleanup, filesEnding, makeMessage, readEnvelopeFile, reasonsIn, relayFor, sendAll, sinkFor, spoolFiles,
-  waitUntil, writeSpooled,
+  cleanup,
+  filesEnding,
+  makeMessage,
+  readEnvelopeFile,
+  reasonsIn,
+  relayFor,
+  sendAll,
+  sinkFor,
+  spoolFiles,
+  waitUntil,
+  writeSpooled,
 } from './forward-util';
 
 /** One --as-client run over the spool; resolves with its exit code. */
@@ -69,17 +78,37 @@ test('split: + mx: route each recipient domain to its own MX host, found through
   const sinkTwo = await sinkFor(defer, { host: '127.0.0.2', port: sinkOne.port });
   const dns = await startDns({
     local: ['example'],
-    mx: [['one.example', 'mx.one.example', 10], ['one.example', 'backup.one.example', 20]],
-    a: [['mx.one.example', '127.0.0.1'], ['backup.one.example', '127.0.0.3'], ['two.example', '127.0.0.2']],
+    mx: [
+      ['one.example', 'mx.one.example', 10],
+      ['one.example', 'backup.one.example', 20],
+    ],
+    a: [
+      ['mx.one.example', '127.0.0.1'],
+      ['backup.one.example', '127.0.0.3'],
+      ['two.example', '127.0.0.2'],
+    ],
   });
   defer(() => dns.stop());
-  const relay = await relayFor(defer, ['--forward-to', '127.0.0.1:9', '--forward-on-disconnect',
-    '--filter', `split:${sinkOne.port}`, '--client-filter', `mx:${dns.address};nst=2`]);
+  const relay = await relayFor(defer, [
+    '--forward-to',
+    '127.0.0.1:9',
+    '--forward-on-disconnect',
+    '--filter',
+    `split:${sinkOne.port}`,
+    '--client-filter',
+    `mx:${dns.address};nst=2`,
+  ]);
   await sendAll(relay.port, [makeMessage('split-1', { to: ['a@one.example', 'b@two.example', 'c@ONE.example'] })]);
   await sinkOne.waitFor(1);
   await sinkTwo.waitFor(1);
-  assert.deepEqual(sinkOne.messages.map((m) => m.to), [['a@one.example', 'c@ONE.example']]);
-  assert.deepEqual(sinkTwo.messages.map((m) => m.to), [['b@two.example']]);
+  assert.deepEqual(
+    sinkOne.messages.map((m) => m.to),
+    [['a@one.example', 'c@ONE.example']],
+  );
+  assert.deepEqual(
+    sinkTwo.messages.map((m) => m.to),
+    [['b@two.example']],
+  );
   assert.match(sinkTwo.messages[0]!.data.toString(), /Subject: split-1/);
   await waitUntil(() => spoolFiles(relay.spool).length === 0, 'an empty spool');
 });
@@ -108,13 +137,22 @@ async function selectorSetup(defer: (fn: () => unknown) => void, lines: string[]
   const secrets = path.join(dir, 'secrets');
   writeFileSync(secrets, lines.join('\n') + '\n');
   const spool = scratchDir(defer, 'relaybox-spool-');
-  messages.forEach(([selector, tag], i) => writeSpooled(spool, `emailrelay.1.1.${i + 1}`, makeMessage(tag), selector ? { clientAccountSelector: selector } : {}));
+  messages.forEach(([selector, tag], i) =>
+    writeSpooled(spool, `emailrelay.1.1.${i + 1}`, makeMessage(tag), selector ? { clientAccountSelector: selector } : {}),
+  );
   return { sink, secrets, spool };
 }
 
 test('ClientAccountSelector picks the client line with that selector; an unknown one fails its message and, with --no-retry, ends the run', async (t) => {
-  const { sink, secrets, spool } = await selectorSetup(cleanup(t), ['client plain default-user default-pass', 'client plain scanner-account scanner-pass scanners'],
-    [['scanners', 'selected'], ['nosuch', 'unknown-selector'], ['scanners', 'after-the-failure']]);
+  const { sink, secrets, spool } = await selectorSetup(
+    cleanup(t),
+    ['client plain default-user default-pass', 'client plain scanner-account scanner-pass scanners'],
+    [
+      ['scanners', 'selected'],
+      ['nosuch', 'unknown-selector'],
+      ['scanners', 'after-the-failure'],
+    ],
+  );
   await asClient(spool, `127.0.0.1:${sink.port}`, ['--client-auth', secrets, '--no-retry']);
   assert.equal(sink.messages.length, 1);
   // With --no-retry a failed session ends the run, as E-MailRelay's does: the next message waits, untouched.
@@ -126,8 +164,15 @@ test('ClientAccountSelector picks the client line with that selector; an unknown
 });
 
 test('consecutive messages with the same ClientAccountSelector share one upstream session (as E-MailRelay)', async (t) => {
-  const { sink, secrets, spool } = await selectorSetup(cleanup(t), ['client plain scanner-account scanner-pass', 'client plain scanner-account scanner-pass scanners'],
-    [['scanners', 'first'], ['scanners', 'second'], ['', 'default-account']]);
+  const { sink, secrets, spool } = await selectorSetup(
+    cleanup(t),
+    ['client plain scanner-account scanner-pass', 'client plain scanner-account scanner-pass scanners'],
+    [
+      ['scanners', 'first'],
+      ['scanners', 'second'],
+      ['', 'default-account'],
+    ],
+  );
   assert.equal(await asClient(spool, `127.0.0.1:${sink.port}`, ['--client-auth', secrets]), 0);
   assert.equal(sink.messages.length, 3);
   assert.equal(sink.connections, 2, 'one session for the two "scanners" messages, one for the default account');
@@ -142,8 +187,14 @@ for (const routing of [false, true]) {
     const sink = await sinkFor(defer);
     // A server filter giving the message a next hop of its own makes the client filter a routing filter.
     const route = shellScript(dir, 'route.sh', `sed -i 's/^X-MailRelay-ForwardTo:.*\\r$/X-MailRelay-ForwardTo: localhost\\r/' "$2"`);
-    const relay = await relayFor(defer, ['--forward-to', `127.0.0.1:${sink.port}`, '--immediate', '--client-filter', 'exit:1',
-      ...(routing ? ['--filter', route] : [])]);
+    const relay = await relayFor(defer, [
+      '--forward-to',
+      `127.0.0.1:${sink.port}`,
+      '--immediate',
+      '--client-filter',
+      'exit:1',
+      ...(routing ? ['--filter', route] : []),
+    ]);
     const { smtp } = await RawSmtp.open(relay.port);
     defer(() => smtp.destroy());
     await smtp.command('EHLO proxy.client.test');

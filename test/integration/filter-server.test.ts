@@ -25,11 +25,11 @@ test('a shell filter gets the content and .new envelope paths and a minimal envi
   const defer = cleanup(t);
   const dir = scratchDir(defer, 'relaybox-filters-');
   const seen = path.join(dir, 'seen');
-  const filter = shellScript(dir, 'edit.sh', [
-    `printf '%s\\n%s\\n%s\\n%s\\n' "$1" "$2" "$PATH" "$HOME" > ${seen}`,
-    'sed -i "s/^Subject: hello/Subject: [scanned] hello/" "$1"',
-    'exit 0',
-  ].join('\n'));
+  const filter = shellScript(
+    dir,
+    'edit.sh',
+    [`printf '%s\\n%s\\n%s\\n%s\\n' "$1" "$2" "$PATH" "$HOME" > ${seen}`, 'sed -i "s/^Subject: hello/Subject: [scanned] hello/" "$1"', 'exit 0'].join('\n'),
+  );
   const relay = await relayFor(defer, ['--filter', filter]);
   const reply = await submit(relay.port);
   assert.equal(reply.code, 250, reply.text);
@@ -84,18 +84,26 @@ test('--filter-timeout kills the whole process group and answers 452 error', asy
   assert.equal(reply.code, 452);
   assert.equal(reply.text, '452 error');
   const pid = Number(readFileSync(pidFile, 'utf8'));
-  await waitUntil(() => !existsSync(`/proc/${pid}`) || /\bZ\b|zombie/.test(readFileSync(`/proc/${pid}/stat`, 'utf8').split(' ')[2] ?? ''), 'the background child killed', 10000);
+  await waitUntil(
+    () => !existsSync(`/proc/${pid}`) || /\bZ\b|zombie/.test(readFileSync(`/proc/${pid}/stat`, 'utf8').split(' ')[2] ?? ''),
+    'the background child killed',
+    10000,
+  );
   assert.deepEqual(spoolFiles(relay.spool), []);
 });
 
-test('a JavaScript filter runs with relaybox\'s node and can add a header', async (t) => {
+test("a JavaScript filter runs with relaybox's node and can add a header", async (t) => {
   const defer = cleanup(t);
   const dir = scratchDir(defer, 'relaybox-filters-');
-  const js = jsProgram(dir, 'add-header.mjs', [
-    "import { readFileSync, writeFileSync } from 'node:fs';",
-    'const [content] = process.argv.slice(2);',
-    "writeFileSync(content, 'X-Scanned-By: js-filter\\r\\n' + readFileSync(content, 'latin1'), 'latin1');",
-  ].join('\n'));
+  const js = jsProgram(
+    dir,
+    'add-header.mjs',
+    [
+      "import { readFileSync, writeFileSync } from 'node:fs';",
+      'const [content] = process.argv.slice(2);',
+      "writeFileSync(content, 'X-Scanned-By: js-filter\\r\\n' + readFileSync(content, 'latin1'), 'latin1');",
+    ].join('\n'),
+  );
   const relay = await relayFor(defer, ['--filter', js]);
   assert.equal((await submit(relay.port)).code, 250);
   const [env] = filesEnding(relay.spool, '.envelope');
@@ -153,8 +161,14 @@ test('start-up refuses a filter that does not exist or is not executable, naming
   const dir = scratchDir(defer, 'relaybox-filters-');
   const notExec = path.join(dir, 'plain.sh');
   writeFileSync(notExec, '#!/bin/sh\n');
-  for (const [spec, message] of [[path.join(dir, 'missing.sh'), /--client-filter .*missing\.sh.*no such program/], [notExec, /not executable/], ['split:', null]] as const) {
-    const r = await runTool(process.execPath, [BUNDLE, '--no-daemon', '--as-client', '127.0.0.1:9', '--client-filter', spec, '--spool-dir', dir], { ms: 10000 });
+  for (const [spec, message] of [
+    [path.join(dir, 'missing.sh'), /--client-filter .*missing\.sh.*no such program/],
+    [notExec, /not executable/],
+    ['split:', null],
+  ] as const) {
+    const r = await runTool(process.execPath, [BUNDLE, '--no-daemon', '--as-client', '127.0.0.1:9', '--client-filter', spec, '--spool-dir', dir], {
+      ms: 10000,
+    });
     if (message) {
       assert.equal(r.code, 1, r.stderr);
       assert.match(r.stderr, message);
@@ -173,7 +187,11 @@ test('copy: copies into every spool sub-directory (maildirs get the content in n
   for (const d of ['alice', 'bob/new', 'bob/cur', 'bob/tmp', 'postmaster', '.hidden']) fs.mkdirSync(path.join(spool, d), { recursive: true });
   const relay = await relayFor(defer, ['--filter', 'copy:'], { spool });
   assert.equal((await submit(relay.port)).code, 250);
-  assert.deepEqual(spoolFiles(relay.spool).filter((f) => !['alice', 'bob', 'postmaster', '.hidden'].includes(f)), [], 'the original is gone');
+  assert.deepEqual(
+    spoolFiles(relay.spool).filter((f) => !['alice', 'bob', 'postmaster', '.hidden'].includes(f)),
+    [],
+    'the original is gone',
+  );
   const alice = fs.readdirSync(path.join(spool, 'alice')).sort();
   assert.equal(alice.length, 2);
   assert.ok(alice[0]!.endsWith('.content') && alice[1]!.endsWith('.envelope'), alice.join(' '));
@@ -204,7 +222,10 @@ test('split: one envelope per recipient domain, each with ForwardTo and the spli
   const relay = await relayFor(defer, ['--filter', 'split:2525', '--forward-to', '127.0.0.1:9', '--verbose']);
   assert.equal((await submit(relay.port, BODY, ['x@One.example', 'y@two.example', 'z@one.EXAMPLE'])).code, 250);
   // The rescan would have been asked for before the 250 (server.ts): nothing asked for a forwarding run.
-  assert.deepEqual(relay.logs.filter((l) => l.msg === 'forwarding run requested'), []);
+  assert.deepEqual(
+    relay.logs.filter((l) => l.msg === 'forwarding run requested'),
+    [],
+  );
   const envs = filesEnding(relay.spool, '.envelope').map((f) => ({ f, env: readEnvelopeFile(relay.spool, f) }));
   assert.equal(envs.length, 2);
   const one = envs.find((e) => e.env.toRemote.length === 2)!;

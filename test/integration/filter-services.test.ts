@@ -20,7 +20,7 @@ async function submit(port: number, body: string, to = ['office@example.net']) {
   return reply;
 }
 
-test('spam: rejects GTUBE and passes normal mail; spam-edit: rewrites the content with spamd\'s headers', async (t) => {
+test("spam: rejects GTUBE and passes normal mail; spam-edit: rewrites the content with spamd's headers", async (t) => {
   const defer = cleanup(t);
   const spamd = await startSpamd();
   defer(() => spamd.stop());
@@ -28,7 +28,7 @@ test('spam: rejects GTUBE and passes normal mail; spam-edit: rewrites the conten
   const spam = await submit(check.port, `${HEADERS}Subject: buy now\r\n\r\n${GTUBE}\r\n`);
   assert.equal(spam.code, 452);
   assert.equal(spam.text, '452 rejected');
-  const logged = await check.waitForLog('message rejected by filter') as unknown as { reason: string };
+  const logged = (await check.waitForLog('message rejected by filter')) as unknown as { reason: string };
   assert.match(logged.reason, /^spam: True ; \d+(\.\d+)? \/ 5\.0$/);
   const ham = await submit(check.port, `${HEADERS}Subject: scan ready\r\n\r\nYour scan is attached.\r\n`);
   assert.equal(ham.code, 250, ham.text);
@@ -40,7 +40,10 @@ test('spam: rejects GTUBE and passes normal mail; spam-edit: rewrites the conten
   const content = readFileSync(path.join(edit.spool, name!), 'latin1');
   assert.match(content, /^X-Spam-Flag: YES\r?\n/m);
   assert.match(content, /^X-Spam-Status: Yes, score=/m);
-  assert.deepEqual(spoolFiles(edit.spool).filter((f) => f.includes('spamd')), []);
+  assert.deepEqual(
+    spoolFiles(edit.spool).filter((f) => f.includes('spamd')),
+    [],
+  );
 });
 
 /** A line server: answers each request line with reply(line); records what it got. */
@@ -64,10 +67,13 @@ async function lineServer(defer: (fn: () => unknown) => void, reply: (line: stri
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  defer(() => new Promise<void>((r) => {
-    for (const s of sockets) s.destroy();
-    server.close(() => r());
-  }));
+  defer(
+    () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
+  );
   return { address: `127.0.0.1:${(server.address() as net.AddressInfo).port}`, got };
 }
 
@@ -83,7 +89,7 @@ test('net: filter: the content path goes to the service; ok passes, a code and t
   assert.equal((await submit(relay.port, 'Subject: pass\r\n\r\nx\r\n')).code, 250);
   const refused = await submit(relay.port, 'Subject: refuse\r\n\r\nx\r\n');
   assert.equal(refused.text, '554 not wanted here');
-  const logged = await relay.waitForLog('message rejected by filter') as unknown as { reason: string };
+  const logged = (await relay.waitForLog('message rejected by filter')) as unknown as { reason: string };
   assert.equal(logged.reason, 'policy rule 7');
   assert.equal((await submit(relay.port, 'Subject: drop\r\n\r\nx\r\n')).code, 250);
   assert.equal(service.got.length, 3);

@@ -9,7 +9,19 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { BUNDLE, removeDir, scratchDir, startRelay, statusRelay, tempDir, type RelayProcess } from '../lib/relay';
 import type { SinkOptions } from '../lib/sink';
-import { cleanup, filesEnding, makeMessage, readEnvelopeFile, reasonsIn, relayFor, sendAll, sinkFor, spoolFiles, waitUntil, writeSpooled } from './forward-util';
+import {
+  cleanup,
+  filesEnding,
+  makeMessage,
+  readEnvelopeFile,
+  reasonsIn,
+  relayFor,
+  sendAll,
+  sinkFor,
+  spoolFiles,
+  waitUntil,
+  writeSpooled,
+} from './forward-util';
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
 
@@ -24,7 +36,10 @@ function secretsFile(defer: (fn: () => unknown) => void, text: string): string {
 /** Nothing relaybox wrote (stdout log lines, stderr) contains a password in any usual encoding. */
 function assertNoSecret(relay: RelayProcess, user: string, passwords: string[]): void {
   const out = JSON.stringify(relay.logs) + relay.stderr;
-  assert.ok(relay.logs.some((l) => l.level === 20), 'the relay logged at debug level (--verbose)');
+  assert.ok(
+    relay.logs.some((l) => l.level === 20),
+    'the relay logged at debug level (--verbose)',
+  );
   for (const pw of passwords) {
     for (const form of [pw, b64(pw), b64(`\0${user}\0${pw}`), b64(`${user}\0${pw}`), encodeURIComponent(pw)]) {
       assert.ok(!out.includes(form), `relaybox output contains the password (as ${JSON.stringify(form)})`);
@@ -53,8 +68,14 @@ for (const method of ['PLAIN', 'LOGIN']) {
 test('inline --client-auth plain:<base64 user>:<base64 password>', async (t) => {
   const defer = cleanup(t);
   const sink = await sinkFor(defer, { auth: { user: 'bob smith', pass: 'p@ss w:rd', methods: ['PLAIN', 'LOGIN'] } });
-  const relay = await relayFor(defer, ['--forward-to', `127.0.0.1:${sink.port}`, '--forward-on-disconnect',
-    '--client-auth', `plain:${b64('bob smith')}:${b64('p@ss w:rd')}`, '--verbose']);
+  const relay = await relayFor(defer, [
+    '--forward-to',
+    `127.0.0.1:${sink.port}`,
+    '--forward-on-disconnect',
+    '--client-auth',
+    `plain:${b64('bob smith')}:${b64('p@ss w:rd')}`,
+    '--verbose',
+  ]);
   await sendAll(relay.port, [makeMessage('auth-inline')]);
   await sink.waitFor(1);
   assert.equal(sink.messages[0]!.user, 'bob smith');
@@ -68,8 +89,18 @@ test('a wrong password with automatic retry: no message fails, all wait, the rea
   const defer = cleanup(t);
   const sink = await sinkFor(defer, { auth: { user: 'alice', pass: 'right-one', methods: ['PLAIN', 'LOGIN'] } });
   const secrets = secretsFile(defer, 'client plain alice wrong-one\n');
-  const { relay, http } = await statusRelay(defer, ['--forward-to', `127.0.0.1:${sink.port}`, '--forward-on-disconnect', '--client-auth', secrets, '--verbose']);
-  await sendAll(relay.port, [1, 2, 3].map((i) => makeMessage(`auth-wrong-${i}`)));
+  const { relay, http } = await statusRelay(defer, [
+    '--forward-to',
+    `127.0.0.1:${sink.port}`,
+    '--forward-on-disconnect',
+    '--client-auth',
+    secrets,
+    '--verbose',
+  ]);
+  await sendAll(
+    relay.port,
+    [1, 2, 3].map((i) => makeMessage(`auth-wrong-${i}`)),
+  );
   await relay.waitForLog('cannot forward: the upstream server is not reachable or refused the session');
   await relay.waitForLog('message deferred: the upstream refused the session');
   await waitUntil(() => filesEnding(relay.spool, '.busy').length === 0, 'no message in flight');
@@ -93,9 +124,12 @@ test('a wrong password with --no-retry: one message ends .bad with ReasonCode 53
   const spool = scratchDir(defer, 'relaybox-spool-');
   writeSpooled(spool, 'emailrelay.1.1.1', makeMessage('auth-wrong-1'));
   writeSpooled(spool, 'emailrelay.1.1.2', makeMessage('auth-wrong-2'));
-  const run = await startRelay(['--as-client', `127.0.0.1:${sink.port}`, '--spool-dir', spool, '--user', 'root', '--client-auth', secrets, '--no-retry'],
-    { raw: true, readyMessage: null, spool });
-  assert.equal(await run.exited, 1, 'the run ended with an error, as E-MailRelay\'s --as-client does');
+  const run = await startRelay(['--as-client', `127.0.0.1:${sink.port}`, '--spool-dir', spool, '--user', 'root', '--client-auth', secrets, '--no-retry'], {
+    raw: true,
+    readyMessage: null,
+    spool,
+  });
+  assert.equal(await run.exited, 1, "the run ended with an error, as E-MailRelay's --as-client does");
   const bad = filesEnding(spool, '.bad');
   assert.equal(bad.length, 1);
   const r = reasonsIn(spool, bad[0]!);
@@ -177,11 +211,26 @@ test('the upstream drops the connection during AUTH: the message is deferred, no
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  defer(() => new Promise<void>((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }));
+  defer(
+    () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
+  );
   const port = (server.address() as net.AddressInfo).port;
   const secrets = secretsFile(defer, 'client plain alice pw-dropped\n');
-  const relay = await relayFor(defer, ['--forward-to', `127.0.0.1:${port}`, '--forward-on-disconnect', '--client-auth', secrets,
-    '--retry-delay', '60', '--retry-max-delay', '120']);
+  const relay = await relayFor(defer, [
+    '--forward-to',
+    `127.0.0.1:${port}`,
+    '--forward-on-disconnect',
+    '--client-auth',
+    secrets,
+    '--retry-delay',
+    '60',
+    '--retry-max-delay',
+    '120',
+  ]);
   await sendAll(relay.port, [makeMessage('auth-dropped')]);
   await relay.waitForLog('message deferred: temporary failure');
   const envelopes = filesEnding(relay.spool, '.envelope');

@@ -7,8 +7,19 @@ import { existsSync, renameSync } from 'node:fs';
 import * as path from 'node:path';
 import { freePort, removeDir, startRelay, tempDir } from '../lib/relay';
 import {
-  afterFirstLine, cleanup, deferredMessage, filesEnding, makeMessage, reasonsIn, relayFor, sendAll, sinkFor, spoolFiles,
-  waitUntil, writeSpooled, type OutMessage,
+  afterFirstLine,
+  cleanup,
+  deferredMessage,
+  filesEnding,
+  makeMessage,
+  reasonsIn,
+  relayFor,
+  sendAll,
+  sinkFor,
+  spoolFiles,
+  waitUntil,
+  writeSpooled,
+  type OutMessage,
 } from './forward-util';
 
 /** Content with what a careless relay would break: dot lines, 8-bit text, blank lines, trailing spaces. */
@@ -92,14 +103,24 @@ test('ForwardToAddress sends a message to its own next hop; an unreachable one h
   const closedPort = await freePort();
   const spool = tempDir('relaybox-spool-');
   defer(() => removeDir(spool));
-  writeSpooled(spool, 'emailrelay.010', makeMessage('routed', { from: 'a@example.com', to: ['b@example.net'] }), { forwardToAddress: `127.0.0.2:${routed.port}` });
+  writeSpooled(spool, 'emailrelay.010', makeMessage('routed', { from: 'a@example.com', to: ['b@example.net'] }), {
+    forwardToAddress: `127.0.0.2:${routed.port}`,
+  });
   writeSpooled(spool, 'emailrelay.011', makeMessage('plain', { from: 'a@example.com', to: ['c@example.net'] }));
-  writeSpooled(spool, 'emailrelay.012', makeMessage('unreachable', { from: 'a@example.com', to: ['d@example.net'] }), { forwardToAddress: `127.0.0.3:${closedPort}` });
+  writeSpooled(spool, 'emailrelay.012', makeMessage('unreachable', { from: 'a@example.com', to: ['d@example.net'] }), {
+    forwardToAddress: `127.0.0.3:${closedPort}`,
+  });
   await relayFor(defer, ['--forward', '--forward-to', `127.0.0.1:${sink.port}`], { spool, keepSpool: true });
   await sink.waitFor(1);
   await routed.waitFor(1);
-  assert.deepEqual(sink.messages.map((m) => m.to), [['c@example.net']]);
-  assert.deepEqual(routed.messages.map((m) => m.to), [['b@example.net']]);
+  assert.deepEqual(
+    sink.messages.map((m) => m.to),
+    [['c@example.net']],
+  );
+  assert.deepEqual(
+    routed.messages.map((m) => m.to),
+    [['b@example.net']],
+  );
   const deferred = await deferredMessage(spool);
   assert.equal(deferred.name, 'emailrelay.012.envelope');
   assert.match(deferred.reasons[0]!.reason, /ECONNREFUSED|connect/i);
@@ -118,10 +139,13 @@ test('a routed next hop that cannot be reached is tried once per run: its other 
   await relay.waitForLog('skipping message with unconnectable address');
   await sink.waitFor(1);
   const idsOf = (msg: string) => relay.logs.filter((l) => l.msg === msg).map((l) => l.id);
-  assert.deepEqual(idsOf('cannot connect to the message\'s own next hop'), ['emailrelay.020']);
+  assert.deepEqual(idsOf("cannot connect to the message's own next hop"), ['emailrelay.020']);
   assert.deepEqual(idsOf('skipping message with unconnectable address'), ['emailrelay.022']);
   assert.deepEqual(reasonsIn(spool, 'emailrelay.022.envelope'), [], 'the skipped message is untouched');
-  assert.deepEqual(sink.messages.map((m) => m.to), [['c@example.net']]);
+  assert.deepEqual(
+    sink.messages.map((m) => m.to),
+    [['c@example.net']],
+  );
 });
 
 test('--as-client: forwards the spool once and exits 0; exits 1 with the upstream down, messages kept (not .bad)', async (t) => {
@@ -223,7 +247,6 @@ test('one upstream connection carries many messages (--forward-connections 1)', 
   await waitUntil(() => spoolFiles(relay.spool).length === 0, 'an empty spool');
 });
 
-
 // Issue 16 item 2: with nothing listening, polling alone keeps the relay running (E-MailRelay's
 // unit.cpp: quit when sent only without --poll). Before, it exited once a run left nothing open.
 for (const mode of ['--no-smtp', '--dont-serve'] as const) {
@@ -235,8 +258,25 @@ for (const mode of ['--no-smtp', '--dont-serve'] as const) {
     defer(() => removeDir(pidDir));
     const pidFile = path.join(pidDir, 'pid');
     const sink = await sinkFor(defer);
-    const relay = await startRelay(['--no-daemon', '--log', '--verbose', '--user', 'root', '--spool-dir', spool, mode,
-      '--forward-to', `127.0.0.1:${sink.port}`, '--poll', '1', '--pid-file', pidFile], { raw: true, spool });
+    const relay = await startRelay(
+      [
+        '--no-daemon',
+        '--log',
+        '--verbose',
+        '--user',
+        'root',
+        '--spool-dir',
+        spool,
+        mode,
+        '--forward-to',
+        `127.0.0.1:${sink.port}`,
+        '--poll',
+        '1',
+        '--pid-file',
+        pidFile,
+      ],
+      { raw: true, spool },
+    );
     defer(() => relay.kill9());
     await relay.waitForCount((l) => l.msg === 'forwarding run requested' && l.why === 'poll', 2);
     assert.equal(relay.proc.exitCode, null, 'still running after two empty runs');

@@ -8,7 +8,16 @@ import * as path from 'node:path';
 import { removeDir, tempDir } from '../lib/relay';
 import { encodeEnvelope, newEnvelope } from '../../src/spool/envelope';
 import {
-  cleanup, filesEnding, idsAtSink, makeMessage, relayFor, sendSession, sinkFor, spoolFiles, waitUntil, writeSpooled,
+  cleanup,
+  filesEnding,
+  idsAtSink,
+  makeMessage,
+  relayFor,
+  sendSession,
+  sinkFor,
+  spoolFiles,
+  waitUntil,
+  writeSpooled,
   type OutMessage,
 } from './forward-util';
 
@@ -23,8 +32,17 @@ test('kill -9 while receiving and forwarding: every acknowledged message is deli
   const sink = await sinkFor(defer);
   const spool = tempDir('relaybox-spool-');
   defer(() => removeDir(spool));
-  const args = ['--forward-to', `127.0.0.1:${sink.port}`, '--forward-on-disconnect', '--forward-connections', String(FORWARD_CONNECTIONS),
-    '--retry-delay', '1', '--retry-max-delay', '2'];
+  const args = [
+    '--forward-to',
+    `127.0.0.1:${sink.port}`,
+    '--forward-on-disconnect',
+    '--forward-connections',
+    String(FORWARD_CONNECTIONS),
+    '--retry-delay',
+    '1',
+    '--retry-max-delay',
+    '2',
+  ];
   const first = await relayFor(defer, args, { spool, keepSpool: true });
 
   const messages: OutMessage[] = Array.from({ length: TOTAL }, (_, i) => makeMessage(`crash-${i}`, { to: [`r${i % 7}@example.net`] }));
@@ -37,13 +55,17 @@ test('kill -9 while receiving and forwarding: every acknowledged message is deli
     while (next < TOTAL && !killed) {
       const batch = messages.slice(next, Math.min(next + PER_SESSION, TOTAL)).map((m, k) => ({ m, i: next + k }));
       next += batch.length;
-      const r = await sendSession(first.port, batch.map((b) => b.m), (k) => {
-        acked.add(`crash-${batch[k]!.i}`);
-        if (acked.size >= KILL_AFTER && !killed) {
-          deliveredBeforeKill = sink.messages.length;
-          killed = first.kill9();
-        }
-      });
+      const r = await sendSession(
+        first.port,
+        batch.map((b) => b.m),
+        (k) => {
+          acked.add(`crash-${batch[k]!.i}`);
+          if (acked.size >= KILL_AFTER && !killed) {
+            deliveredBeforeKill = sink.messages.length;
+            killed = first.kill9();
+          }
+        },
+      );
       if (r.replies.some((x) => !x.ok) && !killed) throw new Error(`refused before the kill: ${JSON.stringify(r.replies.find((x) => !x.ok))}`);
     }
   };
@@ -54,16 +76,22 @@ test('kill -9 while receiving and forwarding: every acknowledged message is deli
   const leftAtKill = spoolFiles(spool);
   const busyAtKill = leftAtKill.filter((n) => n.endsWith('.envelope.busy')).length;
   const newAtKill = leftAtKill.filter((n) => n.endsWith('.envelope.new')).length;
-  const orphansAtKill = leftAtKill.filter((n) => n.endsWith('.content') && !leftAtKill.some((m) => m.startsWith(n.slice(0, -'.content'.length) + '.envelope'))).length;
+  const orphansAtKill = leftAtKill.filter(
+    (n) => n.endsWith('.content') && !leftAtKill.some((m) => m.startsWith(n.slice(0, -'.content'.length) + '.envelope')),
+  ).length;
   assert.ok(deliveredBeforeKill > 0, 'forwarding was under way when the relay was killed');
   assert.ok(ackedAtKill < TOTAL, 'the kill came in the middle');
 
   // Restart on the same spool; nothing is sent again by the test.
   const second = await relayFor(defer, args, { spool, keepSpool: true });
-  await waitUntil(() => {
-    const have = new Set(idsAtSink(sink.messages));
-    return [...acked].every((id) => have.has(id));
-  }, 'every acknowledged message at the sink', 60000);
+  await waitUntil(
+    () => {
+      const have = new Set(idsAtSink(sink.messages));
+      return [...acked].every((id) => have.has(id));
+    },
+    'every acknowledged message at the sink',
+    60000,
+  );
   await waitUntil(() => spoolFiles(spool).length === 0, 'an empty spool after the restart', 30000);
 
   const ids = idsAtSink(sink.messages);
@@ -73,8 +101,10 @@ test('kill -9 while receiving and forwarding: every acknowledged message is deli
   const unackedDelivered = [...counts.keys()].filter((id) => !acked.has(id)).length;
   const missing = [...acked].filter((id) => !counts.has(id));
   const recovered = second.logs.filter((l) => l.msg.startsWith('recovered a message that was being forwarded')).length;
-  console.log(`crash test: acknowledged ${ackedAtKill}, delivered ${ids.length} (${counts.size} distinct; ${unackedDelivered} never acknowledged but delivered), ` +
-    `duplicates ${duplicates}, delivered before the kill ${deliveredBeforeKill}, .busy at the kill ${busyAtKill}, recovered at restart ${recovered}, .new at the kill ${newAtKill}, content without envelope at the kill ${orphansAtKill}, spool files at the kill ${leftAtKill.length}`);
+  console.log(
+    `crash test: acknowledged ${ackedAtKill}, delivered ${ids.length} (${counts.size} distinct; ${unackedDelivered} never acknowledged but delivered), ` +
+      `duplicates ${duplicates}, delivered before the kill ${deliveredBeforeKill}, .busy at the kill ${busyAtKill}, recovered at restart ${recovered}, .new at the kill ${newAtKill}, content without envelope at the kill ${orphansAtKill}, spool files at the kill ${leftAtKill.length}`,
+  );
 
   assert.deepEqual(missing, [], 'every message that got 250 reached the sink');
   assert.equal(recovered, busyAtKill, 'each .busy left by the kill was recovered (and logged) at the restart');
@@ -109,12 +139,18 @@ test('start-up recovery: .busy back to ready, interrupted .new, orphan content a
 
   const relay = await relayFor(defer, [], { spool, keepSpool: true });
   assert.deepEqual(spoolFiles(spool), [
-    'emailrelay.001.content', 'emailrelay.001.envelope',
-    'emailrelay.004.content', 'emailrelay.004.envelope',
-    'emailrelay.005.content', 'emailrelay.005.envelope.bad',
+    'emailrelay.001.content',
+    'emailrelay.001.envelope',
+    'emailrelay.004.content',
+    'emailrelay.004.envelope',
+    'emailrelay.005.content',
+    'emailrelay.005.envelope.bad',
   ]);
   const logged = (msg: string, key: 'id' | 'file', value: string) =>
-    assert.ok(relay.logs.some((l) => l.msg.startsWith(msg) && l[key] === value), `logged "${msg}" for ${value}`);
+    assert.ok(
+      relay.logs.some((l) => l.msg.startsWith(msg) && l[key] === value),
+      `logged "${msg}" for ${value}`,
+    );
   logged('recovered a message that was being forwarded', 'id', 'emailrelay.001');
   logged('recovered a message that was being forwarded', 'id', 'emailrelay.004');
   logged('removed a message whose reception was interrupted', 'id', 'emailrelay.002');

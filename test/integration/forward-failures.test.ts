@@ -7,8 +7,19 @@ import { readdirSync } from 'node:fs';
 import { freePort } from '../lib/relay';
 import { startSink } from '../lib/sink';
 import {
-  afterFirstLine, cleanup, deferredMessage, filesEnding, makeMessage, readEnvelopeFile, reasonsIn, relayFor, sendAll, sinkFor,
-  spoolFiles, waitUntil, FAST_RETRY,
+  afterFirstLine,
+  cleanup,
+  deferredMessage,
+  filesEnding,
+  makeMessage,
+  readEnvelopeFile,
+  reasonsIn,
+  relayFor,
+  sendAll,
+  sinkFor,
+  spoolFiles,
+  waitUntil,
+  FAST_RETRY,
 } from './forward-util';
 
 test('a recipient refused with 550: the message ends .bad with the reason and ReasonCode 550', async (t) => {
@@ -172,7 +183,15 @@ for (const [mode, args, wording] of [
   test(`${mode}: every recipient refused, the Reason is "${wording}" with each refusal`, async (t) => {
     const defer = cleanup(t);
     const sink = await sinkFor(defer, { rcpt: refuseBad });
-    const relay = await relayFor(defer, ['--forward-to', `127.0.0.1:${sink.port}`, '--forward-on-disconnect', '--forward-connections', '1', ...args, ...FAST_RETRY]);
+    const relay = await relayFor(defer, [
+      '--forward-to',
+      `127.0.0.1:${sink.port}`,
+      '--forward-on-disconnect',
+      '--forward-connections',
+      '1',
+      ...args,
+      ...FAST_RETRY,
+    ]);
     await sendAll(relay.port, [makeMessage('all-refused', { to: ['bad@example.net', 'bad@example.org'] })]);
     await waitUntil(() => filesEnding(relay.spool, '.bad').length === 1, 'a .bad envelope');
     const bad = filesEnding(relay.spool, '.bad')[0]!;

@@ -69,7 +69,8 @@ test(`--forward-from-mailbox streams a ${BODY_BYTES / 1024 / 1024} MB message: t
   const defer = cleanup(t);
   const sink = await sinkFor(defer, { auth: { user: MAILBOX, pass: 'pw-1', methods: ['PLAIN'] }, keepBytes: 4096 });
   const { relay, dir } = await relayForMailbox(defer, sink.port);
-  const header = 'Received: from device.lan\r\nFrom: "Scanner 3"\r\n <scan3@device.lan>\r\nSender: dev@device.lan\r\nTo: <rcpt@example.net>\r\nSubject: a large scan\r\n\r\n';
+  const header =
+    'Received: from device.lan\r\nFrom: "Scanner 3"\r\n <scan3@device.lan>\r\nSender: dev@device.lan\r\nTo: <rcpt@example.net>\r\nSubject: a large scan\r\n\r\n';
   const expectedHeader = `From: "Scanner 3" <${MAILBOX}>\r\nReply-To: "Scanner 3" <scan3@device.lan>\r\nReceived: from device.lan\r\nTo: <rcpt@example.net>\r\nSubject: a large scan\r\n\r\n`;
   const file = path.join(dir, 'large.content');
   const sha256 = await writeContent(file, header, expectedHeader, BODY_BYTES);

@@ -18,7 +18,11 @@ async function graphRelay(defer: Defer, s: StandIn, extra: string[] = [], line?:
   if (!s.microsoftApps.has('graph-app')) s.microsoftApps.set('graph-app', { tenant: TENANT, secret: SECRET, smtpMailboxes: [], graphMailSend: true });
   const dir = workDir(defer);
   const secrets = secretsFile(dir, [line ?? `client oauth-ms-secret ${MB} ${TENANT}:graph-app:${SECRET}`]);
-  return relayFor(defer, ['--forward-to', `graph:${s.url}`, '--forward-on-disconnect', '--client-auth', secrets, '--oauth-authority', s.url, '--verbose', ...extra], { env: caEnv() });
+  return relayFor(
+    defer,
+    ['--forward-to', `graph:${s.url}`, '--forward-on-disconnect', '--client-auth', secrets, '--oauth-authority', s.url, '--verbose', ...extra],
+    { env: caEnv() },
+  );
 }
 
 async function waitSent(s: StandIn, n: number, ms = 20000): Promise<void> {
@@ -44,7 +48,7 @@ test('Graph sendMail: the MIME message as base64, envelope-only recipients added
   await waitUntil(() => spoolFiles(relay.spool).filter((n) => n !== '.relaybox').length === 0, 'an empty spool');
 });
 
-test('Graph: a header recipient outside the envelope makes a draft whose recipients are the envelope\'s', async (t) => {
+test("Graph: a header recipient outside the envelope makes a draft whose recipients are the envelope's", async (t) => {
   const defer = cleanup(t);
   const s = await standInFor(defer);
   const relay = await graphRelay(defer, s);
@@ -57,12 +61,27 @@ test('Graph: a header recipient outside the envelope makes a draft whose recipie
 
 function withAttachments(tag: string, files: { name: string; data: Buffer }[]): OutMessage {
   const lines = [
-    `From: <${MB}>`, 'To: <a@example.net>', `Subject: ${tag}`, `Message-ID: <${tag}@relaybox.test>`, 'MIME-Version: 1.0',
-    'Content-Type: multipart/mixed; boundary="=_b1"', '', '--=_b1', 'Content-Type: text/plain; charset=utf-8', '', 'Scanned pages attached.',
+    `From: <${MB}>`,
+    'To: <a@example.net>',
+    `Subject: ${tag}`,
+    `Message-ID: <${tag}@relaybox.test>`,
+    'MIME-Version: 1.0',
+    'Content-Type: multipart/mixed; boundary="=_b1"',
+    '',
+    '--=_b1',
+    'Content-Type: text/plain; charset=utf-8',
+    '',
+    'Scanned pages attached.',
   ];
   for (const f of files) {
-    lines.push('--=_b1', `Content-Type: application/pdf; name="${f.name}"`, `Content-Disposition: attachment; filename="${f.name}"`, 'Content-Transfer-Encoding: base64', '',
-      f.data.toString('base64').replace(/.{76}/g, '$&\r\n').replace(/\r\n$/, ''));
+    lines.push(
+      '--=_b1',
+      `Content-Type: application/pdf; name="${f.name}"`,
+      `Content-Disposition: attachment; filename="${f.name}"`,
+      'Content-Transfer-Encoding: base64',
+      '',
+      f.data.toString('base64').replace(/.{76}/g, '$&\r\n').replace(/\r\n$/, ''),
+    );
   }
   lines.push('--=_b1--', '');
   return { from: MB, to: ['a@example.net'], data: Buffer.from(lines.join('\r\n')) };
@@ -74,18 +93,32 @@ test('Graph: a 5 MB scan goes through a draft and a chunked upload session; no r
   const relay = await graphRelay(defer, s);
   const big = randomBytes(5 * 1024 * 1024);
   const small = randomBytes(600 * 1024);
-  await sendAll(relay.port, [withAttachments('graph-large', [{ name: 'scan.pdf', data: big }, { name: 'cover.pdf', data: small }])]);
+  await sendAll(relay.port, [
+    withAttachments('graph-large', [
+      { name: 'scan.pdf', data: big },
+      { name: 'cover.pdf', data: small },
+    ]),
+  ]);
   await waitSent(s, 1, 40000);
   const sent = s.graphSent[0]!;
   assert.equal(sent.via, 'draft');
-  assert.deepEqual(sent.attachments.map((a) => [a.name, a.via, a.data.length]), [['scan.pdf', 'upload-session', big.length]]);
+  assert.deepEqual(
+    sent.attachments.map((a) => [a.name, a.via, a.data.length]),
+    [['scan.pdf', 'upload-session', big.length]],
+  );
   assert.ok(sent.attachments[0]!.data.equals(big), 'the uploaded attachment is the scan, byte for byte');
   assert.ok(sent.mime.includes(small.toString('base64').slice(0, 76)), 'the smaller attachment stayed in the MIME draft');
   assert.ok(!sent.mime.includes(big.toString('base64').slice(0, 76)), 'the large attachment was taken out of the MIME');
   const puts = s.graphRequests.filter((r) => r.method === 'PUT');
   assert.ok(puts.length >= 2, `chunked upload (${puts.length} PUTs)`);
-  assert.ok(puts.every((r) => !r.authorization && r.status !== 401), 'no bearer token goes to the upload URL');
-  assert.ok(s.graphRequests.every((r) => r.bodyBytes <= 4 * 1024 * 1024 && r.status !== 413), 'no request over 4 MB');
+  assert.ok(
+    puts.every((r) => !r.authorization && r.status !== 401),
+    'no bearer token goes to the upload URL',
+  );
+  assert.ok(
+    s.graphRequests.every((r) => r.bodyBytes <= 4 * 1024 * 1024 && r.status !== 413),
+    'no request over 4 MB',
+  );
 });
 
 test('Graph 429 with Retry-After: relaybox waits as told, then the message goes', async (t) => {
@@ -96,7 +129,10 @@ test('Graph 429 with Retry-After: relaybox waits as told, then the message goes'
   await sendAll(relay.port, [makeMessage('graph-429', { from: MB })]);
   await waitSent(s, 1);
   const calls = s.graphRequests.filter((r) => r.path.endsWith('/sendMail'));
-  assert.deepEqual(calls.map((c) => c.status), [429, 202]);
+  assert.deepEqual(
+    calls.map((c) => c.status),
+    [429, 202],
+  );
   assert.ok(calls[1]!.at - calls[0]!.at >= 1000, `waited ${calls[1]!.at - calls[0]!.at} ms`);
   assert.deepEqual(filesEnding(relay.spool, '.bad'), []);
 });
@@ -119,7 +155,10 @@ test('Graph without the Mail.Send permission: no message fails, the one tried wa
   const s = await standInFor(defer);
   s.microsoftApps.set('graph-app', { tenant: TENANT, secret: SECRET, smtpMailboxes: [], graphMailSend: false });
   const relay = await graphRelay(defer, s, ['--forward-connections', '1']);
-  await sendAll(relay.port, [1, 2, 3].map((i) => makeMessage(`graph-403-${i}`, { from: MB })));
+  await sendAll(
+    relay.port,
+    [1, 2, 3].map((i) => makeMessage(`graph-403-${i}`, { from: MB })),
+  );
   await relay.waitForLog('cannot forward: the upstream server is not reachable or refused the session');
   // A refused session fails no message (issue 16): the one tried waits with the reason.
   assert.deepEqual(filesEnding(relay.spool, '.bad'), []);
@@ -147,6 +186,9 @@ test('Graph with a certificate credential: tokens expire and are refreshed in th
   await waitSent(s, 6, 30000);
   const graphTokens = s.tokens.filter((x) => x.scope === SCOPE_GRAPH);
   assert.ok(graphTokens.length >= 2, `${graphTokens.length} token(s) for the queue`);
-  assert.ok(s.graphRequests.every((r) => r.status !== 401), 'no request went with an expired token');
+  assert.ok(
+    s.graphRequests.every((r) => r.status !== 401),
+    'no request went with an expired token',
+  );
   assert.deepEqual(filesEnding(relay.spool, '.bad'), []);
 });

@@ -11,7 +11,20 @@ import * as path from 'node:path';
 import { BUNDLE } from '../lib/relay';
 import { SCOPE_SMTP_DELEGATED, type StandIn } from '../lib/oauth-standin';
 import { testPki } from '../lib/certs';
-import { cleanup, deferredMessage, filesEnding, makeMessage, reasonsIn, relayFor, sendAll, sinkFor, spoolFiles, waitUntil, writeSpooled, FAST_RETRY } from './forward-util';
+import {
+  cleanup,
+  deferredMessage,
+  filesEnding,
+  makeMessage,
+  reasonsIn,
+  relayFor,
+  sendAll,
+  sinkFor,
+  spoolFiles,
+  waitUntil,
+  writeSpooled,
+  FAST_RETRY,
+} from './forward-util';
 import { removeDir, tempDir } from '../lib/relay';
 import { appCertificate, assertNotLogged, caEnv, oauthSinkFor, secretsFile, serviceAccountKey, standInFor, workDir } from './oauth-util';
 
@@ -20,7 +33,18 @@ const MB = 'scanner@contoso.test';
 const SECRET = 'Xy8Q~s3cr3t.Value_-9';
 
 function relayArgs(sinkPort: number, secrets: string, authority: string, extra: string[] = []): string[] {
-  return ['--forward-to', `127.0.0.1:${sinkPort}`, '--client-tls', '--forward-on-disconnect', '--client-auth', secrets, '--oauth-authority', authority, '--verbose', ...extra];
+  return [
+    '--forward-to',
+    `127.0.0.1:${sinkPort}`,
+    '--client-tls',
+    '--forward-on-disconnect',
+    '--client-auth',
+    secrets,
+    '--oauth-authority',
+    authority,
+    '--verbose',
+    ...extra,
+  ];
 }
 
 /**
@@ -37,7 +61,10 @@ async function deliverAfterRefreshPoint(s: StandIn, sink: Awaited<ReturnType<typ
   await sink.waitFor(delivered + 1);
   assert.equal(s.tokens.length, before + 1, 'a new token was fetched');
   assert.equal(sink.uses.at(-1)!.token, s.tokens.at(-1)!.value, 'the new session used the new token');
-  assert.ok(sink.uses.every((u) => u.ok), JSON.stringify(sink.uses.filter((u) => !u.ok)));
+  assert.ok(
+    sink.uses.every((u) => u.ok),
+    JSON.stringify(sink.uses.filter((u) => !u.ok)),
+  );
 }
 
 function cacheFiles(spool: string): string[] {
@@ -78,8 +105,17 @@ test('Microsoft client credentials with a secret: XOAUTH2 as the mailbox, token 
   await sink.waitFor(2);
   assert.equal(s.tokens.length, 2, 'a second token was fetched');
   assert.equal(sink.uses.at(-1)!.token, s.tokens[1]!.value);
-  assert.ok(sink.uses.every((u) => u.ok), JSON.stringify(sink.uses.filter((u) => !u.ok)));
-  assert.deepEqual(s.tokenRequests.map((r) => [r.grant, r.status]), [['client_credentials', 200], ['client_credentials', 200]]);
+  assert.ok(
+    sink.uses.every((u) => u.ok),
+    JSON.stringify(sink.uses.filter((u) => !u.ok)),
+  );
+  assert.deepEqual(
+    s.tokenRequests.map((r) => [r.grant, r.status]),
+    [
+      ['client_credentials', 200],
+      ['client_credentials', 200],
+    ],
+  );
   await waitUntil(() => spoolFiles(relay.spool).filter((n) => n !== '.relaybox').length === 0, 'an empty spool');
   assertNotLogged(relay, [SECRET, ...s.tokens.map((x) => x.value)]);
 });
@@ -101,7 +137,10 @@ test('a queue that outlives its token: sessions the upstream ends mid-queue sign
   await relayFor(defer, relayArgs(sink.port, secrets, s.url, ['--forward', '--forward-connections', '1', ...FAST_RETRY]), { env: caEnv(), spool });
   await sink.waitFor(8, 30000);
   assert.ok(sink.uses.length >= 4, `${sink.uses.length} sign-ins`);
-  assert.ok(sink.uses.every((u) => u.ok), JSON.stringify(sink.uses.filter((u) => !u.ok)));
+  assert.ok(
+    sink.uses.every((u) => u.ok),
+    JSON.stringify(sink.uses.filter((u) => !u.ok)),
+  );
   assert.ok(s.tokens.length >= 2, `${s.tokens.length} token(s): refreshed in the middle of the queue`);
   assert.ok(new Set(sink.uses.map((u) => u.token)).size >= 2, 'later sessions used a newer token');
   assert.deepEqual(filesEnding(spool, '.bad'), []);
@@ -133,7 +172,10 @@ test('the token cache survives a restart; a revoked cached token is replaced onc
   await sink.waitFor(3);
   await third.waitForLog('the upstream refused the cached access token: getting a new one');
   assert.equal(s.tokens.length, 2);
-  assert.deepEqual(sink.uses.map((u) => u.ok), [true, true, false, true]);
+  assert.deepEqual(
+    sink.uses.map((u) => u.ok),
+    [true, true, false, true],
+  );
   assert.deepEqual(filesEnding(spool, '.bad'), []);
 });
 
@@ -154,7 +196,10 @@ test('Microsoft client credentials with a certificate: a signed client assertion
   assert.deepEqual(s.tokenRequests, [{ grant: 'client_credentials', status: 200, error: undefined }]);
   assert.ok(readFileSync(pemFile, 'utf8').includes('PRIVATE KEY'));
   await deliverAfterRefreshPoint(s, sink, relay.port, 'ms-cert-2');
-  assertNotLogged(relay, s.tokens.map((x) => x.value));
+  assertNotLogged(
+    relay,
+    s.tokens.map((x) => x.value),
+  );
 });
 
 test('Google service account with domain-wide delegation: JWT bearer grant acting as the user, 334/535 style upstream, refreshed', async (t) => {
@@ -172,17 +217,28 @@ test('Google service account with domain-wide delegation: JWT bearer grant actin
   await sink.waitFor(1);
   assert.equal(sink.messages[0]!.user, user);
   assert.equal(s.tokens[0]!.user, user);
-  assert.deepEqual(s.tokenRequests.map((r) => r.status), [200]);
+  assert.deepEqual(
+    s.tokenRequests.map((r) => r.status),
+    [200],
+  );
   await deliverAfterRefreshPoint(s, sink, relay.port, 'google-sa-2');
 });
 
 /** Runs `relaybox oauth login ...`, signs in at the stand-in as `user` once the code is shown. */
-async function deviceLogin(s: Awaited<ReturnType<typeof standInFor>>, args: string[], user: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+async function deviceLogin(
+  s: Awaited<ReturnType<typeof standInFor>>,
+  args: string[],
+  user: string,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const proc = spawn(process.execPath, [BUNDLE, 'oauth', 'login', ...args], { env: { ...process.env, ...caEnv() }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  proc.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
-  proc.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
+  proc.stdout.on('data', (c: Buffer) => {
+    stdout += c.toString();
+  });
+  proc.stderr.on('data', (c: Buffer) => {
+    stderr += c.toString();
+  });
   const exited = new Promise<number | null>((r) => proc.once('exit', (c) => r(c)));
   const done = await Promise.race([
     waitUntil(() => s.pendingUserCodes().length > 0 && stdout.includes(s.pendingUserCodes()[0]!), 'the sign-in code on stdout', 15000).then(() => false),
@@ -203,7 +259,24 @@ test('refresh token from `relaybox oauth login` (Microsoft device code): used by
   const dir = workDir(defer);
   const tokenFile = path.join(dir, 'me.token');
 
-  const bad = await deviceLogin(s, ['--provider', 'microsoft', '--tenant', TENANT, '--client-id', 'pub-app', '--authority', s.url, '--scope', 'https://outlook.office.com/SMTP.Send', '--out', tokenFile], MB);
+  const bad = await deviceLogin(
+    s,
+    [
+      '--provider',
+      'microsoft',
+      '--tenant',
+      TENANT,
+      '--client-id',
+      'pub-app',
+      '--authority',
+      s.url,
+      '--scope',
+      'https://outlook.office.com/SMTP.Send',
+      '--out',
+      tokenFile,
+    ],
+    MB,
+  );
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /the scope was refused/);
 
@@ -227,7 +300,10 @@ test('refresh token from `relaybox oauth login` (Microsoft device code): used by
   assert.equal(statSync(tokenFile).mode & 0o777, 0o600);
   // The next refresh uses the rotated refresh token (the stand-in, like Microsoft, accepts each once).
   await deliverAfterRefreshPoint(s, sink, relay.port, 'refresh-2');
-  assert.deepEqual(s.tokenRequests.filter((r) => r.grant === 'refresh_token').map((r) => r.status), [200, 200]);
+  assert.deepEqual(
+    s.tokenRequests.filter((r) => r.grant === 'refresh_token').map((r) => r.status),
+    [200, 200],
+  );
   const again = JSON.parse(readFileSync(tokenFile, 'utf8'));
   assert.notEqual(again.refresh_token, rotated.refresh_token);
   assertNotLogged(relay, [saved.refresh_token, rotated.refresh_token, again.refresh_token]);
@@ -241,7 +317,24 @@ test('refresh token from `relaybox oauth login --provider google` (device code) 
   const dir = workDir(defer);
   const tokenFile = path.join(dir, 'g.token');
   writeFileSync(path.join(dir, 'client-secret'), 'gsecret\n', { mode: 0o600 });
-  const login = await deviceLogin(s, ['--provider', 'google', '--client-id', 'gclient', '--client-secret-file', path.join(dir, 'client-secret'), '--device-url', `${s.url}/device/code`, '--token-url', `${s.url}/token`, '--out', tokenFile], user);
+  const login = await deviceLogin(
+    s,
+    [
+      '--provider',
+      'google',
+      '--client-id',
+      'gclient',
+      '--client-secret-file',
+      path.join(dir, 'client-secret'),
+      '--device-url',
+      `${s.url}/device/code`,
+      '--token-url',
+      `${s.url}/token`,
+      '--out',
+      tokenFile,
+    ],
+    user,
+  );
   assert.equal(login.code, 0, login.stderr);
   s.lifetimeSeconds = 4;
   const sink = await oauthSinkFor(defer, s, { google: true });
@@ -320,7 +413,10 @@ test('550 5.7.60 SendAsDenied: parked with advice; with --forward-from-mailbox t
   const plain = await relayFor(defer, relayArgs(sink.port, secrets, s.url), { env: caEnv() });
   await sendAll(plain.port, [makeMessage('send-as', { from: 'scanner3@device.lan' })]);
   await waitUntil(() => filesEnding(plain.spool, '.bad').length === 1, 'a .bad envelope');
-  assert.match(reasonsIn(plain.spool, filesEnding(plain.spool, '.bad')[0]!)[0]!.reason, /may not send as this message's sender: turn on --forward-from-mailbox/);
+  assert.match(
+    reasonsIn(plain.spool, filesEnding(plain.spool, '.bad')[0]!)[0]!.reason,
+    /may not send as this message's sender: turn on --forward-from-mailbox/,
+  );
 
   const rewriting = await relayFor(defer, relayArgs(sink.port, secrets, s.url, ['--forward-from-mailbox']), { env: caEnv() });
   await sendAll(rewriting.port, [makeMessage('send-as-2', { from: 'scanner3@device.lan' })]);
@@ -347,14 +443,22 @@ test('E-MailRelay\'s static "client oauth" line still works: its XOAUTH2 string 
   const dir = workDir(defer);
   const blob = Buffer.from(`user=${MB}\x01auth=Bearer static-token-1\x01\x01`).toString('base64');
   const secrets = secretsFile(dir, [`client oauth ${MB} ${blob}`]);
-  const relay = await relayFor(defer, ['--forward-to', `127.0.0.1:${sink.port}`, '--client-tls', '--forward-on-disconnect', '--client-auth', secrets, '--verbose']);
+  const relay = await relayFor(defer, [
+    '--forward-to',
+    `127.0.0.1:${sink.port}`,
+    '--client-tls',
+    '--forward-on-disconnect',
+    '--client-auth',
+    secrets,
+    '--verbose',
+  ]);
   await sendAll(relay.port, [makeMessage('static-oauth')]);
   await sink.waitFor(1);
   assert.deepEqual(seen, [`${MB} static-token-1`]);
   assert.equal(sink.messages[0]!.user, MB);
 });
 
-test('ClientAccountSelector with grant lines: each message signs in as its selector\'s mailbox, each with its own token', async (t) => {
+test("ClientAccountSelector with grant lines: each message signs in as its selector's mailbox, each with its own token", async (t) => {
   const defer = cleanup(t);
   const s = await standInFor(defer);
   const other = 'frontdesk@contoso.test';
@@ -375,7 +479,7 @@ test('ClientAccountSelector with grant lines: each message signs in as its selec
   const userOf = (tag: string) => sink.messages.find((m) => m.data.includes(`Subject: ${tag}`))?.user;
   assert.equal(userOf('default-account'), MB);
   assert.equal(userOf('frontdesk-account'), other);
-  assert.equal(s.tokens.length, 2, 'one token per grant line (the token is the app\'s, the mailbox is the line\'s)');
+  assert.equal(s.tokens.length, 2, "one token per grant line (the token is the app's, the mailbox is the line's)");
   assert.ok(sink.uses.every((u) => u.ok));
   await relay.waitForLog('forwarding run finished');
 });
@@ -390,12 +494,15 @@ test('`relaybox oauth check` gets a token per grant line and says what to fix, w
     `client oauth-ms-secret ${MB} ${TENANT}:app-1:${SECRET}`,
     `client oauth-ms-secret ${MB} ${TENANT}:app-1:not-the-secret other`,
   ]);
-  const run = (args: string[]) => new Promise<{ status: number | null; stdout: string }>((resolve) => {
-    const p = spawn(process.execPath, [BUNDLE, 'oauth', 'check', ...args], { env: { ...process.env, ...caEnv() } });
-    let stdout = '';
-    p.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
-    p.once('exit', (status) => resolve({ status, stdout }));
-  });
+  const run = (args: string[]) =>
+    new Promise<{ status: number | null; stdout: string }>((resolve) => {
+      const p = spawn(process.execPath, [BUNDLE, 'oauth', 'check', ...args], { env: { ...process.env, ...caEnv() } });
+      let stdout = '';
+      p.stdout.on('data', (c: Buffer) => {
+        stdout += c.toString();
+      });
+      p.once('exit', (status) => resolve({ status, stdout }));
+    });
   const r = await run([secrets, '--oauth-authority', s.url]);
   assert.equal(r.status, 1);
   assert.match(r.stdout, /^ok: .*secrets\(1\) oauth-ms-secret scanner@contoso\.test: got an access token/m);

@@ -15,7 +15,10 @@ test('two relays polling one spool never forward the same message twice', async 
   const args = ['--forward-to', `127.0.0.1:${sink.port}`, '--poll', '1', '--forward-connections', '4', '--retry-delay', '1', '--retry-max-delay', '2'];
   const a = await relayFor(defer, args, { spool, keepSpool: true });
   const b = await relayFor(defer, args, { spool, keepSpool: true });
-  assert.ok(b.logs.some((l) => l.msg === 'another relaybox is using this spool: start-up recovery skipped'), 'B leaves A\'s files alone at start-up');
+  assert.ok(
+    b.logs.some((l) => l.msg === 'another relaybox is using this spool: start-up recovery skipped'),
+    "B leaves A's files alone at start-up",
+  );
 
   // Everything goes in through A; both poll the spool every second.
   const msgs = Array.from({ length: TOTAL }, (_, i) => makeMessage(`shared-${i}`));

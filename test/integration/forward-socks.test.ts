@@ -18,7 +18,10 @@ const ONION = 'relayboxtestxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx.onion';
 
 async function canConnect(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolve) => {
-    const s = net.connect(port, host, () => { s.destroy(); resolve(true); });
+    const s = net.connect(port, host, () => {
+      s.destroy();
+      resolve(true);
+    });
     s.once('error', () => resolve(false));
   });
 }
@@ -160,8 +163,15 @@ for (const mode of ['starttls', 'implicit'] as const) {
     await ipv6Alias(defer, sink.port);
     const socksPort = await microsocksFor(defer);
     const tap = await tapFor(defer, socksPort);
-    const relay = await relayFor(defer, ['--forward-to', `localhost:${sink.port}@socks5://127.0.0.1:${tap.port}`, '--forward-on-disconnect',
-      ...tlsArgs, '--client-tls-verify', pki.caFile, '--verbose']);
+    const relay = await relayFor(defer, [
+      '--forward-to',
+      `localhost:${sink.port}@socks5://127.0.0.1:${tap.port}`,
+      '--forward-on-disconnect',
+      ...tlsArgs,
+      '--client-tls-verify',
+      pki.caFile,
+      '--verbose',
+    ]);
     await sendAll(relay.port, [makeMessage(`socks5-${mode}`)]);
     await sink.waitFor(1);
     assert.equal(sink.messages[0]!.secure, true, 'TLS from the relay to the upstream, through the proxy');
@@ -190,14 +200,24 @@ test('SOCKS5 with a user name and password (RFC 1929, as Tor uses for stream iso
   const sink = await sinkFor(defer);
   await ipv6Alias(defer, sink.port);
   const socksPort = await microsocksFor(defer, { user: 'relay', password: 'pr0xy-pw' });
-  const good = await relayFor(defer, ['--forward-to', `localhost:${sink.port}@socks5://relay:pr0xy-pw@127.0.0.1:${socksPort}`, '--forward-on-disconnect', '--verbose']);
+  const good = await relayFor(defer, [
+    '--forward-to',
+    `localhost:${sink.port}@socks5://relay:pr0xy-pw@127.0.0.1:${socksPort}`,
+    '--forward-on-disconnect',
+    '--verbose',
+  ]);
   await sendAll(good.port, [makeMessage('socks5-auth')]);
   await sink.waitFor(1);
   const upstream = await good.waitForLog('forwarding to the upstream server');
   assert.equal(upstream.upstream, `localhost:${sink.port}@socks5://relay:****@127.0.0.1:${socksPort}`);
   assert.ok(!(JSON.stringify(good.logs) + good.stderr).includes('pr0xy-pw'), 'the proxy password is not logged');
 
-  const bad = await relayFor(defer, ['--forward-to', `localhost:${sink.port}@socks5://relay:wrong-pw@127.0.0.1:${socksPort}`, '--forward-on-disconnect', '--verbose']);
+  const bad = await relayFor(defer, [
+    '--forward-to',
+    `localhost:${sink.port}@socks5://relay:wrong-pw@127.0.0.1:${socksPort}`,
+    '--forward-on-disconnect',
+    '--verbose',
+  ]);
   await sendAll(bad.port, [makeMessage('socks5-bad-auth')]);
   const d = await deferredMessage(bad.spool);
   assert.match(d.reasons[0]!.reason, /through the SOCKS5 proxy 127\.0\.0\.1:\d+: .*Authentication failed/i);
@@ -227,15 +247,24 @@ for (const version of [4, 5] as const) {
       const proxy = await startSocksProxy({ names: new Map([[`${ONION}:25`, sink.port]]), delivery });
       defer(() => proxy.close());
       const scheme = version === 4 ? 'socks4a' : 'socks5';
-      const relay = await relayFor(defer, ['--forward-to', `${ONION}:25@${scheme}://127.0.0.1:${proxy.port}`, '--forward-on-disconnect',
-        '--prompt-timeout', '4', '--verbose']);
+      const relay = await relayFor(defer, [
+        '--forward-to',
+        `${ONION}:25@${scheme}://127.0.0.1:${proxy.port}`,
+        '--forward-on-disconnect',
+        '--prompt-timeout',
+        '4',
+        '--verbose',
+      ]);
       await sendAll(relay.port, [makeMessage(`socks${version}-${delivery}`)]);
       await Promise.race([
         sink.waitFor(1, 20000),
         deferredMessage(relay.spool, 20000).then((d) => assert.fail(`deferred: ${d.reasons.map((r) => r.reason).join('; ')}`)),
       ]);
       assert.equal(sink.messages.length, 1);
-      assert.deepEqual(proxy.requests.map((r) => [r.version, r.host, r.port]), [[version, ONION, 25]]);
+      assert.deepEqual(
+        proxy.requests.map((r) => [r.version, r.host, r.port]),
+        [[version, ONION, 25]],
+      );
       if (version === 5) assert.equal(proxy.requests[0]!.atyp, 3, 'the name goes to the proxy (DOMAINNAME)');
       if (delivery === 'together') assert.equal(proxy.combinedWrites, 1);
     });
@@ -253,10 +282,20 @@ test('connectViaSocks hands over the bytes that came with the reply, for whoever
   const targetPort = await listen(server);
   defer(() => closeServer(server, sockets));
   for (const version of [4, 5] as const) {
-    const proxy = await startSocksProxy({ names: new Map([[`far.example:25`, targetPort]]), delivery: 'together', auth: version === 5 ? { user: 'u', password: 'p w' } : undefined });
+    const proxy = await startSocksProxy({
+      names: new Map([[`far.example:25`, targetPort]]),
+      delivery: 'together',
+      auth: version === 5 ? { user: 'u', password: 'p w' } : undefined,
+    });
     defer(() => proxy.close());
     // --client-interface: the connection to the proxy leaves from the given local address.
-    const socket = await connectViaSocks({ host: '127.0.0.1', port: proxy.port, version, ...(version === 5 ? { auth: { user: 'u', password: 'p w' } } : {}) }, 'far.example', 25, 5000, '127.0.0.2');
+    const socket = await connectViaSocks(
+      { host: '127.0.0.1', port: proxy.port, version, ...(version === 5 ? { auth: { user: 'u', password: 'p w' } } : {}) },
+      'far.example',
+      25,
+      5000,
+      '127.0.0.2',
+    );
     defer(() => socket.destroy());
     // A consumer that attaches its reader only a few turns of the event loop later (as nodemailer does).
     for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
@@ -266,7 +305,9 @@ test('connectViaSocks hands over the bytes that came with the reply, for whoever
         socket.once('data', resolve);
         socket.resume(); // handed over paused, like a socket nodemailer is given (it resumes it)
       }),
-      new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error('the greeting that came with the reply was lost')), 3000); }),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('the greeting that came with the reply was lost')), 3000);
+      }),
     ]).finally(() => clearTimeout(timer));
     assert.equal(first.toString(), '220 greeting in the same segment\r\n');
     assert.equal(proxy.combinedWrites, 1);
@@ -279,19 +320,32 @@ test('connectViaSocks: clear errors for a wrong SOCKS5 password, a refused desti
   const defer = cleanup(t);
   const proxy = await startSocksProxy({ names: new Map(), delivery: 'plain', auth: { user: 'u', password: 'right' } });
   defer(() => proxy.close());
-  await assert.rejects(connectViaSocks({ host: '127.0.0.1', port: proxy.port, version: 5, auth: { user: 'u', password: 'wrong' } }, 'x.example', 25, 5000),
-    /Authentication failed: the proxy refused the user name and password/);
-  await assert.rejects(connectViaSocks({ host: '127.0.0.1', port: proxy.port, version: 5 }, 'x.example', 25, 5000),
-    /proxy accepts none of the offered authentication methods/);
-  await assert.rejects(connectViaSocks({ host: '127.0.0.1', port: proxy.port, version: 5, auth: { user: 'u', password: 'right' } }, 'x.example', 25, 5000),
-    /host unreachable/);
-  await assert.rejects(connectViaSocks({ host: '127.0.0.1', port: proxy.port, version: 4 }, 'x.example', 25, 5000),
-    /the proxy refused or could not make the connection/);
+  await assert.rejects(
+    connectViaSocks({ host: '127.0.0.1', port: proxy.port, version: 5, auth: { user: 'u', password: 'wrong' } }, 'x.example', 25, 5000),
+    /Authentication failed: the proxy refused the user name and password/,
+  );
+  await assert.rejects(
+    connectViaSocks({ host: '127.0.0.1', port: proxy.port, version: 5 }, 'x.example', 25, 5000),
+    /proxy accepts none of the offered authentication methods/,
+  );
+  await assert.rejects(
+    connectViaSocks({ host: '127.0.0.1', port: proxy.port, version: 5, auth: { user: 'u', password: 'right' } }, 'x.example', 25, 5000),
+    /host unreachable/,
+  );
+  await assert.rejects(
+    connectViaSocks({ host: '127.0.0.1', port: proxy.port, version: 4 }, 'x.example', 25, 5000),
+    /the proxy refused or could not make the connection/,
+  );
   // A proxy that accepts the connection and never answers: the time limit, named.
   const sockets = new Set<net.Socket>();
-  const silent = net.createServer((c) => { sockets.add(c); c.on('error', () => undefined); });
+  const silent = net.createServer((c) => {
+    sockets.add(c);
+    c.on('error', () => undefined);
+  });
   const silentPort = await listen(silent);
   defer(() => closeServer(silent, sockets));
-  await assert.rejects(connectViaSocks({ host: '127.0.0.1', port: silentPort, version: 5 }, 'x.example', 25, 1000),
-    /the proxy did not complete the connection within 1 s/);
+  await assert.rejects(
+    connectViaSocks({ host: '127.0.0.1', port: silentPort, version: 5 }, 'x.example', 25, 1000),
+    /the proxy did not complete the connection within 1 s/,
+  );
 });

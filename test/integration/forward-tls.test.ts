@@ -57,7 +57,14 @@ test('--client-tls without --client-tls-required falls back to plain text when S
 test('--client-tls-required against an upstream without STARTTLS: not delivered, deferred with a reason', async (t) => {
   const defer = cleanup(t);
   const sink = await sinkFor(defer, { noStartTls: true });
-  const relay = await relayFor(defer, ['--forward-to', `127.0.0.1:${sink.port}`, '--forward-on-disconnect', '--client-tls', '--client-tls-required', ...FAST_RETRY]);
+  const relay = await relayFor(defer, [
+    '--forward-to',
+    `127.0.0.1:${sink.port}`,
+    '--forward-on-disconnect',
+    '--client-tls',
+    '--client-tls-required',
+    ...FAST_RETRY,
+  ]);
   await deferred(relay, sink, 'tls-required', /tls|starttls/i);
 });
 
@@ -71,8 +78,15 @@ for (const [name, tag, extra] of VERIFIED) {
   test(`--client-tls-verify with the CA, ${name}: delivered`, async (t) => {
     const defer = cleanup(t);
     const sink = await sinkFor(defer, { tls: tlsKeys });
-    const relay = await relayFor(defer, ['--forward-to', `127.0.0.1:${sink.port}`, '--forward-on-disconnect', '--client-tls',
-      '--client-tls-verify', pki.caFile, ...extra]);
+    const relay = await relayFor(defer, [
+      '--forward-to',
+      `127.0.0.1:${sink.port}`,
+      '--forward-on-disconnect',
+      '--client-tls',
+      '--client-tls-verify',
+      pki.caFile,
+      ...extra,
+    ]);
     await delivered(relay, sink, tag);
   });
 }
@@ -80,8 +94,18 @@ for (const [name, tag, extra] of VERIFIED) {
 test('--client-tls-verify-host with --client-tls-server-name wrong.test: the name is not in the certificate, not delivered', async (t) => {
   const defer = cleanup(t);
   const sink = await sinkFor(defer, { tls: tlsKeys });
-  const relay = await relayFor(defer, ['--forward-to', `127.0.0.1:${sink.port}`, '--forward-on-disconnect', '--client-tls',
-    '--client-tls-verify', pki.caFile, '--client-tls-verify-host', '--client-tls-server-name', 'wrong.test', ...FAST_RETRY]);
+  const relay = await relayFor(defer, [
+    '--forward-to',
+    `127.0.0.1:${sink.port}`,
+    '--forward-on-disconnect',
+    '--client-tls',
+    '--client-tls-verify',
+    pki.caFile,
+    '--client-tls-verify-host',
+    '--client-tls-server-name',
+    'wrong.test',
+    ...FAST_RETRY,
+  ]);
   await deferred(relay, sink, 'wrong-name', /wrong\.test|altnames|does not match/i);
 });
 
@@ -89,8 +113,15 @@ test('--client-tls-verify with a CA that did not sign the upstream certificate: 
   const defer = cleanup(t);
   const sink = await sinkFor(defer, { tls: tlsKeys });
   // The server certificate itself is not a CA: verification against it must fail.
-  const relay = await relayFor(defer, ['--forward-to', `127.0.0.1:${sink.port}`, '--forward-on-disconnect', '--client-tls',
-    '--client-tls-verify', pki.serverCertFile, ...FAST_RETRY]);
+  const relay = await relayFor(defer, [
+    '--forward-to',
+    `127.0.0.1:${sink.port}`,
+    '--forward-on-disconnect',
+    '--client-tls',
+    '--client-tls-verify',
+    pki.serverCertFile,
+    ...FAST_RETRY,
+  ]);
   await deferred(relay, sink, 'wrong-ca', /certificate|verify|issuer/i);
 });
 
@@ -98,8 +129,15 @@ for (const implicit of [false, true]) {
   test(`--no-retry: a certificate that fails --client-tls-verify fails the message (.bad), as E-MailRelay (${implicit ? 'implicit TLS' : 'STARTTLS'})`, async (t) => {
     const defer = cleanup(t);
     const sink = await sinkFor(defer, { tls: { ...tlsKeys, implicit } });
-    const relay = await relayFor(defer, ['--forward-to', `127.0.0.1:${sink.port}`, '--forward-on-disconnect', implicit ? '--client-tls-connection' : '--client-tls',
-      '--client-tls-verify', pki.serverCertFile, '--no-retry']);
+    const relay = await relayFor(defer, [
+      '--forward-to',
+      `127.0.0.1:${sink.port}`,
+      '--forward-on-disconnect',
+      implicit ? '--client-tls-connection' : '--client-tls',
+      '--client-tls-verify',
+      pki.serverCertFile,
+      '--no-retry',
+    ]);
     await sendAll(relay.port, [makeMessage('no-retry-wrong-ca')]);
     await waitUntil(() => filesEnding(relay.spool, '.bad').length === 1, 'a .bad envelope');
     assert.match(reasonsIn(relay.spool, filesEnding(relay.spool, '.bad')[0]!)[0]!.reason, /certificate|verify|issuer/i);
@@ -110,12 +148,29 @@ for (const implicit of [false, true]) {
 test('--client-tls-verify-name relay.test (subject CN): delivered; another CN: not delivered', async (t) => {
   const defer = cleanup(t);
   const sink = await sinkFor(defer, { tls: tlsKeys });
-  const good = await relayFor(defer, ['--forward-to', `127.0.0.1:${sink.port}`, '--forward-on-disconnect', '--client-tls',
-    '--client-tls-verify', pki.caFile, '--client-tls-verify-name', 'relay.test']);
+  const good = await relayFor(defer, [
+    '--forward-to',
+    `127.0.0.1:${sink.port}`,
+    '--forward-on-disconnect',
+    '--client-tls',
+    '--client-tls-verify',
+    pki.caFile,
+    '--client-tls-verify-name',
+    'relay.test',
+  ]);
   await delivered(good, sink, 'cn-ok');
 
   const sink2 = await sinkFor(defer, { tls: tlsKeys });
-  const bad = await relayFor(defer, ['--forward-to', `127.0.0.1:${sink2.port}`, '--forward-on-disconnect', '--client-tls',
-    '--client-tls-verify', pki.caFile, '--client-tls-verify-name', 'localhost', ...FAST_RETRY]);
+  const bad = await relayFor(defer, [
+    '--forward-to',
+    `127.0.0.1:${sink2.port}`,
+    '--forward-on-disconnect',
+    '--client-tls',
+    '--client-tls-verify',
+    pki.caFile,
+    '--client-tls-verify-name',
+    'localhost',
+    ...FAST_RETRY,
+  ]);
   await deferred(bad, sink2, 'cn-bad', /relay\.test|localhost/);
 });

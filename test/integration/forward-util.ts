@@ -73,10 +73,20 @@ export interface SessionResult {
  * recorded and the session goes on, unless the connection is gone (then the rest count as failed).
  */
 export async function sendSession(port: number, messages: OutMessage[], onAck?: (i: number) => void): Promise<SessionResult> {
-  const conn = new SMTPConnection({ host: '127.0.0.1', port, ignoreTLS: true, connectionTimeout: 10000, greetingTimeout: 10000, socketTimeout: 20000, name: 'sender.test' });
+  const conn = new SMTPConnection({
+    host: '127.0.0.1',
+    port,
+    ignoreTLS: true,
+    connectionTimeout: 10000,
+    greetingTimeout: 10000,
+    socketTimeout: 20000,
+    name: 'sender.test',
+  });
   let broken = false;
   const closed = new Promise<void>((r) => conn.once('end', () => r()));
-  conn.on('error', () => { broken = true; });
+  conn.on('error', () => {
+    broken = true;
+  });
   const result: SessionResult = { replies: [] };
   try {
     // nodemailer reports a refused or dropped connection as an 'error' event only.
@@ -121,7 +131,9 @@ export async function sendAll(port: number, messages: OutMessage[]): Promise<voi
 
 /** Spool file names, without relaybox's lock file. */
 export function spoolFiles(dir: string): string[] {
-  return readdirSync(dir).filter((n) => n !== LOCK_FILE).sort();
+  return readdirSync(dir)
+    .filter((n) => n !== LOCK_FILE)
+    .sort();
 }
 
 export function filesEnding(dir: string, suffix: string): string[] {
@@ -142,24 +154,31 @@ export function reasonsIn(dir: string, name: string): { reason: string; code: st
  */
 export async function deferredMessage(dir: string, ms = 15000): Promise<{ name: string; reasons: { reason: string; code: string }[] }> {
   let found: { name: string; reasons: { reason: string; code: string }[] } | undefined;
-  await waitUntil(() => {
-    for (const name of filesEnding(dir, '.envelope')) {
-      try {
-        const r = reasonsIn(dir, name);
-        if (r.length) found = { name, reasons: r };
-      } catch {
-        // renamed to .busy between the listing and the read: look again
+  await waitUntil(
+    () => {
+      for (const name of filesEnding(dir, '.envelope')) {
+        try {
+          const r = reasonsIn(dir, name);
+          if (r.length) found = { name, reasons: r };
+        } catch {
+          // renamed to .busy between the listing and the read: look again
+        }
       }
-    }
-    return !!found;
-  }, 'a deferred message (.envelope with a Reason line)', ms);
+      return !!found;
+    },
+    'a deferred message (.envelope with a Reason line)',
+    ms,
+  );
   return found!;
 }
 
 /** Writes <id>.content and <id>.envelope as E-MailRelay would have left them. */
 export function writeSpooled(dir: string, id: string, msg: OutMessage, extra: Partial<Envelope> = {}): void {
   writeFileSync(path.join(dir, `${id}.content`), msg.data);
-  writeFileSync(path.join(dir, `${id}.envelope`), encodeEnvelope(newEnvelope({ content: '7bit', from: msg.from, toRemote: msg.to, client: '127.0.0.1', ...extra })));
+  writeFileSync(
+    path.join(dir, `${id}.envelope`),
+    encodeEnvelope(newEnvelope({ content: '7bit', from: msg.from, toRemote: msg.to, client: '127.0.0.1', ...extra })),
+  );
 }
 
 /** The content after the first line (the Received line the relay prepends). */

@@ -49,7 +49,7 @@ test('--log-file is written as E-MailRelay text by default, and as JSON with --l
   const lines = readFileSync(text, 'utf8').trim().split('\n');
   for (const l of lines) assert.match(l, /^relaybox: (info|debug): /);
   assert.ok(lines.includes(`relaybox: info: smtp server on 127.0.0.1:${relay.port}`), lines.join('\n'));
-  assert.doesNotMatch(lines.join('\n'), /error|warning|exception/, 'E-MailRelay\'s harness checks a plain start logs none');
+  assert.doesNotMatch(lines.join('\n'), /error|warning|exception/, "E-MailRelay's harness checks a plain start logs none");
   assert.equal(relay.stderr, '');
 
   const json = path.join(dir, 'json.log');
@@ -58,7 +58,7 @@ test('--log-file is written as E-MailRelay text by default, and as JSON with --l
   for (const l of readFileSync(json, 'utf8').trim().split('\n')) assert.equal(typeof JSON.parse(l).msg, 'string');
 });
 
-test('--log-time puts E-MailRelay\'s timestamp after the program name', async (t) => {
+test("--log-time puts E-MailRelay's timestamp after the program name", async (t) => {
   const defer = cleanups(t);
   const relay = await relayFor(defer, ['--log-time'], { textLog: true, readyMessage: null });
   const line = await stderrHas(relay, /^relaybox: \d{8}\.\d{6}\.\d{3}: info: smtp server on .*$/m);
@@ -67,7 +67,10 @@ test('--log-time puts E-MailRelay\'s timestamp after the program name', async (t
 
 test('STARTTLS is logged as "tls protocol established with <peer> protocol <version> cipher <name>"', async (t) => {
   const defer = cleanups(t);
-  const relay = await relayFor(defer, ['--verbose', '--domain', 'relay.test', '--server-tls', '--server-tls-certificate', pki.serverPemFile], { textLog: true, readyMessage: null });
+  const relay = await relayFor(defer, ['--verbose', '--domain', 'relay.test', '--server-tls', '--server-tls-certificate', pki.serverPemFile], {
+    textLog: true,
+    readyMessage: null,
+  });
   await stderrHas(relay, /relaybox started/);
   const sent = await swaks({ port: relay.port, extra: ['--tls', '--tls-verify', '--tls-ca-path', pki.caFile] });
   assert.ok(swaksAccepted(sent), sent.stdout);
@@ -90,7 +93,7 @@ test('a forwarding run is logged as "forwarding: [poll]", its end as "forwarding
   assert.match(relay.stderr, /^relaybox: info: rx<<: "250 /m);
 });
 
-test('admin flush that cannot reach the upstream answers in E-MailRelay\'s words, not node\'s', async (t) => {
+test("admin flush that cannot reach the upstream answers in E-MailRelay's words, not node's", async (t) => {
   const defer = cleanups(t);
   const closed = await freePort();
   const admin = await freePort();
@@ -100,10 +103,16 @@ test('admin flush that cannot reach the upstream answers in E-MailRelay\'s words
   const reply = await new Promise<string>((resolve, reject) => {
     const s = net.connect(admin, '127.0.0.1', () => s.write('flush\r\n'));
     let got = '';
-    s.setTimeout(20000, () => { s.destroy(); reject(new Error(`no flush reply: ${got}`)); });
+    s.setTimeout(20000, () => {
+      s.destroy();
+      reject(new Error(`no flush reply: ${got}`));
+    });
     s.on('data', (d) => {
       got += d.toString();
-      if (got.includes('\n')) { s.destroy(); resolve(got.split(/\r?\n/)[0]); }
+      if (got.includes('\n')) {
+        s.destroy();
+        resolve(got.split(/\r?\n/)[0]);
+      }
     });
   });
   assert.equal(reply, `error: cannot connect to 127.0.0.1:${closed}: connection refused`);
@@ -113,8 +122,15 @@ test('a next hop that cannot be reached is logged as "smtp connection failed: ca
   const defer = cleanups(t);
   const dir = scratchDir(defer);
   const [closed, ownClosed] = [await freePort(), await freePort()];
-  const route = shellScript(dir, 'route.sh', `grep -q '^X-MailRelay-To-Remote: routed@' "$2" && sed -i 's/^X-MailRelay-ForwardToAddress:.*\\r$/X-MailRelay-ForwardToAddress: 127.0.0.1:${ownClosed}\\r/' "$2"; exit 0`);
-  const relay = await relayFor(defer, ['--forward-to', `127.0.0.1:${closed}`, '--forward-on-disconnect', '--filter', route], { textLog: true, readyMessage: null });
+  const route = shellScript(
+    dir,
+    'route.sh',
+    `grep -q '^X-MailRelay-To-Remote: routed@' "$2" && sed -i 's/^X-MailRelay-ForwardToAddress:.*\\r$/X-MailRelay-ForwardToAddress: 127.0.0.1:${ownClosed}\\r/' "$2"; exit 0`,
+  );
+  const relay = await relayFor(defer, ['--forward-to', `127.0.0.1:${closed}`, '--forward-on-disconnect', '--filter', route], {
+    textLog: true,
+    readyMessage: null,
+  });
   await stderrHas(relay, /relaybox started/);
   for (const to of ['routed@example.test', 'plain@example.test']) assert.ok(swaksAccepted(await swaks({ port: relay.port, to: [to] })));
   for (const port of [ownClosed, closed]) {
@@ -122,9 +138,12 @@ test('a next hop that cannot be reached is logged as "smtp connection failed: ca
   }
 });
 
-test('node\'s resolver and connect errors in E-MailRelay\'s words', () => {
+test("node's resolver and connect errors in E-MailRelay's words", () => {
   assert.equal(networkErrorWords('getaddrinfo ENOTFOUND dummy.invalid'), 'dns error: no such host: "dummy.invalid" (name or service not known)');
-  assert.equal(networkErrorWords('getaddrinfo EAI_AGAIN smtp.example.com'), 'dns error: no such host: "smtp.example.com" (temporary failure in name resolution)');
+  assert.equal(
+    networkErrorWords('getaddrinfo EAI_AGAIN smtp.example.com'),
+    'dns error: no such host: "smtp.example.com" (temporary failure in name resolution)',
+  );
   assert.equal(networkErrorWords('connect ECONNREFUSED 127.0.0.1:9'), 'cannot connect to 127.0.0.1:9: connection refused');
   assert.equal(networkErrorWords('535 5.7.8 authentication failed'), '535 5.7.8 authentication failed');
 });
@@ -137,8 +156,13 @@ test('a filter is logged as E-MailRelay logs it: running, its result, "rejected 
   await stderrHas(relay, /relaybox started/);
   const sent = await swaks({ port: relay.port });
   assert.match(sent.stdout, /<\*\* +452 foo bar/);
-  const id = (await stderrHas(relay, /^relaybox: info: filter \[[^\]]*refuse\.sh\]: \[(emailrelay\.[\d.]+)\]: running \S*refuse\.sh$/m)).match(/\[(emailrelay\.[\d.]+)\]/)![1];
-  await stderrHas(relay, new RegExp(`^relaybox: info: filter \\[[^\\]]*refuse\\.sh\\]: \\[${id.replace(/\./g, '\\.')}\\]: failed response=\\[foo bar\\] reason=\\[foo bar\\]$`, 'm'));
+  const id = (await stderrHas(relay, /^relaybox: info: filter \[[^\]]*refuse\.sh\]: \[(emailrelay\.[\d.]+)\]: running \S*refuse\.sh$/m)).match(
+    /\[(emailrelay\.[\d.]+)\]/,
+  )![1];
+  await stderrHas(
+    relay,
+    new RegExp(`^relaybox: info: filter \\[[^\\]]*refuse\\.sh\\]: \\[${id.replace(/\./g, '\\.')}\\]: failed response=\\[foo bar\\] reason=\\[foo bar\\]$`, 'm'),
+  );
   await stderrHas(relay, /^relaybox: info: rejected by filter: \[foo bar\]/m);
 });
 
@@ -148,10 +172,17 @@ test('a client filter is logged as "client-filter [...]", and as "routing-filter
   const sink = await startSink();
   defer(() => sink.close());
   // The server filter gives messages for routed@ a ForwardTo, which makes the client filter a routing filter (gfilter.cpp).
-  const route = shellScript(dir, 'route.sh', `grep -q '^X-MailRelay-To-Remote: routed@' "$2" && sed -i 's/^X-MailRelay-ForwardTo:.*\\r$/X-MailRelay-ForwardTo: routed.example\\r/' "$2"; exit 0`);
+  const route = shellScript(
+    dir,
+    'route.sh',
+    `grep -q '^X-MailRelay-To-Remote: routed@' "$2" && sed -i 's/^X-MailRelay-ForwardTo:.*\\r$/X-MailRelay-ForwardTo: routed.example\\r/' "$2"; exit 0`,
+  );
   const pass = shellScript(dir, 'pass.sh', 'exit 0');
-  const relay = await relayFor(defer, ['--verbose', '--forward-to', `127.0.0.1:${sink.port}`, '--forward-on-disconnect', '--filter', route, '--client-filter', pass],
-    { textLog: true, readyMessage: null });
+  const relay = await relayFor(
+    defer,
+    ['--verbose', '--forward-to', `127.0.0.1:${sink.port}`, '--forward-on-disconnect', '--filter', route, '--client-filter', pass],
+    { textLog: true, readyMessage: null },
+  );
   await stderrHas(relay, /relaybox started/);
   for (const to of ['routed@example.test', 'plain@example.test']) assert.ok(swaksAccepted(await swaks({ port: relay.port, to: [to] })));
   await sink.waitFor(2);
@@ -162,16 +193,19 @@ test('a client filter is logged as "client-filter [...]", and as "routing-filter
   assert.equal(relay.stderr.match(running('client-filter'))!.length, 1);
 });
 
-test('--immediate, an upstream\'s refusal stands once in the log, in the reply line; the failing line keeps its code apart', async (t) => {
+test("--immediate, an upstream's refusal stands once in the log, in the reply line; the failing line keeps its code apart", async (t) => {
   const defer = cleanups(t);
   const sink = await startSink({ data: () => ({ code: 499, text: ['failed', 'for testing'] }) });
   defer(() => sink.close());
-  const relay = await relayFor(defer, ['--verbose', '--forward-to', `127.0.0.1:${sink.port}`, '--immediate', '--no-retry'], { textLog: true, readyMessage: null });
+  const relay = await relayFor(defer, ['--verbose', '--forward-to', `127.0.0.1:${sink.port}`, '--immediate', '--no-retry'], {
+    textLog: true,
+    readyMessage: null,
+  });
   await stderrHas(relay, /relaybox started/);
   await swaks({ port: relay.port });
   await stderrHas(relay, /^relaybox: info: tx>>: "499 failed for testing"$/m);
   await stderrHas(relay, /^relaybox: warning: failing envelope \[emailrelay\.[\d.]+\]: message failed .* reason=DATA: failed for testing .*code=499$/m);
-  assert.equal(relay.stderr.match(/499 failed for testing/g)!.length, 1, 'E-MailRelay\'s test suite counts it once');
+  assert.equal(relay.stderr.match(/499 failed for testing/g)!.length, 1, "E-MailRelay's test suite counts it once");
 });
 
 test('a message that fails is logged as "failing envelope [<id>]: ..."', async (t) => {
@@ -191,7 +225,10 @@ test('a client\'s failed TLS handshake is logged as "tls error: ..."', async (t)
   await new Promise<void>((resolve, reject) => {
     const s = net.connect(relay.port, '127.0.0.1');
     let got = '';
-    s.setTimeout(10000, () => { s.destroy(); reject(new Error(`no STARTTLS go-ahead: ${got}`)); });
+    s.setTimeout(10000, () => {
+      s.destroy();
+      reject(new Error(`no STARTTLS go-ahead: ${got}`));
+    });
     s.on('data', (d) => {
       got += d.toString();
       if (/^220 .*\r\n/m.test(got) && !got.includes('STARTTLS-sent')) {
@@ -211,7 +248,10 @@ test('a client\'s failed TLS handshake is logged as "tls error: ..."', async (t)
 test('the forwarding client logs its STARTTLS as "tls protocol established with <upstream>"', async (t) => {
   const defer = cleanups(t);
   const upstream = await relayFor(defer, ['--server-tls', '--server-tls-certificate', pki.serverPemFile]);
-  const client = await relayFor(defer, ['--verbose', '--forward-to', `127.0.0.1:${upstream.port}`, '--client-tls', '--forward-on-disconnect'], { textLog: true, readyMessage: null });
+  const client = await relayFor(defer, ['--verbose', '--forward-to', `127.0.0.1:${upstream.port}`, '--client-tls', '--forward-on-disconnect'], {
+    textLog: true,
+    readyMessage: null,
+  });
   await stderrHas(client, /relaybox started/);
   const sent = await swaks({ port: client.port });
   assert.ok(swaksAccepted(sent), sent.stdout);
@@ -222,7 +262,10 @@ test('the forwarding client logs its STARTTLS as "tls protocol established with 
 test('implicit TLS to the upstream (--client-tls-connection) is logged as "tls protocol established with <upstream>"', async (t) => {
   const defer = cleanups(t);
   const upstream = await relayFor(defer, ['--server-tls-connection', '--server-tls-certificate', pki.serverPemFile]);
-  const client = await relayFor(defer, ['--verbose', '--forward-to', `127.0.0.1:${upstream.port}`, '--client-tls-connection', '--forward-on-disconnect'], { textLog: true, readyMessage: null });
+  const client = await relayFor(defer, ['--verbose', '--forward-to', `127.0.0.1:${upstream.port}`, '--client-tls-connection', '--forward-on-disconnect'], {
+    textLog: true,
+    readyMessage: null,
+  });
   await stderrHas(client, /relaybox started/);
   assert.ok(swaksAccepted(await swaks({ port: client.port })));
   await stderrHas(client, new RegExp(`^relaybox: info: tls protocol established with 127\\.0\\.0\\.1:${upstream.port}$`, 'm'));
@@ -233,8 +276,11 @@ test('a certificate the forwarding client refuses is a "tls error" on both sides
   const upstream = await relayFor(defer, ['--server-tls', '--server-tls-certificate', pki.serverPemFile], { textLog: true, readyMessage: null });
   await stderrHas(upstream, /relaybox started/);
   // The server's own certificate is no CA: the chain cannot be verified with it.
-  const client = await relayFor(defer, ['--forward-to', `127.0.0.1:${upstream.port}`, '--client-tls', '--client-tls-verify', pki.serverCertFile, '--forward-on-disconnect', '--no-retry'],
-    { textLog: true, readyMessage: null });
+  const client = await relayFor(
+    defer,
+    ['--forward-to', `127.0.0.1:${upstream.port}`, '--client-tls', '--client-tls-verify', pki.serverCertFile, '--forward-on-disconnect', '--no-retry'],
+    { textLog: true, readyMessage: null },
+  );
   await stderrHas(client, /relaybox started/);
   assert.ok(swaksAccepted(await swaks({ port: client.port })));
   await stderrHas(client, /^relaybox: warning: tls error: unable to verify the first certificate: TLS handshake with the upstream server failed/m);

@@ -30,7 +30,9 @@ test(`split: with ${RECIPIENTS} recipients in one domain finishes quickly, and a
   const started = performance.now();
   smtp.write(dataBlock(Buffer.from('From: a@example.com\r\nSubject: many\r\n\r\nbody\r\n')));
   let storedMs: number | undefined;
-  const stored = smtp.reply(60000).finally(() => { storedMs = performance.now() - started; });
+  const stored = smtp.reply(60000).finally(() => {
+    storedMs = performance.now() - started;
+  });
   const greetings: number[] = [];
   while (storedMs === undefined) {
     const before = performance.now();

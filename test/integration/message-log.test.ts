@@ -22,7 +22,10 @@ test('received, deferred, retrying, forwarded: each a line with id, client, upst
   const forwarded = await relay.waitForLog('message forwarded');
   const id = String(forwarded.id);
   const lines = story(relay.logs, id);
-  assert.deepEqual(lines.map((l) => l.step), ['received', 'deferred', 'retrying', 'forwarded']);
+  assert.deepEqual(
+    lines.map((l) => l.step),
+    ['received', 'deferred', 'retrying', 'forwarded'],
+  );
   for (const l of lines) assert.equal(l.client, '127.0.0.1', `client on the ${l.step} line`);
   for (const l of lines.slice(1)) assert.equal(l.upstream, upstream, `upstream on the ${l.step} line`);
   assert.match(String(lines[1]!.reason), /451 4\.7\.1 greylisted/);
@@ -43,7 +46,10 @@ test('received, failed, unfailed: the failed message keeps its story', async (t)
   const id = filesEnding(relay.spool, '.bad')[0]!.replace('.envelope.bad', '');
   await relay.waitForLog((l) => l.id === id && l.step === 'failed');
   const lines = story(relay.logs, id);
-  assert.deepEqual(lines.map((l) => l.step), ['received', 'failed']);
+  assert.deepEqual(
+    lines.map((l) => l.step),
+    ['received', 'failed'],
+  );
   assert.equal(lines[1]!.client, '127.0.0.1');
   assert.equal(lines[1]!.upstream, upstream);
   assert.match(String(lines[1]!.reason), /554 5\.7\.1 relay access denied/);
@@ -69,7 +75,10 @@ test('server and client filters: a "filtered" line with the filter and its outco
   await sink.waitFor(1);
   const forwarded = await relay.waitForLog('message forwarded');
   const lines = story(relay.logs, String(forwarded.id));
-  assert.deepEqual(lines.map((l) => l.step), ['filtered', 'received', 'filtered', 'forwarded']);
+  assert.deepEqual(
+    lines.map((l) => l.step),
+    ['filtered', 'received', 'filtered', 'forwarded'],
+  );
   assert.equal(lines[0]!.msg, 'message passed the filter');
   assert.equal(lines[2]!.msg, 'message passed the client filter');
   for (const l of lines) assert.equal(l.client, '127.0.0.1');

@@ -23,7 +23,9 @@ function request(url: string, contentType: string, body: string, headers: Record
     const req = https.request(url, { method: 'POST', ca: testPki().ca, headers: { 'content-type': contentType, ...headers } }, (res) => {
       let text = '';
       res.setEncoding('utf8');
-      res.on('data', (c: string) => { text += c; });
+      res.on('data', (c: string) => {
+        text += c;
+      });
       res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
     });
     req.on('error', reject);
@@ -40,8 +42,11 @@ test('Microsoft stand-in: a valid certificate assertion gets a token; an expired
   const url = `${s.url}/t1/oauth2/v2.0/token`;
   const cred = readCertificateCredential(readFileSync(pemFile, 'utf8'), pemFile);
   const form = (assertion: string, scope = SCOPE_OUTLOOK) => ({
-    grant_type: 'client_credentials', client_id: 'app', scope,
-    client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion,
+    grant_type: 'client_credentials',
+    client_id: 'app',
+    scope,
+    client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+    client_assertion: assertion,
   });
 
   const ok = await post(url, form(clientAssertion(cred, 'app', url, Date.now())));
@@ -84,7 +89,9 @@ test('Google stand-in: the service-account JWT is verified; expired, foreign-sig
   assert.match(describeTokenRefusal(expired.status, expired.text).message, /check the clock/);
 
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const forged = await grant(serviceAccountAssertion({ ...sa, private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() }, 'u@example.org', SCOPE_GOOGLE, Date.now()));
+  const forged = await grant(
+    serviceAccountAssertion({ ...sa, private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() }, 'u@example.org', SCOPE_GOOGLE, Date.now()),
+  );
   assert.match(describeTokenRefusal(forged.status, forged.text).message, /Google refused the service-account key/);
 
   const unknownUser = await grant(serviceAccountAssertion(sa, 'nobody@example.org', SCOPE_GOOGLE, Date.now()));
@@ -102,7 +109,9 @@ test('Graph stand-in: sendMail needs a Graph token, and a request over 4 MB gets
   const s = await standInFor(defer);
   s.users.add('m@contoso.test');
   s.microsoftApps.set('app', { tenant: 't1', secret: 'sec', smtpMailboxes: [], graphMailSend: true });
-  const token = async (scope: string) => JSON.parse((await post(`${s.url}/t1/oauth2/v2.0/token`, { grant_type: 'client_credentials', client_id: 'app', client_secret: 'sec', scope })).text).access_token as string;
+  const token = async (scope: string) =>
+    JSON.parse((await post(`${s.url}/t1/oauth2/v2.0/token`, { grant_type: 'client_credentials', client_id: 'app', client_secret: 'sec', scope })).text)
+      .access_token as string;
   const send = (tok: string, body: string) => request(`${s.url}/v1.0/users/m@contoso.test/sendMail`, 'text/plain', body, { authorization: `Bearer ${tok}` });
   const mime = Buffer.from('From: <m@contoso.test>\r\nTo: <a@example.net>\r\nSubject: x\r\n\r\nbody\r\n').toString('base64');
   const outlookToken = await token(SCOPE_OUTLOOK);
@@ -147,5 +156,8 @@ test('introspection endpoint (RFC 7662): the caller must authenticate; inactive 
   }
   good.revoked = true;
   assert.deepEqual(JSON.parse((await request(url, type, form(good.value), basic('rs', 'rs-secret'))).text), { active: false });
-  assert.deepEqual(s.introspections.map((i) => i.status), [401, 401, 400, 200, 200, 200, 200]);
+  assert.deepEqual(
+    s.introspections.map((i) => i.status),
+    [401, 401, 400, 200, 200, 200, 200],
+  );
 });

@@ -63,7 +63,11 @@ export async function oauthSinkFor(defer: Defer, s: StandIn, opts: { google?: bo
 
 /** A self-signed certificate and its key in one PEM file, as uploaded to an app registration. */
 export function appCertificate(dir: string): { pemFile: string; certPem: string } {
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'app.key', '-out', 'app.crt', '-days', '2', '-subj', '/CN=relaybox app'], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  execFileSync(
+    'openssl',
+    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'app.key', '-out', 'app.crt', '-days', '2', '-subj', '/CN=relaybox app'],
+    { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   const certPem = readFileSync(path.join(dir, 'app.crt'), 'utf8');
   const pemFile = path.join(dir, 'app.pem');
   writeFileSync(pemFile, readFileSync(path.join(dir, 'app.key'), 'utf8') + certPem, { mode: 0o600 });
@@ -75,11 +79,19 @@ export function serviceAccountKey(dir: string, s: StandIn, email = 'relay@projec
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const keyId = randomBytes(20).toString('hex');
   const keyFile = path.join(dir, 'sa.json');
-  writeFileSync(keyFile, JSON.stringify({
-    type: 'service_account', project_id: 'project', private_key_id: keyId,
-    private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }), client_email: email, client_id: '1234567890',
-    token_uri: `${s.url}/token`,
-  }), { mode: 0o600 });
+  writeFileSync(
+    keyFile,
+    JSON.stringify({
+      type: 'service_account',
+      project_id: 'project',
+      private_key_id: keyId,
+      private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }),
+      client_email: email,
+      client_id: '1234567890',
+      token_uri: `${s.url}/token`,
+    }),
+    { mode: 0o600 },
+  );
   s.googleAccounts.set(email, { publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(), keyId, delegatedScopes: [SCOPE_GOOGLE] });
   return { keyFile, email };
 }

@@ -15,9 +15,9 @@ const pki = testPki();
 after(() => removeDir(pki.dir));
 
 const SECRETS = [
-  'server plain alice alice+20pw',  // password "alice pw"
+  'server plain alice alice+20pw', // password "alice pw"
   'server plain bob bobpw',
-  'server none 127.0.0.1 trusted',  // trust lines mean nothing to POP
+  'server none 127.0.0.1 trusted', // trust lines mean nothing to POP
   '',
 ].join('\n');
 
@@ -134,8 +134,20 @@ test('poplib: greeting timestamp, USER/PASS, STAT, LIST, UIDL, TOP, RETR, RSET, 
   const { relay, pop } = await popRelay(defer);
   const ids = await fill(relay, [message('one', 'b1\r\nb2\r\nb3\r\n'), message('two')]);
   const r = await poplib(pop, [
-    ['capa'], ['user', 'bob'], ['pass_', 'bobpw'], ['stat'], ['list'], ['uidl'], ['top', 1, 1], ['retr', 2],
-    ['dele', 1], ['stat'], ['rset'], ['stat'], ['noop'], ['quit'],
+    ['capa'],
+    ['user', 'bob'],
+    ['pass_', 'bobpw'],
+    ['stat'],
+    ['list'],
+    ['uidl'],
+    ['top', 1, 1],
+    ['retr', 2],
+    ['dele', 1],
+    ['stat'],
+    ['rset'],
+    ['stat'],
+    ['noop'],
+    ['quit'],
   ]);
   assert.match(r.greeting, /^\+OK .*<[^>]+@relay\.test>$/, 'APOP timestamp in the greeting');
   const capa = ok(r, 0) as Record<string, string[]>;
@@ -158,7 +170,10 @@ test('poplib: greeting timestamp, USER/PASS, STAT, LIST, UIDL, TOP, RETR, RSET, 
   assert.deepEqual(ok(apop, 1), [2, sizes[0] + sizes[1]]);
   const badApop = await poplib(pop, [['apop', 'alice', 'nope']]);
   assert.match((badApop.steps[0] as { error: string }).error, /-ERR \[AUTH\] authentication failed/);
-  const noUser = await poplib(pop, [['user', 'mallory'], ['pass_', 'x']]);
+  const noUser = await poplib(pop, [
+    ['user', 'mallory'],
+    ['pass_', 'x'],
+  ]);
   assert.match((noUser.steps[1] as { error: string }).error, /-ERR \[AUTH\] authentication failed/, 'an unknown user looks like a wrong password');
 });
 
@@ -218,13 +233,23 @@ test('STLS: plain text pipelined after STLS is discarded, not run inside the TLS
   const socket = raw.detach();
   const secure = tls.connect({ socket, ca: pki.ca, servername: 'relay.test' });
   defer(() => secure.destroy());
-  await new Promise<void>((resolve, reject) => { secure.once('secureConnect', () => resolve()); secure.once('error', reject); });
+  await new Promise<void>((resolve, reject) => {
+    secure.once('secureConnect', () => resolve());
+    secure.once('error', reject);
+  });
   let got = '';
-  secure.on('data', (d: Buffer) => { got += d.toString('latin1'); });
+  secure.on('data', (d: Buffer) => {
+    got += d.toString('latin1');
+  });
   secure.write('STAT\r\n');
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no STAT reply: ${got}`)), 5000);
-    secure.on('data', () => { if (got.includes('\r\n')) { clearTimeout(timer); resolve(); } });
+    secure.on('data', () => {
+      if (got.includes('\r\n')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
   });
   assert.match(got, /^-ERR not authenticated\r\n$/, 'the USER/PASS sent in plain text did not log in');
 });
@@ -366,7 +391,10 @@ test('--interface pop=<address>: the POP listener gets its own addresses', async
   await relay.waitForCount('listening for pop', 2);
   const r = await curl([`pop3://127.0.0.2:${pop}/`, '-u', 'bob:bobpw']);
   assert.equal(r.code, 0, r.stderr);
-  const smtp = await RawSmtp.connect(relay.port, '127.0.0.2').then(() => 'connected', (e: Error) => e.message);
+  const smtp = await RawSmtp.connect(relay.port, '127.0.0.2').then(
+    () => 'connected',
+    (e: Error) => e.message,
+  );
   assert.match(smtp, /ECONNREFUSED/, 'SMTP does not listen on the pop= address');
 });
 
@@ -428,7 +456,10 @@ test('random bytes on the POP port get -ERR or a closed connection, and the serv
     raw.write(randomBytes(64 * 1024));
     raw.write('\r\nQUIT\r\n');
     await raw.waitClosed();
-    assert.ok(raw.replies.slice(1).every((x) => /^[-+]/.test(x.text)), 'only POP replies come back');
+    assert.ok(
+      raw.replies.slice(1).every((x) => /^[-+]/.test(x.text)),
+      'only POP replies come back',
+    );
   }
   const r = await poplib(pop, [['user', 'bob'], ['pass_', 'bobpw'], ['stat'], ['quit']]);
   ok(r, 3);
@@ -452,38 +483,45 @@ test('--server-auth-config applies to POP: x:plain,login leaves CRAM only, and n
   assert.equal(cram.code, 0, cram.stderr);
 });
 
-test('--pop-auth pam:<service> with real PAM (pam_unix, a test user): USER/PASS and AUTH PLAIN, no APOP or CRAM', { skip: process.getuid?.() !== 0 && 'needs root to create a PAM service file and a user' }, async (t) => {
-  const defer = cleanups(t);
-  const tag = `rbp${process.pid % 100000}`;
-  const service = `relaybox-pop-test-${tag}`;
-  const serviceFile = `/etc/pam.d/${service}`;
-  const user = `${tag}u`;
-  const password = 'Pop Sesame 1!';
-  defer(() => rmSync(serviceFile, { force: true }));
-  writeFileSync(serviceFile, '# relaybox POP test service, removed by the test\nauth required pam_unix.so nodelay\naccount required pam_unix.so\n');
-  defer(async () => {
-    const r = await runTool('userdel', [user]);
-    assert.ok(r.code === 0 || r.code === 6, `userdel ${user}: ${r.stderr}`);
-  });
-  assert.equal((await runTool('useradd', ['--no-create-home', '--shell', '/usr/sbin/nologin', user])).code, 0);
-  assert.equal((await runTool('chpasswd', [], { input: `${user}:${password}\n` })).code, 0);
+test(
+  '--pop-auth pam:<service> with real PAM (pam_unix, a test user): USER/PASS and AUTH PLAIN, no APOP or CRAM',
+  { skip: process.getuid?.() !== 0 && 'needs root to create a PAM service file and a user' },
+  async (t) => {
+    const defer = cleanups(t);
+    const tag = `rbp${process.pid % 100000}`;
+    const service = `relaybox-pop-test-${tag}`;
+    const serviceFile = `/etc/pam.d/${service}`;
+    const user = `${tag}u`;
+    const password = 'Pop Sesame 1!';
+    defer(() => rmSync(serviceFile, { force: true }));
+    writeFileSync(serviceFile, '# relaybox POP test service, removed by the test\nauth required pam_unix.so nodelay\naccount required pam_unix.so\n');
+    defer(async () => {
+      const r = await runTool('userdel', [user]);
+      assert.ok(r.code === 0 || r.code === 6, `userdel ${user}: ${r.stderr}`);
+    });
+    assert.equal((await runTool('useradd', ['--no-create-home', '--shell', '/usr/sbin/nologin', user])).code, 0);
+    assert.equal((await runTool('chpasswd', [], { input: `${user}:${password}\n` })).code, 0);
 
-  const pop = await freePort();
-  const relay = await relayFor(defer, ['--domain', 'relay.test', '--pop', '--pop-port', String(pop), '--pop-auth', `pam:${service}`, '--pop-by-name']);
-  await relay.waitForLog((l) => l.msg === 'pop authentication with pam' && l.service === service);
-  const [id] = await fill(relay, [message('for the pam user')]);
-  mkdirSync(path.join(relay.spool, user));
-  renameSync(path.join(relay.spool, `${id}.envelope`), path.join(relay.spool, user, `${id}.envelope`));
+    const pop = await freePort();
+    const relay = await relayFor(defer, ['--domain', 'relay.test', '--pop', '--pop-port', String(pop), '--pop-auth', `pam:${service}`, '--pop-by-name']);
+    await relay.waitForLog((l) => l.msg === 'pop authentication with pam' && l.service === service);
+    const [id] = await fill(relay, [message('for the pam user')]);
+    mkdirSync(path.join(relay.spool, user));
+    renameSync(path.join(relay.spool, `${id}.envelope`), path.join(relay.spool, user, `${id}.envelope`));
 
-  const r = await poplib(pop, [['capa'], ['user', user], ['pass_', password], ['uidl'], ['quit']]);
-  assert.doesNotMatch(r.greeting, /</, 'no APOP timestamp with PAM');
-  assert.deepEqual((ok(r, 0) as Record<string, string[]>).SASL, ['PLAIN', 'LOGIN']);
-  assert.deepEqual((ok(r, 3) as unknown[])[1], [`1 ${id}.content`]);
-  const plain = await curl([`pop3://127.0.0.1:${pop}/1`, '-u', `${user}:${password}`, '--login-options', 'AUTH=PLAIN']);
-  assert.equal(plain.code, 0, plain.stderr);
-  assert.equal(plain.stdout, content(relay, id));
-  const bad = await poplib(pop, [['user', user], ['pass_', 'wrong']]);
-  assert.match((bad.steps[1] as { error: string }).error, /-ERR \[AUTH\] authentication failed/);
-  const cram = await curl([`pop3://127.0.0.1:${pop}/`, '-u', `${user}:${password}`, '--login-options', 'AUTH=CRAM-MD5']);
-  assert.notEqual(cram.code, 0, 'PAM cannot do CRAM-MD5');
-});
+    const r = await poplib(pop, [['capa'], ['user', user], ['pass_', password], ['uidl'], ['quit']]);
+    assert.doesNotMatch(r.greeting, /</, 'no APOP timestamp with PAM');
+    assert.deepEqual((ok(r, 0) as Record<string, string[]>).SASL, ['PLAIN', 'LOGIN']);
+    assert.deepEqual((ok(r, 3) as unknown[])[1], [`1 ${id}.content`]);
+    const plain = await curl([`pop3://127.0.0.1:${pop}/1`, '-u', `${user}:${password}`, '--login-options', 'AUTH=PLAIN']);
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.equal(plain.stdout, content(relay, id));
+    const bad = await poplib(pop, [
+      ['user', user],
+      ['pass_', 'wrong'],
+    ]);
+    assert.match((bad.steps[1] as { error: string }).error, /-ERR \[AUTH\] authentication failed/);
+    const cram = await curl([`pop3://127.0.0.1:${pop}/`, '-u', `${user}:${password}`, '--login-options', 'AUTH=CRAM-MD5']);
+    assert.notEqual(cram.code, 0, 'PAM cannot do CRAM-MD5');
+  },
+);

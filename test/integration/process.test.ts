@@ -18,8 +18,12 @@ function run(args: string[], opts: { cwd?: string } = {}): Promise<{ code: numbe
 
 function swaks(port: number, extra: string[] = []): Promise<{ code: number; out: string }> {
   return new Promise((resolve) => {
-    execFile('swaks', ['--server', `127.0.0.1:${port}`, '--from', 'dev@lan.example', '--to', 'boss@example.com', '--timeout', '20', ...extra], { timeout: 30000 },
-      (err, stdout, stderr) => resolve({ code: err ? 1 : 0, out: stdout + stderr }));
+    execFile(
+      'swaks',
+      ['--server', `127.0.0.1:${port}`, '--from', 'dev@lan.example', '--to', 'boss@example.com', '--timeout', '20', ...extra],
+      { timeout: 30000 },
+      (err, stdout, stderr) => resolve({ code: err ? 1 : 0, out: stdout + stderr }),
+    );
   });
 }
 
@@ -37,8 +41,24 @@ test('daemonises by default: the parent exits 0 once listening, pid file and %d 
   const dir = tempDir();
   const port = await freePort();
   try {
-    const r = await run(['--as-server', '--user', 'root', '--port', String(port), '--interface', '127.0.0.1',
-      '--spool-dir', 'spool', '--pid-file', 'run/relay.pid', '--log-file', 'log-%d.txt'], { cwd: dir });
+    const r = await run(
+      [
+        '--as-server',
+        '--user',
+        'root',
+        '--port',
+        String(port),
+        '--interface',
+        '127.0.0.1',
+        '--spool-dir',
+        'spool',
+        '--pid-file',
+        'run/relay.pid',
+        '--log-file',
+        'log-%d.txt',
+      ],
+      { cwd: dir },
+    );
     assert.equal(r.code, 0, r.stderr);
     const pidFile = path.join(dir, 'run/relay.pid');
     const pid = Number(readFileSync(pidFile, 'utf8'));
@@ -51,36 +71,43 @@ test('daemonises by default: the parent exits 0 once listening, pid file and %d 
     await waitFor('message received in the log', () => readFileSync(path.join(dir, logName!), 'utf8').includes('message received'));
     process.kill(pid, 'SIGTERM');
     await waitFor('pid file removed', () => !existsSync(pidFile));
-    assert.ok(readdirSync(path.join(dir, 'spool')).some((f) => f.endsWith('.envelope')), 'the message stays spooled');
+    assert.ok(
+      readdirSync(path.join(dir, 'spool')).some((f) => f.endsWith('.envelope')),
+      'the message stays spooled',
+    );
   } finally {
     removeDir(dir);
   }
 });
 
-test('started as root without --user it runs as "daemon" (effective ids; real ids root) and owns the spool directory it creates', { skip: process.getuid?.() !== 0 }, async () => {
-  const dir = tempDir();
-  chmodSync(dir, 0o755);
-  const spool = path.join(dir, 'spool');
-  const port = await freePort();
-  const relay = await startRelay(['--no-daemon', '--log', '--port', String(port), '--interface', '127.0.0.1', '--spool-dir', spool], { raw: true });
-  try {
-    await relay.waitForLog('running as an unprivileged user');
-    const status = readFileSync(`/proc/${relay.proc.pid}/status`, 'utf8');
-    const [, ruid, euid] = /^Uid:\s+(\d+)\s+(\d+)/m.exec(status)!.map(Number);
-    assert.equal(ruid, 0, 'the real uid stays root, as in E-MailRelay');
-    assert.notEqual(euid, 0);
-    assert.equal(statSync(spool).uid, euid);
-    const s = await swaks(port);
-    assert.equal(s.code, 0, s.out);
-    const content = readdirSync(spool).find((f) => f.endsWith('.content'))!;
-    const st = statSync(path.join(spool, content));
-    assert.equal(st.uid, 0, 'spool files are root\'s, with the user\'s group');
-    assert.equal(st.gid, Number(/^Gid:\s+\d+\s+(\d+)/m.exec(status)![1]));
-  } finally {
-    await relay.stop();
-    removeDir(dir);
-  }
-});
+test(
+  'started as root without --user it runs as "daemon" (effective ids; real ids root) and owns the spool directory it creates',
+  { skip: process.getuid?.() !== 0 },
+  async () => {
+    const dir = tempDir();
+    chmodSync(dir, 0o755);
+    const spool = path.join(dir, 'spool');
+    const port = await freePort();
+    const relay = await startRelay(['--no-daemon', '--log', '--port', String(port), '--interface', '127.0.0.1', '--spool-dir', spool], { raw: true });
+    try {
+      await relay.waitForLog('running as an unprivileged user');
+      const status = readFileSync(`/proc/${relay.proc.pid}/status`, 'utf8');
+      const [, ruid, euid] = /^Uid:\s+(\d+)\s+(\d+)/m.exec(status)!.map(Number);
+      assert.equal(ruid, 0, 'the real uid stays root, as in E-MailRelay');
+      assert.notEqual(euid, 0);
+      assert.equal(statSync(spool).uid, euid);
+      const s = await swaks(port);
+      assert.equal(s.code, 0, s.out);
+      const content = readdirSync(spool).find((f) => f.endsWith('.content'))!;
+      const st = statSync(path.join(spool, content));
+      assert.equal(st.uid, 0, "spool files are root's, with the user's group");
+      assert.equal(st.gid, Number(/^Gid:\s+\d+\s+(\d+)/m.exec(status)![1]));
+    } finally {
+      await relay.stop();
+      removeDir(dir);
+    }
+  },
+);
 
 test('--immediate forwards before the 250, and passes the upstream refusal back to the client', async () => {
   const sink = await startSink({ rcpt: (a) => (a.startsWith('nobody@') ? { code: 550, text: '5.1.1 no such user' } : undefined) });
@@ -107,7 +134,7 @@ test('--immediate: a multi-line refusal at end of data ("499-failed", "499 for t
   const relay = await startRelay(['--forward-to', `127.0.0.1:${sink.port}`, '--immediate', '--no-retry']);
   try {
     const bad = await swaks(relay.port);
-    assert.match(bad.out, /^<\*\* +499 failed for testing\r?$/m, 'the upstream\'s reply as it is, as E-MailRelay\'s proxy passes it on');
+    assert.match(bad.out, /^<\*\* +499 failed for testing\r?$/m, "the upstream's reply as it is, as E-MailRelay's proxy passes it on");
     const envelope = await waitFor('a .bad envelope', () => readdirSync(relay.spool).find((f) => f.endsWith('.envelope.bad')));
     assert.deepEqual(reasonsIn(relay.spool, envelope), [{ reason: 'DATA: 499 failed for testing', code: '499' }]);
   } finally {
@@ -117,11 +144,14 @@ test('--immediate: a multi-line refusal at end of data ("499-failed", "499 for t
   }
 });
 
-test('--immediate: four messages in one client session go over one upstream session (as E-MailRelay\'s proxy)', async () => {
+test("--immediate: four messages in one client session go over one upstream session (as E-MailRelay's proxy)", async () => {
   const sink = await startSink();
   const relay = await startRelay(['--forward-to', `127.0.0.1:${sink.port}`, '--immediate']);
   try {
-    await sendAll(relay.port, [1, 2, 3, 4].map((i) => makeMessage(`proxy-${i}`)));
+    await sendAll(
+      relay.port,
+      [1, 2, 3, 4].map((i) => makeMessage(`proxy-${i}`)),
+    );
     assert.equal(sink.messages.length, 4, 'each delivered before its 250');
     assert.equal(sink.connections, 1, 'one upstream connection');
   } finally {

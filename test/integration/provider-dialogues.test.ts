@@ -12,9 +12,7 @@ import * as path from 'node:path';
 import { testPki } from '../lib/certs';
 import { removeDir, tempDir } from '../lib/relay';
 import { startStandIn, SCOPE_GOOGLE, SCOPE_SMTP_DELEGATED, type StandIn } from '../lib/oauth-standin';
-import {
-  loadProfile, offeredMechanisms, profileNames, startReplay, type InjectAt, type ProviderProfile, type ReplayServer,
-} from '../lib/provider-replay';
+import { loadProfile, offeredMechanisms, profileNames, startReplay, type InjectAt, type ProviderProfile, type ReplayServer } from '../lib/provider-replay';
 import { cleanup, filesEnding, makeMessage, reasonsIn, relayFor, waitUntil, writeSpooled } from './forward-util';
 import { appCertificate, caEnv, serviceAccountKey } from './oauth-util';
 
@@ -95,11 +93,17 @@ after(async () => {
 function postForm(url: string, form: Record<string, string>): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     const body = new URLSearchParams(form).toString();
-    const req = https.request(url, { method: 'POST', ca: testPki().ca, headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) } }, (res) => {
-      let text = '';
-      res.on('data', (c: Buffer) => { text += c.toString(); });
-      res.on('end', () => resolve(JSON.parse(text) as Record<string, unknown>));
-    });
+    const req = https.request(
+      url,
+      { method: 'POST', ca: testPki().ca, headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) } },
+      (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => {
+          text += c.toString();
+        });
+        res.on('end', () => resolve(JSON.parse(text) as Record<string, unknown>));
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -116,7 +120,11 @@ async function refreshTokenFile(p: ProviderProfile, file: string): Promise<void>
   standIn.approve(String(dev.user_code), user);
   const tok = await postForm(`${base}/token`, { ...client, grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: String(dev.device_code) });
   assert.ok(tok.refresh_token, JSON.stringify(tok));
-  writeFileSync(file, JSON.stringify({ provider: google ? 'google' : 'microsoft', token_url: `${base}/token`, ...client, scope, refresh_token: tok.refresh_token }), { mode: 0o600 });
+  writeFileSync(
+    file,
+    JSON.stringify({ provider: google ? 'google' : 'microsoft', token_url: `${base}/token`, ...client, scope, refresh_token: tok.refresh_token }),
+    { mode: 0o600 },
+  );
 }
 
 function staticBlob(user: string, token: string): string {
@@ -180,7 +188,12 @@ async function runScenario(t: TestContext, sc: Scenario): Promise<{ outcomes: Ou
   const passwordsAllowed = sc.passwordsAllowed ?? !p.accepts.password.refusedWith;
   const pki = testPki();
   const replay = await startReplay({
-    profile: p, key: pki.serverKey, cert: pki.serverCert, standIn, passwordsAllowed, inject: sc.inject,
+    profile: p,
+    key: pki.serverKey,
+    cert: pki.serverCert,
+    standIn,
+    passwordsAllowed,
+    inject: sc.inject,
     passwords: { [mailbox(p, 'password')]: PASSWORD },
     staticTokens: sc.staticTokenValid === false ? {} : { [`static-${p.profile}`]: mailbox(p, 'static-oauth') },
   });
@@ -195,10 +208,23 @@ async function runScenario(t: TestContext, sc: Scenario): Promise<{ outcomes: Ou
     ids.set(k, id);
     writeSpooled(spool, id, makeMessage(`${tag}-${k}`), k === 'password' ? {} : { clientAccountSelector: k });
   });
-  const relay = await relayFor(defer, [
-    '--forward-to', `127.0.0.1:${replay.port}`, '--forward', '--client-auth', secrets, '--oauth-authority', standIn.url,
-    '--retry-delay', '60', '--verbose', ...sc.tlsArgs,
-  ], { env: caEnv(), spool });
+  const relay = await relayFor(
+    defer,
+    [
+      '--forward-to',
+      `127.0.0.1:${replay.port}`,
+      '--forward',
+      '--client-auth',
+      secrets,
+      '--oauth-authority',
+      standIn.url,
+      '--retry-delay',
+      '60',
+      '--verbose',
+      ...sc.tlsArgs,
+    ],
+    { env: caEnv(), spool },
+  );
   // The start-up run tries every spooled message once; afterwards nothing may be in flight.
   await relay.waitForLog('forwarding run finished', 30000);
   await waitUntil(() => !filesEnding(spool, '.busy').length, 'no message in flight', 10000);
@@ -208,7 +234,9 @@ async function runScenario(t: TestContext, sc: Scenario): Promise<{ outcomes: Ou
   for (const k of kinds) {
     const id = ids.get(k)!;
     const user = mailbox(p, k);
-    const seen = replay.sessions.flatMap((s) => s.auth.filter((a) => a.user?.toLowerCase() === user.toLowerCase()).map((a) => `${a.mechanism}${a.ok ? '+' : ''}`));
+    const seen = replay.sessions.flatMap((s) =>
+      s.auth.filter((a) => a.user?.toLowerCase() === user.toLowerCase()).map((a) => `${a.mechanism}${a.ok ? '+' : ''}`),
+    );
     const msg = replay.messages.find((m) => m.data.includes(`Subject: ${tag}-${k}\r\n`));
     const o: Outcome = { kind: k, seen, expected: expectation(p, k, passwordsAllowed) };
     if (msg) o.delivered = { mechanism: msg.mechanism };
@@ -220,7 +248,12 @@ async function runScenario(t: TestContext, sc: Scenario): Promise<{ outcomes: Ou
       // A refused sign-in fails no message (issue 16): it waits either way, and the relay's log says
       // whether it judged the refusal temporary (4xx) or a refused session that needs fixing.
       const refused = relay.logs.some((l) => l.id === id && l.msg === 'message deferred: the upstream refused the session');
-      o.failed = { reason: r?.reason ?? '(not tried: the run stopped after another session failed)', code: r?.code ?? '', deferred: !bad && !refused, parked: !!bad };
+      o.failed = {
+        reason: r?.reason ?? '(not tried: the run stopped after another session failed)',
+        code: r?.code ?? '',
+        deferred: !bad && !refused,
+        parked: !!bad,
+      };
     }
     outcomes.push(o);
   }
@@ -270,13 +303,19 @@ test('every line of every provider fixture says where it comes from', () => {
     walk(p, n);
     assert.ok(p.greeting[0]!.line.startsWith('220 '), `${n}: greeting`);
     assert.ok(p.ehloAfterTls.at(-1)!.line.startsWith('250 '), `${n}: last EHLO line`);
-    assert.ok(p.ehloBeforeTls.some((l) => /^250[- ]STARTTLS$/.test(l.line)), `${n}: STARTTLS offered`);
+    assert.ok(
+      p.ehloBeforeTls.some((l) => /^250[- ]STARTTLS$/.test(l.line)),
+      `${n}: STARTTLS offered`,
+    );
     for (const m of p.accepts.password.mechanisms) assert.ok(p.mechanisms[m]?.ok, `${n}: ${m} has no success reply`);
     for (const m of p.accepts.token.mechanisms) assert.ok(p.mechanisms[m]?.ok && p.mechanisms[m]?.fail, `${n}: ${m} replies`);
   }
   const gmail = loadProfile('gmail-smtp.gmail.com');
   assert.equal(gmail.ehloAfterTls.find((l) => l.line.includes('AUTH'))!.line, '250-AUTH LOGIN PLAIN XOAUTH2 PLAIN-CLIENTTOKEN OAUTHBEARER XOAUTH');
-  assert.equal(Buffer.from(gmail.mechanisms.XOAUTH2!.errorChallenge!.line.slice(4), 'base64').toString(), '{"status":"400","schemes":"Bearer","scope":"https://mail.google.com/"}');
+  assert.equal(
+    Buffer.from(gmail.mechanisms.XOAUTH2!.errorChallenge!.line.slice(4), 'base64').toString(),
+    '{"status":"400","schemes":"Bearer","scope":"https://mail.google.com/"}',
+  );
   assert.deepEqual(offeredMechanisms(loadProfile('m365-smtp.office365.com').ehloAfterTls), ['LOGIN', 'XOAUTH2']);
   assert.deepEqual(offeredMechanisms(loadProfile('m365-smtp.office365.com').ehloBeforeTls), []);
 });
@@ -296,13 +335,25 @@ profileNames().forEach((name, i) => {
 // ---- the unpleasant cases ----
 
 test('Microsoft 365 tenant that still allows basic authentication: a password signs in with LOGIN', async (t) => {
-  const { outcomes } = await runScenario(t, { label: 'm365-smtp.office365.com (basic auth on)', profile: 'm365-smtp.office365.com', kinds: ['password'], passwordsAllowed: true, tlsArgs: ['--client-tls', '--client-tls-required'] });
+  const { outcomes } = await runScenario(t, {
+    label: 'm365-smtp.office365.com (basic auth on)',
+    profile: 'm365-smtp.office365.com',
+    kinds: ['password'],
+    passwordsAllowed: true,
+    tlsArgs: ['--client-tls', '--client-tls-required'],
+  });
   assertOutcome(outcomes[0]!);
   assert.equal(outcomes[0]!.delivered?.mechanism, 'LOGIN');
 });
 
-test('Microsoft 365, a refused static token: 535 5.7.3, parked with the server\'s reply, no password tried', async (t) => {
-  const { outcomes } = await runScenario(t, { label: 'm365-smtp.office365.com (static token refused)', profile: 'm365-smtp.office365.com', kinds: ['static-oauth'], staticTokenValid: false, tlsArgs: ['--client-tls'] });
+test("Microsoft 365, a refused static token: 535 5.7.3, parked with the server's reply, no password tried", async (t) => {
+  const { outcomes } = await runScenario(t, {
+    label: 'm365-smtp.office365.com (static token refused)',
+    profile: 'm365-smtp.office365.com',
+    kinds: ['static-oauth'],
+    staticTokenValid: false,
+    tlsArgs: ['--client-tls'],
+  });
   const o = outcomes[0]!;
   o.expected = { reason: [/5\.7\.3/], code: '535' };
   assertOutcome(o);
@@ -310,7 +361,13 @@ test('Microsoft 365, a refused static token: 535 5.7.3, parked with the server\'
 });
 
 test('Gmail, a refused token: the 334 JSON challenge is answered with an empty line, then 535 5.7.8 parks the message', async (t) => {
-  const { outcomes, replay } = await runScenario(t, { label: 'gmail-smtp.gmail.com (static token refused)', profile: 'gmail-smtp.gmail.com', kinds: ['static-oauth'], staticTokenValid: false, tlsArgs: ['--client-tls'] });
+  const { outcomes, replay } = await runScenario(t, {
+    label: 'gmail-smtp.gmail.com (static token refused)',
+    profile: 'gmail-smtp.gmail.com',
+    kinds: ['static-oauth'],
+    staticTokenValid: false,
+    tlsArgs: ['--client-tls'],
+  });
   const o = outcomes[0]!;
   o.expected = { reason: [/5\.7\.8/], code: '535' };
   assertOutcome(o);
@@ -320,21 +377,39 @@ test('Gmail, a refused token: the 334 JSON challenge is answered with an empty l
 });
 
 test('Gmail 454 4.7.0 (too many login attempts): the message waits for a retry, with the reason', async (t) => {
-  const { outcomes } = await runScenario(t, { label: 'gmail-smtp.gmail.com (454 4.7.0)', profile: 'gmail-smtp.gmail.com', kinds: ['password'], inject: { at: 'AUTH', error: '4.7.0-login' }, tlsArgs: ['--client-tls'] });
+  const { outcomes } = await runScenario(t, {
+    label: 'gmail-smtp.gmail.com (454 4.7.0)',
+    profile: 'gmail-smtp.gmail.com',
+    kinds: ['password'],
+    inject: { at: 'AUTH', error: '4.7.0-login' },
+    tlsArgs: ['--client-tls'],
+  });
   const o = outcomes[0]!;
   o.expected = { reason: [/4\.7\.0/, /Too many login attempts/], code: '454', deferred: true };
   assertOutcome(o);
 });
 
 test('smtp-relay.gmail.com 421 4.7.0 at EHLO: the message waits for a retry, with the reason', async (t) => {
-  const { outcomes } = await runScenario(t, { label: 'workspace-smtp-relay.gmail.com (421 4.7.0)', profile: 'workspace-smtp-relay.gmail.com', kinds: ['password'], inject: { at: 'EHLO', error: '4.7.0-ehlo', close: true }, tlsArgs: ['--client-tls'] });
+  const { outcomes } = await runScenario(t, {
+    label: 'workspace-smtp-relay.gmail.com (421 4.7.0)',
+    profile: 'workspace-smtp-relay.gmail.com',
+    kinds: ['password'],
+    inject: { at: 'EHLO', error: '4.7.0-ehlo', close: true },
+    tlsArgs: ['--client-tls'],
+  });
   const o = outcomes[0]!;
   o.expected = { reason: [/421/, /4\.7\.0/], deferred: true };
   assertOutcome(o);
 });
 
 test('Microsoft 365 550 5.7.60 SendAsDenied after signing in with a grant: parked with advice', async (t) => {
-  const { outcomes } = await runScenario(t, { label: 'm365-smtp.office365.com (5.7.60)', profile: 'm365-smtp.office365.com', kinds: ['oauth-ms-secret'], inject: { at: 'DATA-END', error: '5.7.60' }, tlsArgs: ['--client-tls'] });
+  const { outcomes } = await runScenario(t, {
+    label: 'm365-smtp.office365.com (5.7.60)',
+    profile: 'm365-smtp.office365.com',
+    kinds: ['oauth-ms-secret'],
+    inject: { at: 'DATA-END', error: '5.7.60' },
+    tlsArgs: ['--client-tls'],
+  });
   const o = outcomes[0]!;
   o.expected = { reason: [/5\.7\.60/, /--forward-from-mailbox/], code: '550' };
   assertOutcome(o);
@@ -352,7 +427,9 @@ function writeMatrix(): void {
       ? `**${o.delivered.mechanism ?? 'no AUTH'}**`
       : `${o.failed!.deferred ? 'retried later' : o.failed!.parked ? 'fails' : 'refused, waits'}: ${o.failed!.code} ${short(o.failed!.reason)}`;
     const e = o.expected;
-    const ok = e.mechanism ? o.delivered?.mechanism === e.mechanism : !!o.failed && o.failed.deferred === !!e.deferred && (e.reason ?? []).every((re) => re.test(o.failed!.reason));
+    const ok = e.mechanism
+      ? o.delivered?.mechanism === e.mechanism
+      : !!o.failed && o.failed.deferred === !!e.deferred && (e.reason ?? []).every((re) => re.test(o.failed!.reason));
     return ok ? got : `✗ ${got} (expected ${e.mechanism ?? `failure matching ${(e.reason ?? []).map(String).join(' ')}`})`;
   };
   const rows = [...matrix.entries()].map(([label, row]) => `| ${label} | ${KINDS.map((k) => cell(row.get(k))).join(' | ')} |`);

@@ -53,7 +53,10 @@ async function namespace(defer: Defer): Promise<string[] | null> {
     const del = await runTool('ip', ['netns', 'del', NS]);
     assert.equal(del.code, 0, `ip netns del ${NS}: ${del.stderr}`);
   });
-  for (const args of [['link', 'set', 'lo', 'up'], ['addr', 'add', `${PUBLIC}/32`, 'dev', 'lo']]) {
+  for (const args of [
+    ['link', 'set', 'lo', 'up'],
+    ['addr', 'add', `${PUBLIC}/32`, 'dev', 'lo'],
+  ]) {
     const r = await runTool('ip', ['-n', NS, ...args]);
     if (r.code !== 0) return null;
   }
@@ -68,7 +71,20 @@ test('a peer with a public address is refused without --remote-clients and serve
     return;
   }
   const fromPublic = (port: number, from: string) =>
-    runTool(inside[0], [...inside.slice(1), 'swaks', '--server', `${PUBLIC}:${port}`, '--from', from, '--to', 'x@example.net', '--helo', 'public.client.test', '--timeout', '15']);
+    runTool(inside[0], [
+      ...inside.slice(1),
+      'swaks',
+      '--server',
+      `${PUBLIC}:${port}`,
+      '--from',
+      from,
+      '--to',
+      'x@example.net',
+      '--helo',
+      'public.client.test',
+      '--timeout',
+      '15',
+    ]);
 
   const strict = await relayFor(defer, ['--interface', PUBLIC], { wrapper: inside });
   const refused = await fromPublic(strict.port, 'refused@example.test');
@@ -78,7 +94,18 @@ test('a peer with a public address is refused without --remote-clients and serve
   assert.equal(warning.address, PUBLIC);
   assert.deepEqual(spoolFiles(strict.spool), []);
   // In the same namespace, loopback is still local.
-  const loopback = await runTool(inside[0], [...inside.slice(1), 'swaks', '--server', `127.0.0.1:${strict.port}`, '--from', 'lo@example.test', '--to', 'x@example.net', '--timeout', '15']);
+  const loopback = await runTool(inside[0], [
+    ...inside.slice(1),
+    'swaks',
+    '--server',
+    `127.0.0.1:${strict.port}`,
+    '--from',
+    'lo@example.test',
+    '--to',
+    'x@example.net',
+    '--timeout',
+    '15',
+  ]);
   assert.ok(swaksAccepted(loopback), loopback.stdout);
 
   const open = await relayFor(defer, ['--interface', PUBLIC, '--remote-clients'], { wrapper: inside });
@@ -104,14 +131,29 @@ test('--allow-clients admits a named range without opening to everyone; "on-link
   // device). PUBLIC stays on lo, so it is the machine's own address but on no LAN network.
   for (const args of [
     ['link', 'add', 'rbx0', 'type', 'veth', 'peer', 'name', 'rbx1'],
-    ['addr', 'add', '203.0.113.1/24', 'dev', 'rbx0'], ['addr', 'add', '203.0.113.9/24', 'dev', 'rbx1'],
-    ['link', 'set', 'rbx0', 'up'], ['link', 'set', 'rbx1', 'up'],
+    ['addr', 'add', '203.0.113.1/24', 'dev', 'rbx0'],
+    ['addr', 'add', '203.0.113.9/24', 'dev', 'rbx1'],
+    ['link', 'set', 'rbx0', 'up'],
+    ['link', 'set', 'rbx1', 'up'],
   ]) {
     const r = await runTool('ip', ['-n', NS, ...args]);
     assert.equal(r.code, 0, `ip ${args.join(' ')}: ${r.stderr}`);
   }
   const from = (source: string, server: string, port: number) =>
-    runTool(inside[0], [...inside.slice(1), 'swaks', '--server', `${server}:${port}`, '--local-interface', source, '--from', `dev@${source}.test`, '--to', 'x@example.net', '--timeout', '15']);
+    runTool(inside[0], [
+      ...inside.slice(1),
+      'swaks',
+      '--server',
+      `${server}:${port}`,
+      '--local-interface',
+      source,
+      '--from',
+      `dev@${source}.test`,
+      '--to',
+      'x@example.net',
+      '--timeout',
+      '15',
+    ]);
 
   const named = await relayFor(defer, ['--interface', `${PUBLIC},203.0.113.1`, '--allow-clients', '203.0.113.0/28'], { wrapper: inside });
   assert.ok(swaksAccepted(await from('203.0.113.9', '203.0.113.1', named.port)), 'a device inside the named range is served');
@@ -122,7 +164,10 @@ test('--allow-clients admits a named range without opening to everyone; "on-link
   const onLink = await relayFor(defer, ['--interface', `${PUBLIC},203.0.113.1`, '--allow-clients', 'on-link'], { wrapper: inside });
   const device = await from('203.0.113.9', '203.0.113.1', onLink.port);
   assert.ok(swaksAccepted(device), device.stdout);
-  assert.deepEqual(readAll(onLink.spool).map((m) => m.envelope.client), ['203.0.113.9']);
+  assert.deepEqual(
+    readAll(onLink.spool).map((m) => m.envelope.client),
+    ['203.0.113.9'],
+  );
   const stranger = await from(PUBLIC, PUBLIC, onLink.port);
   assert.match(stranger.stdout, /^<\*\*\s+554 /m, stranger.stdout);
 });

@@ -87,7 +87,10 @@ test('binary garbage gets error replies or a close, never a crash', async (t) =>
   await smtp.waitClosed();
   const after = smtp.replies.slice(1);
   assert.ok(after.length >= 1, 'the garbage is answered');
-  assert.ok(after.every((r) => r.code >= 400 || r.code === 221), after.map((r) => r.text).join('\n'));
+  assert.ok(
+    after.every((r) => r.code >= 400 || r.code === 221),
+    after.map((r) => r.text).join('\n'),
+  );
   assert.ok(!smtp.replies.some((r) => r.code === 354), 'garbage never starts a message');
   await stillServing();
 });
@@ -168,7 +171,7 @@ test('STARTTLS without --server-tls is refused (smtp-server would otherwise use 
 
 // Issue 16 item 9: E-MailRelay drops a client after its 8th protocol error (unknown command or
 // command out of sequence) in a connection; an accepted message in between does not wipe the count.
-test('a client repeating unknown commands is disconnected after the 8th error, in E-MailRelay\'s words', async (t) => {
+test("a client repeating unknown commands is disconnected after the 8th error, in E-MailRelay's words", async (t) => {
   const smtp = await open(t);
   const helo = await smtp.command('HELO');
   assert.equal(helo.text, '501 parameter required', 'a missing parameter is not counted');

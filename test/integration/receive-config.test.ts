@@ -17,21 +17,24 @@ test('a config file with port, spool-dir, interface, comments and blank lines ru
   mkdirSync(spool);
   const port = await freePort();
   const conf = path.join(dir, 'relaybox.conf');
-  writeFileSync(conf, [
-    '# relaybox test configuration',
-    '',
-    '   # an indented comment',
-    `port ${port}`,
-    `spool-dir=${spool}`,
-    'interface\t127.0.0.1',
-    '',
-    'log',
-    'no-daemon',
-    'user root',
-    'domain "config.relay.test"',
-    'verbose',
-    '',
-  ].join('\n'));
+  writeFileSync(
+    conf,
+    [
+      '# relaybox test configuration',
+      '',
+      '   # an indented comment',
+      `port ${port}`,
+      `spool-dir=${spool}`,
+      'interface\t127.0.0.1',
+      '',
+      'log',
+      'no-daemon',
+      'user root',
+      'domain "config.relay.test"',
+      'verbose',
+      '',
+    ].join('\n'),
+  );
 
   const r = await startRelay([conf], { raw: true, port, spool });
   defer(() => r.stop());

@@ -38,7 +38,11 @@ test('spool disk full: 452, nothing partial left, and it recovers when space ret
   const big = Buffer.from(('x'.repeat(998) + '\r\n').repeat(200)); // 200 KB
   const refused = await sendMessage(smtp, 'scanner@lan.example', ['boss@example.com'], big);
   assert.equal(refused.code, 452, refused.text);
-  assert.deepEqual(readdirSync(spool).filter((f) => f !== '.relaybox.lock'), [], 'no partial files after 452');
+  assert.deepEqual(
+    readdirSync(spool).filter((f) => f !== '.relaybox.lock'),
+    [],
+    'no partial files after 452',
+  );
 
   unlinkSync(filler);
   const accepted = await sendMessage(smtp, 'scanner@lan.example', ['boss@example.com'], big);

@@ -46,8 +46,13 @@ for (const n of [2, 3]) {
     const codes = (await smtp.nextReplies(2 + 4 * n, 5000)).map((x) => x.code);
     assert.deepEqual(codes, [250, ...Array.from({ length: n }, () => [250, 250, 354, 250]).flat(), 221]);
     await smtp.waitClosed();
-    const froms = readAll(r.spool).map((m) => m.envelope.from).sort();
-    assert.deepEqual(froms, Array.from({ length: n }, (_, i) => `p${i + 1}@example.test`));
+    const froms = readAll(r.spool)
+      .map((m) => m.envelope.from)
+      .sort();
+    assert.deepEqual(
+      froms,
+      Array.from({ length: n }, (_, i) => `p${i + 1}@example.test`),
+    );
   });
 }
 
@@ -64,7 +69,10 @@ test('--server-tls-required: no AUTH offered before STARTTLS; AUTH, MAIL and VRF
   const r = await relay(defer, ['--server-tls', '--server-tls-required', '--server-tls-certificate', pki.serverPemFile, '--server-auth', secrets]);
   const smtp = await session(defer, r.port);
   const ehlo = await smtp.command('EHLO plain.client.test');
-  assert.ok(ehlo.lines.some((l) => /STARTTLS/.test(l)), ehlo.text);
+  assert.ok(
+    ehlo.lines.some((l) => /STARTTLS/.test(l)),
+    ehlo.text,
+  );
   assert.ok(!ehlo.lines.some((l) => /AUTH/.test(l)), `AUTH offered before STARTTLS:\n${ehlo.text}`);
   for (const command of [`AUTH PLAIN ${b64('\0alice\0alicepw')}`, 'AUTH LOGIN', 'AUTH CRAM-MD5', 'AUTH NONSENSE']) {
     assert.equal((await smtp.command(command)).text, '530 5.7.0 Must issue a STARTTLS command first', command);
@@ -73,7 +81,10 @@ test('--server-tls-required: no AUTH offered before STARTTLS; AUTH, MAIL and VRF
   assert.equal((await smtp.command('VRFY alice')).code, 530);
   assert.ok(readAll(r.spool).length === 0);
 
-  const overTls = await swaks({ port: r.port, extra: ['--tls', '--tls-verify', '--tls-ca-path', pki.caFile, '--auth', 'PLAIN', '--auth-user', 'alice', '--auth-password', 'alicepw'] });
+  const overTls = await swaks({
+    port: r.port,
+    extra: ['--tls', '--tls-verify', '--tls-ca-path', pki.caFile, '--auth', 'PLAIN', '--auth-user', 'alice', '--auth-password', 'alicepw'],
+  });
   assert.ok(swaksAccepted(overTls), overTls.stdout + overTls.stderr);
   assert.match(overTls.stdout, /^<~ +250[- ]AUTH .*PLAIN/m, 'AUTH is offered after STARTTLS');
   assert.match(overTls.stdout, /^<~ +235 /m);
@@ -92,7 +103,13 @@ test('the 1001st RCPT of a transaction gets 452 4.5.3 Too many recipients; the 1
   const rcpts = Array.from({ length: 1002 }, (_, i) => `RCPT TO:<r${i}@example.net>\r\n`).join('');
   smtp.write(rcpts);
   const replies = await smtp.nextReplies(1002, 20000);
-  assert.deepEqual(replies.slice(0, 1000).filter((x) => x.code !== 250).map((x) => x.text), []);
+  assert.deepEqual(
+    replies
+      .slice(0, 1000)
+      .filter((x) => x.code !== 250)
+      .map((x) => x.text),
+    [],
+  );
   assert.equal(replies[1000].text, '452 4.5.3 Too many recipients');
   assert.equal(replies[1001].text, '452 4.5.3 Too many recipients');
   assert.equal((await smtp.command('DATA')).code, 354);
@@ -160,7 +177,10 @@ test('busy (3/4 of --max-connections open): idle connections that never sent EHL
     assert.match(c.replies.at(-1)!.text, /^421 /);
   }
   assert.ok(Date.now() - started < 14000, `dropped after ${Date.now() - started} ms`);
-  assert.ok(r.logs.some((l) => l.level === 40 && /^busy:/.test(l.msg)), 'a warning says the relay is busy');
+  assert.ok(
+    r.logs.some((l) => l.level === 40 && /^busy:/.test(l.msg)),
+    'a warning says the relay is busy',
+  );
   const smtp = await session(defer, r.port);
   await smtp.command('EHLO real.client.test');
   assert.equal((await smtp.command('MAIL FROM:<real@example.test>')).code, 250);
@@ -209,8 +229,17 @@ test('bare CR becomes a space at receipt: the spool file, POP RETR and the upstr
   const secrets = path.join(pki.dir, 'bare-cr.auth');
   writeFileSync(secrets, 'server plain alice alicepw\n');
   const pop = await freePort();
-  const r = await relay(defer, ['--pop', '--pop-port', String(pop), '--pop-auth', secrets, '--pop-no-delete',
-    '--forward-to', `127.0.0.1:${sink.port}`, '--forward-on-disconnect']);
+  const r = await relay(defer, [
+    '--pop',
+    '--pop-port',
+    String(pop),
+    '--pop-auth',
+    secrets,
+    '--pop-no-delete',
+    '--forward-to',
+    `127.0.0.1:${sink.port}`,
+    '--forward-on-disconnect',
+  ]);
   const smtp = await session(defer, r.port);
   await smtp.command('EHLO cr.client.test');
   await smtp.command('MAIL FROM:<cr@example.test>');

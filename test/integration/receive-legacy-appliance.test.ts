@@ -100,9 +100,15 @@ test('appliance config: an early talker (the whole session sent before the greet
   // Written at once on connect, before the greeting can have been read.
   smtp.write('EHLO camera.lan\r\nMAIL FROM:<camera@lan.example>\r\nRCPT TO:<security@example.net>\r\nDATA\r\n');
   const replies = await smtp.nextReplies(5, 5000);
-  assert.deepEqual(replies.map((x) => x.code), [220, 250, 250, 250, 354]);
+  assert.deepEqual(
+    replies.map((x) => x.code),
+    [220, 250, 250, 250, 354],
+  );
   smtp.write('Subject: motion\r\n\r\nmotion detected\r\n.\r\nQUIT\r\n');
-  assert.deepEqual((await smtp.nextReplies(2, 5000)).map((x) => x.code), [250, 221]);
+  assert.deepEqual(
+    (await smtp.nextReplies(2, 5000)).map((x) => x.code),
+    [250, 221],
+  );
   await forwarded(sink, 'Subject: motion\r\n\r\nmotion detected\r\n', 'camera@lan.example', ['security@example.net']);
 });
 

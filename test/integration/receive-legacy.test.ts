@@ -121,13 +121,15 @@ test('pipelined: two whole transactions and QUIT in one write', async (t) => {
   const smtp = await session(defer, r.port);
   const one = Buffer.from('Subject: one\r\n\r\nfirst\r\n');
   const two = Buffer.from('Subject: two\r\n\r\n.second, dot-stuffed\r\n');
-  smtp.write(Buffer.concat([
-    Buffer.from('EHLO pipe.client.test\r\nMAIL FROM:<p1@example.test>\r\nRCPT TO:<a@example.net>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n'),
-    dataBlock(one),
-    Buffer.from('MAIL FROM:<p2@example.test>\r\nRCPT TO:<c@example.net>\r\nDATA\r\n'),
-    dataBlock(two),
-    Buffer.from('QUIT\r\n'),
-  ]));
+  smtp.write(
+    Buffer.concat([
+      Buffer.from('EHLO pipe.client.test\r\nMAIL FROM:<p1@example.test>\r\nRCPT TO:<a@example.net>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n'),
+      dataBlock(one),
+      Buffer.from('MAIL FROM:<p2@example.test>\r\nRCPT TO:<c@example.net>\r\nDATA\r\n'),
+      dataBlock(two),
+      Buffer.from('QUIT\r\n'),
+    ]),
+  );
   const codes = (await smtp.nextReplies(11)).map((x) => x.code);
   assert.deepEqual(codes, [250, 250, 250, 250, 354, 250, 250, 250, 354, 250, 221]);
   await smtp.waitClosed();
@@ -161,8 +163,12 @@ async function oneMessage(defer: Defer, args: string[], from: string, rcpts: str
 }
 
 test('addresses are stored as written: quoted local parts (with spaces), source routes dropped', async (t) => {
-  const env = await oneMessage(cleanups(t), [], '<"sender name"@example.test>',
-    ['<"john doe"@example.net>', '<"q\\"uote d"@example.net>', '<@relay1.test,@relay2.test:routed@example.net>', '<postmaster>']);
+  const env = await oneMessage(cleanups(t), [], '<"sender name"@example.test>', [
+    '<"john doe"@example.net>',
+    '<"q\\"uote d"@example.net>',
+    '<@relay1.test,@relay2.test:routed@example.net>',
+    '<postmaster>',
+  ]);
   assert.equal(env.from, '"sender name"@example.test');
   assert.deepEqual(env.toRemote, ['"john doe"@example.net', '"q\\"uote d"@example.net', 'routed@example.net', 'postmaster']);
 });
@@ -195,7 +201,11 @@ async function rawData(smtp: RawSmtp, data: string, eol = '\r\n'): Promise<{ cod
   return smtp.reply(5000);
 }
 
-for (const [name, ending] of [['\\n.\\n', '\n.\n'], ['\\r\\n.\\n', '\r\n.\n'], ['\\n.\\r\\n', '\n.\r\n']] as const) {
+for (const [name, ending] of [
+  ['\\n.\\n', '\n.\n'],
+  ['\\r\\n.\\n', '\r\n.\n'],
+  ['\\n.\\r\\n', '\n.\r\n'],
+] as const) {
   test(`a loopback client may end DATA with ${name}: accepted, stored with CRLF line ends`, async (t) => {
     const defer = cleanups(t);
     const r = await relay(defer);
@@ -211,7 +221,7 @@ for (const [name, ending] of [['\\n.\\n', '\n.\n'], ['\\r\\n.\\n', '\r\n.\n'], [
   });
 }
 
-test('a loopback client\'s bare-LF lines are dot-unstuffed per line, and a bare CR becomes a space (bare-cr.ts)', async (t) => {
+test("a loopback client's bare-LF lines are dot-unstuffed per line, and a bare CR becomes a space (bare-cr.ts)", async (t) => {
   const defer = cleanups(t);
   const r = await relay(defer);
   const smtp = await session(defer, r.port);
@@ -224,7 +234,10 @@ test('a loopback client\'s bare-LF lines are dot-unstuffed per line, and a bare 
 
 test('--bare-lf-clients with a malformed range stops start-up with a message naming the option', async (t) => {
   const defer = cleanups(t);
-  const err = await relay(defer, ['--bare-lf-clients', '192.0.2.0/24,198.51.100.x']).then(() => null, (e: Error) => e);
+  const err = await relay(defer, ['--bare-lf-clients', '192.0.2.0/24,198.51.100.x']).then(
+    () => null,
+    (e: Error) => e,
+  );
   assert.ok(err, 'the relay started');
   assert.match(err.message, /--bare-lf-clients: invalid address range "198\.51\.100\.x"/);
 });
@@ -233,8 +246,10 @@ test('pipelined: two messages that need no unstuffing, then QUIT, all in one wri
   const defer = cleanups(t);
   const r = await relay(defer);
   const smtp = await session(defer, r.port);
-  smtp.write('EHLO pipe.client.test\r\nMAIL FROM:<a@example.test>\r\nRCPT TO:<b@example.net>\r\nDATA\r\nSubject: 1\r\n\r\none\r\n.\r\n' +
-    'MAIL FROM:<c@example.test>\r\nRCPT TO:<d@example.net>\r\nDATA\r\nSubject: 2\r\n\r\ntwo\r\n.\r\nQUIT\r\n');
+  smtp.write(
+    'EHLO pipe.client.test\r\nMAIL FROM:<a@example.test>\r\nRCPT TO:<b@example.net>\r\nDATA\r\nSubject: 1\r\n\r\none\r\n.\r\n' +
+      'MAIL FROM:<c@example.test>\r\nRCPT TO:<d@example.net>\r\nDATA\r\nSubject: 2\r\n\r\ntwo\r\n.\r\nQUIT\r\n',
+  );
   const codes = (await smtp.nextReplies(10, 5000)).map((x) => x.code);
   assert.deepEqual(codes, [250, 250, 250, 354, 250, 250, 250, 354, 250, 221]);
   assert.equal(readAll(r.spool).length, 2);

@@ -38,10 +38,13 @@ test('a TLS handshake refused for its version: a warning naming the address and 
   assert.equal((await smtp.command('STARTTLS')).code, 220);
   const socket = smtp.detach();
   const error = await new Promise<string>((resolve) => {
-    const secure = tls.connect({ socket, ca: pki.ca, servername: 'relay.test', minVersion: 'TLSv1', maxVersion: 'TLSv1', ciphers: 'DEFAULT@SECLEVEL=0' }, () => {
-      secure.destroy();
-      resolve('handshake succeeded');
-    });
+    const secure = tls.connect(
+      { socket, ca: pki.ca, servername: 'relay.test', minVersion: 'TLSv1', maxVersion: 'TLSv1', ciphers: 'DEFAULT@SECLEVEL=0' },
+      () => {
+        secure.destroy();
+        resolve('handshake succeeded');
+      },
+    );
     secure.on('error', (e) => {
       secure.destroy();
       resolve(e.message);
@@ -51,5 +54,9 @@ test('a TLS handshake refused for its version: a warning naming the address and 
   const warning = await r.waitForLog((l) => l.level === 40 && /TLS handshake/.test(l.msg));
   assert.equal(warning.address, '127.0.0.1');
   assert.match(warning.msg, /TLS version .*--tls-config tlsv1\.0/);
-  assert.deepEqual(r.logs.filter((l) => l.level >= 50), [], 'a client\'s failed handshake is not an error of the relay');
+  assert.deepEqual(
+    r.logs.filter((l) => l.level >= 50),
+    [],
+    "a client's failed handshake is not an error of the relay",
+  );
 });

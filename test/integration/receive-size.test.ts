@@ -16,7 +16,10 @@ test('--size 1000: SIZE advertised, MAIL SIZE=5000 refused with 552, SIZE=1000 a
   const { smtp } = await RawSmtp.open(r.port);
   defer(() => smtp.destroy());
   const ehlo = await smtp.command('EHLO size.client.test');
-  assert.ok(ehlo.lines.some((l) => /^250[- ]SIZE 1000$/.test(l)), ehlo.text);
+  assert.ok(
+    ehlo.lines.some((l) => /^250[- ]SIZE 1000$/.test(l)),
+    ehlo.text,
+  );
   const refused = await smtp.command('MAIL FROM:<a@example.test> SIZE=5000');
   assert.equal(refused.code, 552, refused.text);
   assert.equal((await smtp.command('MAIL FROM:<a@example.test> SIZE=1000')).code, 250);

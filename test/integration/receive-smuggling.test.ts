@@ -18,7 +18,11 @@ import { publicNamespace, PUBLIC, type Namespace } from '../lib/netns';
 import { readAll, splitReceived } from '../lib/spool-files';
 
 const SMUGGLE = 'MAIL FROM:<evil@attacker.example>\r\nRCPT TO:<victim@example.net>\r\nDATA\r\nSubject: smuggled\r\n\r\nsmuggled text\r\n';
-const ENDINGS = [['\\n.\\n', '\n.\n'], ['\\r\\n.\\n', '\r\n.\n'], ['\\n.\\r\\n', '\n.\r\n']] as const;
+const ENDINGS = [
+  ['\\n.\\n', '\n.\n'],
+  ['\\r\\n.\\n', '\r\n.\n'],
+  ['\\n.\\r\\n', '\n.\r\n'],
+] as const;
 
 for (const [name, ending] of ENDINGS) {
   test(`local client, "${name}" then commands: two messages as the client framed them, each forwarded on its own`, async (t) => {
@@ -30,13 +34,16 @@ for (const [name, ending] of ENDINGS) {
     defer(() => smtp.destroy());
     await smtp.command('EHLO local.client.test');
     smtp.write(`MAIL FROM:<dev@example.test>\r\nRCPT TO:<ops@example.net>\r\nDATA\r\nSubject: first\r\n\r\nfirst text${ending}${SMUGGLE}.\r\nQUIT\r\n`);
-    assert.deepEqual((await smtp.nextReplies(9, 5000)).map((x) => x.code), [250, 250, 354, 250, 250, 250, 354, 250, 221]);
+    assert.deepEqual(
+      (await smtp.nextReplies(9, 5000)).map((x) => x.code),
+      [250, 250, 354, 250, 250, 250, 354, 250, 221],
+    );
     await sink.waitFor(2, 15000);
     const byFrom = new Map(sink.messages.map((m) => [m.from, m]));
     assert.equal(sink.messages.length, 2);
     assert.deepEqual(byFrom.get('dev@example.test')?.to, ['ops@example.net']);
     assert.ok(byFrom.get('dev@example.test')!.data.toString('latin1').endsWith('Subject: first\r\n\r\nfirst text\r\n'));
-    assert.deepEqual(byFrom.get('evil@attacker.example')?.to, ['victim@example.net'], 'the second message is the client\'s own, with its own envelope');
+    assert.deepEqual(byFrom.get('evil@attacker.example')?.to, ['victim@example.net'], "the second message is the client's own, with its own envelope");
   });
 }
 
@@ -69,15 +76,21 @@ for (const [name, ending] of ENDINGS) {
     const pub = await publicRelay(t, defer);
     if (!pub) return;
     const { ns, r } = pub;
-    const payload = Buffer.from(`EHLO public.client.test\r\nMAIL FROM:<dev@example.test>\r\nRCPT TO:<ops@example.net>\r\nDATA\r\n` +
-      `Subject: one\r\n\r\nfirst text${ending}${SMUGGLE}.\r\nQUIT\r\n`, 'latin1');
+    const payload = Buffer.from(
+      `EHLO public.client.test\r\nMAIL FROM:<dev@example.test>\r\nRCPT TO:<ops@example.net>\r\nDATA\r\n` +
+        `Subject: one\r\n\r\nfirst text${ending}${SMUGGLE}.\r\nQUIT\r\n`,
+      'latin1',
+    );
     const out = await rawInside(ns, r.port, payload, 5000);
-    const codes = out.split('\r\n').filter((l) => /^\d{3} /.test(l)).map((l) => Number(l.slice(0, 3)));
+    const codes = out
+      .split('\r\n')
+      .filter((l) => /^\d{3} /.test(l))
+      .map((l) => Number(l.slice(0, 3)));
     assert.deepEqual(codes, [220, 250, 250, 250, 354, 250, 221], out);
     await r.stop();
     const [m] = readAll(r.spool);
     const text = `Subject: one\r\n\r\nfirst text${ending}${SMUGGLE}`;
-    assert.equal(splitReceived(m.content)!.rest.toString('latin1'), text, 'stored byte for byte (E-MailRelay\'s reading)');
+    assert.equal(splitReceived(m.content)!.rest.toString('latin1'), text, "stored byte for byte (E-MailRelay's reading)");
 
     // Forward the spool from outside the namespace (same files) to a real upstream.
     const sink = await startSink();
@@ -99,7 +112,11 @@ test('public client left waiting after "\\n.\\n": 421 saying why, a warning with
   const { ns, r } = pub;
   const payload = Buffer.from('EHLO old.device\nMAIL FROM:<dev@example.test>\nRCPT TO:<ops@example.net>\nDATA\nSubject: x\n\nbody\n.\n', 'latin1');
   const out = await rawInside(ns, r.port, payload, 8000);
-  assert.match(out, /\r\n421 4\.4\.2 \S+ message ended with a bare LF \(\\n\.\\n\): end it with CRLF\.CRLF, or allow this address in --bare-lf-clients\r\n/, out);
+  assert.match(
+    out,
+    /\r\n421 4\.4\.2 \S+ message ended with a bare LF \(\\n\.\\n\): end it with CRLF\.CRLF, or allow this address in --bare-lf-clients\r\n/,
+    out,
+  );
   const warning = await r.waitForLog((l) => l.level === 40 && /bare LF/.test(l.msg));
   assert.equal(warning.address, PUBLIC);
   assert.match(warning.msg, /--bare-lf-clients/);
@@ -120,7 +137,12 @@ test('a public client trusted by a "server none" line may end DATA with "\\n.\\n
   const pub = await publicRelay(t, defer, ['--server-auth', secrets]);
   if (!pub) return;
   const { ns, r } = pub;
-  const out = await rawInside(ns, r.port, Buffer.from('EHLO old.device\nMAIL FROM:<dev@example.test>\nRCPT TO:<ops@example.net>\nDATA\nSubject: x\n\nbody\n.\nQUIT\n'), 5000);
+  const out = await rawInside(
+    ns,
+    r.port,
+    Buffer.from('EHLO old.device\nMAIL FROM:<dev@example.test>\nRCPT TO:<ops@example.net>\nDATA\nSubject: x\n\nbody\n.\nQUIT\n'),
+    5000,
+  );
   assert.match(out, /\r\n354 [^\r]*\r\n250 [^\r]*\r\n221 /, out);
   const [m] = readAll(r.spool);
   assert.equal(m.envelope.authentication, 'old-device');

@@ -83,7 +83,11 @@ test('swaks: spool holds <id>.content + <id>.envelope; Received line; content as
  * not local, private or trusted (local ones may end lines with a bare LF: receive-legacy.test.ts). So
  * the relay and curl run in a namespace where the client has a public-looking address.
  */
-async function publicRelay(t: import('node:test').TestContext, defer: Defer, args: string[]): Promise<{ ns: Namespace; r: Awaited<ReturnType<typeof relayFor>> } | null> {
+async function publicRelay(
+  t: import('node:test').TestContext,
+  defer: Defer,
+  args: string[],
+): Promise<{ ns: Namespace; r: Awaited<ReturnType<typeof relayFor>> } | null> {
   const ns = await publicNamespace(defer);
   if (!ns) {
     t.skip('needs root and ip netns, for a client with a public address');
@@ -102,8 +106,22 @@ test('curl smtp:// from a public address: bare LF, long lines, 8-bit bytes and l
   const file = path.join(dir, 'message.txt');
   const body = Buffer.concat([AWKWARD, Buffer.from('\r\n')]);
   writeFileSync(file, body);
-  const res = await ns.run('curl', ['--silent', '--show-error', '--max-time', '15', '--url', `smtp://${PUBLIC}:${r.port}/curl.client.test`,
-    '--mail-from', 'carol@example.test', '--mail-rcpt', 'dave@example.net', '--mail-rcpt', 'erin@example.org', '--upload-file', file]);
+  const res = await ns.run('curl', [
+    '--silent',
+    '--show-error',
+    '--max-time',
+    '15',
+    '--url',
+    `smtp://${PUBLIC}:${r.port}/curl.client.test`,
+    '--mail-from',
+    'carol@example.test',
+    '--mail-rcpt',
+    'dave@example.net',
+    '--mail-rcpt',
+    'erin@example.org',
+    '--upload-file',
+    file,
+  ]);
   assert.equal(res.code, 0, res.stderr);
 
   const m = onlyMessage(r.spool);
@@ -119,8 +137,22 @@ test('curl smtp:// from a public address: bare LF, long lines, 8-bit bytes and l
 test('Postfix smtp-source: several messages over one session, each in its own pair of files', async (t) => {
   const defer = cleanups(t);
   const r = await relayFor(defer, ['--domain', 'relay.test']);
-  const res = await runTool('/usr/sbin/smtp-source', ['-c', '-m', '3', '-s', '1', '-l', '500', '-f', 'src@source.test', '-t', 'dst@sink.test',
-    '-M', 'source.client.test', `127.0.0.1:${r.port}`]);
+  const res = await runTool('/usr/sbin/smtp-source', [
+    '-c',
+    '-m',
+    '3',
+    '-s',
+    '1',
+    '-l',
+    '500',
+    '-f',
+    'src@source.test',
+    '-t',
+    'dst@sink.test',
+    '-M',
+    'source.client.test',
+    `127.0.0.1:${r.port}`,
+  ]);
   assert.equal(res.code, 0, res.stderr);
 
   const messages = readAll(r.spool);
@@ -136,7 +168,7 @@ test('Postfix smtp-source: several messages over one session, each in its own pa
     const text = rec.rest.toString('latin1');
     assert.match(text, /^From: <src@source\.test>\r\nTo: <dst@sink\.test>\r\nDate: [^\r\n]+\r\nMessage-Id: <[^>]+@source\.client\.test>\r\n\r\n/);
     const body = text.slice(text.indexOf('\r\n\r\n') + 4);
-    assert.match(body, /^(?:\d*X+\r\n)+$/, 'body is smtp-source\'s X lines, each ending CRLF');
+    assert.match(body, /^(?:\d*X+\r\n)+$/, "body is smtp-source's X lines, each ending CRLF");
   }
 });
 
@@ -175,8 +207,20 @@ test('--anonymous=content: no Received line, the content is exactly what was sen
   const file = path.join(dir, 'message.txt');
   const body = Buffer.concat([AWKWARD, Buffer.from('\r\n')]);
   writeFileSync(file, body);
-  const res = await ns.run('curl', ['--silent', '--show-error', '--max-time', '15', '--url', `smtp://${PUBLIC}:${r.port}/anon.client.test`,
-    '--mail-from', 'a@example.test', '--mail-rcpt', 'b@example.net', '--upload-file', file]);
+  const res = await ns.run('curl', [
+    '--silent',
+    '--show-error',
+    '--max-time',
+    '15',
+    '--url',
+    `smtp://${PUBLIC}:${r.port}/anon.client.test`,
+    '--mail-from',
+    'a@example.test',
+    '--mail-rcpt',
+    'b@example.net',
+    '--upload-file',
+    file,
+  ]);
   assert.equal(res.code, 0, res.stderr);
   const m = onlyMessage(r.spool);
   assert.equal(splitReceived(m.content), null);
@@ -218,7 +262,11 @@ test('durability: the ready .envelope exists the moment the 250 arrives', async 
     assert.equal(done.code, 250, done.text);
     assert.equal(files.filter((f) => f.endsWith('.envelope')).length, i, files.join(', '));
     assert.equal(files.filter((f) => f.endsWith('.content')).length, i, files.join(', '));
-    assert.deepEqual(files.filter((f) => /\.envelope\./.test(f)), [], 'no .new/.busy/.bad envelope');
+    assert.deepEqual(
+      files.filter((f) => /\.envelope\./.test(f)),
+      [],
+      'no .new/.busy/.bad envelope',
+    );
   }
   const last = readAll(r.spool).find((m) => m.envelope.toRemote[0] === 'r5@example.net');
   assert.ok(last, 'the fifth message is in the spool');

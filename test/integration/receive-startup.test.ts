@@ -112,7 +112,7 @@ test('--help and --help --verbose exit 0; the verbose help says more', async () 
   assert.equal(long.stderr, '');
 });
 
-test('--version exits 0 and prints the version; with --verbose the features in E-MailRelay\'s words', async () => {
+test("--version exits 0 and prints the version; with --verbose the features in E-MailRelay's words", async () => {
   const v = await relaybox(['--version']);
   assert.equal(v.code, 0, v.stderr);
   assert.match(v.stdout, /^relaybox \d+\.\d+\.\d+\S*\n$/);
@@ -145,20 +145,40 @@ async function expectSecretsRefused(s: Scratch, text: string | null, message: (f
 test('--client-auth: a missing file, a misspelt type, a raw "+", bad base64, too few fields: start-up refuses, naming file and line', async (t) => {
   const s = await scratch(cleanups(t));
   await expectSecretsRefused(s, null, (f) => new RegExp(`${f}: cannot read secrets file: ENOENT`));
-  await expectSecretsRefused(s, '# mine\nclient plian me@example.com pw\n', (f) => new RegExp(`${f}\\(2\\): invalid password type: \\[plian\\]: use plain, plain:b, md5, oauth`));
-  await expectSecretsRefused(s, 'client plain me@example.com pa+ss\n', (f) => new RegExp(`${f}\\(1\\): invalid xtext encoding in fourth field: write \`\\+\` as \`\\+2B\`, a space as \`\\+20\``));
+  await expectSecretsRefused(
+    s,
+    '# mine\nclient plian me@example.com pw\n',
+    (f) => new RegExp(`${f}\\(2\\): invalid password type: \\[plian\\]: use plain, plain:b, md5, oauth`),
+  );
+  await expectSecretsRefused(
+    s,
+    'client plain me@example.com pa+ss\n',
+    (f) => new RegExp(`${f}\\(1\\): invalid xtext encoding in fourth field: write \`\\+\` as \`\\+2B\`, a space as \`\\+20\``),
+  );
   await expectSecretsRefused(s, 'client plain:b !!! cGFzcw==\n', (f) => new RegExp(`${f}\\(1\\): invalid base64 encoding in third field`));
-  await expectSecretsRefused(s, 'client plain me@example.com\n', (f) => new RegExp(`${f}\\(1\\): too few fields: write client <type> <user> <password> \\[<selector>\\]`));
+  await expectSecretsRefused(
+    s,
+    'client plain me@example.com\n',
+    (f) => new RegExp(`${f}\\(1\\): too few fields: write client <type> <user> <password> \\[<selector>\\]`),
+  );
   await expectSecretsRefused(s, 'clinet plain me@example.com pw\n', (f) => new RegExp(`${f}\\(1\\): invalid value in first field`));
 });
 
 test('--client-auth: no client line at all starts with a warning, as E-MailRelay (issue 16)', async (t) => {
   const s = await scratch(cleanups(t));
-  for (const [name, text] of [['server-only.auth', 'server plain alice alicepw\n'], ['empty.auth', ''], ['comment.auth', '# empty\n']]) {
+  for (const [name, text] of [
+    ['server-only.auth', 'server plain alice alicepw\n'],
+    ['empty.auth', ''],
+    ['comment.auth', '# empty\n'],
+  ]) {
     const f = s.file(name, text);
     const r = await relaybox(['--as-client', '127.0.0.1:9', '--spool-dir', path.join(s.dir, 'spool'), '--user', 'root', '--client-auth', f]);
     assert.equal(r.code, 0, `${name}: ${r.stderr}`);
-    assert.match(r.stdout + r.stderr, new RegExp(`${escape(f)}: there is no \\\\?"client\\\\?" line, so relaybox forwards without authenticating, as E-MailRelay does`), name);
+    assert.match(
+      r.stdout + r.stderr,
+      new RegExp(`${escape(f)}: there is no \\\\?"client\\\\?" line, so relaybox forwards without authenticating, as E-MailRelay does`),
+      name,
+    );
   }
 });
 
@@ -166,7 +186,10 @@ test('--client-auth: a password with a space read as a selector: start-up refuse
   const s = await scratch(cleanups(t));
   const r = await relaybox([...s.safe, '--forward-to', '127.0.0.1:9', '--client-auth', s.file('space.auth', 'client plain me@example.com my secret\n')]);
   assert.equal(r.code, 1, r.stderr);
-  assert.match(r.stderr, /space\.auth\(1\): the fifth field is an account selector, and nothing sets one .*If the fifth field is part of the password, write the space as \+20/);
+  assert.match(
+    r.stderr,
+    /space\.auth\(1\): the fifth field is an account selector, and nothing sets one .*If the fifth field is part of the password, write the space as \+20/,
+  );
   assert.doesNotMatch(r.stderr, /secret/, 'the fifth field may be half a password: it is not quoted');
 });
 
@@ -187,6 +210,17 @@ test('--client-auth: valid E-MailRelay secrets files still start', async (t) => 
   }
   // Only selector lines are fine when a filter can set the ClientAccountSelector.
   const selectors = s.file('selectors.auth', 'client plain a pw sel1\nclient plain:b = = direct\n');
-  const r = await relaybox(['--as-client', '127.0.0.1:9', '--spool-dir', path.join(s.dir, 'spool'), '--user', 'root', '--client-auth', selectors, '--client-filter', 'exit:0']);
+  const r = await relaybox([
+    '--as-client',
+    '127.0.0.1:9',
+    '--spool-dir',
+    path.join(s.dir, 'spool'),
+    '--user',
+    'root',
+    '--client-auth',
+    selectors,
+    '--client-filter',
+    'exit:0',
+  ]);
   assert.equal(r.code, 0, r.stderr);
 });

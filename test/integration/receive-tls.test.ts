@@ -84,7 +84,10 @@ test('--server-tls-required: MAIL before STARTTLS gets 530; after STARTTLS mail 
   const { smtp } = await RawSmtp.open(r.port);
   defer(() => smtp.destroy());
   const ehlo = await smtp.command('EHLO needs.tls.test');
-  assert.ok(ehlo.lines.some((l) => /^250[- ]STARTTLS$/.test(l)), ehlo.text);
+  assert.ok(
+    ehlo.lines.some((l) => /^250[- ]STARTTLS$/.test(l)),
+    ehlo.text,
+  );
   const mail = await smtp.command('MAIL FROM:<early@example.test>');
   assert.equal(mail.code, 530, mail.text);
   assert.ok((await smtp.command('RCPT TO:<x@example.net>')).code >= 500);
@@ -115,12 +118,15 @@ async function handshake(defer: Defer, port: number, version: Version): Promise<
       resolve({ error: 'handshake timed out' });
     }, 10000);
     // SECLEVEL=0 so that the client side is willing to speak the old versions at all.
-    const secure = tls.connect({ socket, ca: pki.ca, servername: 'relay.test', minVersion: version, maxVersion: version, ciphers: 'DEFAULT@SECLEVEL=0' }, () => {
-      clearTimeout(timer);
-      const protocol = secure.getProtocol() ?? undefined;
-      secure.destroy();
-      resolve({ protocol });
-    });
+    const secure = tls.connect(
+      { socket, ca: pki.ca, servername: 'relay.test', minVersion: version, maxVersion: version, ciphers: 'DEFAULT@SECLEVEL=0' },
+      () => {
+        clearTimeout(timer);
+        const protocol = secure.getProtocol() ?? undefined;
+        secure.destroy();
+        resolve({ protocol });
+      },
+    );
     secure.on('error', (e) => {
       clearTimeout(timer);
       secure.destroy();

@@ -106,7 +106,19 @@ test('connection limits: per address and in total; a closed connection frees its
 
 /** swaks inside the namespace, against the relay's public address. */
 function swaksFrom(ns: Namespace, port: number, extra: string[] = [], server = PUBLIC) {
-  return ns.run('swaks', ['--server', `${server}:${port}`, '--from', 'public@example.test', '--to', 'victim@example.net', '--helo', 'public.client.test', '--timeout', '15', ...extra]);
+  return ns.run('swaks', [
+    '--server',
+    `${server}:${port}`,
+    '--from',
+    'public@example.test',
+    '--to',
+    'victim@example.net',
+    '--helo',
+    'public.client.test',
+    '--timeout',
+    '15',
+    ...extra,
+  ]);
 }
 
 test('open relay check: a public address without AUTH cannot relay; AUTH needs TLS from public addresses; LAN clients authenticate without TLS', async (t) => {
@@ -122,7 +134,22 @@ test('open relay check: a public address without AUTH cannot relay; AUTH needs T
   assert.deepEqual(spoolFiles(closed.spool), []);
 
   const pki = testPki();
-  const r = await relayFor(defer, ['--interface', PUBLIC, '--remote-clients', '--server-auth', file, '--server-tls', '--server-tls-certificate', pki.serverPemFile, '--auth-failure-limit', '0'], { wrapper: ns.wrapper });
+  const r = await relayFor(
+    defer,
+    [
+      '--interface',
+      PUBLIC,
+      '--remote-clients',
+      '--server-auth',
+      file,
+      '--server-tls',
+      '--server-tls-certificate',
+      pki.serverPemFile,
+      '--auth-failure-limit',
+      '0',
+    ],
+    { wrapper: ns.wrapper },
+  );
   const noAuth = await swaksFrom(ns, r.port);
   assert.notEqual(noAuth.code, 0);
   assert.match(noAuth.stdout, /^<\*\*\s+530 authentication required: use starttls/m, noAuth.stdout);
@@ -131,15 +158,18 @@ test('open relay check: a public address without AUTH cannot relay; AUTH needs T
   assert.notEqual(plainAuth.code, 0);
   assert.doesNotMatch(plainAuth.stdout, /235/);
   // the raw exchange: 538 for AUTH, 530 for MAIL, nothing after
-  const raw = await ns.run('python3', ['-c', [
-    'import smtplib, sys',
-    `s = smtplib.SMTP("${PUBLIC}", ${r.port}, timeout=15)`,
-    's.ehlo("raw.client.test")',
-    'print(s.docmd("AUTH", "PLAIN AGFsaWNlAGFsaWNlcHc="))',
-    'print(s.docmd("MAIL", "FROM:<spammer@example.test>"))',
-    'print(s.docmd("RCPT", "TO:<victim@example.net>"))',
-    'print(s.docmd("DATA"))',
-  ].join('\n')]);
+  const raw = await ns.run('python3', [
+    '-c',
+    [
+      'import smtplib, sys',
+      `s = smtplib.SMTP("${PUBLIC}", ${r.port}, timeout=15)`,
+      's.ehlo("raw.client.test")',
+      'print(s.docmd("AUTH", "PLAIN AGFsaWNlAGFsaWNlcHc="))',
+      'print(s.docmd("MAIL", "FROM:<spammer@example.test>"))',
+      'print(s.docmd("RCPT", "TO:<victim@example.net>"))',
+      'print(s.docmd("DATA"))',
+    ].join('\n'),
+  ]);
   assert.match(raw.stdout, /^\(538, b'encryption required for requested authentication mechanism: use starttls'\)$/m, raw.stdout + raw.stderr);
   assert.match(raw.stdout, /^\(530, /m);
   assert.match(raw.stdout, /^\(503, /m);
@@ -152,10 +182,15 @@ test('open relay check: a public address without AUTH cannot relay; AUTH needs T
   const lan = await swaksFrom(ns, r.port, ['--auth', 'LOGIN', '--auth-user', 'alice', '--auth-password', 'alicepw'], '127.0.0.1');
   assert.ok(swaksAccepted(lan), lan.stdout);
   const msgs = readAll(r.spool);
-  assert.deepEqual(msgs.map((m) => [m.envelope.client, m.envelope.authentication]).sort(), [['127.0.0.1', 'alice'], [PUBLIC, 'alice']]);
+  assert.deepEqual(msgs.map((m) => [m.envelope.client, m.envelope.authentication]).sort(), [
+    ['127.0.0.1', 'alice'],
+    [PUBLIC, 'alice'],
+  ]);
 
   // --plaintext-auth-from-public lets the public client authenticate without TLS
-  const lax = await relayFor(defer, ['--interface', PUBLIC, '--remote-clients', '--server-auth', file, '--plaintext-auth-from-public'], { wrapper: ns.wrapper });
+  const lax = await relayFor(defer, ['--interface', PUBLIC, '--remote-clients', '--server-auth', file, '--plaintext-auth-from-public'], {
+    wrapper: ns.wrapper,
+  });
   const laxAuth = await swaksFrom(ns, lax.port, ['--auth', 'PLAIN', '--auth-user', 'alice', '--auth-password', 'alicepw']);
   assert.ok(swaksAccepted(laxAuth), laxAuth.stdout);
   assert.equal(readAll(lax.spool)[0]?.envelope.authentication, 'alice');
@@ -165,7 +200,12 @@ test('--dnsbl: a listed public client is refused before the greeting; unlisted a
   const defer = cleanups(t);
   const ns = await publicNamespace(defer);
   if (!ns) return t.skip('cannot create a network namespace here (needs root and ip netns)');
-  const dns = await spawnIn(ns, defer, [process.execPath, '--import', 'tsx', path.join(__dirname, '../lib/dnsbl-server.ts'), '1.100.51.198.bl.test'], /listening (\d+)/);
+  const dns = await spawnIn(
+    ns,
+    defer,
+    [process.execPath, '--import', 'tsx', path.join(__dirname, '../lib/dnsbl-server.ts'), '1.100.51.198.bl.test'],
+    /listening (\d+)/,
+  );
   const server = `127.0.0.1:${dns.match[1]}`;
 
   const r = await relayFor(defer, ['--interface', PUBLIC, '--remote-clients', '--dnsbl', `bl.test,1,3000,${server}`], { wrapper: ns.wrapper });
@@ -181,7 +221,9 @@ test('--dnsbl: a listed public client is refused before the greeting; unlisted a
   assert.ok(swaksAccepted(local), local.stdout);
   assert.doesNotMatch(dns.output(), /127\.bl\.test/);
 
-  const clean = await relayFor(defer, ['--interface', PUBLIC, '--remote-clients', '--dnsbl', `clean.test,${server}`.replace(',127', ',1,3000,127')], { wrapper: ns.wrapper });
+  const clean = await relayFor(defer, ['--interface', PUBLIC, '--remote-clients', '--dnsbl', `clean.test,${server}`.replace(',127', ',1,3000,127')], {
+    wrapper: ns.wrapper,
+  });
   const served = await swaksFrom(ns, clean.port);
   assert.ok(swaksAccepted(served), served.stdout);
   assert.match(dns.output(), /^query 1 1\.100\.51\.198\.clean\.test$/m);

@@ -26,10 +26,16 @@ async function must(cmd: string, args: string[], input?: string): Promise<void> 
 /** The service file and the three users; removed again by the test's cleanups. */
 async function pamFixture(defer: Defer): Promise<void> {
   defer(() => rmSync(SERVICE_FILE, { force: true }));
-  writeFileSync(SERVICE_FILE, ['# relaybox test service, removed by the test', 'auth required pam_unix.so nodelay', 'account required pam_unix.so', ''].join('\n'));
+  writeFileSync(
+    SERVICE_FILE,
+    ['# relaybox test service, removed by the test', 'auth required pam_unix.so nodelay', 'account required pam_unix.so', ''].join('\n'),
+  );
   // the same password check without the account stage, to show that the expiry is found there
   defer(() => rmSync(`${SERVICE_FILE}-noacct`, { force: true }));
-  writeFileSync(`${SERVICE_FILE}-noacct`, ['# relaybox test service, removed by the test', 'auth required pam_unix.so nodelay', 'account required pam_permit.so', ''].join('\n'));
+  writeFileSync(
+    `${SERVICE_FILE}-noacct`,
+    ['# relaybox test service, removed by the test', 'auth required pam_unix.so nodelay', 'account required pam_permit.so', ''].join('\n'),
+  );
   for (const user of Object.values(USERS)) {
     defer(async () => {
       const r = await runTool('userdel', [user]);
@@ -54,7 +60,10 @@ test('PAM (pam_unix through a test service): good password, bad password, expire
   const { smtp } = await RawSmtp.open(r.port);
   defer(() => smtp.destroy());
   const ehlo = await smtp.command('EHLO client.test');
-  assert.ok(ehlo.lines.some((l) => l.slice(4) === 'AUTH PLAIN LOGIN'), ehlo.text);
+  assert.ok(
+    ehlo.lines.some((l) => l.slice(4) === 'AUTH PLAIN LOGIN'),
+    ehlo.text,
+  );
   assert.equal((await smtp.command('AUTH CRAM-MD5')).code, 504, 'PAM cannot do CRAM');
   smtp.destroy();
 
@@ -76,7 +85,10 @@ test('PAM (pam_unix through a test service): good password, bad password, expire
     assert.match(res.stdout, /^<\*\* +535 authentication failed/m, `${what}: ${res.stdout}`);
   }
   const msgs = readAll(r.spool);
-  assert.deepEqual(msgs.map((m) => m.envelope.authentication), [USERS.good, USERS.good]);
+  assert.deepEqual(
+    msgs.map((m) => m.envelope.authentication),
+    [USERS.good, USERS.good],
+  );
   assert.ok(!JSON.stringify(r.logs).includes(PASSWORD), 'the password is not logged');
 });
 
@@ -86,7 +98,9 @@ test('PAM calls are capped: with --pam-concurrency 1 the checks run one at a tim
   await pamFixture(defer);
   const checker = createPamChecker(loadPamAddon(), SERVICE, 1);
   let maxRunning = 0;
-  const track = setInterval(() => { maxRunning = Math.max(maxRunning, checker.load().running); }, 1);
+  const track = setInterval(() => {
+    maxRunning = Math.max(maxRunning, checker.load().running);
+  }, 1);
   defer(() => clearInterval(track));
   const results = await Promise.all([
     checker.check(USERS.good, PASSWORD, '127.0.0.1'),
@@ -108,7 +122,9 @@ test('PAM calls are capped: with --pam-concurrency 1 the checks run one at a tim
 test('--server-auth pam: without the addon is a clear start-up error; the service file is not needed for that', async (t) => {
   const defer = cleanups(t);
   const p = await startRelay(['--server-auth', 'pam:'], { readyMessage: null, env: { RELAYBOX_PAM_ADDON: '/nonexistent/node-linux-pam.node' } });
-  defer(() => { removeDir(p.spool); });
+  defer(() => {
+    removeDir(p.spool);
+  });
   assert.equal(await p.exited, 1);
   assert.match(p.stderr, /--server-auth pam: needs the PAM addon node-linux-pam\.node beside relaybox\.js .*libpam0g-dev/);
   assert.ok(existsSync(`${__dirname}/../../dist/node-linux-pam.node`), 'make build ships the addon beside the bundle');

@@ -129,7 +129,12 @@ test('CRAM-SHA1, CRAM-SHA256, CRAM-SHA512 (written-out exchanges): good and bad 
   assert.equal((await s2.command('*')).code, 501);
   assert.equal((await s2.command('AUTH DIGEST-MD5')).code, 504);
   assert.equal((await s2.command('MAIL FROM:<x@example.test>')).code, 530);
-  assert.deepEqual(readAll(r.spool).map((m) => m.envelope.authentication).sort(), ['alice', 'alice', 'alice', 'alice']);
+  assert.deepEqual(
+    readAll(r.spool)
+      .map((m) => m.envelope.authentication)
+      .sort(),
+    ['alice', 'alice', 'alice', 'alice'],
+  );
 });
 
 test('without AUTH, MAIL gets 530 and nothing is stored (an open-relay check from loopback)', async (t) => {
@@ -148,12 +153,10 @@ test('without AUTH, MAIL gets 530 and nothing is stored (an open-relay check fro
 
 test('trusted networks: "server none" lines skip AUTH and put their keyword in the envelope; the most specific range wins', async (t) => {
   const defer = cleanups(t);
-  const file = secretsFile('trust.auth', [
-    'server plain alice alicepw',
-    'server none 127.0.0.0/8 loopnet',
-    'server none 127.0.0.1 thishost',
-    'server none ::1/128 v6host',
-  ].join('\n'));
+  const file = secretsFile(
+    'trust.auth',
+    ['server plain alice alicepw', 'server none 127.0.0.0/8 loopnet', 'server none 127.0.0.1 thishost', 'server none ::1/128 v6host'].join('\n'),
+  );
   const r = await relay(defer, ['--server-auth', file, '--interface', '::1']);
   const { smtp } = await ehlo(r.port, defer);
   assert.equal((await smtp.command('VRFY postmaster')).code, 252, 'a trusted client may VRFY');
@@ -238,7 +241,10 @@ test('--server-auth-config: m:/x: without TLS, a:/d: with TLS (m:;a:plain = no A
   assert.equal((await s5.command('STARTTLS')).code, 220);
   const secure = tls.connect({ socket: s5.detach(), ca: pki.ca, servername: 'relay.test' });
   defer(() => secure.destroy());
-  await new Promise<void>((resolve, reject) => { secure.once('secureConnect', () => resolve()); secure.once('error', reject); });
+  await new Promise<void>((resolve, reject) => {
+    secure.once('secureConnect', () => resolve());
+    secure.once('error', reject);
+  });
   const lines: string[] = [];
   secure.setEncoding('latin1');
   secure.on('data', (d: string) => lines.push(...d.split('\r\n').filter(Boolean)));

@@ -29,7 +29,14 @@ async function connect(port: number, defer: (fn: () => unknown) => void): Promis
  * Sends `head`, then body chunks (`frame` wraps each) until the relay answers or closes, or `cap`
  * bytes are written. Samples the relay's RSS after every chunk.
  */
-async function streamBody(port: number, pid: number, defer: (fn: () => unknown) => void, head: string, frame: (c: Buffer) => Buffer, cap: number): Promise<{ answer: string; written: number; peakMb: number; gone: boolean }> {
+async function streamBody(
+  port: number,
+  pid: number,
+  defer: (fn: () => unknown) => void,
+  head: string,
+  frame: (c: Buffer) => Buffer,
+  cap: number,
+): Promise<{ answer: string; written: number; peakMb: number; gone: boolean }> {
   const s = await connect(port, defer);
   let answer = '';
   let gone = false;
@@ -58,9 +65,16 @@ test('a 700 MB POST /retry (declared or chunked) is refused before its body is r
   const before = rssMb(pid)!;
   const cap = 256 * 1048576; // what the client sends at most; the relay must answer long before
   const kinds: [string, string, (c: Buffer) => Buffer][] = [
-    ['declared', `POST /retry HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${700 * 1048576}\r\n\r\n`, (c) => c],
-    ['chunked', 'POST /retry HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n',
-      (c) => Buffer.concat([Buffer.from(`${c.length.toString(16)}\r\n`), c, Buffer.from('\r\n')])],
+    [
+      'declared',
+      `POST /retry HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${700 * 1048576}\r\n\r\n`,
+      (c) => c,
+    ],
+    [
+      'chunked',
+      'POST /retry HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n',
+      (c) => Buffer.concat([Buffer.from(`${c.length.toString(16)}\r\n`), c, Buffer.from('\r\n')]),
+    ],
   ];
   for (const [kind, head, frame] of kinds) {
     const r = await streamBody(port, pid, defer, head, frame, cap);
@@ -68,7 +82,10 @@ test('a 700 MB POST /retry (declared or chunked) is refused before its body is r
     assert.equal(relay.proc.exitCode, null, 'the relay is still running');
     assert.ok(r.peakMb - before < RSS_BOUND_MB, `${kind}: RSS grew by ${(r.peakMb - before).toFixed(1)} MB (bound ${RSS_BOUND_MB} MB)`);
     // 413, or a reset when the relay closed with the client's unread bytes in flight.
-    assert.ok(/^HTTP\/1\.1 413 /.test(r.answer) || (r.gone && !r.answer), `${kind}: answered 413 or closed (got ${JSON.stringify(r.answer.slice(0, 60))} after ${r.written} bytes)`);
+    assert.ok(
+      /^HTTP\/1\.1 413 /.test(r.answer) || (r.gone && !r.answer),
+      `${kind}: answered 413 or closed (got ${JSON.stringify(r.answer.slice(0, 60))} after ${r.written} bytes)`,
+    );
     assert.ok(r.written < 64 * 1048576, `${kind}: the relay answered only after ${(r.written / 1048576).toFixed(0)} MiB`);
   }
   await relay.waitForCount((l) => typeof l.msg === 'string' && l.msg.startsWith('status page request refused: body larger than'), 2);
@@ -78,8 +95,22 @@ test('a 700 MB POST /retry (declared or chunked) is refused before its body is r
   defer(() => removeDir(dir));
   const big = path.join(dir, 'big');
   truncateSync((writeFileSync(big, ''), big), 700 * 1048576); // sparse: no disk used
-  const curl = await runTool('curl', ['-sS', '--max-time', '20', '-o', '/dev/null', '-w', '%{http_code} %{size_upload}', '-X', 'POST', '-T', big,
-    '-H', 'Content-Type: application/x-www-form-urlencoded', `http://127.0.0.1:${port}/retry`]);
+  const curl = await runTool('curl', [
+    '-sS',
+    '--max-time',
+    '20',
+    '-o',
+    '/dev/null',
+    '-w',
+    '%{http_code} %{size_upload}',
+    '-X',
+    'POST',
+    '-T',
+    big,
+    '-H',
+    'Content-Type: application/x-www-form-urlencoded',
+    `http://127.0.0.1:${port}/retry`,
+  ]);
   assert.equal(curl.code, 0, curl.stderr);
   const [code, uploaded] = curl.stdout.split(' ');
   assert.equal(code, '413');
@@ -106,7 +137,14 @@ test('pipelined requests from a client that never reads: the relay closes the co
       let timer: NodeJS.Timeout | undefined;
       // The bound: on the base, a relay that stops reading but keeps the pages it owes never answers.
       const bound = new Promise<'stalled'>((r) => (timer = setTimeout(() => r('stalled'), 10_000)));
-      outcome = await Promise.race([once(s, 'drain').then(() => 'drain' as const, () => 'closed' as const), closed, bound]);
+      outcome = await Promise.race([
+        once(s, 'drain').then(
+          () => 'drain' as const,
+          () => 'closed' as const,
+        ),
+        closed,
+        bound,
+      ]);
       clearTimeout(timer);
     }
     peakMb = Math.max(peakMb, rssMb(pid)!);
@@ -126,7 +164,7 @@ async function curlStatus(url: string, host: string): Promise<number> {
   return Number(r.stdout);
 }
 
-test('Host header: only the box\'s names and addresses are answered, so DNS rebinding cannot read the page', async (t) => {
+test("Host header: only the box's names and addresses are answered, so DNS rebinding cannot read the page", async (t) => {
   const defer = cleanup(t);
   const { relay, http: port } = await statusRelay(defer, ['--domain', 'mail.example.lan', '--status-host-names', 'relaybox.example.lan,Other.Example.LAN.']);
   const url = `http://127.0.0.1:${port}/`;
@@ -136,7 +174,16 @@ test('Host header: only the box\'s names and addresses are answered, so DNS rebi
   assert.equal(await curlStatus(`http://127.0.0.1:${port}/metrics`, 'attacker.example'), 421, '/metrics too');
   await relay.waitForLog((l) => l.msg.startsWith('status page request refused: the Host header') && l.host === 'attacker.example');
   const short = os.hostname().split('.')[0]!;
-  for (const host of [`127.0.0.1:${port}`, 'localhost', `LOCALHOST:${port}`, os.hostname(), `${short}.local`, 'mail.example.lan', 'relaybox.example.lan', `other.example.lan:${port}`]) {
+  for (const host of [
+    `127.0.0.1:${port}`,
+    'localhost',
+    `LOCALHOST:${port}`,
+    os.hostname(),
+    `${short}.local`,
+    'mail.example.lan',
+    'relaybox.example.lan',
+    `other.example.lan:${port}`,
+  ]) {
     assert.equal(await curlStatus(url, host), 200, `Host: ${host} is answered`);
   }
 });
@@ -150,16 +197,26 @@ interface Answer {
 function postForm(port: number, form: Record<string, string>, headers: Record<string, string> = {}, localAddress = '127.0.0.1'): Promise<Answer> {
   const body = new URLSearchParams(form).toString();
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, localAddress, method: 'POST', path: '/retry', headers: { 'Content-Type': 'application/x-www-form-urlencoded', 'Content-Length': Buffer.byteLength(body), ...headers } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve({ status: res.statusCode!, location: res.headers.location }));
-    });
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        localAddress,
+        method: 'POST',
+        path: '/retry',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded', 'Content-Length': Buffer.byteLength(body), ...headers },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode!, location: res.headers.location }));
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
 }
 
-test('cross-site forms: no token, a foreign Origin or another client\'s token is refused before the password; ten such posts do not lock the admin out', async (t) => {
+test("cross-site forms: no token, a foreign Origin or another client's token is refused before the password; ten such posts do not lock the admin out", async (t) => {
   const defer = cleanup(t);
   let refuse = true;
   const sink = await sinkFor(defer, { rcpt: (a) => (refuse && a === 'bad@example.net' ? { code: 550, text: '5.1.1 no such user' } : undefined) });

@@ -74,7 +74,7 @@ test('status page: the hardware panel shows this machine (lo 127.0.0.1, disk siz
   assert.ok(after - idle < 10, `RSS grew by ${(after - idle).toFixed(1)} MB`);
 });
 
-test('relaybox hardware: the panel as text and as JSON, with this machine\'s values', async () => {
+test("relaybox hardware: the panel as text and as JSON, with this machine's values", async () => {
   const text = await runTool(process.execPath, [BUNDLE, 'hardware', os.tmpdir()], { ms: 60000 });
   assert.equal(text.code, 0, text.stderr);
   assert.match(text.stdout, /^Network lo: (.*, )?127\.0\.0\.1(,|$| )/m);

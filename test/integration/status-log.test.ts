@@ -11,7 +11,7 @@ import { RawSmtp, swaks, swaksAccepted } from '../lib/smtp-client';
 import { sinkFor } from './forward-util';
 import { escapeHtml } from '../../src/admin/page-format';
 
-test('recent log on the status page: a message\'s steps, and a refused device with its address and the hint', async (t) => {
+test("recent log on the status page: a message's steps, and a refused device with its address and the hint", async (t) => {
   const defer = cleanups(t);
   const sink = await sinkFor(defer);
   const secrets = path.join(scratchDir(defer), 'server.secrets');

@@ -71,7 +71,10 @@ test('/metrics after known traffic: received, forwarded, failed, deferred, retri
 
   await sendAll(relay.port, [makeMessage('one'), makeMessage('two'), makeMessage('later'), makeMessage('refused', { to: ['bad@example.net'] })]);
   await sink.waitFor(3);
-  await waitUntil(() => filesEnding(relay.spool, '.bad').length === 1 && filesEnding(relay.spool, '.envelope').length === 0, 'one failed message and an empty queue');
+  await waitUntil(
+    () => filesEnding(relay.spool, '.bad').length === 1 && filesEnding(relay.spool, '.envelope').length === 0,
+    'one failed message and an empty queue',
+  );
   await relay.waitForLog('message forwarded');
   s = await metrics(http);
   assert.equal(value(s, 'relaybox_messages_received_total'), 4);
@@ -85,7 +88,11 @@ test('/metrics after known traffic: received, forwarded, failed, deferred, retri
   assert.equal(value(s, 'relaybox_forward_latency_seconds_count'), 3);
   assert.equal(value(s, 'relaybox_forward_latency_seconds_bucket', { le: '+Inf' }), 3);
   const buckets = s.filter((x) => x.name === 'relaybox_forward_latency_seconds_bucket').map((x) => x.value);
-  assert.deepEqual(buckets, [...buckets].sort((a, b) => a - b), 'buckets are cumulative');
+  assert.deepEqual(
+    buckets,
+    [...buckets].sort((a, b) => a - b),
+    'buckets are cumulative',
+  );
   assert.ok(value(s, 'relaybox_forward_latency_seconds_sum')! >= 0);
   assert.equal(value(s, 'relaybox_upstream_errors_total', { class: 'permanent' }), 1);
   assert.equal(value(s, 'relaybox_upstream_errors_total', { class: 'temporary' }), 1);
@@ -106,7 +113,9 @@ test('/metrics after known traffic: received, forwarded, failed, deferred, retri
 test('status page over HTTP: failed message with its reason, retry needs the password, /health, 404', async (t) => {
   const defer = cleanup(t);
   let refuse = true;
-  const sink = await sinkFor(defer, { rcpt: (a) => (refuse && a === 'bad@example.net' ? { code: 550, text: '5.1.1 <bad@example.net> no such user' } : undefined) });
+  const sink = await sinkFor(defer, {
+    rcpt: (a) => (refuse && a === 'bad@example.net' ? { code: 550, text: '5.1.1 <bad@example.net> no such user' } : undefined),
+  });
   const { relay, http } = await statusRelay(defer, ['--forward-to', `127.0.0.1:${sink.port}`, '--forward-on-disconnect'], 's3cret-pw');
   await sendAll(relay.port, [makeMessage('refused', { to: ['bad@example.net'] })]);
   await waitUntil(() => filesEnding(relay.spool, '.bad').length === 1, 'a failed message');
@@ -141,7 +150,7 @@ test('status page over HTTP: failed message with its reason, retry needs the pas
   assert.match(after, /<b id="q-failed">0<\/b>/);
   assert.ok(after.includes(`<div class="msg" id="delivered-${id}">`), 'listed under recent deliveries');
 
-  const health = await (await fetch(`${base}/health`)).json() as { spool: { freeBytes: number }; memory: { totalBytes: number }; load: number[] };
+  const health = (await (await fetch(`${base}/health`)).json()) as { spool: { freeBytes: number }; memory: { totalBytes: number }; load: number[] };
   assert.ok(health.spool.freeBytes > 0);
   assert.ok(health.memory.totalBytes > 0);
   assert.equal(health.load.length, 3);

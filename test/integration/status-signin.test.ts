@@ -25,9 +25,16 @@ async function pageText(http: number): Promise<string> {
 /** Press "Sign in" for the first mailbox on the page, with the page's own form token. */
 async function pressSignIn(http: number, password = PASSWORD): Promise<Response> {
   const html = await pageText(http);
-  const form = /<form class="retry" method="post" action="\/signin"><input type="hidden" name="token" value="([^"]+)"><input type="hidden" name="id" value="([^"]+)">/.exec(html);
+  const form =
+    /<form class="retry" method="post" action="\/signin"><input type="hidden" name="token" value="([^"]+)"><input type="hidden" name="id" value="([^"]+)">/.exec(
+      html,
+    );
   assert.ok(form, 'the page has a Sign in form');
-  return fetch(`http://127.0.0.1:${http}/signin`, { method: 'POST', body: new URLSearchParams({ token: form[1]!, id: form[2]!, password }), redirect: 'manual' });
+  return fetch(`http://127.0.0.1:${http}/signin`, {
+    method: 'POST',
+    body: new URLSearchParams({ token: form[1]!, id: form[2]!, password }),
+    redirect: 'manual',
+  });
 }
 
 async function userCodeOnPage(http: number): Promise<string> {
@@ -39,12 +46,33 @@ async function userCodeOnPage(http: number): Promise<string> {
   return code;
 }
 
-async function signInRelay(defer: (fn: () => unknown) => void, s: StandIn, sinkPort: number, lines: string[], extra: string[] = []): Promise<{ relay: RelayProcess; http: number; args: string[] }> {
+async function signInRelay(
+  defer: (fn: () => unknown) => void,
+  s: StandIn,
+  sinkPort: number,
+  lines: string[],
+  extra: string[] = [],
+): Promise<{ relay: RelayProcess; http: number; args: string[] }> {
   const dir = workDir(defer);
   const secrets = secretsFile(dir, lines);
   const http = await freePort();
-  const args = ['--forward-to', `127.0.0.1:${sinkPort}`, '--client-tls', '--forward-on-disconnect', '--client-auth', secrets,
-    '--oauth-authority', s.url, '--oauth-google-authority', s.url, '--status-port', String(http), ...adminPasswordArgs(defer, PASSWORD), '--verbose', ...extra];
+  const args = [
+    '--forward-to',
+    `127.0.0.1:${sinkPort}`,
+    '--client-tls',
+    '--forward-on-disconnect',
+    '--client-auth',
+    secrets,
+    '--oauth-authority',
+    s.url,
+    '--oauth-google-authority',
+    s.url,
+    '--status-port',
+    String(http),
+    ...adminPasswordArgs(defer, PASSWORD),
+    '--verbose',
+    ...extra,
+  ];
   const relay = await relayFor(defer, args, { env: caEnv() });
   await relay.waitForLog((l) => l.msg === 'listening for the status page');
   return { relay, http, args };
@@ -120,7 +148,10 @@ test('page sign-in (Microsoft): code, address and QR code on the page; after the
   await sendAll(again.port, [makeMessage('after-restart')]);
   await sink.waitFor(2, 10000);
   assert.ok(sink.uses.at(-1)!.ok);
-  assert.deepEqual(s.tokenRequests.filter((r) => r.grant === 'refresh_token').map((r) => r.status), [200]);
+  assert.deepEqual(
+    s.tokenRequests.filter((r) => r.grant === 'refresh_token').map((r) => r.status),
+    [200],
+  );
   const rotated = JSON.parse(readFileSync(tokenFile, 'utf8'));
   assert.notEqual(rotated.refresh_token, saved.refresh_token, 'the new refresh token was kept');
   assert.equal(statSync(tokenFile).mode & 0o777, 0o600);

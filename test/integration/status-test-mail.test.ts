@@ -33,8 +33,23 @@ async function upstream(defer: (fn: () => unknown) => void): Promise<Sink> {
 async function relayWithTestMail(defer: (fn: () => unknown) => void, sink: Sink, password: string | undefined) {
   const dir = scratchDir(defer);
   const secrets = secretsFile(dir, [`client plain ${MAILBOX} ${MAIL_PASSWORD}`]);
-  return statusRelay(defer, ['--forward-to', `localhost:${sink.port}`, '--client-tls', '--client-tls-required', '--client-tls-verify', testPki().caFile, '--client-tls-verify-host',
-    '--client-auth', secrets, '--domain', 'relaybox.lan'], password);
+  return statusRelay(
+    defer,
+    [
+      '--forward-to',
+      `localhost:${sink.port}`,
+      '--client-tls',
+      '--client-tls-required',
+      '--client-tls-verify',
+      testPki().caFile,
+      '--client-tls-verify-host',
+      '--client-auth',
+      secrets,
+      '--domain',
+      'relaybox.lan',
+    ],
+    password,
+  );
 }
 
 interface Answer {
@@ -44,12 +59,23 @@ interface Answer {
 
 function post(port: number, body: string, headers: Record<string, string> = {}): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/test-mail', headers: { 'Content-Type': 'application/x-www-form-urlencoded', 'Content-Length': Buffer.byteLength(body), ...headers } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => { text += c; });
-      res.on('end', () => resolve({ status: res.statusCode!, body: text }));
-    });
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        method: 'POST',
+        path: '/test-mail',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded', 'Content-Length': Buffer.byteLength(body), ...headers },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => {
+          text += c;
+        });
+        res.on('end', () => resolve({ status: res.statusCode!, body: text }));
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -66,7 +92,11 @@ test('POST /test-mail: no token, a foreign Origin, a wrong password or a large b
   const fields = (f: Record<string, string>) => new URLSearchParams(f).toString();
 
   assert.equal((await post(port, fields({ to: 'bob@example.net', password: ADMIN_PASSWORD }))).status, 403, 'no token');
-  assert.equal((await post(port, fields({ token, to: 'bob@example.net', password: ADMIN_PASSWORD }), { Origin: 'http://attacker.example' })).status, 403, 'a foreign Origin');
+  assert.equal(
+    (await post(port, fields({ token, to: 'bob@example.net', password: ADMIN_PASSWORD }), { Origin: 'http://attacker.example' })).status,
+    403,
+    'a foreign Origin',
+  );
   const wrong = await post(port, fields({ token, to: 'bob@example.net', password: 'not-it' }));
   assert.equal(wrong.status, 200);
   assert.match(wrong.body, /<p class="error" role="alert">Wrong admin password: no test mail was sent\.<\/p>/);
@@ -101,47 +131,67 @@ test('POST /test-mail without an admin password configured: the page says so and
   assert.equal(sink.connections, 0);
 });
 
-test('status page in Chromium: send a test mail and see each step; a refused sender is explained (SendAsDenied)', { skip: !existsSync(CHROMIUM) && `${CHROMIUM} is missing: run scripts/install-deps` }, async (t) => {
-  const defer = cleanup(t);
-  const sink = await upstream(defer);
-  const { http: port } = await relayWithTestMail(defer, sink, ADMIN_PASSWORD);
-  const profile = scratchDir(defer, 'relaybox-chromium-');
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM, headless: true, timeout: 30000, javaScriptEnabled: false, viewport: { width: 390, height: 844 }, isMobile: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  defer(() => context.close());
-  const page = await context.newPage();
-  page.setDefaultTimeout(30000);
-  mkdirSync(OUTPUT, { recursive: true });
+test(
+  'status page in Chromium: send a test mail and see each step; a refused sender is explained (SendAsDenied)',
+  { skip: !existsSync(CHROMIUM) && `${CHROMIUM} is missing: run scripts/install-deps` },
+  async (t) => {
+    const defer = cleanup(t);
+    const sink = await upstream(defer);
+    const { http: port } = await relayWithTestMail(defer, sink, ADMIN_PASSWORD);
+    const profile = scratchDir(defer, 'relaybox-chromium-');
+    const context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      timeout: 30000,
+      javaScriptEnabled: false,
+      viewport: { width: 390, height: 844 },
+      isMobile: true,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+    defer(() => context.close());
+    const page = await context.newPage();
+    page.setDefaultTimeout(30000);
+    mkdirSync(OUTPUT, { recursive: true });
 
-  await page.goto(`http://127.0.0.1:${port}/`);
-  const section = page.locator('#test-mail');
-  await section.locator('input[name=to]').fill('bob@example.net');
-  await section.locator('input[name=password]').fill(ADMIN_PASSWORD);
-  await section.locator('button', { hasText: 'Send a test mail' }).click();
-  await page.waitForURL(/\/test-mail$/);
-  assert.match((await page.locator('#test-mail-result').textContent())!, /accepted the test mail for bob@example\.net/);
-  assert.equal(await page.locator('#steps li.failed').count(), 0);
-  assert.match((await page.locator('#steps li[data-step="TLS"]').textContent())!, /TLSv1\.[23].*certificate verified/);
-  assert.match((await page.locator('#steps li[data-step="logged in"]').textContent())!, /as scanner@example\.com with AUTH CRAM-MD5/);
-  assert.match((await page.locator('#steps li[data-step="DATA accepted"]').textContent())!, /250 .*sink got it/);
-  await sink.waitFor(1);
-  await page.screenshot({ path: path.join(OUTPUT, 'status-test-mail-ok.png'), fullPage: true });
+    await page.goto(`http://127.0.0.1:${port}/`);
+    const section = page.locator('#test-mail');
+    await section.locator('input[name=to]').fill('bob@example.net');
+    await section.locator('input[name=password]').fill(ADMIN_PASSWORD);
+    await section.locator('button', { hasText: 'Send a test mail' }).click();
+    await page.waitForURL(/\/test-mail$/);
+    assert.match((await page.locator('#test-mail-result').textContent())!, /accepted the test mail for bob@example\.net/);
+    assert.equal(await page.locator('#steps li.failed').count(), 0);
+    assert.match((await page.locator('#steps li[data-step="TLS"]').textContent())!, /TLSv1\.[23].*certificate verified/);
+    assert.match((await page.locator('#steps li[data-step="logged in"]').textContent())!, /as scanner@example\.com with AUTH CRAM-MD5/);
+    assert.match((await page.locator('#steps li[data-step="DATA accepted"]').textContent())!, /250 .*sink got it/);
+    await sink.waitFor(1);
+    await page.screenshot({ path: path.join(OUTPUT, 'status-test-mail-ok.png'), fullPage: true });
 
-  // The answer page carries the form again: this time from a sender the mailbox may not send as.
-  const again = page.locator('#test-mail');
-  await again.locator('input[name=from]').fill('printer@example.com');
-  await again.locator('input[name=password]').fill(ADMIN_PASSWORD);
-  await again.locator('button', { hasText: 'Send a test mail' }).click();
-  await page.locator('#test-mail-result.error').waitFor();
-  const failed = page.locator('#steps li.failed');
-  assert.equal(await failed.count(), 1);
-  assert.equal(await failed.getAttribute('data-step'), 'DATA accepted');
-  assert.match((await failed.locator('.detail').textContent())!, /^550 5\.7\.60 SMTP; Client does not have permissions to send as this sender$/);
-  assert.match((await failed.locator('.advice').textContent())!, /What to do: The mailbox scanner@example\.com may not send as printer@example\.com\. The From must be the signed-in mailbox/);
-  const widest = await page.evaluate(() => document.documentElement.scrollWidth);
-  assert.ok(widest <= 390, `the answer page is ${widest} px wide on a 390 px screen`);
-  await page.screenshot({ path: path.join(OUTPUT, 'status-test-mail-failed.png'), fullPage: true });
-  assert.equal(sink.messages.length, 1, 'the refused mail was not accepted');
-});
+    // The answer page carries the form again: this time from a sender the mailbox may not send as.
+    const again = page.locator('#test-mail');
+    await again.locator('input[name=from]').fill('printer@example.com');
+    await again.locator('input[name=password]').fill(ADMIN_PASSWORD);
+    await again.locator('button', { hasText: 'Send a test mail' }).click();
+    await page.locator('#test-mail-result.error').waitFor();
+    const failed = page.locator('#steps li.failed');
+    assert.equal(await failed.count(), 1);
+    assert.equal(await failed.getAttribute('data-step'), 'DATA accepted');
+    assert.match((await failed.locator('.detail').textContent())!, /^550 5\.7\.60 SMTP; Client does not have permissions to send as this sender$/);
+    assert.match(
+      (await failed.locator('.advice').textContent())!,
+      /What to do: The mailbox scanner@example\.com may not send as printer@example\.com\. The From must be the signed-in mailbox/,
+    );
+    const widest = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(widest <= 390, `the answer page is ${widest} px wide on a 390 px screen`);
+    await page.screenshot({ path: path.join(OUTPUT, 'status-test-mail-failed.png'), fullPage: true });
+    assert.equal(sink.messages.length, 1, 'the refused mail was not accepted');
+  },
+);

@@ -67,7 +67,14 @@ test('-t: recipients from To:, Cc: and Bcc: (plus arguments); without -i a lone 
   const r = await submit(['--spool-dir', spool, '-t', 'extra@example.test'], MESSAGE);
   assert.equal(r.code, 0, r.stderr);
   const [m] = readAll(spool);
-  assert.deepEqual(m.envelope.toRemote, ['extra@example.test', 'bob@example.test', 'carol@example.test', 'dave@example.test', 'eve@example.test', 'frank@example.test']);
+  assert.deepEqual(m.envelope.toRemote, [
+    'extra@example.test',
+    'bob@example.test',
+    'carol@example.test',
+    'dave@example.test',
+    'eve@example.test',
+    'frank@example.test',
+  ]);
   assert.equal(m.envelope.from, 'alice@example.test', 'sender from the From: header without -f');
   const text = m.content.toString('latin1');
   assert.match(text, /\r\n\r\nline one\r\n$/, 'the lone dot ended the input');
@@ -117,19 +124,27 @@ test('-C config file: its spool-dir is used (relative to the file)', async (t) =
   assert.equal(readAll(path.join(dir, 'spool')).length, 1);
 });
 
-test('invoked through a symlink named sendmail: sendmail -t -oi -odq -oem, and Debian cron\'s command line', async (t) => {
+test("invoked through a symlink named sendmail: sendmail -t -oi -odq -oem, and Debian cron's command line", async (t) => {
   const defer = cleanups(t);
   const dir = spoolDir(defer);
   const link = path.join(dir, 'sendmail');
   symlinkSync(BUNDLE, link);
   mkdirSync(path.join(dir, 'spool'));
-  const r = await submit(['-s', path.join(dir, 'spool'), '-t', '-oi', '-odq', '-oem', '-f', 'cron@box.test'], 'To: ops@example.test\nSubject: cron\n\n.\nend\n', [link]);
+  const r = await submit(
+    ['-s', path.join(dir, 'spool'), '-t', '-oi', '-odq', '-oem', '-f', 'cron@box.test'],
+    'To: ops@example.test\nSubject: cron\n\n.\nend\n',
+    [link],
+  );
   assert.equal(r.code, 0, r.stderr);
   const [m] = readAll(path.join(dir, 'spool'));
   assert.deepEqual(m.envelope.toRemote, ['ops@example.test']);
   assert.match(m.content.toString('latin1'), /\r\n\r\n\.\r\nend\r\n$/);
   // Debian cron runs: sendmail -FCronDaemon -i -B8BITMIME -oem <MAILTO>
-  const cron = await submit(['-s', path.join(dir, 'spool'), '-FCronDaemon', '-i', '-B8BITMIME', '-oem', '-U', 'root@box.test'], 'Subject: Cron <root@box> job\n\noutput\n', [link]);
+  const cron = await submit(
+    ['-s', path.join(dir, 'spool'), '-FCronDaemon', '-i', '-B8BITMIME', '-oem', '-U', 'root@box.test'],
+    'Subject: Cron <root@box> job\n\noutput\n',
+    [link],
+  );
   assert.equal(cron.code, 0, cron.stderr);
   const m2 = readAll(path.join(dir, 'spool')).find((x) => x.id !== m.id)!;
   assert.equal(m2.envelope.content, '8bit');
@@ -139,7 +154,7 @@ test('invoked through a symlink named sendmail: sendmail -t -oi -odq -oem, and D
   assert.match(help.stdout, /^usage: sendmail /);
 });
 
-test('as root, files are created as the spool directory\'s owner (a relay running as --user can forward them)', { skip: !isRoot && 'needs root' }, async (t) => {
+test("as root, files are created as the spool directory's owner (a relay running as --user can forward them)", { skip: !isRoot && 'needs root' }, async (t) => {
   const defer = cleanups(t);
   const spool = spoolDir(defer);
   const daemon = Number(execFileSync('id', ['-u', 'daemon'], { encoding: 'utf8' }).trim());

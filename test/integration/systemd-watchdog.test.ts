@@ -33,11 +33,15 @@ interface NotifySocket {
 async function notifySocket(defer: (fn: () => unknown) => void): Promise<NotifySocket> {
   const socketPath = path.join(scratchDir(defer), 'notify');
   const proc = spawn('python3', [path.join(__dirname, '../lib/notify_socket.py'), socketPath], { stdio: ['ignore', 'pipe', 'inherit'] });
-  defer(() => { proc.kill('SIGKILL'); });
+  defer(() => {
+    proc.kill('SIGKILL');
+  });
   const messages: string[] = [];
   const listeners = new Set<() => void>();
   let bound!: () => void;
-  const isBound = new Promise<void>((r) => { bound = r; });
+  const isBound = new Promise<void>((r) => {
+    bound = r;
+  });
   let buf = '';
   proc.stdout.setEncoding('utf8');
   proc.stdout.on('data', (d: string) => {
@@ -114,5 +118,8 @@ test('without WATCHDOG_USEC only READY=1 is sent; WATCHDOG_PID of another proces
   assert.ok(!plain.logs.some((l) => l.msg === 'systemd watchdog: pinging'));
   await plain.stop();
   await relay.stop();
-  assert.deepEqual(sock.messages.filter((m) => m !== 'BARRIER=1').map((m) => m.split('\n')[0]), ['READY=1', 'READY=1']);
+  assert.deepEqual(
+    sock.messages.filter((m) => m !== 'BARRIER=1').map((m) => m.split('\n')[0]),
+    ['READY=1', 'READY=1'],
+  );
 });

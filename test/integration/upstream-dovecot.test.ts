@@ -78,7 +78,7 @@ test('Dovecot submission, passwd-file: a `client plain` line signs in with PLAIN
   assertNotLogged(relay, [PASSWORD]);
 });
 
-test('Dovecot submission, passwd-file: a wrong password: the message waits with Dovecot\'s 535 reply, nothing fails', { skip }, async (t) => {
+test("Dovecot submission, passwd-file: a wrong password: the message waits with Dovecot's 535 reply, nothing fails", { skip }, async (t) => {
   const defer = cleanup(t);
   const sink = await sinkFor(defer);
   const d = await dovecotFor(defer, { relayPort: sink.port, mechanisms: ['plain', 'login'], users: { [USER]: PASSWORD } });
@@ -98,7 +98,12 @@ test('Dovecot with PLAIN LOGIN XOAUTH2 OAUTHBEARER: a password account uses PLAI
   const defer = cleanup(t);
   const { s, url } = await introspectingStandIn(defer);
   const sink = await sinkFor(defer);
-  const d = await dovecotFor(defer, { relayPort: sink.port, mechanisms: ['plain', 'login', 'xoauth2', 'oauthbearer'], users: { [USER]: PASSWORD }, introspectionUrl: url });
+  const d = await dovecotFor(defer, {
+    relayPort: sink.port,
+    mechanisms: ['plain', 'login', 'xoauth2', 'oauthbearer'],
+    users: { [USER]: PASSWORD },
+    introspectionUrl: url,
+  });
   const dir = workDir(defer);
   const relay = await relayFor(defer, relayArgs(d.port, secretsFile(dir, [`client plain ${USER} ${PASSWORD}`])), { env: caEnv() });
   await deliverOne(t, sink, relay.port, 'dovecot-mixed-password');
@@ -111,7 +116,12 @@ test('Dovecot oauth2 (introspection): a Google service-account grant signs in wi
   const { s, url } = await introspectingStandIn(defer);
   const sink = await sinkFor(defer);
   // The upstream also offers PLAIN and LOGIN, as Microsoft 365 and Gmail do.
-  const d = await dovecotFor(defer, { relayPort: sink.port, mechanisms: ['plain', 'login', 'xoauth2', 'oauthbearer'], users: { [USER]: PASSWORD }, introspectionUrl: url });
+  const d = await dovecotFor(defer, {
+    relayPort: sink.port,
+    mechanisms: ['plain', 'login', 'xoauth2', 'oauthbearer'],
+    users: { [USER]: PASSWORD },
+    introspectionUrl: url,
+  });
   const dir = workDir(defer);
   serviceAccountKey(dir, s);
   const relay = await relayFor(defer, relayArgs(d.port, secretsFile(dir, [`client oauth-google-sa ${MAILBOX} sa.json`])), { env: caEnv() });
@@ -119,7 +129,10 @@ test('Dovecot oauth2 (introspection): a Google service-account grant signs in wi
   assert.deepEqual(loginMethods(d), ['XOAUTH2']);
   assert.equal(s.tokens.length, 1);
   assert.equal(s.tokens[0]!.scope, SCOPE_GOOGLE);
-  assert.deepEqual(s.introspections.map((i) => [i.client, i.token, i.active]), [[RS_ID, s.tokens[0]!.value, true]]);
+  assert.deepEqual(
+    s.introspections.map((i) => [i.client, i.token, i.active]),
+    [[RS_ID, s.tokens[0]!.value, true]],
+  );
   assert.ok(d.log().includes(`user=<${MAILBOX}>, method=XOAUTH2`));
   assertNotLogged(relay, [s.tokens[0]!.value]);
 });
@@ -128,13 +141,21 @@ test('Dovecot oauth2: a static `client oauth` line signs in with XOAUTH2', { ski
   const defer = cleanup(t);
   const { s, url } = await introspectingStandIn(defer);
   const sink = await sinkFor(defer);
-  const d = await dovecotFor(defer, { relayPort: sink.port, mechanisms: ['plain', 'login', 'xoauth2', 'oauthbearer'], users: { [USER]: PASSWORD }, introspectionUrl: url });
+  const d = await dovecotFor(defer, {
+    relayPort: sink.port,
+    mechanisms: ['plain', 'login', 'xoauth2', 'oauthbearer'],
+    users: { [USER]: PASSWORD },
+    introspectionUrl: url,
+  });
   const token = s.issueToken('google', 'some-other-tool', SCOPE_GOOGLE, MAILBOX);
   const dir = workDir(defer);
   const relay = await relayFor(defer, relayArgs(d.port, secretsFile(dir, [staticOauthLine(MAILBOX, token.value)])), { env: caEnv() });
   await deliverOne(t, sink, relay.port, 'dovecot-xoauth2-static');
   assert.deepEqual(loginMethods(d), ['XOAUTH2']);
-  assert.deepEqual(s.introspections.map((i) => i.active), [true]);
+  assert.deepEqual(
+    s.introspections.map((i) => i.active),
+    [true],
+  );
 });
 
 test('Dovecot offering only OAUTHBEARER: a static `client oauth` line and a grant line both fall back to OAUTHBEARER (RFC 7628)', { skip }, async (t) => {
@@ -154,15 +175,23 @@ test('Dovecot offering only OAUTHBEARER: a static `client oauth` line and a gran
   await sendAll(relay2.port, [makeMessage('dovecot-oauthbearer-grant')]);
   await sink.waitFor(2);
   assert.deepEqual(loginMethods(d), ['OAUTHBEARER', 'OAUTHBEARER']);
-  assert.deepEqual(s.introspections.map((i) => i.active), [true, true]);
+  assert.deepEqual(
+    s.introspections.map((i) => i.active),
+    [true, true],
+  );
   assert.equal(s.introspections[1]!.token, s.tokens.at(-1)!.value, 'Dovecot checked the token relaybox got from the grant');
 });
 
-test('Dovecot oauth2: an expired static token is refused (introspection says inactive); the message waits with Dovecot\'s reply', { skip }, async (t) => {
+test("Dovecot oauth2: an expired static token is refused (introspection says inactive); the message waits with Dovecot's reply", { skip }, async (t) => {
   const defer = cleanup(t);
   const { s, url } = await introspectingStandIn(defer);
   const sink = await sinkFor(defer);
-  const d = await dovecotFor(defer, { relayPort: sink.port, mechanisms: ['plain', 'login', 'xoauth2', 'oauthbearer'], users: { [USER]: PASSWORD }, introspectionUrl: url });
+  const d = await dovecotFor(defer, {
+    relayPort: sink.port,
+    mechanisms: ['plain', 'login', 'xoauth2', 'oauthbearer'],
+    users: { [USER]: PASSWORD },
+    introspectionUrl: url,
+  });
   const token = s.issueToken('google', 'some-other-tool', SCOPE_GOOGLE, MAILBOX);
   token.expiresAt = Date.now() - 1000;
   const dir = workDir(defer);
@@ -200,7 +229,10 @@ test('Dovecot oauth2: a revoked cached grant token is refused by Dovecot, relayb
   const answers = s.introspections.map((i) => [i.token === s.tokens[0]!.value ? 'first' : 'second', i.active]);
   assert.deepEqual(answers[0], ['first', true]);
   assert.deepEqual(answers.at(-1), ['second', true]);
-  assert.ok(answers.some(([which, active]) => which === 'first' && active === false), JSON.stringify(answers));
+  assert.ok(
+    answers.some(([which, active]) => which === 'first' && active === false),
+    JSON.stringify(answers),
+  );
   assert.deepEqual(loginMethods(d), ['XOAUTH2', 'XOAUTH2']);
   assert.deepEqual(filesEnding(second.spool, '.bad'), []);
 });

@@ -57,7 +57,7 @@ test('Exim: a `client md5` line (relaybox passwd) signs in with CRAM-MD5', { ski
   assertNotLogged(relay, [PASSWORD, hash]);
 });
 
-test('Exim: a wrong password: the message waits with Exim\'s 535 reply, nothing fails, after CRAM-MD5 and then PLAIN were refused', { skip }, async (t) => {
+test("Exim: a wrong password: the message waits with Exim's 535 reply, nothing fails, after CRAM-MD5 and then PLAIN were refused", { skip }, async (t) => {
   const defer = cleanup(t);
   const sink = await sinkFor(defer);
   const exim = await eximFor(defer, sink.port);

@@ -30,22 +30,26 @@ function relayArgs(port: number, secrets: string): string[] {
   return ['--forward-to', `127.0.0.1:${port}`, '--client-tls', '--forward-on-disconnect', '--client-auth', secrets, '--verbose'];
 }
 
-test('Postfix submission with Dovecot SASL: a `client plain` line signs in (PLAIN after STARTTLS) and the message is relayed to the sink', { skip }, async (t) => {
-  const defer = cleanup(t);
-  const { sink, postfix } = await postfixWithDovecotSasl(defer);
-  const dir = workDir(defer);
-  const relay = await relayFor(defer, relayArgs(postfix.port, secretsFile(dir, [`client plain ${USER} ${PASSWORD}`])), { env: caEnv() });
-  await sendAll(relay.port, [makeMessage('postfix-plain')]);
-  await sink.waitFor(1, 30000);
-  assert.match(sink.messages[0]!.data.toString('latin1'), /Subject: postfix-plain/);
-  assert.deepEqual(sink.messages[0]!.to, ['rcpt@example.net']);
-  const line = await postfix.waitForLog(/sasl_method=/);
-  assert.match(line, new RegExp(`sasl_method=PLAIN, sasl_username=${USER.replace('.', '\\.')}`));
-  await waitUntil(() => spoolFiles(relay.spool).length === 0, 'an empty spool');
-  assertNotLogged(relay, [PASSWORD]);
-});
+test(
+  'Postfix submission with Dovecot SASL: a `client plain` line signs in (PLAIN after STARTTLS) and the message is relayed to the sink',
+  { skip },
+  async (t) => {
+    const defer = cleanup(t);
+    const { sink, postfix } = await postfixWithDovecotSasl(defer);
+    const dir = workDir(defer);
+    const relay = await relayFor(defer, relayArgs(postfix.port, secretsFile(dir, [`client plain ${USER} ${PASSWORD}`])), { env: caEnv() });
+    await sendAll(relay.port, [makeMessage('postfix-plain')]);
+    await sink.waitFor(1, 30000);
+    assert.match(sink.messages[0]!.data.toString('latin1'), /Subject: postfix-plain/);
+    assert.deepEqual(sink.messages[0]!.to, ['rcpt@example.net']);
+    const line = await postfix.waitForLog(/sasl_method=/);
+    assert.match(line, new RegExp(`sasl_method=PLAIN, sasl_username=${USER.replace('.', '\\.')}`));
+    await waitUntil(() => spoolFiles(relay.spool).length === 0, 'an empty spool');
+    assertNotLogged(relay, [PASSWORD]);
+  },
+);
 
-test('Postfix submission with Dovecot SASL: a wrong password: the message waits with Postfix\'s 535 reply, nothing fails', { skip }, async (t) => {
+test("Postfix submission with Dovecot SASL: a wrong password: the message waits with Postfix's 535 reply, nothing fails", { skip }, async (t) => {
   const defer = cleanup(t);
   const { sink, postfix } = await postfixWithDovecotSasl(defer);
   const dir = workDir(defer);

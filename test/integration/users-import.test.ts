@@ -33,8 +33,10 @@ test('sha512Crypt gives what openssl passwd -6 gives (salts, lengths, non-ASCII,
     assert.equal(sha512Crypt(pw, salt), expected, `${JSON.stringify(pw)} / ${salt}`);
   }
   // openssl has no rounds option: the specification's own test vector (Drepper, "Unix crypt using SHA-256 and SHA-512")
-  assert.equal(sha512Crypt('Hello world!', 'saltstringsaltstring', 10000),
-    '$6$rounds=10000$saltstringsaltst$OW1/O6BYHV6BcXZu8QVeXbDWra3Oeqh0sbHbbMCVNSnCM/UrjmM0Dp8vOuZeHBy/YTBmSK6H9qs/y3RnOaw5v.');
+  assert.equal(
+    sha512Crypt('Hello world!', 'saltstringsaltstring', 10000),
+    '$6$rounds=10000$saltstringsaltst$OW1/O6BYHV6BcXZu8QVeXbDWra3Oeqh0sbHbbMCVNSnCM/UrjmM0Dp8vOuZeHBy/YTBmSK6H9qs/y3RnOaw5v.',
+  );
 });
 
 function bootDir(t: { after(fn: () => void): void }, content: string, name = 'users.txt'): string {
@@ -127,14 +129,21 @@ test('the boot import runs the users file only when it may change the system, an
   const boot = bootDir(t, `${tag}dry some-password\n`);
   const data = fs.mkdtempSync(path.join(tmpdir(), 'relaybox-users-data-'));
   const run = fs.mkdtempSync(path.join(tmpdir(), 'relaybox-users-run-'));
-  t.after(() => { fs.rmSync(data, { recursive: true, force: true }); fs.rmSync(run, { recursive: true, force: true }); });
+  t.after(() => {
+    fs.rmSync(data, { recursive: true, force: true });
+    fs.rmSync(run, { recursive: true, force: true });
+  });
   const dry = importBootPartition({ boot, data, run });
   assert.equal(dry.users, undefined);
   assert.match(fs.readFileSync(path.join(boot, 'users.txt'), 'utf8'), /some-password/, 'left alone without accounts to change');
   const calls: string[] = [];
   const recording = {
     uidOf: () => undefined,
-    withWritableRoot: (fn: () => void) => { calls.push('rw'); fn(); calls.push('ro'); },
+    withWritableRoot: (fn: () => void) => {
+      calls.push('rw');
+      fn();
+      calls.push('ro');
+    },
     add: (n: string) => calls.push(`add ${n}`),
     setHashes: (l: string) => calls.push(`hashes ${l.split(':')[0]}`),
   };

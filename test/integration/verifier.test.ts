@@ -30,9 +30,12 @@ test('a verifier program: its six arguments, and each exit code as an RCPT reply
   await smtp.command('EHLO client.test');
   assert.equal((await smtp.command('MAIL FROM:<sender@example.com>')).code, 250);
   const expect: [string, number, RegExp?][] = [
-    ['local@relay.test', 250], ['remote@example.com', 250],
-    ['bad@example.com', 550, /^550 no such user here$/], ['later@example.com', 450, /^450 try again later$/],
-    ['short@example.com', 550], ['other@example.com', 550, /^550 mailbox unavailable$/],
+    ['local@relay.test', 250],
+    ['remote@example.com', 250],
+    ['bad@example.com', 550, /^550 no such user here$/],
+    ['later@example.com', 450, /^450 try again later$/],
+    ['short@example.com', 550],
+    ['other@example.com', 550, /^550 mailbox unavailable$/],
   ];
   for (const [rcpt, code, text] of expect) {
     const r = await smtp.command(`RCPT TO:<${rcpt}>`);

@@ -17,7 +17,6 @@ export function size<T>(short: T, long: T): T {
   return LONG ? long : short;
 }
 
-
 /** Samples a process's RSS every `everyMs` and keeps the peak. */
 export class RssSampler {
   peak = 0;
@@ -25,7 +24,10 @@ export class RssSampler {
   gone = false;
   private timer: NodeJS.Timeout;
 
-  constructor(readonly pid: number, everyMs = 20) {
+  constructor(
+    readonly pid: number,
+    everyMs = 20,
+  ) {
     this.sample();
     this.timer = setInterval(() => this.sample(), everyMs);
   }
@@ -197,7 +199,20 @@ export interface AttackRow {
 export const rows: AttackRow[] = [];
 
 export function skippedRow(item: number, name: string, why: string): void {
-  rows.push({ item, name, baselineMb: 0, peakMb: 0, boundMb: 0, boundReason: '', normalServed: false, ok: true, problems: [], notes: [], seconds: 0, skipped: why });
+  rows.push({
+    item,
+    name,
+    baselineMb: 0,
+    peakMb: 0,
+    boundMb: 0,
+    boundReason: '',
+    normalServed: false,
+    ok: true,
+    problems: [],
+    notes: [],
+    seconds: 0,
+    skipped: why,
+  });
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -269,20 +284,32 @@ export async function runAttack(spec: AttackSpec): Promise<AttackRow> {
   if (alive) await runNormal('after the attack');
   const peakMb = sampler.stop();
   if (!alive || relay.proc.exitCode !== null || relay.proc.signalCode !== null) {
-    problems.unshift(`the relay (pid ${pid}) died: exit ${relay.proc.exitCode ?? relay.proc.signalCode}; ${relay.stderr.split('\n').filter(Boolean).slice(-2).join(' / ')}`);
+    problems.unshift(
+      `the relay (pid ${pid}) died: exit ${relay.proc.exitCode ?? relay.proc.signalCode}; ${relay.stderr.split('\n').filter(Boolean).slice(-2).join(' / ')}`,
+    );
     normalServed = false;
   } else if (relay.proc.pid !== pid) {
     problems.unshift(`the relay's pid changed (${pid} -> ${relay.proc.pid})`);
   }
   const boundMb = baselineMb + spec.rssBoundMb;
-  if (peakMb > boundMb) problems.push(`peak RSS ${peakMb.toFixed(0)} MB over the bound ${boundMb.toFixed(0)} MB (${baselineMb.toFixed(0)} + ${spec.rssBoundMb})`);
+  if (peakMb > boundMb)
+    problems.push(`peak RSS ${peakMb.toFixed(0)} MB over the bound ${boundMb.toFixed(0)} MB (${baselineMb.toFixed(0)} + ${spec.rssBoundMb})`);
   let lost: string[] = [];
   await eventually(() => (lost = lostTags(acked, spec.store)).length === 0, 10_000);
   if (lost.length) problems.push(`${lost.length} of ${acked.length} acknowledged messages lost: ${lost.slice(0, 3).join(' ')}`);
   notes.push(`${acked.length} acknowledged, all found` + (lost.length ? ' (not)' : ''));
   const row: AttackRow = {
-    item: spec.item, name: spec.name, baselineMb, peakMb, boundMb, boundReason: spec.boundReason,
-    normalServed, ok: problems.length === 0, problems, notes, seconds: (Date.now() - started) / 1000,
+    item: spec.item,
+    name: spec.name,
+    baselineMb,
+    peakMb,
+    boundMb,
+    boundReason: spec.boundReason,
+    normalServed,
+    ok: problems.length === 0,
+    problems,
+    notes,
+    seconds: (Date.now() - started) / 1000,
   };
   rows.push(row);
   return row;
@@ -300,7 +327,11 @@ export function tableMarkdown(): string {
     '',
     '| # | attack | baseline MB | peak RSS MB | bound MB | normal client served | result | s |',
     '|---|---|---|---|---|---|---|---|',
-    ...sorted.map((r) => r.skipped ? `| ${r.item} | ${cell(r.name)} | - | - | - | - | skipped | - |` : `| ${r.item} | ${cell(r.name)} | ${r.baselineMb.toFixed(0)} | ${r.peakMb.toFixed(0)} | ${r.boundMb.toFixed(0)} (+${(r.boundMb - r.baselineMb).toFixed(0)}) | ${r.normalServed ? 'yes' : 'no'} | ${r.ok ? 'pass' : 'FAIL'} | ${r.seconds.toFixed(1)} |`),
+    ...sorted.map((r) =>
+      r.skipped
+        ? `| ${r.item} | ${cell(r.name)} | - | - | - | - | skipped | - |`
+        : `| ${r.item} | ${cell(r.name)} | ${r.baselineMb.toFixed(0)} | ${r.peakMb.toFixed(0)} | ${r.boundMb.toFixed(0)} (+${(r.boundMb - r.baselineMb).toFixed(0)}) | ${r.normalServed ? 'yes' : 'no'} | ${r.ok ? 'pass' : 'FAIL'} | ${r.seconds.toFixed(1)} |`,
+    ),
     '',
     '## Bounds',
     '',
@@ -308,7 +339,9 @@ export function tableMarkdown(): string {
     '',
     '## Findings',
     '',
-    ...sorted.map((r) => `- ${r.item}. ${r.skipped ? `skipped: ${cell(r.skipped)}` : `${r.ok ? 'pass' : 'FAIL'}: ${[...r.problems, ...r.notes].map(cell).join('; ')}`}`),
+    ...sorted.map(
+      (r) => `- ${r.item}. ${r.skipped ? `skipped: ${cell(r.skipped)}` : `${r.ok ? 'pass' : 'FAIL'}: ${[...r.problems, ...r.notes].map(cell).join('; ')}`}`,
+    ),
     '',
   ];
   return lines.join('\n');

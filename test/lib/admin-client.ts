@@ -11,7 +11,10 @@ export class AdminClient {
   private consumed = 0;
   private readonly waiters = new Set<() => void>();
 
-  private constructor(readonly socket: net.Socket, readonly eol: string) {
+  private constructor(
+    readonly socket: net.Socket,
+    readonly eol: string,
+  ) {
     socket.setEncoding('latin1');
     socket.on('data', (d: string) => {
       this.raw += d;

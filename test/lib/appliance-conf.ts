@@ -40,12 +40,14 @@ export function applianceConfig(dir: string, s: ApplianceSetting): string {
     'log-format': null, // the test reads the JSON log lines
   };
   const seen = new Set<string>();
-  const lines = readFileSync(APPLIANCE_CONF, 'utf8').split('\n').flatMap((line) => {
-    const key = /^\s*([a-z0-9-]+)/.exec(line)?.[1];
-    if (!key || line.trimStart().startsWith('#') || !(key in replace)) return [line];
-    seen.add(key);
-    return replace[key] === null ? [] : [replace[key]!];
-  });
+  const lines = readFileSync(APPLIANCE_CONF, 'utf8')
+    .split('\n')
+    .flatMap((line) => {
+      const key = /^\s*([a-z0-9-]+)/.exec(line)?.[1];
+      if (!key || line.trimStart().startsWith('#') || !(key in replace)) return [line];
+      seen.add(key);
+      return replace[key] === null ? [] : [replace[key]!];
+    });
   for (const key of Object.keys(replace)) assert.ok(seen.has(key), `${APPLIANCE_CONF} has no "${key}" line any more: update test/lib/appliance-conf.ts`);
   if (!s.clientAuth) writeFileSync(path.join(dir, 'relaybox.secrets'), 'client plain box@example.test box-password\n');
   writeFileSync(path.join(dir, 'admin-password.txt'), `${APPLIANCE_ADMIN_PASSWORD}\n`, { mode: 0o600 });

@@ -32,7 +32,10 @@ export function testPki(): TestPki {
   openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=relaybox test CA'], dir);
   openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=relay.test'], dir);
   writeFileSync(path.join(dir, 'ext.cnf'), 'subjectAltName=DNS:localhost,DNS:relay.test,IP:127.0.0.1,IP:10.0.2.100,IP:10.0.2.101\n');
-  openssl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'ext.cnf'], dir);
+  openssl(
+    ['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'ext.cnf'],
+    dir,
+  );
   const serverKey = readFileSync(path.join(dir, 'server.key'));
   const serverCert = readFileSync(path.join(dir, 'server.pem'));
   writeFileSync(path.join(dir, 'server-both.pem'), Buffer.concat([serverKey, serverCert]));

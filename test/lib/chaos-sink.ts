@@ -49,7 +49,9 @@ export async function startChaosSink(opts: ChaosOptions): Promise<ChaosSink> {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => undefined);
-    const send = (line: string) => { if (!socket.destroyed) socket.write(line + '\r\n'); };
+    const send = (line: string) => {
+      if (!socket.destroyed) socket.write(line + '\r\n');
+    };
     connectionCount++;
     if (connectionCount === 1 || random() < opts.greeting421) {
       count('greeting-421');
@@ -126,9 +128,10 @@ export async function startChaosSink(opts: ChaosOptions): Promise<ChaosSink> {
     port: (server.address() as net.AddressInfo).port,
     delivered,
     faults,
-    close: () => new Promise<void>((r) => {
-      for (const s of sockets) s.destroy();
-      server.close(() => r());
-    }),
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
   };
 }

@@ -22,19 +22,37 @@ export interface DnsRecords {
 
 export async function startDns(records: DnsRecords): Promise<DnsServer> {
   const port = await freePort();
-  const args = ['--keep-in-foreground', '--conf-file=/dev/null', '--no-resolv', '--no-hosts', '--no-poll',
-    `--port=${port}`, '--listen-address=127.0.0.1', '--bind-interfaces', '--log-facility=-', '--user=root'];
+  const args = [
+    '--keep-in-foreground',
+    '--conf-file=/dev/null',
+    '--no-resolv',
+    '--no-hosts',
+    '--no-poll',
+    `--port=${port}`,
+    '--listen-address=127.0.0.1',
+    '--bind-interfaces',
+    '--log-facility=-',
+    '--user=root',
+  ];
   for (const d of records.local) args.push(`--local=/${d}/`);
   for (const [domain, host, pref] of records.mx ?? []) args.push(`--mx-host=${domain},${host},${pref}`);
   for (const [host, ip] of records.a ?? []) args.push(`--host-record=${host},${ip}`);
   const proc = spawn('dnsmasq', args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
-  proc.stderr!.on('data', (d) => { stderr += d; });
+  proc.stderr!.on('data', (d) => {
+    stderr += d;
+  });
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
   // dnsmasq listens on TCP as well as UDP: a TCP connect says it is ready.
   const deadline = Date.now() + 10000;
   for (;;) {
-    const ok = await RawSmtp.connect(port, '127.0.0.1', 500).then((c) => { c.socket.destroy(); return true; }, () => false);
+    const ok = await RawSmtp.connect(port, '127.0.0.1', 500).then(
+      (c) => {
+        c.socket.destroy();
+        return true;
+      },
+      () => false,
+    );
     if (ok) break;
     if (proc.exitCode !== null || Date.now() > deadline) {
       proc.kill('SIGKILL');

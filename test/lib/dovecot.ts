@@ -62,7 +62,7 @@ export function dovecotMajor(): DovecotMajor | undefined {
 /** Why the Dovecot tests cannot run here, or undefined when they can. */
 export function dovecotMissing(): string | undefined {
   if (!programOnPath('dovecot')) return 'dovecot is not installed (scripts/install-deps installs dovecot-core and dovecot-submissiond)';
-  if (!existsSync('/usr/lib/dovecot/submission')) return 'Dovecot\'s submission service is not installed (apt-get install dovecot-submissiond)';
+  if (!existsSync('/usr/lib/dovecot/submission')) return "Dovecot's submission service is not installed (apt-get install dovecot-submissiond)";
   return undefined;
 }
 
@@ -108,24 +108,37 @@ export function dovecotConf23(setup: DovecotSetup, f: DovecotFiles): string {
     lines.push(`passdb {`, `  driver = oauth2`, `  mechanisms = ${oauthMechs(setup).join(' ')}`, `  args = ${f.dir}/dovecot-oauth2.conf.ext`, `}`);
   }
   lines.push(
-    `userdb {`, `  driver = static`, `  args = uid=nobody gid=nogroup home=${f.dir}/home/%u`, `}`,
-    `service submission-login {`, `  inet_listener submission {`, `    port = ${f.port}`, `  }`, `}`,
-    `service auth {`, `  unix_listener auth-postfix {`, `    mode = 0666`, `  }`, `}`,
+    `userdb {`,
+    `  driver = static`,
+    `  args = uid=nobody gid=nogroup home=${f.dir}/home/%u`,
+    `}`,
+    `service submission-login {`,
+    `  inet_listener submission {`,
+    `    port = ${f.port}`,
+    `  }`,
+    `}`,
+    `service auth {`,
+    `  unix_listener auth-postfix {`,
+    `    mode = 0666`,
+    `  }`,
+    `}`,
   );
   return lines.join('\n') + '\n';
 }
 
 /** The oauth2 passdb's args file for Dovecot 2.3. */
 export function oauth2Conf23(setup: DovecotSetup, f: DovecotFiles): string {
-  return [
-    `introspection_mode = post`,
-    `introspection_url = ${setup.introspectionUrl}`,
-    `force_introspection = yes`,
-    `username_attribute = username`,
-    `active_attribute = active`,
-    `active_value = true`,
-    `tls_ca_cert_file = ${f.caFile}`,
-  ].join('\n') + '\n';
+  return (
+    [
+      `introspection_mode = post`,
+      `introspection_url = ${setup.introspectionUrl}`,
+      `force_introspection = yes`,
+      `username_attribute = username`,
+      `active_attribute = active`,
+      `active_value = true`,
+      `tls_ca_cert_file = ${f.caFile}`,
+    ].join('\n') + '\n'
+  );
 }
 
 /**
@@ -176,9 +189,23 @@ export function dovecotConf24(setup: DovecotSetup, f: DovecotFiles): string {
     );
   }
   lines.push(
-    `userdb static {`, `  fields {`, `    uid = nobody`, `    gid = nogroup`, `    home = ${f.dir}/home/%{user}`, `  }`, `}`,
-    `service submission-login {`, `  inet_listener submission {`, `    port = ${f.port}`, `  }`, `}`,
-    `service auth {`, `  unix_listener auth-postfix {`, `    mode = 0666`, `  }`, `}`,
+    `userdb static {`,
+    `  fields {`,
+    `    uid = nobody`,
+    `    gid = nogroup`,
+    `    home = ${f.dir}/home/%{user}`,
+    `  }`,
+    `}`,
+    `service submission-login {`,
+    `  inet_listener submission {`,
+    `    port = ${f.port}`,
+    `  }`,
+    `}`,
+    `service auth {`,
+    `  unix_listener auth-postfix {`,
+    `    mode = 0666`,
+    `  }`,
+    `}`,
   );
   return lines.join('\n') + '\n';
 }
@@ -199,14 +226,24 @@ export async function startDovecot(setup: DovecotSetup): Promise<Dovecot> {
   const pki = testPki();
   const files: DovecotFiles = {
     // the auth process (user dovecot) reads the CA file; the test PKI's directory is root's only
-    dir, port: await freePort(), caFile: path.join(dir, 'ca.pem'), certFile: pki.serverCertFile, keyFile: pki.serverKeyFile,
+    dir,
+    port: await freePort(),
+    caFile: path.join(dir, 'ca.pem'),
+    certFile: pki.serverCertFile,
+    keyFile: pki.serverKeyFile,
     passwdFile: path.join(dir, 'passwd'),
   };
   copyFileSync(pki.caFile, files.caFile);
   mkdirSync(path.join(dir, 'mail'));
   chmodSync(path.join(dir, 'mail'), 0o1777);
   // read by the auth process, which runs as the dovecot user (test hashes only)
-  writeFileSync(files.passwdFile, Object.entries(setup.users ?? {}).map(([u, p]) => passwdLine(u, p) + '\n').join(''), { mode: 0o644 });
+  writeFileSync(
+    files.passwdFile,
+    Object.entries(setup.users ?? {})
+      .map(([u, p]) => passwdLine(u, p) + '\n')
+      .join(''),
+    { mode: 0o644 },
+  );
   const conf = path.join(dir, 'dovecot.conf');
   if (major === '2.3') {
     writeFileSync(conf, dovecotConf23(setup, files));
@@ -217,10 +254,15 @@ export async function startDovecot(setup: DovecotSetup): Promise<Dovecot> {
   const logFile = path.join(dir, 'dovecot.log');
   const proc: ChildProcess = spawn(bin, ['-F', '-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
-  proc.stdout!.on('data', (d: Buffer) => { output += d.toString(); });
-  proc.stderr!.on('data', (d: Buffer) => { output += d.toString(); });
+  proc.stdout!.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+  proc.stderr!.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-  const dead = () => (proc.exitCode !== null || proc.signalCode !== null ? `exit ${proc.exitCode ?? proc.signalCode}: ${output}${readIfThere(logFile)}` : undefined);
+  const dead = () =>
+    proc.exitCode !== null || proc.signalCode !== null ? `exit ${proc.exitCode ?? proc.signalCode}: ${output}${readIfThere(logFile)}` : undefined;
 
   const stop = async () => {
     if (proc.exitCode === null && proc.signalCode === null) {
@@ -238,7 +280,9 @@ export async function startDovecot(setup: DovecotSetup): Promise<Dovecot> {
     throw e;
   }
   return {
-    major, port: files.port, dir,
+    major,
+    port: files.port,
+    dir,
     authSocket: path.join(dir, 'run', 'auth-postfix'),
     ...logFileOf(logFile, 'Dovecot'),
     stop,

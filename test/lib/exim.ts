@@ -123,7 +123,10 @@ export async function startExim(setup: EximSetup): Promise<Exim> {
     chownSync(path.join(dir, d), owner.uid, owner.gid);
   }
   const pki = testPki();
-  for (const [from, to] of [[pki.serverCertFile, 'cert.pem'], [pki.serverKeyFile, 'key.pem']] as const) {
+  for (const [from, to] of [
+    [pki.serverCertFile, 'cert.pem'],
+    [pki.serverKeyFile, 'key.pem'],
+  ] as const) {
     copyFileSync(from, path.join(dir, to));
     chownSync(path.join(dir, to), owner.uid, owner.gid);
   }
@@ -132,11 +135,17 @@ export async function startExim(setup: EximSetup): Promise<Exim> {
   const logFile = path.join(dir, 'log', 'mainlog');
   const proc: ChildProcess = spawn(bin, ['-C', conf, '-bdf'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
-  proc.stdout!.on('data', (d: Buffer) => { output += d.toString(); });
-  proc.stderr!.on('data', (d: Buffer) => { output += d.toString(); });
+  proc.stdout!.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+  proc.stderr!.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-  const dead = () => (proc.exitCode !== null || proc.signalCode !== null
-    ? `exit ${proc.exitCode ?? proc.signalCode}: ${output}${readIfThere(logFile)}${readIfThere(path.join(dir, 'log', 'paniclog'))}` : undefined);
+  const dead = () =>
+    proc.exitCode !== null || proc.signalCode !== null
+      ? `exit ${proc.exitCode ?? proc.signalCode}: ${output}${readIfThere(logFile)}${readIfThere(path.join(dir, 'log', 'paniclog'))}`
+      : undefined;
   const stop = async () => {
     if (proc.exitCode === null && proc.signalCode === null) {
       proc.kill('SIGTERM');
@@ -153,7 +162,8 @@ export async function startExim(setup: EximSetup): Promise<Exim> {
     throw e;
   }
   return {
-    port, dir,
+    port,
+    dir,
     ...logFileOf(logFile, 'Exim'),
     stop,
   };

@@ -26,7 +26,10 @@ export async function publicNamespace(defer: Defer): Promise<Namespace | null> {
     const del = await runTool('ip', ['netns', 'del', name]);
     assert.equal(del.code, 0, `ip netns del ${name}: ${del.stderr}`);
   });
-  for (const args of [['link', 'set', 'lo', 'up'], ['addr', 'add', `${PUBLIC}/32`, 'dev', 'lo']]) {
+  for (const args of [
+    ['link', 'set', 'lo', 'up'],
+    ['addr', 'add', `${PUBLIC}/32`, 'dev', 'lo'],
+  ]) {
     const r = await runTool('ip', ['-n', name, ...args]);
     if (r.code !== 0) return null;
   }
@@ -35,7 +38,13 @@ export async function publicNamespace(defer: Defer): Promise<Namespace | null> {
 }
 
 /** Start a long-running helper inside the namespace; resolves with its first stdout line matching `ready`. */
-export function spawnIn(ns: Namespace, defer: Defer, command: string[], ready: RegExp, ms = 15000): Promise<{ proc: ChildProcess; match: RegExpExecArray; output: () => string }> {
+export function spawnIn(
+  ns: Namespace,
+  defer: Defer,
+  command: string[],
+  ready: RegExp,
+  ms = 15000,
+): Promise<{ proc: ChildProcess; match: RegExpExecArray; output: () => string }> {
   const proc = spawn(ns.wrapper[0], [...ns.wrapper.slice(1), ...command], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
@@ -47,7 +56,9 @@ export function spawnIn(ns: Namespace, defer: Defer, command: string[], ready: R
   });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${command.join(' ')} not ready within ${ms} ms: ${out} ${err}`)), ms);
-    proc.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+    proc.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
     proc.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
       const m = ready.exec(out);

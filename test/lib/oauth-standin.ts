@@ -175,7 +175,11 @@ export function mimeHeader(mime: Buffer, name: string): string | undefined {
   const head = mime.subarray(0, end < 0 ? mime.length : end).toString('latin1');
   for (const f of head.split(/\r?\n(?![ \t])/)) {
     const c = f.indexOf(':');
-    if (c > 0 && f.slice(0, c).trim().toLowerCase() === name) return f.slice(c + 1).replace(/\r?\n[ \t]+/g, ' ').trim();
+    if (c > 0 && f.slice(0, c).trim().toLowerCase() === name)
+      return f
+        .slice(c + 1)
+        .replace(/\r?\n[ \t]+/g, ' ')
+        .trim();
   }
   return undefined;
 }
@@ -184,15 +188,26 @@ export async function startStandIn(): Promise<StandIn> {
   const pki = testPki();
   const tokens: IssuedToken[] = [];
   const refreshTokens = new Map<string, { clientId: string; user: string; scope: string; kind: 'ms-user' | 'google' }>();
-  const devices = new Map<string, { userCode: string; clientId: string; scope: string; approvedAs?: string; declined?: boolean; expiresAt: number; kind: 'ms-user' | 'google' }>();
+  const devices = new Map<
+    string,
+    { userCode: string; clientId: string; scope: string; approvedAs?: string; declined?: boolean; expiresAt: number; kind: 'ms-user' | 'google' }
+  >();
   const drafts = new Map<string, Draft>();
   const uploads = new Map<string, UploadSession>();
 
   const s: StandIn = {
-    url: '', port: 0, lifetimeSeconds: 3600,
-    microsoftApps: new Map(), googleAccounts: new Map(), users: new Set(),
-    tokens, tokenRequests: [], graphSent: [], graphRequests: [],
-    introspectionClients: new Map(), introspections: [],
+    url: '',
+    port: 0,
+    lifetimeSeconds: 3600,
+    microsoftApps: new Map(),
+    googleAccounts: new Map(),
+    users: new Set(),
+    tokens,
+    tokenRequests: [],
+    graphSent: [],
+    graphRequests: [],
+    introspectionClients: new Map(),
+    introspections: [],
     issueToken: (kind, clientId, scope, user) => issue(kind, clientId, scope, user),
     throttle: { count: 0, status: 429, retryAfterSeconds: 1 },
     graphDelayMs: 0,
@@ -224,12 +239,24 @@ export async function startStandIn(): Promise<StandIn> {
 
   const issue = (kind: IssuedToken['kind'], clientId: string, scope: string, user?: string): IssuedToken => {
     const now = Date.now();
-    const t: IssuedToken = { value: `${kind}.${randomBytes(18).toString('base64url')}`, kind, clientId, scope, user, issuedAt: now, expiresAt: now + s.lifetimeSeconds * 1000 };
+    const t: IssuedToken = {
+      value: `${kind}.${randomBytes(18).toString('base64url')}`,
+      kind,
+      clientId,
+      scope,
+      user,
+      issuedAt: now,
+      expiresAt: now + s.lifetimeSeconds * 1000,
+    };
     tokens.push(t);
     return t;
   };
   const tokenAnswer = (t: IssuedToken, refresh?: string) => ({
-    token_type: 'Bearer', expires_in: s.lifetimeSeconds, ext_expires_in: s.lifetimeSeconds, access_token: t.value, scope: t.scope,
+    token_type: 'Bearer',
+    expires_in: s.lifetimeSeconds,
+    ext_expires_in: s.lifetimeSeconds,
+    access_token: t.value,
+    scope: t.scope,
     ...(refresh ? { refresh_token: refresh } : {}),
   });
   const newRefresh = (clientId: string, user: string, scope: string, kind: 'ms-user' | 'google') => {
@@ -239,8 +266,10 @@ export async function startStandIn(): Promise<StandIn> {
   };
 
   type Reply = { status: number; body?: unknown; headers?: Record<string, string> };
-  const msError = (status: number, error: string, code: number, text: string): Reply =>
-    ({ status, body: { error, error_description: `AADSTS${code}: ${text}\r\nTrace ID: 0000\r\nTimestamp: 2026-01-01`, error_codes: [code] } });
+  const msError = (status: number, error: string, code: number, text: string): Reply => ({
+    status,
+    body: { error, error_description: `AADSTS${code}: ${text}\r\nTrace ID: 0000\r\nTimestamp: 2026-01-01`, error_codes: [code] },
+  });
   const gError = (error: string, description: string): Reply => ({ status: 400, body: { error, error_description: description } });
 
   function microsoftToken(tenant: string, form: URLSearchParams, requestUrl: string): Reply {
@@ -248,28 +277,46 @@ export async function startStandIn(): Promise<StandIn> {
     const clientId = form.get('client_id') ?? '';
     const app = s.microsoftApps.get(clientId);
     if (![...s.microsoftApps.values()].some((a) => a.tenant === tenant)) return msError(400, 'invalid_request', 90002, `Tenant '${tenant}' not found.`);
-    if (!app || app.tenant !== tenant) return msError(400, 'unauthorized_client', 700016, `Application with identifier '${clientId}' was not found in the directory '${tenant}'.`);
+    if (!app || app.tenant !== tenant)
+      return msError(400, 'unauthorized_client', 700016, `Application with identifier '${clientId}' was not found in the directory '${tenant}'.`);
     if (grant === 'client_credentials') {
       const scope = form.get('scope') ?? '';
-      if (scope !== SCOPE_OUTLOOK && scope !== SCOPE_GRAPH) return msError(400, 'invalid_scope', 70011, `The provided value for the input parameter 'scope' is not valid. The scope ${scope} is not valid.`);
+      if (scope !== SCOPE_OUTLOOK && scope !== SCOPE_GRAPH)
+        return msError(400, 'invalid_scope', 70011, `The provided value for the input parameter 'scope' is not valid. The scope ${scope} is not valid.`);
       const secret = form.get('client_secret');
       const assertion = form.get('client_assertion');
       if (secret !== null) {
-        if (!app.secret || secret !== app.secret) return msError(401, 'invalid_client', 7000215, 'Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.');
+        if (!app.secret || secret !== app.secret)
+          return msError(
+            401,
+            'invalid_client',
+            7000215,
+            'Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.',
+          );
         if (app.secretExpired) return msError(401, 'invalid_client', 7000222, `The provided client secret keys for app '${clientId}' are expired.`);
       } else if (assertion !== null) {
-        if (form.get('client_assertion_type') !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer') return msError(400, 'invalid_request', 900144, 'client_assertion_type is wrong');
-        if (!app.certificate) return msError(401, 'invalid_client', 700027, 'Client assertion contains an invalid signature. [Reason - The key was not found.]');
+        if (form.get('client_assertion_type') !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer')
+          return msError(400, 'invalid_request', 900144, 'client_assertion_type is wrong');
+        if (!app.certificate)
+          return msError(401, 'invalid_client', 700027, 'Client assertion contains an invalid signature. [Reason - The key was not found.]');
         const cert = new X509Certificate(app.certificate);
         const x5t = createHash('sha1').update(cert.raw).digest('base64url');
-        if (jwtHeader(assertion).x5t !== x5t) return msError(401, 'invalid_client', 700027, 'Client assertion contains an invalid signature. [Reason - The key was not found.]');
+        if (jwtHeader(assertion).x5t !== x5t)
+          return msError(401, 'invalid_client', 700027, 'Client assertion contains an invalid signature. [Reason - The key was not found.]');
         const jwt = verifyJwt(assertion, cert.publicKey);
-        if (!jwt) return msError(401, 'invalid_client', 700027, 'Client assertion contains an invalid signature. [Reason - The provided signature value did not match the expected signature value.]');
+        if (!jwt)
+          return msError(
+            401,
+            'invalid_client',
+            700027,
+            'Client assertion contains an invalid signature. [Reason - The provided signature value did not match the expected signature value.]',
+          );
         const now = Date.now() / 1000;
         const c = jwt.claims;
         if (c.aud !== requestUrl) return msError(401, 'invalid_client', 700021, `Client assertion audience claim does not match Realm issuer.`);
         if (c.iss !== clientId || c.sub !== clientId) return msError(401, 'invalid_client', 700023, 'Client assertion issuer or subject is not the client id.');
-        if (typeof c.exp !== 'number' || c.exp <= now || (typeof c.nbf === 'number' && c.nbf > now + 300)) return msError(401, 'invalid_client', 700024, 'Client assertion is not within its valid time range.');
+        if (typeof c.exp !== 'number' || c.exp <= now || (typeof c.nbf === 'number' && c.nbf > now + 300))
+          return msError(401, 'invalid_client', 700024, 'Client assertion is not within its valid time range.');
       } else {
         return msError(401, 'invalid_client', 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.");
       }
@@ -277,7 +324,8 @@ export async function startStandIn(): Promise<StandIn> {
     }
     if (grant === 'refresh_token') {
       const r = refreshTokens.get(form.get('refresh_token') ?? '');
-      if (!r || r.clientId !== clientId || r.kind !== 'ms-user') return msError(400, 'invalid_grant', 70008, 'The provided authorization code or refresh token has expired due to inactivity.');
+      if (!r || r.clientId !== clientId || r.kind !== 'ms-user')
+        return msError(400, 'invalid_grant', 70008, 'The provided authorization code or refresh token has expired due to inactivity.');
       refreshTokens.delete(form.get('refresh_token')!);
       const t = issue('ms-user', clientId, r.scope, r.user);
       return { status: 200, body: tokenAnswer(t, newRefresh(clientId, r.user, r.scope, 'ms-user')) };
@@ -301,26 +349,50 @@ export async function startStandIn(): Promise<StandIn> {
     };
     const d = devices.get(form.get('device_code') ?? '');
     if (!d || d.kind !== kind) {
-      return answer(gError('invalid_grant', 'Malformed auth code.'), { status: 400, body: { error: 'bad_verification_code', error_description: 'The device_code sent to the /token endpoint wasn\'t recognized.' } });
+      return answer(gError('invalid_grant', 'Malformed auth code.'), {
+        status: 400,
+        body: { error: 'bad_verification_code', error_description: "The device_code sent to the /token endpoint wasn't recognized." },
+      });
     }
     if (Date.now() >= d.expiresAt) {
       devices.delete(form.get('device_code')!);
-      return answer({ status: 400, body: { error: 'expired_token', error_description: 'Bad Request' } }, { status: 400, body: { error: 'expired_token', error_description: 'AADSTS70020: The provided value for the input parameter \'device_code\' is not valid. This device code has expired.' } });
+      return answer(
+        { status: 400, body: { error: 'expired_token', error_description: 'Bad Request' } },
+        {
+          status: 400,
+          body: {
+            error: 'expired_token',
+            error_description: "AADSTS70020: The provided value for the input parameter 'device_code' is not valid. This device code has expired.",
+          },
+        },
+      );
     }
     if (s.slowDowns > 0) {
       s.slowDowns--;
-      return answer({ status: 403, body: { error: 'slow_down', error_description: 'Forbidden' } }, { status: 400, body: { error: 'slow_down', error_description: 'The client is polling too quickly.' } });
+      return answer(
+        { status: 403, body: { error: 'slow_down', error_description: 'Forbidden' } },
+        { status: 400, body: { error: 'slow_down', error_description: 'The client is polling too quickly.' } },
+      );
     }
     if (d.declined) {
       devices.delete(form.get('device_code')!);
-      return answer({ status: 403, body: { error: 'access_denied', error_description: 'Forbidden' } }, { status: 400, body: { error: 'authorization_declined', error_description: 'The end user denied the authorization request.' } });
+      return answer(
+        { status: 403, body: { error: 'access_denied', error_description: 'Forbidden' } },
+        { status: 400, body: { error: 'authorization_declined', error_description: 'The end user denied the authorization request.' } },
+      );
     }
     if (!d.approvedAs) {
-      return answer({ status: 428, body: { error: 'authorization_pending', error_description: 'Precondition Required' } }, { status: 400, body: { error: 'authorization_pending', error_description: 'The user has not yet completed the sign-in.' } });
+      return answer(
+        { status: 428, body: { error: 'authorization_pending', error_description: 'Precondition Required' } },
+        { status: 400, body: { error: 'authorization_pending', error_description: 'The user has not yet completed the sign-in.' } },
+      );
     }
     devices.delete(form.get('device_code')!);
     const t = issue(kind, d.clientId, d.scope, d.approvedAs);
-    return answer({ status: 200, body: tokenAnswer(t, newRefresh(d.clientId, d.approvedAs, d.scope, kind)) }, { status: 200, body: tokenAnswer(t, newRefresh(d.clientId, d.approvedAs, d.scope, kind)) });
+    return answer(
+      { status: 200, body: tokenAnswer(t, newRefresh(d.clientId, d.approvedAs, d.scope, kind)) },
+      { status: 200, body: tokenAnswer(t, newRefresh(d.clientId, d.approvedAs, d.scope, kind)) },
+    );
   }
 
   function deviceCode(form: URLSearchParams, kind: 'ms-user' | 'google', tenant?: string): Reply {
@@ -328,8 +400,15 @@ export async function startStandIn(): Promise<StandIn> {
     const scope = form.get('scope') ?? '';
     if (kind === 'ms-user') {
       const app = s.microsoftApps.get(clientId);
-      if (!app || app.tenant !== tenant || !app.publicClient) return msError(400, 'invalid_client', 7000218, 'The request body must contain client_assertion or client_secret (the app is not a public client: turn on "Allow public client flows").');
-      if (scope !== SCOPE_SMTP_DELEGATED) return msError(400, 'invalid_scope', 70011, `The provided value for the input parameter 'scope' is not valid. The scope '${scope}' does not exist.`);
+      if (!app || app.tenant !== tenant || !app.publicClient)
+        return msError(
+          400,
+          'invalid_client',
+          7000218,
+          'The request body must contain client_assertion or client_secret (the app is not a public client: turn on "Allow public client flows").',
+        );
+      if (scope !== SCOPE_SMTP_DELEGATED)
+        return msError(400, 'invalid_scope', 70011, `The provided value for the input parameter 'scope' is not valid. The scope '${scope}' does not exist.`);
     } else if (scope !== SCOPE_GOOGLE) {
       return gError('invalid_scope', `Invalid device flow scope: ${scope}`);
     }
@@ -340,9 +419,17 @@ export async function startStandIn(): Promise<StandIn> {
     const verification = `${s.url}/devicelogin`;
     return {
       status: 200,
-      body: kind === 'ms-user'
-        ? { device_code: device, user_code: userCode, verification_uri: verification, expires_in: lifetimeSeconds, interval: intervalSeconds, message: `To sign in, use a web browser to open the page ${verification} and enter the code ${userCode} to authenticate.` }
-        : { device_code: device, user_code: userCode, verification_url: verification, expires_in: lifetimeSeconds, interval: intervalSeconds },
+      body:
+        kind === 'ms-user'
+          ? {
+              device_code: device,
+              user_code: userCode,
+              verification_uri: verification,
+              expires_in: lifetimeSeconds,
+              interval: intervalSeconds,
+              message: `To sign in, use a web browser to open the page ${verification} and enter the code ${userCode} to authenticate.`,
+            }
+          : { device_code: device, user_code: userCode, verification_url: verification, expires_in: lifetimeSeconds, interval: intervalSeconds },
     };
   }
 
@@ -365,11 +452,20 @@ export async function startStandIn(): Promise<StandIn> {
     const now = Date.now() / 1000;
     if (c.iss !== email || c.aud !== requestUrl) return gError('invalid_grant', 'Invalid JWT: the iss or aud claim is wrong.');
     if (typeof c.exp !== 'number' || typeof c.iat !== 'number' || c.exp <= now || c.exp - c.iat > 3600 || c.iat > now + 300) {
-      return gError('invalid_grant', 'Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. Check your iat and exp values in the JWT claim.');
+      return gError(
+        'invalid_grant',
+        'Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. Check your iat and exp values in the JWT claim.',
+      );
     }
     const scope = String(c.scope ?? '');
     if (!scope.split(' ').every((sc) => account.delegatedScopes.includes(sc))) {
-      return { status: 401, body: { error: 'unauthorized_client', error_description: 'Client is unauthorized to retrieve access tokens using this method, or client not authorized for any of the scopes requested.' } };
+      return {
+        status: 401,
+        body: {
+          error: 'unauthorized_client',
+          error_description: 'Client is unauthorized to retrieve access tokens using this method, or client not authorized for any of the scopes requested.',
+        },
+      };
     }
     if (typeof c.sub !== 'string' || !s.users.has(c.sub)) return gError('invalid_grant', 'Invalid email or User ID');
     return { status: 200, body: tokenAnswer(issue('google', email, scope, c.sub)) };
@@ -389,7 +485,12 @@ export async function startStandIn(): Promise<StandIn> {
     const client = id === undefined ? undefined : decodeURIComponent(id);
     const secret = decodeURIComponent(rest.join(':'));
     if (client === undefined || s.introspectionClients.get(client) !== secret) {
-      return { status: 401, body: { error: 'invalid_client', error_description: 'Client authentication failed' }, headers: { 'www-authenticate': 'Basic realm="introspect"' }, client };
+      return {
+        status: 401,
+        body: { error: 'invalid_client', error_description: 'Client authentication failed' },
+        headers: { 'www-authenticate': 'Basic realm="introspect"' },
+        client,
+      };
     }
     const value = form.get('token');
     if (!value) return { status: 400, body: { error: 'invalid_request', error_description: 'The token parameter is missing' }, client };
@@ -399,8 +500,13 @@ export async function startStandIn(): Promise<StandIn> {
       status: 200,
       client,
       body: {
-        active: true, scope: t.scope, client_id: t.clientId, token_type: 'Bearer',
-        exp: Math.floor(t.expiresAt / 1000), iat: Math.floor(t.issuedAt / 1000), iss: s.url,
+        active: true,
+        scope: t.scope,
+        client_id: t.clientId,
+        token_type: 'Bearer',
+        exp: Math.floor(t.expiresAt / 1000),
+        iat: Math.floor(t.issuedAt / 1000),
+        iss: s.url,
         ...(t.user ? { username: t.user, sub: t.user } : { sub: t.clientId }),
       },
     };
@@ -429,7 +535,8 @@ export async function startStandIn(): Promise<StandIn> {
       if (body.length > GRAPH_LIMIT) return graphError(413, 'RequestBodyTooLarge', 'chunk too large');
       u.received.push(body);
       u.next += body.length;
-      if (u.next < u.size) return { status: 200, body: { expirationDateTime: new Date(Date.now() + 3600e3).toISOString(), nextExpectedRanges: [`${u.next}-${u.size - 1}`] } };
+      if (u.next < u.size)
+        return { status: 200, body: { expirationDateTime: new Date(Date.now() + 3600e3).toISOString(), nextExpectedRanges: [`${u.next}-${u.size - 1}`] } };
       uploads.delete(upload[1]!);
       u.draft.attachments.push({ name: u.name, contentType: u.contentType, data: Buffer.concat(u.received), via: 'upload-session' });
       return { status: 201 };
@@ -442,7 +549,10 @@ export async function startStandIn(): Promise<StandIn> {
     if (!checked.ok) return graphError(401, 'InvalidAuthenticationToken', `Access token is not valid: ${checked.why}.`);
     if (s.throttle.count > 0) {
       s.throttle.count--;
-      return { ...graphError(s.throttle.status, s.throttle.status === 429 ? 'ApplicationThrottled' : 'ServiceUnavailable', 'Too many requests'), headers: { 'retry-after': String(s.throttle.retryAfterSeconds) } };
+      return {
+        ...graphError(s.throttle.status, s.throttle.status === 429 ? 'ApplicationThrottled' : 'ServiceUnavailable', 'Too many requests'),
+        headers: { 'retry-after': String(s.throttle.retryAfterSeconds) },
+      };
     }
     const mailbox = decodeURIComponent(m[1]!).toLowerCase();
     const rest = m[2]!;
@@ -451,11 +561,25 @@ export async function startStandIn(): Promise<StandIn> {
     if (body.length > GRAPH_LIMIT) return graphError(413, 'RequestBodyTooLarge', 'The maximum request length supported is 4MB.');
     const mime = () => Buffer.from(body.toString('latin1').replace(/\s+/g, ''), 'base64');
     if (method === 'POST' && rest === '/sendMail') {
-      if (!/^text\/plain/.test(String(headers['content-type']))) return graphError(400, 'ErrorInvalidRequest', 'sendMail with MIME needs Content-Type text/plain');
+      if (!/^text\/plain/.test(String(headers['content-type'])))
+        return graphError(400, 'ErrorInvalidRequest', 'sendMail with MIME needs Content-Type text/plain');
       const msg = mime();
-      if (!fromAllowed(msg, mailbox)) return graphError(403, 'ErrorSendAsDenied', 'The user account which was used to submit this request does not have the right to send mail on behalf of the specified sending account.');
+      if (!fromAllowed(msg, mailbox))
+        return graphError(
+          403,
+          'ErrorSendAsDenied',
+          'The user account which was used to submit this request does not have the right to send mail on behalf of the specified sending account.',
+        );
       if (s.graphDelayMs) await new Promise((r) => setTimeout(r, s.graphDelayMs));
-      s.graphSent.push({ mailbox, mime: msg, to: addressesOf(mimeHeader(msg, 'to')), cc: addressesOf(mimeHeader(msg, 'cc')), bcc: addressesOf(mimeHeader(msg, 'bcc')), attachments: [], via: 'sendMail' });
+      s.graphSent.push({
+        mailbox,
+        mime: msg,
+        to: addressesOf(mimeHeader(msg, 'to')),
+        cc: addressesOf(mimeHeader(msg, 'cc')),
+        bcc: addressesOf(mimeHeader(msg, 'bcc')),
+        attachments: [],
+        via: 'sendMail',
+      });
       return { status: 202 };
     }
     if (method === 'POST' && rest === '/messages') {
@@ -490,19 +614,32 @@ export async function startStandIn(): Promise<StandIn> {
     }
     if (method === 'POST' && sub === '/attachments/createUploadSession') {
       const item = json().AttachmentItem as { attachmentType?: string; name?: string; size?: number; contentType?: string } | undefined;
-      if (!item || item.attachmentType !== 'file' || !item.name || typeof item.size !== 'number') return graphError(400, 'ErrorInvalidRequest', 'AttachmentItem is missing or incomplete');
-      if (item.size < 3 * 1024 * 1024) return graphError(400, 'ErrorAttachmentSizeShouldNotBeLessThanMinimumSize', 'Attachment size must be at least 3 MB for an upload session.');
+      if (!item || item.attachmentType !== 'file' || !item.name || typeof item.size !== 'number')
+        return graphError(400, 'ErrorInvalidRequest', 'AttachmentItem is missing or incomplete');
+      if (item.size < 3 * 1024 * 1024)
+        return graphError(400, 'ErrorAttachmentSizeShouldNotBeLessThanMinimumSize', 'Attachment size must be at least 3 MB for an upload session.');
       if (item.size > 150 * 1024 * 1024) return graphError(400, 'ErrorAttachmentSizeLimitExceeded', 'Attachment too large');
       const sid = randomBytes(12).toString('hex');
       uploads.set(sid, { draft, name: item.name, contentType: item.contentType, size: item.size, received: [], next: 0 });
-      return { status: 201, body: { uploadUrl: `${s.url}/upload/${sid}`, expirationDateTime: new Date(Date.now() + 3600e3).toISOString(), nextExpectedRanges: ['0-'] } };
+      return {
+        status: 201,
+        body: { uploadUrl: `${s.url}/upload/${sid}`, expirationDateTime: new Date(Date.now() + 3600e3).toISOString(), nextExpectedRanges: ['0-'] },
+      };
     }
     if (method === 'POST' && sub === '/send') {
-      if (!fromAllowed(draft.mime, mailbox)) return graphError(403, 'ErrorSendAsDenied', 'The user account which was used to submit this request does not have the right to send mail on behalf of the specified sending account.');
+      if (!fromAllowed(draft.mime, mailbox))
+        return graphError(
+          403,
+          'ErrorSendAsDenied',
+          'The user account which was used to submit this request does not have the right to send mail on behalf of the specified sending account.',
+        );
       if (s.graphDelayMs) await new Promise((r) => setTimeout(r, s.graphDelayMs));
       drafts.delete(draft.id);
       s.graphSent.push({
-        mailbox, mime: draft.mime, attachments: draft.attachments, via: 'draft',
+        mailbox,
+        mime: draft.mime,
+        attachments: draft.attachments,
+        via: 'draft',
         to: draft.to ?? addressesOf(mimeHeader(draft.mime, 'to')),
         cc: draft.cc ?? addressesOf(mimeHeader(draft.mime, 'cc')),
         bcc: draft.bcc ?? addressesOf(mimeHeader(draft.mime, 'bcc')),
@@ -540,12 +677,24 @@ export async function startStandIn(): Promise<StandIn> {
         } else if (req.method === 'POST' && path === '/introspect') {
           const f = form();
           reply = introspect(req.headers, f);
-          s.introspections.push({ client: (reply as { client?: string }).client, token: f.get('token') ?? '', status: reply.status, active: (reply.body as { active?: boolean } | undefined)?.active });
+          s.introspections.push({
+            client: (reply as { client?: string }).client,
+            token: f.get('token') ?? '',
+            status: reply.status,
+            active: (reply.body as { active?: boolean } | undefined)?.active,
+          });
         } else if (req.method === 'POST' && path === '/device/code') {
           reply = deviceCode(form(), 'google');
         } else {
           reply = await graph(req.method ?? 'GET', path, req.headers, body);
-          s.graphRequests.push({ method: req.method ?? '', path, status: reply.status, at: Date.now(), bodyBytes: size, authorization: !!req.headers.authorization });
+          s.graphRequests.push({
+            method: req.method ?? '',
+            path,
+            status: reply.status,
+            at: Date.now(),
+            bodyBytes: size,
+            authorization: !!req.headers.authorization,
+          });
         }
         const text = reply.body === undefined ? '' : JSON.stringify(reply.body);
         res.writeHead(reply.status, { ...(text ? { 'content-type': 'application/json' } : {}), ...reply.headers });

@@ -72,11 +72,10 @@ smtpd_sasl_authenticated_header = no
 `;
 }
 
-
 function run(cmd: string, args: string[], timeoutMs: number): Promise<{ code: number; out: string }> {
   return new Promise((resolve) => {
     execFile(cmd, args, { timeout: timeoutMs, encoding: 'utf8' }, (err, stdout, stderr) => {
-      const code = err ? ((err as { code?: unknown }).code as number) ?? 1 : 0;
+      const code = err ? (((err as { code?: unknown }).code as number) ?? 1) : 0;
       resolve({ code: typeof code === 'number' ? code : 1, out: `${stdout}${stderr}`.trim() });
     });
   });
@@ -122,7 +121,9 @@ export async function startPostfix(setup: PostfixSetup): Promise<Postfix> {
   const dead = () => {
     const pid = masterPid();
     const s = pid ? readStat(pid) : null;
-    return started.code !== 0 || !s || s.state === 'Z' ? `postfix -c ${configDir} start: exit ${started.code}: ${started.out}\n${readIfThere(logFile)}` : undefined;
+    return started.code !== 0 || !s || s.state === 'Z'
+      ? `postfix -c ${configDir} start: exit ${started.code}: ${started.out}\n${readIfThere(logFile)}`
+      : undefined;
   };
   try {
     await waitForGreeting(port, 'postfix smtpd', dead);
@@ -131,7 +132,8 @@ export async function startPostfix(setup: PostfixSetup): Promise<Postfix> {
     throw e;
   }
   return {
-    port, dir,
+    port,
+    dir,
     ...logFileOf(logFile, 'Postfix'),
     stop,
   };

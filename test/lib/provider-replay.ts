@@ -77,14 +77,21 @@ export function loadProfile(name: string): ProviderProfile {
 }
 
 export function profileNames(): string[] {
-  return readdirSync(FIXTURE_DIR).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)).sort();
+  return readdirSync(FIXTURE_DIR)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => f.slice(0, -5))
+    .sort();
 }
 
 /** The AUTH mechanisms an EHLO reply offers (from its "AUTH ..." line, not "AUTH=..."). */
 export function offeredMechanisms(ehlo: Reply): string[] {
   for (const l of ehlo) {
     const m = /^250[- ]AUTH (.*)$/i.exec(l.line);
-    if (m) return m[1]!.trim().split(/\s+/).map((x) => x.toUpperCase());
+    if (m)
+      return m[1]!
+        .trim()
+        .split(/\s+/)
+        .map((x) => x.toUpperCase());
   }
   return [];
 }
@@ -193,14 +200,15 @@ class LineReader {
       }
       if (this.buf.length > limit) throw new LineTooLong();
       if (this.ended) throw new Closed();
-      await new Promise<void>((r) => { this.wake = r; });
+      await new Promise<void>((r) => {
+        this.wake = r;
+      });
       this.wake = null;
     }
   }
 }
 
-const lines = (r: Reply, vars: Record<string, string> = {}) =>
-  r.map((l) => l.line.replace(/\{(\w+)\}/g, (m, k: string) => vars[k] ?? m)).join('\r\n') + '\r\n';
+const lines = (r: Reply, vars: Record<string, string> = {}) => r.map((l) => l.line.replace(/\{(\w+)\}/g, (m, k: string) => vars[k] ?? m)).join('\r\n') + '\r\n';
 
 const b64 = (s: string): string | null => {
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(s)) return null;
@@ -224,7 +232,8 @@ export async function startReplay(opts: ReplayOptions): Promise<ReplayServer> {
     if (!c.ok) return c;
     if (issuer === 'microsoft' && c.token.kind === 'google') return { ok: false, why: 'a Google token' };
     if (issuer === 'google' && c.token.kind !== 'google') return { ok: false, why: 'a Microsoft token' };
-    if (c.token.kind === 'ms-app' && !opts.standIn.microsoftApps.get(c.token.clientId)?.smtpMailboxes.includes(user)) return { ok: false, why: `no FullAccess to ${user}` };
+    if (c.token.kind === 'ms-app' && !opts.standIn.microsoftApps.get(c.token.clientId)?.smtpMailboxes.includes(user))
+      return { ok: false, why: `no FullAccess to ${user}` };
     return { ok: true };
   }
 
@@ -233,7 +242,9 @@ export async function startReplay(opts: ReplayOptions): Promise<ReplayServer> {
     sessions.push(session);
     let sock: net.Socket = raw;
     const reader = new LineReader(raw);
-    const send = (r: Reply, vars?: Record<string, string>) => { sock.write(lines(r, vars)); };
+    const send = (r: Reply, vars?: Record<string, string>) => {
+      sock.write(lines(r, vars));
+    };
     const err = (code: string): Reply => {
       const r = p.errors[code];
       if (!r) throw new Error(`profile ${p.profile} has no error ${code}`);
@@ -258,7 +269,8 @@ export async function startReplay(opts: ReplayOptions): Promise<ReplayServer> {
       const mech = (mechRaw ?? '').toUpperCase();
       if (!greeted || authed) return send(p.replies.badSequence);
       const offered = offeredMechanisms(ehlo());
-      if (!offered.includes(mech)) return send(offered.length ? p.replies.unknownMechanism : (secure ? p.replies.unknownCommand : p.replies.tlsRequired ?? p.replies.unknownCommand));
+      if (!offered.includes(mech))
+        return send(offered.length ? p.replies.unknownMechanism : secure ? p.replies.unknownCommand : (p.replies.tlsRequired ?? p.replies.unknownCommand));
       if (injected('AUTH')) return;
       const r = p.mechanisms[mech] ?? {};
       // The client's next line after a 334; undefined when it cancelled with "*".
@@ -268,8 +280,14 @@ export async function startReplay(opts: ReplayOptions): Promise<ReplayServer> {
         if (l === '*') return undefined;
         return b64(l);
       };
-      const cancelled = () => { session.auth.push({ mechanism: mech, ok: false, why: 'cancelled' }); send(p.replies.authCancelled); };
-      const undecodable = () => { session.auth.push({ mechanism: mech, ok: false, why: 'bad base64' }); send(p.replies.badBase64); };
+      const cancelled = () => {
+        session.auth.push({ mechanism: mech, ok: false, why: 'cancelled' });
+        send(p.replies.authCancelled);
+      };
+      const undecodable = () => {
+        session.auth.push({ mechanism: mech, ok: false, why: 'bad base64' });
+        send(p.replies.badBase64);
+      };
       const judgePassword = (user: string, pass: string | ((known: string) => boolean)) => {
         const known = opts.passwords?.[user];
         const right = known !== undefined && (typeof pass === 'string' ? pass === known : pass(known));
@@ -424,8 +442,14 @@ export async function startReplay(opts: ReplayOptions): Promise<ReplayServer> {
             await auth(arg);
             break;
           case 'MAIL': {
-            if (!greeted) { send(p.replies.badSequence); break; }
-            if (!authed && (p.accepts.password.mechanisms.length || p.accepts.token.mechanisms.length)) { send(p.replies.authRequired); break; }
+            if (!greeted) {
+              send(p.replies.badSequence);
+              break;
+            }
+            if (!authed && (p.accepts.password.mechanisms.length || p.accepts.token.mechanisms.length)) {
+              send(p.replies.authRequired);
+              break;
+            }
             if (injected('MAIL')) break;
             const m = /^FROM:\s*<([^>]*)>/i.exec(arg);
             from = m?.[1] ?? arg;
@@ -434,7 +458,10 @@ export async function startReplay(opts: ReplayOptions): Promise<ReplayServer> {
             break;
           }
           case 'RCPT': {
-            if (from === undefined) { send(p.replies.badSequence); break; }
+            if (from === undefined) {
+              send(p.replies.badSequence);
+              break;
+            }
             if (injected('RCPT')) break;
             const m = /^TO:\s*<([^>]*)>/i.exec(arg);
             to.push(m?.[1] ?? arg);
@@ -442,7 +469,10 @@ export async function startReplay(opts: ReplayOptions): Promise<ReplayServer> {
             break;
           }
           case 'DATA':
-            if (from === undefined || !to.length) { send(p.replies.badSequence); break; }
+            if (from === undefined || !to.length) {
+              send(p.replies.badSequence);
+              break;
+            }
             await data();
             break;
           case 'RSET':
@@ -483,9 +513,10 @@ export async function startReplay(opts: ReplayOptions): Promise<ReplayServer> {
     profile: p,
     sessions,
     messages,
-    close: () => new Promise<void>((r) => {
-      for (const s of open) s.destroy();
-      server.close(() => r());
-    }),
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of open) s.destroy();
+        server.close(() => r());
+      }),
   };
 }

@@ -81,7 +81,11 @@ export async function startRelay(args: string[], opts: StartOptions = {}): Promi
   const listeners = new Set<() => void>();
   let buffered = '';
   const relay: RelayProcess = {
-    port, spool, proc, logs, stderr: '',
+    port,
+    spool,
+    proc,
+    logs,
+    stderr: '',
     exited: new Promise((resolve) => proc.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : null)))),
     waitForLog(m, ms = 15000) {
       const test = matcher(m);
@@ -96,7 +100,14 @@ export async function startRelay(args: string[], opts: StartOptions = {}): Promi
         };
         const timer = setTimeout(() => {
           listeners.delete(check);
-          reject(new Error(`no log line matching ${String(m)} within ${ms} ms; last lines:\n${logs.slice(-8).map((l) => JSON.stringify(l)).join('\n')}\nstderr: ${relay.stderr}`));
+          reject(
+            new Error(
+              `no log line matching ${String(m)} within ${ms} ms; last lines:\n${logs
+                .slice(-8)
+                .map((l) => JSON.stringify(l))
+                .join('\n')}\nstderr: ${relay.stderr}`,
+            ),
+          );
         }, ms);
         listeners.add(check);
         check();
@@ -149,12 +160,16 @@ export async function startRelay(args: string[], opts: StartOptions = {}): Promi
     for (const l of [...listeners]) l();
   });
   proc.stderr!.setEncoding('utf8');
-  proc.stderr!.on('data', (c: string) => { relay.stderr += c; });
+  proc.stderr!.on('data', (c: string) => {
+    relay.stderr += c;
+  });
   const ready = opts.readyMessage === undefined ? 'relaybox started' : opts.readyMessage;
   if (ready) {
     await Promise.race([
       relay.waitForLog(ready, 15000),
-      relay.exited.then((code) => { throw new Error(`relaybox exited with ${code} before it was ready: ${relay.stderr}`); }),
+      relay.exited.then((code) => {
+        throw new Error(`relaybox exited with ${code} before it was ready: ${relay.stderr}`);
+      }),
     ]);
   }
   return relay;

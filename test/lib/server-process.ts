@@ -36,7 +36,9 @@ export function serverDir(prefix: string): string {
 
 /** The uid and gid of a system user, from /etc/passwd. */
 export function systemUser(name: string): { uid: number; gid: number } | undefined {
-  const line = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith(`${name}:`));
+  const line = readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`${name}:`));
   if (!line) return undefined;
   const [, , uid, gid] = line.split(':');
   return { uid: Number(uid), gid: Number(gid) };
@@ -107,7 +109,14 @@ export function logFileOf(file: string, server: string): { log(): string; waitFo
     log: () => readIfThere(file),
     async waitForLog(re, ms = 15000) {
       let found: string | undefined;
-      await waitFor(() => !!(found = readIfThere(file).split('\n').find((l) => re.test(l))), `a ${server} log line matching ${re}; log:\n${readIfThere(file)}`, ms);
+      await waitFor(
+        () =>
+          !!(found = readIfThere(file)
+            .split('\n')
+            .find((l) => re.test(l))),
+        `a ${server} log line matching ${re}; log:\n${readIfThere(file)}`,
+        ms,
+      );
       return found!;
     },
   };

@@ -74,7 +74,7 @@ export async function startSink(opts: SinkOptions = {}): Promise<Sink> {
     hideSTARTTLS: !opts.tls || !!opts.tls.implicit,
     hidePIPELINING: !!opts.hidePipelining,
     authOptional: !opts.auth && !opts.xoauth2,
-    authMethods: opts.xoauth2 ? ['XOAUTH2', ...(opts.auth?.methods ?? [])] : opts.auth?.methods ?? ['PLAIN', 'LOGIN', 'CRAM-MD5'],
+    authMethods: opts.xoauth2 ? ['XOAUTH2', ...(opts.auth?.methods ?? [])] : (opts.auth?.methods ?? ['PLAIN', 'LOGIN', 'CRAM-MD5']),
     disabledCommands: [...(opts.auth || opts.xoauth2 ? [] : ['AUTH']), ...(opts.noStartTls ? ['STARTTLS'] : [])],
     allowInsecureAuth: false,
     disableReverseLookup: true,
@@ -90,7 +90,9 @@ export async function startSink(opts: SinkOptions = {}): Promise<Sink> {
         if ('challenge' in verdict) return cb(null, { data: verdict.challenge });
         return cb(err(verdict.code, verdict.text));
       }
-      const ok = opts.auth && auth.username === opts.auth.user &&
+      const ok =
+        opts.auth &&
+        auth.username === opts.auth.user &&
         (auth.method === 'CRAM-MD5' ? auth.validatePassword(opts.auth.pass) : auth.password === opts.auth.pass);
       if (!ok) return cb(err(535, '5.7.8 authentication failed'));
       cb(null, { user: auth.username });
@@ -157,7 +159,13 @@ export async function startSink(opts: SinkOptions = {}): Promise<Sink> {
     waitFor(n, ms = 20000) {
       if (messages.length >= n) return Promise.resolve();
       return new Promise((resolve, reject) => {
-        const w = { n, resolve: () => { clearTimeout(t); resolve(); } };
+        const w = {
+          n,
+          resolve: () => {
+            clearTimeout(t);
+            resolve();
+          },
+        };
         const t = setTimeout(() => {
           waiters.splice(waiters.indexOf(w), 1);
           reject(new Error(`sink: waited ${ms} ms for ${n} messages, got ${messages.length}`));

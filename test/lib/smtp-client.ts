@@ -169,11 +169,16 @@ export interface ToolResult {
 /** Run a command with a hard time limit; never rejects on a non-zero exit. */
 export function runTool(cmd: string, args: string[], opts: { input?: Buffer | string; ms?: number } = {}): Promise<ToolResult> {
   return new Promise((resolve, reject) => {
-    const child = execFile(cmd, args, { timeout: opts.ms ?? 20000, killSignal: 'SIGKILL', maxBuffer: 16 * 1024 * 1024, encoding: 'latin1' }, (err, stdout, stderr) => {
-      if (err && (err as { killed?: boolean }).killed) return reject(new Error(`${cmd} timed out: ${stderr}`));
-      if (err && typeof (err as { code?: unknown }).code === 'string') return reject(err);
-      resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout, stderr });
-    });
+    const child = execFile(
+      cmd,
+      args,
+      { timeout: opts.ms ?? 20000, killSignal: 'SIGKILL', maxBuffer: 16 * 1024 * 1024, encoding: 'latin1' },
+      (err, stdout, stderr) => {
+        if (err && (err as { killed?: boolean }).killed) return reject(new Error(`${cmd} timed out: ${stderr}`));
+        if (err && typeof (err as { code?: unknown }).code === 'string') return reject(err);
+        resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout, stderr });
+      },
+    );
     if (opts.input !== undefined) child.stdin!.end(opts.input);
     else child.stdin!.end();
   });
@@ -190,8 +195,18 @@ export interface SwaksOptions {
 }
 
 export function swaks(o: SwaksOptions): Promise<ToolResult> {
-  const args = ['--server', `127.0.0.1:${o.port}`, '--from', o.from ?? 'sender@example.test', '--to', (o.to ?? ['rcpt@example.test']).join(','),
-    '--helo', o.helo ?? 'swaks.test', '--timeout', '15'];
+  const args = [
+    '--server',
+    `127.0.0.1:${o.port}`,
+    '--from',
+    o.from ?? 'sender@example.test',
+    '--to',
+    (o.to ?? ['rcpt@example.test']).join(','),
+    '--helo',
+    o.helo ?? 'swaks.test',
+    '--timeout',
+    '15',
+  ];
   if (o.dataFile) args.push('--data', `@${o.dataFile}`);
   else args.push('--body', 'hello from swaks');
   return runTool('swaks', [...args, ...(o.extra ?? [])]);

@@ -11,14 +11,25 @@ export interface Spamd {
 
 export async function startSpamd(): Promise<Spamd> {
   const port = await freePort();
-  const proc = spawn('spamd', ['-L', `--listen=127.0.0.1:${port}`, '--allowed-ips=127.0.0.1', '-u', 'debian-spamd', '-x',
-    '--min-children=1', '--max-children=2', '--syslog=stderr'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const proc = spawn(
+    'spamd',
+    ['-L', `--listen=127.0.0.1:${port}`, '--allowed-ips=127.0.0.1', '-u', 'debian-spamd', '-x', '--min-children=1', '--max-children=2', '--syslog=stderr'],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   let stderr = '';
-  proc.stderr!.on('data', (d) => { stderr += d; });
+  proc.stderr!.on('data', (d) => {
+    stderr += d;
+  });
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
   const deadline = Date.now() + 60000; // spamd reads and compiles its rules first
   for (;;) {
-    const up = await RawSmtp.connect(port, '127.0.0.1', 500).then((c) => { c.socket.destroy(); return true; }, () => false);
+    const up = await RawSmtp.connect(port, '127.0.0.1', 500).then(
+      (c) => {
+        c.socket.destroy();
+        return true;
+      },
+      () => false,
+    );
     if (up) break;
     if (proc.exitCode !== null || Date.now() > deadline) {
       proc.kill('SIGKILL');

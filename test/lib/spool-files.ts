@@ -5,12 +5,16 @@ import { decodeEnvelope, type Envelope } from '../../src/spool/envelope';
 
 /** Message files in the spool (the relay's own dot-files, such as its lock, left out). */
 export function spoolFiles(dir: string): string[] {
-  return readdirSync(dir).filter((n) => !n.startsWith('.')).sort();
+  return readdirSync(dir)
+    .filter((n) => !n.startsWith('.'))
+    .sort();
 }
 
 /** Ids of committed messages (a ready `<id>.envelope`). */
 export function readyIds(dir: string): string[] {
-  return spoolFiles(dir).filter((n) => n.endsWith('.envelope')).map((n) => n.slice(0, -'.envelope'.length));
+  return spoolFiles(dir)
+    .filter((n) => n.endsWith('.envelope'))
+    .map((n) => n.slice(0, -'.envelope'.length));
 }
 
 export interface SpooledMessage {

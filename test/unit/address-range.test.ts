@@ -58,7 +58,18 @@ test('IPv6 CIDR: /128, /64, /0, IPv4-mapped ranges', () => {
 });
 
 test('bad ranges are refused with a reason', () => {
-  for (const bad of ['192.168.1.0/33', '::1/129', '300.1.1.1', '1.2.3.*/24', 'host.example', '192.168.*.1', '::ffff:1.2.3.4/64', '1.2.3.4/', '1.2.3.4/x', 'fe80::1%eth0']) {
+  for (const bad of [
+    '192.168.1.0/33',
+    '::1/129',
+    '300.1.1.1',
+    '1.2.3.*/24',
+    'host.example',
+    '192.168.*.1',
+    '::ffff:1.2.3.4/64',
+    '1.2.3.4/',
+    '1.2.3.4/x',
+    'fe80::1%eth0',
+  ]) {
     assert.ok('error' in parseAddressRange(bad), bad);
   }
   const r = parseAddressRange('192.168.1.5/24');
@@ -79,7 +90,13 @@ test('trust lines: the most specific range wins; bad ranges are reported with th
     ].join('\n'),
     'trust.auth',
   );
-  assert.deepEqual(problems.map((p) => [p.line, p.level]), [[5, 'error'], [7, 'warning']]);
+  assert.deepEqual(
+    problems.map((p) => [p.line, p.level]),
+    [
+      [5, 'error'],
+      [7, 'warning'],
+    ],
+  );
   assert.match(problems[0].message, /invalid prefix length in "10.0.0.0\/33"/);
   assert.equal(findTrust(secrets, '192.168.7.9')?.keyword, 'printer');
   assert.equal(findTrust(secrets, '::ffff:192.168.7.9')?.keyword, 'printer');

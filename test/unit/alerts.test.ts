@@ -25,7 +25,12 @@ test('a watched secret expiring within --alert-expiry-days: one alert in the spo
   events.setExpiry(name, Date.now() + 3 * 86_400_000);
   const monitor = new AlertMonitor({
     config: { to: 'ops@example.org', from: 'relaybox@box.lan', intervalSeconds: 3600, diskPercent: 0, upstreamSeconds: 1800, expiryDays: 14 },
-    spool: new Spool(dir), log, domain: 'box.lan', requestForward: (why) => requests.push(why), certificates: [], activity,
+    spool: new Spool(dir),
+    log,
+    domain: 'box.lan',
+    requestForward: (why) => requests.push(why),
+    certificates: [],
+    activity,
   });
   t.after(() => monitor.stop());
   monitor.start();

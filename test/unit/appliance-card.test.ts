@@ -19,7 +19,12 @@ const template = (name: string) => fs.readFileSync(path.join(TEMPLATES, name), '
 const NOW = new Date('2026-12-03T04:00:00Z');
 const LATER = new Date('2026-12-04T04:00:00Z');
 
-interface Card { boot: string; data: string; run: string; dataMount: string }
+interface Card {
+  boot: string;
+  data: string;
+  run: string;
+  dataMount: string;
+}
 
 function card(t: { after(fn: () => void): void }): Card {
   const root = fs.mkdtempSync(path.join(tmpdir(), 'relaybox-card-'));
@@ -48,13 +53,21 @@ function templateLines(letter: string): string[] {
   const start = text.indexOf(`# --- ${letter}:`);
   assert.ok(start >= 0, `relaybox.secrets has a template ${letter}`);
   const end = text.indexOf('# --- ', start + 6);
-  return text.slice(start, end < 0 ? undefined : end).split('\n').filter((l) => l.startsWith('#client ')).map((l) => l.slice(1));
+  return text
+    .slice(start, end < 0 ? undefined : end)
+    .split('\n')
+    .filter((l) => l.startsWith('#client '))
+    .map((l) => l.slice(1));
 }
 
 /** A template line with the user's own values in place of the template's examples. */
-const fill = (line: string) => line.replace('11111111-2222-3333-4444-555555555555', '0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d')
-  .replace('the-secret-Value', 'Qx8~abc.DEF_ghi-jkl').replace('your-app-password', 'abcdefghijklmnop')
-  .replace('the-client-id', '1234567890-abc.apps.googleusercontent.com').replace('the-client-secret', 'GOCSPX-abc');
+const fill = (line: string) =>
+  line
+    .replace('11111111-2222-3333-4444-555555555555', '0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d')
+    .replace('the-secret-Value', 'Qx8~abc.DEF_ghi-jkl')
+    .replace('your-app-password', 'abcdefghijklmnop')
+    .replace('the-client-id', '1234567890-abc.apps.googleusercontent.com')
+    .replace('the-client-secret', 'GOCSPX-abc');
 
 /** Use a template: its secrets line instead of the example, and its relaybox.conf changes. */
 function useTemplate(c: Card, secretsLine: string, conf: [RegExp, string][]): void {
@@ -63,8 +76,11 @@ function useTemplate(c: Card, secretsLine: string, conf: [RegExp, string][]): vo
 }
 
 function appPem(dir: string): Buffer {
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'app.key', '-out', 'app.crt', '-days', '2', '-subj', '/CN=relaybox app'],
-    { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  execFileSync(
+    'openssl',
+    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'app.key', '-out', 'app.crt', '-days', '2', '-subj', '/CN=relaybox app'],
+    { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   const pem = Buffer.concat([fs.readFileSync(path.join(dir, 'app.key')), fs.readFileSync(path.join(dir, 'app.crt'))]);
   fs.rmSync(path.join(dir, 'app.key'));
   fs.rmSync(path.join(dir, 'app.crt'));
@@ -73,20 +89,38 @@ function appPem(dir: string): Buffer {
 
 function saJson(): Buffer {
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  return Buffer.from(JSON.stringify({
-    type: 'service_account', project_id: 'p', private_key_id: 'k1', client_email: 'relay@p.iam.gserviceaccount.com', client_id: '1',
-    private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }), token_uri: 'https://oauth2.googleapis.com/token',
-  }));
+  return Buffer.from(
+    JSON.stringify({
+      type: 'service_account',
+      project_id: 'p',
+      private_key_id: 'k1',
+      client_email: 'relay@p.iam.gserviceaccount.com',
+      client_id: '1',
+      private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }),
+      token_uri: 'https://oauth2.googleapis.com/token',
+    }),
+  );
 }
 
 const MS = [/^forward-to .*$/m, 'forward-to smtp.office365.com:587'] as [RegExp, string];
 const GOOGLE = [/^forward-to .*$/m, 'forward-to smtp.gmail.com:587'] as [RegExp, string];
-const GRAPH: [RegExp, string][] = [[/^forward-to .*$/m, 'forward-to graph:'], [/^client-tls$/m, '#client-tls'], [/^client-tls-required$/m, '#client-tls-required'], [/^client-tls-verify /m, '#client-tls-verify ']];
+const GRAPH: [RegExp, string][] = [
+  [/^forward-to .*$/m, 'forward-to graph:'],
+  [/^client-tls$/m, '#client-tls'],
+  [/^client-tls-required$/m, '#client-tls-required'],
+  [/^client-tls-verify /m, '#client-tls-verify '],
+];
 
 test('every provider template (A to G) is imported as written in README.txt and relaybox.secrets', (t) => {
   const readme = template('README.txt');
   const templates: [string, [RegExp, string][]][] = [
-    ['A', [MS]], ['B', [MS]], ['C', GRAPH], ['D', [GOOGLE]], ['E', [GOOGLE]], ['F', [[/^forward-to .*$/m, 'forward-to mail.provider.test:587']]], ['G', [MS]],
+    ['A', [MS]],
+    ['B', [MS]],
+    ['C', GRAPH],
+    ['D', [GOOGLE]],
+    ['E', [GOOGLE]],
+    ['F', [[/^forward-to .*$/m, 'forward-to mail.provider.test:587']]],
+    ['G', [MS]],
   ];
   for (const [letter, conf] of templates) {
     assert.match(readme, new RegExp(`^${letter}  `, 'm'), `README.txt explains template ${letter}`);
@@ -95,7 +129,9 @@ test('every provider template (A to G) is imported as written in README.txt and 
     for (const example of lines) {
       const c = card(t);
       const line = fill(example);
-      for (const [, to] of conf) if (to.startsWith('forward-to')) assert.ok(readme.includes(letter === 'F' ? 'forward-to <its name>:587' : to), `README.txt gives "${to}" for ${letter}`);
+      for (const [, to] of conf)
+        if (to.startsWith('forward-to'))
+          assert.ok(readme.includes(letter === 'F' ? 'forward-to <its name>:587' : to), `README.txt gives "${to}" for ${letter}`);
       useTemplate(c, line, conf);
       if (line.includes('app.pem')) fs.writeFileSync(path.join(c.boot, 'app.pem'), appPem(c.boot));
       if (line.includes('sa.json')) fs.writeFileSync(path.join(c.boot, 'sa.json'), saJson());
@@ -107,7 +143,7 @@ test('every provider template (A to G) is imported as written in README.txt and 
   }
 });
 
-test('key files named by grant lines are imported 0600, the line points at the copy, and the card\'s files are zeroed and removed', (t) => {
+test("key files named by grant lines are imported 0600, the line points at the copy, and the card's files are zeroed and removed", (t) => {
   const c = card(t);
   const pem = appPem(c.boot);
   const sa = saJson();
@@ -115,10 +151,15 @@ test('key files named by grant lines are imported 0600, the line points at the c
   fs.mkdirSync(path.join(c.boot, 'keys'));
   fs.writeFileSync(path.join(c.boot, 'keys', 'sa.json'), sa);
   edit(c, 'relaybox.conf', [GOOGLE]);
-  edit(c, 'relaybox.secrets', [[/^client plain .*$/m, [
-    'client oauth-ms-cert scanner@contoso.com contoso.onmicrosoft.com:0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d:app.pem ms',
-    'client oauth-google-sa scanner@example.org keys/sa.json',
-  ].join('\r\n')]]);
+  edit(c, 'relaybox.secrets', [
+    [
+      /^client plain .*$/m,
+      [
+        'client oauth-ms-cert scanner@contoso.com contoso.onmicrosoft.com:0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d:app.pem ms',
+        'client oauth-google-sa scanner@example.org keys/sa.json',
+      ].join('\r\n'),
+    ],
+  ]);
   // A hard link sees the card file's own bytes after the import: they must be zeros, not the key.
   fs.linkSync(path.join(c.boot, 'app.pem'), path.join(c.run, 'app.pem.seen'));
   const r = importBootPartition(c, NOW);
@@ -134,14 +175,20 @@ test('key files named by grant lines are imported 0600, the line points at the c
   for (const f of ['app.pem', 'sa.json']) assert.equal(fs.statSync(path.join(keys, f)).mode & 0o777, 0o600, f);
 
   const kept = fs.readFileSync(path.join(c.data, 'relaybox.secrets'), 'utf8');
-  assert.match(kept, new RegExp(`^client oauth-ms-cert scanner@contoso\\.com contoso\\.onmicrosoft\\.com:0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d:${keys}/app\\.pem ms$`, 'm'));
+  assert.match(
+    kept,
+    new RegExp(`^client oauth-ms-cert scanner@contoso\\.com contoso\\.onmicrosoft\\.com:0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d:${keys}/app\\.pem ms$`, 'm'),
+  );
   assert.match(kept, new RegExp(`^client oauth-google-sa scanner@example\\.org ${keys}/sa\\.json$`, 'm'));
   const note = fs.readFileSync(path.join(c.boot, 'relaybox.secrets'), 'utf8');
   assert.match(note, /The key file app\.pem was imported with them and removed from this card/);
   assert.ok(!note.includes('oauth-ms-cert'), 'the secrets left the card');
 
   // A later card names app.pem again without the file (it was taken away): the imported copy serves.
-  fs.writeFileSync(path.join(c.boot, 'relaybox.secrets'), 'client oauth-ms-cert scanner@contoso.com contoso.onmicrosoft.com:0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d:app.pem\n');
+  fs.writeFileSync(
+    path.join(c.boot, 'relaybox.secrets'),
+    'client oauth-ms-cert scanner@contoso.com contoso.onmicrosoft.com:0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d:app.pem\n',
+  );
   const again = importBootPartition(c, LATER);
   assert.equal(again.secrets.ok, true, again.secrets.lines.join('\n'));
   assert.match(fs.readFileSync(path.join(c.data, 'relaybox.secrets'), 'utf8'), new RegExp(`:${keys}/app\\.pem$`, 'm'));
@@ -162,7 +209,10 @@ test('a missing, unreadable or wrong key file is an error naming the secrets lin
   const r = importBootPartition(c, NOW);
   assert.equal(r.secrets.ok, false);
   const text = r.secrets.lines.join('\n');
-  assert.match(text, /relaybox\.secrets, line 2: the PEM file with the app's private key and certificate "app\.pem" named on this line is not on the card: copy it onto the card/);
+  assert.match(
+    text,
+    /relaybox\.secrets, line 2: the PEM file with the app's private key and certificate "app\.pem" named on this line is not on the card: copy it onto the card/,
+  );
   assert.match(text, /relaybox\.secrets, line 3: cannot read the service account's JSON key file "sa\.json" \(EISDIR\): copy it onto the card again/);
   assert.match(text, /relaybox\.secrets, line 4: "other\.json" is not a service-account key \(download it in the Google Cloud console/);
   assert.match(text, /not imported, and left on the card as it is/);
@@ -201,13 +251,24 @@ test('STATUS.txt lists every mistake in relaybox.conf, relaybox.secrets and netw
     [/^size 36700160$/m, 'size -5'],
     [/^status-port 80$/m, 'status-port 99999'],
   ]);
-  fs.writeFileSync(path.join(c.boot, 'relaybox.secrets'), 'client plain scanner@contoso.com pass word\r\nclient oauth-ms-cert scanner@contoso.com contoso:app:app.pem x\r\n');
+  fs.writeFileSync(
+    path.join(c.boot, 'relaybox.secrets'),
+    'client plain scanner@contoso.com pass word\r\nclient oauth-ms-cert scanner@contoso.com contoso:app:app.pem x\r\n',
+  );
   fs.writeFileSync(path.join(c.boot, 'network.conf'), 'hostname = my_box\r\naddress = 10.0.0.300/24\r\nssh = maybe\r\n');
   const r = importBootPartition(c, NOW);
-  const status = renderStatus({ version: '1.0', bootedAt: '2026-12-03T03:59:00Z' }, [r.config, r.secrets, r.network, { title: 'Relay', lines: ['not started'], ok: false }]);
+  const status = renderStatus({ version: '1.0', bootedAt: '2026-12-03T03:59:00Z' }, [
+    r.config,
+    r.secrets,
+    r.network,
+    { title: 'Relay', lines: ['not started'], ok: false },
+  ]);
   assert.ok(writeStatus(c.boot, status));
   const written = fs.readFileSync(path.join(c.boot, 'STATUS.txt'), 'utf8').replace(/\r\n/g, '\n');
-  assert.match(written.split('\n')[0]!, /^PROBLEM: the settings on the card: Relay configuration \(relaybox\.conf, tls\/\); Secrets \(relaybox\.secrets\); Network \(network\.conf\)/);
+  assert.match(
+    written.split('\n')[0]!,
+    /^PROBLEM: the settings on the card: Relay configuration \(relaybox\.conf, tls\/\); Secrets \(relaybox\.secrets\); Network \(network\.conf\)/,
+  );
   for (const expected of [
     `relaybox.conf, line ${lineOf('forward-to')}: "forward-too" is not a setting: did you mean "forward-to"?`,
     `relaybox.conf, line ${lineOf('poll')}: "poll" needs a whole number of seconds, not "sixty"`,
@@ -219,7 +280,8 @@ test('STATUS.txt lists every mistake in relaybox.conf, relaybox.secrets and netw
     'network.conf, line 1: hostname "my_box" is not valid',
     'network.conf, line 2: address "10.0.0.300/24" is not valid',
     'network.conf, line 3: ssh must be "on" or "off"',
-  ]) assert.ok(written.includes(expected), `STATUS.txt has "${expected}":\n${written}`);
+  ])
+    assert.ok(written.includes(expected), `STATUS.txt has "${expected}":\n${written}`);
   assert.ok(!/--help|relaybox\.conf:\d|\(\d+\):|--[a-z]/.test(written), `no command-line words:\n${written}`);
   assert.ok(!written.includes('needs a server to forward to'), `no knock-on errors of the misspelt forward-to:\n${written}`);
   assert.equal(written.match(/^ {2}error: /gm)?.length, 11, written);
@@ -229,40 +291,73 @@ test('plain words: the nearest option for a typo, no command line, positions as 
   assert.equal(nearestOption('forward-too'), 'forward-to');
   assert.equal(nearestOption('clinet-tls'), 'client-tls');
   assert.equal(nearestOption('completely-different'), undefined);
-  assert.equal(plainProblem('relaybox.conf:3: unknown option "xyzzy-plugh" (relaybox --help --verbose lists them all)'),
-    'relaybox.conf, line 3: "xyzzy-plugh" is not a setting: check the spelling against the option table in the relaybox README, or remove the line');
+  assert.equal(
+    plainProblem('relaybox.conf:3: unknown option "xyzzy-plugh" (relaybox --help --verbose lists them all)'),
+    'relaybox.conf, line 3: "xyzzy-plugh" is not a setting: check the spelling against the option table in the relaybox README, or remove the line',
+  );
   assert.equal(plainProblem('/var/lib/relaybox/config/relaybox.secrets(2): too few fields'), 'relaybox.secrets, line 2: too few fields');
   // Delivery errors: the relay's own advice, in the card's words.
-  assert.match(deliveryAdvice('550 the mailbox a@b.test may not send as this message\'s sender: turn on --forward-from-mailbox to rewrite the sender [550 5.7.60 SendAsDenied]'),
-    /add the line "forward-from-mailbox" to relaybox\.conf to rewrite the sender/);
-  assert.equal(deliveryAdvice('the refresh token has expired or was revoked: run "relaybox oauth login" again'), 'the refresh token has expired or was revoked: sign in again from the box\'s page');
-  assert.ok(!/relaybox oauth|--[a-z]/.test(deliveryAdvice('Microsoft 365 refused the token for a@b.test: sign in as that mailbox with "relaybox oauth login" (scope SMTP.Send), and check --client-auth')));
+  assert.match(
+    deliveryAdvice(
+      "550 the mailbox a@b.test may not send as this message's sender: turn on --forward-from-mailbox to rewrite the sender [550 5.7.60 SendAsDenied]",
+    ),
+    /add the line "forward-from-mailbox" to relaybox\.conf to rewrite the sender/,
+  );
+  assert.equal(
+    deliveryAdvice('the refresh token has expired or was revoked: run "relaybox oauth login" again'),
+    "the refresh token has expired or was revoked: sign in again from the box's page",
+  );
+  assert.ok(
+    !/relaybox oauth|--[a-z]/.test(
+      deliveryAdvice(
+        'Microsoft 365 refused the token for a@b.test: sign in as that mailbox with "relaybox oauth login" (scope SMTP.Send), and check --client-auth',
+      ),
+    ),
+  );
   assert.match(deliveryAdvice('535 authentication failed (tried XOAUTH2): 535 5.7.8 no'), /^the provider refused the token of the OAuth2 line/);
   assert.match(deliveryAdvice('unable to verify the first certificate'), /^the provider's certificate was not accepted: check that "forward-to"/);
   // Every problem the parser reports for a bad line comes back with its line.
   const { problems } = parseConfigTextAll('port 25\nbogus\n--log\nlog yes\n', 'relaybox.conf');
-  assert.deepEqual(problems.map((p) => /^relaybox\.conf:(\d+)/.exec(p)?.[1]), ['2', '3', '4']);
+  assert.deepEqual(
+    problems.map((p) => /^relaybox\.conf:(\d+)/.exec(p)?.[1]),
+    ['2', '3', '4'],
+  );
 });
 
-test('STATUS.txt\'s first line: OK only after a forwarded message with nothing failed, PROBLEM with the reason and advice otherwise', () => {
+test("STATUS.txt's first line: OK only after a forwarded message with nothing failed, PROBLEM with the reason and advice otherwise", () => {
   const ok = { title: 'Secrets (relaybox.secrets)', lines: [], ok: true };
   const live = (l: Partial<LiveState>): LiveState => ({ answering: true, queue: { waiting: 0, failed: 0 }, notSignedIn: [], ...l });
   const forwarded = { outcome: 'forwarded' as const, at: '2026-12-03T05:00:00.123Z', id: 'm1' };
   assert.equal(headline([ok], live({ last: forwarded })), 'OK: the last message was forwarded at 2026-12-03T05:00:00Z and nothing has failed');
   assert.match(headline([ok], live({})), /^NOT TESTED YET: /);
-  const failed = headline([ok], live({ last: forwarded, queue: { waiting: 0, failed: 1, failedError: '535 authentication failed (tried PLAIN, LOGIN): 535 5.7.8 Username and Password not accepted' } }));
+  const failed = headline(
+    [ok],
+    live({
+      last: forwarded,
+      queue: { waiting: 0, failed: 1, failedError: '535 authentication failed (tried PLAIN, LOGIN): 535 5.7.8 Username and Password not accepted' },
+    }),
+  );
   assert.match(failed, /^PROBLEM: 1 message failed: the provider refused the user or password from relaybox\.secrets: .*\[535 authentication failed/);
   const deferred = headline([ok], live({ last: { outcome: 'deferred', at: forwarded.at, id: 'm2', code: '421', reason: 'connection timed out' } }));
   assert.match(deferred, /^PROBLEM: the last attempt to forward a message failed: 421 connection timed out/);
-  assert.match(headline([ok], live({ last: forwarded, queue: { waiting: 3, failed: 0, oldestDeferredMs: 3 * 3600_000, lastError: '451 try later' } })), /^PROBLEM: messages have waited for over 3 hour\(s\): 451 try later/);
-  assert.match(headline([ok], live({ last: forwarded, notSignedIn: ['scanner@contoso.com'] })), /^PROBLEM: scanner@contoso\.com has not signed in yet: sign in from the box's page/);
+  assert.match(
+    headline([ok], live({ last: forwarded, queue: { waiting: 3, failed: 0, oldestDeferredMs: 3 * 3600_000, lastError: '451 try later' } })),
+    /^PROBLEM: messages have waited for over 3 hour\(s\): 451 try later/,
+  );
+  assert.match(
+    headline([ok], live({ last: forwarded, notSignedIn: ['scanner@contoso.com'] })),
+    /^PROBLEM: scanner@contoso\.com has not signed in yet: sign in from the box's page/,
+  );
   assert.match(headline([ok], live({ last: forwarded, answering: false })), /^PROBLEM: the relay does not answer on its SMTP port/);
   assert.match(headline([{ ...ok, ok: false }], live({ last: forwarded })), /^PROBLEM: the settings on the card: Secrets \(relaybox\.secrets\)/);
   const underVoltage = { title: 'Hardware', lines: ['Power: UNDER-VOLTAGE now'], ok: false };
-  assert.match(headline([ok, underVoltage], live({ last: forwarded })), /^PROBLEM: the hardware \(power supply, temperature or storage\): see Hardware below \(details below\)$/);
+  assert.match(
+    headline([ok, underVoltage], live({ last: forwarded })),
+    /^PROBLEM: the hardware \(power supply, temperature or storage\): see Hardware below \(details below\)$/,
+  );
 });
 
-test('the card\'s defaults: no remote-clients, the upstream certificate verified, the status page on, the spool on the data partition', () => {
+test("the card's defaults: no remote-clients, the upstream certificate verified, the status page on, the spool on the data partition", () => {
   const { values, problems } = parseConfigTextAll(template('relaybox.conf'), 'relaybox.conf');
   assert.deepEqual(problems, []);
   const value = (name: string) => values.find((v) => v.spec.name === name)?.value;
@@ -283,8 +378,15 @@ test('a template line still holding an example value is refused, naming the line
   useTemplate(c, line!.replace('scanner@contoso.com', 'printer@firm.test'), []);
   const r = importBootPartition(c, NOW);
   assert.equal(r.secrets.ok, false);
-  const at = fs.readFileSync(path.join(c.boot, 'relaybox.secrets'), 'utf8').split('\n').findIndex((l) => l.startsWith('client oauth-ms-secret')) + 1;
-  assert.match(r.secrets.lines.join('\n'), new RegExp(`relaybox\\.secrets, line ${at}: "11111111-2222-3333-4444-555555555555" is the template's example: put your own value there`));
+  const at =
+    fs
+      .readFileSync(path.join(c.boot, 'relaybox.secrets'), 'utf8')
+      .split('\n')
+      .findIndex((l) => l.startsWith('client oauth-ms-secret')) + 1;
+  assert.match(
+    r.secrets.lines.join('\n'),
+    new RegExp(`relaybox\\.secrets, line ${at}: "11111111-2222-3333-4444-555555555555" is the template's example: put your own value there`),
+  );
   assert.match(r.secrets.lines.join('\n'), /"the-secret-Value" is the template's example/);
 });
 
@@ -293,14 +395,19 @@ test('a renewed key file put on the card under the imported name replaces the co
   edit(c, 'relaybox.conf', [MS]);
   const first = appPem(c.boot);
   fs.writeFileSync(path.join(c.boot, 'app.pem'), first);
-  edit(c, 'relaybox.secrets', [[/^client plain .*$/m, 'client oauth-ms-cert scanner@contoso.com contoso.onmicrosoft.com:0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d:app.pem']]);
+  edit(c, 'relaybox.secrets', [
+    [/^client plain .*$/m, 'client oauth-ms-cert scanner@contoso.com contoso.onmicrosoft.com:0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d:app.pem'],
+  ]);
   assert.equal(importBootPartition(c, NOW).secrets.ok, true);
   const copy = path.join(c.data, 'keys', 'app.pem');
 
   fs.writeFileSync(path.join(c.boot, 'app.pem'), 'not a key');
   const broken = importBootPartition(c, LATER);
   assert.equal(broken.secrets.ok, false);
-  assert.match(broken.secrets.lines.join('\n'), /the new app\.pem on the card was not imported \("app\.pem" holds no certificate.*\); the one imported earlier stays in use/);
+  assert.match(
+    broken.secrets.lines.join('\n'),
+    /the new app\.pem on the card was not imported \("app\.pem" holds no certificate.*\); the one imported earlier stays in use/,
+  );
   assert.deepEqual(fs.readFileSync(copy), first);
 
   const renewed = appPem(c.run);

@@ -17,7 +17,11 @@ import { encodeEnvelope, newEnvelope, withReason } from '../../src/spool/envelop
 const TEMPLATES = path.join(__dirname, '..', '..', 'image', 'boot');
 const template = (name: string) => fs.readFileSync(path.join(TEMPLATES, name), 'utf8');
 
-interface Card { boot: string; data: string; run: string }
+interface Card {
+  boot: string;
+  data: string;
+  run: string;
+}
 
 function card(t: { after(fn: () => void): void }): Card {
   const root = fs.mkdtempSync(path.join(tmpdir(), 'relaybox-card-'));
@@ -35,7 +39,14 @@ function editLikeWindows(file: string, edits: [RegExp, string][]): void {
     assert.match(text, from, `${path.basename(file)} has no line matching ${from}`);
     text = text.replace(from, to);
   }
-  fs.writeFileSync(file, '\uFEFF' + text.split('\n').map((l) => (l ? `${l}  ` : l)).join('\r\n'));
+  fs.writeFileSync(
+    file,
+    '\uFEFF' +
+      text
+        .split('\n')
+        .map((l) => (l ? `${l}  ` : l))
+        .join('\r\n'),
+  );
 }
 
 const PASSWORD = 'Tr0ub4dor-and-3';
@@ -59,7 +70,10 @@ test('the untouched templates are refused with the example lines named, and noth
   assert.match(r.secrets.lines.join('\n'), /still holds the example line/);
   assert.equal(fs.readFileSync(path.join(c.boot, 'relaybox.secrets'), 'utf8'), template('relaybox.secrets'), 'the template is left alone');
   const conf = r.config.lines.join('\n');
-  const forwardLine = template('relaybox.conf').split('\n').findIndex((l) => l.startsWith('forward-to')) + 1;
+  const forwardLine =
+    template('relaybox.conf')
+      .split('\n')
+      .findIndex((l) => l.startsWith('forward-to')) + 1;
   assert.match(conf, new RegExp(`relaybox\\.conf, line ${forwardLine}: "forward-to smtp\\.example\\.com:587" is the example`));
   assert.ok(!fs.existsSync(path.join(c.data, 'config')));
 });
@@ -84,7 +98,7 @@ test('the template works after editing three things, even saved by Notepad; the 
   assert.match(conf, /^forward-to mail\.provider\.test:587$/m);
   assert.ok(!conf.includes('\r') && !conf.includes('\uFEFF') && !/ $/m.test(conf), 'stored as plain LF text');
   assert.equal(fs.readlinkSync(path.join(active, 'relaybox.secrets')), '../relaybox.secrets');
-  assert.deepEqual(validateRelayConfig(conf, active), [], 'the stored configuration passes the relay\'s own checks');
+  assert.deepEqual(validateRelayConfig(conf, active), [], "the stored configuration passes the relay's own checks");
   assert.ok(fs.statSync(path.join(c.data, 'spool')).isDirectory());
 
   // The next boot: nothing new to import, the scrub note is not mistaken for secrets.
@@ -99,13 +113,25 @@ test('a broken new relaybox.conf leaves the last good one running and says which
   configure(c);
   importBootPartition(c, NOW);
   const conf = path.join(c.boot, 'relaybox.conf');
-  fs.writeFileSync(conf, fs.readFileSync(conf, 'utf8').replace(/^poll 60/m, 'poll sixty').replace(/^port 25/m, 'prot 25'));
+  fs.writeFileSync(
+    conf,
+    fs
+      .readFileSync(conf, 'utf8')
+      .replace(/^poll 60/m, 'poll sixty')
+      .replace(/^port 25/m, 'prot 25'),
+  );
   const r = importBootPartition(c, LATER);
   assert.equal(r.config.ok, false);
   assert.equal(r.relayConfigured, true);
   const text = r.config.lines.join('\n');
-  const portLine = template('relaybox.conf').split('\n').findIndex((l) => l === 'port 25') + 1;
-  const pollLine = template('relaybox.conf').split('\n').findIndex((l) => l === 'poll 60') + 1;
+  const portLine =
+    template('relaybox.conf')
+      .split('\n')
+      .findIndex((l) => l === 'port 25') + 1;
+  const pollLine =
+    template('relaybox.conf')
+      .split('\n')
+      .findIndex((l) => l === 'poll 60') + 1;
   assert.match(text, new RegExp(`relaybox\\.conf, line ${portLine}: "prot" is not a setting: did you mean "port"\\?`));
   assert.match(text, new RegExp(`relaybox\\.conf, line ${pollLine}: "poll" needs a whole number of seconds, not "sixty"`), 'both errors, not only the first');
   assert.ok(!/--help|relaybox\.conf:\d/.test(text), `plain words: ${text}`);
@@ -114,7 +140,13 @@ test('a broken new relaybox.conf leaves the last good one running and says which
   assert.ok(!fs.existsSync(path.join(c.data, 'config.new')));
 
   // Fixed on the next boot: applied.
-  fs.writeFileSync(conf, fs.readFileSync(conf, 'utf8').replace(/^poll sixty/m, 'poll 120').replace(/^prot 25/m, 'port 25'));
+  fs.writeFileSync(
+    conf,
+    fs
+      .readFileSync(conf, 'utf8')
+      .replace(/^poll sixty/m, 'poll 120')
+      .replace(/^prot 25/m, 'port 25'),
+  );
   const fixed = importBootPartition(c, LATER);
   assert.equal(fixed.config.ok, true, fixed.config.lines.join('\n'));
   assert.match(fs.readFileSync(path.join(c.data, 'config', 'relaybox.conf'), 'utf8'), /^poll 120$/m);
@@ -145,14 +177,18 @@ test('the appliance refuses secrets whose password has a space (read as the acco
   const r = importBootPartition(c, NOW);
   assert.equal(r.relayConfigured, false);
   assert.equal(r.secrets.ok, false, 'not imported as OK');
-  const line = fs.readFileSync(path.join(TEMPLATES, 'relaybox.secrets'), 'utf8').split('\n').findIndex((l) => l.startsWith('client plain')) + 1;
+  const line =
+    fs
+      .readFileSync(path.join(TEMPLATES, 'relaybox.secrets'), 'utf8')
+      .split('\n')
+      .findIndex((l) => l.startsWith('client plain')) + 1;
   assert.match(r.secrets.lines.join('\n'), new RegExp(`relaybox\\.secrets, line ${line}: the fifth field is an account selector.*write the space as \\+20`));
   assert.match(r.secrets.lines.join('\n'), /not imported, and left on the card as it is/);
-  assert.deepEqual(fs.readFileSync(path.join(c.boot, 'relaybox.secrets')), before, 'the card\'s file is not scrubbed');
+  assert.deepEqual(fs.readFileSync(path.join(c.boot, 'relaybox.secrets')), before, "the card's file is not scrubbed");
   assert.ok(!fs.existsSync(path.join(c.data, 'relaybox.secrets')));
 });
 
-test('tls/ on the card is copied beside the configuration and checked by the relay\'s parser', (t) => {
+test("tls/ on the card is copied beside the configuration and checked by the relay's parser", (t) => {
   const c = card(t);
   configure(c);
   const pki = testPki();
@@ -184,11 +220,23 @@ test('tls/ on the card is copied beside the configuration and checked by the rel
 test('network.conf: static address, Wi-Fi, time and SSH become files for networkd, wpa_supplicant, timesyncd and sshd', (t) => {
   const c = card(t);
   const key = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHk6WwJ5mTf5+3k0Oy6eLhY0s6r5x1U9bXhYw7Q0sQfZ admin@laptop';
-  fs.writeFileSync(path.join(c.boot, 'network.conf'), [
-    '\uFEFFhostname = mailbox ', 'address = 192.168.7.20/24', 'gateway = 192.168.7.1', 'dns = 192.168.7.1, 9.9.9.9',
-    'wifi_ssid = "Office"', 'wifi_passphrase = correct horse', 'wifi_country = gb', 'timezone = Europe/London',
-    'ntp = ntp.lan 192.168.7.1', 'ssh = on', `ssh_key = ${key}`, '',
-  ].join('\r\n'));
+  fs.writeFileSync(
+    path.join(c.boot, 'network.conf'),
+    [
+      '\uFEFFhostname = mailbox ',
+      'address = 192.168.7.20/24',
+      'gateway = 192.168.7.1',
+      'dns = 192.168.7.1, 9.9.9.9',
+      'wifi_ssid = "Office"',
+      'wifi_passphrase = correct horse',
+      'wifi_country = gb',
+      'timezone = Europe/London',
+      'ntp = ntp.lan 192.168.7.1',
+      'ssh = on',
+      `ssh_key = ${key}`,
+      '',
+    ].join('\r\n'),
+  );
   const r = importBootPartition(c, NOW);
   assert.equal(r.network.ok, true, r.network.lines.join('\n'));
   const read = (rel: string) => fs.readFileSync(path.join(c.run, rel), 'utf8');
@@ -209,7 +257,10 @@ test('a broken network.conf is reported line by line and the last good one stays
   const c = card(t);
   importBootPartition(c, NOW); // the template: DHCP
   assert.match(fs.readFileSync(path.join(c.run, 'systemd/network/10-relaybox-wired.network'), 'utf8'), /^DHCP=yes$/m);
-  fs.writeFileSync(path.join(c.boot, 'network.conf'), 'hostname = box\naddress = 192.168.1.300/24\ntimezone = Mars/Olympus\nssh = on\nwifi_ssid = x\nfoo = 1\n');
+  fs.writeFileSync(
+    path.join(c.boot, 'network.conf'),
+    'hostname = box\naddress = 192.168.1.300/24\ntimezone = Mars/Olympus\nssh = on\nwifi_ssid = x\nfoo = 1\n',
+  );
   const r = importBootPartition(c, LATER);
   assert.equal(r.network.ok, false);
   const text = r.network.lines.join('\n');
@@ -311,7 +362,10 @@ test('the status page admin password: made at first boot and shown in STATUS.txt
 test('STATUS.txt names each mailbox of a page: line, signed in or waiting for the Sign in button', (t) => {
   const c = card(t);
   const secrets = path.join(c.data, 'relaybox.secrets');
-  fs.writeFileSync(secrets, 'client oauth-refresh scanner@contoso.com page:microsoft:contoso.com:app-1\nclient oauth-refresh fax@contoso.com page:microsoft:contoso.com:app-1 fax\nclient plain other@x.test pw3 other\n');
+  fs.writeFileSync(
+    secrets,
+    'client oauth-refresh scanner@contoso.com page:microsoft:contoso.com:app-1\nclient oauth-refresh fax@contoso.com page:microsoft:contoso.com:app-1 fax\nclient plain other@x.test pw3 other\n',
+  );
   const spool = path.join(c.data, 'spool');
   const before = signInStatus(secrets, spool);
   assert.equal(before.ok, false);

@@ -98,23 +98,17 @@ function crlfReference(block: string): string {
   throw new Error('no end-of-data line');
 }
 
-const LF_BLOCKS = [
-  'a\nb\n.\n',
-  'a\r\nb\r\n.\n',
-  'a\nb\n.\r\n',
-  '.\n',
-  '..\n.\n',
-  'Subject: s\n\n..one\n...two\r\n..\nbare\rCR\n.\n',
-  '\n\n.\n',
-  'x\r\n.\r\n',
-];
+const LF_BLOCKS = ['a\nb\n.\n', 'a\r\nb\r\n.\n', 'a\nb\n.\r\n', '.\n', '..\n.\n', 'Subject: s\n\n..one\n...two\r\n..\nbare\rCR\n.\n', '\n\n.\n', 'x\r\n.\r\n'];
 
 test('bare-LF clients: any LF ends a line, also the end-of-data line, whatever the chunking; what follows is commands', async () => {
   for (const block of LF_BLOCKS) {
     const input = Buffer.from(`DATA\r\n${block}NOOP\nQUIT\r\n`, 'latin1');
     const expected = crlfReference(block);
     for (let cut = 0; cut <= input.length; cut++) {
-      const r = await parse([input.subarray(0, cut), input.subarray(cut)].filter((b) => b.length), 'crlf');
+      const r = await parse(
+        [input.subarray(0, cut), input.subarray(cut)].filter((b) => b.length),
+        'crlf',
+      );
       assert.deepEqual(r.messages, [expected], `${JSON.stringify(block)} cut at ${cut}`);
       assert.deepEqual(r.commands, ['DATA', 'NOOP', 'QUIT'], `${JSON.stringify(block)} cut at ${cut}`);
     }
@@ -126,7 +120,10 @@ test('bare-LF clients: any LF ends a line, also the end-of-data line, whatever t
 test('bare-LF clients: "\\n.\\n" then MAIL FROM is the client\'s next command, never message text', async () => {
   const input = Buffer.from('DATA\nhello\n.\nMAIL FROM:<x@y>\nDATA\nsecond\n.\nQUIT\n', 'latin1');
   for (let cut = 0; cut <= input.length; cut++) {
-    const r = await parse([input.subarray(0, cut), input.subarray(cut)].filter((b) => b.length), 'crlf');
+    const r = await parse(
+      [input.subarray(0, cut), input.subarray(cut)].filter((b) => b.length),
+      'crlf',
+    );
     assert.deepEqual(r.messages, ['hello\r\n', 'second\r\n'], `cut at ${cut}`);
     assert.deepEqual(r.commands, ['DATA', 'MAIL FROM:<x@y>', 'DATA', 'QUIT'], `cut at ${cut}`);
   }

@@ -29,7 +29,10 @@ function secretsFile(t: { after(fn: () => void): void }, text: string): string {
 function session(offered: string[], answer: (line: string, sent: string[]) => string, extra: Partial<AuthSession> = {}): AuthSession & { sent: string[] } {
   const sent: string[] = [];
   return {
-    offered, secure: true, server: 'smtp.example.net', sent,
+    offered,
+    secure: true,
+    server: 'smtp.example.net',
+    sent,
     send: async (line: string): Promise<SmtpReply> => {
       sent.push(line);
       return replyOf(answer(line, sent));
@@ -39,12 +42,15 @@ function session(offered: string[], answer: (line: string, sent: string[]) => st
 }
 
 async function failure(p: Promise<unknown>): Promise<AuthFailure> {
-  const e = await p.then(() => undefined, (x: unknown) => x);
+  const e = await p.then(
+    () => undefined,
+    (x: unknown) => x,
+  );
   assert.ok(e instanceof AuthFailure, `expected an AuthFailure, got ${String(e)}`);
   return e;
 }
 
-test('a password account facing Gmail\'s AUTH list uses PLAIN, never XOAUTH2 with its password', async (t) => {
+test("a password account facing Gmail's AUTH list uses PLAIN, never XOAUTH2 with its password", async (t) => {
   const login = createClientLogin(secretsFile(t, 'client plain scanner@gmail.com app+20pass\n'), undefined, quiet);
   const s = session(GMAIL, (l) => (l === `AUTH PLAIN ${b64('\0scanner@gmail.com\0app pass')}` ? '235 2.7.0 Accepted' : '535 5.7.8 no'));
   assert.deepEqual(await login.authenticate(s), { mechanism: 'PLAIN', user: 'scanner@gmail.com', tokenExpiresAt: undefined });
@@ -66,7 +72,7 @@ test('a token account uses OAUTHBEARER (RFC 7628) where XOAUTH2 is not offered',
   assert.equal((await login.authenticate(s)).mechanism, 'OAUTHBEARER');
 });
 
-test('a refused token: Google\'s 334 JSON challenge is answered with an empty line (XOAUTH2) or ^A (OAUTHBEARER), then the next mechanism', async (t) => {
+test("a refused token: Google's 334 JSON challenge is answered with an empty line (XOAUTH2) or ^A (OAUTHBEARER), then the next mechanism", async (t) => {
   const login = createClientLogin(secretsFile(t, `client oauth scanner@contoso.com ${XOAUTH_BLOB}\n`), undefined, quiet);
   const challenge = b64('{"status":"400","schemes":"Bearer","scope":"https://mail.google.com/"}');
   const s = session(GMAIL, (l) => {
@@ -74,7 +80,10 @@ test('a refused token: Google\'s 334 JSON challenge is answered with an empty li
     return '535-5.7.8 Username and Password not accepted. For more information, go to\r\n535 5.7.8  https://support.google.com/mail/?p=BadCredentials';
   });
   const e = await failure(login.authenticate(s));
-  assert.deepEqual(s.sent.map((l) => l.split(' ')[0] === 'AUTH' ? l.split(' ').slice(0, 2).join(' ') : l), ['AUTH XOAUTH2', '', 'AUTH OAUTHBEARER', 'AQ==']);
+  assert.deepEqual(
+    s.sent.map((l) => (l.split(' ')[0] === 'AUTH' ? l.split(' ').slice(0, 2).join(' ') : l)),
+    ['AUTH XOAUTH2', '', 'AUTH OAUTHBEARER', 'AQ=='],
+  );
   assert.equal(e.code, 535);
   assert.equal(e.permanent, true);
   assert.match(e.message, /tried XOAUTH2, OAUTHBEARER/);
@@ -154,5 +163,8 @@ test('an account without secrets ("client plain:b = = sel") does not sign in; an
   assert.equal(createClientLogin(file, undefined, quiet).needed(), true);
   const unknown = createClientLogin(file, undefined, quiet, 'nope');
   assert.equal(unknown.needed(), true);
-  assert.match((await failure(unknown.authenticate(session(['PLAIN'], () => '235 ok')))).message, /no "client" line for the envelope's ClientAccountSelector "nope"/);
+  assert.match(
+    (await failure(unknown.authenticate(session(['PLAIN'], () => '235 ok')))).message,
+    /no "client" line for the envelope's ClientAccountSelector "nope"/,
+  );
 });

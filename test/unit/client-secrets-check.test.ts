@@ -27,11 +27,16 @@ test('client secrets check: valid E-MailRelay files pass', () => {
 });
 
 test('client secrets check: each broken client line is named with what to write instead', () => {
-  assert.deepEqual(check('# x\nclient plian me pw'), [`${F}(2): invalid password type: [plian]: use plain, plain:b, md5, oauth, oauth:b, oauth-ms-secret, oauth-ms-cert, oauth-google-sa or oauth-refresh`]);
+  assert.deepEqual(check('# x\nclient plian me pw'), [
+    `${F}(2): invalid password type: [plian]: use plain, plain:b, md5, oauth, oauth:b, oauth-ms-secret, oauth-ms-cert, oauth-google-sa or oauth-refresh`,
+  ]);
   assert.match(check('client plain me pa+ss')[0]!, /^client\.auth\(1\): invalid xtext encoding in fourth field: write `\+` as `\+2B`, a space as `\+20`/);
   assert.match(check('client plain me+ pw')[0]!, /^client\.auth\(1\): invalid xtext encoding in third field: write `\+` as `\+2B`/);
   assert.match(check('client plain me pässword')[0]!, /fourth field: write `\+` as `\+2B`.*UTF-8 byte/);
-  assert.match(check(`client plain:b ${b64('me')} not*base64`)[0]!, /^client\.auth\(1\): invalid base64 encoding in fourth field: with plain:b both fields are base64/);
+  assert.match(
+    check(`client plain:b ${b64('me')} not*base64`)[0]!,
+    /^client\.auth\(1\): invalid base64 encoding in fourth field: with plain:b both fields are base64/,
+  );
   assert.match(check('client oauth me not*base64')[0]!, /fourth field of an oauth line is the base64 of the whole XOAUTH2 initial response/);
   assert.deepEqual(check('client plain me'), [`${F}(1): too few fields: write client <type> <user> <password> [<selector>]`]);
   assert.match(check('clinet plain me pw')[0]!, /^client\.auth\(1\): invalid value in first field/);
@@ -45,18 +50,27 @@ test('client secrets check: no client line, and a password with a space read as 
   // E-MailRelay forwards without AUTH when there is no client line (its suite writes "# empty"): a warning.
   for (const text of ['server plain alice pw', '', '# empty']) {
     assert.deepEqual(check(text), [], text);
-    assert.match(clientSecretsWarnings(F, parseSecrets(text, F))[0]!, /^client\.auth: there is no "client" line, so relaybox forwards without authenticating, as E-MailRelay does\. To sign in, add one such as "client plain <user> <password>"/);
+    assert.match(
+      clientSecretsWarnings(F, parseSecrets(text, F))[0]!,
+      /^client\.auth: there is no "client" line, so relaybox forwards without authenticating, as E-MailRelay does\. To sign in, add one such as "client plain <user> <password>"/,
+    );
   }
   // The card's relaybox.secrets: a forgotten login is an error.
   const card = { selectorsPossible: false, requireClientLine: true };
-  assert.match(check('server plain alice pw', card)[0]!, /^client\.auth: there is no usable "client" line, so relaybox would forward without authenticating: add one such as "client plain <user> <password>"/);
+  assert.match(
+    check('server plain alice pw', card)[0]!,
+    /^client\.auth: there is no usable "client" line, so relaybox would forward without authenticating: add one such as "client plain <user> <password>"/,
+  );
   assert.match(check('', card)[0]!, /no usable "client" line/);
   // A broken client line is still an error, and no warning is added to it.
   assert.equal(check('client plian me pw').length, 1);
   assert.deepEqual(clientSecretsWarnings(F, parseSecrets('client plian me pw', F)), []);
   const space = check('# the password is "my secret"\nclient plain me@example.com my secret');
   assert.equal(space.length, 1);
-  assert.match(space[0]!, /^client\.auth\(2\): the fifth field is an account selector, and nothing sets one \(there is no --filter or --client-filter\).*write the space as \+20/);
+  assert.match(
+    space[0]!,
+    /^client\.auth\(2\): the fifth field is an account selector, and nothing sets one \(there is no --filter or --client-filter\).*write the space as \+20/,
+  );
   assert.doesNotMatch(space[0]!, /secret/, 'the fifth field is not quoted');
   assert.deepEqual(check('client plain me@example.com my secret', { selectorsPossible: true }), []);
   assert.match(check('client plain me@example.com my long secret')[0]!, /^client\.auth\(1\): the fifth field is an account selector/);
@@ -95,16 +109,27 @@ test('client secrets re-read: a broken version keeps the last good secrets and i
 
     write('client plain me bad+pw\n'); // a raw "+"
     assert.equal(password(), 'good1');
-    assert.ok(lines.some((l) => l.startsWith(`error: ${path}(1): invalid xtext encoding in fourth field: write \`+\` as \`+2B\``) && l.endsWith('keeping the previous secrets')), lines.join('\n'));
+    assert.ok(
+      lines.some(
+        (l) => l.startsWith(`error: ${path}(1): invalid xtext encoding in fourth field: write \`+\` as \`+2B\``) && l.endsWith('keeping the previous secrets'),
+      ),
+      lines.join('\n'),
+    );
 
     write('client plain me new secret\n'); // a space: the default account would be gone
     assert.equal(password(), 'good1');
-    assert.ok(lines.some((l) => l.includes(`${path}(1): the new version has no client line without a fifth field`) && l.includes('+20')), lines.join('\n'));
+    assert.ok(
+      lines.some((l) => l.includes(`${path}(1): the new version has no client line without a fifth field`) && l.includes('+20')),
+      lines.join('\n'),
+    );
     assert.ok(!lines.some((l) => l.includes('secret') && !l.includes('secrets')), 'the password is not logged');
 
     write('server plain alice pw\n'); // no client line at all
     assert.equal(password(), 'good1');
-    assert.ok(lines.some((l) => l.includes('no usable "client" line')), lines.join('\n'));
+    assert.ok(
+      lines.some((l) => l.includes('no usable "client" line')),
+      lines.join('\n'),
+    );
 
     write('client plain me new+20secret\n'); // fixed
     assert.equal(password(), 'new secret');

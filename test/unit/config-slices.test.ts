@@ -94,7 +94,7 @@ test('checks that span slices stay in config.ts: listener options without a list
   assert.throws(() => buildConfig(parseCommandLine(['--no-smtp', '--filter', 'x']).values, '/base'), /--filter makes no sense with --no-smtp/);
 });
 
-test('--forward-to-all, E-MailRelay\'s name for the default, is read: it contradicts --forward-to-some', () => {
+test("--forward-to-all, E-MailRelay's name for the default, is read: it contradicts --forward-to-some", () => {
   const argv = ['--forward-to', 'a.example:25', '--forward-to-some', '--forward-to-all'];
   assert.throws(() => buildConfig(parseCommandLine(argv).values, '/base'), /--forward-to-all .* contradicts --forward-to-some/);
   assert.equal(buildConfig(parseCommandLine(['--forward-to', 'a.example:25', '--forward-to-all']).values, '/base').forwardToSome, false);

@@ -57,16 +57,7 @@ test('cram: md5WithState resumes a saved state', () => {
 });
 
 test('cram: HMAC-MD5 from the saved state equals node HMAC-MD5', () => {
-  const passwords: (string | Buffer)[] = [
-    'foobar',
-    '',
-    'x',
-    'a'.repeat(63),
-    'a'.repeat(64),
-    'a'.repeat(65),
-    'pässwörd ✓',
-    randomBytes(200),
-  ];
+  const passwords: (string | Buffer)[] = ['foobar', '', 'x', 'a'.repeat(63), 'a'.repeat(64), 'a'.repeat(65), 'pässwörd ✓', randomBytes(200)];
   const challenges = ['', '<1896.697170952@postoffice.example.net>', 'x'.repeat(300)];
   for (const pw of passwords) {
     const state = Buffer.from(passwdHash(pw), 'base64');

@@ -7,14 +7,46 @@ import { startDnsblServer } from '../lib/dnsbl-server';
 import { cleanups } from '../lib/cleanup';
 
 test('dnsbl config: zones, threshold, timeout, server; legacy order; errors', () => {
-  assert.deepEqual(parseDnsblConfig(['bl.test'], '10.9.9.9'), { zones: ['bl.test'], threshold: 1, timeoutMs: 5000, refuseOnTimeout: false, server: '10.9.9.9:53' });
-  assert.deepEqual(parseDnsblConfig(['a.test', 'b.test', '2', '1500', '127.0.0.1:5353']), { zones: ['a.test', 'b.test'], threshold: 2, timeoutMs: 1500, refuseOnTimeout: false, server: '127.0.0.1:5353' });
-  assert.deepEqual(parseDnsblConfig(['a.test', '0', '3s', '::1']), { zones: ['a.test'], threshold: 0, timeoutMs: 3000, refuseOnTimeout: false, server: '[::1]:53' });
+  assert.deepEqual(parseDnsblConfig(['bl.test'], '10.9.9.9'), {
+    zones: ['bl.test'],
+    threshold: 1,
+    timeoutMs: 5000,
+    refuseOnTimeout: false,
+    server: '10.9.9.9:53',
+  });
+  assert.deepEqual(parseDnsblConfig(['a.test', 'b.test', '2', '1500', '127.0.0.1:5353']), {
+    zones: ['a.test', 'b.test'],
+    threshold: 2,
+    timeoutMs: 1500,
+    refuseOnTimeout: false,
+    server: '127.0.0.1:5353',
+  });
+  assert.deepEqual(parseDnsblConfig(['a.test', '0', '3s', '::1']), {
+    zones: ['a.test'],
+    threshold: 0,
+    timeoutMs: 3000,
+    refuseOnTimeout: false,
+    server: '[::1]:53',
+  });
   assert.deepEqual(parseDnsblConfig(['a.test', '1', '-800']).refuseOnTimeout, true);
   assert.equal(parseDnsblConfig(['a.test', '1', '-800']).timeoutMs, 800);
   // legacy: dns-server,timeout,threshold,zones...
-  assert.deepEqual(parseDnsblConfig(['127.0.0.1:53', '1000', '1', 'x.test', 'y.test']), { zones: ['x.test', 'y.test'], threshold: 1, timeoutMs: 1000, refuseOnTimeout: false, server: '127.0.0.1:53' });
-  for (const bad of [[], ['1'], ['a.test', '1', 'x'], ['a.test', '1', '0'], ['a.test', '1', '100', 'not-an-ip'], ['a.test', '1', '100', '127.0.0.1', 'extra'], ['bad zone']]) {
+  assert.deepEqual(parseDnsblConfig(['127.0.0.1:53', '1000', '1', 'x.test', 'y.test']), {
+    zones: ['x.test', 'y.test'],
+    threshold: 1,
+    timeoutMs: 1000,
+    refuseOnTimeout: false,
+    server: '127.0.0.1:53',
+  });
+  for (const bad of [
+    [],
+    ['1'],
+    ['a.test', '1', 'x'],
+    ['a.test', '1', '0'],
+    ['a.test', '1', '100', 'not-an-ip'],
+    ['a.test', '1', '100', '127.0.0.1', 'extra'],
+    ['bad zone'],
+  ]) {
     assert.throws(() => parseDnsblConfig(bad, '127.0.0.1'), /--dnsbl/, JSON.stringify(bad));
   }
 });
@@ -54,7 +86,10 @@ test('dnsbl lookups against a local DNS server: hit, miss, threshold, IPv6', asy
 
   const v6 = await checkDnsbl(config(dns.port, ['one.test']), '2001:db8::1');
   assert.equal(v6.refuse, true);
-  assert.ok(dns.queries.some((q) => q.name.endsWith('.2.one.test') && q.type === 28), 'an AAAA query for an IPv6 client');
+  assert.ok(
+    dns.queries.some((q) => q.name.endsWith('.2.one.test') && q.type === 28),
+    'an AAAA query for an IPv6 client',
+  );
 });
 
 test('dnsbl timeout: a silent zone lets the client in, or refuses it with a negative timeout', async (t) => {

@@ -3,18 +3,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
-import {
-  decodeEnvelope,
-  encodeEnvelope,
-  EnvelopeError,
-  newEnvelope,
-  reasons,
-  withReason,
-  type Envelope,
-} from '../../src/spool/envelope';
+import { decodeEnvelope, encodeEnvelope, EnvelopeError, newEnvelope, reasons, withReason, type Envelope } from '../../src/spool/envelope';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures', 'envelopes');
-const fixtureNames = readdirSync(FIXTURES).filter((n) => n.endsWith('.envelope')).sort();
+const fixtureNames = readdirSync(FIXTURES)
+  .filter((n) => n.endsWith('.envelope'))
+  .sort();
 const fixture = (name: string): Buffer => readFileSync(path.join(FIXTURES, name));
 const X = 'X-MailRelay-';
 
@@ -128,11 +122,7 @@ test('empty From (<>), optional fields and split-group tail', () => {
   assert.equal(e.forwardTo, 'example.com:587');
   assert.equal(e.forwardToAddress, '198.51.100.25:587');
   assert.equal(e.clientAccountSelector, 'backup');
-  assert.deepEqual(e.tail, [
-    `${X}SplitGroupCount: 2`,
-    `${X}SplitGroup: emailrelay.1234.1700000000.1`,
-    `${X}SplitGroup: emailrelay.1234.1700000000.2`,
-  ]);
+  assert.deepEqual(e.tail, [`${X}SplitGroupCount: 2`, `${X}SplitGroup: emailrelay.1234.1700000000.1`, `${X}SplitGroup: emailrelay.1234.1700000000.2`]);
   assert.ok(encodeEnvelope(e).toString('utf8').includes(`\r\n${X}From: \r\n`));
 });
 
@@ -164,10 +154,22 @@ test('older formats: fields per format, re-encoded as #2821.8', () => {
   assert.equal(
     encodeEnvelope(six).toString('utf8'),
     crlf([
-      `${X}Format: #2821.8`, `${X}Content: 8bit`, `${X}From: frank@example.com`, `${X}ToCount: 2`,
-      `${X}To-Local: frank`, `${X}To-Remote: grace@example.net`, `${X}Authentication: frank`, `${X}Client: 192.168.1.30`,
-      `${X}ClientCertificate: `, `${X}MailFromAuthIn: frank`, `${X}MailFromAuthOut: `, `${X}ForwardTo: example.net`,
-      `${X}ForwardToAddress: `, `${X}ClientAccountSelector: `, `${X}Utf8MailboxNames: 0`, `${X}End: 1`,
+      `${X}Format: #2821.8`,
+      `${X}Content: 8bit`,
+      `${X}From: frank@example.com`,
+      `${X}ToCount: 2`,
+      `${X}To-Local: frank`,
+      `${X}To-Remote: grace@example.net`,
+      `${X}Authentication: frank`,
+      `${X}Client: 192.168.1.30`,
+      `${X}ClientCertificate: `,
+      `${X}MailFromAuthIn: frank`,
+      `${X}MailFromAuthOut: `,
+      `${X}ForwardTo: example.net`,
+      `${X}ForwardToAddress: `,
+      `${X}ClientAccountSelector: `,
+      `${X}Utf8MailboxNames: 0`,
+      `${X}End: 1`,
     ]).toString('utf8'),
   );
   const four = decodeEnvelope(fixture('format-2821.4.envelope'));
@@ -180,23 +182,42 @@ test('older formats: fields per format, re-encoded as #2821.8', () => {
 
   // #2821.7 and #2821.5 field lists
   const base = [`${X}Content: 8bit`, `${X}From: a@b`, `${X}ToCount: 1`, `${X}To-Remote: c@d`, `${X}Authentication: `, `${X}Client: 1.2.3.4`];
-  const seven = decodeEnvelope(crlf([`${X}Format: #2821.7`, ...base, `${X}ClientCertificate: `, `${X}MailFromAuthIn: `,
-    `${X}MailFromAuthOut: `, `${X}ForwardTo: x.example`, `${X}ForwardToAddress: 1.1.1.1:25`, `${X}Utf8MailboxNames: 1`, `${X}End: 1`]));
+  const seven = decodeEnvelope(
+    crlf([
+      `${X}Format: #2821.7`,
+      ...base,
+      `${X}ClientCertificate: `,
+      `${X}MailFromAuthIn: `,
+      `${X}MailFromAuthOut: `,
+      `${X}ForwardTo: x.example`,
+      `${X}ForwardToAddress: 1.1.1.1:25`,
+      `${X}Utf8MailboxNames: 1`,
+      `${X}End: 1`,
+    ]),
+  );
   assert.equal(seven.utf8MailboxNames, true);
   assert.equal(seven.forwardToAddress, '1.1.1.1:25');
-  const five = decodeEnvelope(crlf([`${X}Format: #2821.5`, ...base, `${X}ClientCertificate: `, `${X}MailFromAuthIn: <>`,
-    `${X}MailFromAuthOut: bob`, `${X}End: 1`]));
+  const five = decodeEnvelope(
+    crlf([`${X}Format: #2821.5`, ...base, `${X}ClientCertificate: `, `${X}MailFromAuthIn: <>`, `${X}MailFromAuthOut: bob`, `${X}End: 1`]),
+  );
   assert.equal(five.mailFromAuthOut, 'bob');
   // a field of a newer format is an error in an older one
-  expectError(crlf([`${X}Format: #2821.5`, ...base, `${X}ClientCertificate: `, `${X}MailFromAuthIn: `,
-    `${X}MailFromAuthOut: `, `${X}ForwardTo: `, `${X}End: 1`]), 11, /End/);
+  expectError(
+    crlf([`${X}Format: #2821.5`, ...base, `${X}ClientCertificate: `, `${X}MailFromAuthIn: `, `${X}MailFromAuthOut: `, `${X}ForwardTo: `, `${X}End: 1`]),
+    11,
+    /End/,
+  );
   // and a missing field is an error too
-  expectError(crlf([`${X}Format: #2821.6`, ...base, `${X}ClientCertificate: `, `${X}MailFromAuthIn: `,
-    `${X}MailFromAuthOut: `, `${X}End: 1`]), 11, /ForwardTo/);
+  expectError(
+    crlf([`${X}Format: #2821.6`, ...base, `${X}ClientCertificate: `, `${X}MailFromAuthIn: `, `${X}MailFromAuthOut: `, `${X}End: 1`]),
+    11,
+    /ForwardTo/,
+  );
 });
 
 test('"Key:" without the space reads as empty; values are trimmed', () => {
-  const text = fixture('reference-example.envelope').toString('utf8')
+  const text = fixture('reference-example.envelope')
+    .toString('utf8')
     .replace(`${X}ForwardTo: \r\n`, `${X}ForwardTo:\r\n`)
     .replace(`${X}Client: 192.168.1.20\r\n`, `${X}Client:   192.168.1.20 \t\r\n`);
   const e = decodeEnvelope(text);
@@ -219,7 +240,10 @@ test('withReason appends the E-MailRelay pair, text made printable ASCII', () =>
   assert.deepEqual(failed.tail, [`${X}Reason: bad\\tthing \\\\ \\xc3\\xa9\\r\\n\\0`, `${X}ReasonCode: 552`]);
   const twice = withReason(withReason(e, 'connection refused', ''), 'filter failed', 0);
   assert.deepEqual(twice.tail, [`${X}Reason: connection refused`, `${X}ReasonCode:`, `${X}Reason: filter failed`, `${X}ReasonCode:`]);
-  assert.deepEqual(reasons(twice), [{ reason: 'connection refused', code: '' }, { reason: 'filter failed', code: '' }]);
+  assert.deepEqual(reasons(twice), [
+    { reason: 'connection refused', code: '' },
+    { reason: 'filter failed', code: '' },
+  ]);
   assert.ok(
     encodeEnvelope(failed).equals(
       Buffer.concat([fixture('reference-example.envelope'), Buffer.from(`${X}Reason: bad\\tthing \\\\ \\xc3\\xa9\\r\\n\\0\r\n${X}ReasonCode: 552\r\n`)]),
@@ -239,9 +263,20 @@ test('newEnvelope defaults and copies', () => {
   assert.equal(
     encodeEnvelope(newEnvelope()).toString('utf8'),
     crlf([
-      `${X}Format: #2821.8`, `${X}Content: unknown`, `${X}From: `, `${X}ToCount: 0`, `${X}Authentication: `, `${X}Client: `,
-      `${X}ClientCertificate: `, `${X}MailFromAuthIn: `, `${X}MailFromAuthOut: `, `${X}ForwardTo: `,
-      `${X}ForwardToAddress: `, `${X}ClientAccountSelector: `, `${X}Utf8MailboxNames: 0`, `${X}End: 1`,
+      `${X}Format: #2821.8`,
+      `${X}Content: unknown`,
+      `${X}From: `,
+      `${X}ToCount: 0`,
+      `${X}Authentication: `,
+      `${X}Client: `,
+      `${X}ClientCertificate: `,
+      `${X}MailFromAuthIn: `,
+      `${X}MailFromAuthOut: `,
+      `${X}ForwardTo: `,
+      `${X}ForwardToAddress: `,
+      `${X}ClientAccountSelector: `,
+      `${X}Utf8MailboxNames: 0`,
+      `${X}End: 1`,
     ]).toString('utf8'),
   );
 });
@@ -346,7 +381,11 @@ test('NUL bytes and invalid UTF-8 are data, not crashes', () => {
   const ref = fixture('reference-example.envelope');
   const e = decodeEnvelope(replaceLine(ref, 4, [`${X}To-Local: b\0b`]));
   assert.deepEqual(e.toLocal, ['b\0b']);
-  const bad = Buffer.concat([Buffer.from(`${X}Format: #2821.8\r\n${X}Content: 8bit\r\n${X}From: `), Buffer.from([0xff, 0xfe, 0x80]), ref.subarray(ref.indexOf(`\r\n${X}ToCount`))]);
+  const bad = Buffer.concat([
+    Buffer.from(`${X}Format: #2821.8\r\n${X}Content: 8bit\r\n${X}From: `),
+    Buffer.from([0xff, 0xfe, 0x80]),
+    ref.subarray(ref.indexOf(`\r\n${X}ToCount`)),
+  ]);
   assert.equal(decodeEnvelope(bad).from, '\ufffd\ufffd\ufffd');
 });
 
@@ -354,8 +393,27 @@ test('NUL bytes and invalid UTF-8 are data, not crashes', () => {
 
 const prng = seeded;
 
-const INTERESTING = ['\r', '\n', '\r\n', ' ', '\t', ':', '+', '\0', '\xff', 'X-MailRelay-', 'X-MailRelay-End: 1', 'X-MailRelay-ToCount: 4294967295',
-  'X-MailRelay-To-Local: ', 'X-MailRelay-To-Remote: ', '#2821.3', '#2821.8', '\r\n ', 'é', '用'];
+const INTERESTING = [
+  '\r',
+  '\n',
+  '\r\n',
+  ' ',
+  '\t',
+  ':',
+  '+',
+  '\0',
+  '\xff',
+  'X-MailRelay-',
+  'X-MailRelay-End: 1',
+  'X-MailRelay-ToCount: 4294967295',
+  'X-MailRelay-To-Local: ',
+  'X-MailRelay-To-Remote: ',
+  '#2821.3',
+  '#2821.8',
+  '\r\n ',
+  'é',
+  '用',
+];
 
 function mutate(input: Buffer, rnd: () => number): Buffer {
   let b = Buffer.from(input);
@@ -378,7 +436,8 @@ function mutate(input: Buffer, rnd: () => number): Buffer {
       case 4: // insert an interesting token
         b = Buffer.concat([b.subarray(0, pos), Buffer.from(INTERESTING[Math.floor(rnd() * INTERESTING.length)]!, 'utf8'), b.subarray(pos)]);
         break;
-      case 5: { // duplicate or drop a line
+      case 5: {
+        // duplicate or drop a line
         const lines = b.toString('latin1').split('\n');
         const i = Math.floor(rnd() * lines.length);
         if (rnd() < 0.5) lines.splice(i, 0, lines[i]!);
@@ -386,13 +445,14 @@ function mutate(input: Buffer, rnd: () => number): Buffer {
         b = Buffer.from(lines.join('\n'), 'latin1');
         break;
       }
-      case 6: { // change the ToCount
+      case 6: {
+        // change the ToCount
         const n = [0, 1, 2, 3, 5, 1000, 4294967295, 4294967296][Math.floor(rnd() * 8)]!;
         b = Buffer.from(b.toString('latin1').replace(/ToCount: [^\r\n]*/, `ToCount: ${n}`), 'latin1');
         break;
       }
-      default: // swap two lines
-      {
+      default: {
+        // swap two lines
         const lines = b.toString('latin1').split('\n');
         const i = Math.floor(rnd() * lines.length);
         const j = Math.floor(rnd() * lines.length);

@@ -10,11 +10,31 @@ import { netVerdict } from '../../src/verifiers/net';
 import { parseAccountParams } from '../../src/verifiers/account';
 
 test('exit-code table, server and client side', () => {
-  const server: [number, string, boolean][] = [[0, 'ok', false], [1, 'fail', false], [99, 'fail', false], [100, 'abandon', false],
-    [101, 'ok', false], [102, 'abandon', true], [103, 'ok', true], [104, 'fail', true], [105, 'fail', false], [106, 'fail', false], [127, 'fail', false]];
+  const server: [number, string, boolean][] = [
+    [0, 'ok', false],
+    [1, 'fail', false],
+    [99, 'fail', false],
+    [100, 'abandon', false],
+    [101, 'ok', false],
+    [102, 'abandon', true],
+    [103, 'ok', true],
+    [104, 'fail', true],
+    [105, 'fail', false],
+    [106, 'fail', false],
+    [127, 'fail', false],
+  ];
   for (const [code, outcome, special] of server) assert.deepEqual(exitCodeOutcome(code, 'server'), [outcome, special], `server ${code}`);
-  const client: [number, string, boolean][] = [[0, 'ok', false], [50, 'fail', false], [100, 'abandon', false], [101, 'ok', false],
-    [102, 'ok', true], [103, 'ok', false], [104, 'abandon', true], [105, 'fail', true], [200, 'fail', false]];
+  const client: [number, string, boolean][] = [
+    [0, 'ok', false],
+    [50, 'fail', false],
+    [100, 'abandon', false],
+    [101, 'ok', false],
+    [102, 'ok', true],
+    [103, 'ok', false],
+    [104, 'abandon', true],
+    [105, 'fail', true],
+    [200, 'fail', false],
+  ];
   for (const [code, outcome, special] of client) assert.deepEqual(exitCodeOutcome(code, 'client'), [outcome, special], `client ${code}`);
 });
 

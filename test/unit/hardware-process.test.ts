@@ -6,8 +6,11 @@ import assert from 'node:assert/strict';
 import { hardwarePanel, hardwareReadCount, readHardwareInChild } from '../../src/health/hardware-process';
 
 // node -e <script> hardware --json <dir>: prints a panel after `delay` ms, naming the arguments it got.
-const reader = (delay: number) => [process.execPath, '-e',
-  `setTimeout(() => console.log(JSON.stringify({ board: process.argv.slice(1).join(' '), readAt: Date.now() })), ${delay})`];
+const reader = (delay: number) => [
+  process.execPath,
+  '-e',
+  `setTimeout(() => console.log(JSON.stringify({ board: process.argv.slice(1).join(' '), readAt: Date.now() })), ${delay})`,
+];
 
 test('a failed or garbled read is null', async () => {
   assert.equal(await readHardwareInChild('/s', [process.execPath, '-e', 'process.exit(3)']), null);
@@ -27,6 +30,9 @@ test('the first read is waited for 3 s at most; then every page gets the last re
   assert.equal(h.board, 'hardware --json /spool');
   assert.equal(hardwareReadCount() - before, 1, 'one process for both pages');
   const storm = await Promise.all(Array.from({ length: 20 }, () => hardwarePanel('/spool', reader(0))));
-  assert.ok(storm.every((x) => x === h), 'the last read, at once');
+  assert.ok(
+    storm.every((x) => x === h),
+    'the last read, at once',
+  );
   assert.equal(hardwareReadCount() - before, 1);
 });

@@ -78,7 +78,13 @@ test('the page section escapes what it shows and says how old the read is', () =
 });
 
 test('get_throttled: the bits of `vcgencmd get_throttled`', () => {
-  assert.deepEqual(decodeGetThrottled('0\n'), { source: '/sys/devices/platform/soc/soc:firmware/get_throttled', underVoltageNow: false, throttledNow: false, underVoltageSinceBoot: false, throttledSinceBoot: false });
+  assert.deepEqual(decodeGetThrottled('0\n'), {
+    source: '/sys/devices/platform/soc/soc:firmware/get_throttled',
+    underVoltageNow: false,
+    throttledNow: false,
+    underVoltageSinceBoot: false,
+    throttledSinceBoot: false,
+  });
   const t = decodeGetThrottled('50005');
   assert.equal(t?.underVoltageNow, true);
   assert.equal(t?.throttledNow, true);
@@ -100,7 +106,11 @@ test('throttling read from files laid out like sysfs: get_throttled first, else 
   writeFileSync(path.join(hwmon, 'hwmon1', 'name'), 'rpi_volt\n');
   writeFileSync(path.join(hwmon, 'hwmon1', 'in0_lcrit_alarm'), '1\n');
   assert.deepEqual(await readThrottling({ getThrottled, hwmon }), {
-    source: path.join(hwmon, 'hwmon1', 'in0_lcrit_alarm'), underVoltageNow: true, underVoltageSinceBoot: null, throttledNow: null, throttledSinceBoot: null,
+    source: path.join(hwmon, 'hwmon1', 'in0_lcrit_alarm'),
+    underVoltageNow: true,
+    underVoltageSinceBoot: null,
+    throttledNow: null,
+    throttledSinceBoot: null,
   });
   writeFileSync(getThrottled, '0x20000\n');
   const fw = await readThrottling({ getThrottled, hwmon });

@@ -10,7 +10,9 @@ const TOP = path.join(__dirname, '..', '..');
 const read = (rel: string) => fs.readFileSync(path.join(TOP, rel), 'utf8');
 
 test('avahi-daemon is in the image, enabled, announces SMTP and the status page; resolved leaves mDNS to it', () => {
-  const pkgs = read('image/packages.list').split('\n').map((l) => l.trim());
+  const pkgs = read('image/packages.list')
+    .split('\n')
+    .map((l) => l.trim());
   assert.ok(pkgs.includes('avahi-daemon'));
   const wants = 'image/overlay/etc/systemd/system/multi-user.target.wants/avahi-daemon.service';
   assert.equal(fs.readlinkSync(path.join(TOP, wants)), '/usr/lib/systemd/system/avahi-daemon.service');

@@ -11,17 +11,35 @@ const TOP = path.join(__dirname, '..', '..');
 const read = (rel: string) => fs.readFileSync(path.join(TOP, rel), 'utf8');
 
 test('the image and packaging scripts are valid bash/sh', () => {
-  for (const f of ['image/rootfs.sh', 'image/rootfs-customize.sh', 'image/assemble.sh', 'image/pam-addon.sh', 'packaging/build-deb', 'packaging/test-deb',
-    'scripts/install-image-deps', 'scripts/debian-mirror']) {
+  for (const f of [
+    'image/rootfs.sh',
+    'image/rootfs-customize.sh',
+    'image/assemble.sh',
+    'image/pam-addon.sh',
+    'packaging/build-deb',
+    'packaging/test-deb',
+    'scripts/install-image-deps',
+    'scripts/debian-mirror',
+  ]) {
     execFileSync('bash', ['-n', path.join(TOP, f)]);
   }
-  for (const f of ['image/overlay/usr/lib/relaybox/firstboot.sh', 'image/overlay/usr/lib/relaybox/boot-report.sh', 'image/overlay/usr/lib/relaybox/wait-clock.sh', 'packaging/deb/postinst', 'packaging/deb/prerm', 'packaging/deb/postrm']) {
+  for (const f of [
+    'image/overlay/usr/lib/relaybox/firstboot.sh',
+    'image/overlay/usr/lib/relaybox/boot-report.sh',
+    'image/overlay/usr/lib/relaybox/wait-clock.sh',
+    'packaging/deb/postinst',
+    'packaging/deb/prerm',
+    'packaging/deb/postrm',
+  ]) {
     execFileSync('sh', ['-n', path.join(TOP, f)]);
   }
 });
 
 test('the root file system has what the appliance needs, from Debian only, with no mirror named in the repository', () => {
-  const pkgs = read('image/packages.list').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const pkgs = read('image/packages.list')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
   for (const p of ['raspi-firmware', 'linux-image-arm64', 'nodejs', 'systemd', 'passwd', 'login', 'e2fsprogs', 'fdisk', 'dosfstools']) {
     assert.ok(pkgs.includes(p), `image/packages.list lacks ${p}`);
   }
@@ -30,7 +48,7 @@ test('the root file system has what the appliance needs, from Debian only, with 
   }
 });
 
-test('one disk id everywhere: raspi-firmware\'s root=, fstab and the MBR written by assemble.sh', () => {
+test("one disk id everywhere: raspi-firmware's root=, fstab and the MBR written by assemble.sh", () => {
   assert.match(read('image/rootfs-customize.sh'), /ROOTPART=PARTUUID=52656c79-02/);
   assert.match(read('image/assemble.sh'), /label-id: 0x52656c79/);
   const fstab = read('image/overlay/etc/fstab');
@@ -43,9 +61,19 @@ test('one disk id everywhere: raspi-firmware\'s root=, fstab and the MBR written
 
 test('the systemd unit runs the relay unprivileged and sandboxed', () => {
   const unit = read('packaging/relaybox.service');
-  for (const line of ['User=relaybox', 'AmbientCapabilities=CAP_NET_BIND_SERVICE', 'CapabilityBoundingSet=CAP_NET_BIND_SERVICE', 'NoNewPrivileges=yes',
-    'ProtectSystem=strict', 'PrivateTmp=yes', 'ReadWritePaths=/var/lib/relaybox', 'Restart=on-failure',
-    'Type=notify', 'NotifyAccess=all', 'WatchdogSec=60s']) {
+  for (const line of [
+    'User=relaybox',
+    'AmbientCapabilities=CAP_NET_BIND_SERVICE',
+    'CapabilityBoundingSet=CAP_NET_BIND_SERVICE',
+    'NoNewPrivileges=yes',
+    'ProtectSystem=strict',
+    'PrivateTmp=yes',
+    'ReadWritePaths=/var/lib/relaybox',
+    'Restart=on-failure',
+    'Type=notify',
+    'NotifyAccess=all',
+    'WatchdogSec=60s',
+  ]) {
     assert.match(unit, new RegExp(`^${line.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}$`, 'm'), `relaybox.service lacks ${line}`);
   }
 });
@@ -58,7 +86,12 @@ test('make deb builds an arch-all package with the bundle, the unit, the user an
   const version = JSON.parse(read('package.json')).version;
   assert.equal(path.basename(deb), `relaybox_${version}_all.deb`);
   const files = execFileSync('dpkg-deb', ['-c', deb], { encoding: 'utf8' });
-  for (const f of ['./usr/lib/relaybox/relaybox.js', './usr/lib/systemd/system/relaybox.service', './usr/lib/sysusers.d/relaybox.conf', './etc/relaybox/relaybox.conf']) {
+  for (const f of [
+    './usr/lib/relaybox/relaybox.js',
+    './usr/lib/systemd/system/relaybox.service',
+    './usr/lib/sysusers.d/relaybox.conf',
+    './etc/relaybox/relaybox.conf',
+  ]) {
     assert.ok(files.includes(f), `the .deb lacks ${f}`);
   }
   assert.equal(execFileSync('dpkg-deb', ['-f', deb, 'Architecture'], { encoding: 'utf8' }).trim(), 'all');

@@ -9,17 +9,30 @@ import { folderOf, readImportGraph, stronglyConnected } from '../lib/import-grap
 
 const LAYER: Record<string, number> = {
   // Below the log: the effective-uid switch (the log file is opened as root) and the log's E-MailRelay wording.
-  privilege: -1, 'log-wording': -1,
-  options: 0, log: 0, format: 0,
+  privilege: -1,
+  'log-wording': -1,
+  options: 0,
+  log: 0,
+  format: 0,
   events: 1,
   net: 2,
-  process: 3, spool: 3, auth: 3, 'tls-files': 3,
-  filters: 4, verifiers: 4,
-  smtp: 5, forward: 5, pop: 5, submit: 5, policy: 5,
-  health: 6, check: 6,
+  process: 3,
+  spool: 3,
+  auth: 3,
+  'tls-files': 3,
+  filters: 4,
+  verifiers: 4,
+  smtp: 5,
+  forward: 5,
+  pop: 5,
+  submit: 5,
+  policy: 5,
+  health: 6,
+  check: 6,
   admin: 7,
   config: 8,
-  cli: 9, appliance: 9,
+  cli: 9,
+  appliance: 9,
   main: 10,
 };
 
@@ -43,12 +56,26 @@ test('imports go down the layers (or stay in their folder)', () => {
 });
 
 test('no import cycle between files', () => {
-  assert.deepEqual(stronglyConnected(graph).filter((c) => c.length > 1), []);
+  assert.deepEqual(
+    stronglyConnected(graph).filter((c) => c.length > 1),
+    [],
+  );
 });
 
 test('the graph reader sees the imports it should', () => {
   // A reader that missed imports would pass everything above.
   assert.ok(graph.get('main.ts')!.size >= 20, 'main.ts imports most of the components');
   assert.ok(graph.get('smtp/server.ts')!.has('net/client-admission.ts'));
-  assert.deepEqual(stronglyConnected(new Map([['a', new Set(['b'])], ['b', new Set(['a'])], ['c', new Set<string>()]])).filter((c) => c.length > 1).map((c) => c.sort()), [['a', 'b']]);
+  assert.deepEqual(
+    stronglyConnected(
+      new Map([
+        ['a', new Set(['b'])],
+        ['b', new Set(['a'])],
+        ['c', new Set<string>()],
+      ]),
+    )
+      .filter((c) => c.length > 1)
+      .map((c) => c.sort()),
+    [['a', 'b']],
+  );
 });

@@ -102,12 +102,37 @@ const PLANNED: ReadonlyArray<readonly [string, OptionGroup, number | undefined]>
 ];
 
 const EXTENSIONS = [
-  'retry-delay', 'retry-max-delay', 'retry-max-age', 'no-retry',
-  'auth-failure-limit', 'auth-failure-lockout', 'auth-failure-delay', 'max-connections', 'max-connections-per-address',
-  'max-recipients', 'max-command-length', 'command-timeout', 'stress-timeout',
-  'plaintext-auth-from-public', 'allow-clients', 'bare-lf-clients', 'pam-concurrency',
-  'client-tls-verify-host', 'forward-connections', 'forward-from-mailbox', 'oauth-authority', 'oauth-google-authority',
-  'admin-password-file', 'status-port', 'status-host-names', 'alert-to', 'alert-from', 'alert-interval', 'alert-disk-percent', 'alert-upstream-seconds', 'alert-expiry-days',
+  'retry-delay',
+  'retry-max-delay',
+  'retry-max-age',
+  'no-retry',
+  'auth-failure-limit',
+  'auth-failure-lockout',
+  'auth-failure-delay',
+  'max-connections',
+  'max-connections-per-address',
+  'max-recipients',
+  'max-command-length',
+  'command-timeout',
+  'stress-timeout',
+  'plaintext-auth-from-public',
+  'allow-clients',
+  'bare-lf-clients',
+  'pam-concurrency',
+  'client-tls-verify-host',
+  'forward-connections',
+  'forward-from-mailbox',
+  'oauth-authority',
+  'oauth-google-authority',
+  'admin-password-file',
+  'status-port',
+  'status-host-names',
+  'alert-to',
+  'alert-from',
+  'alert-interval',
+  'alert-disk-percent',
+  'alert-upstream-seconds',
+  'alert-expiry-days',
 ];
 
 test('the reference list itself has 75 distinct names', () => {
@@ -207,7 +232,10 @@ test('extensions', () => {
 });
 
 test('only --test is hidden', () => {
-  assert.deepEqual(OPTIONS.filter((o) => o.hidden).map((o) => o.name), ['test']);
+  assert.deepEqual(
+    OPTIONS.filter((o) => o.hidden).map((o) => o.name),
+    ['test'],
+  );
 });
 
 test('help texts are single non-empty lines', () => {

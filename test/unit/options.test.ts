@@ -3,22 +3,33 @@ import assert from 'node:assert/strict';
 import { parseCommandLine, parseConfigText, UsageError } from '../../src/options/parse';
 import { buildConfig } from '../../src/config';
 
-const cfg = (argv: string[], conf = '') =>
-  buildConfig([...parseCommandLine(argv).values, ...parseConfigText(conf, 'relaybox.conf')], '/base');
+const cfg = (argv: string[], conf = '') => buildConfig([...parseCommandLine(argv).values, ...parseConfigText(conf, 'relaybox.conf')], '/base');
 
 test('long, short, bundled and = forms', () => {
   const p = parseCommandLine(['--port', '2525', '-lv', '--spool-dir=/s', '-o', 'mx.example:25', 'my.conf']);
-  assert.deepEqual(p.values.map((v) => [v.spec.name, v.value]), [
-    ['port', '2525'], ['log', ''], ['verbose', ''], ['spool-dir', '/s'], ['forward-to', 'mx.example:25'],
-  ]);
+  assert.deepEqual(
+    p.values.map((v) => [v.spec.name, v.value]),
+    [
+      ['port', '2525'],
+      ['log', ''],
+      ['verbose', ''],
+      ['spool-dir', '/s'],
+      ['forward-to', 'mx.example:25'],
+    ],
+  );
   assert.equal(p.configFile, 'my.conf');
 });
 
 test('config file: comments, blank lines, name=value, quotes; errors name file and line', () => {
   const v = parseConfigText('# comment\n\nport 25\nspool-dir="/var/spool/x"\nremote-clients\n', 'a.conf');
-  assert.deepEqual(v.map((x) => [x.spec.name, x.value, x.where]), [
-    ['port', '25', 'a.conf:3'], ['spool-dir', '/var/spool/x', 'a.conf:4'], ['remote-clients', '', 'a.conf:5'],
-  ]);
+  assert.deepEqual(
+    v.map((x) => [x.spec.name, x.value, x.where]),
+    [
+      ['port', '25', 'a.conf:3'],
+      ['spool-dir', '/var/spool/x', 'a.conf:4'],
+      ['remote-clients', '', 'a.conf:5'],
+    ],
+  );
   assert.throws(() => parseConfigText('port 25\nno-such-thing 1\n', 'a.conf'), /a\.conf:2: unknown option "no-such-thing"/);
   assert.throws(() => parseConfigText('--port 25\n', 'a.conf'), /a\.conf:1: write option names without dashes/);
   assert.throws(() => parseConfigText('remote-clients yes\n', 'a.conf'), /a\.conf:1: "remote-clients" is a switch/);
@@ -26,7 +37,10 @@ test('config file: comments, blank lines, name=value, quotes; errors name file a
 });
 
 test('options not implemented yet are refused, naming the issue', () => {
-  assert.throws(() => cfg(['--syslog']), (e: Error) => e instanceof UsageError && /--syslog is not supported yet/.test(e.message));
+  assert.throws(
+    () => cfg(['--syslog']),
+    (e: Error) => e instanceof UsageError && /--syslog is not supported yet/.test(e.message),
+  );
   assert.throws(() => cfg([], 'syslog\n'), /relaybox\.conf:1: --syslog is not supported yet; remove it/);
   assert.throws(() => cfg(['--show', 'tray']), /Windows option/);
 });
@@ -83,7 +97,14 @@ test('admin, status page and alert options (relaybox extensions)', () => {
   assert.equal(c.observe.adminTerminate, true);
   assert.equal(c.observe.statusPort, 8025);
   assert.equal(c.observe.adminPassword, null);
-  assert.deepEqual(c.observe.alerts, { to: 'ops@example.org', from: 'relaybox@box.lan', intervalSeconds: 3600, diskPercent: 10, upstreamSeconds: 1800, expiryDays: 14 });
+  assert.deepEqual(c.observe.alerts, {
+    to: 'ops@example.org',
+    from: 'relaybox@box.lan',
+    intervalSeconds: 3600,
+    diskPercent: 10,
+    upstreamSeconds: 1800,
+    expiryDays: 14,
+  });
   assert.equal(cfg([]).observe.statusPort, null, 'the status page is off by default');
   assert.equal(cfg([], 'admin 10025\n').observe.adminPort, 10025);
   assert.throws(() => cfg(['--admin-terminate']), /--admin-terminate needs --admin/);

@@ -12,18 +12,56 @@ import { seeded, type Random } from '../fuzz/random';
 
 const ROUNDS = Number(process.env.RELAYBOX_PARSER_FUZZ_ROUNDS ?? 3000);
 const SEED = Number(process.env.RELAYBOX_FUZZ_SEED ?? 20261128);
-const corpus = (dir: string) => readdirSync(dir).sort().map((f) => readFileSync(path.join(dir, f), 'latin1'));
-const PIECES = ['\0', '\r', '\n', ' ', '\t', ':', '/', '/0', '/33', '/129', '::ffff:', '+', '+2', '+zz', '=', '#', 'server', 'client', 'none', 'plain:b', 'md5', 'oauth', '\xff', '\u00e4', 'x'.repeat(5000)];
+const corpus = (dir: string) =>
+  readdirSync(dir)
+    .sort()
+    .map((f) => readFileSync(path.join(dir, f), 'latin1'));
+const PIECES = [
+  '\0',
+  '\r',
+  '\n',
+  ' ',
+  '\t',
+  ':',
+  '/',
+  '/0',
+  '/33',
+  '/129',
+  '::ffff:',
+  '+',
+  '+2',
+  '+zz',
+  '=',
+  '#',
+  'server',
+  'client',
+  'none',
+  'plain:b',
+  'md5',
+  'oauth',
+  '\xff',
+  '\u00e4',
+  'x'.repeat(5000),
+];
 
 function mutateText(text: string, r: Random): string {
   let s = text;
   for (let k = 1 + r.int(6); k > 0; k--) {
     const at = r.int(s.length + 1);
     switch (r.int(4)) {
-      case 0: s = s.slice(0, at) + r.pick(PIECES) + s.slice(at); break;
-      case 1: s = s.slice(0, at) + s.slice(at + 1 + r.int(20)); break;
-      case 2: { const b = r.int(s.length + 1); s = s.slice(0, at) + s.slice(Math.min(at, b), Math.max(at, b)) + s.slice(at); break; }
-      default: s = s.slice(0, at) + String.fromCharCode(r.int(256)) + s.slice(at + 1);
+      case 0:
+        s = s.slice(0, at) + r.pick(PIECES) + s.slice(at);
+        break;
+      case 1:
+        s = s.slice(0, at) + s.slice(at + 1 + r.int(20));
+        break;
+      case 2: {
+        const b = r.int(s.length + 1);
+        s = s.slice(0, at) + s.slice(Math.min(at, b), Math.max(at, b)) + s.slice(at);
+        break;
+      }
+      default:
+        s = s.slice(0, at) + String.fromCharCode(r.int(256)) + s.slice(at + 1);
     }
   }
   return s;

@@ -24,11 +24,20 @@ type Reply =
   | { kind: 'recipients'; refused: string[]; code: number } // some RCPT TO refused
   | { kind: 'drop' }; // the connection breaks while sending
 
-interface Sent { id: string; to: string[]; route?: Route }
+interface Sent {
+  id: string;
+  to: string[];
+  route?: Route;
+}
 
 class ScriptedUpstream implements Upstream {
   usable = true;
-  constructor(readonly description: string, private readonly script: (env: Envelope) => Reply, private readonly sent: Sent[], private readonly route?: Route) {}
+  constructor(
+    readonly description: string,
+    private readonly script: (env: Envelope) => Reply,
+    private readonly sent: Sent[],
+    private readonly route?: Route,
+  ) {}
   async send(env: Envelope, _content: Buffer | string, allOrNothing: boolean): Promise<SendResult> {
     const reply = this.script(env);
     if (reply.kind === 'drop') {
@@ -39,7 +48,11 @@ class ScriptedUpstream implements Upstream {
     const refused = reply.kind === 'recipients' ? env.toRemote.filter((a) => reply.refused.includes(a)) : [];
     const accepted = env.toRemote.filter((a) => !refused.includes(a));
     if (!refused.length || !allOrNothing) this.sent.push({ id: env.from, to: accepted, route: this.route });
-    return { accepted, rejected: refused.map((address) => ({ address, code: (reply as { code: number }).code, response: `${(reply as { code: number }).code} no` })), response: '250 ok' };
+    return {
+      accepted,
+      rejected: refused.map((address) => ({ address, code: (reply as { code: number }).code, response: `${(reply as { code: number }).code} no` })),
+      response: '250 ok',
+    };
   }
   close(): void {
     this.usable = false;
@@ -85,7 +98,19 @@ function harness(cfg: Partial<RelayConfig> = {}): Harness {
       return new ScriptedUpstream(route?.address ?? 'upstream.test:25', (env) => script.reply(env), sent, route);
     },
   });
-  return { dir, spool, runner, clock, sent, connects, script, cleanup: () => { runner.stop(); fs.rmSync(dir, { recursive: true, force: true }); } };
+  return {
+    dir,
+    spool,
+    runner,
+    clock,
+    sent,
+    connects,
+    script,
+    cleanup: () => {
+      runner.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 /** Commit a message; its sender names it, so the test can follow it through the upstream. */
@@ -128,7 +153,10 @@ test('a permanent refusal fails that message with its reason and code; the other
   const left = await envelopeOf(h.spool, bad);
   assert.equal(left?.state, 'bad');
   assert.deepEqual(reasons(left!.env), [{ reason: '550 refused', code: '550' }]);
-  assert.deepEqual(h.sent.map((s) => s.id), ['good']);
+  assert.deepEqual(
+    h.sent.map((s) => s.id),
+    ['good'],
+  );
 });
 
 test('a temporary refusal defers the message; it waits for its back-off, then goes', async (t) => {
@@ -148,7 +176,10 @@ test('a temporary refusal defers the message; it waits for its back-off, then go
   h.clock.offset = 61_000;
   h.runner.request('after the back-off');
   await h.runner.idle();
-  assert.deepEqual(h.sent.map((s) => s.id), ['later']);
+  assert.deepEqual(
+    h.sent.map((s) => s.id),
+    ['later'],
+  );
   assert.equal(await envelopeOf(h.spool, id), null);
 });
 
@@ -243,7 +274,10 @@ test('a seeded random schedule of refusals and dropped connections loses no mess
         const where = await envelopeOf(h.spool, id);
         const seen = attempts.get(name) ?? 0;
         if (!where) {
-          assert.ok(h.sent.some((s) => s.id === name), `seed ${seed}: ${name} left the spool only by being sent`);
+          assert.ok(
+            h.sent.some((s) => s.id === name),
+            `seed ${seed}: ${name} left the spool only by being sent`,
+          );
           ended.add(name);
           continue;
         }

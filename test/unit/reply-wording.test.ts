@@ -3,10 +3,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { recipientsRejectedReason, replyText } from '../../src/forward/reply-wording';
 
-test('a multi-line reply: the code once, then each line\'s text joined by spaces', () => {
+test("a multi-line reply: the code once, then each line's text joined by spaces", () => {
   assert.equal(replyText('499-failed\r\n499 for testing'), '499 failed for testing');
-  assert.equal(replyText('535-5.7.8 Username and Password not accepted.\r\n535 5.7.8  https://support.google.com/mail/?p=BadCredentials'),
-    '535 5.7.8 Username and Password not accepted. 5.7.8 https://support.google.com/mail/?p=BadCredentials');
+  assert.equal(
+    replyText('535-5.7.8 Username and Password not accepted.\r\n535 5.7.8  https://support.google.com/mail/?p=BadCredentials'),
+    '535 5.7.8 Username and Password not accepted. 5.7.8 https://support.google.com/mail/?p=BadCredentials',
+  );
 });
 
 test('a one-line reply or a text without a code is kept, with its white space folded', () => {
@@ -15,7 +17,10 @@ test('a one-line reply or a text without a code is kept, with its white space fo
 });
 
 test('refused recipients: "one or more" for forward-to-all or a partial refusal, "all" for --forward-to-some with none accepted', () => {
-  const refused = [{ address: 'a@x', response: '550 no' }, { address: 'b@x', response: '551 gone' }];
+  const refused = [
+    { address: 'a@x', response: '550 no' },
+    { address: 'b@x', response: '551 gone' },
+  ];
   assert.equal(recipientsRejectedReason(true, false, refused), 'one or more recipients rejected: <a@x> 550 no; <b@x> 551 gone');
   assert.equal(recipientsRejectedReason(false, true, refused.slice(0, 1)), 'one or more recipients rejected: <a@x> 550 no');
   assert.equal(recipientsRejectedReason(false, false, refused), 'all recipients rejected: <a@x> 550 no; <b@x> 551 gone');

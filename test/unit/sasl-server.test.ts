@@ -28,7 +28,11 @@ test('LOGIN asks Username: then Password:', () => {
 });
 
 test('CRAM-MD5 with plain and hashed secrets, CRAM-SHA256 with plain; no initial response allowed', () => {
-  for (const [mech, hash, user, pw] of [['CRAM-MD5', 'md5', 'alice', 'alice pw'], ['CRAM-MD5', 'md5', 'carol', 'carol pw'], ['CRAM-SHA256', 'sha256', 'alice', 'alice pw']] as const) {
+  for (const [mech, hash, user, pw] of [
+    ['CRAM-MD5', 'md5', 'alice', 'alice pw'],
+    ['CRAM-MD5', 'md5', 'carol', 'carol pw'],
+    ['CRAM-SHA256', 'sha256', 'alice', 'alice pw'],
+  ] as const) {
     const x = exchange(mech);
     const step = x.start(null);
     assert.equal(step.kind, 'challenge');
@@ -43,6 +47,10 @@ test('CRAM-MD5 with plain and hashed secrets, CRAM-SHA256 with plain; no initial
   assert.equal(exchange('CRAM-SHA1').start(null).kind, 'challenge');
   const sha = exchange('CRAM-SHA1');
   const c = (sha.start(null) as { data: Buffer }).data.toString();
-  assert.equal(sha.step(Buffer.from(`carol ${createHmac('sha1', 'carol pw').update(c).digest('hex')}`)).kind, 'failure', 'a hashed md5 secret is for CRAM-MD5 only');
+  assert.equal(
+    sha.step(Buffer.from(`carol ${createHmac('sha1', 'carol pw').update(c).digest('hex')}`)).kind,
+    'failure',
+    'a hashed md5 secret is for CRAM-MD5 only',
+  );
   assert.equal(exchange('CRAM-MD5').start(Buffer.from('x')).kind, 'failure');
 });

@@ -306,12 +306,7 @@ test('secrets: watchSecrets re-reads on change, at most once per interval', () =
     let clock = 5_000;
     const changes: string[] = [];
     const log = captureLog();
-    const w = watchSecrets(
-      path,
-      (s) => changes.push(findServerAccount(s, 'plain', 'alice')?.secret.text() ?? '-'),
-      log,
-      { now: () => clock },
-    );
+    const w = watchSecrets(path, (s) => changes.push(findServerAccount(s, 'plain', 'alice')?.secret.text() ?? '-'), log, { now: () => clock });
     assert.equal(findServerAccount(w.current(), 'plain', 'alice')?.secret.text(), 'one');
 
     // change the file (same size) with an explicit new mtime

@@ -38,11 +38,14 @@ test('--server-auth-config: m:/x: for both unless a:/d: are given; empty m: allo
 });
 
 test('credential checks against the secrets: plain, plain:b, md5 hash, CRAM with every hash, wrong ones', () => {
-  const { secrets } = parseSecrets([
-    'server plain alice pw+2Bx', // "pw+x"
-    `server plain:b ${Buffer.from('böb').toString('base64')} ${Buffer.from('pässword').toString('base64')}`,
-    `server md5 carol ${FOOBAR_HASH}`,
-  ].join('\n'), 'v.auth');
+  const { secrets } = parseSecrets(
+    [
+      'server plain alice pw+2Bx', // "pw+x"
+      `server plain:b ${Buffer.from('böb').toString('base64')} ${Buffer.from('pässword').toString('base64')}`,
+      `server md5 carol ${FOOBAR_HASH}`,
+    ].join('\n'),
+    'v.auth',
+  );
   assert.equal(verifyWithSecrets(secrets, { method: 'PLAIN', username: 'alice', password: 'pw+x' }), true);
   assert.equal(verifyWithSecrets(secrets, { method: 'LOGIN', username: 'alice', password: 'pw+2Bx' }), false);
   assert.equal(verifyWithSecrets(secrets, { method: 'PLAIN', username: 'böb', password: 'pässword' }), true);
@@ -56,7 +59,11 @@ test('credential checks against the secrets: plain, plain:b, md5 hash, CRAM with
     assert.equal(verifyWithSecrets(secrets, { method, username: 'alice', challenge, challengeResponse: good.toUpperCase() }), true, 'hex case');
     assert.equal(verifyWithSecrets(secrets, { method, username: 'alice', challenge: challenge + 'x', challengeResponse: good }), false);
     const carol = createHmac(hash, 'foobar').update(challenge).digest('hex');
-    assert.equal(verifyWithSecrets(secrets, { method, username: 'carol', challenge, challengeResponse: carol }), hash === 'md5', `${method} with a hashed md5 secret`);
+    assert.equal(
+      verifyWithSecrets(secrets, { method, username: 'carol', challenge, challengeResponse: carol }),
+      hash === 'md5',
+      `${method} with a hashed md5 secret`,
+    );
   }
   assert.equal(verifyWithSecrets(secrets, { method: 'CRAM-MD5', username: 'alice', challenge }), false, 'no response');
   assert.equal(verifyWithSecrets(secrets, { method: 'XOAUTH2', username: 'alice' }), false);

@@ -10,15 +10,22 @@ import { deviceWarnings, EventLog, recordSteps } from '../../src/admin/event-log
 import type { SignInView } from '../../src/forward/oauth/page-signins';
 
 test('page: lines are read as mailboxes that sign in on the page; a broken one says how to write it', () => {
-  const { secrets, problems } = parseSecrets([
-    'client oauth-refresh scanner@contoso.com page:microsoft:contoso.onmicrosoft.com:11111111-2222-3333-4444-555555555555',
-    'client oauth-refresh me@example.org page:google:123-abc.apps.googleusercontent.com:GOCSPX-a+2Bb second',
-    'client oauth-refresh x@contoso.com page:microsoft:contoso.onmicrosoft.com third',
-    'client oauth-refresh y@contoso.com page:yahoo:a:b fourth',
-  ].join('\n'), 'relaybox.secrets');
+  const { secrets, problems } = parseSecrets(
+    [
+      'client oauth-refresh scanner@contoso.com page:microsoft:contoso.onmicrosoft.com:11111111-2222-3333-4444-555555555555',
+      'client oauth-refresh me@example.org page:google:123-abc.apps.googleusercontent.com:GOCSPX-a+2Bb second',
+      'client oauth-refresh x@contoso.com page:microsoft:contoso.onmicrosoft.com third',
+      'client oauth-refresh y@contoso.com page:yahoo:a:b fourth',
+    ].join('\n'),
+    'relaybox.secrets',
+  );
   const ms = secrets.client.get('')!.grant!;
   assert.equal(ms.type, 'oauth-refresh');
-  assert.deepEqual(ms.type === 'oauth-refresh' && ms.page, { provider: 'microsoft', tenant: 'contoso.onmicrosoft.com', clientId: '11111111-2222-3333-4444-555555555555' });
+  assert.deepEqual(ms.type === 'oauth-refresh' && ms.page, {
+    provider: 'microsoft',
+    tenant: 'contoso.onmicrosoft.com',
+    clientId: '11111111-2222-3333-4444-555555555555',
+  });
   const g = secrets.client.get('second')!.grant!;
   assert.ok(g.type === 'oauth-refresh' && g.page?.provider === 'google');
   assert.equal(g.type === 'oauth-refresh' && g.page?.provider === 'google' && g.page.clientSecret.text(), 'GOCSPX-a+b', 'the secret is xtext');
@@ -39,8 +46,18 @@ test('the token file is per mailbox and application, under the state directory; 
 });
 
 function view(over: Partial<SignInView> = {}): SignInView {
-  return { id: 'abc123', mailbox: 'scanner@contoso.com', provider: 'microsoft', file: 'relaybox.secrets', line: 3, signedInAt: null,
-    token: { validUntil: 0, lastRefreshAt: 0, lastError: '', lastErrorAt: 0 }, pending: null, problem: '', ...over };
+  return {
+    id: 'abc123',
+    mailbox: 'scanner@contoso.com',
+    provider: 'microsoft',
+    file: 'relaybox.secrets',
+    line: 3,
+    signedInAt: null,
+    token: { validUntil: 0, lastRefreshAt: 0, lastError: '', lastErrorAt: 0 },
+    pending: null,
+    problem: '',
+    ...over,
+  };
 }
 
 test('the sign-in section: state, code and QR code while pending, escaped, and a button only with actions on', () => {
@@ -50,13 +67,23 @@ test('the sign-in section: state, code and QR code while pending, escaped, and a
   assert.match(idle, /Microsoft 365, relaybox\.secrets line 3/);
   assert.match(idle, /<form class="retry" method="post" action="\/signin">.*name="id" value="abc123"/s);
   assert.match(idle, /<button type="submit">Sign in<\/button>/);
-  const pending = signInSection({ signIns: [view({ pending: { userCode: 'AB<CD', verificationUrl: 'https://microsoft.com/devicelogin?x="y"', expiresAt: now + 600_000 } })], actionsEnabled: true, formToken: 'tok', now });
+  const pending = signInSection({
+    signIns: [view({ pending: { userCode: 'AB<CD', verificationUrl: 'https://microsoft.com/devicelogin?x="y"', expiresAt: now + 600_000 } })],
+    actionsEnabled: true,
+    formToken: 'tok',
+    now,
+  });
   assert.match(pending, /<b class="user-code">AB&lt;CD<\/b>/);
   assert.match(pending, /href="https:\/\/microsoft\.com\/devicelogin\?x=&quot;y&quot;"/);
   assert.match(pending, /<svg role="img" aria-label="QR code of https:\/\/microsoft\.com\/devicelogin\?x=&quot;y&quot;" class="qr" /);
   assert.match(pending, /valid for 10 min 0 s more/);
   assert.doesNotMatch(pending, /action="\/signin"/, 'no second sign-in while one is pending');
-  const done = signInSection({ signIns: [view({ signedInAt: now - 60_000, token: { validUntil: now + 3_600_000, lastRefreshAt: now - 60_000, lastError: '', lastErrorAt: 0 } })], actionsEnabled: false, formToken: 'tok', now });
+  const done = signInSection({
+    signIns: [view({ signedInAt: now - 60_000, token: { validUntil: now + 3_600_000, lastRefreshAt: now - 60_000, lastError: '', lastErrorAt: 0 } })],
+    actionsEnabled: false,
+    formToken: 'tok',
+    now,
+  });
   assert.match(done, /signed in on 2026-12-03 07:59:00 UTC/);
   assert.match(done, /valid until 2026-12-03 09:00:00 UTC \(1 h 0 min\)/);
   assert.doesNotMatch(done, /<form/);
@@ -80,10 +107,9 @@ test('the recent log keeps the last events, newest first; device warnings keep o
   activity.emit('step', 'received', { id: 'm3' });
   const got = events.entries();
   assert.equal(got.length, 3, 'bounded');
-  assert.deepEqual(got.map((e) => e.text), [
-    'failed: 550 mailbox unavailable',
-    'connection refused: not a local address',
-    'deferred (will be tried again in 60 s): mailbox x is not signed in yet',
-  ]);
+  assert.deepEqual(
+    got.map((e) => e.text),
+    ['failed: 550 mailbox unavailable', 'connection refused: not a local address', 'deferred (will be tried again in 60 s): mailbox x is not signed in yet'],
+  );
   assert.deepEqual(got[1], { at: 1002, kind: 'device', address: '198.51.100.7', text: 'connection refused: not a local address' });
 });

@@ -147,7 +147,10 @@ const message = Buffer.from('Subject: contract\r\n\r\nhello\r\n');
 test('the installed nodemailer is the release the adapter was written for', () => {
   assert.doesNotThrow(() => checkNodemailerVersion());
   assert.equal(new SMTPConnection({}).version, NODEMAILER_VERSION, "the library's own version field agrees");
-  assert.throws(() => checkNodemailerVersion('10.7.0'), /built with nodemailer 10\.7\.0.*written for nodemailer 10\.6\.1: check src\/forward\/smtp-connection-adapter\.ts/);
+  assert.throws(
+    () => checkNodemailerVersion('10.7.0'),
+    /built with nodemailer 10\.7\.0.*written for nodemailer 10\.6\.1: check src\/forward\/smtp-connection-adapter\.ts/,
+  );
 });
 
 test('every private member the adapter uses is on a connected SMTPConnection', async (t) => {
@@ -171,7 +174,10 @@ test('_ehloLines: unset after HELO, so the fallback list is used', async (t) => 
   const server = await startServer({ ehlo: null });
   t.after(() => server.close());
   const conn = await connected(t, server);
-  assert.ok(server.lines.some((l) => l.startsWith('HELO ')), 'the client fell back to HELO');
+  assert.ok(
+    server.lines.some((l) => l.startsWith('HELO ')),
+    'the client fell back to HELO',
+  );
   assert.deepEqual(authMechanisms(conn, ['PLAIN']), ['PLAIN']);
 });
 
@@ -267,15 +273,20 @@ test('_envelope: the accepted and refused recipients, complete when the content 
   const conn = await connected(t, server);
   assert.equal(pendingEnvelope(conn), undefined, 'no transaction yet');
   let seen: PendingEnvelope | undefined;
-  const content = Readable.from((async function* () {
-    seen = pendingEnvelope(conn);
-    yield message;
-  })());
+  const content = Readable.from(
+    (async function* () {
+      seen = pendingEnvelope(conn);
+      yield message;
+    })(),
+  );
   const info = await send(conn, ['one@contract.test', 'refused@contract.test'], content);
   assert.deepEqual(info.accepted, ['one@contract.test']);
   assert.ok(seen, 'a pending envelope while the content is sent');
   assert.deepEqual(seen.accepted, ['one@contract.test']);
-  assert.deepEqual(seen.rejectedErrors.map((e) => [e.recipient, e.responseCode]), [['refused@contract.test', 550]]);
+  assert.deepEqual(
+    seen.rejectedErrors.map((e) => [e.recipient, e.responseCode]),
+    [['refused@contract.test', 550]],
+  );
 });
 
 test('_sendCommand: the MAIL FROM parameter goes on MAIL FROM only, when there is one', async (t) => {
@@ -310,7 +321,10 @@ test("nodemailer's log: the connection line, the STARTTLS line, and the dialogue
   assert.equal(network.entry.remoteAddress, '127.0.0.1');
   assert.equal(network.entry.remotePort, server.port);
   assert.equal(network.text, `Connection established to 127.0.0.1:${server.port}`);
-  assert.ok(entries.some((e) => /^Connection upgraded with STARTTLS/.test(e.message)), 'the STARTTLS line');
+  assert.ok(
+    entries.some((e) => /^Connection upgraded with STARTTLS/.test(e.message)),
+    'the STARTTLS line',
+  );
   const dialogue = entries.filter((e) => e.entry.tnx === 'client' || e.entry.tnx === 'server').map((e) => `${String(e.entry.tnx)}: ${e.text}`);
   assert.ok(dialogue.includes('client: EHLO client.test') && dialogue.includes('client: STARTTLS'), dialogue.join(' | '));
   assert.ok(dialogue.includes('server: 220 2.0.0 go ahead'), dialogue.join(' | '));

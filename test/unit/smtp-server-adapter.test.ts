@@ -33,7 +33,10 @@ const originals = Object.fromEntries(
 
 test('the installed smtp-server is the release the adapter was written for', () => {
   assert.doesNotThrow(() => checkSmtpServerVersion());
-  assert.throws(() => checkSmtpServerVersion('3.22.0'), new RegExp(`built with smtp-server 3\\.22\\.0.*written for ${SMTP_SERVER_VERSION.replace(/\./g, '\\.')}`));
+  assert.throws(
+    () => checkSmtpServerVersion('3.22.0'),
+    new RegExp(`built with smtp-server 3\\.22\\.0.*written for ${SMTP_SERVER_VERSION.replace(/\./g, '\\.')}`),
+  );
 });
 
 test('every member the adapter wraps is a function of the library', () => {
@@ -42,9 +45,25 @@ test('every member the adapter wraps is a function of the library', () => {
 
 test('installing wraps the members (once), and CRAM-SHA* join the sasl table', () => {
   installSmtpServerAdapter();
-  const wrappedNow = Object.entries(WRAPPED_MEMBERS).flatMap(([where, names]) => names.map((n) => [`${where}.${n}`, pristine[where as keyof typeof pristine][n]] as const));
+  const wrappedNow = Object.entries(WRAPPED_MEMBERS).flatMap(([where, names]) =>
+    names.map((n) => [`${where}.${n}`, pristine[where as keyof typeof pristine][n]] as const),
+  );
   const changed: string[] = wrappedNow.filter(([name, f]) => f !== originals[name]).map(([name]) => name);
-  for (const name of ['SMTPConnection._parseAddressCommand', 'SMTPConnection.init', 'SMTPConnection.handler_VRFY', 'SMTPConnection.handler_EHLO', 'SMTPConnection.handler_AUTH', 'SMTPConnection.handler_DATA', 'SMTPConnection._onTimeout', 'SMTPConnection._onError', 'SMTPConnection._onClose', 'SMTPConnection.send', 'SMTPStream._write', 'SMTPStream.startDataMode', 'SMTPStream.continue']) {
+  for (const name of [
+    'SMTPConnection._parseAddressCommand',
+    'SMTPConnection.init',
+    'SMTPConnection.handler_VRFY',
+    'SMTPConnection.handler_EHLO',
+    'SMTPConnection.handler_AUTH',
+    'SMTPConnection.handler_DATA',
+    'SMTPConnection._onTimeout',
+    'SMTPConnection._onError',
+    'SMTPConnection._onClose',
+    'SMTPConnection.send',
+    'SMTPStream._write',
+    'SMTPStream.startDataMode',
+    'SMTPStream.continue',
+  ]) {
     assert.ok(changed.includes(name), `${name} was not wrapped`);
   }
   const before = pristine.SMTPConnection.send;
@@ -108,18 +127,22 @@ async function dialogue(port: number, commands: string[]): Promise<string[]> {
   }
 }
 
-test('MAIL FROM and RCPT TO are answered in E-MailRelay\'s words (the send contexts MAIL_FROM_OK, RCPT_TO_OK), with the address as written', async () => {
+test("MAIL FROM and RCPT TO are answered in E-MailRelay's words (the send contexts MAIL_FROM_OK, RCPT_TO_OK), with the address as written", async () => {
   installSmtpServerAdapter();
-  const open = (extra: Record<string, unknown>) => new SMTPServer({
-    [IMMEDIATE_GREETING_OPTION]: true, authOptional: true, disabledCommands: ['STARTTLS'], logger: false,
-    onRcptTo(address: { address: string; localMailbox?: string }, _s: unknown, cb: () => void) {
-      // As server.ts does with a verifier's answer: a rewritten address, or a local mailbox.
-      if (address.address === 'rewrite@here') address.address = 'alice@here';
-      if (address.address === 'postmaster@here') address.localMailbox = 'postmaster';
-      cb();
-    },
-    ...extra,
-  } as never);
+  const open = (extra: Record<string, unknown>) =>
+    new SMTPServer({
+      [IMMEDIATE_GREETING_OPTION]: true,
+      authOptional: true,
+      disabledCommands: ['STARTTLS'],
+      logger: false,
+      onRcptTo(address: { address: string; localMailbox?: string }, _s: unknown, cb: () => void) {
+        // As server.ts does with a verifier's answer: a rewritten address, or a local mailbox.
+        if (address.address === 'rewrite@here') address.address = 'alice@here';
+        if (address.address === 'postmaster@here') address.localMailbox = 'postmaster';
+        cb();
+      },
+      ...extra,
+    } as never);
   const worded = open({ [ACCEPT_REPLIES_OPTION]: true });
   const plain = open({});
   for (const s of [worded, plain]) await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
@@ -127,9 +150,16 @@ test('MAIL FROM and RCPT TO are answered in E-MailRelay\'s words (the send conte
   try {
     const commands = ['EHLO c.example', 'MAIL FROM:<me@here>', 'RCPT TO:<rewrite@here>', 'RCPT TO:<postmaster@here>', 'RSET', 'MAIL FROM:<>'];
     const said = await dialogue(portOf(worded), commands);
-    assert.deepEqual([said[1], said[2], said[3], said[5]], ['250 sender <me@here> OK', '250 recipient <rewrite@here> OK', '250 recipient <postmaster@here>  OK', '250 sender <> OK']);
+    assert.deepEqual(
+      [said[1], said[2], said[3], said[5]],
+      ['250 sender <me@here> OK', '250 recipient <rewrite@here> OK', '250 recipient <postmaster@here>  OK', '250 sender <> OK'],
+    );
     const unmarked = await dialogue(portOf(plain), commands);
-    assert.deepEqual([unmarked[1], unmarked[2], unmarked[5]], ['250 Accepted', '250 Accepted', '250 Accepted'], 'a server without the option keeps smtp-server\'s words');
+    assert.deepEqual(
+      [unmarked[1], unmarked[2], unmarked[5]],
+      ['250 Accepted', '250 Accepted', '250 Accepted'],
+      "a server without the option keeps smtp-server's words",
+    );
   } finally {
     for (const s of [worded, plain]) await new Promise<void>((resolve) => s.close(() => resolve()));
   }
@@ -140,9 +170,15 @@ test('with the option a reply is logged before it is written (smtp-server itself
   const written: Record<string, number[]> = { held: [], plain: [] };
   const open = (name: string, extra: Record<string, unknown>) => {
     const server: SMTPServer = new SMTPServer({
-      [IMMEDIATE_GREETING_OPTION]: true, authOptional: true, disabledCommands: ['STARTTLS'], ...extra,
+      [IMMEDIATE_GREETING_OPTION]: true,
+      authOptional: true,
+      disabledCommands: ['STARTTLS'],
+      ...extra,
       logger: {
-        info: () => undefined, error: () => undefined, warn: () => undefined, trace: () => undefined,
+        info: () => undefined,
+        error: () => undefined,
+        warn: () => undefined,
+        trace: () => undefined,
         // smtp-server's 'S:' line: how much of the connection's output was written by then.
         debug: (_meta: unknown, tag: unknown) => {
           if (tag !== 'S:') return;

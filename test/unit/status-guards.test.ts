@@ -13,7 +13,15 @@ test('form token: good for the client it was issued to, until it expires', () =>
   assert.equal(checkFormToken(token, '192.168.1.21', now + 1000), 'invalid', 'another address');
   assert.equal(checkFormToken(token, '192.168.1.20', now + FORM_TOKEN_LIFETIME_MS + 1000), 'expired');
   assert.equal(checkFormToken('', '192.168.1.20', now), 'invalid');
-  assert.equal(checkFormToken(token.replace(/^[0-9a-z]/, (c) => (c === '1' ? '2' : '1')), '192.168.1.20', now), 'invalid', 'a changed time');
+  assert.equal(
+    checkFormToken(
+      token.replace(/^[0-9a-z]/, (c) => (c === '1' ? '2' : '1')),
+      '192.168.1.20',
+      now,
+    ),
+    'invalid',
+    'a changed time',
+  );
   assert.equal(checkFormToken(`${token}x`, '192.168.1.20', now), 'invalid');
 });
 

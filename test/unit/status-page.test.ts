@@ -18,9 +18,23 @@ const health = {
 function page(over: Partial<PageData> = {}): string {
   return renderPage({
     title: 'relaybox on <box>',
-    queue: { ready: 0, busy: 0, failed: 1, oldestAgeSeconds: null, failures: [
-      { id: 'emailrelay.1.2.3', from: 'a@b', to: ['"><script>alert(1)</script>@x'], reason: '550 <script>bad</script>', code: '550', attempts: 1, ageSeconds: 3 },
-    ] },
+    queue: {
+      ready: 0,
+      busy: 0,
+      failed: 1,
+      oldestAgeSeconds: null,
+      failures: [
+        {
+          id: 'emailrelay.1.2.3',
+          from: 'a@b',
+          to: ['"><script>alert(1)</script>@x'],
+          reason: '550 <script>bad</script>',
+          code: '550',
+          attempts: 1,
+          ageSeconds: 3,
+        },
+      ],
+    },
     recent: [],
     upstream: null,
     health,
@@ -84,5 +98,9 @@ test('wrong admin passwords lock out the address they come from, on both front e
   assert.equal(await checkPassword(control, 'right', '192.168.1.7'), 'locked');
   now += 600_000;
   assert.equal(await checkPassword(control, 'right', '192.168.1.66'), 'ok', 'after the lockout');
-  assert.equal(await checkPassword({ adminPassword: null, authThrottle } as unknown as RelayControl, '', '192.168.1.9'), 'wrong', 'no password configured: nothing matches');
+  assert.equal(
+    await checkPassword({ adminPassword: null, authThrottle } as unknown as RelayControl, '', '192.168.1.9'),
+    'wrong',
+    'no password configured: nothing matches',
+  );
 });

@@ -17,7 +17,11 @@ test('sendmail and emailrelay-submit options', () => {
   assert.deepEqual(a.recipients, ['a@x', 'b@x', '-c@x']);
   assert.equal(parseSubmitArgs(['-B', '8bitmime']).body, '8bit');
   for (const bad of [['-x'], ['-f'], ['-bs'], ['-B', 'binary'], ['--nope']]) {
-    assert.throws(() => parseSubmitArgs(bad), (e: unknown) => e instanceof SubmitError && e.exitCode === 64, bad.join(' '));
+    assert.throws(
+      () => parseSubmitArgs(bad),
+      (e: unknown) => e instanceof SubmitError && e.exitCode === 64,
+      bad.join(' '),
+    );
   }
 });
 

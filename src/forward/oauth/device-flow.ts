@@ -20,12 +20,7 @@ export interface DeviceToken {
 }
 
 /** authorization_pending: wait; slow_down: wait 5 s longer from now on (RFC 8628 section 3.5). */
-export type DevicePoll =
-  | { kind: 'token'; token: DeviceToken }
-  | { kind: 'pending' }
-  | { kind: 'slow-down' }
-  | { kind: 'expired' }
-  | { kind: 'declined' };
+export type DevicePoll = { kind: 'token'; token: DeviceToken } | { kind: 'pending' } | { kind: 'slow-down' } | { kind: 'expired' } | { kind: 'declined' };
 
 export const SLOW_DOWN_STEP_MS = 5000;
 
@@ -66,7 +61,14 @@ export async function pollDeviceFlow(tokenUrl: string, client: Client, deviceCod
   if (res.status === 200) {
     if (typeof j.access_token !== 'string' || !j.access_token) throw new OAuthError('the token endpoint answered without an access token; try again', false);
     const expiresIn = Number(j.expires_in);
-    return { kind: 'token', token: { access_token: j.access_token, expires_in: Number.isFinite(expiresIn) && expiresIn > 0 ? expiresIn : 3600, refresh_token: typeof j.refresh_token === 'string' ? j.refresh_token : undefined } };
+    return {
+      kind: 'token',
+      token: {
+        access_token: j.access_token,
+        expires_in: Number.isFinite(expiresIn) && expiresIn > 0 ? expiresIn : 3600,
+        refresh_token: typeof j.refresh_token === 'string' ? j.refresh_token : undefined,
+      },
+    };
   }
   switch (j.error) {
     case 'authorization_pending':

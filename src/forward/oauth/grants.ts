@@ -69,7 +69,10 @@ export async function fetchToken(grant: GrantLine, ctx: GrantContext): Promise<T
   switch (grant.type) {
     case 'oauth-ms-secret':
       return requestToken(microsoftTokenUrl(ctx.authority, grant.tenant), {
-        grant_type: 'client_credentials', client_id: grant.clientId, client_secret: grant.secret.text(), scope: ctx.microsoftScope,
+        grant_type: 'client_credentials',
+        client_id: grant.clientId,
+        client_secret: grant.secret.text(),
+        scope: ctx.microsoftScope,
       });
     case 'oauth-ms-cert': {
       const url = microsoftTokenUrl(ctx.authority, grant.tenant);
@@ -81,14 +84,21 @@ export async function fetchToken(grant: GrantLine, ctx: GrantContext): Promise<T
         }
       })();
       if (cred.notAfter.getTime() < ctx.now()) {
-        throw new OAuthError(`the certificate in ${grant.pemFile} expired on ${cred.notAfter.toISOString().slice(0, 10)}: make a new one, upload it to the app registration (Certificates & secrets) and replace the file`, true);
+        throw new OAuthError(
+          `the certificate in ${grant.pemFile} expired on ${cred.notAfter.toISOString().slice(0, 10)}: make a new one, upload it to the app registration (Certificates & secrets) and replace the file`,
+          true,
+        );
       }
       ctx.expiry?.(`OAuth2 certificate ${grant.pemFile}`, cred.notAfter.getTime());
       if (cred.notAfter.getTime() - ctx.now() < 30 * 86400_000) {
-        ctx.warn(`the certificate in ${grant.pemFile} expires on ${cred.notAfter.toISOString().slice(0, 10)}: make a new one and upload it to the app registration before then`);
+        ctx.warn(
+          `the certificate in ${grant.pemFile} expires on ${cred.notAfter.toISOString().slice(0, 10)}: make a new one and upload it to the app registration before then`,
+        );
       }
       return requestToken(url, {
-        grant_type: 'client_credentials', client_id: grant.clientId, scope: ctx.microsoftScope,
+        grant_type: 'client_credentials',
+        client_id: grant.clientId,
+        scope: ctx.microsoftScope,
         client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
         client_assertion: clientAssertion(cred, grant.clientId, url, ctx.now()),
       });
@@ -115,12 +125,18 @@ async function refreshFromFile(tokenFile: string, client: { client_id?: string; 
   const file = readTokenFile(tokenFile);
   const secret = client.client_secret ?? file.client_secret;
   const answer = await requestToken(file.token_url, {
-    grant_type: 'refresh_token', client_id: client.client_id ?? file.client_id, refresh_token: file.refresh_token, scope: file.scope,
+    grant_type: 'refresh_token',
+    client_id: client.client_id ?? file.client_id,
+    refresh_token: file.refresh_token,
+    scope: file.scope,
     ...(secret ? { client_secret: secret } : {}),
   });
   if (answer.refresh_token && answer.refresh_token !== file.refresh_token) {
     await saveTokenFile(tokenFile, { ...file, refresh_token: answer.refresh_token }).catch((e: Error) =>
-      ctx.warn(`cannot save the new refresh token in ${tokenFile} (${e.message}): let relaybox's user write to that file, or the old token will stop working once it expires`));
+      ctx.warn(
+        `cannot save the new refresh token in ${tokenFile} (${e.message}): let relaybox's user write to that file, or the old token will stop working once it expires`,
+      ),
+    );
   }
   return answer;
 }

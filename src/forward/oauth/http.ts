@@ -9,10 +9,20 @@ export interface HttpResponse {
   text: string;
 }
 
-export async function httpRequest(url: string, init: { method: string; headers?: Record<string, string>; body?: string | Buffer }, timeoutMs = HTTP_TIMEOUT_MS): Promise<HttpResponse> {
+export async function httpRequest(
+  url: string,
+  init: { method: string; headers?: Record<string, string>; body?: string | Buffer },
+  timeoutMs = HTTP_TIMEOUT_MS,
+): Promise<HttpResponse> {
   let res: Response;
   try {
-    res = await fetch(url, { method: init.method, headers: init.headers, body: typeof init.body === 'string' || init.body === undefined ? init.body : new Uint8Array(init.body), signal: AbortSignal.timeout(timeoutMs), redirect: 'error' });
+    res = await fetch(url, {
+      method: init.method,
+      headers: init.headers,
+      body: typeof init.body === 'string' || init.body === undefined ? init.body : new Uint8Array(init.body),
+      signal: AbortSignal.timeout(timeoutMs),
+      redirect: 'error',
+    });
   } catch (e) {
     const cause = (e as { cause?: Error }).cause;
     throw new OAuthError(`cannot reach ${new URL(url).origin}: ${cause?.message ?? (e as Error).message}`, false);

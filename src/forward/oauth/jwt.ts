@@ -40,9 +40,19 @@ export function readCertificateCredential(pem: string, file: string): Certificat
 /** Microsoft identity platform client assertion (certificate credential), valid 10 minutes. */
 export function clientAssertion(cred: CertificateCredential, clientId: string, tokenUrl: string, nowMs: number): string {
   const now = Math.floor(nowMs / 1000);
-  return signJwt({ x5t: cred.x5t, 'x5t#S256': cred.x5tS256 }, {
-    aud: tokenUrl, iss: clientId, sub: clientId, jti: randomUUID(), nbf: now, iat: now, exp: now + 600,
-  }, cred.key);
+  return signJwt(
+    { x5t: cred.x5t, 'x5t#S256': cred.x5tS256 },
+    {
+      aud: tokenUrl,
+      iss: clientId,
+      sub: clientId,
+      jti: randomUUID(),
+      nbf: now,
+      iat: now,
+      exp: now + 600,
+    },
+    cred.key,
+  );
 }
 
 export interface ServiceAccountKey {
@@ -62,13 +72,27 @@ export function parseServiceAccountKey(text: string, file: string): ServiceAccou
   if (j.type !== 'service_account' || !j.client_email || !j.private_key) {
     throw new Error(`${file} is not a service-account key (download it in the Google Cloud console: IAM > Service accounts > Keys > Add key > JSON)`);
   }
-  return { client_email: j.client_email, private_key: j.private_key, private_key_id: j.private_key_id, token_uri: j.token_uri ?? 'https://oauth2.googleapis.com/token' };
+  return {
+    client_email: j.client_email,
+    private_key: j.private_key,
+    private_key_id: j.private_key_id,
+    token_uri: j.token_uri ?? 'https://oauth2.googleapis.com/token',
+  };
 }
 
 /** Google's JWT bearer assertion acting as `subject` (domain-wide delegation), valid one hour. */
 export function serviceAccountAssertion(sa: ServiceAccountKey, subject: string, scope: string, nowMs: number): string {
   const now = Math.floor(nowMs / 1000);
-  return signJwt(sa.private_key_id ? { kid: sa.private_key_id } : {}, {
-    iss: sa.client_email, sub: subject, scope, aud: sa.token_uri, iat: now, exp: now + 3600,
-  }, createPrivateKey(sa.private_key));
+  return signJwt(
+    sa.private_key_id ? { kid: sa.private_key_id } : {},
+    {
+      iss: sa.client_email,
+      sub: subject,
+      scope,
+      aud: sa.token_uri,
+      iat: now,
+      exp: now + 3600,
+    },
+    createPrivateKey(sa.private_key),
+  );
 }

@@ -21,7 +21,11 @@ Then name the file in the secrets file:  client oauth-refresh <mailbox> <file>`;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function runOauthCommand(argv: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
+export async function runOauthCommand(
+  argv: string[],
+  out: NodeJS.WritableStream = process.stdout,
+  err: NodeJS.WritableStream = process.stderr,
+): Promise<number> {
   if (argv[0] === 'check') return runCheck(argv.slice(1), out, err);
   if (argv[0] !== 'login') {
     err.write(`${USAGE}\n`);
@@ -31,7 +35,12 @@ export async function runOauthCommand(argv: string[], out: NodeJS.WritableStream
   try {
     v = parseArgs({
       args: argv.slice(1),
-      options: Object.fromEntries(['provider', 'tenant', 'client-id', 'client-secret', 'client-secret-file', 'scope', 'authority', 'device-url', 'token-url', 'out'].map((k) => [k, { type: 'string' as const }])),
+      options: Object.fromEntries(
+        ['provider', 'tenant', 'client-id', 'client-secret', 'client-secret-file', 'scope', 'authority', 'device-url', 'token-url', 'out'].map((k) => [
+          k,
+          { type: 'string' as const },
+        ]),
+      ),
       strict: true,
     }).values as Record<string, string | undefined>;
   } catch (e) {

@@ -83,17 +83,23 @@ export class PageSignIns {
   }
 
   async list(): Promise<SignInView[]> {
-    return Promise.all(this.grants().map(async (g) => {
-      const flow = this.flows.get(g.key);
-      const pending = flow?.pending && flow.pending.expiresAt > this.now() ? flow.pending : null;
-      return {
-        id: g.key, mailbox: g.mailbox, provider: g.page.provider, file: path.basename(this.deps.secretsFile ?? ''), line: g.line,
-        signedInAt: this.signedInAt(g),
-        token: await this.deps.tokens.for(g).state(),
-        pending,
-        problem: flow?.problem ?? '',
-      };
-    }));
+    return Promise.all(
+      this.grants().map(async (g) => {
+        const flow = this.flows.get(g.key);
+        const pending = flow?.pending && flow.pending.expiresAt > this.now() ? flow.pending : null;
+        return {
+          id: g.key,
+          mailbox: g.mailbox,
+          provider: g.page.provider,
+          file: path.basename(this.deps.secretsFile ?? ''),
+          line: g.line,
+          signedInAt: this.signedInAt(g),
+          token: await this.deps.tokens.for(g).state(),
+          pending,
+          problem: flow?.problem ?? '',
+        };
+      }),
+    );
   }
 
   private signedInAt(g: PageGrant): number | null {
@@ -125,7 +131,10 @@ export class PageSignIns {
       return g.mailbox;
     }
     flow.pending = { userCode: d.userCode, verificationUrl: d.verificationUrl, expiresAt: d.expiresAt };
-    this.deps.log.info({ mailbox: g.mailbox, provider: g.page.provider, expiresInSeconds: Math.round((d.expiresAt - this.now()) / 1000) }, 'status page: sign-in started, waiting for someone to enter the code');
+    this.deps.log.info(
+      { mailbox: g.mailbox, provider: g.page.provider, expiresInSeconds: Math.round((d.expiresAt - this.now()) / 1000) },
+      'status page: sign-in started, waiting for someone to enter the code',
+    );
     this.poll(g, flow, d, tokenUrl, scope, d.intervalMs);
     return g.mailbox;
   }
@@ -141,22 +150,24 @@ export class PageSignIns {
     if (this.now() >= d.expiresAt) return end('the code expired before anyone signed in: press Sign in again');
     flow.timer = setTimeout(() => {
       flow.timer = null;
-      pollDeviceFlow(tokenUrl, pageClient(g.page), d.deviceCode).then(async (r) => {
-        if (this.stopped || this.flows.get(g.key) !== flow) return;
-        if (r.kind === 'pending') return this.poll(g, flow, d, tokenUrl, scope, intervalMs);
-        if (r.kind === 'slow-down') return this.poll(g, flow, d, tokenUrl, scope, intervalMs + SLOW_DOWN_STEP_MS);
-        if (r.kind === 'expired') return end('the code expired before anyone signed in: press Sign in again');
-        if (r.kind === 'declined') return end('the sign-in was declined: press Sign in again and accept the permissions');
-        if (!r.token.refresh_token) return end(`${PROVIDER_NAME[g.page.provider]} sent no refresh token: the application must allow offline access`);
-        await this.keep(g, tokenUrl, scope, r.token.refresh_token);
-        // Signed in from here on: the code leaves the page now, not after the first token is in place.
-        end('');
-        await this.deps.tokens.for(g).accept(r.token);
-        this.deps.log.info({ mailbox: g.mailbox, provider: g.page.provider }, 'status page: signed in; the refresh token is kept on the data partition');
-        this.deps.signedIn(g.mailbox);
-      }).catch((e: Error) => {
-        if (this.flows.get(g.key) === flow) end(`the sign-in failed: ${e.message}`);
-      });
+      pollDeviceFlow(tokenUrl, pageClient(g.page), d.deviceCode)
+        .then(async (r) => {
+          if (this.stopped || this.flows.get(g.key) !== flow) return;
+          if (r.kind === 'pending') return this.poll(g, flow, d, tokenUrl, scope, intervalMs);
+          if (r.kind === 'slow-down') return this.poll(g, flow, d, tokenUrl, scope, intervalMs + SLOW_DOWN_STEP_MS);
+          if (r.kind === 'expired') return end('the code expired before anyone signed in: press Sign in again');
+          if (r.kind === 'declined') return end('the sign-in was declined: press Sign in again and accept the permissions');
+          if (!r.token.refresh_token) return end(`${PROVIDER_NAME[g.page.provider]} sent no refresh token: the application must allow offline access`);
+          await this.keep(g, tokenUrl, scope, r.token.refresh_token);
+          // Signed in from here on: the code leaves the page now, not after the first token is in place.
+          end('');
+          await this.deps.tokens.for(g).accept(r.token);
+          this.deps.log.info({ mailbox: g.mailbox, provider: g.page.provider }, 'status page: signed in; the refresh token is kept on the data partition');
+          this.deps.signedIn(g.mailbox);
+        })
+        .catch((e: Error) => {
+          if (this.flows.get(g.key) === flow) end(`the sign-in failed: ${e.message}`);
+        });
     }, intervalMs);
     flow.timer.unref?.();
   }
@@ -165,8 +176,13 @@ export class PageSignIns {
     const file = this.tokenFile(g);
     await fsp.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
     await saveTokenFile(file, {
-      provider: g.page.provider, token_url: tokenUrl, client_id: g.page.clientId, scope, refresh_token: refreshToken,
-      mailbox: g.mailbox, signed_in_at: new Date(this.now()).toISOString(),
+      provider: g.page.provider,
+      token_url: tokenUrl,
+      client_id: g.page.clientId,
+      scope,
+      refresh_token: refreshToken,
+      mailbox: g.mailbox,
+      signed_in_at: new Date(this.now()).toISOString(),
     });
   }
 

@@ -50,7 +50,12 @@ export class TokenSource {
   readonly scope: string;
   private readonly file: string;
 
-  constructor(readonly grant: GrantLine, private readonly ctx: GrantContext, stateDir: string, private readonly log: TokenLog) {
+  constructor(
+    readonly grant: GrantLine,
+    private readonly ctx: GrantContext,
+    stateDir: string,
+    private readonly log: TokenLog,
+  ) {
     this.scope = grantScope(grant, ctx);
     const name = createHash('sha256').update(`${grant.key}\n${this.scope}`).digest('hex').slice(0, 32);
     this.file = path.join(stateDir, 'oauth', `${name}.json`);
@@ -132,7 +137,12 @@ export class TokenSource {
 
   async state(): Promise<TokenState> {
     await this.load();
-    return { validUntil: this.current?.expires_at ?? 0, lastRefreshAt: this.lastRefreshAt || (this.current?.issued_at ?? 0), lastError: this.lastError, lastErrorAt: this.lastErrorAt };
+    return {
+      validUntil: this.current?.expires_at ?? 0,
+      lastRefreshAt: this.lastRefreshAt || (this.current?.issued_at ?? 0),
+      lastError: this.lastError,
+      lastErrorAt: this.lastErrorAt,
+    };
   }
 
   /** The upstream refused this token: forget it, so the next get() fetches another. */
@@ -147,7 +157,11 @@ export class TokenSource {
 /** One TokenSource per grant line and scope, kept across re-reads of the secrets file. */
 export class TokenSources {
   private readonly sources = new Map<string, TokenSource>();
-  constructor(private readonly ctx: GrantContext, private readonly stateDir: string, private readonly log: TokenLog) {}
+  constructor(
+    private readonly ctx: GrantContext,
+    private readonly stateDir: string,
+    private readonly log: TokenLog,
+  ) {}
 
   /** Throws an OAuthError when the grant's files cannot be read. */
   for(grant: GrantLine): TokenSource {
