@@ -35,7 +35,7 @@ run: build
 	@mkdir -p var/spool
 	$(NODE) dist/relaybox.js --user=$$(id -un) config/dev.conf
 
-test: build typecheck
+test: build typecheck lint
 	$(NODE) --import tsx --test --test-concurrency=1 --test-reporter=spec $(UNIT) $(INTEGRATION) $(ABUSE)
 
 test-unit: deps
