@@ -18,6 +18,8 @@
 //   BENCH_PROBE_SECONDS (2)        length of each raw write+fsync+rename measurement
 //   BENCH_OUT (docs/benchmarks.md) where scripts/bench/run has the report written (the chart beside it)
 //   BENCH_NO_PROFILE=1             skip the profiled relaybox run at the end of the benchmark
+//   BENCH_RELAY_CPUS               pin every relay to these CPUs (taskset list: "0" is one core), to
+//                                  compare 1 core with 2; the load generator and sink are not pinned
 //   BENCH_OFFICE=0                 skip the office scenario (below); BENCH_OFFICE_DEVICES (200),
 //   BENCH_OFFICE_SECONDS (60)      how long devices keep sending, BENCH_OFFICE_DELAY_MS (100) the
 //   BENCH_OFFICE_DRAIN_SECONDS (120) upstream's wait before each reply, the most waited for delivery
@@ -386,6 +388,24 @@ async function startHarakaRelay(dir: string, port: number, sinkPort: number): Pr
   };
 }
 
+/** BENCH_RELAY_CPUS: the CPUs every relay is pinned to (taskset's list, e.g. "0" for one core); unset: all. */
+const RELAY_CPUS = process.env.BENCH_RELAY_CPUS;
+
+/** Starts a relay, pinned to BENCH_RELAY_CPUS when that is set (its later child processes inherit it). */
+async function startRelay(system: Exclude<System, 'direct'>, dir: string, port: number, sinkPort: number, nodeArgs: string[] = []): Promise<Relay> {
+  const relay =
+    system === 'relaybox'
+      ? await startRelaybox(dir, port, sinkPort, nodeArgs)
+      : system === 'postfix'
+        ? await startPostfixRelay(dir, port, sinkPort)
+        : await startHarakaRelay(dir, port, sinkPort);
+  activeRelays.add(relay);
+  if (RELAY_CPUS) {
+    for (const pid of relay.pids()) execFileSync('taskset', ['-a', '-c', '-p', RELAY_CPUS, String(pid)], { stdio: 'ignore' });
+  }
+  return relay;
+}
+
 /** The "direct" system: nothing between smtp-source and the sink. */
 function directRelay(): Relay {
   return { pid: 0, pids: () => [], queued: () => 0, hwmKb: () => undefined, stop: async () => undefined, notes: () => [] };
@@ -444,15 +464,7 @@ async function runOnce(system: System, sc: Scenario, round: number, relayNodeArg
     await sink.ready();
     // "direct": smtp-source straight to the sink, no relay between: the load generator's and
     // the sink's own limit on this machine.
-    relay =
-      system === 'relaybox'
-        ? await startRelaybox(dir, port, sinkPort, relayNodeArgs)
-        : system === 'postfix'
-          ? await startPostfixRelay(dir, port, sinkPort)
-          : system === 'haraka'
-            ? await startHarakaRelay(dir, port, sinkPort)
-            : directRelay();
-    activeRelays.add(relay);
+    relay = system === 'direct' ? directRelay() : await startRelay(system, dir, port!, sinkPort!, relayNodeArgs);
     const r = relay;
     const idle = await idleMemory(r);
     result.idleRssKb = idle.rssKb;
@@ -582,13 +594,7 @@ async function runOffice(system: Exclude<System, 'direct'>): Promise<OfficeResul
   let relay: Relay | null = null;
   let sampler: MemorySampler | null = null;
   try {
-    relay =
-      system === 'relaybox'
-        ? await startRelaybox(dir, port!, sinkPort)
-        : system === 'postfix'
-          ? await startPostfixRelay(dir, port!, sinkPort)
-          : await startHarakaRelay(dir, port!, sinkPort);
-    activeRelays.add(relay);
+    relay = await startRelay(system, dir, port!, sinkPort);
     const r = relay;
     sampler = new MemorySampler(() => r.pids(), 200);
     sampler.start();
@@ -627,6 +633,74 @@ async function runOffice(system: Exclude<System, 'direct'>): Promise<OfficeResul
     await sink.close();
   }
   return result;
+}
+
+/** RSS a relay's processes gain per connection that has had its greeting and EHLO and then sits idle. */
+interface IdleConnections {
+  system: System;
+  connections: number;
+  kbPerConnection: number;
+}
+const idleConnections: IdleConnections[] = [];
+
+async function measureIdleConnections(system: Exclude<System, 'direct'>, connections: number): Promise<IdleConnections | string> {
+  const dir = path.join(WORK!, `idle-${system}`);
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  const [sinkPort, port] = await freePorts(2);
+  const sink = new Sink(sinkPort!);
+  const sockets: net.Socket[] = [];
+  let relay: Relay | null = null;
+  const notes: string[] = [];
+  try {
+    await sink.ready();
+    relay = await startRelay(system, dir, port!, sinkPort!);
+    const r = relay;
+    const before = await idleMemory(r);
+    // One at a time, each to its EHLO reply, so that every connection is a live, idle session.
+    for (let i = 0; i < connections; i++) {
+      const socket = net.connect(port!, '127.0.0.1');
+      sockets.push(socket);
+      socket.on('error', () => undefined);
+      let seen = '';
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`connection ${i + 1}: no EHLO reply within 10 s`)), 10_000);
+        socket.setEncoding('latin1');
+        socket.on('data', (chunk: string) => {
+          const had = seen;
+          seen += chunk;
+          if (!/^220[ ]/m.test(had) && /^220[ ]/m.test(seen)) socket.write('EHLO idle.bench.invalid\r\n');
+          if (/^250[ ]/m.test(seen)) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+      });
+    }
+    const after = await idleMemory(r);
+    return { system, connections, kbPerConnection: (after.rssKb - before.rssKb) / connections };
+  } catch (e) {
+    return (e as Error).message;
+  } finally {
+    for (const s of sockets) s.destroy();
+    if (relay) await stopRelay(relay, notes);
+    await sink.stop();
+  }
+}
+
+async function idleConnectionRound(skipped: string[]): Promise<void> {
+  // Postfix runs one smtpd process per session, up to 100 by default: it is measured with fewer.
+  const count: Record<Exclude<System, 'direct'>, number> = { relaybox: 500, haraka: 500, postfix: 90 };
+  for (const system of SYSTEMS) {
+    if (system === 'direct') continue;
+    const r = await measureIdleConnections(system, count[system]);
+    if (typeof r === 'string') {
+      skipped.push(`${system}, idle connections: ${r}`);
+      say(`idle connections ${system.padEnd(8)}: FAILED: ${r}`);
+    } else {
+      idleConnections.push(r);
+      say(`idle connections ${system.padEnd(8)}: ${r.connections} connections, ${fmt(r.kbPerConnection, 1)} KB each`);
+    }
+  }
 }
 
 async function officeRound(office: OfficeResult[], skipped: string[]): Promise<void> {
@@ -757,6 +831,8 @@ function table(results: RunResult[], probes: ProbeResult[]): string {
 }
 
 /** The issue's targets, met or missed, from the medians. */
+const ratioOf = (a: number | undefined, b: number | undefined): number | undefined => (a !== undefined && b ? a / b : undefined);
+
 function targets(results: RunResult[], probes: ProbeResult[]): string {
   const lines: string[] = [];
   const verdict = (ok: boolean | undefined): string => (ok === undefined ? 'no figure' : ok ? 'met' : '**missed**');
@@ -778,13 +854,35 @@ function targets(results: RunResult[], probes: ProbeResult[]): string {
       return `${sc.id} ${x === undefined ? '–' : `${(100 * x).toFixed(0)}%`} (${verdict(x === undefined ? undefined : x >= 0.6)})`;
     });
     lines.push(`- relaybox's accepted rate at least 60% of the raw write+fsync+rename files/s with as many writers as clients: ${parts.join(', ')}.`);
+    if (SYSTEMS.includes('postfix')) {
+      const big = SCENARIOS.filter((sc) => sc.size === BIG);
+      const e2e = big.map((sc) => {
+        const x = ratioOf(med(summarize(results, sc, 'relaybox').e2e), med(summarize(results, sc, 'postfix').e2e));
+        return `${sc.id} ${x === undefined ? '–' : `${x.toFixed(2)}×`} (${verdict(x === undefined ? undefined : x >= 1.5)})`;
+      });
+      const cpu = big.map((sc) => {
+        const x = ratioOf(summarize(results, sc, 'relaybox').cpuPer1000, summarize(results, sc, 'postfix').cpuPer1000);
+        return `${sc.id} ${x === undefined ? '–' : `${x.toFixed(2)}×`} Postfix's (${verdict(x === undefined ? undefined : x <= 1)})`;
+      });
+      if (big.length)
+        lines.push(
+          `- ${sizeLabel(BIG)} messages at least 1.5× Postfix end to end: ${e2e.join(', ')}; CPU per message no more than Postfix's: ${cpu.join(', ')}.`,
+        );
+    }
     const rss = SCENARIOS.map((sc) => ({ sc, mb: summarize(results, sc, 'relaybox').rssMb })).filter((x) => x.mb !== undefined);
     if (rss.length) {
       const worst = rss.reduce((a, b) => (b.mb! > a.mb! ? b : a));
       const idle = defined(SCENARIOS.map((sc) => summarize(results, sc, 'relaybox').idleRssMb));
       lines.push(
-        `- Peak RSS under 80 MB: highest median peak ${fmt(worst.mb, 1)} MB (${worst.sc.id}) (${verdict(worst.mb! < 80)}); ` +
-          `per scenario ${rss.map((x) => `${x.sc.id} ${fmt(x.mb, 0)}`).join(', ')} MB; idle after start-up ${idle.length ? fmt(median(idle), 1) : '–'} MB.`,
+        `- Peak RSS at most 80 MB: highest median peak ${fmt(worst.mb, 1)} MB (${worst.sc.id}) (${verdict(worst.mb! <= 80)}); ` +
+          `per scenario ${rss.map((x) => `${x.sc.id} ${fmt(x.mb, 0)}`).join(', ')} MB.`,
+      );
+      lines.push(`- Idle RSS after start-up at most 45 MB: ${idle.length ? `${fmt(median(idle), 1)} MB (${verdict(median(idle) <= 45)})` : 'no figure'}.`);
+    }
+    if (idleConnections.length) {
+      const rb = idleConnections.find((c) => c.system === 'relaybox');
+      lines.push(
+        `- Memory per idle connection at most 10 KB: ${rb ? `${fmt(rb.kbPerConnection, 1)} KB (${verdict(rb.kbPerConnection <= 10)})` : 'no figure'}.`,
       );
     }
   }
@@ -1021,6 +1119,13 @@ after round 1.
 
 ${officeTable(office)}
 
+## Idle connections
+
+Connections opened one after another, each taken to its EHLO reply and then left idle; the RSS the relay's processes gain
+(sum of VmRSS, after it has settled), divided by the number of connections. Once per system, after round 1.
+
+${idleConnections.length ? ['| system | connections | KB per connection |', '|---|---|---|', ...idleConnections.map((c) => `| ${SYSTEM_NAME[c.system]} | ${c.connections} | ${fmt(c.kbPerConnection, 1)} |`)].join('\n') : '(no figures)'}
+
 Raw write+fsync+rename:
 
 ${probeTable(probes)}
@@ -1108,7 +1213,10 @@ async function main(): Promise<void> {
   const dead = new Set<string>();
   const office: OfficeResult[] = [];
   for (let round = 1; round <= RUNS; round++) {
-    if (round === 2) await officeRound(office, skipped);
+    if (round === 2) {
+      await officeRound(office, skipped);
+      await idleConnectionRound(skipped);
+    }
     const probedThisRound = new Set<string>();
     // Rotate the order of the systems from round to round, so none always runs first or last.
     const order = SYSTEMS.map((_, i) => SYSTEMS[(i + round - 1) % SYSTEMS.length]);
@@ -1152,7 +1260,10 @@ async function main(): Promise<void> {
       }
     }
   }
-  if (RUNS === 1) await officeRound(office, skipped);
+  if (RUNS === 1) {
+    await officeRound(office, skipped);
+    await idleConnectionRound(skipped);
+  }
   // Where relaybox's time goes, for the note on any missed target (BENCH_NO_PROFILE=1 skips it).
   let profileText: string | null = null;
   if (SYSTEMS.includes('relaybox') && process.env.BENCH_NO_PROFILE !== '1') {
@@ -1174,7 +1285,14 @@ async function main(): Promise<void> {
     profileText,
   );
   writeFileSync(OUT, md);
-  console.log(`\n${table(results, probes)}\n\n${officeTable(office)}\n\n${targets(results, probes)}\n`);
+  console.log(`\n${table(results, probes)}\n\n${officeTable(office)}
+
+## Idle connections
+
+Connections opened one after another, each taken to its EHLO reply and then left idle; the RSS the relay's processes gain
+(sum of VmRSS, after it has settled), divided by the number of connections. Once per system, after round 1.
+
+${idleConnections.length ? ['| system | connections | KB per connection |', '|---|---|---|', ...idleConnections.map((c) => `| ${SYSTEM_NAME[c.system]} | ${c.connections} | ${fmt(c.kbPerConnection, 1)} |`)].join('\n') : '(no figures)'}\n\n${targets(results, probes)}\n`);
   console.log(
     `method, fairness notes and per-run figures: ${path.relative(process.cwd(), OUT) || OUT}${svg ? `; chart: ${path.relative(process.cwd(), SVG) || SVG}` : ''}`,
   );
