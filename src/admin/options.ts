@@ -1,8 +1,7 @@
 // Options of the admin interface, the status page and the alerts (section 1.5 and relaybox extensions).
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { UsageError } from '../options/parse';
-import { readWholeNumber, requireOneOf, type OptionLookup } from '../options/option-set';
+import { readWholeNumber, refuseTogether, requireOneOf, usageError, type OptionLookup } from '../options/option-set';
 import { readAlertsConfig, type AlertsConfig } from '../health/alerts-config';
 
 export interface ObserveConfig {
@@ -25,23 +24,18 @@ function readPassword(opts: OptionLookup, baseDir: string): string | null {
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    throw new UsageError(`${opts.where('admin-password-file')}: cannot read the admin password file "${file}": ${(e as Error).message}`);
+    throw usageError(opts, 'admin-password-file', `cannot read the admin password file "${file}": ${(e as Error).message}`);
   }
   const password = text.split(/\r?\n/)[0]!.trim();
-  if (!password) throw new UsageError(`${opts.where('admin-password-file')}: the first line of "${file}" is empty: put the admin password there`);
+  if (!password) throw usageError(opts, 'admin-password-file', `the first line of "${file}" is empty: put the admin password there`);
   return password;
 }
 
 export function parseObserveOptions(opts: OptionLookup, baseDir: string, domain: string): ObserveConfig {
   requireOneOf(opts, 'admin-terminate', ['admin'], '--admin-terminate needs --admin');
   requireOneOf(opts, 'status-host-names', ['status-port'], '--status-host-names needs --status-port');
-  if (opts.has('admin-password-file') && !opts.has('admin') && !opts.has('status-port')) {
-    throw new UsageError(`${opts.where('admin-password-file')}: --admin-password-file needs --admin or --status-port`);
-  }
-  for (const o of ['admin', 'status-port']) {
-    if (opts.has(o) && opts.has('dont-serve'))
-      throw new UsageError(`${opts.where(o)}: --${o} makes no sense with --dont-serve or --as-client (nothing listens)`);
-  }
+  requireOneOf(opts, 'admin-password-file', ['admin', 'status-port'], '--admin-password-file needs --admin or --status-port');
+  for (const o of ['admin', 'status-port']) refuseTogether(opts, 'dont-serve', o, `--${o} makes no sense with --dont-serve or --as-client (nothing listens)`);
   const alerts = readAlertsConfig(opts, domain);
   return {
     adminPort: opts.has('admin') ? readWholeNumber(opts, 'admin', 0, 1, 65535) : null,

@@ -3,7 +3,7 @@
 import * as path from 'node:path';
 import { existsSync } from 'node:fs';
 import { UsageError } from '../options/parse';
-import { readWholeNumber, type OptionLookup } from '../options/option-set';
+import { readWholeNumber, requireOneOf, usageError, type OptionLookup } from '../options/option-set';
 import { parseServerAuthConfig, type MechanismFilter } from '../auth/server-mechanisms';
 import { DEFAULT_PAM_SERVICE } from '../auth/pam';
 import { parseDnsblConfig, type DnsblConfig } from './dnsbl';
@@ -40,33 +40,34 @@ export function parseServerAuth(value: string, baseDir: string, warnings: string
 }
 
 export function accessConfig(opts: Options, baseDir: string, warnings: string[]): AccessConfig {
-  const usage = (name: string, msg: string): never => {
-    throw new UsageError(`${opts.where(name)}: ${msg}`);
-  };
-  if (opts.has('server-auth-config') && !opts.has('server-auth')) usage('server-auth-config', '--server-auth-config needs --server-auth');
-  if (opts.has('dnsbl') && !opts.has('remote-clients'))
-    usage('dnsbl', '--dnsbl needs --remote-clients (without it only local and private addresses can connect, and those are never looked up)');
+  requireOneOf(opts, 'server-auth-config', ['server-auth'], '--server-auth-config needs --server-auth');
+  requireOneOf(
+    opts,
+    'dnsbl',
+    ['remote-clients'],
+    '--dnsbl needs --remote-clients (without it only local and private addresses can connect, and those are never looked up)',
+  );
 
   const authValue = opts.get('server-auth');
   let serverAuth: ServerAuthSource | undefined;
   if (authValue !== undefined) {
     serverAuth = parseServerAuth(authValue, baseDir, warnings);
     if (serverAuth.kind === 'secrets' && !existsSync(serverAuth.file)) {
-      usage('server-auth', `--server-auth: there is no secrets file "${serverAuth.file}" (or use pam: for PAM)`);
+      throw usageError(opts, 'server-auth', `--server-auth: there is no secrets file "${serverAuth.file}" (or use pam: for PAM)`);
     }
   }
   let mechanismFilter: MechanismFilter;
   try {
     mechanismFilter = parseServerAuthConfig(opts.get('server-auth-config'));
   } catch (e) {
-    return usage('server-auth-config', (e as Error).message);
+    throw usageError(opts, 'server-auth-config', (e as Error).message);
   }
   let dnsbl: DnsblConfig | undefined;
   if (opts.has('dnsbl')) {
     try {
       dnsbl = parseDnsblConfig(opts.list('dnsbl'));
     } catch (e) {
-      return usage('dnsbl', (e as Error).message);
+      throw usageError(opts, 'dnsbl', (e as Error).message);
     }
   }
   if (opts.has('remote-clients') && !serverAuth) {
