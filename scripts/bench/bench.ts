@@ -688,6 +688,12 @@ async function measureIdleConnections(system: Exclude<System, 'direct'>, connect
   }
 }
 
+function idleConnectionTable(): string {
+  if (!idleConnections.length) return '(no figures)';
+  const rows = idleConnections.map((c) => `| ${SYSTEM_NAME[c.system]} | ${c.connections} | ${fmt(c.kbPerConnection, 1)} | ${fmt(c.pssKbPerConnection, 1)} |`);
+  return ['| system | connections | RSS KB per connection | ΣPSS KB per connection |', '|---|---|---|---|', ...rows].join('\n');
+}
+
 async function idleConnectionRound(skipped: string[]): Promise<void> {
   // Below each one's default limit: relaybox's --max-connections (200), Postfix's 100 smtpd processes.
   const count: Record<Exclude<System, 'direct'>, number> = { relaybox: 190, haraka: 500, postfix: 90 };
@@ -1127,7 +1133,7 @@ ${officeTable(office)}
 Connections opened one after another, each taken to its EHLO reply and then left idle; the RSS the relay's processes gain
 (sum of VmRSS, after it has settled), divided by the number of connections. Once per system, after round 1.
 
-${idleConnections.length ? ['| system | connections | RSS KB per connection | ΣPSS KB per connection |', '|---|---|---|---|', ...idleConnections.map((c) => `| ${SYSTEM_NAME[c.system]} | ${c.connections} | ${fmt(c.kbPerConnection, 1)} | ${fmt(c.pssKbPerConnection, 1)} |`)].join('\n') : '(no figures)'}
+${idleConnectionTable()}
 
 Raw write+fsync+rename:
 
@@ -1288,14 +1294,7 @@ async function main(): Promise<void> {
     profileText,
   );
   writeFileSync(OUT, md);
-  console.log(`\n${table(results, probes)}\n\n${officeTable(office)}
-
-## Idle connections
-
-Connections opened one after another, each taken to its EHLO reply and then left idle; the RSS the relay's processes gain
-(sum of VmRSS, after it has settled), divided by the number of connections. Once per system, after round 1.
-
-${idleConnections.length ? ['| system | connections | RSS KB per connection | ΣPSS KB per connection |', '|---|---|---|---|', ...idleConnections.map((c) => `| ${SYSTEM_NAME[c.system]} | ${c.connections} | ${fmt(c.kbPerConnection, 1)} | ${fmt(c.pssKbPerConnection, 1)} |`)].join('\n') : '(no figures)'}\n\n${targets(results, probes)}\n`);
+  console.log(`\n${table(results, probes)}\n\n${officeTable(office)}\n\n${idleConnectionTable()}\n\n${targets(results, probes)}\n`);
   console.log(
     `method, fairness notes and per-run figures: ${path.relative(process.cwd(), OUT) || OUT}${svg ? `; chart: ${path.relative(process.cwd(), SVG) || SVG}` : ''}`,
   );

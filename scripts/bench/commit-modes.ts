@@ -52,51 +52,27 @@ function asyncCommit(dir: string, datasync: boolean): Commit {
   };
 }
 
+// One batch: each file written and synced (or, writeAllFirst, all written before the first sync),
+// each envelope renamed into place, then one directory fsync. The pool sends batches of one.
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const fs = require('node:fs');
 const path = require('node:path');
-parentPort.on('message', ({ dir, datasync, writeAllFirst, batch, one }) => {
-  if (one) {
-    // The pool: one whole commit per message, directory fsync included.
-    const sync = datasync ? fs.fdatasyncSync : fs.fsyncSync;
-    for (const [name, data] of [['.content', one.content], ['.envelope.new', one.envelope]]) {
-      const fd = fs.openSync(path.join(dir, 'p' + one.id + name), fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o660);
+const create = (file) => fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o660);
+parentPort.on('message', ({ dir, datasync, writeAllFirst, batch }) => {
+  const sync = datasync ? fs.fdatasyncSync : fs.fsyncSync;
+  const files = batch.flatMap((m) => [[path.join(dir, 'w' + m.id + '.content'), m.content], [path.join(dir, 'w' + m.id + '.envelope.new'), m.envelope]]);
+  if (writeAllFirst) {
+    // The first sync's journal commit carries the files written before it.
+    const fds = files.map(([file, data]) => { const fd = create(file); fs.writeSync(fd, data); return fd; });
+    for (const fd of fds) { sync(fd); fs.closeSync(fd); }
+  } else {
+    for (const [file, data] of files) {
+      const fd = create(file);
       try { fs.writeSync(fd, data); sync(fd); } finally { fs.closeSync(fd); }
     }
-    fs.renameSync(path.join(dir, 'p' + one.id + '.envelope.new'), path.join(dir, 'p' + one.id + '.envelope'));
-    const d = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
-    try { fs.fsyncSync(d); } finally { fs.closeSync(d); }
-    parentPort.postMessage(1);
-    return;
   }
-  const sync = datasync ? fs.fdatasyncSync : fs.fsyncSync;
-  if (writeAllFirst) {
-    // Write every file of the batch, then sync them: the first sync's journal commit carries the rest.
-    const fds = [];
-    for (const m of batch) {
-      for (const [name, data] of [['.content', m.content], ['.envelope.new', m.envelope]]) {
-        const fd = fs.openSync(path.join(dir, 'w' + m.id + name), fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o660);
-        fs.writeSync(fd, data);
-        fds.push(fd);
-      }
-    }
-    for (const fd of fds) { sync(fd); fs.closeSync(fd); }
-    for (const m of batch) fs.renameSync(path.join(dir, 'w' + m.id + '.envelope.new'), path.join(dir, 'w' + m.id + '.envelope'));
-    const d = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
-    try { fs.fsyncSync(d); } finally { fs.closeSync(d); }
-    parentPort.postMessage(batch.length);
-    return;
-  }
-  const write = (file, data) => {
-    const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o660);
-    try { fs.writeSync(fd, data); sync(fd); } finally { fs.closeSync(fd); }
-  };
-  for (const m of batch) {
-    write(path.join(dir, 'w' + m.id + '.content'), m.content);
-    write(path.join(dir, 'w' + m.id + '.envelope.new'), m.envelope);
-    fs.renameSync(path.join(dir, 'w' + m.id + '.envelope.new'), path.join(dir, 'w' + m.id + '.envelope'));
-  }
+  for (const m of batch) fs.renameSync(path.join(dir, 'w' + m.id + '.envelope.new'), path.join(dir, 'w' + m.id + '.envelope'));
   const d = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
   try { fs.fsyncSync(d); } finally { fs.closeSync(d); }
   parentPort.postMessage(batch.length);
@@ -140,7 +116,7 @@ function poolCommit(dir: string, size: number, datasync: boolean): { commit: Com
       const w = idle.pop()!;
       const m = queue.shift()!;
       busy.set(w, m.done);
-      w.postMessage({ dir, datasync, one: { id: m.id, content: m.content, envelope: m.envelope } });
+      w.postMessage({ dir, datasync, batch: [{ id: m.id, content: m.content, envelope: m.envelope }] });
     }
   };
   const workers = Array.from({ length: size }, () => {

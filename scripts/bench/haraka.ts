@@ -17,10 +17,8 @@ const CACHE = '/var/cache/relaybox-bench/haraka';
 const HARAKA_BIN = path.join(CACHE, 'node_modules/Haraka/bin/haraka');
 
 export interface HarakaInstance {
-  dir: string;
   queueDir: string;
   proc: ChildProcess;
-  logFile: string;
 }
 
 /** Installs Haraka from the npm registry once; the version installed is checked, not assumed. */
@@ -69,7 +67,7 @@ export function writeHarakaConfig(dir: string, port: number, sinkPort: number): 
 export function startHaraka(dir: string, port: number, sinkPort: number, stdoutFd: number): HarakaInstance {
   const { configDir, queueDir } = writeHarakaConfig(dir, port, sinkPort);
   const proc = spawn(process.execPath, [HARAKA_BIN, '-c', configDir], { cwd: configDir, stdio: ['ignore', stdoutFd, stdoutFd] });
-  return { dir: configDir, queueDir, proc, logFile: path.join(dir, 'haraka.log') };
+  return { queueDir, proc };
 }
 
 /** Messages still in Haraka's outbound queue (its temporary files included). */
