@@ -4,11 +4,24 @@
 //
 // Both ends are here, in the harness: the devices are plain SMTP clients without pipelining, as a scanner
 // is; the upstream is a sink that waits before each reply, as a provider's server across the internet
-// does, and that advertises PIPELINING, as they all do. Every wait is bounded.
+// does. Its greeting, EHLO lines and replies are Exchange Online's as test/fixtures/providers/
+// m365-smtp.office365.com.json records them with their sources (greeting and EHLO from
+// github.com/simonrob/email-oauth2-proxy issues 95 and 416), less STARTTLS, BINARYMIME and CHUNKING,
+// which this sink does not do. Every wait is bounded.
 import * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
 
 const now = (): number => performance.now();
+
+const EHLO_LINES = [
+  '250-AM3PR05CA0094.outlook.office365.com Hello [127.0.0.1]',
+  '250-SIZE 157286400',
+  '250-PIPELINING',
+  '250-DSN',
+  '250-ENHANCEDSTATUSCODES',
+  '250-8BITMIME',
+  '250 SMTPUTF8',
+];
 
 /** An upstream that waits `delayMs` before each reply; records when each Message-ID arrived. */
 export class SlowSink {
@@ -61,11 +74,13 @@ export class SlowSink {
         const line = commands.slice(0, nl);
         commands = commands.slice(nl + 2);
         const verb = line.slice(0, 4).toUpperCase();
-        if (verb === 'EHLO') reply('250-slow-sink.bench.invalid\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SIZE 52428800');
-        else if (verb === 'HELO') reply('250 slow-sink.bench.invalid');
-        else if (verb === 'MAIL' || verb === 'RCPT' || verb === 'RSET' || verb === 'NOOP') reply('250 2.0.0 ok');
+        if (verb === 'EHLO') reply(EHLO_LINES.join('\r\n'));
+        else if (verb === 'HELO') reply('250 AM3PR05CA0094.outlook.office365.com Hello [127.0.0.1]');
+        else if (verb === 'MAIL') reply('250 2.1.0 Sender OK');
+        else if (verb === 'RCPT') reply('250 2.1.5 Recipient OK');
+        else if (verb === 'RSET' || verb === 'NOOP') reply('250 2.0.0 OK');
         else if (verb === 'DATA') {
-          reply('354 go ahead');
+          reply('354 Start mail input; end with <CRLF>.<CRLF>');
           inData = true;
           carry = '\r\n';
           header = '';
@@ -73,8 +88,8 @@ export class SlowSink {
           const rest = commands;
           commands = '';
           if (rest) onData(rest);
-        } else if (verb === 'QUIT') reply('221 2.0.0 bye', () => socket.end());
-        else reply('502 5.5.1 not here');
+        } else if (verb === 'QUIT') reply('221 2.0.0 outlook.office365.com Service closing transmission channel', () => socket.end());
+        else reply(`500 5.3.3 Unrecognized command '${line.split(' ')[0]}'`);
       }
     };
     const onData = (chunk: string) => {
@@ -94,13 +109,13 @@ export class SlowSink {
       }
       inData = false;
       const id = /^Message-ID:\s*(\S+)/im.exec(header)?.[1];
-      reply('250 2.0.0 queued', () => {
+      reply('250 2.0.0 OK queued', () => {
         if (id && !this.arrivals.has(id)) this.arrivals.set(id, now());
       });
       const rest = seen.slice(end + 5);
       if (rest) onCommands(rest);
     };
-    reply('220 slow-sink.bench.invalid ESMTP');
+    reply('220 AM3PR05CA0094.outlook.office365.com Microsoft ESMTP MAIL Service ready');
     socket.setEncoding('latin1');
     socket.on('data', (chunk: string) => (inData ? onData(chunk) : onCommands(chunk)));
   }
