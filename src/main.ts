@@ -136,6 +136,7 @@ async function startSmtp(
         },
         forwardNow: cfg.immediate && runner ? (id) => runner.forwardImmediate(id) : undefined,
         rescan: () => runner?.request('a filter asked for the spool to be scanned'),
+        committed: cfg.forwardOnCommit && runner ? (id) => runner.offer(id) : undefined,
         access,
         events,
         controls,
@@ -279,7 +280,8 @@ async function start(values: OptionValue[]): Promise<void> {
   } else {
     log.info({ upstream: target.text, spool: spool.dir }, 'forwarding to the upstream server');
     if (cfg.forwardAtStart) runner!.request('start-up (--forward)');
-    else if (cfg.retry.enabled && (cfg.forwardOnDisconnect || cfg.pollSeconds)) runner!.request('start-up: retry what is already in the spool');
+    else if (cfg.retry.enabled && (cfg.forwardOnDisconnect || cfg.forwardOnCommit || cfg.pollSeconds))
+      runner!.request('start-up: retry what is already in the spool');
     // Not unref'd: with --no-smtp or --dont-serve and no admin, polling is what keeps the relay running.
     if (cfg.pollSeconds) setInterval(() => runner!.request('poll'), cfg.pollSeconds * 1000);
   }

@@ -29,6 +29,8 @@ export interface ForwardConfig {
   forwardTo?: ForwardTarget;
   forwardAtStart: boolean;
   forwardOnDisconnect: boolean;
+  /** Each committed message joins the forwarding run at once (the client is not kept waiting). */
+  forwardOnCommit: boolean;
   pollSeconds: number;
   immediate: boolean;
   forwardToSome: boolean;
@@ -113,7 +115,13 @@ export function readForwardConfig(opts: OptionLookup, ctx: ReadContext): Forward
   if (opts.get('poll') === '0')
     throw usageError(opts, 'poll', '--poll 0 is not allowed: use --forward-on-disconnect to forward as soon as a client disconnects');
   const forwardTo = readForwardTarget(opts);
-  for (const o of ['forward', 'forward-on-disconnect', 'poll', 'immediate', 'forward-to-some', 'client-filter']) {
+  refuseTogether(
+    opts,
+    'forward-on-commit',
+    'immediate',
+    '--forward-on-commit and --immediate both forward each message as it arrives (--immediate makes the client wait for the upstream): keep one',
+  );
+  for (const o of ['forward', 'forward-on-disconnect', 'forward-on-commit', 'poll', 'immediate', 'forward-to-some', 'client-filter']) {
     if (opts.has(o) && !forwardTo) throw usageError(opts, o, `--${o} needs a server to forward to: add --forward-to host:port`);
   }
   if (forwardTo?.kind === 'graph') {
@@ -143,6 +151,7 @@ export function readForwardConfig(opts: OptionLookup, ctx: ReadContext): Forward
     forwardTo,
     forwardAtStart: opts.has('forward'),
     forwardOnDisconnect: opts.has('forward-on-disconnect'),
+    forwardOnCommit: opts.has('forward-on-commit'),
     pollSeconds: readSeconds(opts, 'poll', 0),
     immediate: opts.has('immediate'),
     forwardToSome: opts.has('forward-to-some'),

@@ -11,6 +11,7 @@ import { recipientsRejectedReason } from './reply-wording';
 import { networkErrorWords } from '../net/error-words';
 import type { FilterChain } from '../filters/chain';
 import { classifyUpstreamError, type RelayEvents } from '../events/relay-events';
+import { isTooManySessions, SessionLimit } from './session-limit';
 
 export interface RunSummary {
   sent: number;
@@ -56,6 +57,8 @@ interface RoutedSession {
   up?: Upstream;
   /** Next hops that could not be reached in this run: their other messages wait for the next run, as E-MailRelay's do. */
   unreachable?: Set<string>;
+  /** The run this session works for (not set for --immediate). */
+  run?: LiveRun;
 }
 
 function closeRouted(routed: RoutedSession): void {
@@ -104,6 +107,27 @@ function printable(s: string): string {
 /** How long an upstream session stays open between forwarding runs. */
 const IDLE_UPSTREAM_MS = 2000;
 
+/** The upstream refused one session more than it allows; the message `id` is back in ready, untouched. */
+class SessionRefused extends Error {
+  constructor(
+    readonly id: string,
+    reply: string,
+  ) {
+    super(reply);
+  }
+}
+
+/** A forwarding run under way: the messages it still has to try, and its sessions' workers. */
+interface LiveRun {
+  queue: string[];
+  /** Every message this run has taken on, so a later listing does not bring one back. */
+  seen: Set<string>;
+  workers: Set<Promise<void>>;
+  refilling: Promise<void> | null;
+  /** Start another worker for each waiting message, up to the session limit. */
+  grow: () => void;
+}
+
 /** No session with the upstream could be opened; `outcome` is what became of the message that tried. */
 class UpstreamUnreachable extends Error {
   constructor(
@@ -130,9 +154,25 @@ export class QueueRunner {
   private readonly now: () => number;
   /** Messages deferred before this time are tried at once (retryWaitingNow), whatever their back-off. */
   private backoffClearedAt = 0;
+  private live: LiveRun | null = null;
+  private readonly sessionLimit: SessionLimit;
 
   constructor(private readonly deps: RunnerDeps) {
     this.now = deps.now ?? Date.now;
+    this.sessionLimit = new SessionLimit(deps.cfg.forwardConnections, this.now);
+  }
+
+  /**
+   * A message was just committed (--forward-on-commit): it joins the run under way, which opens
+   * another session for it if every session is busy and the limit allows; else a run starts.
+   */
+  offer(id: string): void {
+    const live = this.live;
+    if (!live || this.stopped || this.stopScan) return this.request('message committed');
+    if (live.seen.has(id)) return;
+    live.seen.add(id);
+    live.queue.push(id);
+    live.grow();
   }
 
   /** Ask for a forwarding run; one more is queued if a run is active ("still busy"). */
@@ -263,13 +303,33 @@ export class QueueRunner {
     let defaultDown = false;
     this.stopScan = false;
     const unreachable = new Set<string>();
-    const worker = async () => {
+    const live: LiveRun = { queue: ids, seen: new Set(ids), workers: new Set(), refilling: null, grow: () => undefined };
+    const more = async (): Promise<void> => {
+      // Triggers that came during the run (--forward-on-disconnect, --poll) bring what was committed since.
+      if (!this.again || defaultDown || force) return;
+      this.again = false;
+      const at = this.now();
+      for (const id of await spool.listReady()) {
+        if (live.seen.has(id) || (this.deferredUntil.get(id) ?? 0) > at) continue;
+        live.seen.add(id);
+        this.deferredUntil.delete(id);
+        live.queue.push(id);
+      }
+    };
+    const next = async (): Promise<string | undefined> => {
+      if (!live.queue.length) {
+        live.refilling ??= more().finally(() => (live.refilling = null));
+        await live.refilling;
+      }
+      const id = live.queue.shift();
+      live.grow();
+      return id;
+    };
+    const worker = async (first: string) => {
       let upstream: Upstream | null = this.takeIdle();
-      const routed: RoutedSession = { unreachable };
+      const routed: RoutedSession = { unreachable, run: live };
       try {
-        while (!this.stopScan && !this.stopped) {
-          const id = ids.shift();
-          if (!id) break;
+        for (let id: string | undefined = first; id && !this.stopScan && !this.stopped; id = await next()) {
           const result = await this.forwardOne(
             id,
             async () => {
@@ -284,11 +344,24 @@ export class QueueRunner {
             {},
             routed,
           ).catch((e: unknown) => {
+            if (e instanceof SessionRefused) {
+              // One session too many: the message goes to another, and this session ends.
+              this.sessionLimit.lowerTo(live.workers.size - 1);
+              log.info(
+                { upstream: cfg.forwardTo?.text, sessions: this.sessionLimit.current(), reply: e.message },
+                'the upstream allows fewer sessions at once',
+              );
+              live.queue.unshift(e.id);
+              upstream?.close();
+              upstream = null;
+              return 'stop' as const;
+            }
             if (!(e instanceof UpstreamUnreachable)) throw e;
             defaultDown = true;
             summary.error = e.message;
             return e.outcome;
           });
+          if (result === 'stop') break;
           if (result === 'sent') summary.sent++;
           else if (result === 'failed') summary.failed++;
           else if (result === 'deferred') summary.deferred++;
@@ -298,8 +371,23 @@ export class QueueRunner {
         if (upstream) this.release(upstream);
       }
     };
-    const workers = Math.max(1, Math.min(cfg.forwardConnections, ids.length));
-    await Promise.all(Array.from({ length: workers }, worker));
+    // Another session for each message waiting while every session is busy, up to the limit.
+    live.grow = () => {
+      while (live.queue.length && live.workers.size < this.sessionLimit.current() && !this.stopScan && !this.stopped) {
+        const w: Promise<void> = worker(live.queue.shift()!).finally(() => {
+          live.workers.delete(w);
+          live.grow();
+        });
+        live.workers.add(w);
+      }
+    };
+    this.live = live;
+    try {
+      live.grow();
+      while (live.workers.size) await Promise.all(live.workers);
+    } finally {
+      this.live = null;
+    }
     if (summary.error) {
       this.upstreamFailures++;
       const wait = retryDelayMs(cfg.retry, this.upstreamFailures);
@@ -436,6 +524,7 @@ export class QueueRunner {
       } else up = await upstream();
     } catch (e) {
       const fe = e instanceof ForwardError ? e : new ForwardError((e as Error).message, { permanent: false, atConnect: true });
+      if (!route) await this.refusedOneTooMany(id, fe, routed.run);
       if (!route) throw new UpstreamUnreachable(fe.message, await this.transientOrFail(id, env, fe, true, note));
       // A routed next hop that cannot be reached holds up only its own messages.
       if (fe.unreached && route.address) routed.unreachable?.add(route.address);
@@ -464,12 +553,23 @@ export class QueueRunner {
     } catch (e) {
       const fe = e instanceof ForwardError ? e : new ForwardError((e as Error).message, { permanent: false, atConnect: false });
       if (fe.code && fe.response?.startsWith(`${fe.code} `)) note.upstreamReply = { code: fe.code, text: fe.response.slice(4) };
+      if (!route) await this.refusedOneTooMany(id, fe, routed.run);
       const outcome = await this.transientOrFail(id, env, fe, false, note);
       // The upstream refused the session, not this message (Graph: no permission, throttled): the
       // next message would fare no better, so the run stops and backs off (a routed hop: only its own).
       if (fe.atConnect && !route) throw new UpstreamUnreachable(fe.message, outcome);
       return outcome;
     }
+  }
+
+  /**
+   * Throws SessionRefused, with the message back in ready, when the upstream refused a session for
+   * being one too many while this run's other sessions work: the message is not at fault.
+   */
+  private async refusedOneTooMany(id: string, fe: ForwardError, run: LiveRun | undefined): Promise<void> {
+    if (!isTooManySessions(fe) || !run || run.workers.size < 2) return;
+    await this.deps.spool.unlock(id);
+    throw new SessionRefused(id, fe.response ?? fe.message);
   }
 
   /**

@@ -851,11 +851,25 @@ export const OPTIONS: readonly OptionSpec[] = [
     extension: true,
   },
   {
+    name: 'forward-on-commit',
+    group: 'relaybox',
+    help: 'Forward each message as soon as it is stored, without waiting for the client to disconnect.',
+    more:
+      'The client gets its 250 once the message is on disk, as without the option; the message then joins the forwarding run ' +
+      'under way, which opens another session (up to --forward-connections) when every session is busy. Needs a forward-to address.',
+    support: 'yes',
+    extension: true,
+  },
+  {
     name: 'forward-connections',
     arg: 'count',
     group: 'relaybox',
-    help: 'Parallel upstream connections used by a forwarding run (default 1).',
-    more: 'With 1, messages go one after another in spool order over one session, as E-MailRelay sends them.',
+    help: 'Most upstream sessions a forwarding run holds at once (default 1).',
+    more:
+      'A run opens another session only while messages wait and every session is busy, so a quiet relay keeps one. With 1, ' +
+      'messages go one after another in spool order over one session, as E-MailRelay sends them. If the upstream refuses one ' +
+      'session too many (Microsoft 365 allows three per mailbox: 432 4.3.2), the message goes over another session and the run ' +
+      'uses fewer for ten minutes.',
     support: 'yes',
     extension: true,
   },

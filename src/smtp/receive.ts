@@ -40,6 +40,8 @@ export interface Receiver {
   forwardNow?(id: string): Promise<ImmediateResult>;
   /** A server filter asked for the spool to be scanned again (exit codes 102 to 104). */
   rescan?(): void;
+  /** --forward-on-commit: a message is in the spool, ready to forward. */
+  committed?(id: string): void;
 }
 
 /** The data stream failed for a reason of the client's (it disconnected mid-DATA). */
@@ -91,7 +93,7 @@ export async function receive(r: Receiver, stream: SMTPServerDataStream, session
   if (r.forwardNow) {
     const reply = await r.forwardNow(msg.id);
     if (!reply.ok) throw smtpError(reply.code && reply.code >= 400 ? reply.code : 452, reply.text);
-  }
+  } else r.committed?.(msg.id);
   return 'message processed';
 }
 

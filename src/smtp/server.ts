@@ -50,6 +50,8 @@ export interface ServerHooks {
   forwardNow?(id: string): Promise<ImmediateResult>;
   /** A server filter asked for the spool to be scanned again (exit codes 102 to 104). */
   rescan?(): void;
+  /** --forward-on-commit: a message is in the spool, ready to forward. */
+  committed?(id: string): void;
   /** Who may send (server-access.ts): limits, DNSBL, AUTH and trusted networks; shared by all listeners. */
   access?: ServerAccess;
   /** Where each message's steps are announced. */
@@ -177,6 +179,7 @@ export function createSmtpServer(cfg: SmtpConfig & NetConfig, spool: Spool, log:
     clientCertificate: (session) => certificates.get(session.id) ?? '',
     forwardNow: hooks.forwardNow,
     rescan: hooks.rescan,
+    committed: hooks.committed,
   };
   const options: SMTPServerOptions & Record<string, unknown> = {
     ...serverOptions(cfg, log, p),

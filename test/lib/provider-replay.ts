@@ -112,6 +112,11 @@ export interface ReplayOptions {
   passwordsAllowed?: boolean;
   /** Answer this command with an error from the profile's catalogue (e.g. Gmail's 454 4.7.0). */
   inject?: { at: InjectAt; error: string; close?: boolean };
+  /**
+   * Sessions that may send at once (Exchange Online: three per mailbox). A session opened while that
+   * many are open gets the profile's 4.3.2 error at the end of each message's data.
+   */
+  maxSessions?: number;
 }
 
 export interface AuthAttempt {
@@ -137,6 +142,8 @@ export interface ReplaySession {
   commands: string[];
   auth: AuthAttempt[];
   messages: ReplayedMessage[];
+  /** Messages refused with 4.3.2 because the session was one over maxSessions. */
+  refusedOverLimit?: number;
 }
 
 export interface ReplayServer {
@@ -220,6 +227,8 @@ export async function startReplay(opts: ReplayOptions): Promise<ReplayServer> {
   const sessions: ReplaySession[] = [];
   const messages: ReplayedMessage[] = [];
   const open = new Set<net.Socket>();
+  /** The sessions counted against maxSessions. */
+  const sending = new Set<net.Socket>();
   const passwordsAllowed = opts.passwordsAllowed ?? !p.accepts.password.refusedWith;
 
   function tokenUser(user: string, token: string): { ok: true } | { ok: false; why: string } {
@@ -240,6 +249,9 @@ export async function startReplay(opts: ReplayOptions): Promise<ReplayServer> {
   async function serve(raw: net.Socket): Promise<void> {
     const session: ReplaySession = { commands: [], auth: [], messages: [] };
     sessions.push(session);
+    const overLimit = opts.maxSessions !== undefined && sending.size >= opts.maxSessions;
+    if (!overLimit) sending.add(raw);
+    raw.once('close', () => sending.delete(raw));
     let sock: net.Socket = raw;
     const reader = new LineReader(raw);
     const send = (r: Reply, vars?: Record<string, string>) => {
@@ -391,6 +403,10 @@ export async function startReplay(opts: ReplayOptions): Promise<ReplayServer> {
       from = undefined;
       to = [];
       if (injected('DATA-END')) return;
+      if (overLimit) {
+        session.refusedOverLimit = (session.refusedOverLimit ?? 0) + 1;
+        return send(err('4.3.2'));
+      }
       session.messages.push(msg);
       messages.push(msg);
       send(p.replies.dataOk);

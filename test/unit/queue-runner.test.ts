@@ -20,7 +20,7 @@ const silent = pino({ level: 'silent' });
 /** What the scripted upstream does with one message. */
 type Reply =
   | { kind: 'accept' }
-  | { kind: 'refuse'; code: number } // MAIL FROM / DATA refused: a ForwardError for the message
+  | { kind: 'refuse'; code: number; text?: string } // MAIL FROM / DATA refused: a ForwardError for the message
   | { kind: 'recipients'; refused: string[]; code: number } // some RCPT TO refused
   | { kind: 'drop' }; // the connection breaks while sending
 
@@ -34,17 +34,23 @@ class ScriptedUpstream implements Upstream {
   usable = true;
   constructor(
     readonly description: string,
-    private readonly script: (env: Envelope) => Reply,
+    private readonly script: (env: Envelope, session: number) => Reply,
     private readonly sent: Sent[],
     private readonly route?: Route,
+    private readonly session = 0,
+    private readonly gate?: () => Promise<void>,
   ) {}
   async send(env: Envelope, _content: Buffer | string, allOrNothing: boolean): Promise<SendResult> {
-    const reply = this.script(env);
+    await this.gate?.();
+    const reply = this.script(env, this.session);
     if (reply.kind === 'drop') {
       this.usable = false;
       throw new ForwardError('connection closed by the server', { permanent: false, atConnect: false });
     }
-    if (reply.kind === 'refuse') throw new ForwardError(`${reply.code} refused`, { code: reply.code, permanent: reply.code >= 500, atConnect: false });
+    if (reply.kind === 'refuse') {
+      const text = reply.text ?? `${reply.code} refused`;
+      throw new ForwardError(text, { code: reply.code, permanent: reply.code >= 500, atConnect: false, response: reply.text });
+    }
     const refused = reply.kind === 'recipients' ? env.toRemote.filter((a) => reply.refused.includes(a)) : [];
     const accepted = env.toRemote.filter((a) => !refused.includes(a));
     if (!refused.length || !allOrNothing) this.sent.push({ id: env.from, to: accepted, route: this.route });
@@ -66,7 +72,8 @@ interface Harness {
   clock: { offset: number };
   sent: Sent[];
   connects: (Route | undefined)[];
-  script: { reply: (env: Envelope) => Reply; connect?: () => ForwardError | null };
+  /** `session`: which connection (0, 1, ...) the message goes over; `gate`: awaited before each message is sent. */
+  script: { reply: (env: Envelope, session: number) => Reply; connect?: () => ForwardError | null; gate?: () => Promise<void> };
   cleanup(): void;
 }
 
@@ -95,7 +102,15 @@ function harness(cfg: Partial<RelayConfig> = {}): Harness {
       connects.push(route);
       const refusal = script.connect?.();
       if (refusal) throw refusal;
-      return new ScriptedUpstream(route?.address ?? 'upstream.test:25', (env) => script.reply(env), sent, route);
+      const session = connects.length - 1;
+      return new ScriptedUpstream(
+        route?.address ?? 'upstream.test:25',
+        (env, n) => script.reply(env, n),
+        sent,
+        route,
+        session,
+        () => script.gate?.() ?? Promise.resolve(),
+      );
     },
   });
   return {
@@ -335,4 +350,131 @@ test('--immediate with --no-retry: an upstream never reached leaves the message 
   assert.deepEqual(await h.runner.forwardImmediate(id), { ok: false, code: undefined, text: 'forwarding failed' });
   assert.deepEqual((await h.spool.listStates()).ready, [id]);
   assert.equal(await lastReason(h.spool, id, 'ready'), undefined, 'no Reason line was written');
+});
+
+/** A gate for the scripted upstream: each send waits until released; `entered(n)` resolves once n sends wait at once. */
+function sendGate() {
+  const waiting: (() => void)[] = [];
+  const watchers: { n: number; resolve: () => void }[] = [];
+  let most = 0;
+  return {
+    gate: () =>
+      new Promise<void>((resolve) => {
+        waiting.push(resolve);
+        most = Math.max(most, waiting.length);
+        for (const w of watchers.splice(0))
+          if (waiting.length >= w.n) w.resolve();
+          else watchers.push(w);
+      }),
+    entered: (n: number) => new Promise<void>((resolve) => (waiting.length >= n ? resolve() : watchers.push({ n, resolve }))),
+    releaseAll: () => {
+      for (const r of waiting.splice(0)) r();
+    },
+    most: () => most,
+  };
+}
+
+test('offer (--forward-on-commit): a committed message joins the run under way; sessions grow with the backlog, up to the limit', async (t) => {
+  const h = harness({ forwardConnections: 3 });
+  t.after(() => h.cleanup());
+  const g = sendGate();
+  h.script.gate = g.gate;
+  h.runner.offer(await enqueue(h.spool, 'm0', ['a@example.com']));
+  await g.entered(1);
+  assert.equal(h.connects.length, 1, 'one message, one session');
+  for (let i = 1; i <= 4; i++) h.runner.offer(await enqueue(h.spool, `m${i}`, ['a@example.com']));
+  await g.entered(3);
+  assert.equal(h.connects.length, 3, 'the backlog opened sessions up to --forward-connections');
+  for (let round = 0; round < 10 && h.sent.length < 5; round++) {
+    g.releaseAll();
+    await Promise.race([g.entered(1), h.runner.idle()]);
+  }
+  await h.runner.idle();
+  assert.deepEqual(h.sent.map((s) => s.id).sort(), ['m0', 'm1', 'm2', 'm3', 'm4']);
+  assert.equal(g.most(), 3, 'never more than three at once');
+  assert.equal(h.connects.length, 3, 'the run kept its sessions for the messages that came later');
+  assert.deepEqual(await h.spool.listStates(), { new: [], ready: [], busy: [], bad: [] });
+});
+
+test('with the default of one session, offered messages go one after another over it, in the order committed', async (t) => {
+  const h = harness();
+  t.after(() => h.cleanup());
+  const g = sendGate();
+  h.script.gate = g.gate;
+  h.runner.offer(await enqueue(h.spool, 'm0', ['a@example.com']));
+  await g.entered(1);
+  for (let i = 1; i <= 3; i++) h.runner.offer(await enqueue(h.spool, `m${i}`, ['a@example.com']));
+  for (let round = 0; round < 10 && h.sent.length < 4; round++) {
+    g.releaseAll();
+    await Promise.race([g.entered(1), h.runner.idle()]);
+  }
+  await h.runner.idle();
+  assert.deepEqual(
+    h.sent.map((s) => s.id),
+    ['m0', 'm1', 'm2', 'm3'],
+  );
+  assert.equal(h.connects.length, 1);
+  assert.equal(g.most(), 1);
+});
+
+// Exchange Online's words for a fourth session of one mailbox, at the end of the data
+// (https://github.com/sabuhish/fastapi-mail/issues/75; limit of three: learn.microsoft.com smtp-submission-improvements).
+const TOO_MANY =
+  '432 4.3.2 Concurrent connections limit exceeded. Visit https://aka.ms/concurrent_sending for more information. [Hostname=OS0PR01MB6099.jpnprd01.prod.outlook.com]';
+
+test('a session refused as one too many (432 4.3.2): its message goes over another, with no Reason, and the run keeps fewer sessions for a while', async (t) => {
+  const h = harness({ forwardConnections: 3 });
+  t.after(() => h.cleanup());
+  for (let i = 0; i < 6; i++) await enqueue(h.spool, `m${i}`, ['a@example.com']);
+  h.script.reply = (_env, session) => (session === 2 ? { kind: 'refuse', code: 432, text: TOO_MANY } : { kind: 'accept' });
+  const first = await h.runner.runNow();
+  assert.deepEqual(
+    { sent: first.sent, failed: first.failed, deferred: first.deferred, error: first.error },
+    { sent: 6, failed: 0, deferred: 0, error: undefined },
+  );
+  assert.deepEqual(await h.spool.listStates(), { new: [], ready: [], busy: [], bad: [] }, 'nothing deferred or failed');
+  assert.equal(h.connects.length, 3);
+  // The next run holds no more than the two sessions the upstream took.
+  const g = sendGate();
+  h.script.gate = g.gate;
+  h.script.reply = () => ({ kind: 'accept' });
+  for (let i = 6; i < 12; i++) await enqueue(h.spool, `m${i}`, ['a@example.com']);
+  await drain(h, g, 12, 2);
+  assert.equal(g.most(), 2, 'two sessions at once');
+  // Ten minutes later the configured three are tried again.
+  h.clock.offset = 11 * 60_000;
+  const g3 = sendGate();
+  h.script.gate = g3.gate;
+  for (let i = 12; i < 18; i++) await enqueue(h.spool, `m${i}`, ['a@example.com']);
+  await drain(h, g3, 18, 3);
+  assert.equal(g3.most(), 3);
+});
+
+/** A run over what is in the spool: `atOnce` sends wait together, then the gate is opened until `total` messages have gone. */
+async function drain(h: Harness, g: ReturnType<typeof sendGate>, total: number, atOnce: number): Promise<void> {
+  h.runner.request('test');
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${atOnce} sends never waited at once`)), 5000)));
+  try {
+    await Promise.race([g.entered(atOnce), bound]);
+  } finally {
+    clearTimeout(timer);
+  }
+  for (let round = 0; round < 20 && h.sent.length < total; round++) {
+    await Promise.race([g.entered(1), h.runner.idle()]);
+    g.releaseAll();
+  }
+  await h.runner.idle();
+  assert.equal(h.sent.length, total);
+}
+
+test('a 432 4.3.2 on the only session is an ordinary temporary failure: the message is deferred with the reason', async (t) => {
+  const h = harness({ forwardConnections: 3 });
+  t.after(() => h.cleanup());
+  const id = await enqueue(h.spool, 'only', ['a@example.com']);
+  h.script.reply = () => ({ kind: 'refuse', code: 432, text: TOO_MANY });
+  await h.runner.runNow();
+  const left = await envelopeOf(h.spool, id);
+  assert.equal(left?.state, 'ready');
+  assert.match(reasons(left!.env)[0]!.reason, /432 4\.3\.2 Concurrent connections limit exceeded/);
 });
