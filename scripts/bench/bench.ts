@@ -18,6 +18,7 @@
 //   BENCH_PROBE_SECONDS (2)        length of each raw write+fsync+rename measurement
 //   BENCH_OUT (docs/benchmarks.md) where scripts/bench/run has the report written (the chart beside it)
 //   BENCH_NO_PROFILE=1             skip the profiled relaybox run at the end of the benchmark
+//   BENCH_RELAYBOX_FORWARDING      relaybox's forwarding options (default "--forward-on-commit --forward-connections 20")
 //   BENCH_RELAY_CPUS               pin every relay to these CPUs (taskset list: "0" is one core), to
 //                                  compare 1 core with 2; the load generator and sink are not pinned
 //   BENCH_OFFICE=0                 skip the office scenario (below); BENCH_OFFICE_DEVICES (200),
@@ -264,6 +265,13 @@ interface Relay {
   notes(): string[];
 }
 
+/**
+ * How relaybox forwards in the benchmark: each message as soon as it is stored, over up to 20 sessions
+ * (Postfix's default_destination_concurrency_limit). BENCH_RELAYBOX_FORWARDING overrides it, e.g.
+ * "--forward-on-disconnect" for E-MailRelay's way (one session, a run at each disconnect).
+ */
+const RELAYBOX_FORWARDING = (process.env.BENCH_RELAYBOX_FORWARDING ?? '--forward-on-commit --forward-connections 20').split(/\s+/).filter(Boolean);
+
 async function startRelaybox(dir: string, port: number, sinkPort: number, nodeArgs: string[] = []): Promise<Relay> {
   const spool = path.join(dir, 'spool');
   mkdirSync(spool, { recursive: true });
@@ -286,7 +294,7 @@ async function startRelaybox(dir: string, port: number, sinkPort: number, nodeAr
     spool,
     '--forward-to',
     `127.0.0.1:${sinkPort}`,
-    '--forward-on-disconnect',
+    ...RELAYBOX_FORWARDING,
     '--max-connections-per-address',
     '0',
   ];
@@ -1078,11 +1086,14 @@ ${Object.entries(info)
   fresh spool/queue and fresh relay process(es) for every run. Both relays answer 250 only after the message is on disk and
   fsync'd.
 - relaybox: \`node dist/relaybox.js --no-daemon --user root --port P --interface 127.0.0.1 --spool-dir <fresh dir>
-  --forward-to 127.0.0.1:<sink> --forward-on-disconnect --max-connections-per-address 0\` (no --log: only warnings/errors are
+  --forward-to 127.0.0.1:<sink> ${RELAYBOX_FORWARDING.join(' ')} --max-connections-per-address 0\` (no --log: only warnings/errors are
   logged, to a file; no per-address connection limit, since every client is 127.0.0.1 and the default of 20 would turn
   clients away at 50, while Postfix exempts its mynetworks from its own limit). One process (one event loop plus libuv's thread
-  pool, 16 threads, for file system calls). It forwards only when a client disconnects (so with reused connections
-  forwarding starts when the sessions end), over \`--forward-connections\` (default 2) connections per forwarding run.
+  pool, 16 threads, for file system calls). ${
+    RELAYBOX_FORWARDING.includes('--forward-on-commit')
+      ? 'Each message joins the forwarding run as soon as it is committed (`--forward-on-commit`); the run opens another upstream session while messages wait, up to `--forward-connections`.'
+      : 'It forwards when a client disconnects (so with reused connections forwarding starts when the sessions end).'
+  }
 - Postfix: a private instance (own config_directory, queue_directory, data_directory in the work dir; \`postfix -c <dir>
   start\`), an smtpd on 127.0.0.1:<port>, \`relayhost = [127.0.0.1]:<sink>\`, \`mydestination =\` (no local delivery),
   \`mynetworks = 127.0.0.0/8\`, no DNS (\`smtp_dns_support_level = disabled\`, \`disable_dns_lookups = yes\`, \`smtp_host_lookup
