@@ -80,9 +80,22 @@ function refuseWithoutListener(opts: OptionLookup): void {
   }
 }
 
+/**
+ * --processes: what one process serves for the whole relay (a status page, the admin interface, POP,
+ * alerts) would see only its own process, so it needs one; so does a relay that does not listen.
+ */
+function refuseWithProcesses(opts: OptionLookup): void {
+  const processes = opts.get('processes');
+  if (processes === undefined || processes === '1') return;
+  for (const o of ['status-port', 'admin', 'pop', 'alert-to', 'dont-serve', 'no-smtp']) {
+    refuseTogether(opts, 'processes', o, `--processes cannot be used with --${o} yet (it needs the relay in one process): remove one of them`);
+  }
+}
+
 /** Every slice, read from options that passed refuseUnsupported and refuseRepeats. */
 export function readRelayConfig(opts: OptionLookup, baseDir: string): RelayConfig {
   refuseWithoutListener(opts);
+  refuseWithProcesses(opts);
   const ctx: ReadContext = { baseDir, warnings: [] };
   const net = readNetConfig(opts, ctx);
   const spool = readSpoolConfig(opts, ctx);

@@ -30,6 +30,7 @@ import { runPasswd } from './auth/passwd-command';
 import { runHardwareCommand } from './health/hardware-command';
 import { notifySystemdReady } from './process/systemd-notify';
 import { handleSignals } from './process/signals';
+import { isRelayProcess, relayProcessReady, superviseRelayProcesses } from './process/relay-processes';
 import { startPop } from './pop/start';
 import { runSubmit } from './submit/command';
 import { runCheckCommand } from './cli/check';
@@ -89,6 +90,8 @@ function listen(server: SMTPServer, port: number, host: string): Promise<void> {
 }
 
 async function prepareSpool(cfg: RelayConfig, log: Log, owner: UserIds | null): Promise<Spool> {
+  // A relay process of --processes: its supervisor has claimed and recovered the spool.
+  if (isRelayProcess()) return new Spool(cfg.spoolDir, cfg.forwardTo && !cfg.oneShot ? 8 * 1024 * 1024 : 0);
   const created = await fsp.mkdir(cfg.spoolDir, { recursive: true, mode: 0o770 }).catch((e: Error) => {
     throw new UsageError(`cannot create the spool directory ${cfg.spoolDir}: ${e.message}`);
   });
@@ -197,6 +200,7 @@ async function start(values: OptionValue[]): Promise<void> {
     fail((e as Error).message);
   }
   const spool = await prepareSpool(cfg, log, runAs);
+  if (cfg.processes > 1 && !isRelayProcess()) return supervise(cfg, log, spool);
 
   const target = cfg.forwardTo;
   checkNodemailerVersion(); // the forwarding client's library: refused now, not at the first message
@@ -272,7 +276,7 @@ async function start(values: OptionValue[]): Promise<void> {
     becomeOrdinary(setuidRootCaller()!);
     log.info({ uid: process.getuid!() }, 'started set-user-id root: running as the user who started it');
   }
-  if (cfg.pidFile) writePidFile(cfg.pidFile);
+  if (cfg.pidFile && !isRelayProcess()) writePidFile(cfg.pidFile);
 
   if (!target) {
     // Info, not a warning: a spool that POP or a script empties is a setup E-MailRelay users run.
@@ -299,12 +303,17 @@ async function start(values: OptionValue[]): Promise<void> {
     ]);
     await Promise.race([runner?.idle(), new Promise((r) => setTimeout(r, 5000).unref())]);
     closePolicy(policy);
-    if (cfg.pidFile) removePidFile(cfg.pidFile);
+    if (cfg.pidFile && !isRelayProcess()) removePidFile(cfg.pidFile);
     await releaseSpool(spool).catch(() => undefined);
     log.flush();
     setTimeout(() => process.exit(0), 50).unref();
   };
   handleSignals(log, (signal) => void shutdown(signal));
+  if (isRelayProcess()) {
+    log.info({ version: VERSION }, 'relay process started');
+    relayProcessReady();
+    return;
+  }
   log.info({ version: VERSION }, 'relaybox started');
   signalReady();
   notifySystemdReady(log, cfg.smtp ? `listening for SMTP on port ${cfg.port}` : 'running');
@@ -313,6 +322,45 @@ async function start(values: OptionValue[]): Promise<void> {
     process.stderr.on('error', () => undefined);
     process.stderr.write = (() => true) as typeof process.stderr.write;
   }
+}
+
+/**
+ * --processes N: this process supervises N relay processes (process/relay-processes.ts) and handles no
+ * mail. It has recovered the spool; it keeps the pid file and stops them all on a signal.
+ */
+async function supervise(cfg: RelayConfig, log: Log, spool: Spool): Promise<void> {
+  let stopping = false;
+  const stop = async (why: string, code: number) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal: why }, 'stopping');
+    await relays.stop();
+    if (cfg.pidFile) removePidFile(cfg.pidFile);
+    await releaseSpool(spool).catch(() => undefined);
+    log.flush();
+    setTimeout(() => process.exit(code), 50).unref();
+  };
+  const relays = superviseRelayProcesses(
+    cfg.processes,
+    log,
+    () => recoverSpool(spool, log).then(() => undefined),
+    (why) => {
+      log.error(why);
+      void stop('relay processes keep ending', 1);
+    },
+  );
+  handleSignals(log, (signal) => void stop(signal, 0));
+  try {
+    await relays.ready;
+  } catch (e) {
+    log.error({ err: (e as Error).message }, 'cannot start the relay processes');
+    await stop('start-up failed', 1);
+    return;
+  }
+  if (cfg.pidFile) writePidFile(cfg.pidFile);
+  log.info({ version: VERSION, processes: cfg.processes, pids: relays.pids().join(' ') }, 'relaybox started');
+  signalReady();
+  notifySystemdReady(log, `${cfg.processes} relay processes listening for SMTP on port ${cfg.port}`);
 }
 
 export async function main(argv: string[], invokedAs = ''): Promise<void> {

@@ -851,6 +851,18 @@ export const OPTIONS: readonly OptionSpec[] = [
     extension: true,
   },
   {
+    name: 'processes',
+    arg: 'count',
+    group: 'relaybox',
+    help: 'Relay processes sharing the listening port and the spool, to use more than one core (default 1).',
+    more:
+      'The first process recovers the spool, keeps the pid file and starts the others again if one ends; each of the others ' +
+      'receives and forwards. Not yet with the status page, the admin interface, POP or alerts (each process would see only ' +
+      'its own part): those need one process.',
+    support: 'yes',
+    extension: true,
+  },
+  {
     name: 'forward-on-commit',
     group: 'relaybox',
     help: 'Forward each message as soon as it is stored, without waiting for the client to disconnect.',

@@ -1,11 +1,13 @@
 // How the process runs: in the background or not (--no-daemon, --close-stderr), --pid-file, --user, and
 // the log (--log, --verbose, --debug, --log-file, --log-format, --log-time, --log-address).
-import { readPath, requireOneOf, usageError, type OptionLookup, type ReadContext } from '../options/option-set';
+import { readPath, readWholeNumber, requireOneOf, usageError, type OptionLookup, type ReadContext } from '../options/option-set';
 import { LOG_FIELDS, type LogConfig, type LogField } from '../log';
 
 export interface ProcessConfig {
   /** False with --dont-serve: nothing listens. */
   serve: boolean;
+  /** --processes: relay processes sharing the listening sockets and the spool (1: this one). */
+  processes: number;
   daemon: boolean;
   closeStderr: boolean;
   pidFile?: string;
@@ -45,6 +47,7 @@ function readLog(opts: OptionLookup, ctx: ReadContext): LogConfig {
 export function readProcessConfig(opts: OptionLookup, ctx: ReadContext): ProcessConfig {
   return {
     serve: !opts.has('dont-serve'),
+    processes: readWholeNumber(opts, 'processes', 1, 1, 64),
     daemon: !opts.has('no-daemon'),
     closeStderr: opts.has('close-stderr'),
     pidFile: readPath(opts, 'pid-file', ctx.baseDir),
