@@ -19,6 +19,7 @@
 //   BENCH_OUT (docs/benchmarks.md) where scripts/bench/run has the report written (the chart beside it)
 //   BENCH_NO_PROFILE=1             skip the profiled relaybox run at the end of the benchmark
 //   BENCH_RELAYBOX_FORWARDING      relaybox's forwarding options (default "--forward-on-commit --forward-connections 20")
+//   BENCH_RELAYBOX_PROCESSES (1)   relaybox's --processes: relay processes sharing the port and the spool
 //   BENCH_RELAY_CPUS               pin every relay to these CPUs (taskset list: "0" is one core), to
 //                                  compare 1 core with 2; the load generator and sink are not pinned
 //   BENCH_OFFICE=0                 skip the office scenario (below); BENCH_OFFICE_DEVICES (200),
@@ -272,6 +273,9 @@ interface Relay {
  */
 const RELAYBOX_FORWARDING = (process.env.BENCH_RELAYBOX_FORWARDING ?? '--forward-on-commit --forward-connections 20').split(/\s+/).filter(Boolean);
 
+/** BENCH_RELAYBOX_PROCESSES: relaybox's --processes (default 1: one process). */
+const RELAYBOX_PROCESSES = env('BENCH_RELAYBOX_PROCESSES', 1);
+
 async function startRelaybox(dir: string, port: number, sinkPort: number, nodeArgs: string[] = []): Promise<Relay> {
   const spool = path.join(dir, 'spool');
   mkdirSync(spool, { recursive: true });
@@ -295,6 +299,7 @@ async function startRelaybox(dir: string, port: number, sinkPort: number, nodeAr
     '--forward-to',
     `127.0.0.1:${sinkPort}`,
     ...RELAYBOX_FORWARDING,
+    ...(RELAYBOX_PROCESSES > 1 ? ['--processes', String(RELAYBOX_PROCESSES)] : []),
     '--max-connections-per-address',
     '0',
   ];
@@ -311,7 +316,7 @@ async function startRelaybox(dir: string, port: number, sinkPort: number, nodeAr
   );
   return {
     pid,
-    pids: () => [pid],
+    pids: () => (RELAYBOX_PROCESSES > 1 ? processTree(pid).map((s) => s.pid) : [pid]),
     queued: () => {
       try {
         // message files only (.content, .envelope[.new|.busy|.bad]), not the .relaybox.lock dotfile
@@ -320,7 +325,8 @@ async function startRelaybox(dir: string, port: number, sinkPort: number, nodeAr
         return -1;
       }
     },
-    hwmKb: () => statusKb(pid, 'VmHWM'),
+    // With --processes, the sampler's sum over the supervisor and its relay processes.
+    hwmKb: () => (RELAYBOX_PROCESSES > 1 ? undefined : statusKb(pid, 'VmHWM')),
     stop: () => terminate(proc),
     notes: () => {
       const lines = readFileSync(logFile, 'utf8').split('\n').filter(Boolean);
@@ -1088,8 +1094,7 @@ ${Object.entries(info)
 - relaybox: \`node dist/relaybox.js --no-daemon --user root --port P --interface 127.0.0.1 --spool-dir <fresh dir>
   --forward-to 127.0.0.1:<sink> ${RELAYBOX_FORWARDING.join(' ')} --max-connections-per-address 0\` (no --log: only warnings/errors are
   logged, to a file; no per-address connection limit, since every client is 127.0.0.1 and the default of 20 would turn
-  clients away at 50, while Postfix exempts its mynetworks from its own limit). One process (one event loop plus libuv's thread
-  pool, 16 threads, for file system calls). ${
+  clients away at 50, while Postfix exempts its mynetworks from its own limit). ${RELAYBOX_PROCESSES > 1 ? `\`--processes ${RELAYBOX_PROCESSES}\`: a supervisor and ${RELAYBOX_PROCESSES} relay processes sharing the port and the spool, each with its own event loop and libuv thread pool; CPU and memory are summed over all of them.` : "One process (one event loop plus libuv's thread pool, 16 threads, for file system calls)."} ${
     RELAYBOX_FORWARDING.includes('--forward-on-commit')
       ? 'Each message joins the forwarding run as soon as it is committed (`--forward-on-commit`); the run opens another upstream session while messages wait, up to `--forward-connections`.'
       : 'It forwards when a client disconnects (so with reused connections forwarding starts when the sessions end).'
