@@ -171,6 +171,7 @@ class CommitThread {
     try {
       const w = new Worker(WORKER_SOURCE, {
         eval: true,
+        execArgv: [], // plain JavaScript: none of the main thread's loaders (tsx) or profiling flags
         stdout: false,
         stderr: false,
         resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 64 },

@@ -7,6 +7,7 @@
 //   (none) --newMessage()--> content only, invisible --prepare()--> new --publish()--> ready
 //     receive: smtp/ and submit/ make a NewMessage; the server filter sees it as .new (prepare, then
 //     commitPrepared); only after the rename to ready and the directory fsync may 250 be said.
+//     commit() without a filter runs on the commit thread (commit-thread.ts), in batches.
 //     rollback() removes a message that was never acknowledged.
 //   ready --lock()--> busy           forward/runner takes a message; losing the rename race to another
 //                                    relay on the same spool is normal ("skipped").
