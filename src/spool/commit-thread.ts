@@ -201,7 +201,13 @@ class CommitThread {
     this.inFlight = batch;
     this.release = holdSpoolClaim();
     w.ref();
-    w.postMessage({ jobs: batch.map((p) => p.job), fault: this.fault });
+    try {
+      w.postMessage({ jobs: batch.map((p) => p.job), fault: this.fault });
+    } catch (e) {
+      // Nothing reached the worker: the batch fails here rather than waiting for a reply that never comes.
+      for (const p of this.finish()) p.reject(e as Error);
+      this.launch();
+    }
   }
 
   private finish(): Pending[] {
