@@ -4,7 +4,7 @@
 // files are then root:<the user's group>, and a root-only spool still works. Child programs
 // (filters, verifiers) run as the user, all ids, as E-MailRelay runs them.
 // Started as an ordinary user (the .deb's and the appliance's User=), nothing here changes ids.
-import { promises as fsp } from 'node:fs';
+import { open as openCallback, promises as fsp } from 'node:fs';
 
 export interface Identity {
   uid: number;
@@ -64,6 +64,19 @@ export function asRoot<T>(work: () => T, spoolUmask = false): T {
 }
 
 /**
+ * Claim root and the spool's umask until the returned function is called (once): for spool file work
+ * done by another thread (spool/commit-thread.ts), which runs with the process's ids meanwhile.
+ */
+export function holdSpoolClaim(): () => void {
+  claim(true);
+  let held = true;
+  return () => {
+    if (held) release(true);
+    held = false;
+  };
+}
+
+/**
  * The same for asynchronous work, with the spool's umask: root is kept until it settles. The ids
  * are the process's, so whatever else runs meanwhile runs with them too, as in E-MailRelay's threads.
  */
@@ -90,9 +103,15 @@ function privileged<F extends (...args: never[]) => Promise<unknown>>(f: F): F {
   return ((...args: Parameters<F>) => asRootWhile(() => f(...args) as Promise<unknown>)) as unknown as F;
 }
 
+/** fs.open as a promise of the bare descriptor (for one that another thread writes to). */
+function openFd(file: string, flags: number, mode?: number): Promise<number> {
+  return new Promise((resolve, reject) => openCallback(file, flags, mode, (e, fd) => (e ? reject(e) : resolve(fd))));
+}
+
 /** fs.promises for the spool: each call runs as root (see above) until it settles. */
 export const spoolFs = {
   open: privileged(fsp.open),
+  openFd: privileged(openFd),
   readdir: privileged(fsp.readdir),
   readFile: privileged(fsp.readFile),
   writeFile: privileged(fsp.writeFile),

@@ -1,7 +1,8 @@
 // How fast can a message be made durable, by way of committing? Compares, on the spool's filesystem,
 // relaybox's own Spool commit with other ways of doing the same durable steps (content file and
 // envelope file written and synced, envelope renamed into place, directory synced):
-//   spool        the real Spool.newMessage / write / commit (promise-based fs calls, libuv's pool)
+//   spool        the real Spool.newMessage / write / commit (group commit on the spool's commit thread)
+//   spool-in-thread  the same with the commit thread off (promise-based fs calls, libuv's pool)
 //   async-fsync  the same steps as bare fs.promises calls, fsync
 //   async-fdatasync  the same with fdatasync
 //   worker-fsync, worker-fdatasync  commits collected into batches; a worker thread does each batch
@@ -9,13 +10,25 @@
 //   worker-writeall-*  the same, but every file of the batch is written before the first sync
 //   poolN-*      N worker threads, each doing one whole commit (directory fsync included) with synchronous calls
 // Run: node --import tsx scripts/bench/commit-modes.ts <dir on the spool's filesystem> [seconds] [bytes] [writers]
+// (COMMIT_MODES=spool,spool-in-thread runs only those)
 import { Worker } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
-import { constants as FS, mkdtempSync, promises as fsp, rmSync } from 'node:fs';
+import { constants as FS, mkdtempSync, promises as fsp, readFileSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { Spool } from '../../src/spool/store';
 import { newEnvelope, encodeEnvelope } from '../../src/spool/envelope';
 import { DirSyncer } from '../../src/spool/durable';
+import { commitThread } from '../../src/spool/commit-thread';
+
+/** CPU time of this process's main thread so far, in ms (Linux: its task's utime + stime; NaN elsewhere). */
+function mainThreadCpuMs(): number {
+  try {
+    const fields = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return NaN;
+  }
+}
 
 type Commit = (id: number, content: Buffer, envelope: Buffer) => Promise<void>;
 
@@ -144,7 +157,8 @@ function poolCommit(dir: string, size: number, datasync: boolean): { commit: Com
   };
 }
 
-async function spoolCommit(dir: string): Promise<Commit> {
+async function spoolCommit(dir: string, onThread: boolean): Promise<Commit> {
+  commitThread.setEnabled(onThread);
   const spool = new Spool(dir);
   return async (_id, content) => {
     const m = await spool.newMessage();
@@ -159,7 +173,8 @@ async function main(): Promise<void> {
   const content = Buffer.alloc(Number(bytes), 'x');
   const envelope = Buffer.from(encodeEnvelope(newEnvelope({ from: 'a@example.com', toRemote: ['b@example.com'], client: '127.0.0.1' })));
   const modes: [string, (dir: string) => Promise<{ commit: Commit; stop?: () => Promise<number> }>][] = [
-    ['spool', async (dir) => ({ commit: await spoolCommit(dir) })],
+    ['spool', async (dir) => ({ commit: await spoolCommit(dir, true) })],
+    ['spool-in-thread', async (dir) => ({ commit: await spoolCommit(dir, false) })],
     ['async-fsync', async (dir) => ({ commit: asyncCommit(dir, false) })],
     ['async-fdatasync', async (dir) => ({ commit: asyncCommit(dir, true) })],
     ['worker-fsync', async (dir) => workerCommit(dir, false)],
@@ -170,17 +185,23 @@ async function main(): Promise<void> {
     ['pool8-fsync', async (dir) => poolCommit(dir, 8, false)],
     ['pool8-fdatasync', async (dir) => poolCommit(dir, 8, true)],
   ];
-  for (const [name, make] of modes) {
+  const wanted = process.env.COMMIT_MODES?.split(',');
+  for (const [name, make] of modes.filter(([n]) => !wanted || wanted.includes(n))) {
     const dir = mkdtempSync(path.join(parent, `commit-${name}-`));
     try {
       const m = await make(dir);
+      const stats0 = commitThread.stats();
       const cpu0 = process.cpuUsage();
+      const main0 = mainThreadCpuMs();
       const elu0 = performance.eventLoopUtilization();
       const rate = await drive(ms, Number(writers), m.commit, content, envelope);
       // The main thread's busy time is what limits a one-process relay; CPU counts every thread.
       const elu = performance.eventLoopUtilization(elu0);
       const cpu = process.cpuUsage(cpu0);
+      const mainCpu = mainThreadCpuMs() - main0;
       await m.stop?.();
+      const stats = commitThread.stats();
+      const batches = stats.batches - stats0.batches;
       const commits = (rate * ms) / 1000;
       console.log(
         JSON.stringify({
@@ -190,6 +211,8 @@ async function main(): Promise<void> {
           commitsPerSec: Math.round(rate),
           cpuMsPer1000: Math.round(((cpu.user + cpu.system) / 1000 / commits) * 1000),
           mainThreadMsPer1000: Math.round((elu.active / commits) * 1000),
+          mainThreadCpuMsPer1000: Math.round((mainCpu / commits) * 1000),
+          ...(batches ? { commitsPerBatch: Math.round(((stats.messages - stats0.messages) / batches) * 10) / 10 } : {}),
         }),
       );
     } finally {

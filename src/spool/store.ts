@@ -7,6 +7,7 @@
 //   (none) --newMessage()--> content only, invisible --prepare()--> new --publish()--> ready
 //     receive: smtp/ and submit/ make a NewMessage; the server filter sees it as .new (prepare, then
 //     commitPrepared); only after the rename to ready and the directory fsync may 250 be said.
+//     commit() without a filter runs on the commit thread (commit-thread.ts), in batches.
 //     rollback() removes a message that was never acknowledged.
 //   ready --lock()--> busy           forward/runner takes a message; losing the rename race to another
 //                                    relay on the same spool is normal ("skipped").
@@ -26,9 +27,10 @@
 //
 // The commit cache keeps what this process just committed (envelope, and content up to 64 KiB) so the
 // forwarder need not read it back; it is only a shortcut, and everything in it is also on disk.
-import { constants as FS } from 'node:fs';
+import { closeSync, close as fsClose, constants as FS, fsync as fsFsync, write as fsWrite } from 'node:fs';
 import { spoolFs } from '../privilege';
 import * as path from 'node:path';
+import { commitThread, NotTaken } from './commit-thread';
 import { DirSyncer, join, linkOrCopy, syncPath, unlinkQuiet, writeFileSynced } from './durable';
 import { decodeEnvelope, encodeEnvelope, withReason, type Envelope } from './envelope';
 
@@ -119,8 +121,9 @@ export class Spool {
     for (let attempt = 0; ; attempt++) {
       const id = newMessageId();
       try {
-        const fh = await spoolFs.open(this.contentPath(id), FS.O_WRONLY | FS.O_CREAT | FS.O_EXCL, 0o660);
-        return new NewMessage(this, id, fh);
+        const fd = await spoolFs.openFd(this.contentPath(id), FS.O_WRONLY | FS.O_CREAT | FS.O_EXCL, 0o660);
+        commitThread.warm();
+        return new NewMessage(this, id, fd);
       } catch (e) {
         // A restarted process can reuse a pid within the same second: take the next number.
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 1000) throw e;
@@ -270,11 +273,29 @@ export class Spool {
   }
 }
 
+/** fs calls on a bare descriptor, as promises (the content file's, which the commit thread also uses). */
+function fdWrite(fd: number, data: Buffer, at: number): Promise<number> {
+  return new Promise((resolve, reject) => fsWrite(fd, data, at, data.length - at, null, (e, n) => (e ? reject(e) : resolve(n))));
+}
+
+async function fdWriteAll(fd: number, data: Buffer): Promise<void> {
+  for (let at = 0; at < data.length;) at += await fdWrite(fd, data, at);
+}
+
+function fdSync(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fsFsync(fd, (e) => (e ? reject(e) : resolve())));
+}
+
+function fdClose(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fsClose(fd, (e) => (e ? reject(e) : resolve())));
+}
+
 /** A message being received: add content, then commit() or rollback(). Never both. */
 export class NewMessage {
   private buffered: Buffer[] = [];
   private bufferedBytes = 0;
-  private done = false;
+  /** Committed, rolled back, or its commit under way: nothing more may be done with it. */
+  private finished = false;
   /** Every chunk, while the message is small enough to keep in the commit cache. */
   private small: Buffer[] | null = [];
   bytes = 0;
@@ -284,7 +305,8 @@ export class NewMessage {
   constructor(
     private readonly spool: Spool,
     readonly id: string,
-    private fh: import('node:fs/promises').FileHandle | null,
+    /** The content file, open for writing, until it is committed or rolled back. */
+    private fd: number | null,
   ) {}
 
   async write(chunk: Buffer): Promise<void> {
@@ -296,32 +318,82 @@ export class NewMessage {
     if (this.bufferedBytes >= WRITE_BUFFER) await this.flush();
   }
 
-  private async flush(): Promise<void> {
-    if (!this.bufferedBytes || !this.fh) return;
+  /** What is buffered and not yet written, taken out of the buffer (null if nothing). */
+  private takeBuffered(): Buffer | null {
+    if (!this.bufferedBytes) return null;
     const data = this.buffered.length === 1 ? this.buffered[0]! : Buffer.concat(this.buffered, this.bufferedBytes);
     this.buffered = [];
     this.bufferedBytes = 0;
-    await this.fh.write(data);
+    return data;
+  }
+
+  private async flush(): Promise<void> {
+    if (this.fd === null) return;
+    const data = this.takeBuffered();
+    if (data) await fdWriteAll(this.fd, data);
   }
 
   /**
    * Content fsync'd, envelope written and fsync'd as .new, renamed to .envelope, directory fsync'd.
-   * Only after this resolves may the client be told 250.
+   * Only after this resolves may the client be told 250. Rolled back if it fails. Done on the commit
+   * thread, in a batch with the commits that arrive meanwhile, unless that is not running.
    */
   async commit(env: Envelope): Promise<void> {
+    if (this.finished || this.fd === null) throw new Error('message already finished');
+    if (commitThread.usable && (await this.commitOnThread(env))) return;
     await this.prepare(env);
     await this.publish();
+    this.remember(env);
+  }
+
+  /** The commit on the commit thread: true once done, false if it did not take it (then nothing was done). */
+  private async commitOnThread(env: Envelope): Promise<boolean> {
+    const fd = this.fd!;
+    const data = this.takeBuffered();
+    this.finished = true;
+    try {
+      const dir = this.spool.dir;
+      await commitThread.commit({
+        fd,
+        data,
+        envelope: encodeEnvelope(env),
+        envNew: this.spool.envelopePath(this.id, 'new'),
+        envReady: this.spool.envelopePath(this.id, 'ready'),
+        dir,
+      });
+    } catch (e) {
+      if (e instanceof NotTaken) {
+        this.finished = false;
+        if (data) this.buffered = [data];
+        this.bufferedBytes = data?.length ?? 0;
+        return false;
+      }
+      await this.undo();
+      throw e;
+    }
+    this.fd = null;
+    try {
+      closeSync(fd); // its data is on disk: nothing here waits for the disk
+    } catch {
+      // nothing to lose: the commit is complete
+    }
+    this.remember(env);
+    return true;
+  }
+
+  private remember(env: Envelope): void {
     this.spool.recent.put(this.id, { env, content: this.small ? Buffer.concat(this.small, this.bytes) : undefined });
   }
 
   /** Everything written and fsync'd, the envelope as .new: what a server filter sees. */
   async prepare(env: Envelope): Promise<void> {
-    if (this.done || !this.fh) throw new Error('message already finished');
+    if (this.finished || this.fd === null) throw new Error('message already finished');
     try {
       await this.flush();
-      await Promise.all([this.fh.sync(), writeFileSynced(this.spool.envelopePath(this.id, 'new'), encodeEnvelope(env))]);
-      await this.fh.close();
-      this.fh = null;
+      await Promise.all([fdSync(this.fd), writeFileSynced(this.spool.envelopePath(this.id, 'new'), encodeEnvelope(env))]);
+      const fd = this.fd;
+      this.fd = null;
+      await fdClose(fd);
     } catch (e) {
       await this.rollback();
       throw e;
@@ -336,7 +408,7 @@ export class NewMessage {
   async commitPrepared(bestEffort = false): Promise<void> {
     const envNew = this.spool.envelopePath(this.id, 'new');
     if (bestEffort) {
-      this.done = true;
+      this.finished = true;
       await Promise.all([syncPath(this.spool.contentPath(this.id)), syncPath(envNew)]).catch(() => undefined);
       await spoolFs.rename(envNew, this.spool.envelopePath(this.id, 'ready')).catch(() => undefined);
       await this.spool.syncDir().catch(() => undefined);
@@ -350,11 +422,11 @@ export class NewMessage {
   }
 
   private async publish(): Promise<void> {
-    if (this.done) throw new Error('message already finished');
+    if (this.finished) throw new Error('message already finished');
     try {
       await spoolFs.rename(this.spool.envelopePath(this.id, 'new'), this.spool.envelopePath(this.id, 'ready'));
       await this.spool.syncDir();
-      this.done = true;
+      this.finished = true;
     } catch (e) {
       await this.rollback();
       throw e;
@@ -363,12 +435,18 @@ export class NewMessage {
 
   /** Remove whatever was written. Safe to call more than once and after a failed commit. */
   async rollback(): Promise<void> {
-    if (this.done) return;
-    this.done = true;
+    if (this.finished) return;
+    this.finished = true;
+    await this.undo();
+  }
+
+  private async undo(): Promise<void> {
     this.buffered = [];
-    if (this.fh) {
-      await this.fh.close().catch(() => undefined);
-      this.fh = null;
+    this.bufferedBytes = 0;
+    if (this.fd !== null) {
+      const fd = this.fd;
+      this.fd = null;
+      await fdClose(fd).catch(() => undefined);
     }
     await unlinkQuiet(this.spool.envelopePath(this.id, 'new')).catch(() => undefined);
     await unlinkQuiet(this.spool.envelopePath(this.id, 'ready')).catch(() => undefined);
