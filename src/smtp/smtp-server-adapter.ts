@@ -44,7 +44,7 @@ export const WRAPPED_MEMBERS = {
     '_onError',
     '_onClose',
   ],
-  SMTPStream: ['_write', 'startDataMode', 'continue'],
+  SMTPStream: ['_write', 'startDataMode', 'continue', '_feedDataStream', '_countDataBytes'],
   sasl: ['SASL_CRAM-MD5'],
 } as const;
 
@@ -66,7 +66,7 @@ export const READ_FIELDS = {
     '_closed',
     'remoteAddress',
   ],
-  stream: ['_dataMode', '_continueCallback'],
+  stream: ['_dataMode', '_continueCallback', '_atDataStart', '_lastBytes', '_dataStream'],
 } as const;
 
 /**
@@ -135,6 +135,13 @@ interface Connection {
 interface StreamLike {
   _dataMode: boolean;
   _continueCallback: unknown;
+  /** No byte of the current DATA consumed yet (a leading ".\r\n" would end it). */
+  _atDataStart: boolean;
+  /** The last bytes of the data so far, held back until the next chunk shows what they are part of. */
+  _lastBytes: Buffer | false;
+  /** The current DATA's output stream. */
+  _dataStream: import('node:stream').PassThrough | null;
+  _countDataBytes(len: number): void;
   /** Set by handler_DATA before the data starts; 'exact' when unset. */
   relayboxBareLfMode?: BareLfMode;
   /** Called after each data chunk with the scan. */
@@ -415,6 +422,46 @@ function wrapDataStream(): void {
   };
 }
 
+const LF_DOT = Buffer.from('\n.');
+
+/**
+ * smtp-server's _feedDataStream looks at every byte in JavaScript for a dot at the start of a line
+ * (the end of the data, or a stuffed dot to remove). A chunk without one (Buffer.indexOf, in C++)
+ * is passed on here as smtp-server would: the last 4 bytes held back, the rest counted and written,
+ * waiting for the data stream to drain. Any other chunk, and the data's first, go to smtp-server.
+ */
+function wrapDataFeed(): void {
+  type Feed = (this: StreamLike, chunk: Buffer, done: (err?: Error | null) => void) => void;
+  const feed = member<Feed>(streamProto, '_feedDataStream');
+  member(streamProto, '_countDataBytes');
+  streamProto._feedDataStream = function (this: StreamLike, input: Buffer, done: (err?: Error | null) => void) {
+    const dataStream = this._dataStream;
+    if (this._atDataStart || !dataStream) return feed.call(this, input, done);
+    let chunk = input;
+    const last = this._lastBytes;
+    if (last && last.length) {
+      chunk = Buffer.concat([last, input], last.length + input.length);
+      this._lastBytes = false;
+    }
+    const len = chunk.length;
+    // smtp-server looks at positions 2 to len - 3 for a dot after LF.
+    const lfDot = chunk.indexOf(LF_DOT, 1);
+    if (len <= 4 || (lfDot >= 0 && lfDot + 1 < len - 2)) return feed.call(this, chunk, done);
+    this._lastBytes = chunk.subarray(len - 4);
+    const buf = chunk.subarray(0, len - 4);
+    this._countDataBytes(buf.length);
+    if (!dataStream.writable) return done();
+    if (dataStream.write(buf) || dataStream.destroyed) return done();
+    const onDrain = () => {
+      dataStream.removeListener('drain', onDrain);
+      dataStream.removeListener('close', onDrain);
+      done();
+    };
+    dataStream.once('drain', onDrain);
+    dataStream.once('close', onDrain);
+  };
+}
+
 function refuseBareLf(conn: Connection, policy: BareLfPolicy, after: 'stall' | 'timeout'): void {
   clearTimeout(conn.relayboxStallTimer);
   policy.refused(conn.session, after);
@@ -503,6 +550,7 @@ export function installSmtpServerAdapter(): void {
   wrapAddressParsing();
   wrapGreeting();
   wrapDataStream();
+  wrapDataFeed();
   wrapBareLfPolicy();
   wrapVrfy();
   wrapVrfyAuthGate(); // after wrapVrfy: the gate comes first
