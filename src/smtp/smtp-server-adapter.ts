@@ -142,6 +142,8 @@ interface StreamLike {
   /** The current DATA's output stream. */
   _dataStream: import('node:stream').PassThrough | null;
   _countDataBytes(len: number): void;
+  /** Data not yet written to the data stream, held back by the adapter (wrapDataFeed); its last 4 bytes stand for _lastBytes. */
+  relayboxOwed?: Buffer;
   /** Set by handler_DATA before the data starts; 'exact' when unset. */
   relayboxBareLfMode?: BareLfMode;
   /** Called after each data chunk with the scan. */
@@ -409,6 +411,7 @@ function wrapDataStream(): void {
   };
   streamProto.startDataMode = function (this: StreamLike, ...args: unknown[]) {
     scans.set(this, newDataScan(this.relayboxBareLfMode ?? 'exact'));
+    this.relayboxOwed = undefined;
     return start.apply(this, args);
   };
   // Only bytes up to the end-of-data line are touched: smtp-server feeds whatever follows that line
@@ -422,36 +425,60 @@ function wrapDataStream(): void {
   };
 }
 
+const LF = 0x0a;
+const DOT = 0x2e;
 const LF_DOT = Buffer.from('\n.');
+const NOTHING = Buffer.alloc(0);
 
 /**
- * smtp-server's _feedDataStream looks at every byte in JavaScript for a dot at the start of a line
- * (the end of the data, or a stuffed dot to remove). A chunk without one (Buffer.indexOf, in C++)
- * is passed on here as smtp-server would: the last 4 bytes held back, the rest counted and written,
- * waiting for the data stream to drain. Any other chunk, and the data's first, go to smtp-server.
+ * Would smtp-server find a dot at the start of a line (the end of the data, or a stuffed dot) in
+ * `last` + `chunk`? It looks at positions 2 to length - 3 for a dot after an LF.
+ */
+export function dotAfterLf(last: Buffer, chunk: Buffer): boolean {
+  const n = last.length;
+  const end = n + chunk.length - 3;
+  for (let j = 1; j < n; j++) if (last[j] === LF && (j + 1 < n ? last[j + 1] : chunk[0]) === DOT && j + 1 <= end) return true;
+  const k = chunk.indexOf(LF_DOT, n ? 0 : 1);
+  return k >= 0 && n + k + 1 <= end;
+}
+
+/**
+ * smtp-server's _feedDataStream looks at every byte in JavaScript for a dot at the start of a line, and
+ * copies every chunk to put the 4 bytes it held back from the one before in front of it. Here a chunk
+ * without such a dot (Buffer.indexOf, in C++) is held back whole instead ("owed"), and written whole
+ * once the next chunk shows that nothing happens across the boundary either: the same bytes in the same
+ * order as smtp-server writes them, without the byte loop and the copy. A chunk with such a dot (and
+ * the first of the data, and a short one) goes to smtp-server, with what is owed written first and
+ * smtp-server's own state put back as it would have it: the last 4 bytes in _lastBytes.
  */
 function wrapDataFeed(): void {
   type Feed = (this: StreamLike, chunk: Buffer, done: (err?: Error | null) => void) => void;
   const feed = member<Feed>(streamProto, '_feedDataStream');
   member(streamProto, '_countDataBytes');
-  streamProto._feedDataStream = function (this: StreamLike, input: Buffer, done: (err?: Error | null) => void) {
+  /** Counted and written, as smtp-server does; true if the data stream wants a drain first. */
+  const emit = (stream: StreamLike, dataStream: NonNullable<StreamLike['_dataStream']>, buf: Buffer): boolean => {
+    stream._countDataBytes(buf.length);
+    return dataStream.writable && !dataStream.write(buf) && !dataStream.destroyed;
+  };
+  streamProto._feedDataStream = function (this: StreamLike, chunk: Buffer, done: (err?: Error | null) => void) {
     const dataStream = this._dataStream;
-    if (this._atDataStart || !dataStream) return feed.call(this, input, done);
-    let chunk = input;
-    const last = this._lastBytes;
-    if (last && last.length) {
-      chunk = Buffer.concat([last, input], last.length + input.length);
+    const owed = this.relayboxOwed;
+    this.relayboxOwed = undefined;
+    const last = owed ? owed.subarray(owed.length - 4) : this._lastBytes || NOTHING;
+    if (this._atDataStart || !dataStream || chunk.length < 8 || dotAfterLf(last, chunk)) {
+      if (owed && dataStream) {
+        emit(this, dataStream, owed.subarray(0, owed.length - 4));
+        this._lastBytes = last;
+      }
+      return feed.call(this, chunk, done);
+    }
+    if (owed) this.relayboxOwed = chunk;
+    else {
+      // smtp-server's state: its last bytes go in front of this chunk (one copy, once per message).
+      this.relayboxOwed = last.length ? Buffer.concat([last, chunk], last.length + chunk.length) : chunk;
       this._lastBytes = false;
     }
-    const len = chunk.length;
-    // smtp-server looks at positions 2 to len - 3 for a dot after LF.
-    const lfDot = chunk.indexOf(LF_DOT, 1);
-    if (len <= 4 || (lfDot >= 0 && lfDot + 1 < len - 2)) return feed.call(this, chunk, done);
-    this._lastBytes = chunk.subarray(len - 4);
-    const buf = chunk.subarray(0, len - 4);
-    this._countDataBytes(buf.length);
-    if (!dataStream.writable) return done();
-    if (dataStream.write(buf) || dataStream.destroyed) return done();
+    if (!owed || !emit(this, dataStream, owed)) return done();
     const onDrain = () => {
       dataStream.removeListener('drain', onDrain);
       dataStream.removeListener('close', onDrain);
