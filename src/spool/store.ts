@@ -34,7 +34,7 @@ import { decodeEnvelope, encodeEnvelope, withReason, type Envelope } from './env
 
 import { contentName, envelopeName, isSpoolId, parseSpoolName, REWRITE_SUFFIX, type EnvelopeState } from './names';
 
-const WRITE_BUFFER = 64 * 1024;
+const WRITE_BUFFER = 256 * 1024;
 let sequence = 0;
 
 export function newMessageId(now = Date.now()): string {
@@ -298,10 +298,11 @@ export class NewMessage {
 
   private async flush(): Promise<void> {
     if (!this.bufferedBytes || !this.fh) return;
-    const data = this.buffered.length === 1 ? this.buffered[0]! : Buffer.concat(this.buffered, this.bufferedBytes);
+    // The chunks as they came, in one system call (libuv's writev writes them all): no copy into one buffer.
+    const data = this.buffered;
     this.buffered = [];
     this.bufferedBytes = 0;
-    await this.fh.write(data);
+    await (data.length === 1 ? this.fh.write(data[0]!) : this.fh.writev(data));
   }
 
   /**
