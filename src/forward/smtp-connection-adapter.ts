@@ -2,8 +2,9 @@
 // things nodemailer's public API does not give: every EHLO line (it keeps only the AUTH mechanisms it
 // implements), its list of extensions (to check SMTPUTF8 and 8BITMIME, and to turn pipelining off), the
 // TLS socket, the recipients refused while the content is being sent (forward-to-all abandons the
-// transaction), and a MAIL FROM parameter (AUTH=, which it has no option for). Each is one private
-// member, read or wrapped here only. The version is checked at start-up, and
+// transaction), a MAIL FROM parameter (AUTH=, which it has no option for), and a faster dot-stuffing of
+// the content (dot-stuff.ts, the same bytes as nodemailer's). Each is one private member, read or
+// wrapped here only. The version is checked at start-up, and
 // test/unit/smtp-connection-adapter.test.ts checks each member below against the installed library
 // and a real SMTP server: an upgrade means reading this file and that test.
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
@@ -11,6 +12,7 @@ import nodemailerPackage from 'nodemailer/package.json';
 import type * as net from 'node:net';
 import type * as tls from 'node:tls';
 import { offeredMechanisms } from './sasl-client';
+import { dotStuff } from './dot-stuff';
 
 /** The nodemailer release this adapter was written for and checked against. */
 export const NODEMAILER_VERSION = '10.6.1';
@@ -19,7 +21,9 @@ export const NODEMAILER_VERSION = '10.6.1';
 export const PRIVATE_MEMBERS = {
   read: ['_ehloLines', '_supportedExtensions', '_socket', '_envelope'],
   changed: ['_supportedExtensions'],
-  wrapped: ['_sendCommand'],
+  wrapped: ['_sendCommand', '_createSendStream'],
+  /** On the content stream _createSendStream returns (nodemailer's DataStream). */
+  dataStream: ['_transform', 'lastByte', 'inByteCount', 'outByteCount'],
 } as const;
 
 /** A recipient refusal as nodemailer records it. */
@@ -41,6 +45,17 @@ interface Internals {
   _socket: net.Socket | tls.TLSSocket | false | null;
   _envelope: (Partial<PendingEnvelope> & object) | false;
   _sendCommand(command: string, logText?: string): void;
+  _createSendStream(callback: (...args: unknown[]) => void): DataStream;
+}
+
+/** nodemailer's DataStream (a Transform), the content on its way to the socket, as this module sees it. */
+export interface DataStream {
+  _transform(chunk: Buffer | string, encoding: BufferEncoding, done: (err?: Error | null) => void): void;
+  push(chunk: Buffer): boolean;
+  /** The content's last byte so far; false before the first. */
+  lastByte: number | false;
+  inByteCount: number;
+  outByteCount: number;
 }
 
 const internals = (conn: SMTPConnection) => conn as unknown as Internals;
@@ -57,7 +72,35 @@ export function checkNodemailerVersion(version = (nodemailerPackage as { version
 /** A new (not yet connected) nodemailer connection, refused for a nodemailer this was not written for. */
 export function createSmtpConnection(options: SMTPConnection.Options): SMTPConnection {
   checkNodemailerVersion();
-  return new SMTPConnection(options);
+  const conn = new SMTPConnection(options);
+  fastDotStuffing(conn);
+  return conn;
+}
+
+/**
+ * DataStream's _transform, with the same output and counters: dot-stuffing found with Buffer.indexOf
+ * (dot-stuff.ts) rather than nodemailer's loop over every byte in JavaScript.
+ */
+export function stuffTransform(this: DataStream, chunk: Buffer | string, _encoding: BufferEncoding, done: (err?: Error | null) => void): void {
+  if (!chunk || !chunk.length) return done();
+  const input = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+  this.inByteCount += input.length;
+  const out = dotStuff(input, this.lastByte === false ? undefined : this.lastByte);
+  this.outByteCount += out.length;
+  this.push(out);
+  this.lastByte = input[input.length - 1]!;
+  done();
+}
+
+/** Each content stream of this connection dot-stuffs with stuffTransform. */
+function fastDotStuffing(conn: SMTPConnection): void {
+  const raw = internals(conn);
+  const create = raw._createSendStream.bind(conn);
+  raw._createSendStream = (callback) => {
+    const stream = create(callback);
+    stream._transform = stuffTransform;
+    return stream;
+  };
 }
 
 /** The AUTH mechanisms EHLO offered, all of them; `fallback` (nodemailer's own list) after HELO. */

@@ -44,7 +44,7 @@ export const WRAPPED_MEMBERS = {
     '_onError',
     '_onClose',
   ],
-  SMTPStream: ['_write', 'startDataMode', 'continue'],
+  SMTPStream: ['_write', 'startDataMode', 'continue', '_feedDataStream', '_countDataBytes'],
   sasl: ['SASL_CRAM-MD5'],
 } as const;
 
@@ -66,7 +66,7 @@ export const READ_FIELDS = {
     '_closed',
     'remoteAddress',
   ],
-  stream: ['_dataMode', '_continueCallback'],
+  stream: ['_dataMode', '_continueCallback', '_atDataStart', '_lastBytes', '_dataStream'],
 } as const;
 
 /**
@@ -135,6 +135,15 @@ interface Connection {
 interface StreamLike {
   _dataMode: boolean;
   _continueCallback: unknown;
+  /** No byte of the current DATA consumed yet (a leading ".\r\n" would end it). */
+  _atDataStart: boolean;
+  /** The last bytes of the data so far, held back until the next chunk shows what they are part of. */
+  _lastBytes: Buffer | false;
+  /** The current DATA's output stream. */
+  _dataStream: import('node:stream').PassThrough | null;
+  _countDataBytes(len: number): void;
+  /** Data not yet written to the data stream, held back by the adapter (wrapDataFeed); its last 4 bytes stand for _lastBytes. */
+  relayboxOwed?: Buffer;
   /** Set by handler_DATA before the data starts; 'exact' when unset. */
   relayboxBareLfMode?: BareLfMode;
   /** Called after each data chunk with the scan. */
@@ -402,6 +411,7 @@ function wrapDataStream(): void {
   };
   streamProto.startDataMode = function (this: StreamLike, ...args: unknown[]) {
     scans.set(this, newDataScan(this.relayboxBareLfMode ?? 'exact'));
+    this.relayboxOwed = undefined;
     return start.apply(this, args);
   };
   // Only bytes up to the end-of-data line are touched: smtp-server feeds whatever follows that line
@@ -412,6 +422,70 @@ function wrapDataStream(): void {
     const data = scan.mode === 'crlf' ? crlfLineEnds(scan, chunk) : stuffBareLfDots(scan, chunk);
     this.relayboxOnDataChunk?.(scan);
     return write.call(this, data, encoding, next);
+  };
+}
+
+const LF = 0x0a;
+const DOT = 0x2e;
+const LF_DOT = Buffer.from('\n.');
+const NOTHING = Buffer.alloc(0);
+
+/**
+ * Would smtp-server find a dot at the start of a line (the end of the data, or a stuffed dot) in
+ * `last` + `chunk`? It looks at positions 2 to length - 3 for a dot after an LF.
+ */
+export function dotAfterLf(last: Buffer, chunk: Buffer): boolean {
+  const n = last.length;
+  const end = n + chunk.length - 3;
+  for (let j = 1; j < n; j++) if (last[j] === LF && (j + 1 < n ? last[j + 1] : chunk[0]) === DOT && j + 1 <= end) return true;
+  const k = chunk.indexOf(LF_DOT, n ? 0 : 1);
+  return k >= 0 && n + k + 1 <= end;
+}
+
+/**
+ * smtp-server's _feedDataStream looks at every byte in JavaScript for a dot at the start of a line, and
+ * copies every chunk to put the 4 bytes it held back from the one before in front of it. Here a chunk
+ * without such a dot (Buffer.indexOf, in C++) is held back whole instead ("owed"), and written whole
+ * once the next chunk shows that nothing happens across the boundary either: the same bytes in the same
+ * order as smtp-server writes them, without the byte loop and the copy. A chunk with such a dot (and
+ * the first of the data, and a short one) goes to smtp-server, with what is owed written first and
+ * smtp-server's own state put back as it would have it: the last 4 bytes in _lastBytes.
+ */
+function wrapDataFeed(): void {
+  type Feed = (this: StreamLike, chunk: Buffer, done: (err?: Error | null) => void) => void;
+  const feed = member<Feed>(streamProto, '_feedDataStream');
+  member(streamProto, '_countDataBytes');
+  /** Counted and written, as smtp-server does; true if the data stream wants a drain first. */
+  const emit = (stream: StreamLike, dataStream: NonNullable<StreamLike['_dataStream']>, buf: Buffer): boolean => {
+    stream._countDataBytes(buf.length);
+    return dataStream.writable && !dataStream.write(buf) && !dataStream.destroyed;
+  };
+  streamProto._feedDataStream = function (this: StreamLike, chunk: Buffer, done: (err?: Error | null) => void) {
+    const dataStream = this._dataStream;
+    const owed = this.relayboxOwed;
+    this.relayboxOwed = undefined;
+    const last = owed ? owed.subarray(owed.length - 4) : this._lastBytes || NOTHING;
+    if (this._atDataStart || !dataStream || chunk.length < 8 || dotAfterLf(last, chunk)) {
+      if (owed && dataStream) {
+        emit(this, dataStream, owed.subarray(0, owed.length - 4));
+        this._lastBytes = last;
+      }
+      return feed.call(this, chunk, done);
+    }
+    if (owed) this.relayboxOwed = chunk;
+    else {
+      // smtp-server's state: its last bytes go in front of this chunk (one copy, once per message).
+      this.relayboxOwed = last.length ? Buffer.concat([last, chunk], last.length + chunk.length) : chunk;
+      this._lastBytes = false;
+    }
+    if (!owed || !emit(this, dataStream, owed)) return done();
+    const onDrain = () => {
+      dataStream.removeListener('drain', onDrain);
+      dataStream.removeListener('close', onDrain);
+      done();
+    };
+    dataStream.once('drain', onDrain);
+    dataStream.once('close', onDrain);
   };
 }
 
@@ -503,6 +577,7 @@ export function installSmtpServerAdapter(): void {
   wrapAddressParsing();
   wrapGreeting();
   wrapDataStream();
+  wrapDataFeed();
   wrapBareLfPolicy();
   wrapVrfy();
   wrapVrfyAuthGate(); // after wrapVrfy: the gate comes first

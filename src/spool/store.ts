@@ -27,7 +27,7 @@
 //
 // The commit cache keeps what this process just committed (envelope, and content up to 64 KiB) so the
 // forwarder need not read it back; it is only a shortcut, and everything in it is also on disk.
-import { closeSync, close as fsClose, constants as FS, fsync as fsFsync, write as fsWrite } from 'node:fs';
+import { closeSync, close as fsClose, constants as FS, fsync as fsFsync, writev as fsWritev } from 'node:fs';
 import { spoolFs } from '../privilege';
 import * as path from 'node:path';
 import { commitThread, NotTaken } from './commit-thread';
@@ -36,7 +36,7 @@ import { decodeEnvelope, encodeEnvelope, withReason, type Envelope } from './env
 
 import { contentName, envelopeName, isSpoolId, parseSpoolName, REWRITE_SUFFIX, type EnvelopeState } from './names';
 
-const WRITE_BUFFER = 64 * 1024;
+const WRITE_BUFFER = 256 * 1024;
 let sequence = 0;
 
 export function newMessageId(now = Date.now()): string {
@@ -274,12 +274,16 @@ export class Spool {
 }
 
 /** fs calls on a bare descriptor, as promises (the content file's, which the commit thread also uses). */
-function fdWrite(fd: number, data: Buffer, at: number): Promise<number> {
-  return new Promise((resolve, reject) => fsWrite(fd, data, at, data.length - at, null, (e, n) => (e ? reject(e) : resolve(n))));
-}
-
-async function fdWriteAll(fd: number, data: Buffer): Promise<void> {
-  for (let at = 0; at < data.length;) at += await fdWrite(fd, data, at);
+/** Every chunk written in order; a short write goes on from where it stopped. */
+async function fdWritevAll(fd: number, chunks: Buffer[]): Promise<void> {
+  let rest = chunks;
+  while (rest.length) {
+    let written = await new Promise<number>((resolve, reject) => fsWritev(fd, rest, (e, n) => (e ? reject(e) : resolve(n))));
+    let i = 0;
+    while (i < rest.length && written >= rest[i]!.length) written -= rest[i++]!.length;
+    rest = rest.slice(i);
+    if (written && rest.length) rest = [rest[0]!.subarray(written), ...rest.slice(1)];
+  }
 }
 
 function fdSync(fd: number): Promise<void> {
@@ -328,9 +332,12 @@ export class NewMessage {
   }
 
   private async flush(): Promise<void> {
-    if (this.fd === null) return;
-    const data = this.takeBuffered();
-    if (data) await fdWriteAll(this.fd, data);
+    if (this.fd === null || !this.bufferedBytes) return;
+    // The chunks as they came, in one system call: no copy into one buffer.
+    const chunks = this.buffered;
+    this.buffered = [];
+    this.bufferedBytes = 0;
+    await fdWritevAll(this.fd, chunks);
   }
 
   /**

@@ -21,6 +21,7 @@ import {
   offeredExtensions,
   pendingEnvelope,
   PRIVATE_MEMBERS,
+  type DataStream,
   tlsProtocol,
   tlsSocket,
   turnOffPipelining,
@@ -39,6 +40,8 @@ interface ScriptedServer {
   port: number;
   /** Every command line received, in order. */
   lines: string[];
+  /** Every content line received (as sent: dot-stuffed), in order. */
+  dataLines: string[];
   close(): Promise<void>;
 }
 
@@ -47,7 +50,7 @@ async function startServer(opts: ServerOptions = {}): Promise<ScriptedServer> {
   const pki = opts.tls ? testPki() : undefined;
   const secureContext = pki ? tls.createSecureContext({ key: pki.serverKey, cert: pki.serverCert }) : undefined;
   const sockets = new Set<net.Socket>();
-  const state: ScriptedServer = { port: 0, lines: [], close: async () => undefined };
+  const state: ScriptedServer = { port: 0, lines: [], dataLines: [], close: async () => undefined };
 
   const serve = (socket: net.Socket, secure: boolean) => {
     let buffer = '';
@@ -55,6 +58,7 @@ async function startServer(opts: ServerOptions = {}): Promise<ScriptedServer> {
     const reply = (text: string) => socket.write(`${text}\r\n`);
     const onLine = (line: string) => {
       if (inData) {
+        state.dataLines.push(line);
         if (line === '.') {
           inData = false;
           reply('250 2.0.0 queued');
@@ -305,6 +309,24 @@ test('_sendCommand: the MAIL FROM parameter goes on MAIL FROM only, when there i
     'MAIL FROM:<sender@contract.test>',
     'RCPT TO:<two@contract.test>',
   ]);
+});
+
+test('_createSendStream: a DataStream with the fields stuffTransform keeps; the content is sent dot-stuffed, with CRLF line ends', async (t) => {
+  const server = await startServer({ ehlo: ['PIPELINING'] });
+  t.after(() => server.close());
+  const conn = await connected(t, server);
+  const raw = conn as unknown as { _createSendStream(cb: unknown): DataStream };
+  const create = raw._createSendStream;
+  let stream: DataStream | undefined;
+  raw._createSendStream = (cb) => (stream = create.call(conn, cb));
+  const content = Buffer.from('.first\r\nbare\nlf\r\n..two\r\nend');
+  const info = await send(conn, ['one@contract.test'], content);
+  assert.ok(stream, 'the content went through _createSendStream');
+  for (const name of PRIVATE_MEMBERS.dataStream) assert.ok(name in stream, `the content stream has no ${name}`);
+  assert.equal(stream._transform.name, 'stuffTransform', "relaybox's dot-stuffing is in place");
+  assert.deepEqual(server.dataLines, ['..first', 'bare', 'lf', '...two', 'end', '.']);
+  assert.equal(stream.inByteCount, content.length);
+  assert.equal(info.messageSize, content.length + 2 + 1 + 5, "nodemailer's size: two dots and a CR inserted, and the end line");
 });
 
 // Not a private member, but undocumented all the same: the log lines that src/log.ts (--verbose's

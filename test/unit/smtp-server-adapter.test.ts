@@ -63,6 +63,7 @@ test('installing wraps the members (once), and CRAM-SHA* join the sasl table', (
     'SMTPStream._write',
     'SMTPStream.startDataMode',
     'SMTPStream.continue',
+    'SMTPStream._feedDataStream',
   ]) {
     assert.ok(changed.includes(name), `${name} was not wrapped`);
   }
@@ -197,5 +198,100 @@ test('with the option a reply is logged before it is written (smtp-server itself
     assert.ok(written.plain![0]! > 0, 'without the option smtp-server writes first');
   } finally {
     for (const s of servers) await new Promise<void>((resolve) => s.close(() => resolve()));
+  }
+});
+
+/** What an SMTPStream makes of this input in data mode: the data, the commands after it, the byte count. */
+async function feedData(stream: SMTPStream, chunks: Buffer[]): Promise<{ data: string; commands: string[]; bytes: number; ended: boolean }> {
+  const s = stream as unknown as SMTPStream & { oncommand: (c: Buffer, cb?: () => void) => void; dataBytes: number };
+  const commands: string[] = [];
+  s.oncommand = (c, cb) => {
+    commands.push(c.toString('latin1'));
+    cb?.();
+  };
+  const data = s.startDataMode(0) as unknown as import('node:stream').PassThrough;
+  const out: Buffer[] = [];
+  let ended = false;
+  data.on('data', (d: Buffer) => out.push(d));
+  data.on('end', () => {
+    ended = true;
+    s.continue();
+  });
+  for (const c of chunks) await new Promise<void>((resolve, reject) => s.write(c, (err) => (err ? reject(err) : resolve())));
+  return { data: Buffer.concat(out).toString('latin1'), commands, bytes: s.dataBytes, ended };
+}
+
+/** An SMTPStream with smtp-server's own _write and _feedDataStream (the adapter's wrappers left out). */
+function pristineStream(): SMTPStream {
+  const s = new SMTPStream();
+  const own = s as unknown as Record<string, unknown>;
+  for (const name of ['_write', '_feedDataStream', 'startDataMode', 'continue']) own[name] = originals[`SMTPStream.${name}`];
+  return s;
+}
+
+/** The adapter's _feedDataStream, smtp-server's own _write (no bare-LF handling) around it. */
+function adaptedStream(): SMTPStream {
+  installSmtpServerAdapter();
+  const s = new SMTPStream();
+  const own = s as unknown as Record<string, unknown>;
+  for (const name of ['_write', 'startDataMode', 'continue']) own[name] = originals[`SMTPStream.${name}`];
+  return s;
+}
+
+function xorshift(seed: number): () => number {
+  let x = seed || 1;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 0x100000000;
+  };
+}
+
+test("_feedDataStream: the adapter's fast path gives smtp-server's data, end and commands, for random content and chunking", async () => {
+  const dense = [0x0d, 0x0a, 0x2e, 0x61, 0x0d, 0x0a, 0x2e, 0x61, 0x61];
+  // Mostly text: most chunks take the fast path, and a dot line now and then sits at a boundary.
+  const sparse = [...dense, ...Array<number>(40).fill(0x61)];
+  for (let seed = 1; seed <= 600; seed++) {
+    const next = xorshift(seed);
+    const alphabet = seed % 2 ? dense : sparse;
+    const body = Buffer.alloc(Math.floor(next() * (seed % 2 ? 200 : 2000)));
+    for (let i = 0; i < body.length; i++) body[i] = alphabet[Math.floor(next() * alphabet.length)]!;
+    const input = Buffer.concat([body, Buffer.from('\r\n.\r\nNOOP\r\n')]);
+    const chunks: Buffer[] = [];
+    const most = 1 + Math.floor(next() * (seed % 2 ? 40 : 300));
+    for (let i = 0; i < input.length;) {
+      const n = 1 + Math.floor(next() * most);
+      chunks.push(input.subarray(i, i + n));
+      i += n;
+    }
+    const want = await feedData(pristineStream(), chunks);
+    const got = await feedData(adaptedStream(), chunks);
+    assert.deepEqual(got, want, `seed ${seed}: ${JSON.stringify(input.toString('latin1'))}`);
+  }
+});
+
+test('_feedDataStream: a 1 MB message in 64 KB chunks, with stuffed dots and CRLF split at chunk boundaries', async () => {
+  const line = 'X'.repeat(78) + '\r\n';
+  let text = '';
+  for (let i = 0; i < 13000; i++) text += i % 101 === 0 ? '..stuffed\r\n' : line;
+  const input = Buffer.from(text + '.\r\nQUIT\r\n', 'latin1');
+  for (const size of [65536, 65535, 4096, 81]) {
+    const chunks: Buffer[] = [];
+    for (let i = 0; i < input.length; i += size) chunks.push(input.subarray(i, i + size));
+    // And chunks cut right after each LF that a stuffed dot follows.
+    const cut: Buffer[] = [];
+    let from = 0;
+    for (let at = input.indexOf('\n..') + 1; at > 0; at = input.indexOf('\n..', at) + 1) {
+      cut.push(input.subarray(from, at));
+      from = at;
+    }
+    cut.push(input.subarray(from));
+    for (const split of [chunks, cut]) {
+      const got = await feedData(adaptedStream(), split);
+      assert.deepEqual(got, await feedData(pristineStream(), split), `chunks of ${size}`);
+      assert.equal(got.data, text.replace(/^\.\./gm, '.'));
+      assert.deepEqual(got.commands, ['QUIT']);
+    }
   }
 });
