@@ -26,25 +26,22 @@ import { upstreamConnector } from './forward/connect';
 import { checkNodemailerVersion } from './forward/smtp-connection-adapter';
 import { becomeOrdinary, setuidRootCaller } from './privilege';
 import { DAEMON_CHILD_ENV, type UserIds, lookupUser, removePidFile, runAsDaemon, signalReady, writePidFile } from './process/daemon';
-import { runPasswd } from './auth/passwd-command';
-import { runHardwareCommand } from './health/hardware-command';
 import { notifySystemdReady } from './process/systemd-notify';
 import { handleSignals } from './process/signals';
-import { startPop } from './pop/start';
-import { runSubmit } from './submit/command';
-import { runCheckCommand } from './cli/check';
 import { TokenSources } from './forward/oauth/tokens';
 import { SCOPE_OUTLOOK_APP } from './forward/oauth/grants';
 import { graphScope } from './forward/graph';
-import { runOauthCommand } from './forward/oauth/login-command';
 import { closePolicy, createPolicy, type Policy } from './policy';
-import { startObservers } from './admin/start';
 import { AuthThrottle } from './auth/throttle';
 import { isInlineClientAuth } from './auth/secrets';
 import { PageSignIns } from './forward/oauth/page-signins';
 import { RelayEvents } from './events/relay-events';
 import { Activity } from './events/activity';
 import { SmtpControls } from './smtp/controls';
+// Loaded when used (import() in the one-file bundle: the module's code runs only then): the
+// subcommands, POP, and the admin interface, status page and alerts. Each pulls in code and node
+// built-ins (http, zlib, child_process ...) that a plain relay never runs, and every module run at
+// start-up stays in the heap for the life of the process.
 import { deviceWarnings, EventLog, recordSteps } from './admin/event-log';
 
 declare const RELAYBOX_VERSION: string;
@@ -244,6 +241,9 @@ async function start(values: OptionValue[]): Promise<void> {
     log,
     signedIn: (mailbox) => runner?.retryWaitingNow(`${mailbox} signed in on the status page`),
   });
+  const o = cfg.observe;
+  const observing = o.adminPort !== null || o.statusPort !== null || !!o.alerts;
+  const startObservers = observing ? (await import('./admin/start')).startObservers : async () => async () => undefined;
   const stopObservers = await startObservers({
     cfg,
     spool,
@@ -261,7 +261,7 @@ async function start(values: OptionValue[]): Promise<void> {
     log.flush();
     return fail(e.message, e instanceof UsageError ? 2 : 1);
   });
-  const popServers = cfg.pop ? await startPop(cfg, cfg.pop, log, listenAddresses(cfg, 'pop'), authThrottle) : [];
+  const popServers = cfg.pop ? await (await import('./pop/start')).startPop(cfg, cfg.pop, log, listenAddresses(cfg, 'pop'), authThrottle) : [];
 
   if (runAs) {
     // As E-MailRelay: the real ids stay root, to claim back for the spool, pid and log files.
@@ -315,23 +315,24 @@ async function start(values: OptionValue[]): Promise<void> {
 
 export async function main(argv: string[], invokedAs = ''): Promise<void> {
   if (invokedAs === 'sendmail' || argv[0] === 'submit') {
+    const { runSubmit } = await import('./submit/command');
     process.exitCode = await runSubmit(invokedAs === 'sendmail' ? argv : argv.slice(1), invokedAs === 'sendmail' ? 'sendmail' : 'relaybox submit');
     return;
   }
   if (argv[0] === 'oauth') {
-    process.exitCode = await runOauthCommand(argv.slice(1));
+    process.exitCode = await (await import('./forward/oauth/login-command')).runOauthCommand(argv.slice(1));
     return;
   }
   if (argv[0] === 'check') {
-    process.exitCode = await runCheckCommand(argv.slice(1));
+    process.exitCode = await (await import('./cli/check')).runCheckCommand(argv.slice(1));
     return;
   }
   if (argv[0] === 'passwd') {
-    process.exitCode = await runPasswd(argv.slice(1));
+    process.exitCode = await (await import('./auth/passwd-command')).runPasswd(argv.slice(1));
     return;
   }
   if (argv[0] === 'hardware') {
-    process.exitCode = await runHardwareCommand(argv.slice(1));
+    process.exitCode = await (await import('./health/hardware-command')).runHardwareCommand(argv.slice(1));
     return;
   }
   try {
