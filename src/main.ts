@@ -1,13 +1,10 @@
 // relaybox: receive -> spool -> forward. Entry point of the one-file bundle.
+import './process/heap'; // first: V8 flags for the whole start-up
 
 // fsyncs run on libuv's thread pool; with more threads, concurrent commits share journal flushes.
 // Read by libuv when the pool first starts, which is after this line.
 process.env.UV_THREADPOOL_SIZE ??= '16';
-// A small young generation: V8's default (up to 16 MB per semi-space) costs a Pi tens of MB of RSS
-// for garbage that a smaller nursery collects just as well. Takes effect as the heap grows.
-setV8Flags('--max-semi-space-size=4');
 import { promises as fsp, constants as FS } from 'node:fs';
-import { setFlagsFromString as setV8Flags } from 'node:v8';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { SMTPServer } from 'smtp-server';
