@@ -858,7 +858,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     more:
       'The first process recovers the spool, keeps the pid file and starts the others again if one ends; each of the others ' +
       'receives and forwards. Not yet with the status page, the admin interface, POP or alerts (each process would see only ' +
-      'its own part): those need one process.',
+      'its own part): those need one process. On two cores one process already keeps both busy (its commit thread and the ' +
+      "kernel's socket and disk work) and a second gained nothing (docs/benchmarks-2processes.md): it is for machines with more cores.",
     support: 'yes',
     extension: true,
   },
