@@ -7,6 +7,7 @@ import { PassThrough, type Transform } from 'node:stream';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import { dotStuff } from '../../src/forward/dot-stuff';
 import { stuffTransform, type DataStream } from '../../src/forward/smtp-connection-adapter';
+import { seeded } from '../fuzz/random';
 
 /** nodemailer's DataStream class (not exported), from the stream _createSendStream makes. */
 function dataStreamClass(): new () => Transform {
@@ -38,17 +39,6 @@ async function run(chunks: Buffer[], fast: boolean): Promise<{ out: Buffer; inBy
   return { out: Buffer.concat(out), inBytes: d.inByteCount, outBytes: d.outByteCount };
 }
 
-/** A simple deterministic generator (xorshift), so that a failure can be replayed. */
-function rng(seed: number): () => number {
-  let x = seed || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 0x100000000;
-  };
-}
-
 function split(data: Buffer, next: () => number, maxChunk: number): Buffer[] {
   const chunks: Buffer[] = [];
   for (let i = 0; i < data.length;) {
@@ -77,7 +67,7 @@ test('dot-stuffing: the usual cases', () => {
 test("dot-stuffing: the same bytes and counts as nodemailer's DataStream, random content and chunking", async () => {
   const alphabet = [0x0d, 0x0a, 0x2e, 0x61, 0x0d, 0x0a, 0x2e];
   for (let seed = 1; seed <= 400; seed++) {
-    const next = rng(seed);
+    const next = seeded(seed);
     const length = Math.floor(next() * 300);
     const data = Buffer.alloc(length);
     for (let i = 0; i < length; i++) data[i] = alphabet[Math.floor(next() * alphabet.length)]!;

@@ -14,6 +14,7 @@ import { QueueRunner, type Route } from '../../src/forward/runner';
 import type { SendResult, Upstream } from '../../src/forward/upstream';
 import { ForwardError } from '../../src/forward/forward-error';
 import { RelayEvents } from '../../src/events/relay-events';
+import { seeded } from '../fuzz/random';
 
 const silent = pino({ level: 'silent' });
 
@@ -247,23 +248,11 @@ test('a message retried past --retry-max-age fails as expired, naming the last e
   assert.match(reasons(left!.env).at(-1)!.reason, /^expired: not delivered within 600 seconds \(last error: 451 refused\)/);
 });
 
-/** A small deterministic generator (mulberry32), so that a failing seed can be replayed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 test('a seeded random schedule of refusals and dropped connections loses no message and records every attempt', async () => {
   const seeds = Number(process.env.RUNNER_SEEDS ?? 40);
   for (let seed = 1; seed <= seeds; seed++) {
     const h = harness({ forwardToSome: seed % 2 === 0, forwardConnections: 1 + (seed % 3) } as Partial<RelayConfig>);
-    const next = random(seed);
+    const next = seeded(seed);
     const ids = new Map<string, string>();
     for (let i = 0; i < 6; i++) ids.set(`s${seed}m${i}`, await enqueue(h.spool, `s${seed}m${i}`, [`a${i}@example.com`, `b${i}@example.com`]));
     /** Per message: attempts the upstream saw, and whether it ended (sent or refused permanently). */

@@ -20,6 +20,7 @@ import {
   LOG_BEFORE_REPLY_OPTION,
 } from '../../src/smtp/smtp-server-adapter';
 import { ACCEPT_REPLIES_OPTION } from '../../src/smtp/accept-replies';
+import { seeded } from '../fuzz/random';
 
 // Read before anything is installed: these are smtp-server's own members.
 const pristine = {
@@ -238,22 +239,12 @@ function adaptedStream(): SMTPStream {
   return s;
 }
 
-function xorshift(seed: number): () => number {
-  let x = seed || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 0x100000000;
-  };
-}
-
 test("_feedDataStream: the adapter's fast path gives smtp-server's data, end and commands, for random content and chunking", async () => {
   const dense = [0x0d, 0x0a, 0x2e, 0x61, 0x0d, 0x0a, 0x2e, 0x61, 0x61];
   // Mostly text: most chunks take the fast path, and a dot line now and then sits at a boundary.
   const sparse = [...dense, ...Array<number>(40).fill(0x61)];
   for (let seed = 1; seed <= 600; seed++) {
-    const next = xorshift(seed);
+    const next = seeded(seed);
     const alphabet = seed % 2 ? dense : sparse;
     const body = Buffer.alloc(Math.floor(next() * (seed % 2 ? 200 : 2000)));
     for (let i = 0; i < body.length; i++) body[i] = alphabet[Math.floor(next() * alphabet.length)]!;
