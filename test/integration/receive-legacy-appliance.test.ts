@@ -9,19 +9,26 @@ import { freePort, relayFor, scratchDir, tempDir, type RelayProcess } from '../l
 import { RawSmtp } from '../lib/smtp-client';
 import { startSink, type Sink } from '../lib/sink';
 import { testPki } from '../lib/certs';
-import { readAll, splitReceived } from '../lib/spool-files';
+import { readStored, splitReceived } from '../lib/spool-files';
 import { applianceConfig } from '../lib/appliance-conf';
 
-async function appliance(defer: Defer): Promise<{ r: RelayProcess; sink: Sink }> {
+/**
+ * The card forwards each message as soon as it is stored (forward-on-commit): the sink holds it until
+ * `release` (called by `forwarded`), so that the test can look at what the spool holds first.
+ */
+async function appliance(defer: Defer): Promise<{ r: RelayProcess; sink: Sink; release: () => void }> {
   const pki = testPki();
-  const sink = await startSink({ tls: { key: pki.serverKey, cert: pki.serverCert }, auth: { user: 'box@example.test', pass: 'box-password' } });
+  let release!: () => void;
+  const hold = new Promise<void>((resolve) => (release = resolve));
+  defer(() => release());
+  const sink = await startSink({ tls: { key: pki.serverKey, cert: pki.serverCert }, auth: { user: 'box@example.test', pass: 'box-password' }, hold });
   defer(() => sink.close());
   const dir = scratchDir(defer);
   const port = await freePort();
   const spool = tempDir('relaybox-spool-');
   const conf = applianceConfig(dir, { port, spool, sinkPort: sink.port, statusPort: await freePort() });
   const r = await relayFor(defer, [conf], { raw: true, port, spool });
-  return { r, sink };
+  return { r, sink, release };
 }
 
 async function open(defer: Defer, port: number): Promise<RawSmtp> {
@@ -33,15 +40,16 @@ async function open(defer: Defer, port: number): Promise<RawSmtp> {
 
 /** The one stored message's text after the Received line, checked while it is still in the spool. */
 function storedText(r: RelayProcess): string {
-  const all = readAll(r.spool);
+  const all = readStored(r.spool);
   assert.equal(all.length, 1, 'one message in the spool');
   const rec = splitReceived(all[0].content);
   assert.ok(rec, 'content starts with a Received line');
   return rec.rest.toString('latin1');
 }
 
-/** After QUIT the relay forwards (forward-on-disconnect): the sink must get the same text. */
-async function forwarded(sink: Sink, text: string, from: string, to: string[]): Promise<void> {
+/** The sink, let go, must get the same text. */
+async function forwarded(sink: Sink, release: () => void, text: string, from: string, to: string[]): Promise<void> {
+  release();
   await sink.waitFor(1, 15000);
   const m = sink.messages[0];
   assert.equal(m.from, from);
@@ -53,7 +61,7 @@ async function forwarded(sink: Sink, text: string, from: string, to: string[]): 
 
 test('appliance config: bare LF everywhere (commands and DATA, ending "\\n.\\n")', async (t) => {
   const defer = cleanups(t);
-  const { r, sink } = await appliance(defer);
+  const { r, sink, release } = await appliance(defer);
   const smtp = await open(defer, r.port);
   smtp.write('EHLO printer.lan\n');
   assert.equal((await smtp.reply()).code, 250);
@@ -68,12 +76,12 @@ test('appliance config: bare LF everywhere (commands and DATA, ending "\\n.\\n")
   assert.equal(storedText(r), text);
   smtp.write('QUIT\n');
   assert.equal((await smtp.reply()).code, 221);
-  await forwarded(sink, text, 'printer@lan.example', ['office@example.net']);
+  await forwarded(sink, release, text, 'printer@lan.example', ['office@example.net']);
 });
 
 test('appliance config: MAIL FROM and RCPT TO without angle brackets, lowercase commands, HELO only', async (t) => {
   const defer = cleanups(t);
-  const { r, sink } = await appliance(defer);
+  const { r, sink, release } = await appliance(defer);
   const smtp = await open(defer, r.port);
   const helo = await smtp.command('helo ups-card');
   assert.equal(helo.code, 250);
@@ -84,17 +92,17 @@ test('appliance config: MAIL FROM and RCPT TO without angle brackets, lowercase 
   assert.equal((await smtp.reply()).code, 250);
   const text = 'Subject: UPS on battery\r\n\r\nMains power lost.\r\n';
   assert.equal(storedText(r), text);
-  const [m] = readAll(r.spool);
+  const [m] = readStored(r.spool);
   assert.equal(m.envelope.from, 'ups@lan.example');
   assert.deepEqual(m.envelope.toRemote, ['admin@example.net']);
   assert.equal(splitReceived(m.content)!.helo, 'ups-card');
   assert.equal((await smtp.command('quit')).code, 221);
-  await forwarded(sink, text, 'ups@lan.example', ['admin@example.net']);
+  await forwarded(sink, release, text, 'ups@lan.example', ['admin@example.net']);
 });
 
 test('appliance config: an early talker (the whole session sent before the greeting) is accepted', async (t) => {
   const defer = cleanups(t);
-  const { r, sink } = await appliance(defer);
+  const { r, sink, release } = await appliance(defer);
   const smtp = await RawSmtp.connect(r.port);
   defer(() => smtp.destroy());
   // Written at once on connect, before the greeting can have been read.
@@ -109,12 +117,12 @@ test('appliance config: an early talker (the whole session sent before the greet
     (await smtp.nextReplies(2, 5000)).map((x) => x.code),
     [250, 221],
   );
-  await forwarded(sink, 'Subject: motion\r\n\r\nmotion detected\r\n', 'camera@lan.example', ['security@example.net']);
+  await forwarded(sink, release, 'Subject: motion\r\n\r\nmotion detected\r\n', 'camera@lan.example', ['security@example.net']);
 });
 
 test('appliance config: 8-bit content without 8BITMIME or BODY=, and a 1,500-byte header line', async (t) => {
   const defer = cleanups(t);
-  const { r, sink } = await appliance(defer);
+  const { r, sink, release } = await appliance(defer);
   const smtp = await open(defer, r.port);
   assert.equal((await smtp.command('HELO copier')).code, 250, 'HELO: no extensions, so no 8BITMIME was offered');
   assert.equal((await smtp.command('MAIL FROM:<copier@lan.example>')).code, 250);
@@ -126,7 +134,7 @@ test('appliance config: 8-bit content without 8BITMIME or BODY=, and a 1,500-byt
   smtp.write(Buffer.from(text + '.\r\n', 'latin1'));
   assert.equal((await smtp.reply()).code, 250);
   assert.equal(storedText(r), text);
-  assert.equal(readAll(r.spool)[0].envelope.content, 'unknown', 'no BODY= was given');
+  assert.equal(readStored(r.spool)[0].envelope.content, 'unknown', 'no BODY= was given');
   assert.equal((await smtp.command('QUIT')).code, 221);
-  await forwarded(sink, text, 'copier@lan.example', ['office@example.net']);
+  await forwarded(sink, release, text, 'copier@lan.example', ['office@example.net']);
 });

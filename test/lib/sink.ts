@@ -41,6 +41,8 @@ export interface SinkOptions {
   closeAfterMessages?: number;
   /** Take this long to accept each message (a slow upstream). */
   dataDelayMs?: number;
+  /** Accept each message only once this has settled (the test looks at the relay's spool meanwhile). */
+  hold?: Promise<void>;
   /** Listen on this port (default: any free port). */
   port?: number;
   /** Keep only this many bytes of each message in memory (for large messages: compare size and sha256). */
@@ -140,8 +142,9 @@ export async function startSink(opts: SinkOptions = {}): Promise<Sink> {
             for (const c of conns) if (c.id === session.id) setImmediate(() => c.close());
           }
         };
-        if (opts.dataDelayMs) setTimeout(accept, opts.dataDelayMs);
-        else accept();
+        const go = () => (opts.dataDelayMs ? void setTimeout(accept, opts.dataDelayMs) : accept());
+        if (opts.hold) void opts.hold.then(go);
+        else go();
       });
     },
   };

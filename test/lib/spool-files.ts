@@ -33,6 +33,24 @@ export function readAll(dir: string): SpooledMessage[] {
   return readyIds(dir).map((id) => readMessage(dir, id));
 }
 
+/**
+ * Every stored message, ready or being forwarded (`<id>.envelope.busy`): for a relay that forwards as
+ * soon as it commits, while the upstream holds the message.
+ */
+export function readStored(dir: string): SpooledMessage[] {
+  const ids = spoolFiles(dir).flatMap((n) => /^(.+)\.envelope(\.busy)?$/.exec(n)?.[1] ?? []);
+  return ids.map((id) => {
+    try {
+      return readMessage(dir, id);
+    } catch (e) {
+      // Renamed to .busy since the listing (the only move while the upstream holds it).
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      const envelopeText = readFileSync(path.join(dir, `${id}.envelope.busy`), 'utf8');
+      return { id, content: readFileSync(path.join(dir, `${id}.content`)), envelopeText, envelope: decodeEnvelope(envelopeText) };
+    }
+  });
+}
+
 /** Poll (every 20 ms) until `check` returns a value other than undefined/false; reject after `ms`. */
 export function pollUntil<T>(what: string, check: () => T | undefined | false, ms = 10000): Promise<T> {
   const deadline = Date.now() + ms;

@@ -120,6 +120,8 @@ const EXTENSIONS = [
   'bare-lf-clients',
   'pam-concurrency',
   'client-tls-verify-host',
+  'processes',
+  'forward-on-commit',
   'forward-connections',
   'forward-from-mailbox',
   'oauth-authority',
