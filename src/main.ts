@@ -36,11 +36,11 @@ import { PageSignIns } from './forward/oauth/page-signins';
 import { RelayEvents } from './events/relay-events';
 import { Activity } from './events/activity';
 import { SmtpControls } from './smtp/controls';
+import { deviceWarnings, EventLog, recordSteps } from './admin/event-log';
 // Loaded when used (import() in the one-file bundle: the module's code runs only then): the
 // subcommands, POP, and the admin interface, status page and alerts. Each pulls in code and node
 // built-ins (http, zlib, child_process ...) that a plain relay never runs, and every module run at
 // start-up stays in the heap for the life of the process.
-import { deviceWarnings, EventLog, recordSteps } from './admin/event-log';
 
 declare const RELAYBOX_VERSION: string;
 export const VERSION = typeof RELAYBOX_VERSION === 'string' ? RELAYBOX_VERSION : '0.0.0-dev';
@@ -90,8 +90,10 @@ function listen(server: SMTPServer, port: number, host: string): Promise<void> {
 }
 
 async function prepareSpool(cfg: RelayConfig, log: Log, owner: UserIds | null): Promise<Spool> {
-  // A relay process of --processes: its supervisor has claimed and recovered the spool.
-  if (isRelayProcess()) return new Spool(cfg.spoolDir, cfg.forwardTo && !cfg.oneShot ? COMMIT_CACHE_BYTES : 0);
+  // Keep recently committed messages in memory for the forwarder, when there is one.
+  const spool = new Spool(cfg.spoolDir, cfg.forwardTo && !cfg.oneShot ? COMMIT_CACHE_BYTES : 0);
+  // A relay process of --processes: its supervisor has made, claimed and recovered the spool.
+  if (isRelayProcess()) return spool;
   const created = await fsp.mkdir(cfg.spoolDir, { recursive: true, mode: 0o770 }).catch((e: Error) => {
     throw new UsageError(`cannot create the spool directory ${cfg.spoolDir}: ${e.message}`);
   });
@@ -103,8 +105,6 @@ async function prepareSpool(cfg: RelayConfig, log: Log, owner: UserIds | null): 
   await fsp.access(cfg.spoolDir, FS.W_OK | FS.R_OK).catch(() => {
     throw new UsageError(`cannot write to the spool directory ${cfg.spoolDir}: check its owner and permissions`);
   });
-  // Keep recently committed messages in memory for the forwarder, when there is one.
-  const spool = new Spool(cfg.spoolDir, cfg.forwardTo && !cfg.oneShot ? COMMIT_CACHE_BYTES : 0);
   const otherPid = await claimSpool(spool);
   if (otherPid) log.warn({ spool: spool.dir, pid: otherPid }, 'another relaybox is using this spool: start-up recovery skipped');
   else await recoverSpool(spool, log);

@@ -128,6 +128,14 @@ interface LiveRun {
   grow: () => void;
 }
 
+/** A message joins the run's queue, unless the run has taken it on already; false then. */
+function takeOn(live: LiveRun, id: string): boolean {
+  if (live.seen.has(id)) return false;
+  live.seen.add(id);
+  live.queue.push(id);
+  return true;
+}
+
 /** No session with the upstream could be opened; `outcome` is what became of the message that tried. */
 class UpstreamUnreachable extends Error {
   constructor(
@@ -169,10 +177,7 @@ export class QueueRunner {
   offer(id: string): void {
     const live = this.live;
     if (!live || this.stopped || this.stopScan) return this.request('message committed');
-    if (live.seen.has(id)) return;
-    live.seen.add(id);
-    live.queue.push(id);
-    live.grow();
+    if (takeOn(live, id)) live.grow();
   }
 
   /** Ask for a forwarding run; one more is queued if a run is active ("still busy"). */
@@ -310,10 +315,8 @@ export class QueueRunner {
       this.again = false;
       const at = this.now();
       for (const id of await spool.listReady()) {
-        if (live.seen.has(id) || (this.deferredUntil.get(id) ?? 0) > at) continue;
-        live.seen.add(id);
+        if ((this.deferredUntil.get(id) ?? 0) > at || !takeOn(live, id)) continue;
         this.deferredUntil.delete(id);
-        live.queue.push(id);
       }
     };
     const next = async (): Promise<string | undefined> => {
@@ -524,8 +527,10 @@ export class QueueRunner {
       } else up = await upstream();
     } catch (e) {
       const fe = e instanceof ForwardError ? e : new ForwardError((e as Error).message, { permanent: false, atConnect: true });
-      if (!route) await this.refusedOneTooMany(id, fe, routed.run);
-      if (!route) throw new UpstreamUnreachable(fe.message, await this.transientOrFail(id, env, fe, true, note));
+      if (!route) {
+        await this.refusedOneTooMany(id, fe, routed.run);
+        throw new UpstreamUnreachable(fe.message, await this.transientOrFail(id, env, fe, true, note));
+      }
       // A routed next hop that cannot be reached holds up only its own messages.
       if (fe.unreached && route.address) routed.unreachable?.add(route.address);
       log.warn({ id, route, err: networkErrorWords(fe.message) }, "cannot connect to the message's own next hop");

@@ -84,7 +84,7 @@ export function superviseRelayProcesses(count: number, log: Log, recover: () => 
   };
 
   const fork = (slot: number) => {
-    const w = cluster.fork({ RELAYBOX_PROCESS_SLOT: String(slot + 1) });
+    const w = cluster.fork();
     workers.add(w);
     w.on('message', (m: unknown) => {
       if (m === READY && starting && ++readyCount === count) {

@@ -273,7 +273,8 @@ export class Spool {
   }
 }
 
-/** fs calls on a bare descriptor, as promises (the content file's, which the commit thread also uses). */
+// fs calls on a bare descriptor, as promises (the content file's, which the commit thread also uses).
+
 /** Every chunk written in order; a short write goes on from where it stopped. */
 async function fdWritevAll(fd: number, chunks: Buffer[]): Promise<void> {
   let rest = chunks;
