@@ -182,6 +182,8 @@ export function smtpServerLogger(log: Log): Record<string, (...args: unknown[]) 
   const adapt =
     (level: Level) =>
     (meta: unknown, ...args: unknown[]) => {
+      // Most calls are the dialogue (a dozen lines a session), shown only at --verbose: without it, nothing to build.
+      if (level === 'trace' && !log.isLevelEnabled('debug')) return;
       let lvl = level;
       const code = (meta as { err?: { code?: string } } | null)?.err?.code;
       if ((lvl === 'error' || lvl === 'warn') && code && CLIENT_SOCKET_ERRORS.has(code)) lvl = 'debug';

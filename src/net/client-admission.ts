@@ -4,15 +4,15 @@ import { BlockList, isIPv4 } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { parseAddressRange, rangeContains, type AddressRange } from './address-range';
 
-const local = new BlockList();
-local.addSubnet('127.0.0.0', 8, 'ipv4');
-local.addSubnet('10.0.0.0', 8, 'ipv4');
-local.addSubnet('172.16.0.0', 12, 'ipv4');
-local.addSubnet('192.168.0.0', 16, 'ipv4');
-local.addSubnet('169.254.0.0', 16, 'ipv4');
-local.addAddress('::1', 'ipv6');
-local.addSubnet('fe80::', 10, 'ipv6');
-local.addSubnet('fc00::', 7, 'ipv6');
+const localRanges = new BlockList();
+localRanges.addSubnet('127.0.0.0', 8, 'ipv4');
+localRanges.addSubnet('10.0.0.0', 8, 'ipv4');
+localRanges.addSubnet('172.16.0.0', 12, 'ipv4');
+localRanges.addSubnet('192.168.0.0', 16, 'ipv4');
+localRanges.addSubnet('169.254.0.0', 16, 'ipv4');
+localRanges.addAddress('::1', 'ipv6');
+localRanges.addSubnet('fe80::', 10, 'ipv6');
+localRanges.addSubnet('fc00::', 7, 'ipv6');
 
 /** The IPv4 address inside an IPv4-mapped IPv6 address (::ffff:a.b.c.d), or the address itself. */
 export function unmapAddress(address: string): string {
@@ -21,9 +21,23 @@ export function unmapAddress(address: string): string {
 }
 
 export function isLocalAddress(address: string): boolean {
+  let local = knownLocal.get(address);
+  if (local === undefined) {
+    local = checkLocal(address);
+    // Each check builds a SocketAddress; a LAN's few addresses are remembered (bounded: a flood of new ones only empties it).
+    if (knownLocal.size >= KNOWN_LOCAL_MAX) knownLocal.clear();
+    knownLocal.set(address, local);
+  }
+  return local;
+}
+
+const KNOWN_LOCAL_MAX = 1024;
+const knownLocal = new Map<string, boolean>();
+
+function checkLocal(address: string): boolean {
   const a = unmapAddress(address.replace(/%.*$/, ''));
   try {
-    return local.check(a, isIPv4(a) ? 'ipv4' : 'ipv6');
+    return localRanges.check(a, isIPv4(a) ? 'ipv4' : 'ipv6');
   } catch {
     return false;
   }

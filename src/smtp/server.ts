@@ -20,6 +20,7 @@ import {
   IMMEDIATE_GREETING_OPTION,
   installSmtpServerAdapter,
   LOG_BEFORE_REPLY_OPTION,
+  logDirectly,
   rearmTimeouts,
   TLS_ABANDONED_OPTION,
   VRFY_OPTION,
@@ -217,6 +218,7 @@ export function createSmtpServer(cfg: SmtpConfig & NetConfig, spool: Spool, log:
   const timeoutMs = () => 1000 * Math.min(cfg.idleTimeout, limits.commandTimeout, access?.busy() ? limits.stressTimeout : Infinity);
   Object.defineProperty(options, 'socketTimeout', { get: timeoutMs, enumerable: true });
   const server = new SMTPServer(options);
+  logDirectly(server, options.logger as never);
   // When the relay becomes busy, connections already open get the short timeout at once, counted
   // from now. When it stops being busy, a connection keeps the timeout it was waiting with until its
   // next command (as Postfix decides per read): otherwise the first drops would lift the stress and

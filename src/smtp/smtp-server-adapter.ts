@@ -50,7 +50,8 @@ export const WRAPPED_MEMBERS = {
 
 /** The private fields read on live objects (the contract test checks them on a real connection). */
 export const READ_FIELDS = {
-  server: ['connections'],
+  /** `logger` is also replaced (logDirectly). */
+  server: ['connections', 'logger'],
   connection: [
     '_server',
     '_socket',
@@ -603,6 +604,16 @@ const liveConnections = (server: SMTPServer) => (server as unknown as { connecti
 /** Drop the connection of a session at once (the address verifier asked for it). */
 export function dropSessionConnection(server: SMTPServer, session: SMTPServerSession): void {
   for (const c of liveConnections(server)) if (c.session === session) c._socket.destroy();
+}
+
+/**
+ * smtp-server wraps the logger it is given in nodemailer's, which copies an object for each of the
+ * dozen lines it logs per session (every command and reply), even when the level is off. The
+ * server's logger is replaced by the relay's own, which drops a line before any work when its
+ * level is off.
+ */
+export function logDirectly(server: SMTPServer, logger: Record<string, (...args: unknown[]) => void>): void {
+  (server as unknown as { logger: typeof logger }).logger = logger;
 }
 
 /** Restart the idle timer of every open connection, with the server's socketTimeout as it is now. */

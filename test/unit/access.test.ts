@@ -89,6 +89,15 @@ test('172.16/12 edges: 172.15.255.255 is remote, 172.16.0.0 and 172.31.255.255 a
   assert.equal(isLocalAddress('172.32.0.0'), false);
 });
 
+test('the answers stay right when asked again, and after more addresses than are remembered (1024)', () => {
+  for (let round = 0; round < 2; round++) {
+    for (const a of LOCAL) assert.equal(isLocalAddress(a), true, a);
+    for (const a of REMOTE) assert.equal(isLocalAddress(a), false, a);
+    for (let i = 0; i < 1500; i++) assert.equal(isLocalAddress(`10.9.${i >> 8}.${i & 255}`), true);
+    for (let i = 0; i < 1500; i++) assert.equal(isLocalAddress(`2001:db8::${i.toString(16)}`), false);
+  }
+});
+
 test('IPv4-mapped IPv6 addresses are judged by their IPv4 address', () => {
   assert.equal(isLocalAddress('::ffff:10.1.2.3'), true);
   assert.equal(isLocalAddress('::ffff:8.8.8.8'), false);
