@@ -2,7 +2,6 @@
 // public API does not give taken from forward/smtp-connection-adapter.ts (the only module touching its internals).
 import type SMTPConnection from 'nodemailer/lib/smtp-connection';
 import * as net from 'node:net';
-import * as fs from 'node:fs';
 import { Readable } from 'node:stream';
 import * as tls from 'node:tls';
 import { format } from 'node:util';
@@ -33,6 +32,7 @@ import {
 } from './smtp-connection-adapter';
 import { withAdvice } from './oauth/advice';
 import { HeaderTooLarge, rewriteFromHeader, rewrittenContentStream } from './sender-rewrite';
+import { ContentFileStream } from './content-file';
 import type { RelayEvents } from '../events/relay-events';
 import { encodeXtext, isXtext } from '../auth/xtext';
 import { recipientsRejectedReason, replyText } from './reply-wording';
@@ -435,11 +435,7 @@ class SmtpSession implements Upstream {
     return new Promise<SendResult>((resolve, reject) => {
       let aborted: NodemailerError[] | null = null;
       const file =
-        typeof message === 'string'
-          ? fs.createReadStream(message, { highWaterMark: CONTENT_READ_BYTES })
-          : message instanceof Readable
-            ? message
-            : Readable.from([message]);
+        typeof message === 'string' ? new ContentFileStream(message, CONTENT_READ_BYTES) : message instanceof Readable ? message : Readable.from([message]);
       // E-MailRelay's forward-to-all: if any recipient was refused, no recipient gets the message.
       // nodemailer sends DATA once any recipient is accepted, so the transaction is abandoned by
       // dropping the connection before the content's end (the server then discards it).

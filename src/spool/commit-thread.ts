@@ -89,6 +89,8 @@ export interface CommitJob {
   fd: number;
   /** Content not yet written (appended at the file's offset), or null. */
   data: Buffer | null;
+  /** `data` is a copy made for this job alone: its memory moves to the worker instead of being copied. */
+  dataOwned?: boolean;
   envelope: Buffer;
   /** The envelope's .new path, its ready path, and the directory holding both. */
   envNew: string;
@@ -126,6 +128,16 @@ export interface CommitThreadStats {
   failedBatches: number;
   /** The worker died or could not be started; commits run in-thread since. */
   gone: boolean;
+}
+
+/** The memory of the batch's owned content, whole ArrayBuffers only (a pooled Buffer's is shared). */
+function movable(batch: Pending[]): ArrayBuffer[] {
+  const moved = new Set<ArrayBuffer>();
+  for (const { job } of batch) {
+    const d = job.data;
+    if (job.dataOwned && d && d.byteOffset === 0 && d.buffer.byteLength === d.length && d.buffer instanceof ArrayBuffer) moved.add(d.buffer);
+  }
+  return [...moved];
 }
 
 function errorFrom(f: Failure): Error {
@@ -202,7 +214,7 @@ class CommitThread {
     this.release = holdSpoolClaim();
     w.ref();
     try {
-      w.postMessage({ jobs: batch.map((p) => p.job), fault: this.fault });
+      w.postMessage({ jobs: batch.map((p) => p.job), fault: this.fault }, movable(batch));
     } catch (e) {
       // Nothing reached the worker: the batch fails here rather than waiting for a reply that never comes.
       for (const p of this.finish()) p.reject(e as Error);

@@ -323,13 +323,14 @@ export class NewMessage {
     if (this.bufferedBytes >= WRITE_BUFFER) await this.flush();
   }
 
-  /** What is buffered and not yet written, taken out of the buffer (null if nothing). */
-  private takeBuffered(): Buffer | null {
-    if (!this.bufferedBytes) return null;
-    const data = this.buffered.length === 1 ? this.buffered[0]! : Buffer.concat(this.buffered, this.bufferedBytes);
+  /** What is buffered and not yet written, taken out of the buffer (null if nothing); owned: a copy made here. */
+  private takeBuffered(): { data: Buffer | null; owned: boolean } {
+    if (!this.bufferedBytes) return { data: null, owned: false };
+    const owned = this.buffered.length > 1;
+    const data = owned ? Buffer.concat(this.buffered, this.bufferedBytes) : this.buffered[0]!;
     this.buffered = [];
     this.bufferedBytes = 0;
-    return data;
+    return { data, owned };
   }
 
   private async flush(): Promise<void> {
@@ -357,13 +358,14 @@ export class NewMessage {
   /** The commit on the commit thread: true once done, false if it did not take it (then nothing was done). */
   private async commitOnThread(env: Envelope): Promise<boolean> {
     const fd = this.fd!;
-    const data = this.takeBuffered();
+    const { data, owned } = this.takeBuffered();
     this.finished = true;
     try {
       const dir = this.spool.dir;
       await commitThread.commit({
         fd,
         data,
+        dataOwned: owned,
         envelope: encodeEnvelope(env),
         envNew: this.spool.envelopePath(this.id, 'new'),
         envReady: this.spool.envelopePath(this.id, 'ready'),

@@ -189,3 +189,18 @@ test(
     });
   },
 );
+
+test('content written in pieces moves to the commit thread without harm to other messages sharing pooled memory', async (t) => {
+  const spool = spoolFor(t);
+  await commitTogether(spool, 1); // the commit thread is up
+  const pieces = (i: number, n: number, size: number) => Array.from({ length: n }, (_, k) => Buffer.from(`${i}.${k}:`.padEnd(size, String.fromCharCode(97 + ((i + k) % 26)))));
+  // Large messages (the tail copied into one buffer of its own, moved) and small ones (pieces of Node's shared pool).
+  const plans = [pieces(0, 3, 30_000), pieces(1, 5, 100), pieces(2, 4, 20_000), pieces(3, 2, 50)];
+  const msgs = await Promise.all(plans.map(() => spool.newMessage()));
+  for (const [i, m] of msgs.entries()) for (const p of plans[i]!) await m.write(p);
+  const before = commitThread.stats();
+  await Promise.all(msgs.map((m) => m.commit(env)));
+  assert.equal(commitThread.stats().messages - before.messages, plans.length, 'every commit on the thread');
+  for (const [i, m] of msgs.entries()) assert.deepEqual(fs.readFileSync(spool.contentPath(m.id)), Buffer.concat(plans[i]!), `message ${i}`);
+  for (const plan of plans) for (const p of plan) assert.ok(p.length > 0, 'no piece given by the caller was taken away');
+});
