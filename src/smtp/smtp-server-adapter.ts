@@ -11,7 +11,8 @@ import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import { SMTPStream } from 'smtp-server/lib/smtp-stream.js';
 import SASL from 'smtp-server/lib/sasl.js';
 import smtpServerPackage from 'smtp-server/package.json';
-import type { SMTPServer, SMTPServerSession } from 'smtp-server';
+import { SMTPServer, type SMTPServerSession } from 'smtp-server';
+import type * as net from 'node:net';
 import { addBrackets, emailRelayAccepts, LENIENT_OPTION, missingBracketsReply, splitPath, STRICT_REFUSAL_OPTION, type StrictRefusal } from './lenient';
 import { AUTH_GATE_OPTION, AUTH_MECHANISMS_OPTION, refusedMechanism, TLS_FIRST, type AuthGate, type MechanismsFor } from './auth-advertise';
 import { CRAM_SHA_MECHANISMS, cramChallenge, parseCramResponse } from './sasl-cram';
@@ -45,6 +46,7 @@ export const WRAPPED_MEMBERS = {
     '_onClose',
   ],
   SMTPStream: ['_write', 'startDataMode', 'continue', '_feedDataStream', '_countDataBytes'],
+  SMTPServer: ['_handleProxy', '_expectsProxyHeader'],
   sasl: ['SASL_CRAM-MD5'],
 } as const;
 
@@ -161,6 +163,13 @@ type Done = () => void;
 
 const connectionProto = (SMTPConnection as unknown as { prototype: Proto }).prototype;
 const streamProto = SMTPStream.prototype as unknown as Proto;
+const serverProto = (SMTPServer as unknown as { prototype: Proto }).prototype;
+
+/** An SMTPServer as the connection-id wrapper sees it. */
+interface ServerLike {
+  options: Options & { ignoredHosts?: string[] };
+  _expectsProxyHeader(socket: net.Socket): boolean;
+}
 const saslTable = SASL as unknown as Record<string, unknown>;
 
 const option = <T>(conn: Connection, name: string) => conn._server.options[name] as T | undefined;
@@ -182,6 +191,25 @@ export function checkSmtpServerVersion(version = (smtpServerPackage as { version
 }
 
 // ---- the wrappers ----
+
+/** The connection ids of this process: a random start, then counted (unique, and cheap). */
+const connectionIds = { prefix: randomBytes(5).readUIntBE(0, 5).toString(32).padStart(8, '0'), next: 0 };
+
+/**
+ * smtp-server names each connection with 10 bytes from the system's random generator, a system call
+ * and a BigInt conversion for every connection. Connections without a PROXY header (all of the
+ * relay's) get a counted id of the same form instead: 16 base-32 digits, unique in the process.
+ */
+function wrapConnectionIds(): void {
+  const original = member<(this: ServerLike, socket: net.Socket, callback: (e: Error | null, o?: object) => void) => void>(serverProto, '_handleProxy');
+  member(serverProto, '_expectsProxyHeader');
+  serverProto._handleProxy = function (this: ServerLike, socket: net.Socket, callback: (e: Error | null, o?: object) => void) {
+    if (!this.options[IMMEDIATE_GREETING_OPTION] || this._expectsProxyHeader(socket)) return original.call(this, socket, callback);
+    const id = connectionIds.prefix + (connectionIds.next++ % 2 ** 40).toString(32).padStart(8, '0');
+    const ignore = this.options.ignoredHosts?.includes(socket.remoteAddress ?? '');
+    setImmediate(() => callback(null, { id, ignore }));
+  };
+}
 
 function wrapAddressParsing(): void {
   type Parser = (this: Connection, name: string, command: unknown) => { address?: string } | false;
@@ -587,6 +615,7 @@ export function installSmtpServerAdapter(): void {
   wrapClientErrorLimit();
   wrapAcceptReplies();
   wrapAbandonedHandshake();
+  wrapConnectionIds();
   installed = true;
 }
 

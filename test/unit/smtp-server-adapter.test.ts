@@ -27,6 +27,7 @@ const pristine = {
   SMTPConnection: (SMTPConnection as unknown as { prototype: Record<string, unknown> }).prototype,
   SMTPStream: SMTPStream.prototype as unknown as Record<string, unknown>,
   sasl: SASL as unknown as Record<string, unknown>,
+  SMTPServer: (SMTPServer as unknown as { prototype: Record<string, unknown> }).prototype,
 };
 const originals = Object.fromEntries(
   Object.entries(WRAPPED_MEMBERS).flatMap(([where, names]) => names.map((n) => [`${where}.${n}`, pristine[where as keyof typeof pristine][n]])),
@@ -65,6 +66,7 @@ test('installing wraps the members (once), and CRAM-SHA* join the sasl table', (
     'SMTPStream.startDataMode',
     'SMTPStream.continue',
     'SMTPStream._feedDataStream',
+    'SMTPServer._handleProxy',
   ]) {
     assert.ok(changed.includes(name), `${name} was not wrapped`);
   }
@@ -285,4 +287,39 @@ test('_feedDataStream: a 1 MB message in 64 KB chunks, with stuffed dots and CRL
       assert.deepEqual(got.commands, ['QUIT']);
     }
   }
+});
+
+test("the relay's connections get counted ids of smtp-server's form (16 base-32 digits), each its own", async () => {
+  installSmtpServerAdapter();
+  const ids: string[] = [];
+  const server = new SMTPServer({
+    [IMMEDIATE_GREETING_OPTION]: true,
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    logger: false,
+    onConnect(session: { id: string }, cb: () => void) {
+      ids.push(session.id);
+      cb();
+    },
+  } as never);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.server.address() as net.AddressInfo).port;
+  try {
+    for (let i = 0; i < 20; i++) {
+      const client = net.connect(port, '127.0.0.1');
+      await once(client, 'data');
+      client.destroy();
+    }
+  } finally {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+  assert.equal(ids.length, 20);
+  for (const id of ids) assert.match(id, /^[0-9a-v]{16}$/);
+  assert.equal(new Set(ids).size, 20, 'no id given twice');
+  const counted = ids.map((id) => parseInt(id.slice(8), 32));
+  assert.deepEqual(
+    counted,
+    counted.map((_, i) => counted[0]! + i),
+    'counted, not drawn at random',
+  );
 });

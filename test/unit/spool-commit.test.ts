@@ -193,7 +193,8 @@ test(
 test('content written in pieces moves to the commit thread without harm to other messages sharing pooled memory', async (t) => {
   const spool = spoolFor(t);
   await commitTogether(spool, 1); // the commit thread is up
-  const pieces = (i: number, n: number, size: number) => Array.from({ length: n }, (_, k) => Buffer.from(`${i}.${k}:`.padEnd(size, String.fromCharCode(97 + ((i + k) % 26)))));
+  const pieces = (i: number, n: number, size: number) =>
+    Array.from({ length: n }, (_, k) => Buffer.from(`${i}.${k}:`.padEnd(size, String.fromCharCode(97 + ((i + k) % 26)))));
   // Large messages (the tail copied into one buffer of its own, moved) and small ones (pieces of Node's shared pool).
   const plans = [pieces(0, 3, 30_000), pieces(1, 5, 100), pieces(2, 4, 20_000), pieces(3, 2, 50)];
   const msgs = await Promise.all(plans.map(() => spool.newMessage()));
