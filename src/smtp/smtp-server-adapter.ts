@@ -164,13 +164,13 @@ type Done = () => void;
 const connectionProto = (SMTPConnection as unknown as { prototype: Proto }).prototype;
 const streamProto = SMTPStream.prototype as unknown as Proto;
 const serverProto = (SMTPServer as unknown as { prototype: Proto }).prototype;
+const saslTable = SASL as unknown as Record<string, unknown>;
 
 /** An SMTPServer as the connection-id wrapper sees it. */
 interface ServerLike {
   options: Options & { ignoredHosts?: string[] };
   _expectsProxyHeader(socket: net.Socket): boolean;
 }
-const saslTable = SASL as unknown as Record<string, unknown>;
 
 const option = <T>(conn: Connection, name: string) => conn._server.options[name] as T | undefined;
 
@@ -204,6 +204,7 @@ function wrapConnectionIds(): void {
   const original = member<(this: ServerLike, socket: net.Socket, callback: (e: Error | null, o?: object) => void) => void>(serverProto, '_handleProxy');
   member(serverProto, '_expectsProxyHeader');
   serverProto._handleProxy = function (this: ServerLike, socket: net.Socket, callback: (e: Error | null, o?: object) => void) {
+    // The relay's servers are the ones with IMMEDIATE_GREETING_OPTION; any other keeps smtp-server's ids.
     if (!this.options[IMMEDIATE_GREETING_OPTION] || this._expectsProxyHeader(socket)) return original.call(this, socket, callback);
     const id = connectionIds.prefix + (connectionIds.next++ % 2 ** 40).toString(32).padStart(8, '0');
     const ignore = this.options.ignoredHosts?.includes(socket.remoteAddress ?? '');
