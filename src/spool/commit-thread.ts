@@ -39,7 +39,20 @@ function fsyncAsync(fd) {
 function failure(e) {
   return { message: String(e && e.message), code: e && e.code, errno: e && e.errno, syscall: e && e.syscall, path: e && e.path };
 }
-parentPort.on('message', async ({ jobs, fault }) => {
+// A spool file move (rename) or removal (unlink) the main thread asked for, done at once; ENOENT is
+// for the caller to judge (a message another process took or removed).
+function fileOp(op) {
+  try {
+    if (op.kind === 'rename') fs.renameSync(op.from, op.to);
+    else fs.unlinkSync(op.path);
+    return null;
+  } catch (e) {
+    return failure(e);
+  }
+}
+parentPort.on('message', async ({ ops, jobs, fault }) => {
+  if (ops.length) parentPort.postMessage({ kind: 'ops', results: ops.map(fileOp) });
+  if (!jobs.length) return;
   const errors = jobs.map(() => null);
   const envFds = jobs.map(() => -1);
   const step = (i, work) => {
@@ -79,7 +92,7 @@ parentPort.on('message', async ({ jobs, fault }) => {
       for (const i of members) errors[i] = failure(e);
     }
   }
-  parentPort.postMessage({ errors, dirFailed });
+  parentPort.postMessage({ kind: 'batch', errors, dirFailed });
 });
 `;
 
@@ -128,6 +141,8 @@ export interface CommitThreadStats {
   failedBatches: number;
   /** The worker died or could not be started; commits run in-thread since. */
   gone: boolean;
+  /** Renames and unlinks the worker did for the main thread. */
+  fileOps: number;
 }
 
 /** The memory of the batch's owned content, whole ArrayBuffers only (a pooled Buffer's is shared). */
@@ -149,18 +164,42 @@ function errorFrom(f: Failure): Error {
   return e;
 }
 
+/** A file move or removal for the worker (see fileOp in the worker's source). */
+type FileOp = { kind: 'rename'; from: string; to: string } | { kind: 'unlink'; path: string };
+
+interface PendingOp {
+  op: FileOp;
+  resolve: () => void;
+  reject: (e: Error) => void;
+}
+
+/** The commit thread stopped with this file call sent: it may or may not have been done. */
+export class OutcomeUnknown extends Error {
+  constructor() {
+    super('the commit thread stopped during a file call');
+  }
+}
+
 class CommitThread {
   private worker: Worker | null = null;
   private waiting: Pending[] = [];
   private inFlight: Pending[] | null = null;
+  private opsWaiting: PendingOp[] = [];
+  private opsInFlight: PendingOp[] | null = null;
+  private launchQueued = false;
   private release: (() => void) | null = null;
   private fault: 'dirsync' | null = null;
   enabled = true;
-  readonly stats: CommitThreadStats = { batches: 0, messages: 0, largestBatch: 0, failedBatches: 0, gone: false };
+  readonly stats: CommitThreadStats = { batches: 0, messages: 0, largestBatch: 0, failedBatches: 0, gone: false, fileOps: 0 };
 
   /** True when commits should go to the worker (false: the caller commits in-thread). */
   get usable(): boolean {
     return this.enabled && !this.stats.gone;
+  }
+
+  /** The worker is up (file calls go to it only then: they never start it). */
+  get running(): boolean {
+    return this.usable && this.worker !== null;
   }
 
   /** Start the worker ahead of the first commit, so that its start-up is not in a client's wait. */
@@ -172,6 +211,24 @@ class CommitThread {
     return new Promise<void>((resolve, reject) => {
       this.waiting.push({ job, resolve, reject });
       this.launch();
+    });
+  }
+
+  /**
+   * A rename or unlink in the spool, done by the worker: with the next batch while one is on disk (no
+   * round trip of its own through libuv's pool), else at once. NotTaken when the worker is not running.
+   */
+  fileOp(op: FileOp): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (!this.running) return reject(new NotTaken());
+      this.opsWaiting.push({ op, resolve, reject });
+      // After this tick: the calls made together (a removal's two unlinks) go in one message.
+      if (this.launchQueued) return;
+      this.launchQueued = true;
+      queueMicrotask(() => {
+        this.launchQueued = false;
+        this.launch();
+      });
     });
   }
 
@@ -188,7 +245,7 @@ class CommitThread {
         stderr: false,
         resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 64 },
       });
-      w.on('message', (r: { errors: (Failure | null)[]; dirFailed: boolean }) => this.settle(r.errors, r.dirFailed));
+      w.on('message', (r: Reply) => (r.kind === 'ops' ? this.opsDone(r.results) : this.settle(r.errors, r.dirFailed)));
       w.on('error', () => undefined); // 'exit' follows and fails the batch
       w.on('messageerror', () => void w.terminate());
       w.on('exit', () => this.died(w));
@@ -201,38 +258,58 @@ class CommitThread {
     }
   }
 
+  /** One message to the worker at a time: the file calls and the commits waiting, together. */
   private launch(): void {
-    if (this.inFlight || !this.waiting.length) return;
+    if (this.inFlight || this.opsInFlight || (!this.waiting.length && !this.opsWaiting.length)) return;
     const batch = this.waiting;
+    const ops = this.opsWaiting;
     this.waiting = [];
+    this.opsWaiting = [];
     const w = this.worker ?? (this.stats.gone ? null : this.start());
     if (!w) {
-      for (const p of batch) p.reject(new NotTaken());
+      for (const p of [...batch, ...ops]) p.reject(new NotTaken());
       return;
     }
-    this.inFlight = batch;
+    this.inFlight = batch.length ? batch : null;
+    this.opsInFlight = ops.length ? ops : null;
     this.release = holdSpoolClaim();
     w.ref();
     try {
-      w.postMessage({ jobs: batch.map((p) => p.job), fault: this.fault }, movable(batch));
+      w.postMessage({ ops: ops.map((p) => p.op), jobs: batch.map((p) => p.job), fault: this.fault }, movable(batch));
     } catch (e) {
-      // Nothing reached the worker: the batch fails here rather than waiting for a reply that never comes.
-      for (const p of this.finish()) p.reject(e as Error);
+      // Nothing reached the worker: all fails here rather than waiting for a reply that never comes.
+      this.inFlight = this.opsInFlight = null;
+      this.idle();
+      for (const p of [...batch, ...ops]) p.reject(e as Error);
       this.launch();
     }
   }
 
-  private finish(): Pending[] {
-    const batch = this.inFlight ?? [];
-    this.inFlight = null;
+  /** Nothing in flight any more: the spool's claim is given back and the worker may let the process exit. */
+  private idle(): void {
+    if (this.inFlight || this.opsInFlight) return;
     this.release?.();
     this.release = null;
     this.worker?.unref();
-    return batch;
+  }
+
+  private opsDone(results: (Failure | null)[]): void {
+    const ops = this.opsInFlight ?? [];
+    this.opsInFlight = null;
+    this.stats.fileOps += ops.length;
+    this.idle();
+    ops.forEach((p, i) => {
+      const f = results[i];
+      if (f) p.reject(errorFrom(f));
+      else p.resolve();
+    });
+    this.launch();
   }
 
   private settle(errors: (Failure | null)[], dirFailed: boolean): void {
-    const batch = this.finish();
+    const batch = this.inFlight ?? [];
+    this.inFlight = null;
+    this.idle();
     this.stats.batches += 1;
     this.stats.messages += batch.length;
     this.stats.largestBatch = Math.max(this.stats.largestBatch, batch.length);
@@ -249,11 +326,15 @@ class CommitThread {
     if (this.worker !== w) return;
     this.worker = null;
     this.stats.gone = true;
-    const lost = this.finish();
+    const lost = this.inFlight ?? [];
+    const opsLost = this.opsInFlight ?? [];
+    this.inFlight = this.opsInFlight = null;
+    this.idle();
     if (lost.length) this.stats.failedBatches += 1;
     const e = new Error('the commit thread stopped during the commit');
     for (const p of lost) p.reject(e);
-    for (const p of this.waiting.splice(0)) p.reject(new NotTaken());
+    for (const p of opsLost) p.reject(new OutcomeUnknown());
+    for (const p of [...this.waiting.splice(0), ...this.opsWaiting.splice(0)]) p.reject(new NotTaken());
   }
 
   /** Stop the worker (tests: what a worker that dies does to the commits in flight). */
@@ -262,6 +343,9 @@ class CommitThread {
   }
 }
 
+/** What the worker answers: the file calls at once, then the batch once it is on disk. */
+type Reply = { kind: 'ops'; results: (Failure | null)[] } | { kind: 'batch'; errors: (Failure | null)[]; dirFailed: boolean };
+
 const thread = new CommitThread();
 
 /** The process's one commit thread (one for every Spool: ids and umask are per process anyway). */
@@ -269,8 +353,16 @@ export const commitThread = {
   get usable(): boolean {
     return thread.usable;
   },
+  /** The worker is up: file calls go to it (they never start it). */
+  get running(): boolean {
+    return thread.running;
+  },
   warm: () => thread.warm(),
   commit: (job: CommitJob) => thread.commit(job),
+  /** A spool rename on the commit thread; NotTaken when it is not running, OutcomeUnknown when it stopped meanwhile. */
+  rename: (from: string, to: string) => thread.fileOp({ kind: 'rename', from, to }),
+  /** A spool unlink on the commit thread; errors as rename's. */
+  unlink: (path: string) => thread.fileOp({ kind: 'unlink', path }),
   stats: (): CommitThreadStats => ({ ...thread.stats }),
   /** Off: every commit in-thread (the benchmark's "before", and the fallback's tests). On again after the worker died: a new one. */
   setEnabled(on: boolean): void {

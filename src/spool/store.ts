@@ -30,7 +30,7 @@
 import { closeSync, close as fsClose, constants as FS, fsync as fsFsync, writev as fsWritev } from 'node:fs';
 import { spoolFs } from '../privilege';
 import * as path from 'node:path';
-import { commitThread, NotTaken } from './commit-thread';
+import { commitThread, NotTaken, OutcomeUnknown } from './commit-thread';
 import { DirSyncer, join, linkOrCopy, syncPath, unlinkQuiet, writeFileSynced } from './durable';
 import { decodeEnvelope, encodeEnvelope, withReason, type Envelope } from './envelope';
 
@@ -83,6 +83,32 @@ class CommitCache {
 }
 
 const SMALL_MESSAGE = 64 * 1024;
+
+/**
+ * A rename by the commit thread when it is running (it rides with the next commit batch instead of
+ * taking a round trip through libuv's pool), else here. If the thread stopped with the rename sent,
+ * it is tried here again; a source that is gone with the target there means the thread had done it.
+ */
+async function renameOnThread(source: string, target: string): Promise<void> {
+  try {
+    return await commitThread.rename(source, target);
+  } catch (e) {
+    if (!(e instanceof NotTaken) && !(e instanceof OutcomeUnknown)) throw e;
+    try {
+      await spoolFs.rename(source, target);
+    } catch (again) {
+      if (e instanceof OutcomeUnknown && (again as NodeJS.ErrnoException).code === 'ENOENT' && (await exists(target))) return;
+      throw again;
+    }
+  }
+}
+
+async function exists(file: string): Promise<boolean> {
+  return spoolFs.lstat(file).then(
+    () => true,
+    () => false,
+  );
+}
 
 /** An envelope file, read and parsed (the spool's own and the one a filter is given). */
 export async function readEnvelopeFile(file: string): Promise<Envelope> {
@@ -160,8 +186,9 @@ export class Spool {
   }
 
   async move(id: string, from: EnvelopeState, to: EnvelopeState): Promise<boolean> {
+    const [source, target] = [this.envelopePath(id, from), this.envelopePath(id, to)];
     try {
-      await spoolFs.rename(this.envelopePath(id, from), this.envelopePath(id, to));
+      await renameOnThread(source, target);
       return true;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
@@ -180,8 +207,17 @@ export class Spool {
 
   /** Forwarded: the message is gone from the spool. */
   async remove(id: string, state: EnvelopeState = 'busy'): Promise<void> {
-    await unlinkQuiet(this.envelopePath(id, state));
-    await unlinkQuiet(this.contentPath(id));
+    // The envelope first: a content file without one is left over, an envelope without one would be sent.
+    const files = [this.envelopePath(id, state), this.contentPath(id)];
+    if (commitThread.running) {
+      // Both in one message to the commit thread, done in this order.
+      const results = await Promise.allSettled(files.map((f) => commitThread.unlink(f)));
+      const failures = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as NodeJS.ErrnoException] : []));
+      const real = failures.find((e) => !(e instanceof NotTaken) && !(e instanceof OutcomeUnknown) && e.code !== 'ENOENT');
+      if (real) throw real;
+      if (!failures.some((e) => e instanceof NotTaken || e instanceof OutcomeUnknown)) return;
+    }
+    for (const f of files) await unlinkQuiet(f);
   }
 
   /** Rewrite an envelope in place: a temporary file, fsync'd, renamed over it. */

@@ -205,3 +205,42 @@ test('content written in pieces moves to the commit thread without harm to other
   for (const [i, m] of msgs.entries()) assert.deepEqual(fs.readFileSync(spool.contentPath(m.id)), Buffer.concat(plans[i]!), `message ${i}`);
   for (const plan of plans) for (const p of plan) assert.ok(p.length > 0, 'no piece given by the caller was taken away');
 });
+
+test('moves and removals go to the commit thread once it runs, with the same answers as in-thread', async (t) => {
+  const spool = spoolFor(t);
+  const { ids } = await commitTogether(spool, 4); // the commit thread is up
+  const before = commitThread.stats().fileOps;
+  // While a batch is on disk, a lock, an unlock and a removal ride with the next one.
+  const more = commitTogether(spool, 6);
+  const [locked, again] = await Promise.all([spool.lock(ids[0]!), spool.lock(ids[0]!)]);
+  assert.deepEqual([locked, again].sort(), [false, true], 'one of two locks of the same message wins');
+  assert.equal(await spool.unlock(ids[0]!), true);
+  assert.equal(await spool.lock(ids[1]!), true);
+  await spool.remove(ids[1]!);
+  await spool.remove(ids[1]!); // already gone: no error
+  assert.equal(await spool.move('no-such-id', 'ready', 'busy'), false);
+  await more;
+  assert.ok(commitThread.stats().fileOps - before >= 7, `file calls done by the thread: ${commitThread.stats().fileOps - before}`);
+  const { ready, busy } = await spool.listStates();
+  assert.ok(ready.includes(ids[0]!) && !busy.includes(ids[0]!), 'the unlocked message is ready');
+  assert.ok(!ready.includes(ids[1]!) && !busy.includes(ids[1]!), 'the removed message is gone');
+  assert.ok(!files(spool).some((f) => f.startsWith(ids[1]!)), 'its content too');
+});
+
+test('a commit thread that stops with a move or removal sent leaves it done once, here if not there', async (t) => {
+  const spool = spoolFor(t);
+  t.after(() => commitThread.setEnabled(true)); // a new thread for the tests after this one
+  const { ids } = await commitTogether(spool, 3);
+  const lock = spool.lock(ids[0]!);
+  const removal = spool.remove(ids[1]!, 'ready');
+  const killed = commitThread.kill();
+  assert.equal(await lock, true);
+  await removal;
+  await killed;
+  assert.equal(commitThread.stats().gone, true);
+  assert.equal(await spool.lock(ids[2]!), true, 'in-thread after the thread stopped');
+  const { ready, busy } = await spool.listStates();
+  assert.deepEqual(busy.sort(), [ids[0]!, ids[2]!].sort());
+  assert.deepEqual(ready, []);
+  assert.ok(!files(spool).some((f) => f.startsWith(ids[1]!)), 'the removed message is gone, content and all');
+});
