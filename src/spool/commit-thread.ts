@@ -20,6 +20,11 @@
 // If the worker cannot be started or dies, the batch in flight fails (the callers roll back and
 // answer 4xx) and later commits take the in-thread path (NewMessage's prepare and publish).
 //
+// Once it runs, the worker also does the spool's other renames and unlinks (a forwarder's lock and
+// unlock, a forwarded message's removal): they go with the next message to it, so while a batch is on
+// disk they cost no round trip through libuv's pool, and they are answered before that message's
+// batch starts its fsyncs. One message is in flight at a time.
+//
 // The worker's code is a source string (`eval`), so that it is inside the one-file bundle and also
 // runs under tsx; it is plain JavaScript with nothing but node: modules.
 import { Worker } from 'node:worker_threads';
