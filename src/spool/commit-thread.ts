@@ -169,6 +169,15 @@ function errorFrom(f: Failure): Error {
   return e;
 }
 
+/** Each caller told what the worker said of its part: done, or the failure. */
+function answer(pending: { resolve: () => void; reject: (e: Error) => void }[], failures: (Failure | null)[]): void {
+  pending.forEach((p, i) => {
+    const f = failures[i];
+    if (f) p.reject(errorFrom(f));
+    else p.resolve();
+  });
+}
+
 /** A file move or removal for the worker (see fileOp in the worker's source). */
 type FileOp = { kind: 'rename'; from: string; to: string } | { kind: 'unlink'; path: string };
 
@@ -303,11 +312,7 @@ class CommitThread {
     this.opsInFlight = null;
     this.stats.fileOps += ops.length;
     this.idle();
-    ops.forEach((p, i) => {
-      const f = results[i];
-      if (f) p.reject(errorFrom(f));
-      else p.resolve();
-    });
+    answer(ops, results);
     this.launch();
   }
 
@@ -319,11 +324,7 @@ class CommitThread {
     this.stats.messages += batch.length;
     this.stats.largestBatch = Math.max(this.stats.largestBatch, batch.length);
     if (dirFailed) this.stats.failedBatches += 1;
-    batch.forEach((p, i) => {
-      const f = errors[i];
-      if (f) p.reject(errorFrom(f));
-      else p.resolve();
-    });
+    answer(batch, errors);
     this.launch();
   }
 

@@ -93,7 +93,7 @@ async function renameOnThread(source: string, target: string): Promise<void> {
   try {
     return await commitThread.rename(source, target);
   } catch (e) {
-    if (!(e instanceof NotTaken) && !(e instanceof OutcomeUnknown)) throw e;
+    if (!leftToCaller(e)) throw e;
     try {
       await spoolFs.rename(source, target);
     } catch (again) {
@@ -101,6 +101,25 @@ async function renameOnThread(source: string, target: string): Promise<void> {
       throw again;
     }
   }
+}
+
+/**
+ * Unlinks by the commit thread when it is running, in this order and in one message to it; a file
+ * already gone is no error. False when the thread did not do them all (not running, or stopped
+ * meanwhile): the caller does them.
+ */
+async function unlinkedOnThread(files: string[]): Promise<boolean> {
+  if (!commitThread.running) return false;
+  const results = await Promise.allSettled(files.map((f) => commitThread.unlink(f)));
+  const failures = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as NodeJS.ErrnoException] : []));
+  const real = failures.find((e) => !leftToCaller(e) && e.code !== 'ENOENT');
+  if (real) throw real;
+  return !failures.some(leftToCaller);
+}
+
+/** The commit thread did not do the call (not running), or stopped with it sent: the caller does it. */
+function leftToCaller(e: unknown): boolean {
+  return e instanceof NotTaken || e instanceof OutcomeUnknown;
 }
 
 async function exists(file: string): Promise<boolean> {
@@ -209,14 +228,7 @@ export class Spool {
   async remove(id: string, state: EnvelopeState = 'busy'): Promise<void> {
     // The envelope first: a content file without one is left over, an envelope without one would be sent.
     const files = [this.envelopePath(id, state), this.contentPath(id)];
-    if (commitThread.running) {
-      // Both in one message to the commit thread, done in this order.
-      const results = await Promise.allSettled(files.map((f) => commitThread.unlink(f)));
-      const failures = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as NodeJS.ErrnoException] : []));
-      const real = failures.find((e) => !(e instanceof NotTaken) && !(e instanceof OutcomeUnknown) && e.code !== 'ENOENT');
-      if (real) throw real;
-      if (!failures.some((e) => e instanceof NotTaken || e instanceof OutcomeUnknown)) return;
-    }
+    if (await unlinkedOnThread(files)) return;
     for (const f of files) await unlinkQuiet(f);
   }
 

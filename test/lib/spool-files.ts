@@ -24,8 +24,9 @@ export interface SpooledMessage {
   envelope: Envelope;
 }
 
-export function readMessage(dir: string, id: string): SpooledMessage {
-  const envelopeText = readFileSync(path.join(dir, `${id}.envelope`), 'utf8');
+/** A message with its envelope ready, or `.busy` (being forwarded). */
+export function readMessage(dir: string, id: string, state: '' | '.busy' = ''): SpooledMessage {
+  const envelopeText = readFileSync(path.join(dir, `${id}.envelope${state}`), 'utf8');
   return { id, content: readFileSync(path.join(dir, `${id}.content`)), envelopeText, envelope: decodeEnvelope(envelopeText) };
 }
 
@@ -45,8 +46,7 @@ export function readStored(dir: string): SpooledMessage[] {
     } catch (e) {
       // Renamed to .busy since the listing (the only move while the upstream holds it).
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-      const envelopeText = readFileSync(path.join(dir, `${id}.envelope.busy`), 'utf8');
-      return { id, content: readFileSync(path.join(dir, `${id}.content`)), envelopeText, envelope: decodeEnvelope(envelopeText) };
+      return readMessage(dir, id, '.busy');
     }
   });
 }
